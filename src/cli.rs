@@ -1,0 +1,103 @@
+//! Command-line definitions. Doc comments are the help text.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// relsign: build Python packages hermetically from locked inputs, bit for bit.
+///
+/// The flow: `relsign lock` pins every input by sha256, `relsign fetch` downloads them into
+/// the content-addressed store, and `relsign build` builds offline inside a bubblewrap sandbox.
+///
+/// Exit codes: 0 ok; 1 a verification, integrity or staleness failure; 2 any other error.
+#[derive(Debug, Parser)]
+#[command(name = "relsign", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Print machine-readable JSON on stdout instead of the human summary.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The content-addressed store [default: $RELSIGN_STORE, else ~/.cache/relsign/store].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// No progress output on stderr.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct Mirrors {
+    /// Python package index (PEP 503 simple API), tried in order. Overrides RELSIGN_INDEX_URL,
+    /// the recipe's python.index-urls and pip's configuration.
+    #[arg(long = "index-url", value_name = "URL")]
+    pub index_urls: Vec<String>,
+    /// Debian mirror, tried in order. Overrides the recipe's toolchain.mirrors and apt's sources.
+    #[arg(long = "debian-mirror", value_name = "URL")]
+    pub debian_mirrors: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pin every input of a recipe by sha256: the Python lock (PEP 751) and the Debian lock.
+    ///
+    /// Examples:
+    ///   relsign lock recipes/demo.toml
+    ///   relsign lock --check recipes/demo.toml        # exit 1 if the locks are stale
+    ///   relsign lock --index-url https://mirror.example/simple recipes/demo.toml
+    Lock {
+        recipe: PathBuf,
+        /// Only check that the locks still match the recipe (offline); exit 1 when they don't.
+        #[arg(long)]
+        check: bool,
+        /// Write the lock even when the closure check finds unpinned dependencies.
+        #[arg(long)]
+        allow_incomplete: bool,
+        #[command(flatten)]
+        mirrors: Mirrors,
+    },
+    /// Download every locked file into the store, checking size and sha256.
+    ///
+    /// Examples:
+    ///   relsign fetch recipes/demo.toml
+    ///   relsign fetch recipes/demo.toml --export vendor/      # a mirror for offline machines
+    ///   relsign fetch recipes/demo.toml --index-url file:///srv/vendor/simple \
+    ///                                   --debian-mirror file:///srv/vendor/debian
+    Fetch {
+        recipe: PathBuf,
+        /// Also write a vendor directory (PEP 503 index under simple/, .debs under debian/)
+        /// that serves later as a mirror.
+        #[arg(long, value_name = "DIR")]
+        export: Option<PathBuf>,
+        #[command(flatten)]
+        mirrors: Mirrors,
+    },
+    /// Build the recipe's sdists and wheels offline, in the sandbox, into a release directory.
+    ///
+    /// Examples:
+    ///   relsign build recipes/demo.toml --out out/demo
+    Build {
+        recipe: PathBuf,
+        /// The release directory to write (artifacts, release.json, inputs/).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Keep the work directory (rootfs, raw backend outputs) for inspection.
+        #[arg(long)]
+        keep_work: bool,
+    },
+    /// Run a command inside the recipe's toolchain rootfs, in the build sandbox (no network).
+    ///
+    /// Examples:
+    ///   relsign exec recipes/demo.toml -- python3 -c 'import sys; print(sys.version)'
+    Exec {
+        recipe: PathBuf,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+}

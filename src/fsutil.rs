@@ -1,0 +1,95 @@
+//! File-system helpers whose errors carry the path, and atomic writes
+//! (temp file in the same directory, fsync, rename, fsync of the directory).
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// An I/O error with the path and the operation that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} {path}: {source}")]
+pub struct FsError {
+    pub op: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+pub fn err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> FsError {
+    let path = path.to_path_buf();
+    move |source| FsError { op, path, source }
+}
+
+pub fn read(path: &Path) -> Result<Vec<u8>, FsError> {
+    std::fs::read(path).map_err(err("read", path))
+}
+
+pub fn read_to_string(path: &Path) -> Result<String, FsError> {
+    std::fs::read_to_string(path).map_err(err("read", path))
+}
+
+pub fn create_dir_all(path: &Path) -> Result<(), FsError> {
+    std::fs::create_dir_all(path).map_err(err("create directory", path))
+}
+
+/// Write `bytes` to `path` atomically: a temp file beside it, fsync, rename, fsync the directory.
+/// Readers see either the old file or the whole new one, never a half-written one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// Like [`write_atomic`], with a closure that streams the content.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), FsError> {
+    let dir = parent_dir(path);
+    create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".relsign-tmp-")
+        .tempfile_in(dir)
+        .map_err(err("create temp file in", dir))?;
+    {
+        let mut w = io::BufWriter::new(tmp.as_file_mut());
+        fill(&mut w).map_err(err("write", path))?;
+        w.flush().map_err(err("write", path))?;
+    }
+    tmp.as_file().sync_all().map_err(err("fsync", path))?;
+    tmp.persist(path).map_err(|e| FsError { op: "rename into", path: path.to_path_buf(), source: e.error })?;
+    sync_dir(dir)
+}
+
+/// Fsync a directory so that a rename inside it is durable.
+pub fn sync_dir(dir: &Path) -> Result<(), FsError> {
+    std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(err("fsync directory", dir))
+}
+
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Recursively copy a directory tree (regular files, directories, symlinks), in sorted order.
+pub fn copy_tree(from: &Path, to: &Path) -> Result<(), FsError> {
+    create_dir_all(to)?;
+    let mut entries: Vec<_> = std::fs::read_dir(from)
+        .map_err(err("read directory", from))?
+        .collect::<Result<_, _>>()
+        .map_err(err("read directory", from))?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let src = e.path();
+        let dst = to.join(e.file_name());
+        let ft = e.file_type().map_err(err("stat", &src))?;
+        if ft.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(&src).map_err(err("read link", &src))?;
+            std::os::unix::fs::symlink(&target, &dst).map_err(err("create symlink", &dst))?;
+        } else if ft.is_file() {
+            std::fs::copy(&src, &dst).map_err(err("copy to", &dst))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! relsign: a reproducible release builder and signer.
+//!
+//! Data flows one way: recipe → lock → fetch → store → plan → sandboxed steps → artifacts.
+//! The library never prints; progress goes through [`report::Reporter`].
+#![forbid(unsafe_code)]
+
+pub mod archive;
+pub mod build;
+pub mod debian;
+pub mod digest;
+pub mod fetch;
+pub mod fsutil;
+pub mod lock;
+pub mod python;
+pub mod recipe;
+pub mod report;
+pub mod sandbox;
+pub mod source;
+pub mod store;
+
+/// Exit code for a verification, integrity or policy failure.
+pub const EXIT_FAILED_CHECK: i32 = 1;
+/// Exit code for any other error.
+pub const EXIT_ERROR: i32 = 2;

@@ -1,0 +1,2 @@
+//! The Python lock (PEP 751 pylock.toml) and the closure check.
+//! OWNER: helper B (in progress).

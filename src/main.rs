@@ -1,0 +1,266 @@
+//! The relsign command: parse arguments, call the library, print, map errors to exit codes.
+
+mod cli;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use cli::{Cli, Command};
+use indicatif::{ProgressBar, ProgressStyle};
+use relsign::report::{Progress, Reporter};
+use relsign::store::Store;
+use relsign::{lock, recipe::Recipe};
+use std::io::IsTerminal;
+use std::path::Path;
+
+/// Human progress on stderr: steps, notices and byte progress bars on a terminal.
+struct Term {
+    quiet: bool,
+    tty: bool,
+}
+
+struct Bar(ProgressBar);
+impl Progress for Bar {
+    fn inc(&self, n: u64) {
+        self.0.inc(n)
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear()
+    }
+}
+struct NoBar;
+impl Progress for NoBar {
+    fn inc(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+impl Reporter for Term {
+    fn step(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("==> {msg}");
+        }
+    }
+    fn info(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("    {msg}");
+        }
+    }
+    fn warn(&self, msg: &str) {
+        eprintln!("warning: {msg}");
+    }
+    fn progress(&self, label: &str, total: Option<u64>) -> Box<dyn Progress + '_> {
+        if self.quiet || !self.tty {
+            return Box::new(NoBar);
+        }
+        let pb = match total {
+            Some(t) => ProgressBar::new(t),
+            None => ProgressBar::new_spinner(),
+        };
+        pb.set_style(
+            ProgressStyle::with_template("    {msg:40!} {bar:30} {bytes:>10}/{total_bytes:10} {bytes_per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        pb.set_message(label.to_string());
+        Box::new(Bar(pb))
+    }
+}
+
+/// An error that maps to exit code 1 (check failed) rather than 2.
+#[derive(Debug)]
+struct CheckFailed(String);
+impl std::fmt::Display for CheckFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for CheckFailed {}
+
+fn exit_code(e: &anyhow::Error) -> i32 {
+    for cause in e.chain() {
+        if cause.is::<CheckFailed>() {
+            return relsign::EXIT_FAILED_CHECK;
+        }
+        if let Some(e) = cause.downcast_ref::<relsign::store::StoreError>() {
+            if e.is_integrity() {
+                return relsign::EXIT_FAILED_CHECK;
+            }
+        }
+        if let Some(e) = cause.downcast_ref::<relsign::fetch::FetchError>() {
+            if e.is_integrity() {
+                return relsign::EXIT_FAILED_CHECK;
+            }
+        }
+        if let Some(e) = cause.downcast_ref::<relsign::build::BuildError>() {
+            if e.is_integrity() {
+                return relsign::EXIT_FAILED_CHECK;
+            }
+        }
+        if let Some(e) = cause.downcast_ref::<lock::debian::DebianLockError>() {
+            if e.is_integrity() {
+                return relsign::EXIT_FAILED_CHECK;
+            }
+        }
+    }
+    relsign::EXIT_ERROR
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let json = cli.global.json;
+    let term = Term { quiet: cli.global.quiet || json, tty: std::io::stderr().is_terminal() };
+    match run(cli, &term) {
+        Ok(()) => {}
+        Err(e) => {
+            let code = exit_code(&e);
+            if json {
+                let v = serde_json::json!({"ok": false, "exit_code": code, "error": format!("{e:#}")});
+                println!("{v}");
+            }
+            eprintln!("error: {e:#}");
+            std::process::exit(code);
+        }
+    }
+}
+
+fn store(cli_store: &Option<std::path::PathBuf>) -> Result<Store> {
+    Ok(match cli_store {
+        Some(p) => Store::at(p),
+        None => Store::open_default()?,
+    })
+}
+
+fn load(recipe: &Path) -> Result<Recipe> {
+    Ok(Recipe::load(recipe)?)
+}
+
+fn print_json(v: serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+}
+
+fn run(cli: Cli, r: &Term) -> Result<()> {
+    let json = cli.global.json;
+    match cli.command {
+        Command::Lock { recipe, check, allow_incomplete, mirrors } => {
+            let recipe = load(&recipe)?;
+            if check {
+                let mut reasons = Vec::new();
+                let deb_path = recipe.debian_lock_path();
+                match lock::debian::DebianLock::read(&deb_path) {
+                    Ok(l) => reasons.extend(lock::debian::check(&l, &recipe.file.toolchain).into_iter().map(|s| format!("{}: {s}", deb_path.display()))),
+                    Err(e) => reasons.push(e.to_string()),
+                }
+                let py_path = recipe.python_lock_path();
+                match lock::python::PyLock::read(&py_path) {
+                    Ok(l) => reasons.extend(lock::python::check(&l, &recipe)?.into_iter().map(|s| format!("{}: {s}", py_path.display()))),
+                    Err(e) => reasons.push(e.to_string()),
+                }
+                if json {
+                    print_json(serde_json::json!({"ok": reasons.is_empty(), "stale": reasons}));
+                }
+                if !reasons.is_empty() {
+                    return Err(CheckFailed(format!("the locks no longer match {}:\n  {}", recipe.path.display(), reasons.join("\n  "))).into());
+                }
+                if !json {
+                    println!("locks are up to date with {}", recipe.path.display());
+                }
+                return Ok(());
+            }
+            let http = relsign::fetch::Http::new()?;
+            let store = store(&cli.global.store)?;
+            r.step("locking the Debian toolchain");
+            let deb_mirrors = lock::debian::mirrors(&recipe.file.toolchain, &mirrors.debian_mirrors);
+            let deb = lock::debian::lock(&recipe.file.toolchain, &deb_mirrors, &http, r)?;
+            deb.write(&recipe.debian_lock_path())?;
+            r.step("locking the Python pins");
+            let index = relsign::python::index::index_urls(&recipe, &mirrors.index_urls)?;
+            let out = lock::python::lock(&recipe, &index, &http, &store, r, allow_incomplete)?;
+            out.lock.write(&recipe.python_lock_path())?;
+            if json {
+                print_json(serde_json::json!({
+                    "ok": true,
+                    "debian_lock": recipe.debian_lock_path(), "debian_packages": deb.packages.len(),
+                    "python_lock": recipe.python_lock_path(), "python_packages": out.lock.packages.len(),
+                    "closure": {"checked": out.closure.checked, "missing": out.closure.missing_names()},
+                }));
+            } else {
+                println!("wrote {} ({} .debs)", recipe.debian_lock_path().display(), deb.packages.len());
+                println!("wrote {} ({} packages)", recipe.python_lock_path().display(), out.lock.packages.len());
+                println!("closure check: {}", out.closure.summary());
+            }
+            Ok(())
+        }
+        Command::Fetch { recipe, export, mirrors } => {
+            let recipe = load(&recipe)?;
+            let http = relsign::fetch::Http::new()?;
+            let store = store(&cli.global.store)?;
+            let deb = lock::debian::DebianLock::read(&recipe.debian_lock_path())?;
+            let py = lock::python::PyLock::read(&recipe.python_lock_path())?;
+            r.step(&format!("fetching {} .debs into {}", deb.packages.len(), store.root().display()));
+            let deb_mirrors = lock::debian::mirrors(&recipe.file.toolchain, &mirrors.debian_mirrors);
+            lock::debian::fetch(&deb, &deb_mirrors, &http, &store, r)?;
+            r.step("fetching Python files");
+            let index = relsign::python::index::index_urls(&recipe, &mirrors.index_urls)?;
+            lock::python::fetch(&py, &index, &http, &store, r)?;
+            for p in &recipe.packages {
+                match &p.source {
+                    relsign::recipe::Source::Sdist { file, sha256 } => {
+                        lock::python::fetch_file(file, sha256, &index, &http, &store, r)?;
+                    }
+                    relsign::recipe::Source::Git { url, commit, .. } => {
+                        relsign::source::fetch_git(&store, url, commit)?;
+                    }
+                    relsign::recipe::Source::Dir(_) => {}
+                }
+            }
+            if let Some(dir) = &export {
+                r.step(&format!("exporting a vendor mirror to {}", dir.display()));
+                lock::debian::export(&deb, &store, &dir.join("debian"))?;
+                lock::python::export(&py, &store, dir)?;
+            }
+            if json {
+                print_json(serde_json::json!({"ok": true, "store": store.root(), "export": export}));
+            } else {
+                println!("all locked inputs are in {}", store.root().display());
+                if let Some(dir) = export {
+                    println!("vendor mirror: --index-url file://{0}/simple --debian-mirror file://{0}/debian", std::fs::canonicalize(&dir).unwrap_or(dir).display());
+                }
+            }
+            Ok(())
+        }
+        Command::Build { recipe, out, keep_work } => {
+            let recipe = load(&recipe)?;
+            let store = store(&cli.global.store)?;
+            let opts = relsign::build::BuildOptions { out: out.clone(), store, keep_work };
+            let m = relsign::build::build(&recipe, &opts, r).with_context(|| format!("building {}", recipe.path.display()))?;
+            if json {
+                print_json(serde_json::to_value(&m)?);
+            } else {
+                println!("built {} {} into {}", m.name, m.version, out.display());
+                for a in &m.artifacts {
+                    println!("  {}  {:>9}  {}", a.sha256, a.size, a.file);
+                }
+            }
+            Ok(())
+        }
+        Command::Exec { recipe, command } => {
+            let recipe = load(&recipe)?;
+            let store = store(&cli.global.store)?;
+            let deb = lock::debian::DebianLock::read(&recipe.debian_lock_path())?;
+            let work = tempfile::tempdir()?;
+            let rootfs = work.path().join("rootfs");
+            relsign::debian::assemble_rootfs(&deb, &store, &rootfs, r)?;
+            let step = relsign::sandbox::Step {
+                name: command.join(" "),
+                rootfs,
+                binds: vec![relsign::sandbox::Bind { host: store.root().to_path_buf(), dest: "/store".into(), writable: false }],
+                env: vec![],
+                cwd: "/".into(),
+                argv: command,
+            };
+            let out = relsign::sandbox::run(&step)?;
+            use std::io::Write;
+            std::io::stdout().write_all(&out.stdout)?;
+            std::io::stderr().write_all(&out.stderr)?;
+            Ok(())
+        }
+    }
+}

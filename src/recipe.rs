@@ -1,0 +1,296 @@
+//! The recipe: what to build, from which sources, with which toolchain, and where the locks are.
+//!
+//! Recipes are TOML files (see README "Recipe reference"). Unknown keys are errors, and every
+//! error names the file, the key and the reason.
+
+use crate::digest::Sha256Hex;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecipeError {
+    #[error("{file}: {source}")]
+    Read { file: PathBuf, #[source] source: std::io::Error },
+    #[error("{file}: {message}")]
+    Parse { file: PathBuf, message: String },
+    #[error("{file}: key `{key}`: {reason}")]
+    Invalid { file: PathBuf, key: String, reason: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipeFile {
+    pub release: Release,
+    pub python: PythonSection,
+    #[serde(default, rename = "package")]
+    pub packages: Vec<PackageSpec>,
+    pub toolchain: Toolchain,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    pub name: String,
+    pub version: String,
+}
+
+/// The Python target and the pins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PythonSection {
+    /// Target interpreter version, "3.13". Must match the toolchain's python3.
+    pub version: String,
+    /// Target glibc version for manylinux tags, "2.41".
+    pub glibc: String,
+    /// Target machine, "x86_64".
+    #[serde(default = "default_machine")]
+    pub machine: String,
+    /// Files holding `==` pins: requirements files or pyproject.toml (project.dependencies).
+    #[serde(default)]
+    pub requirements: Vec<PathBuf>,
+    /// Build requirements, `name==version`.
+    #[serde(default)]
+    pub build_requirements: Vec<String>,
+    /// Path of the PEP 751 lock, relative to the recipe.
+    pub lock: PathBuf,
+    /// Package indexes (PEP 503 simple API), tried in order. Optional: see README for the order
+    /// in which relsign looks for an index.
+    #[serde(default)]
+    pub index_urls: Vec<String>,
+}
+
+fn default_machine() -> String {
+    "x86_64".into()
+}
+
+/// A Python package to build, with its source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageSpec {
+    pub name: String,
+    /// A directory, relative to the recipe.
+    pub path: Option<PathBuf>,
+    /// An sdist pinned by sha256, fetched from the package index.
+    pub sdist: Option<SdistSource>,
+    /// A git checkout at a commit.
+    pub git: Option<GitSource>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SdistSource {
+    pub file: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitSource {
+    pub url: String,
+    pub commit: String,
+    #[serde(default)]
+    pub subdir: Option<PathBuf>,
+}
+
+/// The Debian toolchain the build rootfs is made of.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Toolchain {
+    pub suite: String,
+    #[serde(default = "default_arch")]
+    pub architecture: String,
+    #[serde(default = "default_components")]
+    pub components: Vec<String>,
+    pub packages: Vec<String>,
+    /// Path of the Debian lock, relative to the recipe.
+    pub lock: PathBuf,
+    /// Debian mirrors tried in order; when empty, apt's sources are used.
+    #[serde(default)]
+    pub mirrors: Vec<String>,
+    /// Keyring used to verify InRelease.
+    #[serde(default = "default_keyring")]
+    pub keyring: PathBuf,
+}
+
+fn default_arch() -> String {
+    "amd64".into()
+}
+fn default_components() -> Vec<String> {
+    vec!["main".into()]
+}
+fn default_keyring() -> PathBuf {
+    PathBuf::from("/usr/share/keyrings/debian-archive-keyring.gpg")
+}
+
+/// Where one package's source comes from, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Dir(PathBuf),
+    Sdist { file: String, sha256: Sha256Hex },
+    Git { url: String, commit: String, subdir: Option<PathBuf> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub name: String,
+    pub source: Source,
+}
+
+/// A loaded, validated recipe. Relative paths are resolved against the recipe's directory.
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    pub path: PathBuf,
+    pub dir: PathBuf,
+    pub bytes: Vec<u8>,
+    pub file: RecipeFile,
+    pub packages: Vec<Package>,
+}
+
+impl Recipe {
+    pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
+        let bytes = std::fs::read(path).map_err(|source| RecipeError::Read { file: path.to_path_buf(), source })?;
+        Self::parse(path, bytes)
+    }
+
+    pub fn parse(path: &Path, bytes: Vec<u8>) -> Result<Recipe, RecipeError> {
+        let text = String::from_utf8(bytes.clone())
+            .map_err(|_| RecipeError::Parse { file: path.to_path_buf(), message: "not UTF-8".into() })?;
+        let file: RecipeFile = toml::from_str(&text)
+            .map_err(|e| RecipeError::Parse { file: path.to_path_buf(), message: e.to_string().trim_end().to_string() })?;
+        let dir = crate::fsutil::parent_dir(path).to_path_buf();
+        let invalid = |key: &str, reason: String| RecipeError::Invalid { file: path.to_path_buf(), key: key.into(), reason };
+
+        if !valid_name(&file.release.name) {
+            return Err(invalid("release.name", format!("{:?} is not a valid name (letters, digits, . _ -)", file.release.name)));
+        }
+        if file.release.version.trim().is_empty() || file.release.version.contains(char::is_whitespace) {
+            return Err(invalid("release.version", "must be a non-empty version without spaces".into()));
+        }
+        if !is_python_version(&file.python.version) {
+            return Err(invalid("python.version", format!("{:?} is not of the form 3.N", file.python.version)));
+        }
+        if !is_dotted_pair(&file.python.glibc) {
+            return Err(invalid("python.glibc", format!("{:?} is not of the form 2.N", file.python.glibc)));
+        }
+        for (i, r) in file.python.build_requirements.iter().enumerate() {
+            if !r.contains("==") {
+                return Err(invalid(&format!("python.build-requirements[{i}]"), format!("{r:?} is not pinned with =="))); 
+            }
+        }
+        if file.packages.is_empty() {
+            return Err(invalid("package", "at least one [[package]] is required".into()));
+        }
+        let mut packages = Vec::new();
+        for (i, p) in file.packages.iter().enumerate() {
+            let key = format!("package[{i}]");
+            if !valid_name(&p.name) {
+                return Err(invalid(&format!("{key}.name"), format!("{:?} is not a valid package name", p.name)));
+            }
+            let source = match (&p.path, &p.sdist, &p.git) {
+                (Some(d), None, None) => Source::Dir(d.clone()),
+                (None, Some(s), None) => Source::Sdist {
+                    file: s.file.clone(),
+                    sha256: Sha256Hex::parse(&s.sha256).map_err(|e| invalid(&format!("{key}.sdist.sha256"), e))?,
+                },
+                (None, None, Some(g)) => {
+                    if g.commit.len() < 40 || !g.commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Err(invalid(&format!("{key}.git.commit"), "must be a full commit id (40 or 64 hex digits)".into()));
+                    }
+                    Source::Git { url: g.url.clone(), commit: g.commit.to_ascii_lowercase(), subdir: g.subdir.clone() }
+                }
+                _ => return Err(invalid(&key, "give exactly one source: path, sdist or git".into())),
+            };
+            if let Source::Sdist { file, .. } = &source {
+                if !(file.ends_with(".tar.gz") || file.ends_with(".zip")) || file.contains('/') {
+                    return Err(invalid(&format!("{key}.sdist.file"), format!("{file:?} is not an sdist file name")));
+                }
+            }
+            packages.push(Package { name: p.name.clone(), source });
+        }
+        if file.toolchain.packages.is_empty() {
+            return Err(invalid("toolchain.packages", "list at least one Debian package (python3)".into()));
+        }
+        for (i, m) in file.toolchain.mirrors.iter().chain(&file.python.index_urls).enumerate() {
+            if !(m.starts_with("http://") || m.starts_with("https://") || m.starts_with("file://")) {
+                return Err(invalid("toolchain.mirrors / python.index-urls", format!("entry {i} {m:?} is not an http(s):// or file:// URL")));
+            }
+        }
+        Ok(Recipe { path: path.to_path_buf(), dir, bytes, file, packages })
+    }
+
+    pub fn digest(&self) -> Sha256Hex {
+        Sha256Hex::of(&self.bytes)
+    }
+
+    /// Resolve a path written in the recipe (relative to its directory).
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        }
+    }
+
+    pub fn python_lock_path(&self) -> PathBuf {
+        self.resolve(&self.file.python.lock)
+    }
+    pub fn debian_lock_path(&self) -> PathBuf {
+        self.resolve(&self.file.toolchain.lock)
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+fn is_dotted_pair(s: &str) -> bool {
+    let mut it = s.split('.');
+    matches!((it.next(), it.next(), it.next()), (Some(a), Some(b), None)
+        if !a.is_empty() && !b.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit()))
+}
+fn is_python_version(s: &str) -> bool {
+    is_dotted_pair(s) && s.starts_with("3.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const GOOD: &str = r#"
+[release]
+name = "demo"
+version = "0.1.0"
+[python]
+version = "3.13"
+glibc = "2.41"
+requirements = ["demo/requirements.txt"]
+build-requirements = ["setuptools==83.0.0"]
+lock = "demo.pylock.toml"
+[[package]]
+name = "demo"
+path = "demo"
+[toolchain]
+suite = "trixie"
+packages = ["python3"]
+lock = "demo.debian.lock.toml"
+"#;
+
+    #[test]
+    fn parses_good_recipe() {
+        let r = Recipe::parse(Path::new("recipes/x.toml"), GOOD.as_bytes().to_vec()).unwrap();
+        assert_eq!(r.packages[0].source, Source::Dir("demo".into()));
+        assert_eq!(r.python_lock_path(), Path::new("recipes/demo.pylock.toml"));
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_key() {
+        let bad = GOOD.replace("suite = \"trixie\"", "suite = \"trixie\"\nsuit = \"x\"");
+        let e = Recipe::parse(Path::new("recipes/x.toml"), bad.into_bytes()).unwrap_err().to_string();
+        assert!(e.contains("recipes/x.toml") && e.contains("suit"), "{e}");
+    }
+
+    #[test]
+    fn unpinned_build_requirement_is_refused() {
+        let bad = GOOD.replace("setuptools==83.0.0", "setuptools>=70");
+        let e = Recipe::parse(Path::new("r.toml"), bad.into_bytes()).unwrap_err().to_string();
+        assert!(e.contains("python.build-requirements[0]"), "{e}");
+    }
+}

@@ -1,0 +1,90 @@
+//! Shared helpers for the integration tests: the binary, the test venv, a shared store, and
+//! one demo build reused by the tests of a file.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_relsign"))
+}
+
+/// A store shared by all tests (and runs), so locked inputs are fetched once.
+pub fn shared_store() -> PathBuf {
+    root().join("target/test-store")
+}
+
+/// The venv with the outside verifiers that `cargo xtask test` creates. Its absence is a failure
+/// that says how to get it, never a skip.
+pub fn venv() -> PathBuf {
+    let v = std::env::var_os("RELSIGN_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/xtask-venv"));
+    assert!(
+        v.join("bin/python").exists(),
+        "the test venv {} is missing (it holds twine, pip and packaging): run `cargo xtask test`",
+        v.display()
+    );
+    v
+}
+
+/// Fail with the tool's name when a required program is missing.
+pub fn require_tool(name: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false);
+    assert!(found, "required tool `{name}` is not installed: run `cargo xtask test`, which installs it");
+}
+
+pub fn relsign(args: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.args(args);
+    c.env("RELSIGN_STORE", shared_store());
+    c
+}
+
+pub fn run_ok(mut c: Command) -> Output {
+    let out = c.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{c:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn demo_recipe() -> PathBuf {
+    root().join("recipes/demo.toml")
+}
+
+/// Fetch the demo's inputs into the shared store (idempotent; a no-op once present).
+pub fn fetch_demo() {
+    let r = demo_recipe();
+    run_ok(relsign(&["fetch", r.to_str().unwrap()]));
+}
+
+/// The artifacts of a release dir as sorted (file, sha256) pairs, from release.json,
+/// each re-hashed from disk.
+pub fn artifact_digests(dir: &Path) -> Vec<(String, String)> {
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("release.json")).unwrap()).unwrap();
+    let mut v = Vec::new();
+    for a in json["artifacts"].as_array().unwrap() {
+        let file = a["file"].as_str().unwrap().to_string();
+        let bytes = std::fs::read(dir.join(&file)).unwrap();
+        let actual = relsign::digest::Sha256Hex::of(&bytes).to_string();
+        assert_eq!(a["sha256"].as_str().unwrap(), actual, "release.json digest of {file} matches the file");
+        v.push((file, actual));
+    }
+    v.sort();
+    v
+}
