@@ -5,9 +5,9 @@ use crate::archive::{self, ArchiveError};
 use crate::digest::Sha256Hex;
 use crate::fsutil::{self, FsError};
 use crate::recipe::{Recipe, Source};
-use crate::source::{copy_source_tree, extract_sdist, materialize_source, SourceRecord};
 use crate::report::Reporter;
 use crate::sandbox::{self, Bind, SandboxError, Step};
+use crate::source::{copy_source_tree, extract_sdist, materialize_source, SourceRecord};
 use crate::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -19,9 +19,17 @@ pub enum BuildError {
     #[error(transparent)]
     Recipe(#[from] crate::recipe::RecipeError),
     #[error("{file} no longer matches the recipe ({}); run `relsign lock {recipe}`", .reasons.join("; "))]
-    StaleLock { file: PathBuf, recipe: PathBuf, reasons: Vec<String> },
+    StaleLock {
+        file: PathBuf,
+        recipe: PathBuf,
+        reasons: Vec<String>,
+    },
     #[error("{} input(s) missing from the store {store}; run `relsign fetch {recipe}`:\n{}", .missing.len(), .missing.join("\n"))]
-    MissingInputs { store: PathBuf, recipe: PathBuf, missing: Vec<String> },
+    MissingInputs {
+        store: PathBuf,
+        recipe: PathBuf,
+        missing: Vec<String>,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -31,7 +39,11 @@ pub enum BuildError {
     #[error(transparent)]
     Fs(#[from] FsError),
     #[error("{context}: {source}")]
-    Other { context: String, #[source] source: BoxError },
+    Other {
+        context: String,
+        #[source]
+        source: BoxError,
+    },
     #[error("{0}")]
     Message(String),
 }
@@ -102,39 +114,65 @@ const DRIVER: &str = include_str!("python/pep517_driver.py");
 const PYTHON: &str = "/usr/bin/python3";
 
 /// Build every package of the recipe and write the release directory.
-pub fn build(recipe: &Recipe, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<ReleaseManifest, BuildError> {
+pub fn build(
+    recipe: &Recipe,
+    opts: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<ReleaseManifest, BuildError> {
     let store = &opts.store;
     // 1. Locks: present and matching the recipe.
     let deb_path = recipe.debian_lock_path();
     let py_path = recipe.python_lock_path();
-    let deb_lock = crate::lock::debian::DebianLock::read(&deb_path).map_err(|e| BuildError::Other {
-        context: format!("reading the Debian lock (run `relsign lock {}` to create it)", recipe.path.display()),
-        source: Box::new(e),
-    })?;
+    let deb_lock =
+        crate::lock::debian::DebianLock::read(&deb_path).map_err(|e| BuildError::Other {
+            context: format!(
+                "reading the Debian lock (run `relsign lock {}` to create it)",
+                recipe.path.display()
+            ),
+            source: Box::new(e),
+        })?;
     let py_lock = crate::lock::python::PyLock::read(&py_path).map_err(|e| BuildError::Other {
-        context: format!("reading the Python lock (run `relsign lock {}` to create it)", recipe.path.display()),
+        context: format!(
+            "reading the Python lock (run `relsign lock {}` to create it)",
+            recipe.path.display()
+        ),
         source: Box::new(e),
     })?;
     let reasons = crate::lock::debian::check(&deb_lock, &recipe.file.toolchain);
     if !reasons.is_empty() {
-        return Err(BuildError::StaleLock { file: deb_path, recipe: recipe.path.clone(), reasons });
+        return Err(BuildError::StaleLock {
+            file: deb_path,
+            recipe: recipe.path.clone(),
+            reasons,
+        });
     }
     let reasons = crate::lock::python::check(&py_lock, recipe).map_err(|e| BuildError::Other {
         context: format!("checking {}", py_path.display()),
         source: Box::new(e),
     })?;
     if !reasons.is_empty() {
-        return Err(BuildError::StaleLock { file: py_path, recipe: recipe.path.clone(), reasons });
+        return Err(BuildError::StaleLock {
+            file: py_path,
+            recipe: recipe.path.clone(),
+            reasons,
+        });
     }
 
     // 2. Every input must be in the store (all missing ones are named at once).
     let mut missing = Vec::new();
     for d in &deb_lock.packages {
         if !store.has_verified(&d.sha256)? {
-            missing.push(format!("  {} (sha256:{})", d.filename.rsplit('/').next().unwrap_or(&d.filename), d.sha256));
+            missing.push(format!(
+                "  {} (sha256:{})",
+                d.filename.rsplit('/').next().unwrap_or(&d.filename),
+                d.sha256
+            ));
         }
     }
-    let build_files: Vec<(String, Sha256Hex)> = py_lock.build_files().map(|(n, d)| (n.to_string(), d.clone())).collect();
+    let build_files: Vec<(String, Sha256Hex)> = py_lock
+        .build_files()
+        .map(|(n, d)| (n.to_string(), d.clone()))
+        .collect();
     for (name, d) in &build_files {
         if !store.has_verified(d)? {
             missing.push(format!("  {name} (sha256:{d})"));
@@ -148,15 +186,26 @@ pub fn build(recipe: &Recipe, opts: &BuildOptions, reporter: &dyn Reporter) -> R
         }
     }
     if !missing.is_empty() {
-        return Err(BuildError::MissingInputs { store: store.root().to_path_buf(), recipe: recipe.path.clone(), missing });
+        return Err(BuildError::MissingInputs {
+            store: store.root().to_path_buf(),
+            recipe: recipe.path.clone(),
+            missing,
+        });
     }
 
     // 3. Work directory: rootfs, build dependencies, sources, raw outputs.
-    let work = tempfile::Builder::new().prefix("relsign-build-").tempdir().map_err(fsutil::err("create work dir in", &std::env::temp_dir()))?;
+    let work = tempfile::Builder::new()
+        .prefix("relsign-build-")
+        .tempdir()
+        .map_err(fsutil::err("create work dir in", &std::env::temp_dir()))?;
     let work_path = work.path().to_path_buf();
     let rootfs = work_path.join("rootfs");
-    reporter.step(&format!("assembling the build rootfs from {} locked .debs", deb_lock.packages.len()));
-    crate::debian::assemble_rootfs(&deb_lock, store, &rootfs, reporter).map_err(BuildError::other("assembling the build rootfs"))?;
+    reporter.step(&format!(
+        "assembling the build rootfs from {} locked .debs",
+        deb_lock.packages.len()
+    ));
+    crate::debian::assemble_rootfs(&deb_lock, store, &rootfs, reporter)
+        .map_err(|e| BuildError::other("assembling the build rootfs")(Box::new(e)))?;
     sandbox::require_in_rootfs(&rootfs, PYTHON)?;
 
     let deps = work_path.join("deps");
@@ -179,16 +228,39 @@ pub fn build(recipe: &Recipe, opts: &BuildOptions, reporter: &dyn Reporter) -> R
         let record = materialize_source(recipe, pkg, store, &src)?;
         let epoch = record.source_date_epoch;
         release_epoch = release_epoch.max(epoch);
-        reporter.step(&format!("building {} sdist (SOURCE_DATE_EPOCH={epoch})", pkg.name));
+        reporter.step(&format!(
+            "building {} sdist (SOURCE_DATE_EPOCH={epoch})",
+            pkg.name
+        ));
         let raw_sdist_dir = work_path.join(format!("out-sdist-{}", pkg.name));
-        let sdist_name = run_hook(&rootfs, store, &driver, &deps, &src, &raw_sdist_dir, "build_sdist", epoch, &pkg.name)?;
+        let sdist_name = run_hook(
+            &rootfs,
+            store,
+            &driver,
+            &deps,
+            &src,
+            &raw_sdist_dir,
+            "build_sdist",
+            epoch,
+            &pkg.name,
+        )?;
         let raw_sdist = raw_sdist_dir.join(&sdist_name);
 
         let from_sdist = work_path.join(format!("sdist-src-{}", pkg.name));
         extract_sdist(&raw_sdist, &sdist_name, &from_sdist)?;
         reporter.step(&format!("building {} wheel from its sdist", pkg.name));
         let raw_wheel_dir = work_path.join(format!("out-wheel-{}", pkg.name));
-        let wheel_name = run_hook(&rootfs, store, &driver, &deps, &from_sdist, &raw_wheel_dir, "build_wheel", epoch, &pkg.name)?;
+        let wheel_name = run_hook(
+            &rootfs,
+            store,
+            &driver,
+            &deps,
+            &from_sdist,
+            &raw_wheel_dir,
+            "build_wheel",
+            epoch,
+            &pkg.name,
+        )?;
 
         let sdist_out = stage.join(&sdist_name);
         let mut f = std::fs::File::create(&sdist_out).map_err(fsutil::err("create", &sdist_out))?;
@@ -199,9 +271,20 @@ pub fn build(recipe: &Recipe, opts: &BuildOptions, reporter: &dyn Reporter) -> R
         let f = archive::normalize::normalize_wheel(&raw_wheel_dir.join(&wheel_name), f, epoch)?;
         f.sync_all().map_err(fsutil::err("fsync", &wheel_out))?;
 
-        for (file, kind, media) in [(&sdist_name, "sdist", "application/gzip"), (&wheel_name, "wheel", "application/zip")] {
-            let (sha256, size) = crate::digest::hash_file(&stage.join(file)).map_err(fsutil::err("read", &stage.join(file)))?;
-            artifacts.push(Artifact { file: file.clone(), kind: kind.into(), package: pkg.name.clone(), size, sha256, media_type: media.into() });
+        for (file, kind, media) in [
+            (&sdist_name, "sdist", "application/gzip"),
+            (&wheel_name, "wheel", "application/zip"),
+        ] {
+            let (sha256, size) = crate::digest::hash_file(&stage.join(file))
+                .map_err(fsutil::err("read", &stage.join(file)))?;
+            artifacts.push(Artifact {
+                file: file.clone(),
+                kind: kind.into(),
+                package: pkg.name.clone(),
+                size,
+                sha256,
+                media_type: media.into(),
+            });
         }
         sources.push(record);
     }
@@ -209,19 +292,39 @@ pub fn build(recipe: &Recipe, opts: &BuildOptions, reporter: &dyn Reporter) -> R
     // 5. Inputs: the recipe and the locks (and directory sources), so the release can be
     //    rebuilt from the directory alone.
     let inputs = stage.join("inputs");
-    let recipe_name = recipe.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "recipe.toml".into());
+    let recipe_name = recipe
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "recipe.toml".into());
     fsutil::write_atomic(&inputs.join(&recipe_name), &recipe.bytes)?;
     let mut locks = Vec::new();
-    for (rel, abs) in [(&recipe.file.toolchain.lock, &deb_path), (&recipe.file.python.lock, &py_path)] {
-        let rel = safe_relative(rel).ok_or_else(|| BuildError::Message(format!("{}: lock path {} must be relative and stay below the recipe's directory", recipe.path.display(), rel.display())))?;
+    for (rel, abs) in [
+        (&recipe.file.toolchain.lock, &deb_path),
+        (&recipe.file.python.lock, &py_path),
+    ] {
+        let rel = safe_relative(rel).ok_or_else(|| {
+            BuildError::Message(format!(
+                "{}: lock path {} must be relative and stay below the recipe's directory",
+                recipe.path.display(),
+                rel.display()
+            ))
+        })?;
         let bytes = fsutil::read(abs)?;
         fsutil::write_atomic(&inputs.join(&rel), &bytes)?;
-        locks.push(InputFile { path: format!("inputs/{}", rel.display()), sha256: Sha256Hex::of(&bytes) });
+        locks.push(InputFile {
+            path: format!("inputs/{}", rel.display()),
+            sha256: Sha256Hex::of(&bytes),
+        });
     }
     for pkg in &recipe.packages {
         if let Source::Dir(rel) = &pkg.source {
             if let Some(rel) = safe_relative(rel) {
-                let epoch = sources.iter().find(|s| s.package == pkg.name).map(|s| s.source_date_epoch).unwrap_or(0);
+                let epoch = sources
+                    .iter()
+                    .find(|s| s.package == pkg.name)
+                    .map(|s| s.source_date_epoch)
+                    .unwrap_or(0);
                 copy_source_tree(&recipe.resolve(&rel), &inputs.join(&rel), epoch)?;
             }
         }
@@ -232,7 +335,10 @@ pub fn build(recipe: &Recipe, opts: &BuildOptions, reporter: &dyn Reporter) -> R
         name: recipe.file.release.name.clone(),
         version: recipe.file.release.version.clone(),
         source_date_epoch: release_epoch,
-        recipe: InputFile { path: format!("inputs/{recipe_name}"), sha256: recipe.digest() },
+        recipe: InputFile {
+            path: format!("inputs/{recipe_name}"),
+            sha256: recipe.digest(),
+        },
         locks,
         sources,
         artifacts,
@@ -276,8 +382,14 @@ fn move_into(from: &Path, to: &Path) -> Result<(), BuildError> {
 
 fn safe_relative(p: &Path) -> Option<PathBuf> {
     use std::path::Component;
-    if p.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
-        Some(p.components().filter(|c| matches!(c, Component::Normal(_))).collect())
+    if p.components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        Some(
+            p.components()
+                .filter(|c| matches!(c, Component::Normal(_)))
+                .collect(),
+        )
     } else {
         None
     }
@@ -300,26 +412,67 @@ fn run_hook(
         name: format!("{hook} {pkg}"),
         rootfs: rootfs.to_path_buf(),
         binds: vec![
-            Bind { host: store.root().to_path_buf(), dest: "/store".into(), writable: false },
-            Bind { host: deps.to_path_buf(), dest: "/relsign/deps".into(), writable: false },
-            Bind { host: driver.to_path_buf(), dest: "/relsign/pep517_driver.py".into(), writable: false },
-            Bind { host: src.to_path_buf(), dest: "/src".into(), writable: true },
-            Bind { host: out.to_path_buf(), dest: "/out".into(), writable: true },
+            Bind {
+                host: store.root().to_path_buf(),
+                dest: "/store".into(),
+                writable: false,
+            },
+            Bind {
+                host: deps.to_path_buf(),
+                dest: "/relsign/deps".into(),
+                writable: false,
+            },
+            Bind {
+                host: driver.to_path_buf(),
+                dest: "/relsign/pep517_driver.py".into(),
+                writable: false,
+            },
+            Bind {
+                host: src.to_path_buf(),
+                dest: "/src".into(),
+                writable: true,
+            },
+            Bind {
+                host: out.to_path_buf(),
+                dest: "/out".into(),
+                writable: true,
+            },
         ],
         env: vec![("SOURCE_DATE_EPOCH".into(), epoch.to_string())],
         cwd: "/src".into(),
-        argv: [PYTHON, "/relsign/pep517_driver.py", hook, "/src", "/out", "/relsign/deps"].iter().map(|s| s.to_string()).collect(),
+        argv: [
+            PYTHON,
+            "/relsign/pep517_driver.py",
+            hook,
+            "/src",
+            "/out",
+            "/relsign/deps",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
     };
     let output = sandbox::run(&step)?;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let last = stdout.lines().rev().find(|l| l.starts_with('{')).unwrap_or("");
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or("");
     #[derive(Deserialize)]
     struct HookResult {
         file: String,
     }
-    let r: HookResult = serde_json::from_str(last).map_err(|e| BuildError::Message(format!("{hook} {pkg}: the build backend did not report a file name ({e}); output:\n{stdout}")))?;
+    let r: HookResult = serde_json::from_str(last).map_err(|e| {
+        BuildError::Message(format!(
+            "{hook} {pkg}: the build backend did not report a file name ({e}); output:\n{stdout}"
+        ))
+    })?;
     if r.file.contains('/') || !out.join(&r.file).is_file() {
-        return Err(BuildError::Message(format!("{hook} {pkg}: the backend reported {:?}, which is not a file in the output directory", r.file)));
+        return Err(BuildError::Message(format!(
+            "{hook} {pkg}: the backend reported {:?}, which is not a file in the output directory",
+            r.file
+        )));
     }
     Ok(r.file)
 }
@@ -334,7 +487,10 @@ mod tests {
             b: u8,
             a: Vec<u8>,
         }
-        assert_eq!(canonical_json(&T { b: 1, a: vec![2] }), br#"{"a":[2],"b":1}"#);
+        assert_eq!(
+            canonical_json(&T { b: 1, a: vec![2] }),
+            br#"{"a":[2],"b":1}"#
+        );
     }
     #[test]
     fn safe_relative_refuses_escapes() {

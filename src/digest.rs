@@ -69,11 +69,19 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        HashingWriter { inner, hasher: Sha256::new(), len: 0 }
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            len: 0,
+        }
     }
     /// Returns the inner writer, the digest and the byte count.
     pub fn finish(self) -> (W, Sha256Hex, u64) {
-        (self.inner, Sha256Hex(hex(&self.hasher.finalize())), self.len)
+        (
+            self.inner,
+            Sha256Hex(hex(&self.hasher.finalize())),
+            self.len,
+        )
     }
 }
 
@@ -117,6 +125,9 @@ mod tests {
     fn parse_rejects_garbage() {
         assert!(Sha256Hex::parse("abc").is_err());
         assert!(Sha256Hex::parse(&"g".repeat(64)).is_err());
-        assert_eq!(Sha256Hex::parse(&"A".repeat(64)).unwrap().as_str(), "a".repeat(64));
+        assert_eq!(
+            Sha256Hex::parse(&"A".repeat(64)).unwrap().as_str(),
+            "a".repeat(64)
+        );
     }
 }

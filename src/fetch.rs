@@ -20,7 +20,11 @@ pub enum FetchError {
     #[error("GET {url}: {reason}")]
     Transport { url: String, reason: String },
     #[error("reading {path}: {source}")]
-    File { path: PathBuf, #[source] source: io::Error },
+    File {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("building the HTTP client: {0}")]
     Client(String),
     #[error("{what}: every mirror failed:\n{}", .attempts.join("\n"))]
@@ -37,8 +41,13 @@ impl FetchError {
         }
     }
     fn is_not_found(&self) -> bool {
-        matches!(self, FetchError::Status { status: 404 | 410, .. })
-            || matches!(self, FetchError::File { source, .. } if source.kind() == io::ErrorKind::NotFound)
+        matches!(
+            self,
+            FetchError::Status {
+                status: 404 | 410,
+                ..
+            }
+        ) || matches!(self, FetchError::File { source, .. } if source.kind() == io::ErrorKind::NotFound)
     }
 }
 
@@ -56,7 +65,11 @@ pub fn redact(url: &str) -> String {
 
 /// Join a base URL and a relative path with exactly one slash.
 pub fn join(base: &str, rel: &str) -> String {
-    format!("{}/{}", base.trim_end_matches('/'), rel.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        rel.trim_start_matches('/')
+    )
 }
 
 /// Resolve an href found in a page at `page_url` (absolute, root-relative or relative).
@@ -66,14 +79,20 @@ pub fn resolve_href(page_url: &str, href: &str) -> String {
     }
     let scheme_end = page_url.find("://").map(|i| i + 3).unwrap_or(0);
     if let Some(stripped) = href.strip_prefix('/') {
-        let host_end = page_url[scheme_end..].find('/').map(|i| i + scheme_end).unwrap_or(page_url.len());
+        let host_end = page_url[scheme_end..]
+            .find('/')
+            .map(|i| i + scheme_end)
+            .unwrap_or(page_url.len());
         return format!("{}/{}", &page_url[..host_end], stripped);
     }
     let base = match page_url.rfind('/') {
         Some(i) if i >= scheme_end => &page_url[..=i],
         _ => page_url,
     };
-    let mut parts: Vec<&str> = base[scheme_end..].trim_end_matches('/').split('/').collect();
+    let mut parts: Vec<&str> = base[scheme_end..]
+        .trim_end_matches('/')
+        .split('/')
+        .collect();
     for seg in href.split('/') {
         match seg {
             "." | "" => {}
@@ -102,7 +121,10 @@ impl Http {
             .timeout(Duration::from_secs(600))
             .build()
             .map_err(|e| FetchError::Client(e.to_string()))?;
-        Ok(Http { client, attempts: 4 })
+        Ok(Http {
+            client,
+            attempts: 4,
+        })
     }
 
     /// Open a URL for streaming. Retries connection errors, 429 and 5xx with back-off,
@@ -113,7 +135,8 @@ impl Http {
             if p.is_dir() {
                 p = p.join("index.html");
             }
-            let f = std::fs::File::open(&p).map_err(|source| FetchError::File { path: p, source })?;
+            let f =
+                std::fs::File::open(&p).map_err(|source| FetchError::File { path: p, source })?;
             return Ok(Box::new(f));
         }
         let shown = redact(url);
@@ -131,14 +154,20 @@ impl Http {
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok());
-                    last = Some(FetchError::Status { url: shown.clone(), status });
+                    last = Some(FetchError::Status {
+                        url: shown.clone(),
+                        status,
+                    });
                     if !retryable {
                         break;
                     }
                     backoff(attempt, retry_after);
                 }
                 Err(e) => {
-                    last = Some(FetchError::Transport { url: shown.clone(), reason: error_chain(&e) });
+                    last = Some(FetchError::Transport {
+                        url: shown.clone(),
+                        reason: error_chain(&e),
+                    });
                     backoff(attempt, None);
                 }
             }
@@ -150,8 +179,10 @@ impl Http {
     pub fn get_bytes(&self, url: &str) -> Result<Vec<u8>, FetchError> {
         let mut r = self.open(url)?;
         let mut v = Vec::new();
-        r.read_to_end(&mut v)
-            .map_err(|e| FetchError::Transport { url: redact(url), reason: e.to_string() })?;
+        r.read_to_end(&mut v).map_err(|e| FetchError::Transport {
+            url: redact(url),
+            reason: e.to_string(),
+        })?;
         Ok(v)
     }
 
@@ -175,7 +206,10 @@ impl Http {
         for url in urls {
             let res = self.open(url).and_then(|r| {
                 let progress = reporter.progress(what, size);
-                let mut counting = CountingReader { inner: r, progress: &*progress };
+                let mut counting = CountingReader {
+                    inner: r,
+                    progress: &*progress,
+                };
                 let res = store.insert(what, Some(expected), size, &mut counting);
                 progress.finish();
                 res.map(|_| ()).map_err(FetchError::from)
@@ -199,7 +233,10 @@ impl Http {
                 return Err(e);
             }
         }
-        Err(FetchError::AllMirrorsFailed { what: what.to_string(), attempts })
+        Err(FetchError::AllMirrorsFailed {
+            what: what.to_string(),
+            attempts,
+        })
     }
 }
 
@@ -217,7 +254,9 @@ impl<R: Read> Read for CountingReader<'_, R> {
 
 fn backoff(attempt: u32, retry_after: Option<u64>) {
     let secs = retry_after.unwrap_or(1u64 << attempt).min(30);
-    std::thread::sleep(Duration::from_millis(secs * 1000 / if retry_after.is_some() { 1 } else { 4 }));
+    std::thread::sleep(Duration::from_millis(
+        secs * 1000 / if retry_after.is_some() { 1 } else { 4 },
+    ));
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -242,9 +281,21 @@ mod tests {
     #[test]
     fn resolves_hrefs() {
         let page = "https://idx.example/simple/click/";
-        assert_eq!(resolve_href(page, "../../files/c.whl#sha256=ab"), "https://idx.example/files/c.whl#sha256=ab");
-        assert_eq!(resolve_href(page, "c.whl"), "https://idx.example/simple/click/c.whl");
-        assert_eq!(resolve_href(page, "/p/c.whl"), "https://idx.example/p/c.whl");
-        assert_eq!(resolve_href("file:///m/simple/click/", "../../files/c.whl"), "file:///m/files/c.whl");
+        assert_eq!(
+            resolve_href(page, "../../files/c.whl#sha256=ab"),
+            "https://idx.example/files/c.whl#sha256=ab"
+        );
+        assert_eq!(
+            resolve_href(page, "c.whl"),
+            "https://idx.example/simple/click/c.whl"
+        );
+        assert_eq!(
+            resolve_href(page, "/p/c.whl"),
+            "https://idx.example/p/c.whl"
+        );
+        assert_eq!(
+            resolve_href("file:///m/simple/click/", "../../files/c.whl"),
+            "file:///m/files/c.whl"
+        );
     }
 }

@@ -54,13 +54,19 @@ pub fn write_atomic_with(
         w.flush().map_err(err("write", path))?;
     }
     tmp.as_file().sync_all().map_err(err("fsync", path))?;
-    tmp.persist(path).map_err(|e| FsError { op: "rename into", path: path.to_path_buf(), source: e.error })?;
+    tmp.persist(path).map_err(|e| FsError {
+        op: "rename into",
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
     sync_dir(dir)
 }
 
 /// Fsync a directory so that a rename inside it is durable.
 pub fn sync_dir(dir: &Path) -> Result<(), FsError> {
-    std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(err("fsync directory", dir))
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(err("fsync directory", dir))
 }
 
 pub fn parent_dir(path: &Path) -> &Path {

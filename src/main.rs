@@ -56,8 +56,10 @@ impl Reporter for Term {
             None => ProgressBar::new_spinner(),
         };
         pb.set_style(
-            ProgressStyle::with_template("    {msg:40!} {bar:30} {bytes:>10}/{total_bytes:10} {bytes_per_sec}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "    {msg:40!} {bar:30} {bytes:>10}/{total_bytes:10} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         pb.set_message(label.to_string());
         Box::new(Bar(pb))
@@ -106,13 +108,17 @@ fn exit_code(e: &anyhow::Error) -> i32 {
 fn main() {
     let cli = Cli::parse();
     let json = cli.global.json;
-    let term = Term { quiet: cli.global.quiet || json, tty: std::io::stderr().is_terminal() };
+    let term = Term {
+        quiet: cli.global.quiet || json,
+        tty: std::io::stderr().is_terminal(),
+    };
     match run(cli, &term) {
         Ok(()) => {}
         Err(e) => {
             let code = exit_code(&e);
             if json {
-                let v = serde_json::json!({"ok": false, "exit_code": code, "error": format!("{e:#}")});
+                let v =
+                    serde_json::json!({"ok": false, "exit_code": code, "error": format!("{e:#}")});
                 println!("{v}");
             }
             eprintln!("error: {e:#}");
@@ -139,25 +145,43 @@ fn print_json(v: serde_json::Value) {
 fn run(cli: Cli, r: &Term) -> Result<()> {
     let json = cli.global.json;
     match cli.command {
-        Command::Lock { recipe, check, allow_incomplete, mirrors } => {
+        Command::Lock {
+            recipe,
+            check,
+            allow_incomplete,
+            mirrors,
+        } => {
             let recipe = load(&recipe)?;
             if check {
                 let mut reasons = Vec::new();
                 let deb_path = recipe.debian_lock_path();
                 match lock::debian::DebianLock::read(&deb_path) {
-                    Ok(l) => reasons.extend(lock::debian::check(&l, &recipe.file.toolchain).into_iter().map(|s| format!("{}: {s}", deb_path.display()))),
+                    Ok(l) => reasons.extend(
+                        lock::debian::check(&l, &recipe.file.toolchain)
+                            .into_iter()
+                            .map(|s| format!("{}: {s}", deb_path.display())),
+                    ),
                     Err(e) => reasons.push(e.to_string()),
                 }
                 let py_path = recipe.python_lock_path();
                 match lock::python::PyLock::read(&py_path) {
-                    Ok(l) => reasons.extend(lock::python::check(&l, &recipe)?.into_iter().map(|s| format!("{}: {s}", py_path.display()))),
+                    Ok(l) => reasons.extend(
+                        lock::python::check(&l, &recipe)?
+                            .into_iter()
+                            .map(|s| format!("{}: {s}", py_path.display())),
+                    ),
                     Err(e) => reasons.push(e.to_string()),
                 }
                 if json {
                     print_json(serde_json::json!({"ok": reasons.is_empty(), "stale": reasons}));
                 }
                 if !reasons.is_empty() {
-                    return Err(CheckFailed(format!("the locks no longer match {}:\n  {}", recipe.path.display(), reasons.join("\n  "))).into());
+                    return Err(CheckFailed(format!(
+                        "the locks no longer match {}:\n  {}",
+                        recipe.path.display(),
+                        reasons.join("\n  ")
+                    ))
+                    .into());
                 }
                 if !json {
                     println!("locks are up to date with {}", recipe.path.display());
@@ -167,7 +191,8 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             let http = relsign::fetch::Http::new()?;
             let store = store(&cli.global.store)?;
             r.step("locking the Debian toolchain");
-            let deb_mirrors = lock::debian::mirrors(&recipe.file.toolchain, &mirrors.debian_mirrors);
+            let deb_mirrors =
+                lock::debian::mirrors(&recipe.file.toolchain, &mirrors.debian_mirrors);
             let deb = lock::debian::lock(&recipe.file.toolchain, &deb_mirrors, &http, r)?;
             deb.write(&recipe.debian_lock_path())?;
             r.step("locking the Python pins");
@@ -182,20 +207,37 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                     "closure": {"checked": out.closure.checked, "missing": out.closure.missing_names()},
                 }));
             } else {
-                println!("wrote {} ({} .debs)", recipe.debian_lock_path().display(), deb.packages.len());
-                println!("wrote {} ({} packages)", recipe.python_lock_path().display(), out.lock.packages.len());
+                println!(
+                    "wrote {} ({} .debs)",
+                    recipe.debian_lock_path().display(),
+                    deb.packages.len()
+                );
+                println!(
+                    "wrote {} ({} packages)",
+                    recipe.python_lock_path().display(),
+                    out.lock.packages.len()
+                );
                 println!("closure check: {}", out.closure.summary());
             }
             Ok(())
         }
-        Command::Fetch { recipe, export, mirrors } => {
+        Command::Fetch {
+            recipe,
+            export,
+            mirrors,
+        } => {
             let recipe = load(&recipe)?;
             let http = relsign::fetch::Http::new()?;
             let store = store(&cli.global.store)?;
             let deb = lock::debian::DebianLock::read(&recipe.debian_lock_path())?;
             let py = lock::python::PyLock::read(&recipe.python_lock_path())?;
-            r.step(&format!("fetching {} .debs into {}", deb.packages.len(), store.root().display()));
-            let deb_mirrors = lock::debian::mirrors(&recipe.file.toolchain, &mirrors.debian_mirrors);
+            r.step(&format!(
+                "fetching {} .debs into {}",
+                deb.packages.len(),
+                store.root().display()
+            ));
+            let deb_mirrors =
+                lock::debian::mirrors(&recipe.file.toolchain, &mirrors.debian_mirrors);
             lock::debian::fetch(&deb, &deb_mirrors, &http, &store, r)?;
             r.step("fetching Python files");
             let index = relsign::python::index::index_urls(&recipe, &mirrors.index_urls)?;
@@ -217,7 +259,9 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 lock::python::export(&py, &store, dir)?;
             }
             if json {
-                print_json(serde_json::json!({"ok": true, "store": store.root(), "export": export}));
+                print_json(
+                    serde_json::json!({"ok": true, "store": store.root(), "export": export}),
+                );
             } else {
                 println!("all locked inputs are in {}", store.root().display());
                 if let Some(dir) = export {
@@ -226,11 +270,20 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             }
             Ok(())
         }
-        Command::Build { recipe, out, keep_work } => {
+        Command::Build {
+            recipe,
+            out,
+            keep_work,
+        } => {
             let recipe = load(&recipe)?;
             let store = store(&cli.global.store)?;
-            let opts = relsign::build::BuildOptions { out: out.clone(), store, keep_work };
-            let m = relsign::build::build(&recipe, &opts, r).with_context(|| format!("building {}", recipe.path.display()))?;
+            let opts = relsign::build::BuildOptions {
+                out: out.clone(),
+                store,
+                keep_work,
+            };
+            let m = relsign::build::build(&recipe, &opts, r)
+                .with_context(|| format!("building {}", recipe.path.display()))?;
             if json {
                 print_json(serde_json::to_value(&m)?);
             } else {
@@ -251,7 +304,11 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             let step = relsign::sandbox::Step {
                 name: command.join(" "),
                 rootfs,
-                binds: vec![relsign::sandbox::Bind { host: store.root().to_path_buf(), dest: "/store".into(), writable: false }],
+                binds: vec![relsign::sandbox::Bind {
+                    host: store.root().to_path_buf(),
+                    dest: "/store".into(),
+                    writable: false,
+                }],
                 env: vec![],
                 cwd: "/".into(),
                 argv: command,

@@ -10,11 +10,19 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum RecipeError {
     #[error("{file}: {source}")]
-    Read { file: PathBuf, #[source] source: std::io::Error },
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{file}: {message}")]
     Parse { file: PathBuf, message: String },
     #[error("{file}: key `{key}`: {reason}")]
-    Invalid { file: PathBuf, key: String, reason: String },
+    Invalid {
+        file: PathBuf,
+        key: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,8 +134,15 @@ fn default_keyring() -> PathBuf {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
     Dir(PathBuf),
-    Sdist { file: String, sha256: Sha256Hex },
-    Git { url: String, commit: String, subdir: Option<PathBuf> },
+    Sdist {
+        file: String,
+        sha256: Sha256Hex,
+    },
+    Git {
+        url: String,
+        commit: String,
+        subdir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -148,74 +163,149 @@ pub struct Recipe {
 
 impl Recipe {
     pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
-        let bytes = std::fs::read(path).map_err(|source| RecipeError::Read { file: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| RecipeError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(path, bytes)
     }
 
     pub fn parse(path: &Path, bytes: Vec<u8>) -> Result<Recipe, RecipeError> {
-        let text = String::from_utf8(bytes.clone())
-            .map_err(|_| RecipeError::Parse { file: path.to_path_buf(), message: "not UTF-8".into() })?;
-        let file: RecipeFile = toml::from_str(&text)
-            .map_err(|e| RecipeError::Parse { file: path.to_path_buf(), message: e.to_string().trim_end().to_string() })?;
+        let text = String::from_utf8(bytes.clone()).map_err(|_| RecipeError::Parse {
+            file: path.to_path_buf(),
+            message: "not UTF-8".into(),
+        })?;
+        let file: RecipeFile = toml::from_str(&text).map_err(|e| RecipeError::Parse {
+            file: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
         let dir = crate::fsutil::parent_dir(path).to_path_buf();
-        let invalid = |key: &str, reason: String| RecipeError::Invalid { file: path.to_path_buf(), key: key.into(), reason };
+        let invalid = |key: &str, reason: String| RecipeError::Invalid {
+            file: path.to_path_buf(),
+            key: key.into(),
+            reason,
+        };
 
         if !valid_name(&file.release.name) {
-            return Err(invalid("release.name", format!("{:?} is not a valid name (letters, digits, . _ -)", file.release.name)));
+            return Err(invalid(
+                "release.name",
+                format!(
+                    "{:?} is not a valid name (letters, digits, . _ -)",
+                    file.release.name
+                ),
+            ));
         }
-        if file.release.version.trim().is_empty() || file.release.version.contains(char::is_whitespace) {
-            return Err(invalid("release.version", "must be a non-empty version without spaces".into()));
+        if file.release.version.trim().is_empty()
+            || file.release.version.contains(char::is_whitespace)
+        {
+            return Err(invalid(
+                "release.version",
+                "must be a non-empty version without spaces".into(),
+            ));
         }
         if !is_python_version(&file.python.version) {
-            return Err(invalid("python.version", format!("{:?} is not of the form 3.N", file.python.version)));
+            return Err(invalid(
+                "python.version",
+                format!("{:?} is not of the form 3.N", file.python.version),
+            ));
         }
         if !is_dotted_pair(&file.python.glibc) {
-            return Err(invalid("python.glibc", format!("{:?} is not of the form 2.N", file.python.glibc)));
+            return Err(invalid(
+                "python.glibc",
+                format!("{:?} is not of the form 2.N", file.python.glibc),
+            ));
         }
         for (i, r) in file.python.build_requirements.iter().enumerate() {
             if !r.contains("==") {
-                return Err(invalid(&format!("python.build-requirements[{i}]"), format!("{r:?} is not pinned with =="))); 
+                return Err(invalid(
+                    &format!("python.build-requirements[{i}]"),
+                    format!("{r:?} is not pinned with =="),
+                ));
             }
         }
         if file.packages.is_empty() {
-            return Err(invalid("package", "at least one [[package]] is required".into()));
+            return Err(invalid(
+                "package",
+                "at least one [[package]] is required".into(),
+            ));
         }
         let mut packages = Vec::new();
         for (i, p) in file.packages.iter().enumerate() {
             let key = format!("package[{i}]");
             if !valid_name(&p.name) {
-                return Err(invalid(&format!("{key}.name"), format!("{:?} is not a valid package name", p.name)));
+                return Err(invalid(
+                    &format!("{key}.name"),
+                    format!("{:?} is not a valid package name", p.name),
+                ));
             }
             let source = match (&p.path, &p.sdist, &p.git) {
                 (Some(d), None, None) => Source::Dir(d.clone()),
                 (None, Some(s), None) => Source::Sdist {
                     file: s.file.clone(),
-                    sha256: Sha256Hex::parse(&s.sha256).map_err(|e| invalid(&format!("{key}.sdist.sha256"), e))?,
+                    sha256: Sha256Hex::parse(&s.sha256)
+                        .map_err(|e| invalid(&format!("{key}.sdist.sha256"), e))?,
                 },
                 (None, None, Some(g)) => {
                     if g.commit.len() < 40 || !g.commit.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        return Err(invalid(&format!("{key}.git.commit"), "must be a full commit id (40 or 64 hex digits)".into()));
+                        return Err(invalid(
+                            &format!("{key}.git.commit"),
+                            "must be a full commit id (40 or 64 hex digits)".into(),
+                        ));
                     }
-                    Source::Git { url: g.url.clone(), commit: g.commit.to_ascii_lowercase(), subdir: g.subdir.clone() }
+                    Source::Git {
+                        url: g.url.clone(),
+                        commit: g.commit.to_ascii_lowercase(),
+                        subdir: g.subdir.clone(),
+                    }
                 }
-                _ => return Err(invalid(&key, "give exactly one source: path, sdist or git".into())),
+                _ => {
+                    return Err(invalid(
+                        &key,
+                        "give exactly one source: path, sdist or git".into(),
+                    ))
+                }
             };
             if let Source::Sdist { file, .. } = &source {
                 if !(file.ends_with(".tar.gz") || file.ends_with(".zip")) || file.contains('/') {
-                    return Err(invalid(&format!("{key}.sdist.file"), format!("{file:?} is not an sdist file name")));
+                    return Err(invalid(
+                        &format!("{key}.sdist.file"),
+                        format!("{file:?} is not an sdist file name"),
+                    ));
                 }
             }
-            packages.push(Package { name: p.name.clone(), source });
+            packages.push(Package {
+                name: p.name.clone(),
+                source,
+            });
         }
         if file.toolchain.packages.is_empty() {
-            return Err(invalid("toolchain.packages", "list at least one Debian package (python3)".into()));
+            return Err(invalid(
+                "toolchain.packages",
+                "list at least one Debian package (python3)".into(),
+            ));
         }
-        for (i, m) in file.toolchain.mirrors.iter().chain(&file.python.index_urls).enumerate() {
-            if !(m.starts_with("http://") || m.starts_with("https://") || m.starts_with("file://")) {
-                return Err(invalid("toolchain.mirrors / python.index-urls", format!("entry {i} {m:?} is not an http(s):// or file:// URL")));
+        for (i, m) in file
+            .toolchain
+            .mirrors
+            .iter()
+            .chain(&file.python.index_urls)
+            .enumerate()
+        {
+            if !(m.starts_with("http://") || m.starts_with("https://") || m.starts_with("file://"))
+            {
+                return Err(invalid(
+                    "toolchain.mirrors / python.index-urls",
+                    format!("entry {i} {m:?} is not an http(s):// or file:// URL"),
+                ));
             }
         }
-        Ok(Recipe { path: path.to_path_buf(), dir, bytes, file, packages })
+        Ok(Recipe {
+            path: path.to_path_buf(),
+            dir,
+            bytes,
+            file,
+            packages,
+        })
     }
 
     pub fn digest(&self) -> Sha256Hex {
@@ -240,7 +330,9 @@ impl Recipe {
 }
 
 fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 fn is_dotted_pair(s: &str) -> bool {
     let mut it = s.split('.');
@@ -283,14 +375,18 @@ lock = "demo.debian.lock.toml"
     #[test]
     fn unknown_key_names_file_and_key() {
         let bad = GOOD.replace("suite = \"trixie\"", "suite = \"trixie\"\nsuit = \"x\"");
-        let e = Recipe::parse(Path::new("recipes/x.toml"), bad.into_bytes()).unwrap_err().to_string();
+        let e = Recipe::parse(Path::new("recipes/x.toml"), bad.into_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("recipes/x.toml") && e.contains("suit"), "{e}");
     }
 
     #[test]
     fn unpinned_build_requirement_is_refused() {
         let bad = GOOD.replace("setuptools==83.0.0", "setuptools>=70");
-        let e = Recipe::parse(Path::new("r.toml"), bad.into_bytes()).unwrap_err().to_string();
+        let e = Recipe::parse(Path::new("r.toml"), bad.into_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("python.build-requirements[0]"), "{e}");
     }
 }

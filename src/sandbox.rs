@@ -19,7 +19,11 @@ pub enum SandboxError {
     #[error("the sandbox cannot start: {reason}")]
     CannotStart { reason: String },
     #[error("step `{step}` failed in the sandbox ({status}):\n{log}")]
-    StepFailed { step: String, status: String, log: String },
+    StepFailed {
+        step: String,
+        status: String,
+        log: String,
+    },
     #[error("running bwrap: {0}")]
     Io(#[source] std::io::Error),
 }
@@ -110,30 +114,69 @@ pub fn bwrap_args(step: &Step) -> Vec<String> {
 
 /// Run a step and capture its output. A non-zero exit is `StepFailed` with the log tail.
 pub fn run(step: &Step) -> Result<Output, SandboxError> {
+    prepare_mount_points(step)?;
     let args = bwrap_args(step);
     let out = Command::new("bwrap")
         .args(&args)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { SandboxError::NoBwrap } else { SandboxError::Io(e) })?;
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                SandboxError::NoBwrap
+            } else {
+                SandboxError::Io(e)
+            }
+        })?;
     if out.status.success() {
-        return Ok(Output { stdout: out.stdout, stderr: out.stderr });
+        return Ok(Output {
+            stdout: out.stdout,
+            stderr: out.stderr,
+        });
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     // bwrap's own failures are prefixed "bwrap: " and happen before the step runs.
     if let Some(line) = stderr.lines().find(|l| l.starts_with("bwrap: ")) {
-        return Err(SandboxError::CannotStart { reason: explain_bwrap(line) });
+        return Err(SandboxError::CannotStart {
+            reason: explain_bwrap(line),
+        });
     }
     let mut log = String::from_utf8_lossy(&out.stdout).into_owned();
     log.push_str(&stderr);
     let tail: Vec<&str> = log.lines().rev().take(60).collect();
     let log = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
-    Err(SandboxError::StepFailed { step: step.name.clone(), status: out.status.to_string(), log })
+    Err(SandboxError::StepFailed {
+        step: step.name.clone(),
+        status: out.status.to_string(),
+        log,
+    })
+}
+
+/// The rootfs is mounted read-only, so bind-mount targets must exist in it beforehand.
+fn prepare_mount_points(step: &Step) -> Result<(), SandboxError> {
+    for b in &step.binds {
+        let target = step.rootfs.join(b.dest.trim_start_matches('/'));
+        if target.symlink_metadata().is_ok() {
+            continue;
+        }
+        let res = if b.host.is_dir() {
+            std::fs::create_dir_all(&target)
+        } else {
+            std::fs::create_dir_all(target.parent().unwrap_or(&step.rootfs))
+                .and_then(|_| std::fs::write(&target, b""))
+        };
+        res.map_err(|e| SandboxError::CannotStart {
+            reason: format!("creating mount point {}: {e}", target.display()),
+        })?;
+    }
+    Ok(())
 }
 
 fn explain_bwrap(line: &str) -> String {
     let l = line.to_ascii_lowercase();
-    let hint = if l.contains("namespace") || l.contains("operation not permitted") || l.contains("permission denied") {
+    let hint = if l.contains("namespace")
+        || l.contains("operation not permitted")
+        || l.contains("permission denied")
+    {
         " (user namespaces may be disabled: check `sysctl kernel.unprivileged_userns_clone` and \
          `user.max_user_namespaces`, or run inside a container that allows them)"
     } else {
@@ -148,7 +191,12 @@ pub fn require_in_rootfs(rootfs: &Path, path: &str) -> Result<(), SandboxError> 
     if p.exists() || p.symlink_metadata().is_ok() {
         Ok(())
     } else {
-        Err(SandboxError::CannotStart { reason: format!("{path} is missing from the rootfs {}; is it in the toolchain's packages?", rootfs.display()) })
+        Err(SandboxError::CannotStart {
+            reason: format!(
+                "{path} is missing from the rootfs {}; is it in the toolchain's packages?",
+                rootfs.display()
+            ),
+        })
     }
 }
 
@@ -160,7 +208,11 @@ mod tests {
         let s = Step {
             name: "t".into(),
             rootfs: "/r".into(),
-            binds: vec![Bind { host: "/store".into(), dest: "/store".into(), writable: false }],
+            binds: vec![Bind {
+                host: "/store".into(),
+                dest: "/store".into(),
+                writable: false,
+            }],
             env: vec![("TZ".into(), "Europe/Paris".into())],
             cwd: "/src".into(),
             argv: vec!["/usr/bin/python3".into()],

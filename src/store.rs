@@ -12,15 +12,37 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{what} (sha256:{digest}) is not in the store {store}; run `relsign fetch` first")]
-    Missing { what: String, digest: Sha256Hex, store: PathBuf },
+    Missing {
+        what: String,
+        digest: Sha256Hex,
+        store: PathBuf,
+    },
     #[error("digest mismatch for {what}: expected={expected}, got={got}; nothing was stored")]
-    Mismatch { what: String, expected: Sha256Hex, got: Sha256Hex },
-    #[error("size mismatch for {what}: expected={expected} bytes, got={got} bytes; nothing was stored")]
-    SizeMismatch { what: String, expected: u64, got: u64 },
+    Mismatch {
+        what: String,
+        expected: Sha256Hex,
+        got: Sha256Hex,
+    },
+    #[error(
+        "size mismatch for {what}: expected={expected} bytes, got={got} bytes; nothing was stored"
+    )]
+    SizeMismatch {
+        what: String,
+        expected: u64,
+        got: u64,
+    },
     #[error("store entry {path} is corrupt: expected={expected}, got={got}; it was removed, run `relsign fetch` again")]
-    Corrupt { path: PathBuf, expected: Sha256Hex, got: Sha256Hex },
+    Corrupt {
+        path: PathBuf,
+        expected: Sha256Hex,
+        got: Sha256Hex,
+    },
     #[error("reading {what}: {source}")]
-    Read { what: String, #[source] source: io::Error },
+    Read {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
     #[error(transparent)]
     Fs(#[from] FsError),
     #[error("cannot find a cache directory: set RELSIGN_STORE or HOME")]
@@ -30,7 +52,12 @@ pub enum StoreError {
 impl StoreError {
     /// True for integrity failures (exit code 1) as opposed to other errors.
     pub fn is_integrity(&self) -> bool {
-        matches!(self, StoreError::Mismatch { .. } | StoreError::SizeMismatch { .. } | StoreError::Corrupt { .. })
+        matches!(
+            self,
+            StoreError::Mismatch { .. }
+                | StoreError::SizeMismatch { .. }
+                | StoreError::Corrupt { .. }
+        )
     }
 }
 
@@ -67,7 +94,10 @@ impl Store {
     }
 
     pub fn path_for(&self, d: &Sha256Hex) -> PathBuf {
-        self.root.join("sha256").join(&d.as_str()[..2]).join(d.as_str())
+        self.root
+            .join("sha256")
+            .join(&d.as_str()[..2])
+            .join(d.as_str())
     }
 
     /// True when the entry exists and its content hashes to `d`. A corrupt entry is removed.
@@ -84,12 +114,20 @@ impl Store {
     pub fn get(&self, d: &Sha256Hex, what: &str) -> Result<PathBuf, StoreError> {
         let p = self.path_for(d);
         if !p.is_file() {
-            return Err(StoreError::Missing { what: what.to_string(), digest: d.clone(), store: self.root.clone() });
+            return Err(StoreError::Missing {
+                what: what.to_string(),
+                digest: d.clone(),
+                store: self.root.clone(),
+            });
         }
         let (got, _) = crate::digest::hash_file(&p).map_err(fsutil::err("read", &p))?;
         if &got != d {
             let _ = std::fs::remove_file(&p);
-            return Err(StoreError::Corrupt { path: p, expected: d.clone(), got });
+            return Err(StoreError::Corrupt {
+                path: p,
+                expected: d.clone(),
+                got,
+            });
         }
         Ok(p)
     }
@@ -110,32 +148,56 @@ impl Store {
             .tempfile_in(&tmpdir)
             .map_err(fsutil::err("create temp file in", &tmpdir))?;
         let mut w = HashingWriter::new(io::BufWriter::new(tmp.as_file_mut()));
-        io::copy(reader, &mut w).map_err(|source| StoreError::Read { what: what.to_string(), source })?;
+        io::copy(reader, &mut w).map_err(|source| StoreError::Read {
+            what: what.to_string(),
+            source,
+        })?;
         let (mut inner, got, len) = w.finish();
-        inner.flush().map_err(|source| FsError { op: "write", path: tmpdir.clone(), source })?;
+        inner.flush().map_err(|source| FsError {
+            op: "write",
+            path: tmpdir.clone(),
+            source,
+        })?;
         drop(inner);
         if let Some(exp) = expected {
             if exp != &got {
-                return Err(StoreError::Mismatch { what: what.to_string(), expected: exp.clone(), got });
+                return Err(StoreError::Mismatch {
+                    what: what.to_string(),
+                    expected: exp.clone(),
+                    got,
+                });
             }
         }
         if let Some(exp) = expected_size {
             if exp != len {
-                return Err(StoreError::SizeMismatch { what: what.to_string(), expected: exp, got: len });
+                return Err(StoreError::SizeMismatch {
+                    what: what.to_string(),
+                    expected: exp,
+                    got: len,
+                });
             }
         }
-        tmp.as_file().sync_all().map_err(fsutil::err("fsync", tmp.path()))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(fsutil::err("fsync", tmp.path()))?;
         let dest = self.path_for(&got);
         let dir = fsutil::parent_dir(&dest).to_path_buf();
         fsutil::create_dir_all(&dir)?;
-        tmp.persist(&dest)
-            .map_err(|e| FsError { op: "rename into", path: dest.clone(), source: e.error })?;
+        tmp.persist(&dest).map_err(|e| FsError {
+            op: "rename into",
+            path: dest.clone(),
+            source: e.error,
+        })?;
         fsutil::sync_dir(&dir)?;
         Ok((got, len))
     }
 
     /// Insert a local file (for example a vendored sdist) under its digest.
-    pub fn insert_file(&self, path: &Path, expected: Option<&Sha256Hex>) -> Result<(Sha256Hex, u64), StoreError> {
+    pub fn insert_file(
+        &self,
+        path: &Path,
+        expected: Option<&Sha256Hex>,
+    ) -> Result<(Sha256Hex, u64), StoreError> {
         let mut f = std::fs::File::open(path).map_err(fsutil::err("open", path))?;
         self.insert(&path.display().to_string(), expected, None, &mut f)
     }
@@ -150,12 +212,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::at(dir.path());
         let d = Sha256Hex::of(b"hello");
-        let (got, n) = store.insert("hello.txt", Some(&d), Some(5), &mut &b"hello"[..]).unwrap();
+        let (got, n) = store
+            .insert("hello.txt", Some(&d), Some(5), &mut &b"hello"[..])
+            .unwrap();
         assert_eq!((got.clone(), n), (d.clone(), 5));
         assert!(store.get(&d, "hello.txt").unwrap().is_file());
 
         let wrong = Sha256Hex::of(b"other");
-        let e = store.insert("x.whl", Some(&wrong), None, &mut &b"tampered"[..]).unwrap_err();
+        let e = store
+            .insert("x.whl", Some(&wrong), None, &mut &b"tampered"[..])
+            .unwrap_err();
         assert!(e.to_string().contains("expected="), "{e}");
         assert!(e.is_integrity());
         assert!(!store.path_for(&wrong).exists());
@@ -172,6 +238,9 @@ mod tests {
         std::fs::write(store.path_for(&d), b"abd").unwrap();
         let e = store.get(&d, "a").unwrap_err();
         assert!(matches!(e, StoreError::Corrupt { .. }), "{e}");
-        assert!(matches!(store.get(&d, "a").unwrap_err(), StoreError::Missing { .. }));
+        assert!(matches!(
+            store.get(&d, "a").unwrap_err(),
+            StoreError::Missing { .. }
+        ));
     }
 }

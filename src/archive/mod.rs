@@ -10,16 +10,28 @@ pub mod safe;
 pub mod tarw;
 
 /// The compressor identity recorded in provenance.
-pub const GZIP_IMPL: &str = concat!("flate2/miniz_oxide level 9 (relsign ", env!("CARGO_PKG_VERSION"), ")");
+pub const GZIP_IMPL: &str = concat!(
+    "flate2/miniz_oxide level 9 (relsign ",
+    env!("CARGO_PKG_VERSION"),
+    ")"
+);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     #[error("{archive}: entry {entry:?}: {reason}")]
-    Entry { archive: String, entry: String, reason: String },
+    Entry {
+        archive: String,
+        entry: String,
+        reason: String,
+    },
     #[error("{archive}: {reason}")]
     Archive { archive: String, reason: String },
     #[error("{archive}: {source}")]
-    Io { archive: String, #[source] source: std::io::Error },
+    Io {
+        archive: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Fs(#[from] crate::fsutil::FsError),
 }

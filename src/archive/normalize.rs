@@ -14,7 +14,10 @@ struct Member {
 }
 
 fn aerr(path: &Path) -> impl Fn(io::Error) -> ArchiveError + '_ {
-    move |source| ArchiveError::Io { archive: path.display().to_string(), source }
+    move |source| ArchiveError::Io {
+        archive: path.display().to_string(),
+        source,
+    }
 }
 
 /// Check a member name: relative, no `..`, no empty or `.` components beyond a trailing slash.
@@ -48,10 +51,11 @@ pub fn normalize_sdist(input: &Path, out: &mut dyn Write, epoch: u64) -> Result<
     let mut dirs = std::collections::BTreeSet::new();
     for e in ar.entries().map_err(aerr(input))? {
         let mut e = e.map_err(aerr(input))?;
-        let name = String::from_utf8(e.path_bytes().into_owned()).map_err(|_| ArchiveError::Archive {
-            archive: input.display().to_string(),
-            reason: "non-UTF-8 member name".into(),
-        })?;
+        let name =
+            String::from_utf8(e.path_bytes().into_owned()).map_err(|_| ArchiveError::Archive {
+                archive: input.display().to_string(),
+                reason: "non-UTF-8 member name".into(),
+            })?;
         check_member_name(input, &name)?;
         let name = name.trim_end_matches('/').to_string();
         let mode = e.header().mode().unwrap_or(0o644);
@@ -59,7 +63,11 @@ pub fn normalize_sdist(input: &Path, out: &mut dyn Write, epoch: u64) -> Result<
             tar::EntryType::Directory => Kind::Dir,
             tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
             tar::EntryType::Symlink => {
-                let t = e.link_name().map_err(aerr(input))?.map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+                let t = e
+                    .link_name()
+                    .map_err(aerr(input))?
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 Kind::Symlink(t)
             }
             tar::EntryType::XHeader | tar::EntryType::XGlobalHeader => continue,
@@ -84,12 +92,22 @@ pub fn normalize_sdist(input: &Path, out: &mut dyn Write, epoch: u64) -> Result<
         if kind == Kind::Dir {
             dirs.insert(name);
         } else {
-            members.push(Member { name, kind, mode, data });
+            members.push(Member {
+                name,
+                kind,
+                mode,
+                data,
+            });
         }
     }
     for d in dirs {
         if !members.iter().any(|m| m.name == d) {
-            members.push(Member { name: d, kind: Kind::Dir, mode: 0o755, data: Vec::new() });
+            members.push(Member {
+                name: d,
+                kind: Kind::Dir,
+                mode: 0o755,
+                data: Vec::new(),
+            });
         }
     }
     members.sort_by(|a, b| sort_key(&a.name).cmp(sort_key(&b.name)));
@@ -97,8 +115,15 @@ pub fn normalize_sdist(input: &Path, out: &mut dyn Write, epoch: u64) -> Result<
     {
         let mut tw = TarWriter::new(&mut gz, epoch);
         for m in &members {
-            tw.append(&m.name, &m.kind, normal_mode(&m.kind, m.mode), m.data.len() as u64, epoch, &mut &m.data[..])
-                .map_err(aerr(input))?;
+            tw.append(
+                &m.name,
+                &m.kind,
+                normal_mode(&m.kind, m.mode),
+                m.data.len() as u64,
+                epoch,
+                &mut &m.data[..],
+            )
+            .map_err(aerr(input))?;
         }
         tw.finish().map_err(aerr(input))?;
     }
@@ -144,7 +169,9 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 pub fn wheel_order(names: &mut [String]) {
     fn rank(n: &str) -> (u8, &str) {
         match n.split_once('/') {
-            Some((top, rest)) if top.ends_with(".dist-info") => (if rest == "RECORD" { 2 } else { 1 }, n),
+            Some((top, rest)) if top.ends_with(".dist-info") => {
+                (if rest == "RECORD" { 2 } else { 1 }, n)
+            }
             _ => (0, n),
         }
     }
@@ -153,9 +180,16 @@ pub fn wheel_order(names: &mut [String]) {
 
 /// Normalize a wheel into `out`: sorted members (dist-info last, RECORD last), deflate,
 /// timestamps from `epoch`, modes 0644/0755, no directory entries, no extra fields.
-pub fn normalize_wheel<W: Write + Seek>(input: &Path, out: W, epoch: u64) -> Result<W, ArchiveError> {
+pub fn normalize_wheel<W: Write + Seek>(
+    input: &Path,
+    out: W,
+    epoch: u64,
+) -> Result<W, ArchiveError> {
     let f = std::fs::File::open(input).map_err(aerr(input))?;
-    let zerr = |e: zip::result::ZipError| ArchiveError::Archive { archive: input.display().to_string(), reason: e.to_string() };
+    let zerr = |e: zip::result::ZipError| ArchiveError::Archive {
+        archive: input.display().to_string(),
+        reason: e.to_string(),
+    };
     let mut zin = zip::ZipArchive::new(io::BufReader::new(f)).map_err(zerr)?;
     let mut names = Vec::new();
     for i in 0..zin.len() {
@@ -166,7 +200,11 @@ pub fn normalize_wheel<W: Write + Seek>(input: &Path, out: W, epoch: u64) -> Res
             continue;
         }
         if e.is_symlink() {
-            return Err(ArchiveError::Entry { archive: input.display().to_string(), entry: name, reason: "symlinks are not allowed in wheels".into() });
+            return Err(ArchiveError::Entry {
+                archive: input.display().to_string(),
+                entry: name,
+                reason: "symlinks are not allowed in wheels".into(),
+            });
         }
         names.push(name);
     }
@@ -201,12 +239,27 @@ mod tests {
 
     #[test]
     fn wheel_members_dist_info_last_record_last() {
-        let mut v: Vec<String> = ["p-1.dist-info/RECORD", "p-1.dist-info/METADATA", "z.py", "p/__init__.py", "p-1.dist-info/WHEEL"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut v: Vec<String> = [
+            "p-1.dist-info/RECORD",
+            "p-1.dist-info/METADATA",
+            "z.py",
+            "p/__init__.py",
+            "p-1.dist-info/WHEEL",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         wheel_order(&mut v);
-        assert_eq!(v, ["p/__init__.py", "z.py", "p-1.dist-info/METADATA", "p-1.dist-info/WHEEL", "p-1.dist-info/RECORD"]);
+        assert_eq!(
+            v,
+            [
+                "p/__init__.py",
+                "z.py",
+                "p-1.dist-info/METADATA",
+                "p-1.dist-info/WHEEL",
+                "p-1.dist-info/RECORD"
+            ]
+        );
     }
 
     #[test]
@@ -222,7 +275,11 @@ mod tests {
         let f = tempfile::NamedTempFile::new().unwrap();
         let mut z = zip::ZipWriter::new(f.reopen().unwrap());
         for n in order {
-            z.start_file(*n, zip::write::SimpleFileOptions::default().unix_permissions(0o600)).unwrap();
+            z.start_file(
+                *n,
+                zip::write::SimpleFileOptions::default().unix_permissions(0o600),
+            )
+            .unwrap();
             z.write_all(n.as_bytes()).unwrap();
         }
         z.finish().unwrap();
@@ -233,8 +290,12 @@ mod tests {
     fn wheel_normalization_is_order_independent() {
         let a = make_wheel(&["p/a.py", "p-1.dist-info/RECORD", "p-1.dist-info/METADATA"]);
         let b = make_wheel(&["p-1.dist-info/METADATA", "p-1.dist-info/RECORD", "p/a.py"]);
-        let oa = normalize_wheel(a.path(), io::Cursor::new(Vec::new()), 1_700_000_000).unwrap().into_inner();
-        let ob = normalize_wheel(b.path(), io::Cursor::new(Vec::new()), 1_700_000_000).unwrap().into_inner();
+        let oa = normalize_wheel(a.path(), io::Cursor::new(Vec::new()), 1_700_000_000)
+            .unwrap()
+            .into_inner();
+        let ob = normalize_wheel(b.path(), io::Cursor::new(Vec::new()), 1_700_000_000)
+            .unwrap()
+            .into_inner();
         assert_eq!(oa, ob);
     }
 }

@@ -63,7 +63,15 @@ impl<W: Write> TarWriter<W> {
 
     /// Append one entry. `path` is relative, '/'-separated; directories may end in '/'.
     /// `mtime` is clamped to the writer's epoch.
-    pub fn append(&mut self, path: &str, kind: &Kind, mode: u32, size: u64, mtime: u64, data: &mut dyn Read) -> io::Result<()> {
+    pub fn append(
+        &mut self,
+        path: &str,
+        kind: &Kind,
+        mode: u32,
+        size: u64,
+        mtime: u64,
+        data: &mut dyn Read,
+    ) -> io::Result<()> {
         let mut name = path.trim_end_matches('/').to_string();
         if *kind == Kind::Dir {
             name.push('/');
@@ -82,7 +90,8 @@ impl<W: Write> TarWriter<W> {
             }
         }
         if !pax.is_empty() {
-            self.inner.append_pax_extensions(pax.iter().map(|(k, v)| (*k, v.as_slice())))?;
+            self.inner
+                .append_pax_extensions(pax.iter().map(|(k, v)| (*k, v.as_slice())))?;
         }
         h.set_cksum();
         self.inner.append(&h, data)
@@ -103,7 +112,10 @@ fn truncated(s: &str) -> String {
 
 /// A gzip encoder with fixed header (mtime 0, no name) and level 9.
 pub fn gzip_writer<W: Write>(w: W) -> flate2::write::GzEncoder<W> {
-    flate2::GzBuilder::new().mtime(0).operating_system(255).write(w, flate2::Compression::best())
+    flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(w, flate2::Compression::best())
 }
 
 #[cfg(test)]
@@ -112,10 +124,13 @@ mod tests {
 
     fn build(mtime: u64) -> Vec<u8> {
         let mut w = TarWriter::new(Vec::new(), 100);
-        w.append("a", &Kind::Dir, 0o700, 0, mtime, &mut io::empty()).unwrap();
-        w.append("a/f", &Kind::File, 0o600, 3, mtime, &mut &b"abc"[..]).unwrap();
+        w.append("a", &Kind::Dir, 0o700, 0, mtime, &mut io::empty())
+            .unwrap();
+        w.append("a/f", &Kind::File, 0o600, 3, mtime, &mut &b"abc"[..])
+            .unwrap();
         let long = format!("a/{}", "x".repeat(300));
-        w.append(&long, &Kind::File, 0o644, 1, mtime, &mut &b"z"[..]).unwrap();
+        w.append(&long, &Kind::File, 0o644, 1, mtime, &mut &b"z"[..])
+            .unwrap();
         w.finish().unwrap()
     }
 

@@ -1,2 +1,9 @@
 //! Python packaging: markers, tags, metadata, simple index, PEP 517 builds, wheel installation.
+pub mod index;
+pub mod markers;
+pub mod metadata;
+pub mod requirements;
+pub mod simple;
+pub mod tags;
+pub mod version;
 pub mod wheel;

@@ -9,8 +9,14 @@ use std::path::Path;
 /// Unpack a wheel's files into `site`, mapping `<name>.data/purelib|platlib/` to `site`
 /// (scripts, headers and data are not needed for build dependencies and are skipped).
 pub fn unpack_into_site(wheel: &Path, shown: &str, site: &Path) -> Result<usize, ArchiveError> {
-    let f = std::fs::File::open(wheel).map_err(|source| ArchiveError::Io { archive: shown.into(), source })?;
-    let zerr = |e: zip::result::ZipError| ArchiveError::Archive { archive: shown.into(), reason: e.to_string() };
+    let f = std::fs::File::open(wheel).map_err(|source| ArchiveError::Io {
+        archive: shown.into(),
+        source,
+    })?;
+    let zerr = |e: zip::result::ZipError| ArchiveError::Archive {
+        archive: shown.into(),
+        reason: e.to_string(),
+    };
     let mut z = zip::ZipArchive::new(io::BufReader::new(f)).map_err(zerr)?;
     let mut count = 0;
     for i in 0..z.len() {
@@ -21,7 +27,11 @@ pub fn unpack_into_site(wheel: &Path, shown: &str, site: &Path) -> Result<usize,
             continue;
         }
         if e.is_symlink() {
-            return Err(ArchiveError::Entry { archive: shown.into(), entry: name, reason: "symlink in a wheel".into() });
+            return Err(ArchiveError::Entry {
+                archive: shown.into(),
+                entry: name,
+                reason: "symlink in a wheel".into(),
+            });
         }
         let rel = match name.split_once('/') {
             Some((top, rest)) if top.ends_with(".data") => match rest.split_once('/') {
@@ -35,7 +45,10 @@ pub fn unpack_into_site(wheel: &Path, shown: &str, site: &Path) -> Result<usize,
             crate::fsutil::create_dir_all(parent)?;
         }
         let mut out = std::fs::File::create(&dest).map_err(crate::fsutil::err("create", &dest))?;
-        io::copy(&mut e, &mut out).map_err(|source| ArchiveError::Io { archive: shown.into(), source })?;
+        io::copy(&mut e, &mut out).map_err(|source| ArchiveError::Io {
+            archive: shown.into(),
+            source,
+        })?;
         count += 1;
     }
     Ok(count)

@@ -37,7 +37,10 @@ pub fn require_tool(name: &str) {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
         .unwrap_or(false);
-    assert!(found, "required tool `{name}` is not installed: run `cargo xtask test`, which installs it");
+    assert!(
+        found,
+        "required tool `{name}` is not installed: run `cargo xtask test`, which installs it"
+    );
 }
 
 pub fn relsign(args: &[&str]) -> Command {
@@ -76,13 +79,18 @@ pub fn fetch_demo() {
 /// The artifacts of a release dir as sorted (file, sha256) pairs, from release.json,
 /// each re-hashed from disk.
 pub fn artifact_digests(dir: &Path) -> Vec<(String, String)> {
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("release.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("release.json")).unwrap()).unwrap();
     let mut v = Vec::new();
     for a in json["artifacts"].as_array().unwrap() {
         let file = a["file"].as_str().unwrap().to_string();
         let bytes = std::fs::read(dir.join(&file)).unwrap();
         let actual = relsign::digest::Sha256Hex::of(&bytes).to_string();
-        assert_eq!(a["sha256"].as_str().unwrap(), actual, "release.json digest of {file} matches the file");
+        assert_eq!(
+            a["sha256"].as_str().unwrap(),
+            actual,
+            "release.json digest of {file} matches the file"
+        );
         v.push((file, actual));
     }
     v.sort();

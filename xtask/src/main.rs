@@ -28,7 +28,10 @@ packaging==26.0
 ";
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
@@ -50,26 +53,43 @@ fn is_installed(pkg: &str) -> bool {
 
 /// Install missing Debian packages with apt-get (as root, or through sudo).
 fn ensure_apt(packages: &[&str]) -> Result<()> {
-    let missing: Vec<&str> = packages.iter().copied().filter(|p| !is_installed(p)).collect();
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| !is_installed(p))
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
     eprintln!("installing Debian packages: {}", missing.join(" "));
-    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
     let prefix: Vec<&str> = if is_root { vec![] } else { vec!["sudo", "-n"] };
     let apt = |args: &[&str]| -> Result<()> {
         let mut all: Vec<&str> = prefix.clone();
         all.push("apt-get");
         all.extend_from_slice(args);
-        run(Command::new(all[0]).args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive"))
+        run(Command::new(all[0])
+            .args(&all[1..])
+            .env("DEBIAN_FRONTEND", "noninteractive"))
     };
     apt(&["update", "-qq"]).context("apt-get update (needs root or sudo)")?;
     let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
     args.extend(&missing);
     apt(&args).with_context(|| format!("installing {} (needs root or sudo)", missing.join(" ")))?;
-    let still: Vec<&str> = missing.iter().copied().filter(|p| !is_installed(p)).collect();
+    let still: Vec<&str> = missing
+        .iter()
+        .copied()
+        .filter(|p| !is_installed(p))
+        .collect();
     if !still.is_empty() {
-        bail!("these Debian packages are still missing: {}", still.join(" "));
+        bail!(
+            "these Debian packages are still missing: {}",
+            still.join(" ")
+        );
     }
     Ok(())
 }
@@ -82,11 +102,16 @@ fn ensure_venv() -> Result<PathBuf> {
         return Ok(venv);
     }
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    run(Command::new(&python).args(["-m", "venv", "--clear"]).arg(&venv)).context("creating the test venv (python3 -m venv)")?;
+    run(Command::new(&python)
+        .args(["-m", "venv", "--clear"])
+        .arg(&venv))
+    .context("creating the test venv (python3 -m venv)")?;
     let req = venv.join("requirements.in");
     std::fs::write(&req, VENV_REQUIREMENTS)?;
-    run(Command::new(venv.join("bin/python")).args(["-m", "pip", "install", "-q", "-r"]).arg(&req))
-        .context("installing the outside verifiers into the test venv")?;
+    run(Command::new(venv.join("bin/python"))
+        .args(["-m", "pip", "install", "-q", "-r"])
+        .arg(&req))
+    .context("installing the outside verifiers into the test venv")?;
     std::fs::write(&stamp, VENV_REQUIREMENTS)?;
     Ok(venv)
 }
@@ -96,7 +121,9 @@ fn cargo() -> Command {
 }
 
 fn relsign_bin() -> Result<PathBuf> {
-    run(cargo().current_dir(root()).args(["build", "--bin", "relsign"]))?;
+    run(cargo()
+        .current_dir(root())
+        .args(["build", "--bin", "relsign"]))?;
     Ok(root().join("target/debug/relsign"))
 }
 
@@ -105,7 +132,8 @@ fn demo() -> Result<()> {
     let bin = relsign_bin()?;
     let recipe = root().join("recipes/demo.toml");
     let out = root().join("target/demo/release");
-    let relsign = |args: &[&str]| -> Result<()> { run(Command::new(&bin).args(args).current_dir(root())) };
+    let relsign =
+        |args: &[&str]| -> Result<()> { run(Command::new(&bin).args(args).current_dir(root())) };
     let recipe_s = recipe.to_string_lossy().into_owned();
     relsign(&["lock", "--check", &recipe_s])?;
     relsign(&["fetch", &recipe_s])?;
@@ -122,7 +150,9 @@ fn test(extra: &[String]) -> Result<()> {
     ensure_apt(APT_PACKAGES)?;
     let venv = ensure_venv()?;
     let mut cmd = cargo();
-    cmd.current_dir(root()).args(["test", "--workspace"]).args(extra);
+    cmd.current_dir(root())
+        .args(["test", "--workspace"])
+        .args(extra);
     cmd.env("RELSIGN_TEST_VENV", &venv);
     run(&mut cmd)
 }

@@ -1,0 +1,572 @@
+//! PEP 508 requirements, and the exact `==` pins relsign locks: from requirements files
+//! (comments, continuations, `-r` includes, extras, markers, `--hash` options) and from a
+//! pyproject.toml's `[project].dependencies`.
+//!
+//! Anything that is not an exact pin (`==` without a wildcard, or `===`) is an error that names
+//! the file, the line and the requirement: relsign never resolves versions.
+
+use crate::python::markers::{Env, Marker, MarkerError};
+use crate::python::version::{Op, SpecifierSet, Version, VersionError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequirementError {
+    #[error("reading {file}: {source}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {reason}")]
+    Toml { file: PathBuf, reason: String },
+    #[error("{origin}: invalid requirement {requirement:?}: {reason}")]
+    Syntax {
+        origin: String,
+        requirement: String,
+        reason: String,
+    },
+    #[error("{origin}: {requirement:?} is not an exact pin; relsign locks only `name==version` (or `===`) requirements")]
+    NotPinned { origin: String, requirement: String },
+    #[error("{origin}: option {option:?} is not supported in relsign requirements (indexes come from --index-url, the recipe or pip's configuration)")]
+    Option { origin: String, option: String },
+    #[error("{origin}: `-r {target}` includes a file that is already being read (cycle)")]
+    Cycle { origin: String, target: PathBuf },
+    #[error("{name} is pinned twice with different versions: {first_version} at {first_origin}, {second_version} at {second_origin}")]
+    Duplicate {
+        name: String,
+        first_version: String,
+        first_origin: String,
+        second_version: String,
+        second_origin: String,
+    },
+}
+
+/// PEP 503 name normalization: lower case, runs of `-`, `_`, `.` become one `-`.
+pub fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut sep = false;
+    for c in name.trim().chars() {
+        if c == '-' || c == '_' || c == '.' {
+            sep = true;
+        } else {
+            if sep && !out.is_empty() {
+                out.push('-');
+            }
+            sep = false;
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// A parsed PEP 508 requirement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    /// The name as written.
+    pub name: String,
+    /// Requested extras, normalized.
+    pub extras: BTreeSet<String>,
+    pub specifier: SpecifierSet,
+    /// `name @ url`
+    pub url: Option<String>,
+    pub marker: Option<Marker>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("{0}")]
+    Syntax(String),
+    #[error(transparent)]
+    Version(#[from] VersionError),
+    #[error(transparent)]
+    Marker(#[from] MarkerError),
+}
+
+impl Requirement {
+    pub fn parse(s: &str) -> Result<Requirement, ParseError> {
+        let syn = |m: &str| ParseError::Syntax(m.to_string());
+        let s = s.trim();
+        let name_end = s
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "._-".contains(c)))
+            .unwrap_or(s.len());
+        let name = &s[..name_end];
+        if name.is_empty()
+            || !name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            || !name.ends_with(|c: char| c.is_ascii_alphanumeric())
+        {
+            return Err(syn("expected a project name"));
+        }
+        let mut rest = s[name_end..].trim_start();
+        let mut extras = BTreeSet::new();
+        if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']').ok_or_else(|| syn("unterminated extras `[`"))?;
+            for e in r[..end].split(',') {
+                let e = e.trim();
+                if e.is_empty() {
+                    if r[..end].trim().is_empty() {
+                        continue;
+                    }
+                    return Err(syn("empty extra name"));
+                }
+                if !e
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                {
+                    return Err(syn(&format!("invalid extra name {e:?}")));
+                }
+                extras.insert(normalize_name(e));
+            }
+            rest = r[end + 1..].trim_start();
+        }
+        let mut url = None;
+        let spec_text;
+        let marker_text;
+        if let Some(r) = rest.strip_prefix('@') {
+            let r = r.trim_start();
+            let end = r.find(char::is_whitespace).unwrap_or(r.len());
+            if end == 0 {
+                return Err(syn("expected a URL after `@`"));
+            }
+            url = Some(r[..end].to_string());
+            let after = r[end..].trim_start();
+            spec_text = "";
+            marker_text = match after.strip_prefix(';') {
+                Some(m) => Some(m),
+                None if after.is_empty() => None,
+                None => return Err(syn("unexpected text after the URL")),
+            };
+        } else {
+            let (sp, m) = match rest.split_once(';') {
+                Some((a, b)) => (a, Some(b)),
+                None => (rest, None),
+            };
+            let sp = sp.trim();
+            let sp = match sp.strip_prefix('(') {
+                Some(inner) => inner
+                    .strip_suffix(')')
+                    .ok_or_else(|| syn("unbalanced `(`"))?,
+                None => sp,
+            };
+            spec_text = sp;
+            marker_text = m;
+        }
+        let specifier = SpecifierSet::parse(spec_text)?;
+        let marker = match marker_text {
+            Some(m) => Some(Marker::parse(m.trim())?),
+            None => None,
+        };
+        Ok(Requirement {
+            name: name.to_string(),
+            extras,
+            specifier,
+            url,
+            marker,
+        })
+    }
+
+    pub fn normalized_name(&self) -> String {
+        normalize_name(&self.name)
+    }
+
+    /// Does the requirement apply in `env` (its marker is absent or true)?
+    pub fn applies(&self, env: &Env) -> bool {
+        self.marker.as_ref().is_none_or(|m| m.evaluate(env))
+    }
+}
+
+/// An exact pin: `name[extras]==version ; marker`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    /// Normalized name.
+    pub name: String,
+    /// The version as written after `==` / `===`.
+    pub version: String,
+    /// `===`: an arbitrary string match.
+    pub arbitrary: bool,
+    pub extras: BTreeSet<String>,
+    pub marker: Option<Marker>,
+    /// Where it was written: `file:line` or `recipe key`.
+    pub origin: String,
+}
+
+impl Pin {
+    /// Parse one requirement that must be an exact pin.
+    pub fn parse(req: &str, origin: &str) -> Result<Pin, RequirementError> {
+        let r = Requirement::parse(req).map_err(|e| RequirementError::Syntax {
+            origin: origin.to_string(),
+            requirement: req.trim().to_string(),
+            reason: e.to_string(),
+        })?;
+        let not_pinned = || RequirementError::NotPinned {
+            origin: origin.to_string(),
+            requirement: req.trim().to_string(),
+        };
+        if r.url.is_some() || r.specifier.0.len() != 1 {
+            return Err(not_pinned());
+        }
+        let s = &r.specifier.0[0];
+        let arbitrary = match s.op {
+            Op::Eq if !s.wildcard => false,
+            Op::Arbitrary => true,
+            _ => return Err(not_pinned()),
+        };
+        Ok(Pin {
+            name: r.normalized_name(),
+            version: s.text.clone(),
+            arbitrary,
+            extras: r.extras,
+            marker: r.marker,
+            origin: origin.to_string(),
+        })
+    }
+
+    /// The parsed version (None for a `===` pin that is not PEP 440).
+    pub fn parsed_version(&self) -> Option<Version> {
+        Version::parse(&self.version).ok()
+    }
+
+    /// Does `version` (from a file name or METADATA) denote this pin's version?
+    pub fn matches_version(&self, version: &str) -> bool {
+        if self.arbitrary {
+            return version.eq_ignore_ascii_case(&self.version);
+        }
+        match (Version::parse(&self.version), Version::parse(version)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    /// `name[extras]==version`, canonical (used in the lock's inputs digest).
+    pub fn spec(&self) -> String {
+        let extras = if self.extras.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "[{}]",
+                self.extras.iter().cloned().collect::<Vec<_>>().join(",")
+            )
+        };
+        format!(
+            "{}{}{}{}",
+            self.name,
+            extras,
+            if self.arbitrary { "===" } else { "==" },
+            self.version
+        )
+    }
+}
+
+/// Read the pins of a requirements file or a pyproject.toml (`[project].dependencies`).
+pub fn read_pins(path: &Path) -> Result<Vec<Pin>, RequirementError> {
+    let is_toml = path.extension().is_some_and(|e| e == "toml");
+    if is_toml {
+        read_pyproject(path)
+    } else {
+        let mut stack = Vec::new();
+        let mut out = Vec::new();
+        read_requirements_file(path, &mut stack, &mut out)?;
+        Ok(out)
+    }
+}
+
+fn read_pyproject(path: &Path) -> Result<Vec<Pin>, RequirementError> {
+    let text = std::fs::read_to_string(path).map_err(|source| RequirementError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let doc: toml::Table = toml::from_str(&text).map_err(|e| RequirementError::Toml {
+        file: path.to_path_buf(),
+        reason: e.to_string().trim_end().to_string(),
+    })?;
+    let deps = doc.get("project").and_then(|p| p.get("dependencies"));
+    let Some(deps) = deps else {
+        return Ok(Vec::new());
+    };
+    let arr = deps.as_array().ok_or_else(|| RequirementError::Toml {
+        file: path.to_path_buf(),
+        reason: "key `project.dependencies` must be an array of strings".into(),
+    })?;
+    let mut out = Vec::new();
+    for (i, d) in arr.iter().enumerate() {
+        let s = d.as_str().ok_or_else(|| RequirementError::Toml {
+            file: path.to_path_buf(),
+            reason: format!("key `project.dependencies[{i}]` must be a string"),
+        })?;
+        out.push(Pin::parse(
+            s,
+            &format!("{}: project.dependencies[{i}]", path.display()),
+        )?);
+    }
+    Ok(out)
+}
+
+/// Strip a `#` comment: at the start of a line or preceded by whitespace (as pip does).
+fn strip_comment(line: &str) -> &str {
+    let b = line.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'#' && (i == 0 || b[i - 1].is_ascii_whitespace()) {
+            return &line[..i];
+        }
+    }
+    line
+}
+
+fn read_requirements_file(
+    path: &Path,
+    stack: &mut Vec<PathBuf>,
+    out: &mut Vec<Pin>,
+) -> Result<(), RequirementError> {
+    let text = std::fs::read_to_string(path).map_err(|source| RequirementError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    stack.push(canon);
+    // Join continuation lines; remember the first line number of each logical line.
+    let mut logical: Vec<(usize, String)> = Vec::new();
+    let mut cur: Option<(usize, String)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = strip_comment(raw);
+        let (start, mut acc) = cur.take().unwrap_or((i + 1, String::new()));
+        if let Some(body) = line.strip_suffix('\\') {
+            acc.push_str(body);
+            acc.push(' ');
+            cur = Some((start, acc));
+        } else {
+            acc.push_str(line);
+            logical.push((start, acc));
+        }
+    }
+    if let Some(c) = cur {
+        logical.push(c);
+    }
+    for (lineno, line) in logical {
+        let origin = format!("{}:{lineno}", path.display());
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with('-') {
+            let (opt, arg) = match line.split_once(|c: char| c.is_whitespace() || c == '=') {
+                Some((o, a)) => (o, a.trim()),
+                None => (line, ""),
+            };
+            match opt {
+                "-r" | "--requirement" => {
+                    if arg.is_empty() {
+                        return Err(RequirementError::Syntax {
+                            origin,
+                            requirement: line.into(),
+                            reason: "missing file after -r".into(),
+                        });
+                    }
+                    let target = crate::fsutil::parent_dir(path).join(arg);
+                    let canon = std::fs::canonicalize(&target).unwrap_or_else(|_| target.clone());
+                    if stack.contains(&canon) {
+                        return Err(RequirementError::Cycle { origin, target });
+                    }
+                    read_requirements_file(&target, stack, out)?;
+                }
+                _ => {
+                    return Err(RequirementError::Option {
+                        origin,
+                        option: opt.into(),
+                    })
+                }
+            }
+            continue;
+        }
+        // Per-requirement options: `--hash=sha256:...` is accepted and ignored (the lock
+        // records the digests); any other option is refused.
+        let mut req = String::new();
+        let mut rest = line;
+        if let Some(i) = find_option(line) {
+            req.push_str(&line[..i]);
+            rest = &line[i..];
+            for tok in rest.split_whitespace() {
+                if !(tok.starts_with("--hash=") || tok.starts_with("--hash:")) {
+                    return Err(RequirementError::Option {
+                        origin,
+                        option: tok.split('=').next().unwrap_or(tok).into(),
+                    });
+                }
+            }
+        } else {
+            req.push_str(rest);
+        }
+        out.push(Pin::parse(&req, &origin)?);
+    }
+    stack.pop();
+    Ok(())
+}
+
+/// Offset of the first ` --option` on a requirement line (outside quotes).
+fn find_option(line: &str) -> Option<usize> {
+    let b = line.as_bytes();
+    let mut quote = None;
+    for i in 0..b.len() {
+        match (quote, b[i]) {
+            (None, b'\'' | b'"') => quote = Some(b[i]),
+            (Some(q), c) if c == q => quote = None,
+            (None, b'-')
+                if i > 0 && b[i - 1].is_ascii_whitespace() && b.get(i + 1) == Some(&b'-') =>
+            {
+                return Some(i)
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The pins that apply to `env` (markers evaluated), one per name, sorted by name.
+/// Pins of the same name must agree on the version; their extras are merged.
+pub fn select(pins: Vec<Pin>, env: &Env) -> Result<Vec<Pin>, RequirementError> {
+    let mut by_name: BTreeMap<String, Pin> = BTreeMap::new();
+    for p in pins {
+        if !p.marker.as_ref().is_none_or(|m| m.evaluate(env)) {
+            continue;
+        }
+        match by_name.get_mut(&p.name) {
+            Some(first) => {
+                if !(first.version == p.version || first.matches_version(&p.version))
+                    || first.arbitrary != p.arbitrary
+                {
+                    return Err(RequirementError::Duplicate {
+                        name: p.name.clone(),
+                        first_version: first.version.clone(),
+                        first_origin: first.origin.clone(),
+                        second_version: p.version,
+                        second_origin: p.origin,
+                    });
+                }
+                first.extras.extend(p.extras);
+            }
+            None => {
+                by_name.insert(p.name.clone(), Pin { marker: None, ..p });
+            }
+        }
+    }
+    Ok(by_name.into_values().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_names() {
+        assert_eq!(normalize_name("Docassemble.Base"), "docassemble-base");
+        assert_eq!(normalize_name("a__b-.-c"), "a-b-c");
+        assert_eq!(normalize_name("Friendly_Bard"), "friendly-bard");
+    }
+
+    #[test]
+    fn parses_pep508() {
+        let r = Requirement::parse(
+            "requests [security, Socks] (>=2.8.1, ==2.8.*) ; python_version < \"2.7\"",
+        )
+        .unwrap();
+        assert_eq!(r.name, "requests");
+        assert_eq!(
+            r.extras.iter().cloned().collect::<Vec<_>>(),
+            ["security", "socks"]
+        );
+        assert_eq!(r.specifier.to_string(), ">=2.8.1,==2.8.*");
+        assert!(r.marker.is_some());
+        let r = Requirement::parse("colorama; platform_system == \"Windows\"").unwrap();
+        assert!(r.specifier.is_empty());
+        assert!(!r.applies(&Env::cpython_linux("3.13", 0, "x86_64")));
+        let r =
+            Requirement::parse("pip @ https://h.example/pip.zip ; python_version >= '3'").unwrap();
+        assert_eq!(r.url.as_deref(), Some("https://h.example/pip.zip"));
+        assert!(Requirement::parse("-bad").is_err());
+        assert!(Requirement::parse("x >= 1.0 ; foo == 'a'").is_err());
+    }
+
+    #[test]
+    fn reads_requirements_files() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("base.txt"),
+            "# base\nClick==8.1.8  # the CLI\n\nsix==1.17.0 \\\n    --hash=sha256:abc \\\n    --hash=sha256:def\n",
+        )
+        .unwrap();
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        std::fs::write(d.path().join("sub/more.txt"), "-r ../base.txt\nrequests[Socks,security]==2.32.3 ; python_version >= '3.8'\npywin32==306; sys_platform == 'win32'\nclick==8.1.8\n").unwrap();
+        let pins = read_pins(&d.path().join("sub/more.txt")).unwrap();
+        assert_eq!(pins.len(), 5);
+        assert_eq!(pins[0].name, "click");
+        assert!(pins[0].origin.ends_with("base.txt:2"), "{}", pins[0].origin);
+        assert!(pins[1].origin.ends_with("base.txt:4"), "{}", pins[1].origin);
+        let env = Env::cpython_linux("3.13", 0, "x86_64");
+        let sel = select(pins, &env).unwrap();
+        let specs: Vec<String> = sel.iter().map(|p| p.spec()).collect();
+        assert_eq!(
+            specs,
+            [
+                "click==8.1.8",
+                "requests[security,socks]==2.32.3",
+                "six==1.17.0"
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_unpinned_and_conflicts() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("r.txt");
+        std::fs::write(&f, "a==1\nb>=2\n").unwrap();
+        let e = read_pins(&f).unwrap_err().to_string();
+        assert!(
+            e.contains("r.txt:2") && e.contains("b>=2") && e.contains("not an exact pin"),
+            "{e}"
+        );
+        std::fs::write(&f, "a==1.*\n").unwrap();
+        assert!(read_pins(&f)
+            .unwrap_err()
+            .to_string()
+            .contains("not an exact pin"));
+        std::fs::write(&f, "--index-url https://x.example/simple\n").unwrap();
+        assert!(read_pins(&f)
+            .unwrap_err()
+            .to_string()
+            .contains("--index-url"));
+        std::fs::write(&f, "-r r.txt\n").unwrap();
+        assert!(read_pins(&f).unwrap_err().to_string().contains("cycle"));
+        std::fs::write(&f, "Foo_Bar==1.0\nfoo.bar==1.0.0\nfoo-bar==2\n").unwrap();
+        let e = select(
+            read_pins(&f).unwrap(),
+            &Env::cpython_linux("3.13", 0, "x86_64"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("foo-bar is pinned twice") && e.contains("r.txt:3"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn reads_pyproject_dependencies() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("pyproject.toml");
+        std::fs::write(
+            &f,
+            "[project]\nname='x'\ndependencies = [\"click==8.1.8\", \"rich>=13\"]\n",
+        )
+        .unwrap();
+        let e = read_pins(&f).unwrap_err().to_string();
+        assert!(
+            e.contains("project.dependencies[1]") && e.contains("rich>=13"),
+            "{e}"
+        );
+        std::fs::write(
+            &f,
+            "[project]\nname='x'\ndependencies = [\"click==8.1.8\"]\n",
+        )
+        .unwrap();
+        assert_eq!(read_pins(&f).unwrap()[0].spec(), "click==8.1.8");
+    }
+}
