@@ -96,6 +96,16 @@ fn exit_code(e: &anyhow::Error) -> i32 {
                 return relsign::EXIT_FAILED_CHECK;
             }
         }
+        if let Some(e) = cause.downcast_ref::<lock::python::PyLockError>() {
+            if e.is_integrity() {
+                return relsign::EXIT_FAILED_CHECK;
+            }
+        }
+        if let Some(e) = cause.downcast_ref::<relsign::debian::DebError>() {
+            if e.is_integrity() {
+                return relsign::EXIT_FAILED_CHECK;
+            }
+        }
         if let Some(e) = cause.downcast_ref::<lock::debian::DebianLockError>() {
             if e.is_integrity() {
                 return relsign::EXIT_FAILED_CHECK;

@@ -362,7 +362,14 @@ fn missing_store_entry_is_named_with_the_fetch_hint() {
         )]),
     )
     .unwrap();
-    std::fs::write(dir.path().join("py.lock.toml"), py_lock(&[])).unwrap();
+    // An up-to-date Python lock for a recipe with no pins.
+    let recipe = relsign::recipe::Recipe::load(&dir.path().join("r.toml")).unwrap();
+    let inputs = relsign::lock::python::Inputs::from_recipe(&recipe).unwrap();
+    let tool = format!(
+        "\n[tool.relsign]\ninputs-sha256 = \"{}\"\npython = \"3.13\"\nglibc = \"2.41\"\nmachine = \"x86_64\"\nruntime-pins = []\nbuild-pins = []\nincomplete = []\n",
+        inputs.digest()
+    );
+    std::fs::write(dir.path().join("py.lock.toml"), py_lock(&[]) + &tool).unwrap();
     std::fs::create_dir_all(dir.path().join("pkg")).unwrap();
     let out_dir = dir.path().join("out");
     let out = std::process::Command::new(bin())

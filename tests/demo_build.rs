@@ -105,7 +105,7 @@ fn pip_installs_wheel_and_locked_deps_with_require_hashes() {
     let lock =
         relsign::lock::python::PyLock::read(&root().join("recipes/demo.pylock.toml")).unwrap();
     let store = relsign::store::Store::at(shared_store());
-    for (pkg, file) in lock.runtime_wheels() {
+    for (pkg, file) in lock.runtime().flat_map(|p| p.wheels.iter().map(move |f| (p, f))) {
         let src = store.get(&file.sha256, &file.name).unwrap();
         std::fs::copy(src, wheels.join(&file.name)).unwrap();
         reqs.push_str(&format!(

@@ -137,7 +137,8 @@ mod tests {
     #[test]
     fn same_bytes_whatever_the_input_mtime_above_epoch() {
         assert_eq!(build(1000), build(5000));
-        let mut ar = tar::Archive::new(&build(1000)[..]);
+        let bytes = build(1000);
+        let mut ar = tar::Archive::new(&bytes[..]);
         let names: Vec<String> = ar
             .entries()
             .unwrap()

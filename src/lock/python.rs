@@ -662,6 +662,19 @@ fn marker_mentions_only_groups(m: &Marker) -> bool {
 
 // ------------------------------------------------------------------------------- locking
 
+/// PEP 751 file names: `pylock.toml` or `pylock.<name>.toml` (name without dots).
+pub fn is_pylock_file_name(path: &Path) -> bool {
+    let Some(n) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    n == "pylock.toml"
+        || n.strip_prefix("pylock.")
+            .and_then(|r| r.strip_suffix(".toml"))
+            .is_some_and(|mid| {
+                !mid.is_empty() && !mid.contains('.') && mid.bytes().all(|b| b.is_ascii_graphic())
+            })
+}
+
 /// The result of the closure check.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClosureReport {
@@ -972,6 +985,13 @@ pub fn lock(
     allow_incomplete: bool,
 ) -> Result<LockOutcome, PyLockError> {
     let inputs = Inputs::from_recipe(recipe)?;
+    let lock_path = recipe.python_lock_path();
+    if !is_pylock_file_name(&lock_path) {
+        reporter.warn(&format!(
+            "{}: PEP 751 names lock files `pylock.toml` or `pylock.<name>.toml`; other tools may not recognize this one",
+            lock_path.display()
+        ));
+    }
     let mut units = units(&inputs);
     let mut pages: BTreeMap<String, Vec<FileLink>> = BTreeMap::new();
     let mut sdist_only = Vec::new();
@@ -1206,8 +1226,10 @@ pub fn check(lock: &PyLock, recipe: &Recipe) -> Result<Vec<String>, PyLockError>
             ));
         }
     }
+    // Entries are compared with the pins only when the pin lists agree (else that is the news).
+    let pins_agree = reasons.is_empty();
     let digest = inputs.digest();
-    if reasons.is_empty() && t.inputs_sha256.as_ref() != Some(&digest) {
+    if pins_agree && t.inputs_sha256.as_ref() != Some(&digest) {
         reasons.push(format!(
             "inputs digest differs: expected={digest}, got={}",
             t.inputs_sha256
@@ -1215,6 +1237,9 @@ pub fn check(lock: &PyLock, recipe: &Recipe) -> Result<Vec<String>, PyLockError>
                 .map(|d| d.to_string())
                 .unwrap_or_else(|| "none".into())
         ));
+    }
+    if !pins_agree {
+        return Ok(reasons);
     }
     for (group, pins, pkgs) in [
         (RUNTIME, &inputs.runtime, lock.runtime().collect::<Vec<_>>()),
@@ -1710,6 +1735,14 @@ mod tests {
             e.contains("a==2.0") && e.contains("0 files for this version"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn pylock_file_names() {
+        assert!(is_pylock_file_name(Path::new("r/pylock.toml")));
+        assert!(is_pylock_file_name(Path::new("pylock.demo.toml")));
+        assert!(!is_pylock_file_name(Path::new("demo.pylock.toml")));
+        assert!(!is_pylock_file_name(Path::new("pylock.a.b.toml")));
     }
 
     #[test]

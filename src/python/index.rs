@@ -5,8 +5,8 @@
 //! 2. `RELSIGN_INDEX_URL` (space-separated URLs);
 //! 3. the recipe's `python.index-urls`;
 //! 4. `PIP_INDEX_URL` (plus `PIP_EXTRA_INDEX_URL`);
-//! 5. pip's configuration (`python3 -m pip config get global.index-url`, plus
-//!    `global.extra-index-url`);
+//! 5. pip's configuration (`python3 -m pip config list`: `index-url` and `extra-index-url`,
+//!    from the `install` section, else `global`);
 //! 6. pip's own default, asked from the installed pip at run time.
 //!
 //! `file://DIR` indexes (for example a `relsign fetch --export` directory's `simple/`) work too.
@@ -76,10 +76,34 @@ fn python_output(args: &[&str]) -> Result<String, String> {
     }
 }
 
-fn pip_config(key: &str) -> Vec<String> {
-    python_output(&["-m", "pip", "config", "get", key])
-        .map(|s| split_urls(&s))
-        .unwrap_or_default()
+/// pip's configuration as `pip config list` prints it (`section.key='value'`). `pip config get`
+/// is not used: it misses keys from `PIP_CONFIG_FILE`.
+fn pip_config() -> Vec<(String, String)> {
+    let Ok(out) = python_output(&["-m", "pip", "config", "list"]) else {
+        return Vec::new();
+    };
+    out.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            let v = v.trim();
+            let v = v
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .unwrap_or(v);
+            Some((k.trim().to_string(), v.replace("\\n", " ")))
+        })
+        .collect()
+}
+
+/// A pip setting: `install.<key>` over `global.<key>`, as pip reads them for `pip install`.
+fn pip_setting(config: &[(String, String)], key: &str) -> Vec<String> {
+    for section in ["install", "global"] {
+        let full = format!("{section}.{key}");
+        if let Some((_, v)) = config.iter().find(|(k, _)| *k == full) {
+            return split_urls(v);
+        }
+    }
+    Vec::new()
 }
 
 /// The indexes to use, in order (see the module documentation).
@@ -110,12 +134,13 @@ pub fn index_urls(recipe: &Recipe, flag: &[String]) -> Result<Vec<String>, Index
         v.extend(env_urls("PIP_EXTRA_INDEX_URL"));
         return check(v, "PIP_INDEX_URL / PIP_EXTRA_INDEX_URL");
     }
-    let extra = pip_config("global.extra-index-url");
-    let v = pip_config("global.index-url");
+    let config = pip_config();
+    let extra = pip_setting(&config, "extra-index-url");
+    let v = pip_setting(&config, "index-url");
     if !v.is_empty() {
         let mut v = v;
         v.extend(extra);
-        return check(v, "pip config global.index-url");
+        return check(v, "pip's configuration (index-url)");
     }
     match python_output(&[
         "-c",
@@ -173,5 +198,20 @@ mod tests {
             "file:///x/simple/click/"
         );
         assert_eq!(split_urls(" a  b/ "), ["a", "b"]);
+        let config = vec![
+            (
+                "global.index-url".to_string(),
+                "https://g.example/simple".to_string(),
+            ),
+            (
+                "install.extra-index-url".to_string(),
+                "https://x.example/simple https://y.example/simple".to_string(),
+            ),
+        ];
+        assert_eq!(
+            pip_setting(&config, "index-url"),
+            ["https://g.example/simple"]
+        );
+        assert_eq!(pip_setting(&config, "extra-index-url").len(), 2);
     }
 }

@@ -24,7 +24,7 @@ const APT_PACKAGES: &[&str] = &[
 const VENV_REQUIREMENTS: &str = "\
 pip==26.3
 twine==7.0.0
-packaging==26.0
+packaging==26.3
 ";
 
 fn root() -> PathBuf {
