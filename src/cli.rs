@@ -44,6 +44,9 @@ pub struct Mirrors {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Keys, signing, the trust policy and verification.
+    #[command(flatten)]
+    Trust(crate::trust_cli::TrustCommand),
     /// Pin every input of a recipe by sha256: the Python lock (PEP 751) and the Debian lock.
     ///
     /// Examples:

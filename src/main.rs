@@ -1,6 +1,7 @@
 //! The relsign command: parse arguments, call the library, print, map errors to exit codes.
 
 mod cli;
+mod trust_cli;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -66,9 +67,9 @@ impl Reporter for Term {
     }
 }
 
-/// An error that maps to exit code 1 (check failed) rather than 2.
+/// An error that maps to exit code 1 (check failed) rather than 2, with details for `--json`.
 #[derive(Debug)]
-struct CheckFailed(String);
+struct CheckFailed(String, serde_json::Value);
 impl std::fmt::Display for CheckFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
@@ -127,9 +128,16 @@ fn main() {
         Err(e) => {
             let code = exit_code(&e);
             if json {
-                let v =
+                let mut v =
                     serde_json::json!({"ok": false, "exit_code": code, "error": format!("{e:#}")});
-                println!("{v}");
+                if let Some(CheckFailed(_, serde_json::Value::Object(details))) =
+                    e.downcast_ref::<CheckFailed>()
+                {
+                    for (k, val) in details {
+                        v[k] = val.clone();
+                    }
+                }
+                print_json(v);
             }
             eprintln!("error: {e:#}");
             std::process::exit(code);
@@ -155,6 +163,7 @@ fn print_json(v: serde_json::Value) {
 fn run(cli: Cli, r: &Term) -> Result<()> {
     let json = cli.global.json;
     match cli.command {
+        Command::Trust(c) => trust_cli::run(c, &cli.global, r),
         Command::Lock {
             recipe,
             check,
@@ -182,18 +191,17 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                     ),
                     Err(e) => reasons.push(e.to_string()),
                 }
-                if json {
-                    print_json(serde_json::json!({"ok": reasons.is_empty(), "stale": reasons}));
-                }
                 if !reasons.is_empty() {
-                    return Err(CheckFailed(format!(
+                    let msg = format!(
                         "the locks no longer match {}:\n  {}",
                         recipe.path.display(),
                         reasons.join("\n  ")
-                    ))
-                    .into());
+                    );
+                    return Err(CheckFailed(msg, serde_json::json!({ "stale": reasons })).into());
                 }
-                if !json {
+                if json {
+                    print_json(serde_json::json!({"ok": true, "stale": []}));
+                } else {
                     println!("locks are up to date with {}", recipe.path.display());
                 }
                 return Ok(());

@@ -355,7 +355,7 @@ version = "3.13"
 glibc = "2.41"
 requirements = ["demo/requirements.txt"]
 build-requirements = ["setuptools==83.0.0"]
-lock = "demo.pylock.toml"
+lock = "pylock.demo.toml"
 [[package]]
 name = "demo"
 path = "demo"
@@ -369,7 +369,7 @@ lock = "demo.debian.lock.toml"
     fn parses_good_recipe() {
         let r = Recipe::parse(Path::new("recipes/x.toml"), GOOD.as_bytes().to_vec()).unwrap();
         assert_eq!(r.packages[0].source, Source::Dir("demo".into()));
-        assert_eq!(r.python_lock_path(), Path::new("recipes/demo.pylock.toml"));
+        assert_eq!(r.python_lock_path(), Path::new("recipes/pylock.demo.toml"));
     }
 
     #[test]

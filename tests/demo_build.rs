@@ -103,9 +103,12 @@ fn pip_installs_wheel_and_locked_deps_with_require_hashes() {
     }
     // Its locked runtime dependencies, taken from the store by digest.
     let lock =
-        relsign::lock::python::PyLock::read(&root().join("recipes/demo.pylock.toml")).unwrap();
+        relsign::lock::python::PyLock::read(&root().join("recipes/pylock.demo.toml")).unwrap();
     let store = relsign::store::Store::at(shared_store());
-    for (pkg, file) in lock.runtime().flat_map(|p| p.wheels.iter().map(move |f| (p, f))) {
+    for (pkg, file) in lock
+        .runtime()
+        .flat_map(|p| p.wheels.iter().map(move |f| (p, f)))
+    {
         let src = store.get(&file.sha256, &file.name).unwrap();
         std::fs::copy(src, wheels.join(&file.name)).unwrap();
         reqs.push_str(&format!(
