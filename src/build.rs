@@ -158,9 +158,36 @@ pub fn build(
         });
     }
 
+    let image_lock = match recipe.image_toolchain() {
+        Some((toolchain, path)) => {
+            let lock =
+                crate::lock::debian::DebianLock::read(&path).map_err(|e| BuildError::Other {
+                    context: format!(
+                        "reading the image's Debian lock (run `relsign lock {}` to create it)",
+                        recipe.path.display()
+                    ),
+                    source: Box::new(e),
+                })?;
+            let reasons = crate::lock::debian::check(&lock, &toolchain);
+            if !reasons.is_empty() {
+                return Err(BuildError::StaleLock {
+                    file: path,
+                    recipe: recipe.path.clone(),
+                    reasons,
+                });
+            }
+            Some(lock)
+        }
+        None => None,
+    };
+
     // 2. Every input must be in the store (all missing ones are named at once).
     let mut missing = Vec::new();
-    for d in &deb_lock.packages {
+    for d in deb_lock
+        .packages
+        .iter()
+        .chain(image_lock.iter().flat_map(|l| l.packages.iter()))
+    {
         if !store.has_verified(&d.sha256)? {
             missing.push(format!(
                 "  {} (sha256:{})",
@@ -173,7 +200,24 @@ pub fn build(
         .build_files()
         .map(|(n, d)| (n.to_string(), d.clone()))
         .collect();
-    for (name, d) in &build_files {
+    // The image installs the locked runtime wheels.
+    let mut runtime_files: Vec<(String, Sha256Hex)> = Vec::new();
+    if image_lock.is_some() {
+        for p in py_lock.runtime() {
+            match p.wheels.first() {
+                Some(w) => runtime_files.push((w.name.clone(), w.sha256.clone())),
+                None => {
+                    return Err(BuildError::Message(format!(
+                        "{}: {} {} is locked as an sdist only; the image needs a wheel for it",
+                        py_path.display(),
+                        p.name,
+                        p.version
+                    )))
+                }
+            }
+        }
+    }
+    for (name, d) in build_files.iter().chain(&runtime_files) {
         if !store.has_verified(d)? {
             missing.push(format!("  {name} (sha256:{d})"));
         }
@@ -289,6 +333,35 @@ pub fn build(
         sources.push(record);
     }
 
+    // The image, from the built wheels and the locked runtime wheels.
+    if let (Some(spec), Some(lock)) = (&recipe.file.image, &image_lock) {
+        let wheels = artifacts
+            .iter()
+            .filter(|a| a.kind == "wheel")
+            .map(|a| (a.file.clone(), stage.join(&a.file)))
+            .collect();
+        let revision = Sha256Hex::of(
+            sources
+                .iter()
+                .map(|s| format!("{}:{}\n", s.kind, s.digest))
+                .collect::<String>()
+                .as_bytes(),
+        );
+        let inputs = crate::image::ImageInputs {
+            recipe,
+            spec,
+            lock,
+            store,
+            wheels,
+            runtime: runtime_files.clone(),
+            epoch: release_epoch,
+            revision: format!("sha256:{revision}"),
+            work: &work_path,
+            out: &stage.join("image"),
+        };
+        artifacts.push(crate::image::build_image(&inputs, reporter)?);
+    }
+
     // 5. Inputs: the recipe and the locks (and directory sources), so the release can be
     //    rebuilt from the directory alone.
     let inputs = stage.join("inputs");
@@ -299,10 +372,18 @@ pub fn build(
         .unwrap_or_else(|| "recipe.toml".into());
     fsutil::write_atomic(&inputs.join(&recipe_name), &recipe.bytes)?;
     let mut locks = Vec::new();
+    let image_lock_paths = recipe
+        .file
+        .image
+        .as_ref()
+        .map(|i| (i.lock.clone(), recipe.resolve(&i.lock)));
     for (rel, abs) in [
         (&recipe.file.toolchain.lock, &deb_path),
         (&recipe.file.python.lock, &py_path),
-    ] {
+    ]
+    .into_iter()
+    .chain(image_lock_paths.as_ref().map(|(r, a)| (r, a)))
+    {
         let rel = safe_relative(rel).ok_or_else(|| {
             BuildError::Message(format!(
                 "{}: lock path {} must be relative and stay below the recipe's directory",
@@ -350,7 +431,11 @@ pub fn build(
     // 6. Publish into the output directory: artifacts and inputs first, release.json last.
     fsutil::create_dir_all(&opts.out)?;
     for a in &manifest.artifacts {
-        move_into(&stage.join(&a.file), &opts.out.join(&a.file))?;
+        let dest = opts.out.join(&a.file);
+        if a.kind == "oci-image" && dest.exists() {
+            std::fs::remove_dir_all(&dest).map_err(fsutil::err("remove", &dest))?;
+        }
+        move_into(&stage.join(&a.file), &dest)?;
     }
     let out_inputs = opts.out.join("inputs");
     if out_inputs.exists() {

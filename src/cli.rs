@@ -93,6 +93,24 @@ pub enum Command {
         #[arg(long)]
         keep_work: bool,
     },
+    /// Run a command inside a built image, in the sandbox (no network), without Docker.
+    ///
+    /// LAYOUT is an OCI image layout, or a release directory holding one under image/.
+    /// The image's Env and WorkingDir apply; without a command, its Entrypoint and Cmd run.
+    /// The exit code is the command's.
+    ///
+    /// Examples:
+    ///   relsign run target/demo/release -- python3 -c 'import relsign_demo'
+    ///   relsign run target/demo/release/image --tag 0.1.0 -- relsign-demo greet Ada
+    Run {
+        layout: PathBuf,
+        /// The manifest's tag (org.opencontainers.image.ref.name); needed when the layout has several.
+        #[arg(long)]
+        tag: Option<String>,
+        /// The command and its arguments (default: the image's Entrypoint + Cmd).
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
     /// Run a command inside the recipe's toolchain rootfs, in the build sandbox (no network).
     ///
     /// Examples:

@@ -117,6 +117,9 @@ fn exit_code(e: &anyhow::Error) -> i32 {
 }
 
 fn main() {
+    // Files relsign creates get the same modes whatever the caller's umask (the steps in the
+    // sandbox set umask 022 too): build outputs must not depend on it.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
     let cli = Cli::parse();
     let json = cli.global.json;
     let term = Term {
@@ -143,6 +146,13 @@ fn main() {
             std::process::exit(code);
         }
     }
+}
+
+/// The Debian locks of a recipe: the build toolchain's, then the image's.
+fn debian_locks(recipe: &Recipe) -> Vec<(relsign::recipe::Toolchain, std::path::PathBuf)> {
+    let mut v = vec![(recipe.file.toolchain.clone(), recipe.debian_lock_path())];
+    v.extend(recipe.image_toolchain());
+    v
 }
 
 fn store(cli_store: &Option<std::path::PathBuf>) -> Result<Store> {
@@ -173,14 +183,15 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             let recipe = load(&recipe)?;
             if check {
                 let mut reasons = Vec::new();
-                let deb_path = recipe.debian_lock_path();
-                match lock::debian::DebianLock::read(&deb_path) {
-                    Ok(l) => reasons.extend(
-                        lock::debian::check(&l, &recipe.file.toolchain)
-                            .into_iter()
-                            .map(|s| format!("{}: {s}", deb_path.display())),
-                    ),
-                    Err(e) => reasons.push(e.to_string()),
+                for (toolchain, deb_path) in debian_locks(&recipe) {
+                    match lock::debian::DebianLock::read(&deb_path) {
+                        Ok(l) => reasons.extend(
+                            lock::debian::check(&l, &toolchain)
+                                .into_iter()
+                                .map(|s| format!("{}: {s}", deb_path.display())),
+                        ),
+                        Err(e) => reasons.push(e.to_string()),
+                    }
                 }
                 let py_path = recipe.python_lock_path();
                 match lock::python::PyLock::read(&py_path) {
@@ -211,8 +222,12 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             r.step("locking the Debian toolchain");
             let deb_mirrors =
                 lock::debian::mirrors(&recipe.file.toolchain, &mirrors.debian_mirrors);
-            let deb = lock::debian::lock(&recipe.file.toolchain, &deb_mirrors, &http, r)?;
-            deb.write(&recipe.debian_lock_path())?;
+            let mut deb_counts = Vec::new();
+            for (toolchain, path) in debian_locks(&recipe) {
+                let deb = lock::debian::lock(&toolchain, &deb_mirrors, &http, r)?;
+                deb.write(&path)?;
+                deb_counts.push((path, deb.packages.len()));
+            }
             r.step("locking the Python pins");
             let index = relsign::python::index::index_urls(&recipe, &mirrors.index_urls)?;
             let out = lock::python::lock(&recipe, &index, &http, &store, r, allow_incomplete)?;
@@ -220,16 +235,14 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             if json {
                 print_json(serde_json::json!({
                     "ok": true,
-                    "debian_lock": recipe.debian_lock_path(), "debian_packages": deb.packages.len(),
+                    "debian_locks": deb_counts.iter().map(|(p, n)| serde_json::json!({"path": p, "packages": n})).collect::<Vec<_>>(),
                     "python_lock": recipe.python_lock_path(), "python_packages": out.lock.packages.len(),
                     "closure": {"checked": out.closure.checked, "missing": out.closure.missing_names()},
                 }));
             } else {
-                println!(
-                    "wrote {} ({} .debs)",
-                    recipe.debian_lock_path().display(),
-                    deb.packages.len()
-                );
+                for (path, n) in &deb_counts {
+                    println!("wrote {} ({n} .debs)", path.display());
+                }
                 println!(
                     "wrote {} ({} packages)",
                     recipe.python_lock_path().display(),
@@ -247,7 +260,16 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             let recipe = load(&recipe)?;
             let http = relsign::fetch::Http::new()?;
             let store = store(&cli.global.store)?;
-            let deb = lock::debian::DebianLock::read(&recipe.debian_lock_path())?;
+            let mut deb = lock::debian::DebianLock::read(&recipe.debian_lock_path())?;
+            // One combined set of .debs: the toolchain's and the image's.
+            for (_, path) in debian_locks(&recipe).into_iter().skip(1) {
+                let l = lock::debian::DebianLock::read(&path)?;
+                for p in l.packages {
+                    if !deb.packages.contains(&p) {
+                        deb.packages.push(p);
+                    }
+                }
+            }
             let py = lock::python::PyLock::read(&recipe.python_lock_path())?;
             r.step(&format!(
                 "fetching {} .debs into {}",
@@ -311,6 +333,60 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Run {
+            layout,
+            tag,
+            command,
+        } => {
+            let layout = if layout.join("oci-layout").is_file() {
+                layout
+            } else {
+                layout.join("image")
+            };
+            let work = tempfile::tempdir()?;
+            let rootfs = work.path().join("rootfs");
+            r.step(&format!("unpacking {}", layout.display()));
+            let config = relsign::image::unpack_layout(&layout, tag.as_deref(), &rootfs)?;
+            let c = &config.config;
+            let argv = if command.is_empty() {
+                c.entrypoint.iter().chain(&c.cmd).cloned().collect()
+            } else {
+                command
+            };
+            if argv.is_empty() {
+                anyhow::bail!(
+                    "{}: the image has no Entrypoint or Cmd; give a command after --",
+                    layout.display()
+                );
+            }
+            let env = c
+                .env
+                .iter()
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let step = relsign::sandbox::Step {
+                name: argv.join(" "),
+                rootfs,
+                binds: vec![],
+                env,
+                cwd: if c.working_dir.is_empty() {
+                    "/".into()
+                } else {
+                    c.working_dir.clone()
+                },
+                argv,
+            };
+            let out = relsign::sandbox::run_capture(&step)?;
+            use std::io::Write;
+            std::io::stdout().write_all(&out.stdout)?;
+            std::io::stderr().write_all(&out.stderr)?;
+            match out.code {
+                Some(0) => Ok(()),
+                Some(code) => std::process::exit(code),
+                None => anyhow::bail!("the command was killed by a signal"),
+            }
         }
         Command::Exec { recipe, command } => {
             let recipe = load(&recipe)?;

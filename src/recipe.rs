@@ -33,6 +33,105 @@ pub struct RecipeFile {
     #[serde(default, rename = "package")]
     pub packages: Vec<PackageSpec>,
     pub toolchain: Toolchain,
+    /// An OCI image to assemble from locked .debs and the built wheels.
+    pub image: Option<ImageSpec>,
+}
+
+/// `[image]`: a Debian-based OCI image built without a daemon.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ImageSpec {
+    /// Repository name of the image (for example `relsign-demo`); the tag is the release version.
+    pub name: String,
+    /// Debian suite; defaults to the toolchain's.
+    pub suite: Option<String>,
+    /// Debian packages of the image (resolved with their dependencies).
+    pub packages: Vec<String>,
+    /// Path of the image's Debian lock, relative to the recipe.
+    pub lock: PathBuf,
+    /// Where the Python venv goes inside the image.
+    #[serde(default = "default_venv")]
+    pub venv: String,
+    /// Install the built wheels and their locked runtime dependencies into the venv.
+    #[serde(default = "default_true")]
+    pub wheels: bool,
+    #[serde(default)]
+    pub entrypoint: Vec<String>,
+    #[serde(default)]
+    pub cmd: Vec<String>,
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// A user to create and run as; root when absent.
+    pub user: Option<ImageUser>,
+    #[serde(default = "default_workdir")]
+    pub workdir: String,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `org.opencontainers.image.source`.
+    pub source_url: Option<String>,
+    /// Symlinks that maintainer scripts would make with update-alternatives: link → target.
+    #[serde(default)]
+    pub alternatives: std::collections::BTreeMap<String, String>,
+    /// Build /etc/ssl/certs/ca-certificates.crt from the ca-certificates package.
+    #[serde(default)]
+    pub ca_certificates: bool,
+    /// Layer compression: "gzip" (default) or "zstd".
+    #[serde(default = "default_compression")]
+    pub compression: String,
+    /// Extra files copied from the recipe's directory into the app layer.
+    #[serde(default)]
+    pub files: Vec<ImageFile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageUser {
+    pub name: String,
+    pub uid: u32,
+    #[serde(default)]
+    pub gid: Option<u32>,
+    #[serde(default)]
+    pub home: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageFile {
+    pub src: PathBuf,
+    pub dest: String,
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+fn default_venv() -> String {
+    "/opt/venv".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_workdir() -> String {
+    "/".into()
+}
+fn default_compression() -> String {
+    "gzip".into()
+}
+
+impl ImageSpec {
+    /// The image's packages as a toolchain description, so the Debian lock code serves both.
+    pub fn as_toolchain(&self, toolchain: &Toolchain) -> Toolchain {
+        Toolchain {
+            suite: self
+                .suite
+                .clone()
+                .unwrap_or_else(|| toolchain.suite.clone()),
+            architecture: toolchain.architecture.clone(),
+            components: toolchain.components.clone(),
+            packages: self.packages.clone(),
+            lock: self.lock.clone(),
+            mirrors: toolchain.mirrors.clone(),
+            keyring: toolchain.keyring.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -326,6 +425,13 @@ impl Recipe {
     }
     pub fn debian_lock_path(&self) -> PathBuf {
         self.resolve(&self.file.toolchain.lock)
+    }
+    /// The image's Debian toolchain and lock path, when the recipe has an `[image]`.
+    pub fn image_toolchain(&self) -> Option<(Toolchain, PathBuf)> {
+        self.file
+            .image
+            .as_ref()
+            .map(|i| (i.as_toolchain(&self.file.toolchain), self.resolve(&i.lock)))
     }
 }
 

@@ -112,8 +112,18 @@ pub fn bwrap_args(step: &Step) -> Vec<String> {
     a
 }
 
-/// Run a step and capture its output. A non-zero exit is `StepFailed` with the log tail.
-pub fn run(step: &Step) -> Result<Output, SandboxError> {
+/// What a step printed and how it exited (it may have failed).
+#[derive(Debug)]
+pub struct RawOutput {
+    /// The step's exit code (None when killed by a signal).
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Run a step and capture its output, whatever its exit status. Only a sandbox that cannot
+/// start is an error.
+pub fn run_capture(step: &Step) -> Result<RawOutput, SandboxError> {
     prepare_mount_points(step)?;
     let args = bwrap_args(step);
     let out = Command::new("bwrap")
@@ -127,26 +137,42 @@ pub fn run(step: &Step) -> Result<Output, SandboxError> {
                 SandboxError::Io(e)
             }
         })?;
-    if out.status.success() {
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // bwrap's own failures are prefixed "bwrap: " and happen before the step runs.
+        if let Some(line) = stderr.lines().find(|l| l.starts_with("bwrap: ")) {
+            return Err(SandboxError::CannotStart {
+                reason: explain_bwrap(line),
+            });
+        }
+    }
+    Ok(RawOutput {
+        code: out.status.code(),
+        stdout: out.stdout,
+        stderr: out.stderr,
+    })
+}
+
+/// Run a step and capture its output. A non-zero exit is `StepFailed` with the log tail.
+pub fn run(step: &Step) -> Result<Output, SandboxError> {
+    let out = run_capture(step)?;
+    if out.code == Some(0) {
         return Ok(Output {
             stdout: out.stdout,
             stderr: out.stderr,
         });
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    // bwrap's own failures are prefixed "bwrap: " and happen before the step runs.
-    if let Some(line) = stderr.lines().find(|l| l.starts_with("bwrap: ")) {
-        return Err(SandboxError::CannotStart {
-            reason: explain_bwrap(line),
-        });
-    }
     let mut log = String::from_utf8_lossy(&out.stdout).into_owned();
-    log.push_str(&stderr);
+    log.push_str(&String::from_utf8_lossy(&out.stderr));
     let tail: Vec<&str> = log.lines().rev().take(60).collect();
     let log = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+    let status = match out.code {
+        Some(c) => format!("exit status {c}"),
+        None => "killed by a signal".into(),
+    };
     Err(SandboxError::StepFailed {
         step: step.name.clone(),
-        status: out.status.to_string(),
+        status,
         log,
     })
 }

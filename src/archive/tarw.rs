@@ -44,7 +44,14 @@ impl<W: Write> TarWriter<W> {
         TarWriter { inner, mtime }
     }
 
-    fn header(&self, kind: &Kind, mode: u32, size: u64, mtime: u64) -> tar::Header {
+    fn header(
+        &self,
+        kind: &Kind,
+        mode: u32,
+        size: u64,
+        mtime: u64,
+        owner: (u32, u32),
+    ) -> tar::Header {
         let mut h = tar::Header::new_ustar();
         h.set_entry_type(match kind {
             Kind::Dir => tar::EntryType::Directory,
@@ -54,8 +61,8 @@ impl<W: Write> TarWriter<W> {
         h.set_mode(mode);
         h.set_size(size);
         h.set_mtime(mtime.min(self.mtime));
-        h.set_uid(0);
-        h.set_gid(0);
+        h.set_uid(owner.0 as u64);
+        h.set_gid(owner.1 as u64);
         let _ = h.set_username("");
         let _ = h.set_groupname("");
         h
@@ -72,12 +79,27 @@ impl<W: Write> TarWriter<W> {
         mtime: u64,
         data: &mut dyn Read,
     ) -> io::Result<()> {
+        self.append_owned(path, kind, mode, size, mtime, (0, 0), data)
+    }
+
+    /// Like [`TarWriter::append`], with a numeric (uid, gid).
+    #[allow(clippy::too_many_arguments)]
+    pub fn append_owned(
+        &mut self,
+        path: &str,
+        kind: &Kind,
+        mode: u32,
+        size: u64,
+        mtime: u64,
+        owner: (u32, u32),
+        data: &mut dyn Read,
+    ) -> io::Result<()> {
         let mut name = path.trim_end_matches('/').to_string();
         if *kind == Kind::Dir {
             name.push('/');
         }
         let size = if *kind == Kind::File { size } else { 0 };
-        let mut h = self.header(kind, mode, size, mtime);
+        let mut h = self.header(kind, mode, size, mtime, owner);
         let mut pax: Vec<(&str, Vec<u8>)> = Vec::new();
         if h.set_path(&name).is_err() {
             pax.push(("path", name.clone().into_bytes()));

@@ -1,0 +1,553 @@
+//! Debian-based OCI images assembled without a daemon, from locked .debs and wheels.
+//!
+//! Three trees are assembled on the host and written as three layers:
+//! 1. the Debian packages (extracted through the safe reader, merged-/usr, no maintainer
+//!    scripts), plus what maintainer scripts would have made, written declaratively: base
+//!    passwd/group, the alternatives symlinks the recipe asks for, the CA bundle, dpkg's
+//!    `status.d`, `/etc/os-release` and `/etc/debian_version`; volatile files removed;
+//! 2. the Python venv with the built wheels and their locked runtime dependencies;
+//! 3. the recipe's extra files.
+//!
+//! `relsign run` unpacks a layout and runs a command in it, in the sandbox.
+
+use crate::build::{Artifact, BuildError};
+use crate::digest::Sha256Hex;
+use crate::fsutil;
+use crate::lock::debian::DebianLock;
+use crate::oci::layer::{write_layer, Compression};
+use crate::oci::{rfc3339, Layout, Manifest, OciError, MEDIA_CONFIG, MEDIA_MANIFEST, REF_NAME};
+use crate::python::install::Venv;
+use crate::recipe::{ImageSpec, Recipe};
+use crate::report::Reporter;
+use crate::store::Store;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+impl From<OciError> for BuildError {
+    fn from(e: OciError) -> Self {
+        BuildError::Other {
+            context: "writing the OCI image".into(),
+            source: Box::new(e),
+        }
+    }
+}
+impl From<crate::python::install::InstallError> for BuildError {
+    fn from(e: crate::python::install::InstallError) -> Self {
+        BuildError::Other {
+            context: "installing wheels into the image venv".into(),
+            source: Box::new(e),
+        }
+    }
+}
+
+/// The parts of the OCI image config relsign writes and `relsign run` reads.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+pub struct RunConfig {
+    #[serde(rename = "Env", default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    #[serde(rename = "Entrypoint", default, skip_serializing_if = "Vec::is_empty")]
+    pub entrypoint: Vec<String>,
+    #[serde(rename = "Cmd", default, skip_serializing_if = "Vec::is_empty")]
+    pub cmd: Vec<String>,
+    #[serde(rename = "User", default, skip_serializing_if = "String::is_empty")]
+    pub user: String,
+    #[serde(
+        rename = "WorkingDir",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub working_dir: String,
+    #[serde(rename = "Labels", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct History {
+    pub created: String,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RootFs {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub diff_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ImageConfig {
+    pub architecture: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub variant: Option<String>,
+    pub os: String,
+    pub created: String,
+    pub config: RunConfig,
+    pub rootfs: RootFs,
+    pub history: Vec<History>,
+}
+
+/// Debian architecture → OCI (architecture, variant).
+pub fn oci_arch(deb: &str) -> (String, Option<String>) {
+    match deb {
+        "amd64" => ("amd64".into(), None),
+        "arm64" => ("arm64".into(), Some("v8".into())),
+        "armhf" => ("arm".into(), Some("v7".into())),
+        "i386" => ("386".into(), None),
+        other => (other.into(), None),
+    }
+}
+
+/// Everything the image step needs from the build.
+pub struct ImageInputs<'a> {
+    pub recipe: &'a Recipe,
+    pub spec: &'a ImageSpec,
+    pub lock: &'a DebianLock,
+    pub store: &'a Store,
+    /// Built wheels (file name, path).
+    pub wheels: Vec<(String, PathBuf)>,
+    /// Locked runtime wheels (file name, digest).
+    pub runtime: Vec<(String, Sha256Hex)>,
+    pub epoch: u64,
+    /// `org.opencontainers.image.revision`: a digest of the sources.
+    pub revision: String,
+    pub work: &'a Path,
+    /// Where the layout goes (a directory that does not exist yet).
+    pub out: &'a Path,
+}
+
+/// The upstream Python version shipped by the image's python3.X package ("3.13.5").
+fn python_full_version(lock: &DebianLock, python: &str) -> String {
+    lock.packages
+        .iter()
+        .find(|p| p.name == format!("python{python}"))
+        .map(|p| {
+            let v = p
+                .version
+                .split_once(':')
+                .map(|(_, v)| v)
+                .unwrap_or(&p.version);
+            v.rsplit_once('-').map(|(u, _)| u).unwrap_or(v).to_string()
+        })
+        .unwrap_or_else(|| python.to_string())
+}
+
+fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), BuildError> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(parent) = path.parent() {
+        fsutil::create_dir_all(parent)?;
+    }
+    if path
+        .symlink_metadata()
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false)
+    {
+        std::fs::remove_file(path).map_err(fsutil::err("remove", path))?;
+    }
+    std::fs::write(path, bytes).map_err(fsutil::err("write", path))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(fsutil::err("chmod", path))?;
+    Ok(())
+}
+
+/// Release number of a Debian codename, for os-release when base-files is not installed.
+fn debian_release(suite: &str) -> Option<(&'static str, &'static str)> {
+    Some(match suite {
+        "bookworm" => ("12", "bookworm"),
+        "trixie" => ("13", "trixie"),
+        "forky" => ("14", "forky"),
+        "duke" => ("15", "duke"),
+        _ => return None,
+    })
+}
+
+/// What maintainer scripts would have done, done declaratively.
+fn configure_debian_tree(
+    root: &Path,
+    spec: &ImageSpec,
+    suite: &str,
+    reporter: &dyn Reporter,
+) -> Result<(), BuildError> {
+    // Users and groups.
+    let mut passwd = String::from("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+    let mut group = String::from("root:x:0:\nnogroup:x:65534:\n");
+    if let Some(u) = &spec.user {
+        let gid = u.gid.unwrap_or(u.uid);
+        let home = u
+            .home
+            .clone()
+            .unwrap_or_else(|| format!("/home/{}", u.name));
+        passwd.push_str(&format!(
+            "{}:x:{}:{gid}:{}:{home}:/usr/sbin/nologin\n",
+            u.name, u.uid, u.name
+        ));
+        group.push_str(&format!("{}:x:{gid}:\n", u.name));
+        fsutil::create_dir_all(&root.join(home.trim_start_matches('/')))?;
+    }
+    write(&root.join("etc/passwd"), passwd.as_bytes(), 0o644)?;
+    write(&root.join("etc/group"), group.as_bytes(), 0o644)?;
+
+    // Alternatives.
+    for (link, target) in &spec.alternatives {
+        let p = root.join(link.trim_start_matches('/'));
+        if let Some(parent) = p.parent() {
+            fsutil::create_dir_all(parent)?;
+        }
+        if p.symlink_metadata().is_ok() {
+            std::fs::remove_file(&p).map_err(fsutil::err("remove", &p))?;
+        }
+        std::os::unix::fs::symlink(target, &p).map_err(fsutil::err("create symlink", &p))?;
+    }
+
+    // The CA bundle update-ca-certificates would build: every certificate under
+    // /usr/share/ca-certificates, in sorted order.
+    if spec.ca_certificates {
+        let dir = root.join("usr/share/ca-certificates");
+        if !dir.is_dir() {
+            return Err(BuildError::Message(format!("{}: image.ca-certificates is set but the image has no /usr/share/ca-certificates; add `ca-certificates` to image.packages", "recipe")));
+        }
+        let mut certs = Vec::new();
+        fn walk(d: &Path, out: &mut Vec<PathBuf>) -> Result<(), BuildError> {
+            for e in std::fs::read_dir(d).map_err(fsutil::err("read directory", d))? {
+                let p = e.map_err(fsutil::err("read directory", d))?.path();
+                if p.is_dir() {
+                    walk(&p, out)?;
+                } else if p.extension().map(|x| x == "crt").unwrap_or(false) {
+                    out.push(p);
+                }
+            }
+            Ok(())
+        }
+        walk(&dir, &mut certs)?;
+        certs.sort();
+        let mut bundle = Vec::new();
+        for c in &certs {
+            let mut b = fsutil::read(c)?;
+            if !b.ends_with(b"\n") {
+                b.push(b'\n');
+            }
+            bundle.extend(b);
+        }
+        write(
+            &root.join("etc/ssl/certs/ca-certificates.crt"),
+            &bundle,
+            0o644,
+        )?;
+        reporter.info(&format!("CA bundle: {} certificates", certs.len()));
+    }
+
+    // os-release and debian_version, when base-files did not provide them.
+    if root.join("etc/os-release").symlink_metadata().is_err()
+        && root.join("usr/lib/os-release").symlink_metadata().is_err()
+    {
+        let (num, code) = debian_release(suite).unwrap_or(("", "unknown"));
+        let text = format!(
+            "PRETTY_NAME=\"Debian GNU/Linux {num} ({code})\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"{num}\"\nVERSION=\"{num} ({code})\"\nVERSION_CODENAME={code}\nID=debian\n"
+        );
+        write(&root.join("etc/os-release"), text.as_bytes(), 0o644)?;
+    }
+    if root.join("etc/debian_version").symlink_metadata().is_err() {
+        let (num, _) = debian_release(suite).unwrap_or(("", ""));
+        write(
+            &root.join("etc/debian_version"),
+            format!("{num}\n").as_bytes(),
+            0o644,
+        )?;
+    }
+
+    // Volatile files: an empty machine-id, no logs, no caches.
+    write(&root.join("etc/machine-id"), b"", 0o444)?;
+    for d in [
+        "var/log",
+        "var/cache",
+        "var/lib/apt/lists",
+        "tmp",
+        "var/tmp",
+        "run",
+    ] {
+        let p = root.join(d);
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p).map_err(fsutil::err("read directory", &p))? {
+                let e = e.map_err(fsutil::err("read directory", &p))?.path();
+                let res = if e.is_dir()
+                    && !e
+                        .symlink_metadata()
+                        .map(|m| m.file_type().is_symlink())
+                        .unwrap_or(false)
+                {
+                    std::fs::remove_dir_all(&e)
+                } else {
+                    std::fs::remove_file(&e)
+                };
+                res.map_err(fsutil::err("remove", &e))?;
+            }
+        }
+    }
+    use std::os::unix::fs::PermissionsExt;
+    for d in ["tmp", "var/tmp"] {
+        let p = root.join(d);
+        fsutil::create_dir_all(&p)?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o1777))
+            .map_err(fsutil::err("chmod", &p))?;
+    }
+    Ok(())
+}
+
+/// Build the image; returns its artifact entry for release.json.
+pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifact, BuildError> {
+    let spec = inp.spec;
+    let compression = Compression::parse(&spec.compression).unwrap_or(Compression::Gzip);
+    let python = &inp.recipe.file.python.version;
+    let (toolchain, _) = inp
+        .recipe
+        .image_toolchain()
+        .ok_or_else(|| BuildError::Message("no [image] in the recipe".into()))?;
+
+    // 1. Debian tree.
+    reporter.step(&format!(
+        "image {}: assembling {} locked .debs",
+        spec.name,
+        inp.lock.packages.len()
+    ));
+    let debs = inp.work.join("image-debs");
+    crate::debian::assemble_rootfs(inp.lock, inp.store, &debs, reporter).map_err(|e| {
+        BuildError::Other {
+            context: "assembling the image rootfs".into(),
+            source: Box::new(e),
+        }
+    })?;
+    configure_debian_tree(&debs, spec, &toolchain.suite, reporter)?;
+    let py_bin = format!("usr/bin/python{python}");
+    if spec.wheels && debs.join(&py_bin).symlink_metadata().is_err() {
+        return Err(BuildError::Message(format!(
+            "image {}: /{py_bin} is not in the image; add python3 to image.packages",
+            spec.name
+        )));
+    }
+
+    // 2. Venv tree.
+    let venv_root = inp.work.join("image-venv");
+    let mut venv = Venv::create(
+        &venv_root,
+        &spec.venv,
+        python,
+        &python_full_version(inp.lock, python),
+    )?;
+    let mut installed = 0;
+    if spec.wheels {
+        for (name, path) in &inp.wheels {
+            venv.install(path, name)?;
+            installed += 1;
+        }
+        for (name, d) in &inp.runtime {
+            let p = inp.store.get(d, name)?;
+            venv.install(&p, name)?;
+            installed += 1;
+        }
+    }
+    reporter.info(&format!("venv {}: {installed} wheels installed", spec.venv));
+
+    // 3. App tree.
+    let app = inp.work.join("image-app");
+    fsutil::create_dir_all(&app)?;
+    for f in &spec.files {
+        let src = inp.recipe.resolve(&f.src);
+        let bytes = fsutil::read(&src)?;
+        let mode = f
+            .mode
+            .as_deref()
+            .and_then(|m| u32::from_str_radix(m, 8).ok())
+            .unwrap_or(0o644);
+        write(&app.join(f.dest.trim_start_matches('/')), &bytes, mode)?;
+    }
+
+    // 4. Layers, config, manifest, index.
+    let layout = Layout::create(inp.out)?;
+    let mut owners = BTreeMap::new();
+    if let Some(u) = &spec.user {
+        let home = u
+            .home
+            .clone()
+            .unwrap_or_else(|| format!("/home/{}", u.name));
+        owners.insert(
+            home.trim_start_matches('/').to_string(),
+            (u.uid, u.gid.unwrap_or(u.uid)),
+        );
+    }
+    let created = rfc3339(inp.epoch);
+    let mut layers = Vec::new();
+    let mut diff_ids = Vec::new();
+    let mut history = Vec::new();
+    let mut trees: Vec<(&Path, String)> = vec![
+        (
+            &debs,
+            format!(
+                "relsign: {} Debian packages ({} {})",
+                inp.lock.packages.len(),
+                toolchain.suite,
+                toolchain.architecture
+            ),
+        ),
+        (
+            &venv_root,
+            format!("relsign: venv {} with {installed} wheels", spec.venv),
+        ),
+    ];
+    if !spec.files.is_empty() {
+        trees.push((&app, format!("relsign: {} app files", spec.files.len())));
+    }
+    for (tree, what) in trees {
+        reporter.step(&format!("image {}: layer: {what}", spec.name));
+        let l = write_layer(&layout, tree, inp.epoch, compression, &owners)?;
+        reporter.info(&format!(
+            "{} ({} bytes, {} entries)",
+            l.descriptor.digest, l.descriptor.size, l.entries
+        ));
+        layers.push(l.descriptor);
+        diff_ids.push(l.diff_id);
+        history.push(History {
+            created: created.clone(),
+            created_by: what,
+        });
+    }
+
+    let mut env = vec![
+        format!(
+            "PATH={}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            spec.venv
+        ),
+        format!("VIRTUAL_ENV={}", spec.venv),
+    ];
+    for (k, v) in &spec.env {
+        env.retain(|e| !e.starts_with(&format!("{k}=")));
+        env.push(format!("{k}={v}"));
+    }
+    let mut labels = spec.labels.clone();
+    labels.insert(
+        "org.opencontainers.image.version".into(),
+        inp.recipe.file.release.version.clone(),
+    );
+    labels.insert("org.opencontainers.image.created".into(), created.clone());
+    labels.insert(
+        "org.opencontainers.image.revision".into(),
+        inp.revision.clone(),
+    );
+    if let Some(s) = &spec.source_url {
+        labels.insert("org.opencontainers.image.source".into(), s.clone());
+    }
+    let (architecture, variant) = oci_arch(&toolchain.architecture);
+    let config = ImageConfig {
+        architecture,
+        variant,
+        os: "linux".into(),
+        created: created.clone(),
+        config: RunConfig {
+            env,
+            entrypoint: spec.entrypoint.clone(),
+            cmd: spec.cmd.clone(),
+            user: spec
+                .user
+                .as_ref()
+                .map(|u| u.name.clone())
+                .unwrap_or_default(),
+            working_dir: spec.workdir.clone(),
+            labels,
+        },
+        rootfs: RootFs {
+            type_: "layers".into(),
+            diff_ids,
+        },
+        history,
+    };
+    let config_desc = layout.write_json_blob(MEDIA_CONFIG, &config)?;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: MEDIA_MANIFEST.into(),
+        config: config_desc,
+        layers,
+        annotations: None,
+    };
+    let mut mdesc = layout.write_json_blob(MEDIA_MANIFEST, &manifest)?;
+    let tag = inp.recipe.file.release.version.clone();
+    mdesc.annotations = Some(BTreeMap::from([(REF_NAME.to_string(), tag)]));
+    layout.write_index(vec![mdesc.clone()])?;
+    let digest = Sha256Hex::parse(mdesc.hex()).map_err(BuildError::Message)?;
+    Ok(Artifact {
+        file: "image".into(),
+        kind: "oci-image".into(),
+        package: spec.name.clone(),
+        size: mdesc.size,
+        sha256: digest,
+        media_type: MEDIA_MANIFEST.into(),
+    })
+}
+
+/// Unpack an image layout's layers (for `tag`, or its only manifest) into `dest` through the
+/// safe reader; returns the image config.
+pub fn unpack_layout(
+    layout_dir: &Path,
+    tag: Option<&str>,
+    dest: &Path,
+) -> Result<ImageConfig, BuildError> {
+    let layout = Layout::open(layout_dir)?;
+    let mdesc = layout.find_manifest(tag)?;
+    let manifest = layout.read_manifest(&mdesc)?;
+    let config: ImageConfig = serde_json::from_slice(&layout.read_blob(&manifest.config)?)
+        .map_err(|e| {
+            BuildError::Message(format!(
+                "{}: config {}: {e}",
+                layout_dir.display(),
+                manifest.config.digest
+            ))
+        })?;
+    fsutil::create_dir_all(dest)?;
+    for l in &manifest.layers {
+        let p = layout.blob_path(l.hex());
+        let (got, _) = crate::digest::hash_file(&p).map_err(fsutil::err("read", &p))?;
+        if got.as_str() != l.hex() {
+            return Err(OciError::BlobMismatch {
+                layout: layout_dir.to_path_buf(),
+                digest: l.digest.clone(),
+                expected: l.hex().into(),
+                got: got.to_string(),
+            }
+            .into());
+        }
+        let f = std::io::BufReader::new(std::fs::File::open(&p).map_err(fsutil::err("open", &p))?);
+        let reader: Box<dyn std::io::Read> = match l.media_type.as_str() {
+            crate::oci::MEDIA_LAYER_GZIP | "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
+                Box::new(flate2::read::GzDecoder::new(f))
+            }
+            crate::oci::MEDIA_LAYER_ZSTD => {
+                Box::new(zstd::stream::read::Decoder::new(f).map_err(fsutil::err("read", &p))?)
+            }
+            "application/vnd.oci.image.layer.v1.tar" => Box::new(f),
+            other => {
+                return Err(BuildError::Message(format!(
+                    "{}: layer {}: unsupported media type {other}",
+                    layout_dir.display(),
+                    l.digest
+                )))
+            }
+        };
+        let opts = crate::archive::safe::ExtractOptions {
+            archive_name: format!("layer {}", l.digest),
+            ..Default::default()
+        };
+        crate::archive::safe::extract_tar(reader, dest, &opts).map_err(|e| BuildError::Other {
+            context: format!("unpacking layer {}", l.digest),
+            source: Box::new(e),
+        })?;
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn arch_mapping() {
+        assert_eq!(oci_arch("amd64"), ("amd64".into(), None));
+        assert_eq!(oci_arch("arm64"), ("arm64".into(), Some("v8".into())));
+    }
+}

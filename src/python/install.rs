@@ -1,0 +1,388 @@
+//! Install wheels into a venv tree per the wheel spec (PEP 427/491), for an image.
+//!
+//! The venv is created on the host under `root` (the image rootfs being assembled) at the path
+//! the image will see (`venv`, e.g. `/opt/venv`). Files go into
+//! `lib/pythonX.Y/site-packages`; `.data/scripts` into `bin` with `#!python` rewritten to the
+//! venv's interpreter; console and GUI entry points become scripts; `INSTALLER` is written and
+//! `RECORD` is regenerated to list every installed file with its hash. No bytecode is written.
+
+use crate::archive::normalize::check_member_name;
+use crate::archive::ArchiveError;
+use crate::fsutil::{self, FsError};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("{wheel}: {reason}")]
+    Wheel { wheel: String, reason: String },
+    #[error("{path} is installed by both {first} and {second}")]
+    Clash {
+        path: String,
+        first: String,
+        second: String,
+    },
+}
+
+/// One installed distribution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub wheel: String,
+    pub dist_info: String,
+    pub files: usize,
+    pub scripts: Vec<String>,
+}
+
+/// A venv being filled.
+pub struct Venv {
+    /// Host directory that is the image root.
+    pub root: PathBuf,
+    /// Absolute path of the venv inside the image.
+    pub path: String,
+    /// "3.13"
+    pub python: String,
+    owners: BTreeMap<String, String>,
+}
+
+fn urlsafe_b64_nopad(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut s = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..=chunk.len() {
+            s.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    s
+}
+
+/// RECORD's hash field: `sha256=<urlsafe base64 without padding>`.
+pub fn record_hash(bytes: &[u8]) -> String {
+    format!("sha256={}", urlsafe_b64_nopad(&Sha256::digest(bytes)))
+}
+
+impl Venv {
+    /// Create the venv skeleton: pyvenv.cfg, bin/python links to the image's interpreter,
+    /// lib/pythonX.Y/site-packages, lib64 → lib.
+    pub fn create(
+        root: &Path,
+        path: &str,
+        python: &str,
+        full_version: &str,
+    ) -> Result<Venv, InstallError> {
+        let v = Venv {
+            root: root.to_path_buf(),
+            path: path.trim_end_matches('/').to_string(),
+            python: python.to_string(),
+            owners: BTreeMap::new(),
+        };
+        let host = v.host_path("");
+        fsutil::create_dir_all(&host.join("bin"))?;
+        fsutil::create_dir_all(&v.site())?;
+        let cfg = format!(
+            "home = /usr/bin\ninclude-system-site-packages = false\nversion = {full_version}\nexecutable = /usr/bin/python{python}\n"
+        );
+        std::fs::write(host.join("pyvenv.cfg"), cfg)
+            .map_err(fsutil::err("write", &host.join("pyvenv.cfg")))?;
+        let links = [
+            ("bin/python", "/usr/bin/python3".to_string()),
+            ("bin/python3", "python".to_string()),
+            (&*format!("bin/python{python}"), "python".to_string()),
+            ("lib64", "lib".to_string()),
+        ];
+        for (link, target) in links {
+            let p = host.join(link);
+            if p.symlink_metadata().is_err() {
+                std::os::unix::fs::symlink(&target, &p)
+                    .map_err(fsutil::err("create symlink", &p))?;
+            }
+        }
+        Ok(v)
+    }
+
+    fn host_path(&self, rel: &str) -> PathBuf {
+        let mut p = self.root.join(self.path.trim_start_matches('/'));
+        if !rel.is_empty() {
+            p = p.join(rel);
+        }
+        p
+    }
+
+    /// Host path of site-packages.
+    pub fn site(&self) -> PathBuf {
+        self.host_path(&format!("lib/python{}/site-packages", self.python))
+    }
+
+    fn interpreter(&self) -> String {
+        format!("{}/bin/python", self.path)
+    }
+
+    /// Write one file of the install, refusing two wheels that install the same path.
+    fn put(
+        &mut self,
+        wheel: &str,
+        venv_rel: &str,
+        data: &[u8],
+        exec: bool,
+        record: &mut Vec<(String, String, usize)>,
+        site_rel: String,
+    ) -> Result<(), InstallError> {
+        if let Some(first) = self.owners.insert(venv_rel.to_string(), wheel.to_string()) {
+            return Err(InstallError::Clash {
+                path: format!("{}/{venv_rel}", self.path),
+                first,
+                second: wheel.to_string(),
+            });
+        }
+        let dest = self.host_path(venv_rel);
+        if let Some(parent) = dest.parent() {
+            fsutil::create_dir_all(parent)?;
+        }
+        std::fs::write(&dest, data).map_err(fsutil::err("write", &dest))?;
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if exec { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode))
+            .map_err(fsutil::err("chmod", &dest))?;
+        record.push((site_rel, record_hash(data), data.len()));
+        Ok(())
+    }
+
+    /// Install one wheel file.
+    pub fn install(&mut self, wheel_path: &Path, shown: &str) -> Result<Installed, InstallError> {
+        let f = std::fs::File::open(wheel_path).map_err(fsutil::err("open", wheel_path))?;
+        let zerr = |e: zip::result::ZipError| ArchiveError::Archive {
+            archive: shown.into(),
+            reason: e.to_string(),
+        };
+        let mut z = zip::ZipArchive::new(io::BufReader::new(f)).map_err(zerr)?;
+        let werr = |reason: String| InstallError::Wheel {
+            wheel: shown.to_string(),
+            reason,
+        };
+        // The one .dist-info directory.
+        let mut dist_infos = BTreeSet::new();
+        for i in 0..z.len() {
+            let e = z.by_index(i).map_err(zerr)?;
+            let name = e.name().map_err(zerr)?.to_string();
+            if let Some((top, _)) = name.split_once('/') {
+                if top.ends_with(".dist-info") {
+                    dist_infos.insert(top.to_string());
+                }
+            }
+        }
+        let dist_info = match dist_infos.len() {
+            1 => dist_infos.into_iter().next().unwrap_or_default(),
+            n => {
+                return Err(werr(format!(
+                    "expected exactly one .dist-info directory, found {n}"
+                )))
+            }
+        };
+        let data_dir = format!("{}.data", dist_info.trim_end_matches(".dist-info"));
+        let site_prefix = format!("lib/python{}/site-packages", self.python);
+        let mut record: Vec<(String, String, usize)> = Vec::new();
+        let mut scripts = Vec::new();
+        let mut entry_points = None;
+        let mut files = 0;
+        for i in 0..z.len() {
+            let mut e = z.by_index(i).map_err(zerr)?;
+            let name = e.name().map_err(zerr)?.to_string();
+            check_member_name(Path::new(shown), &name)?;
+            if e.is_dir() {
+                continue;
+            }
+            if e.is_symlink() {
+                return Err(werr(format!("{name}: symlinks are not allowed in wheels")));
+            }
+            if name == format!("{dist_info}/RECORD")
+                || name.starts_with(&format!("{dist_info}/RECORD."))
+            {
+                continue; // regenerated below (signatures over the old RECORD no longer apply)
+            }
+            let exec = e.unix_mode().map(|m| m & 0o111 != 0).unwrap_or(false);
+            let mut data = Vec::with_capacity(e.size() as usize);
+            e.read_to_end(&mut data)
+                .map_err(|source| ArchiveError::Io {
+                    archive: shown.into(),
+                    source,
+                })?;
+            if name == format!("{dist_info}/entry_points.txt") {
+                entry_points = Some(String::from_utf8_lossy(&data).into_owned());
+            }
+            let (venv_rel, exec) = match name.strip_prefix(&format!("{data_dir}/")) {
+                Some(rest) => {
+                    let (kind, path) = rest
+                        .split_once('/')
+                        .ok_or_else(|| werr(format!("{name}: malformed .data entry")))?;
+                    match kind {
+                        "purelib" | "platlib" => (format!("{site_prefix}/{path}"), exec),
+                        "scripts" => {
+                            if data.starts_with(b"#!python") {
+                                let end =
+                                    data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
+                                let mut new = format!("#!{}", self.interpreter()).into_bytes();
+                                new.extend_from_slice(&data[end..]);
+                                data = new;
+                            }
+                            scripts.push(path.to_string());
+                            (format!("bin/{path}"), true)
+                        }
+                        "data" => (path.to_string(), exec),
+                        "headers" => (
+                            format!(
+                                "include/site/python{}/{}/{path}",
+                                self.python,
+                                dist_info.split('-').next().unwrap_or("")
+                            ),
+                            exec,
+                        ),
+                        other => {
+                            return Err(werr(format!("{name}: unknown .data directory {other:?}")))
+                        }
+                    }
+                }
+                None => (format!("{site_prefix}/{name}"), exec),
+            };
+            let site_rel = relative_to_site(&site_prefix, &venv_rel);
+            self.put(shown, &venv_rel, &data, exec, &mut record, site_rel)?;
+            files += 1;
+        }
+        // Entry points become scripts in bin/.
+        if let Some(text) = entry_points {
+            for (name, target) in console_scripts(&text) {
+                let (module, attr) = target.split_once(':').ok_or_else(|| {
+                    werr(format!(
+                        "entry point {name} = {target}: expected module:attr"
+                    ))
+                })?;
+                let attr = attr.split_whitespace().next().unwrap_or(attr);
+                let top = attr.split('.').next().unwrap_or(attr);
+                let script = format!(
+                    "#!{interp}\n# Generated by relsign from the entry point {name} = {target}\nimport sys\nfrom {module} import {top}\nif __name__ == \"__main__\":\n    sys.exit({attr}())\n",
+                    interp = self.interpreter()
+                );
+                let venv_rel = format!("bin/{name}");
+                let site_rel = relative_to_site(&site_prefix, &venv_rel);
+                self.put(
+                    shown,
+                    &venv_rel,
+                    script.as_bytes(),
+                    true,
+                    &mut record,
+                    site_rel,
+                )?;
+                scripts.push(name);
+            }
+        }
+        let installer = b"relsign\n";
+        let inst_rel = format!("{site_prefix}/{dist_info}/INSTALLER");
+        self.put(
+            shown,
+            &inst_rel,
+            installer,
+            false,
+            &mut record,
+            format!("{dist_info}/INSTALLER"),
+        )?;
+        // RECORD: every installed file, sorted, then RECORD itself without a hash.
+        record.sort();
+        let mut text = String::new();
+        for (path, hash, size) in &record {
+            text.push_str(&format!("{},{hash},{size}\n", csv_field(path)));
+        }
+        text.push_str(&format!("{dist_info}/RECORD,,\n"));
+        let rec_path = self.site().join(&dist_info).join("RECORD");
+        std::fs::write(&rec_path, text).map_err(fsutil::err("write", &rec_path))?;
+        Ok(Installed {
+            wheel: shown.to_string(),
+            dist_info,
+            files,
+            scripts,
+        })
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// A venv-relative path as RECORD writes it: relative to site-packages.
+fn relative_to_site(site_prefix: &str, venv_rel: &str) -> String {
+    match venv_rel.strip_prefix(&format!("{site_prefix}/")) {
+        Some(r) => r.to_string(),
+        None => {
+            let depth = site_prefix.split('/').count();
+            format!("{}{venv_rel}", "../".repeat(depth))
+        }
+    }
+}
+
+/// `[console_scripts]` and `[gui_scripts]` entries of an entry_points.txt, in file order.
+pub fn console_scripts(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut in_section = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_section = matches!(line, "[console_scripts]" | "[gui_scripts]");
+            continue;
+        }
+        if !in_section || line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            out.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::hex;
+    #[test]
+    fn record_hash_matches_known_value() {
+        // sha256("") in urlsafe base64 without padding.
+        assert_eq!(
+            record_hash(b""),
+            "sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"
+        );
+        assert_eq!(hex(&Sha256::digest(b"")).len(), 64);
+    }
+    #[test]
+    fn entry_points_parsed() {
+        let t = "[console_scripts]\nfoo = pkg.cli:main\n\n[other]\nx = y:z\n[gui_scripts]\ng=a:b\n";
+        assert_eq!(
+            console_scripts(t),
+            vec![
+                ("foo".into(), "pkg.cli:main".into()),
+                ("g".into(), "a:b".into())
+            ]
+        );
+    }
+    #[test]
+    fn record_paths_relative_to_site() {
+        let sp = "lib/python3.13/site-packages";
+        assert_eq!(
+            relative_to_site(sp, "lib/python3.13/site-packages/a/b.py"),
+            "a/b.py"
+        );
+        assert_eq!(relative_to_site(sp, "bin/tool"), "../../../bin/tool");
+    }
+}
