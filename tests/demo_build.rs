@@ -49,7 +49,11 @@ fn second_build_under_variations_is_bit_identical() {
         .env("LC_ALL", "fr_FR.UTF-8");
     run_ok(c);
     let second = artifact_digests(&out);
-    assert_eq!(first.len(), 2, "one sdist and one wheel: {first:?}");
+    assert_eq!(
+        first.len(),
+        3,
+        "one sdist, one wheel and one image: {first:?}"
+    );
     assert_eq!(first, second, "artifacts differ between the two builds");
 }
 
@@ -78,6 +82,7 @@ fn twine_check_accepts_sdist_and_wheel() {
     let dir = demo_release();
     let files: Vec<PathBuf> = artifact_digests(dir)
         .into_iter()
+        .filter(|(f, _)| f.ends_with(".whl") || f.ends_with(".tar.gz"))
         .map(|(f, _)| dir.join(f))
         .collect();
     let mut c = Command::new(venv().join("bin/twine"));
@@ -196,4 +201,183 @@ fn sandbox_has_no_network() {
         accepted += 1;
     }
     assert_eq!(accepted, 1);
+}
+
+/// The demo image's manifest digest from release.json.
+fn image_digest(dir: &Path) -> String {
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("release.json")).unwrap()).unwrap();
+    let img = json["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "oci-image")
+        .expect("the demo release has an image");
+    format!("sha256:{}", img["sha256"].as_str().unwrap())
+}
+
+#[test]
+fn skopeo_and_umoci_accept_the_layout() {
+    require_tool("skopeo");
+    require_tool("umoci");
+    let dir = demo_release();
+    let layout = dir.join("image");
+    let out = run_ok({
+        let mut c = Command::new("skopeo");
+        c.arg("inspect")
+            .arg(format!("oci:{}:0.1.0", layout.display()));
+        c
+    });
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["Digest"].as_str().unwrap(), image_digest(dir));
+    assert_eq!(v["Architecture"], "amd64");
+    assert_eq!(
+        v["Created"],
+        v["Labels"]["org.opencontainers.image.created"]
+    );
+    let work = tempfile::tempdir().unwrap();
+    let bundle = work.path().join("bundle");
+    run_ok({
+        let mut c = Command::new("umoci");
+        c.arg("unpack")
+            .arg("--image")
+            .arg(format!("{}:0.1.0", layout.display()))
+            .arg(&bundle);
+        c
+    });
+    assert!(bundle.join("rootfs/opt/venv/bin/relsign-demo").is_file());
+    assert!(bundle
+        .join("rootfs/usr/bin/python3")
+        .symlink_metadata()
+        .is_ok());
+}
+
+#[test]
+fn skopeo_copies_the_layout_to_a_registry_with_the_same_digest() {
+    require_tool("skopeo");
+    let reg = Registry::start(None);
+    let dir = demo_release();
+    let dest = format!("docker://{}/relsign-demo:0.1.0", reg.host());
+    run_ok({
+        let mut c = Command::new("skopeo");
+        c.args([
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            "--preserve-digests",
+        ])
+        .arg(format!("oci:{}:0.1.0", dir.join("image").display()))
+        .arg(&dest);
+        c
+    });
+    let out = run_ok({
+        let mut c = Command::new("skopeo");
+        c.args(["inspect", "--tls-verify=false"]).arg(&dest);
+        c
+    });
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["Digest"].as_str().unwrap(),
+        image_digest(dir),
+        "pushed digest equals the built one"
+    );
+}
+
+#[test]
+fn the_image_runs_the_demo_without_docker() {
+    let dir = demo_release();
+    let out = run_ok(relsign(&[
+        "run",
+        dir.to_str().unwrap(),
+        "--",
+        "python3",
+        "-c",
+        "import relsign_demo, click; print(relsign_demo.__version__)",
+    ]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0.1.0");
+    let out = run_ok(relsign(&[
+        "run",
+        dir.to_str().unwrap(),
+        "--",
+        "relsign-demo",
+        "greet",
+        "Ada",
+    ]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello, Ada!");
+    // The entry point with bad input: the command's own exit code comes through.
+    let bad = relsign(&[
+        "run",
+        dir.to_str().unwrap(),
+        "--",
+        "relsign-demo",
+        "sum",
+        "1",
+        "x",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("not an integer"));
+}
+
+#[test]
+fn image_status_d_matches_the_lock_and_every_wheel_has_metadata() {
+    let dir = demo_release();
+    let work = tempfile::tempdir().unwrap();
+    let rootfs = work.path().join("rootfs");
+    relsign::image::unpack_layout(&dir.join("image"), Some("0.1.0"), &rootfs).unwrap();
+    let lock = relsign::lock::debian::DebianLock::read(
+        &root().join("recipes/demo.image.debian.lock.toml"),
+    )
+    .unwrap();
+    let status_d = rootfs.join("var/lib/dpkg/status.d");
+    let mut names: Vec<String> = std::fs::read_dir(&status_d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".md5sums"))
+        .collect();
+    names.sort();
+    let mut locked: Vec<String> = lock.packages.iter().map(|p| p.name.clone()).collect();
+    locked.sort();
+    assert_eq!(names, locked, "status.d lists exactly the locked packages");
+    for p in &lock.packages {
+        let text = std::fs::read_to_string(status_d.join(&p.name)).unwrap();
+        assert!(
+            text.lines().any(|l| l == format!("Version: {}", p.version)),
+            "{}: {text}",
+            p.name
+        );
+        assert!(
+            text.lines().any(|l| l == "Status: install ok installed"),
+            "{}",
+            p.name
+        );
+    }
+    assert!(
+        rootfs.join("etc/os-release").symlink_metadata().is_ok()
+            && rootfs.join("etc/debian_version").is_file()
+    );
+    assert_eq!(std::fs::read(rootfs.join("etc/machine-id")).unwrap(), b"");
+    // Every installed wheel: the built one and each locked runtime dependency.
+    let site = rootfs.join("opt/venv/lib/python3.13/site-packages");
+    let py = relsign::lock::python::PyLock::read(&root().join("recipes/pylock.demo.toml")).unwrap();
+    let mut expected: Vec<String> = py.runtime().map(|p| p.name.clone()).collect();
+    expected.push("relsign-demo".into());
+    expected.sort();
+    let mut dists: Vec<String> = std::fs::read_dir(&site)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".dist-info"))
+        .collect();
+    dists.sort();
+    assert_eq!(dists.len(), expected.len(), "{dists:?} vs {expected:?}");
+    for d in &dists {
+        let meta = std::fs::read_to_string(site.join(d).join("METADATA")).unwrap();
+        let name = meta.lines().find_map(|l| l.strip_prefix("Name: ")).unwrap();
+        assert!(
+            expected.contains(&relsign::python::requirements::normalize_name(name)),
+            "{name}"
+        );
+        assert!(site.join(d).join("RECORD").is_file() && site.join(d).join("INSTALLER").is_file());
+    }
 }

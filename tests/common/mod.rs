@@ -84,7 +84,15 @@ pub fn artifact_digests(dir: &Path) -> Vec<(String, String)> {
     let mut v = Vec::new();
     for a in json["artifacts"].as_array().unwrap() {
         let file = a["file"].as_str().unwrap().to_string();
-        let bytes = std::fs::read(dir.join(&file)).unwrap();
+        // An image is named by its manifest digest: the manifest blob in the layout.
+        let path = if a["kind"] == "oci-image" {
+            dir.join(&file)
+                .join("blobs/sha256")
+                .join(a["sha256"].as_str().unwrap())
+        } else {
+            dir.join(&file)
+        };
+        let bytes = std::fs::read(&path).unwrap();
         let actual = relsign::digest::Sha256Hex::of(&bytes).to_string();
         assert_eq!(
             a["sha256"].as_str().unwrap(),
@@ -95,4 +103,73 @@ pub fn artifact_digests(dir: &Path) -> Vec<(String, String)> {
     }
     v.sort();
     v
+}
+
+/// A CNCF distribution registry (`docker-registry`) on 127.0.0.1 with filesystem storage in a
+/// temp dir and, when `htpasswd` is given, basic auth. Stopped (by PID) when dropped.
+pub struct Registry {
+    pub port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Registry {
+    pub fn start(htpasswd: Option<&str>) -> Registry {
+        require_tool("docker-registry");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut cfg = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if let Some(h) = htpasswd {
+            let f = dir.path().join("htpasswd");
+            std::fs::write(&f, h).unwrap();
+            cfg.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: relsign-test\n    path: {}\n",
+                f.display()
+            ));
+        }
+        let cfg_path = dir.path().join("config.yml");
+        std::fs::write(&cfg_path, cfg).unwrap();
+        let child = std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let reg = Registry {
+            port,
+            child,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "docker-registry did not start on 127.0.0.1:{port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        reg
+    }
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -25,6 +25,10 @@ const VENV_REQUIREMENTS: &str = "\
 pip==26.3
 twine==7.0.0
 packaging==26.3
+securesystemslib[crypto]==1.6.0
+in-toto==3.1.0
+in-toto-attestation==0.9.3
+sigstore-protobuf-specs==0.5.2
 ";
 
 fn root() -> PathBuf {

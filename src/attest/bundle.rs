@@ -1,0 +1,124 @@
+//! Sigstore bundle v0.3 (protobuf JSON mapping: camelCase, standard base64 bytes) for keys
+//! that are not in a certificate: `verificationMaterial.publicKey.hint` is the key id.
+//!
+//! * A DSSE bundle holds an envelope with exactly one signature, whose `keyid` equals the hint.
+//! * A message-signature bundle holds `messageDigest {algorithm: SHA2_256, digest}` and the
+//!   signature. For Ed25519 the signature is pure Ed25519 over the **file bytes** (Ed25519
+//!   cannot sign a prehash without becoming Ed25519ph); `messageDigest` is the file's SHA-256,
+//!   which the verifier checks too. This is what Sigstore clients do for Ed25519 keys.
+//!
+//! No transparency-log entry or timestamp is included (`tlogEntries` is empty): these bundles
+//! are for keys in relsign's trust policy, not for the public-good instance.
+
+use super::dsse::{b64, b64_decode, Envelope, EnvelopeJson};
+use serde_json::{json, Value};
+
+pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+
+/// What a bundle holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    Dsse(Envelope),
+    Message { sha256: Vec<u8>, signature: Vec<u8> },
+}
+
+/// A parsed bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    pub hint: String,
+    pub content: Content,
+}
+
+impl Bundle {
+    /// A DSSE bundle for one signature of `env`.
+    pub fn dsse(env: &Envelope, keyid: &str) -> Option<Bundle> {
+        let sig = env.signatures.iter().find(|s| s.keyid == keyid)?;
+        let mut one = env.clone();
+        one.signatures = vec![sig.clone()];
+        Some(Bundle {
+            hint: keyid.to_string(),
+            content: Content::Dsse(one),
+        })
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut v = json!({
+            "mediaType": BUNDLE_MEDIA_TYPE,
+            "verificationMaterial": {"publicKey": {"hint": self.hint}},
+        });
+        match &self.content {
+            Content::Dsse(env) => {
+                v["dsseEnvelope"] = serde_json::to_value(env.to_json_value()).expect("json")
+            }
+            Content::Message { sha256, signature } => {
+                v["messageSignature"] = json!({
+                    "messageDigest": {"algorithm": "SHA2_256", "digest": b64(sha256)},
+                    "signature": b64(signature),
+                })
+            }
+        }
+        let mut out = serde_json::to_vec_pretty(&v).expect("json");
+        out.push(b'\n');
+        out
+    }
+
+    /// Parse and check the shape: media type, hint, exactly one DSSE signature whose key id is
+    /// the hint, or a SHA2_256 message digest of 32 bytes.
+    pub fn from_json(bytes: &[u8]) -> Result<Bundle, String> {
+        let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+        let mt = v.get("mediaType").and_then(Value::as_str).unwrap_or("");
+        if mt != BUNDLE_MEDIA_TYPE {
+            return Err(format!("mediaType: expected={BUNDLE_MEDIA_TYPE}, got={mt}"));
+        }
+        let hint = v
+            .pointer("/verificationMaterial/publicKey/hint")
+            .and_then(Value::as_str)
+            .ok_or("verificationMaterial.publicKey.hint: missing")?
+            .to_string();
+        let content = match (v.get("dsseEnvelope"), v.get("messageSignature")) {
+            (Some(e), None) => {
+                let ej: EnvelopeJson = serde_json::from_value(e.clone())
+                    .map_err(|e| format!("dsseEnvelope: {e}"))?;
+                let env = Envelope::from_json_value(ej).map_err(|e| format!("dsseEnvelope: {e}"))?;
+                if env.signatures.len() != 1 {
+                    return Err(format!(
+                        "dsseEnvelope: expected=1 signature, got={}",
+                        env.signatures.len()
+                    ));
+                }
+                if env.signatures[0].keyid != hint {
+                    return Err(format!(
+                        "dsseEnvelope.signatures[0].keyid: expected={hint} (the hint), got={}",
+                        env.signatures[0].keyid
+                    ));
+                }
+                Content::Dsse(env)
+            }
+            (None, Some(m)) => {
+                let alg = m
+                    .pointer("/messageDigest/algorithm")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                if alg != "SHA2_256" {
+                    return Err(format!(
+                        "messageSignature.messageDigest.algorithm: expected=SHA2_256, got={alg}"
+                    ));
+                }
+                let sha256 = m
+                    .pointer("/messageDigest/digest")
+                    .and_then(Value::as_str)
+                    .and_then(b64_decode)
+                    .filter(|d| d.len() == 32)
+                    .ok_or("messageSignature.messageDigest.digest: not 32 bytes of base64")?;
+                let signature = m
+                    .get("signature")
+                    .and_then(Value::as_str)
+                    .and_then(b64_decode)
+                    .ok_or("messageSignature.signature: not base64")?;
+                Content::Message { sha256, signature }
+            }
+            _ => return Err("needs exactly one of dsseEnvelope and messageSignature".into()),
+        };
+        Ok(Bundle { hint, content })
+    }
+}

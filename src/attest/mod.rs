@@ -1,0 +1,222 @@
+//! Statements, SLSA provenance, DSSE envelopes, Sigstore bundles, and `relsign sign`.
+//!
+//! Layout of a signed release directory:
+//!
+//! ```text
+//! DIR/release.json
+//! DIR/<artifacts>
+//! DIR/attestations/provenance.dsse.json                 DSSE envelope, one signature per key
+//! DIR/attestations/provenance.<fp>.sigstore.json        DSSE bundle, one per signature
+//! DIR/attestations/<artifact file>.<fp>.sigstore.json   message-signature bundle per key
+//! ```
+//!
+//! `<fp>` is the key's fingerprint: the first 16 hex digits of SHA-256(DER SPKI).
+
+pub mod bundle;
+pub mod dsse;
+pub mod statement;
+pub mod time;
+
+use crate::build::{Artifact, ReleaseManifest};
+use crate::digest::Sha256Hex;
+use crate::fsutil::{self, FsError};
+use crate::keys::SecretKey;
+use crate::report::Reporter;
+use std::path::{Path, PathBuf};
+
+pub const ATTESTATIONS_DIR: &str = "attestations";
+pub const PROVENANCE_FILE: &str = "provenance.dsse.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttestError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("{file}: {reason}")]
+    Format { file: PathBuf, reason: String },
+    #[error("{file}: reading the lock for the provenance: {reason}")]
+    Lock { file: PathBuf, reason: String },
+    #[error("{file}: sha256 expected={expected} (release.json), got={got}; refusing to sign")]
+    Digest {
+        file: PathBuf,
+        expected: Sha256Hex,
+        got: Sha256Hex,
+    },
+    #[error(
+        "{file}: the existing provenance describes other artifacts than release.json \
+         ({reason}); remove {file} to sign the new release"
+    )]
+    Mismatch { file: PathBuf, reason: String },
+}
+
+/// The bytes that stand for an artifact: the file itself, or for an OCI image (a layout
+/// directory) its manifest blob, whose digest names the image.
+pub fn artifact_path(dir: &Path, a: &Artifact) -> PathBuf {
+    if a.kind == "oci-image" {
+        dir.join(&a.file)
+            .join("blobs/sha256")
+            .join(a.sha256.as_str())
+    } else {
+        dir.join(&a.file)
+    }
+}
+
+/// True for artifacts that are single files (they get message-signature bundles).
+pub fn is_file_artifact(a: &Artifact) -> bool {
+    a.kind != "oci-image"
+}
+
+pub fn provenance_path(dir: &Path) -> PathBuf {
+    dir.join(ATTESTATIONS_DIR).join(PROVENANCE_FILE)
+}
+
+pub fn provenance_bundle_name(fp: &str) -> String {
+    format!("provenance.{fp}.sigstore.json")
+}
+
+pub fn artifact_bundle_name(file: &str, fp: &str) -> String {
+    format!("{}.{fp}.sigstore.json", file.replace('/', "_"))
+}
+
+/// What `relsign sign` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SignOutcome {
+    pub release: String,
+    pub version: String,
+    pub key_id: String,
+    pub envelope: PathBuf,
+    /// Distinct signers of the envelope after this signature.
+    pub signatures: usize,
+    /// True when this signature created the statement (the first signer).
+    pub created_statement: bool,
+    pub bundles: Vec<PathBuf>,
+}
+
+/// Sign a release directory with `key`: create the provenance statement (first signer) or add
+/// a signature to the existing envelope (co-signer), and write one Sigstore bundle for the
+/// provenance and one per artifact file. `signed_on` is the self-asserted signing time
+/// recorded in a new statement; a co-signer signs the existing statement as it is.
+pub fn sign_release(
+    dir: &Path,
+    key: &SecretKey,
+    signed_on: i64,
+    r: &dyn Reporter,
+) -> Result<SignOutcome, AttestError> {
+    let m: ReleaseManifest = statement::read_release(dir)?;
+    r.step(&format!(
+        "checking the {} artifacts of {} {}",
+        m.artifacts.len(),
+        m.name,
+        m.version
+    ));
+    for a in &m.artifacts {
+        let p = artifact_path(dir, a);
+        let (got, _) = crate::digest::hash_file(&p).map_err(fsutil::err("read", &p))?;
+        if got != a.sha256 {
+            return Err(AttestError::Digest {
+                file: p,
+                expected: a.sha256.clone(),
+                got,
+            });
+        }
+    }
+    let env_path = provenance_path(dir);
+    let (mut env, created) = if env_path.exists() {
+        let env = dsse::Envelope::from_json(&fsutil::read(&env_path)?).map_err(|e| {
+            AttestError::Format {
+                file: env_path.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        let prov = statement::parse_provenance(&env.payload).map_err(|e| AttestError::Format {
+            file: env_path.clone(),
+            reason: e,
+        })?;
+        let want: Vec<(String, Sha256Hex)> = m
+            .artifacts
+            .iter()
+            .map(|a| (a.file.clone(), a.sha256.clone()))
+            .collect();
+        let have: Vec<(String, Sha256Hex)> = prov
+            .subjects
+            .iter()
+            .map(|s| (s.name.clone(), s.sha256.clone()))
+            .collect();
+        if want != have || prov.name != m.name || prov.version != m.version {
+            return Err(AttestError::Mismatch {
+                file: env_path,
+                reason: format!(
+                    "provenance: {} {} with {} subjects; release.json: {} {} with {} artifacts",
+                    prov.name,
+                    prov.version,
+                    have.len(),
+                    m.name,
+                    m.version,
+                    want.len()
+                ),
+            });
+        }
+        r.info("adding a signature to the existing provenance");
+        (env, false)
+    } else {
+        r.step("writing the SLSA provenance statement");
+        let st = statement::provenance(dir, &m, signed_on)?;
+        let payload = crate::build::canonical_json(&st);
+        (dsse::Envelope::new(dsse::INTOTO_PAYLOAD_TYPE, payload), true)
+    };
+    env.sign(key);
+    let pk = key.public();
+    let fp = pk.fingerprint();
+    let att = dir.join(ATTESTATIONS_DIR);
+    let mut bundles = Vec::new();
+    let b = bundle::Bundle::dsse(&env, pk.key_id()).expect("just signed");
+    let bp = att.join(provenance_bundle_name(&fp));
+    fsutil::write_atomic(&bp, &b.to_json())?;
+    bundles.push(bp);
+    for a in m.artifacts.iter().filter(|a| is_file_artifact(a)) {
+        r.step(&format!("signing {}", a.file));
+        let p = artifact_path(dir, a);
+        let bytes = fsutil::read(&p)?;
+        let sha = Sha256Hex::of(&bytes);
+        if sha != a.sha256 {
+            return Err(AttestError::Digest {
+                file: p,
+                expected: a.sha256.clone(),
+                got: sha,
+            });
+        }
+        let sig = key.sign(&bytes);
+        let b = bundle::Bundle {
+            hint: pk.key_id().to_string(),
+            content: bundle::Content::Message {
+                sha256: sha2_bytes(&sha),
+                signature: sig.to_vec(),
+            },
+        };
+        let bp = att.join(artifact_bundle_name(&a.file, &fp));
+        fsutil::write_atomic(&bp, &b.to_json())?;
+        bundles.push(bp);
+    }
+    // The envelope last: a reader never sees a signature whose bundles are missing.
+    fsutil::write_atomic(&env_path, &env.to_json())?;
+    let signers: std::collections::BTreeSet<&str> =
+        env.signatures.iter().map(|s| s.keyid.as_str()).collect();
+    Ok(SignOutcome {
+        release: m.name,
+        version: m.version,
+        key_id: pk.key_id().to_string(),
+        envelope: env_path,
+        signatures: signers.len(),
+        created_statement: created,
+        bundles,
+    })
+}
+
+/// The raw 32 bytes of a hex digest.
+pub fn sha2_bytes(d: &Sha256Hex) -> Vec<u8> {
+    let s = d.as_str().as_bytes();
+    let val = |c: u8| match c {
+        b'0'..=b'9' => c - b'0',
+        _ => c - b'a' + 10,
+    };
+    s.chunks(2).map(|p| val(p[0]) << 4 | val(p[1])).collect()
+}

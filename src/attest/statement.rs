@@ -1,0 +1,329 @@
+//! in-toto Statement v1 with the SLSA provenance v1 predicate, made from a release directory
+//! (its `release.json` and the locks under `inputs/`), and the checked form a verifier reads.
+
+use super::AttestError;
+use crate::build::{ReleaseManifest, RELEASE_TYPE};
+use crate::digest::Sha256Hex;
+use crate::fsutil;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
+/// relsign's build type (documented in the README, "Provenance").
+pub const BUILD_TYPE: &str = "https://relsign.dev/buildtypes/release/v1";
+/// relsign's builder id.
+pub const BUILDER_ID: &str = "https://relsign.dev/builder/relsign";
+
+/// Read `DIR/release.json`.
+pub fn read_release(dir: &Path) -> Result<ReleaseManifest, AttestError> {
+    let path = dir.join("release.json");
+    let bytes = fsutil::read(&path)?;
+    let m: ReleaseManifest =
+        serde_json::from_slice(&bytes).map_err(|e| AttestError::Format {
+            file: path.clone(),
+            reason: e.to_string(),
+        })?;
+    if m.type_ != RELEASE_TYPE {
+        return Err(AttestError::Format {
+            file: path,
+            reason: format!("_type: expected={RELEASE_TYPE}, got={}", m.type_),
+        });
+    }
+    Ok(m)
+}
+
+/// Percent-encode a purl component (everything but unreserved characters).
+fn purl_escape(s: &str) -> String {
+    let mut o = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            o.push(b as char);
+        } else {
+            o.push_str(&format!("%{b:02X}"));
+        }
+    }
+    o
+}
+
+pub fn deb_purl(name: &str, version: &str, arch: &str) -> String {
+    format!(
+        "pkg:deb/debian/{}@{}?arch={}",
+        purl_escape(name),
+        purl_escape(version),
+        purl_escape(arch)
+    )
+}
+
+pub fn pypi_purl(name: &str, version: &str) -> String {
+    format!(
+        "pkg:pypi/{}@{}",
+        purl_escape(&name.to_ascii_lowercase().replace('_', "-")),
+        purl_escape(version)
+    )
+}
+
+/// Every locked input of the release, as in-toto ResourceDescriptors: each .deb and each
+/// Python file (wheels and sdists), deduplicated, in a stable order.
+fn resolved_dependencies(dir: &Path, m: &ReleaseManifest) -> Result<Vec<Value>, AttestError> {
+    let mut deps: BTreeMap<(String, String, String), Value> = BTreeMap::new();
+    for l in &m.locks {
+        let path = dir.join(&l.path);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.ends_with(".debian.lock.toml") {
+            let lock = crate::lock::debian::DebianLock::read(&path).map_err(|e| {
+                AttestError::Lock {
+                    file: path.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+            for p in &lock.packages {
+                let file = p.filename.rsplit('/').next().unwrap_or(&p.filename);
+                let uri = deb_purl(&p.name, &p.version, &p.architecture);
+                deps.insert(
+                    (uri.clone(), file.to_string(), p.sha256.to_string()),
+                    json!({"name": file, "uri": uri, "digest": {"sha256": p.sha256}}),
+                );
+            }
+        } else if name.starts_with("pylock") && name.ends_with(".toml") {
+            let lock = crate::lock::python::PyLock::read(&path).map_err(|e| AttestError::Lock {
+                file: path.clone(),
+                reason: e.to_string(),
+            })?;
+            for p in &lock.packages {
+                let uri = pypi_purl(&p.name, &p.version);
+                for f in p.files() {
+                    deps.insert(
+                        (uri.clone(), f.name.clone(), f.sha256.to_string()),
+                        json!({"name": f.name, "uri": uri, "digest": {"sha256": f.sha256}}),
+                    );
+                }
+            }
+        } else {
+            return Err(AttestError::Lock {
+                file: path,
+                reason: "not a known lock kind (expected pylock*.toml or *.debian.lock.toml)"
+                    .into(),
+            });
+        }
+    }
+    let mut out: Vec<Value> = deps.into_values().collect();
+    for s in &m.sources {
+        out.push(source_descriptor(s));
+    }
+    Ok(out)
+}
+
+fn source_digest(s: &crate::source::SourceRecord) -> Value {
+    if s.kind == "git" {
+        json!({ "gitCommit": s.digest })
+    } else {
+        json!({ "sha256": s.digest })
+    }
+}
+
+fn source_descriptor(s: &crate::source::SourceRecord) -> Value {
+    match s.kind.as_str() {
+        "git" => json!({"name": s.package, "uri": format!("git+{}@{}", s.location, s.digest), "digest": source_digest(s)}),
+        _ => json!({"name": s.location, "digest": source_digest(s),
+                     "annotations": {"kind": s.kind, "package": s.package}}),
+    }
+}
+
+/// The SLSA v1 provenance statement for a release directory. `signed_on` (unix seconds) is the
+/// self-asserted signing time, recorded as `runDetails.metadata.finishedOn`.
+pub fn provenance(dir: &Path, m: &ReleaseManifest, signed_on: i64) -> Result<Value, AttestError> {
+    let subject: Vec<Value> = m
+        .artifacts
+        .iter()
+        .map(|a| json!({"name": a.file, "digest": {"sha256": a.sha256}}))
+        .collect();
+    let sources: Vec<Value> = m
+        .sources
+        .iter()
+        .map(|s| {
+            json!({"package": s.package, "kind": s.kind, "location": s.location,
+                   "digest": source_digest(s), "sourceDateEpoch": s.source_date_epoch})
+        })
+        .collect();
+    let release_json = dir.join("release.json");
+    let (release_digest, _) =
+        crate::digest::hash_file(&release_json).map_err(fsutil::err("read", &release_json))?;
+    let mut byproducts = vec![json!({"name": "release.json", "digest": {"sha256": release_digest}})];
+    for l in &m.locks {
+        byproducts.push(json!({"name": l.path, "digest": {"sha256": l.sha256}}));
+    }
+    Ok(json!({
+        "_type": STATEMENT_TYPE,
+        "subject": subject,
+        "predicateType": SLSA_PROVENANCE_V1,
+        "predicate": {
+            "buildDefinition": {
+                "buildType": BUILD_TYPE,
+                "externalParameters": {
+                    "release": {"name": m.name, "version": m.version},
+                    "recipe": {"path": m.recipe.path, "digest": {"sha256": m.recipe.sha256}},
+                    "sources": sources,
+                },
+                "internalParameters": {
+                    "SOURCE_DATE_EPOCH": m.source_date_epoch.to_string(),
+                    "gzip": crate::archive::GZIP_IMPL,
+                },
+                "resolvedDependencies": resolved_dependencies(dir, m)?,
+            },
+            "runDetails": {
+                "builder": {"id": BUILDER_ID, "version": {"relsign": env!("CARGO_PKG_VERSION")}},
+                "metadata": {"finishedOn": super::time::format(signed_on)},
+                "byproducts": byproducts,
+            }
+        }
+    }))
+}
+
+/// One subject of a checked statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub name: String,
+    pub sha256: Sha256Hex,
+}
+
+/// A source claim from the provenance.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SourceClaim {
+    pub package: String,
+    pub kind: String,
+    pub location: String,
+    pub digest: String,
+}
+
+/// The provenance, parsed into the fields a verifier decides on.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    pub subjects: Vec<Subject>,
+    pub name: String,
+    pub version: String,
+    pub signed_on: i64,
+    pub sources: Vec<SourceClaim>,
+    pub recipe_sha256: Sha256Hex,
+    /// Byproduct name → sha256 (release.json and the locks).
+    pub byproducts: BTreeMap<String, Sha256Hex>,
+}
+
+/// Parse a verified payload into a [`Provenance`]. Errors say which field is wrong.
+pub fn parse_provenance(payload: &[u8]) -> Result<Provenance, String> {
+    let v: Value = serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
+    let s = |p: &str| -> Result<String, String> {
+        v.pointer(p)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| format!("{p}: missing or not a string"))
+    };
+    let t = s("/_type")?;
+    if t != STATEMENT_TYPE {
+        return Err(format!("_type: expected={STATEMENT_TYPE}, got={t}"));
+    }
+    let pt = s("/predicateType")?;
+    if pt != SLSA_PROVENANCE_V1 {
+        return Err(format!("predicateType: expected={SLSA_PROVENANCE_V1}, got={pt}"));
+    }
+    let bt = s("/predicate/buildDefinition/buildType")?;
+    if bt != BUILD_TYPE {
+        return Err(format!("buildType: expected={BUILD_TYPE}, got={bt}"));
+    }
+    let mut subjects = Vec::new();
+    let mut names = BTreeSet::new();
+    for (i, sub) in v
+        .get("subject")
+        .and_then(Value::as_array)
+        .ok_or("subject: missing or not a list")?
+        .iter()
+        .enumerate()
+    {
+        let name = sub
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("subject[{i}].name: missing"))?;
+        let d = sub
+            .pointer("/digest/sha256")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("subject[{i}].digest.sha256: missing"))?;
+        let sha256 = Sha256Hex::parse(d).map_err(|e| format!("subject[{i}].digest.sha256: {e}"))?;
+        if !names.insert(name.to_string()) {
+            return Err(format!("subject[{i}].name: {name:?} appears twice"));
+        }
+        subjects.push(Subject {
+            name: name.to_string(),
+            sha256,
+        });
+    }
+    let ext = "/predicate/buildDefinition/externalParameters";
+    let name = s(&format!("{ext}/release/name"))?;
+    let version = s(&format!("{ext}/release/version"))?;
+    let recipe_sha256 = Sha256Hex::parse(&s(&format!("{ext}/recipe/digest/sha256"))?)
+        .map_err(|e| format!("externalParameters.recipe.digest.sha256: {e}"))?;
+    let mut sources = Vec::new();
+    if let Some(list) = v.pointer(&format!("{ext}/sources")).and_then(Value::as_array) {
+        for src in list {
+            let f = |k: &str| src.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let digest = src
+                .get("digest")
+                .and_then(Value::as_object)
+                .and_then(|d| d.values().next())
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            sources.push(SourceClaim {
+                package: f("package"),
+                kind: f("kind"),
+                location: f("location"),
+                digest,
+            });
+        }
+    }
+    let finished = s("/predicate/runDetails/metadata/finishedOn")?;
+    let signed_on = super::time::parse(&finished)
+        .map_err(|e| format!("runDetails.metadata.finishedOn: {e}"))?;
+    let mut byproducts = BTreeMap::new();
+    if let Some(list) = v
+        .pointer("/predicate/runDetails/byproducts")
+        .and_then(Value::as_array)
+    {
+        for (i, b) in list.iter().enumerate() {
+            let (Some(n), Some(d)) = (
+                b.get("name").and_then(Value::as_str),
+                b.pointer("/digest/sha256").and_then(Value::as_str),
+            ) else {
+                return Err(format!("runDetails.byproducts[{i}]: needs name and digest.sha256"));
+            };
+            let d = Sha256Hex::parse(d).map_err(|e| format!("runDetails.byproducts[{i}]: {e}"))?;
+            byproducts.insert(n.to_string(), d);
+        }
+    }
+    Ok(Provenance {
+        subjects,
+        name,
+        version,
+        signed_on,
+        sources,
+        recipe_sha256,
+        byproducts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn purls() {
+        assert_eq!(
+            deb_purl("libc6", "2.41-12+deb13u1", "amd64"),
+            "pkg:deb/debian/libc6@2.41-12%2Bdeb13u1?arch=amd64"
+        );
+        assert_eq!(deb_purl("x", "1:2.0", "all"), "pkg:deb/debian/x@1%3A2.0?arch=all");
+        assert_eq!(pypi_purl("Foo_Bar", "1.0"), "pkg:pypi/foo-bar@1.0");
+    }
+}
