@@ -5,12 +5,14 @@
 #![forbid(unsafe_code)]
 
 pub mod archive;
+pub mod attest;
 pub mod build;
 pub mod debian;
 pub mod digest;
 pub mod fetch;
 pub mod fsutil;
 pub mod image;
+pub mod keys;
 pub mod lock;
 pub mod oci;
 pub mod python;
@@ -19,6 +21,7 @@ pub mod report;
 pub mod sandbox;
 pub mod source;
 pub mod store;
+pub mod verify;
 
 /// Exit code for a verification, integrity or policy failure.
 pub const EXIT_FAILED_CHECK: i32 = 1;

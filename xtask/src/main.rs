@@ -142,10 +142,13 @@ fn demo() -> Result<()> {
     relsign(&["lock", "--check", &recipe_s])?;
     relsign(&["fetch", &recipe_s])?;
     relsign(&["build", &recipe_s, "--out", &out.to_string_lossy()])?;
+    // The image runs without Docker: the demo CLI through its entry point.
+    relsign(&["run", &out.to_string_lossy(), "--", "relsign-demo", "greet", "relsign"])?;
     println!();
     println!("demo release written to {}", out.display());
     println!("  release.json   names, versions and digests of the artifacts");
     println!("  *.tar.gz *.whl the sdist and the wheel, normalized");
+    println!("  image/         the OCI image layout (skopeo inspect oci:{}/image:0.1.0)", out.display());
     println!("  inputs/        the recipe, the locks and the source, for rebuilding");
     Ok(())
 }
@@ -158,7 +161,38 @@ fn test(extra: &[String]) -> Result<()> {
         .args(["test", "--workspace"])
         .args(extra);
     cmd.env("RELSIGN_TEST_VENV", &venv);
-    run(&mut cmd)
+    run_counting(&mut cmd)
+}
+
+/// Run a `cargo test` command, echoing its output, and close with one line that sums up every
+/// test binary's "test result" line: `N passed, N failed, N ignored`.
+fn run_counting(cmd: &mut Command) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("$ {cmd:?}");
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().with_context(|| format!("starting {cmd:?}"))?;
+    let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    let stdout = child.stdout.take().expect("piped stdout");
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let num = |word: &str| -> u64 {
+                rest.split(';').find_map(|part| part.trim().strip_suffix(word).and_then(|n| n.trim().rsplit(' ').next()).and_then(|n| n.parse().ok())).unwrap_or(0)
+            };
+            passed += num(" passed");
+            failed += num(" failed");
+            ignored += num(" ignored");
+        }
+    }
+    let status = child.wait()?;
+    println!("{passed} passed, {failed} failed, {ignored} skipped");
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    if passed == 0 {
+        bail!("no test ran");
+    }
+    Ok(())
 }
 
 fn main() -> Result<()> {

@@ -1,0 +1,851 @@
+//! `relsign verify`: parse → checked types → crypto → policy.
+//!
+//! 1. **Parse**: find the release directory from the target, read `release.json`, the DSSE
+//!    envelope, the Sigstore bundles, and the policy chain (each policy version's signatures
+//!    are checked against the previous version's root keys before its payload is parsed).
+//! 2. **Crypto**: the provenance envelope's signatures over the PAE by the policy's release keys
+//!    (before the payload is parsed); each DSSE bundle; each artifact's SHA-256 against its
+//!    subject, with the message-signature bundles verified over the same bytes in one read.
+//! 3. **Policy**: key validity windows judged at the statement's self-asserted signing time,
+//!    revocations, thresholds, the claims against the expectations, and the last-seen state.
+//!
+//! Every refusal is a [`VerifyError::Refused`] naming the check; any other problem (an
+//! unreadable file, a usage error) is another variant.
+
+use crate::attest::bundle::{Bundle, Content};
+use crate::attest::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
+use crate::attest::statement::{parse_provenance, Provenance};
+use crate::attest::{self, time};
+use crate::build::{Artifact, ReleaseManifest};
+use crate::digest::{hex, Sha256Hex};
+use crate::fsutil::{self, FsError};
+use crate::keys::policy::{self, PolicyError, TrustedPolicy};
+use crate::keys::PublicKey;
+use crate::report::Reporter;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Allowed clock skew for a signing time in the future.
+pub const FUTURE_SKEW_SECS: i64 = 300;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Verification refused the target: exit 1.
+    #[error("verification refused: check `{check}` failed: {reason}")]
+    Refused { check: &'static str, reason: String },
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error(transparent)]
+    Policy(PolicyError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl VerifyError {
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, VerifyError::Refused { .. })
+    }
+    pub fn check(&self) -> Option<&'static str> {
+        match self {
+            VerifyError::Refused { check, .. } => Some(check),
+            _ => None,
+        }
+    }
+}
+
+impl From<PolicyError> for VerifyError {
+    fn from(e: PolicyError) -> Self {
+        match e {
+            PolicyError::Refused { check, reason } => VerifyError::Refused { check, reason },
+            PolicyError::Fs(e) => VerifyError::Fs(e),
+            e => VerifyError::Policy(e),
+        }
+    }
+}
+
+fn refused(check: &'static str, reason: impl Into<String>) -> VerifyError {
+    VerifyError::Refused {
+        check,
+        reason: reason.into(),
+    }
+}
+
+pub struct VerifyOptions {
+    /// The trust policy directory (holding `policy/1.json …`).
+    pub policy_dir: PathBuf,
+    /// Each must match a source of the provenance: its location, its digest, or
+    /// `location@digest`.
+    pub expect_source: Vec<String>,
+    pub expect_version: Option<String>,
+    pub allow_downgrade: bool,
+    /// The last-seen state file; `None` disables the rollback check.
+    pub state_file: Option<PathBuf>,
+    /// The current time (unix seconds): policy expiry and future signing times.
+    pub now: i64,
+}
+
+/// The default state file: `$RELSIGN_STATE`, else `$XDG_STATE_HOME/relsign/last-seen.json`,
+/// else `~/.local/state/relsign/last-seen.json`.
+pub fn default_state_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("RELSIGN_STATE") {
+        return Some(PathBuf::from(p));
+    }
+    if let Some(p) = std::env::var_os("XDG_STATE_HOME").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p).join("relsign/last-seen.json"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state/relsign/last-seen.json"))
+}
+
+/// The outcome of a successful verification.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub target: PathBuf,
+    pub release: String,
+    pub version: String,
+    /// The self-asserted signing time of the statement.
+    pub signed_on: String,
+    pub policy_version: u64,
+    pub policy_test_only: bool,
+    pub provenance_signers: Vec<String>,
+    pub provenance_threshold: u32,
+    pub artifacts: Vec<ArtifactReport>,
+    pub checks: Vec<CheckReport>,
+    /// Notes that did not fail verification (unknown keys, …).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactReport {
+    pub file: String,
+    pub kind: String,
+    pub sha256: String,
+    pub size: u64,
+    /// Distinct release keys with a valid message-signature bundle for this file.
+    pub bundle_signers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub check: &'static str,
+    /// "ok", or "not-checked" for hooks that later issues fill in.
+    pub status: &'static str,
+    pub detail: String,
+}
+
+fn ok(check: &'static str, detail: impl Into<String>) -> CheckReport {
+    CheckReport {
+        check,
+        status: "ok",
+        detail: detail.into(),
+    }
+}
+
+/// The last-seen state: blocks rollback of the policy and of releases.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LastSeen {
+    #[serde(default)]
+    pub policies: BTreeMap<String, PolicySeen>,
+    #[serde(default)]
+    pub releases: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PolicySeen {
+    pub version: u64,
+}
+
+impl LastSeen {
+    pub fn read(path: &Path) -> Result<LastSeen, VerifyError> {
+        if !path.exists() {
+            return Ok(LastSeen::default());
+        }
+        let bytes = fsutil::read(path)?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            VerifyError::Usage(format!("{}: not a relsign state file: {e}", path.display()))
+        })
+    }
+    pub fn write(&self, path: &Path) -> Result<(), VerifyError> {
+        let mut v = serde_json::to_vec_pretty(self).expect("json");
+        v.push(b'\n');
+        fsutil::write_atomic(path, &v)?;
+        Ok(())
+    }
+}
+
+/// Order two release versions: PEP 440 when both parse, else numeric-aware segments.
+pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    use crate::python::version::Version;
+    if let (Ok(x), Ok(y)) = (Version::parse(a), Version::parse(b)) {
+        return x.cmp(&y);
+    }
+    let seg = |s: &str| -> Vec<(u64, String)> {
+        s.split(['.', '-', '+', '_'])
+            .map(|p| {
+                let n: String = p.chars().take_while(|c| c.is_ascii_digit()).collect();
+                (n.parse().unwrap_or(0), p[n.len()..].to_string())
+            })
+            .collect()
+    };
+    seg(a).cmp(&seg(b))
+}
+
+/// Where the release is and what part of it the target names.
+struct Located {
+    dir: PathBuf,
+    /// `None`: the whole release; `Some(file)`: one artifact.
+    only: Option<String>,
+}
+
+fn locate(target: &Path) -> Result<Located, VerifyError> {
+    let meta = std::fs::metadata(target).map_err(fsutil::err("stat", target))?;
+    if meta.is_dir() {
+        if target.join("release.json").is_file() {
+            return Ok(Located {
+                dir: target.to_path_buf(),
+                only: None,
+            });
+        }
+        if target.join("oci-layout").is_file() {
+            // An OCI layout inside a release directory (DIR/image): verify it as the release's
+            // image artifact. A bare layout, or a registry reference, carries its attestations
+            // as referrers: that is the OCI hook for issue 3.
+            let parent = fsutil::parent_dir(target);
+            let name = target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if parent.join("release.json").is_file() {
+                return Ok(Located {
+                    dir: parent.to_path_buf(),
+                    only: Some(name),
+                });
+            }
+            return Err(VerifyError::Usage(format!(
+                "{}: an OCI layout outside a release directory; verifying a bare layout \
+                 (attestations stored as OCI referrers) is not supported yet",
+                target.display()
+            )));
+        }
+        return Err(VerifyError::Usage(format!(
+            "{}: neither a release directory (no release.json) nor an OCI layout",
+            target.display()
+        )));
+    }
+    let parent = fsutil::parent_dir(target);
+    if !parent.join("release.json").is_file() {
+        return Err(VerifyError::Usage(format!(
+            "{}: no release.json beside this file; verify needs the release directory's \
+             release.json and attestations/",
+            target.display()
+        )));
+    }
+    Ok(Located {
+        dir: parent.to_path_buf(),
+        only: Some(
+            target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ),
+    })
+}
+
+/// One parsed bundle file.
+struct BundleFile {
+    path: PathBuf,
+    name: String,
+    bundle: Bundle,
+}
+
+fn read_bundles(dir: &Path) -> Result<Vec<BundleFile>, VerifyError> {
+    let att = dir.join(attest::ATTESTATIONS_DIR);
+    let mut out = Vec::new();
+    let mut names: Vec<_> = std::fs::read_dir(&att)
+        .map_err(fsutil::err("read directory", &att))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fsutil::err("read directory", &att))?
+        .into_iter()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sigstore.json"))
+        .collect();
+    names.sort();
+    for name in names {
+        let path = att.join(&name);
+        let bundle = Bundle::from_json(&fsutil::read(&path)?)
+            .map_err(|e| refused("bundle", format!("{}: {e}", path.display())))?;
+        out.push(BundleFile { path, name, bundle });
+    }
+    Ok(out)
+}
+
+/// Parse, crypto, policy. `r` receives progress. On success the state file (if any) is
+/// updated.
+pub fn verify(
+    target: &Path,
+    o: &VerifyOptions,
+    r: &dyn Reporter,
+) -> Result<VerifyReport, VerifyError> {
+    // ---- Phase 1: parse into checked types -------------------------------------------
+    let loc = locate(target)?;
+    let dir = &loc.dir;
+    let rel_path = dir.join("release.json");
+    let rel_bytes = fsutil::read(&rel_path)?;
+    let manifest: ReleaseManifest = serde_json::from_slice(&rel_bytes)
+        .map_err(|e| refused("format", format!("{}: {e}", rel_path.display())))?;
+    let env_path = attest::provenance_path(dir);
+    if !env_path.is_file() {
+        return Err(refused(
+            "provenance signature",
+            format!("{}: missing: the release is not signed", env_path.display()),
+        ));
+    }
+    let env = Envelope::from_json(&fsutil::read(&env_path)?)
+        .map_err(|e| refused("format", format!("{}: {e}", env_path.display())))?;
+    if env.payload_type != INTOTO_PAYLOAD_TYPE {
+        return Err(refused(
+            "format",
+            format!(
+                "{}: payloadType expected={INTOTO_PAYLOAD_TYPE}, got={}",
+                env_path.display(),
+                env.payload_type
+            ),
+        ));
+    }
+    let bundles = read_bundles(dir)?;
+    r.step(&format!("checking the trust policy in {}", o.policy_dir.display()));
+    let trusted: TrustedPolicy = policy::load_chain(&o.policy_dir, o.now)?;
+    let pol = &trusted.policy;
+    let mut checks = vec![ok(
+        "policy chain",
+        format!(
+            "versions 1..{} of {} verified{}",
+            trusted.version,
+            o.policy_dir.display(),
+            if pol.doc.test_only { " (TEST-ONLY policy)" } else { "" }
+        ),
+    )];
+    let mut notes = Vec::new();
+
+    // ---- Phase 2: crypto ------------------------------------------------------------
+    let all_release_keys: Vec<&PublicKey> = pol.release_keys.iter().map(|k| &k.key).collect();
+    let v = env.verify(&all_release_keys);
+    let known: BTreeSet<&str> = all_release_keys.iter().map(|k| k.key_id()).collect();
+    for (i, s) in env.signatures.iter().enumerate() {
+        if !s.keyid.is_empty() && !known.contains(s.keyid.as_str()) {
+            notes.push(format!(
+                "{}: signatures[{i}] by key {} is not a release key of the policy; ignored",
+                env_path.display(),
+                s.keyid
+            ));
+        }
+    }
+    let bad: Vec<&String> = v
+        .failures
+        .iter()
+        .filter(|f| !f.contains("is not a trusted key"))
+        .collect();
+    if !bad.is_empty() {
+        return Err(refused(
+            "provenance signature",
+            format!(
+                "{}: {}",
+                env_path.display(),
+                bad.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; ")
+            ),
+        ));
+    }
+    if v.keys.is_empty() {
+        return Err(refused(
+            "provenance signature",
+            format!("{}: no valid signature by a release key of the policy", env_path.display()),
+        ));
+    }
+    // Only now is the payload parsed.
+    let prov: Provenance = parse_provenance(&env.payload)
+        .map_err(|e| refused("format", format!("{}: payload: {e}", env_path.display())))?;
+    checks.push(ok(
+        "provenance signature",
+        format!("{} valid signature(s) over the PAE", v.keys.len()),
+    ));
+
+    // release.json is bound by the provenance's byproducts.
+    let rel_digest = Sha256Hex::of(&rel_bytes);
+    match prov.byproducts.get("release.json") {
+        Some(d) if *d == rel_digest => {}
+        Some(d) => {
+            return Err(refused(
+                "release.json digest",
+                format!("{}: sha256 expected={d} (provenance), got={rel_digest}", rel_path.display()),
+            ))
+        }
+        None => {
+            return Err(refused(
+                "release.json digest",
+                "the provenance has no release.json byproduct",
+            ))
+        }
+    }
+    let subjects: BTreeMap<&str, &Sha256Hex> =
+        prov.subjects.iter().map(|s| (s.name.as_str(), &s.sha256)).collect();
+    if manifest.name != prov.name || manifest.version != prov.version {
+        return Err(refused(
+            "format",
+            format!(
+                "release.json names {} {}, the provenance {} {}",
+                manifest.name, manifest.version, prov.name, prov.version
+            ),
+        ));
+    }
+
+    // DSSE bundles: the same statement, one valid signature by the hinted key.
+    let mut provenance_bundles = 0;
+    let mut message_bundles: BTreeMap<String, Vec<&BundleFile>> = BTreeMap::new();
+    for b in &bundles {
+        match &b.bundle.content {
+            Content::Dsse(be) => {
+                if be.payload != env.payload || be.payload_type != env.payload_type {
+                    return Err(refused(
+                        "bundle",
+                        format!("{}: its envelope is not the release's provenance statement", b.path.display()),
+                    ));
+                }
+                let Some(key) = all_release_keys.iter().find(|k| k.key_id() == b.bundle.hint) else {
+                    notes.push(format!("{}: hint {} is not a release key; ignored", b.name, b.bundle.hint));
+                    continue;
+                };
+                if be.verify(&[key]).keys.is_empty() {
+                    return Err(refused(
+                        "bundle",
+                        format!("{}: the DSSE signature by {} does not verify", b.path.display(), b.bundle.hint),
+                    ));
+                }
+                provenance_bundles += 1;
+            }
+            Content::Message { .. } => {
+                let artifact = manifest
+                    .artifacts
+                    .iter()
+                    .filter(|a| attest::is_file_artifact(a))
+                    .find(|a| {
+                        let prefix = format!("{}.", a.file.replace('/', "_"));
+                        b.name.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".sigstore.json")).is_some_and(|fp| {
+                            fp.len() == 16 && fp.bytes().all(|c| c.is_ascii_hexdigit())
+                        })
+                    });
+                match artifact {
+                    Some(a) => message_bundles.entry(a.file.clone()).or_default().push(b),
+                    None => {
+                        return Err(refused(
+                            "bundle",
+                            format!("{}: names no artifact file of the release", b.path.display()),
+                        ))
+                    }
+                }
+            }
+        }
+    }
+
+    // Artifacts in scope: digests against the subjects, and their message bundles.
+    let in_scope: Vec<&Artifact> = match &loc.only {
+        None => manifest.artifacts.iter().collect(),
+        Some(f) => {
+            let a = manifest.artifacts.iter().find(|a| &a.file == f).ok_or_else(|| {
+                refused("artifact digest", format!("{f}: not an artifact of {}", rel_path.display()))
+            })?;
+            vec![a]
+        }
+    };
+    if let Some(extra) = manifest.artifacts.iter().find(|a| !subjects.contains_key(a.file.as_str())) {
+        return Err(refused("artifact digest", format!("{}: not a subject of the provenance", extra.file)));
+    }
+    let mut artifacts = Vec::new();
+    let mut bundle_signers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for a in &in_scope {
+        let subject = subjects.get(a.file.as_str()).expect("checked above");
+        r.step(&format!("hashing {}", a.file));
+        if a.kind == "oci-image" {
+            check_layout(dir, a, subject)?;
+            artifacts.push(ArtifactReport {
+                file: a.file.clone(),
+                kind: a.kind.clone(),
+                sha256: subject.to_string(),
+                size: a.size,
+                bundle_signers: vec![],
+            });
+            continue;
+        }
+        let path = attest::artifact_path(dir, a);
+        let mut verifiers = Vec::new();
+        for b in message_bundles.get(&a.file).into_iter().flatten() {
+            let Content::Message { sha256, signature } = &b.bundle.content else { continue };
+            if sha256.as_slice() != attest::sha2_bytes(subject).as_slice() {
+                return Err(refused(
+                    "bundle",
+                    format!(
+                        "{}: messageDigest expected={} (provenance), got={}",
+                        b.path.display(),
+                        subject,
+                        hex(sha256)
+                    ),
+                ));
+            }
+            let Some(key) = all_release_keys.iter().find(|k| k.key_id() == b.bundle.hint) else {
+                notes.push(format!("{}: hint {} is not a release key; ignored", b.name, b.bundle.hint));
+                continue;
+            };
+            let sv = key.stream_verifier(signature).ok_or_else(|| {
+                refused("bundle", format!("{}: not an Ed25519 signature", b.path.display()))
+            })?;
+            verifiers.push((b, key.key_id().to_string(), sv));
+        }
+        let (got, size, results) = hash_and_verify(&path, verifiers)?;
+        if &got != *subject {
+            return Err(refused(
+                "artifact digest",
+                format!("{}: sha256 expected={subject} (provenance subject), got={got}", path.display()),
+            ));
+        }
+        let mut signers = Vec::new();
+        for (b, keyid, valid) in results {
+            if !valid {
+                return Err(refused(
+                    "bundle",
+                    format!("{}: the signature by {keyid} over {} does not verify", b.path.display(), a.file),
+                ));
+            }
+            if !signers.contains(&keyid) {
+                signers.push(keyid);
+            }
+        }
+        bundle_signers.insert(a.file.clone(), signers.clone());
+        artifacts.push(ArtifactReport {
+            file: a.file.clone(),
+            kind: a.kind.clone(),
+            sha256: got.to_string(),
+            size,
+            bundle_signers: signers,
+        });
+    }
+    checks.push(ok(
+        "artifact digest",
+        format!("{} artifact(s) match their provenance subjects", artifacts.len()),
+    ));
+    checks.push(ok(
+        "bundle",
+        format!(
+            "{provenance_bundles} provenance bundle(s), {} artifact bundle(s) verified",
+            bundle_signers.values().map(Vec::len).sum::<usize>()
+        ),
+    ));
+
+    // ---- Phase 3: policy ------------------------------------------------------------
+    if prov.signed_on > o.now + FUTURE_SKEW_SECS {
+        return Err(refused(
+            "signing time",
+            format!("the statement claims to be signed at {}, in the future", time::format(prov.signed_on)),
+        ));
+    }
+    let at = prov.signed_on;
+    let counts = |keyid: &str| -> Result<(), String> {
+        let k = pol.release_key(keyid).ok_or("not a release key")?;
+        if pol.key_revoked(keyid) {
+            return Err(format!("key {keyid} is revoked by policy version {}", trusted.version));
+        }
+        if at < k.not_before {
+            return Err(format!(
+                "key {keyid} is not valid before {} (signed at {})",
+                time::format(k.not_before),
+                time::format(at)
+            ));
+        }
+        if at > k.not_after {
+            return Err(format!(
+                "key {keyid} expired at {} (signed at {})",
+                time::format(k.not_after),
+                time::format(at)
+            ));
+        }
+        Ok(())
+    };
+    let mut signers = Vec::new();
+    let mut rejected = Vec::new();
+    for k in &v.keys {
+        match counts(k.key_id()) {
+            Ok(()) => signers.push(k.key_id().to_string()),
+            Err(e) => rejected.push(e),
+        }
+    }
+    let threshold = pol.doc.thresholds.provenance;
+    if (signers.len() as u32) < threshold {
+        let check = if rejected.iter().any(|e| e.contains("revoked")) {
+            "key revoked"
+        } else if !rejected.is_empty() {
+            "key validity"
+        } else {
+            "threshold"
+        };
+        let mut reason = format!(
+            "provenance: {} signature(s) by valid release keys, threshold {threshold} (policy version {})",
+            signers.len(),
+            trusted.version
+        );
+        if !rejected.is_empty() {
+            reason.push_str(&format!("; {}", rejected.join("; ")));
+        }
+        return Err(refused(check, reason));
+    }
+    checks.push(ok(
+        "threshold",
+        format!("provenance: {} of threshold {threshold} (keys valid at {}, none revoked)", signers.len(), time::format(at)),
+    ));
+    let art_threshold = pol.doc.thresholds.artifact;
+    if art_threshold > 0 {
+        for a in &artifacts {
+            if a.kind == "oci-image" {
+                continue;
+            }
+            let mut good = 0;
+            let mut why = Vec::new();
+            for k in &a.bundle_signers {
+                match counts(k) {
+                    Ok(()) => good += 1,
+                    Err(e) => why.push(e),
+                }
+            }
+            if good < art_threshold {
+                let check = if why.iter().any(|e| e.contains("revoked")) {
+                    "key revoked"
+                } else if !why.is_empty() {
+                    "key validity"
+                } else {
+                    "artifact threshold"
+                };
+                let mut reason = format!(
+                    "{}: {good} message-signature bundle(s) by valid release keys, threshold {art_threshold}",
+                    a.file
+                );
+                if !why.is_empty() {
+                    reason.push_str(&format!("; {}", why.join("; ")));
+                }
+                return Err(refused(check, reason));
+            }
+        }
+        checks.push(ok("artifact threshold", format!("each file signed by ≥ {art_threshold} release key(s)")));
+    }
+    if pol.release_revoked(&prov.name, &prov.version) {
+        return Err(refused(
+            "release revoked",
+            format!("{} {} is revoked by policy version {}", prov.name, prov.version, trusted.version),
+        ));
+    }
+    if let Some(want) = &o.expect_version {
+        if *want != prov.version {
+            return Err(refused(
+                "expectation",
+                format!("version expected={want}, got={}", prov.version),
+            ));
+        }
+    }
+    for want in &o.expect_source {
+        let hit = prov.sources.iter().any(|s| {
+            *want == s.location || *want == s.digest || *want == format!("{}@{}", s.location, s.digest)
+        });
+        if !hit {
+            let have: Vec<String> = prov
+                .sources
+                .iter()
+                .map(|s| format!("{}@{}", s.location, s.digest))
+                .collect();
+            return Err(refused(
+                "expectation",
+                format!("source expected={want}, got={}", have.join(", ")),
+            ));
+        }
+    }
+    if !o.expect_source.is_empty() || o.expect_version.is_some() {
+        checks.push(ok("expectation", "the claims match the expectations"));
+    }
+    checks.push(sbom_check(dir, &prov));
+
+    // Last-seen state: no rollback of the policy, no older release.
+    if let Some(state_path) = &o.state_file {
+        let mut state = LastSeen::read(state_path)?;
+        let key = trusted.anchor_sha256.clone();
+        if let Some(seen) = state.policies.get(&key) {
+            if seen.version > trusted.version {
+                return Err(refused(
+                    "policy rollback",
+                    format!(
+                        "{}: policy version {} is older than version {} accepted before ({})",
+                        o.policy_dir.display(),
+                        trusted.version,
+                        seen.version,
+                        state_path.display()
+                    ),
+                ));
+            }
+        }
+        if let Some(last) = state.releases.get(&prov.name) {
+            if compare_versions(&prov.version, last) == std::cmp::Ordering::Less {
+                if !o.allow_downgrade {
+                    return Err(refused(
+                        "downgrade",
+                        format!(
+                            "{} {} is older than {last}, accepted before ({}); pass --allow-downgrade to accept it",
+                            prov.name,
+                            prov.version,
+                            state_path.display()
+                        ),
+                    ));
+                }
+                notes.push(format!("downgrade from {last} to {} allowed by --allow-downgrade", prov.version));
+            }
+        }
+        let newer = state
+            .releases
+            .get(&prov.name)
+            .is_none_or(|last| compare_versions(&prov.version, last) == std::cmp::Ordering::Greater);
+        if newer {
+            state.releases.insert(prov.name.clone(), prov.version.clone());
+        }
+        let pv = state.policies.entry(key).or_insert(PolicySeen { version: 0 });
+        pv.version = pv.version.max(trusted.version);
+        state.write(state_path)?;
+        checks.push(ok("downgrade", format!("not older than the last seen ({})", state_path.display())));
+    }
+
+    Ok(VerifyReport {
+        ok: true,
+        target: target.to_path_buf(),
+        release: prov.name,
+        version: prov.version,
+        signed_on: time::format(prov.signed_on),
+        policy_version: trusted.version,
+        policy_test_only: pol.doc.test_only,
+        provenance_signers: signers,
+        provenance_threshold: threshold,
+        artifacts,
+        checks,
+        notes,
+    })
+}
+
+/// Hook for issue 5: the SBOM attestation's presence. Until SBOMs exist it reports
+/// "not-checked" (it never pretends to have checked).
+fn sbom_check(_dir: &Path, _prov: &Provenance) -> CheckReport {
+    CheckReport {
+        check: "sbom",
+        status: "not-checked",
+        detail: "SBOM attestations are not produced yet (issue 5)".into(),
+    }
+}
+
+/// Read a file once: SHA-256 and every streaming Ed25519 verifier over the same chunks. The
+/// hash and the signature checks run on two threads when there are signatures to check.
+#[allow(clippy::type_complexity)]
+fn hash_and_verify<'b>(
+    path: &Path,
+    verifiers: Vec<(&'b BundleFile, String, crate::keys::StreamVerifier)>,
+) -> Result<(Sha256Hex, u64, Vec<(&'b BundleFile, String, bool)>), VerifyError> {
+    const CHUNK: usize = 1 << 20;
+    let mut f = std::fs::File::open(path).map_err(fsutil::err("open", path))?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    if verifiers.is_empty() {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = f.read(&mut buf).map_err(fsutil::err("read", path))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            size += n as u64;
+        }
+        return Ok((Sha256Hex::parse(&hex(&hasher.finalize())).expect("hex"), size, vec![]));
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::sync::Arc<Vec<u8>>>(4);
+    let results = std::thread::scope(|s| -> Result<_, VerifyError> {
+        let h = s.spawn(move || {
+            let mut vs = verifiers;
+            for chunk in rx {
+                for (_, _, v) in vs.iter_mut() {
+                    v.update(&chunk);
+                }
+            }
+            vs.into_iter()
+                .map(|(b, k, v)| (b, k, v.finish()))
+                .collect::<Vec<_>>()
+        });
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            let mut n = 0;
+            while n < CHUNK {
+                let m = f.read(&mut buf[n..]).map_err(fsutil::err("read", path))?;
+                if m == 0 {
+                    break;
+                }
+                n += m;
+            }
+            if n == 0 {
+                break;
+            }
+            buf.truncate(n);
+            let chunk = std::sync::Arc::new(buf);
+            hasher.update(&chunk[..]);
+            size += n as u64;
+            if tx.send(chunk).is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        Ok(h.join().expect("verifier thread"))
+    })?;
+    Ok((Sha256Hex::parse(&hex(&hasher.finalize())).expect("hex"), size, results))
+}
+
+/// An image artifact: the manifest blob must hash to the subject, and every blob of the
+/// layout to its name.
+fn check_layout(dir: &Path, a: &Artifact, subject: &Sha256Hex) -> Result<(), VerifyError> {
+    let blobs = dir.join(&a.file).join("blobs/sha256");
+    let manifest = blobs.join(subject.as_str());
+    if !manifest.is_file() {
+        return Err(refused(
+            "artifact digest",
+            format!("{}: the image manifest sha256:{subject} is missing", manifest.display()),
+        ));
+    }
+    let mut entries: Vec<_> = std::fs::read_dir(&blobs)
+        .map_err(fsutil::err("read directory", &blobs))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fsutil::err("read directory", &blobs))?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        let (got, _) = crate::digest::hash_file(&p).map_err(fsutil::err("read", &p))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if got.as_str() != name {
+            return Err(refused(
+                "artifact digest",
+                format!("{}: sha256 expected={name} (its name), got={got}", p.display()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn versions_order() {
+        use std::cmp::Ordering::*;
+        assert_eq!(compare_versions("0.1.0", "0.2.0"), Less);
+        assert_eq!(compare_versions("1.10.3", "1.9"), Greater);
+        assert_eq!(compare_versions("1.0rc1", "1.0"), Less);
+        assert_eq!(compare_versions("1.0", "1.0"), Equal);
+    }
+}
