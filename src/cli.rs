@@ -93,6 +93,20 @@ pub enum Command {
         #[arg(long)]
         keep_work: bool,
     },
+    /// Run the release gate: the recipe's behave suite against a built release, offline, in the
+    /// sandbox (in a fresh venv and/or inside the image, per `[test] run-in`).
+    ///
+    /// JUnit XML goes to RELEASE/test-results/<venv|image>/ and a summary to
+    /// RELEASE/test-results/summary.json. Exit 1 when a scenario fails.
+    ///
+    /// Examples:
+    ///   relsign test recipes/demo.toml --release target/demo/release
+    Test {
+        recipe: PathBuf,
+        /// The release directory written by `relsign build`.
+        #[arg(long, value_name = "DIR")]
+        release: PathBuf,
+    },
     /// Run a command inside a built image, in the sandbox (no network), without Docker.
     ///
     /// LAYOUT is an OCI image layout, or a release directory holding one under image/.

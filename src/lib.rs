@@ -11,6 +11,7 @@ pub mod debian;
 pub mod digest;
 pub mod fetch;
 pub mod fsutil;
+pub mod gate;
 pub mod image;
 pub mod keys;
 pub mod lock;

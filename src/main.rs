@@ -148,6 +148,25 @@ fn main() {
     }
 }
 
+/// The gate's summary: counts per place and per feature.
+fn print_gate(report: &relsign::gate::GateReport) {
+    for run in &report.runs {
+        println!(
+            "behave in {}: {} passed, {} failed, {} skipped",
+            run.place, run.passed, run.failed, run.skipped
+        );
+        for s in &run.suites {
+            println!(
+                "  {:<50} {} passed, {} failed, {} skipped",
+                s.name,
+                s.passed(),
+                s.failures + s.errors,
+                s.skipped
+            );
+        }
+    }
+}
+
 /// The Debian locks of a recipe: the build toolchain's, then the image's.
 fn debian_locks(recipe: &Recipe) -> Vec<(relsign::recipe::Toolchain, std::path::PathBuf)> {
     let mut v = vec![(recipe.file.toolchain.clone(), recipe.debian_lock_path())];
@@ -331,6 +350,32 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 for a in &m.artifacts {
                     println!("  {}  {:>9}  {}", a.sha256, a.size, a.file);
                 }
+            }
+            Ok(())
+        }
+        Command::Test { recipe, release } => {
+            let recipe = load(&recipe)?;
+            let store = store(&cli.global.store)?;
+            let path = release.join("release.json");
+            let manifest: relsign::build::ReleaseManifest = serde_json::from_slice(
+                &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+            )
+            .with_context(|| format!("parsing {}", path.display()))?;
+            let report = relsign::gate::run(&recipe, &release, &manifest, &store, r)?;
+            if json {
+                print_json(serde_json::to_value(&report)?);
+            } else {
+                print_gate(&report);
+            }
+            if !report.ok() {
+                let failed: Vec<String> = report
+                    .runs
+                    .iter()
+                    .filter(|g| !g.ok())
+                    .map(|g| format!("{}: {} failed\n{}", g.place, g.failed, g.log))
+                    .collect();
+                let msg = format!("the release gate failed:\n{}", failed.join("\n"));
+                return Err(CheckFailed(msg, serde_json::json!({})).into());
             }
             Ok(())
         }

@@ -35,6 +35,24 @@ pub struct RecipeFile {
     pub toolchain: Toolchain,
     /// An OCI image to assemble from locked .debs and the built wheels.
     pub image: Option<ImageSpec>,
+    /// The release gate: behave features run against the built bits.
+    pub test: Option<TestSpec>,
+}
+
+/// `[test]`: the behave suite that gates a release.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TestSpec {
+    /// The behave features directory, relative to the recipe.
+    pub features: PathBuf,
+    /// Where the suite runs: "venv" (a fresh venv in the sandbox, with the built wheels and
+    /// their locked dependencies) and/or "image" (inside the built image).
+    #[serde(default = "default_run_in")]
+    pub run_in: Vec<String>,
+}
+
+fn default_run_in() -> Vec<String> {
+    vec!["venv".into()]
 }
 
 /// `[image]`: a Debian-based OCI image built without a daemon.
@@ -158,6 +176,9 @@ pub struct PythonSection {
     /// Build requirements, `name==version`.
     #[serde(default)]
     pub build_requirements: Vec<String>,
+    /// Test requirements for the release gate (behave and its dependencies), `name==version`.
+    #[serde(default)]
+    pub test_requirements: Vec<String>,
     /// Path of the PEP 751 lock, relative to the recipe.
     pub lock: PathBuf,
     /// Package indexes (PEP 503 simple API), tried in order. Optional: see README for the order
@@ -314,12 +335,17 @@ impl Recipe {
                 format!("{:?} is not of the form 2.N", file.python.glibc),
             ));
         }
-        for (i, r) in file.python.build_requirements.iter().enumerate() {
-            if !r.contains("==") {
-                return Err(invalid(
-                    &format!("python.build-requirements[{i}]"),
-                    format!("{r:?} is not pinned with =="),
-                ));
+        for (key, reqs) in [
+            ("build-requirements", &file.python.build_requirements),
+            ("test-requirements", &file.python.test_requirements),
+        ] {
+            for (i, r) in reqs.iter().enumerate() {
+                if !r.contains("==") {
+                    return Err(invalid(
+                        &format!("python.{key}[{i}]"),
+                        format!("{r:?} is not pinned with =="),
+                    ));
+                }
             }
         }
         if file.packages.is_empty() {

@@ -53,6 +53,10 @@ pub const LOCK_VERSION: &str = "1.0";
 pub const CREATED_BY: &str = "relsign";
 pub const RUNTIME: &str = "runtime";
 pub const BUILD: &str = "build";
+/// Packages the release gate (behave) needs on top of the runtime ones.
+pub const TEST: &str = "test";
+/// Every group, in a fixed order.
+pub const GROUPS: [&str; 3] = [BUILD, RUNTIME, TEST];
 
 #[derive(Debug, thiserror::Error)]
 pub enum PyLockError {
@@ -181,6 +185,7 @@ pub struct RelsignTool {
     pub machine: String,
     pub runtime_pins: Vec<String>,
     pub build_pins: Vec<String>,
+    pub test_pins: Vec<String>,
     /// Closure problems accepted with `--allow-incomplete`.
     pub incomplete: Vec<String>,
 }
@@ -210,6 +215,7 @@ pub struct Inputs {
     pub machine: String,
     pub runtime: Vec<Pin>,
     pub build: Vec<Pin>,
+    pub test: Vec<Pin>,
 }
 
 impl Inputs {
@@ -239,6 +245,14 @@ impl Inputs {
             )?);
         }
         let build = requirements::select(build, &env)?;
+        let mut test = Vec::new();
+        for (i, r) in py.test_requirements.iter().enumerate() {
+            test.push(Pin::parse(
+                r,
+                &format!("{}: python.test-requirements[{i}]", recipe.path.display()),
+            )?);
+        }
+        let test = requirements::select(test, &env)?;
         Ok(Inputs {
             target,
             env,
@@ -247,6 +261,7 @@ impl Inputs {
             machine: py.machine.clone(),
             runtime,
             build,
+            test,
         })
     }
 
@@ -264,6 +279,9 @@ impl Inputs {
     pub fn build_specs(&self) -> Vec<String> {
         self.build.iter().map(Pin::spec).collect()
     }
+    pub fn test_specs(&self) -> Vec<String> {
+        self.test.iter().map(Pin::spec).collect()
+    }
 
     /// sha256 over the target and the sorted pins.
     pub fn digest(&self) -> Sha256Hex {
@@ -276,6 +294,10 @@ impl Inputs {
         }
         for p in self.build_specs() {
             s.push_str(&format!("build {p}\n"));
+        }
+        // Test pins only when there are some, so older locks stay valid.
+        for p in self.test_specs() {
+            s.push_str(&format!("test {p}\n"));
         }
         Sha256Hex::of(s.as_bytes())
     }
@@ -407,6 +429,8 @@ struct RawTool {
     #[serde(default)]
     build_pins: Vec<String>,
     #[serde(default)]
+    test_pins: Vec<String>,
+    #[serde(default)]
     incomplete: Vec<String>,
 }
 
@@ -466,7 +490,7 @@ impl PyLock {
                     // to apply to both groups.
                     let only_groups = marker_mentions_only_groups(&marker);
                     let mut g = BTreeSet::new();
-                    for group in [BUILD, RUNTIME] {
+                    for group in GROUPS {
                         let mut env = Env::cpython_linux("", 0, "");
                         env.dependency_groups.insert(group.to_string());
                         if !only_groups || marker.evaluate(&env) {
@@ -553,6 +577,7 @@ impl PyLock {
                     machine: t.machine,
                     runtime_pins: t.runtime_pins,
                     build_pins: t.build_pins,
+                    test_pins: t.test_pins,
                     incomplete: t.incomplete,
                 })
             }
@@ -635,6 +660,9 @@ impl PyLock {
             s.push_str(&format!("machine = {}\n", toml_str(&t.machine)));
             s.push_str(&format!("runtime-pins = {}\n", toml_array(&t.runtime_pins)));
             s.push_str(&format!("build-pins = {}\n", toml_array(&t.build_pins)));
+            if !t.test_pins.is_empty() {
+                s.push_str(&format!("test-pins = {}\n", toml_array(&t.test_pins)));
+            }
             s.push_str(&format!("incomplete = {}\n", toml_array(&t.incomplete)));
         }
         s
@@ -652,6 +680,10 @@ impl PyLock {
     /// Packages the build needs (PEP 517 backends and their dependencies).
     pub fn build(&self) -> impl Iterator<Item = &LockedPackage> {
         self.packages.iter().filter(|p| p.groups.contains(BUILD))
+    }
+    /// Packages the release gate needs (behave and its dependencies).
+    pub fn test(&self) -> impl Iterator<Item = &LockedPackage> {
+        self.packages.iter().filter(|p| p.groups.contains(TEST))
     }
     /// (file name, digest) of every file of the build group.
     pub fn build_files(&self) -> impl Iterator<Item = (&str, &Sha256Hex)> {
@@ -791,7 +823,11 @@ struct Unit {
 
 fn units(inputs: &Inputs) -> Vec<Unit> {
     let mut units: Vec<Unit> = Vec::new();
-    for (group, pins) in [(RUNTIME, &inputs.runtime), (BUILD, &inputs.build)] {
+    for (group, pins) in [
+        (RUNTIME, &inputs.runtime),
+        (BUILD, &inputs.build),
+        (TEST, &inputs.test),
+    ] {
         for p in pins.iter() {
             let existing = units.iter_mut().find(|u| {
                 u.pin.name == p.name
@@ -1082,7 +1118,11 @@ pub fn lock(
         lock_version: LOCK_VERSION.into(),
         environments: vec![inputs.environment_marker()],
         requires_python: Some(format!("=={}.*", inputs.python)),
-        dependency_groups: vec![BUILD.into(), RUNTIME.into()],
+        dependency_groups: if inputs.test.is_empty() {
+            vec![BUILD.into(), RUNTIME.into()]
+        } else {
+            GROUPS.iter().map(|g| g.to_string()).collect()
+        },
         default_groups: vec![RUNTIME.into()],
         created_by: CREATED_BY.into(),
         packages,
@@ -1093,6 +1133,7 @@ pub fn lock(
             machine: inputs.machine.clone(),
             runtime_pins: inputs.runtime_specs(),
             build_pins: inputs.build_specs(),
+            test_pins: inputs.test_specs(),
             incomplete: closure.problems(),
         }),
     };
@@ -1112,7 +1153,7 @@ fn closure_check(units: &[Unit], inputs: &Inputs) -> ClosureReport {
     let mut unsatisfied = BTreeSet::new();
     let mut unchecked = BTreeSet::new();
     let mut checked = BTreeSet::new();
-    for group in [RUNTIME, BUILD] {
+    for group in [RUNTIME, BUILD, TEST] {
         let members: Vec<usize> = (0..units.len())
             .filter(|&i| units[i].groups.contains(group))
             .collect();
@@ -1233,6 +1274,7 @@ pub fn check(lock: &PyLock, recipe: &Recipe) -> Result<Vec<String>, PyLockError>
     for (group, locked, want) in [
         (RUNTIME, &t.runtime_pins, inputs.runtime_specs()),
         (BUILD, &t.build_pins, inputs.build_specs()),
+        (TEST, &t.test_pins, inputs.test_specs()),
     ] {
         let locked: BTreeSet<&String> = locked.iter().collect();
         let want_set: BTreeSet<&String> = want.iter().collect();
@@ -1263,6 +1305,7 @@ pub fn check(lock: &PyLock, recipe: &Recipe) -> Result<Vec<String>, PyLockError>
     for (group, pins, pkgs) in [
         (RUNTIME, &inputs.runtime, lock.runtime().collect::<Vec<_>>()),
         (BUILD, &inputs.build, lock.build().collect::<Vec<_>>()),
+        (TEST, &inputs.test, lock.test().collect::<Vec<_>>()),
     ] {
         for p in pins {
             if !pkgs.iter().any(|k| {

@@ -1,0 +1,388 @@
+//! The release gate: the recipe's behave suite, run offline in the sandbox against the exact
+//! bits about to be signed, in a fresh venv and/or inside the built image.
+//!
+//! behave and its dependencies come from the lock's `test` group, installed from the store.
+//! The JUnit XML goes into `DIR/test-results/<where>/`; the summary counts passed, failed and
+//! skipped scenarios per feature.
+
+use crate::build::{BuildError, ReleaseManifest};
+use crate::digest::Sha256Hex;
+use crate::fsutil;
+use crate::lock::python::PyLock;
+use crate::python::install::Venv;
+use crate::recipe::Recipe;
+use crate::report::Reporter;
+use crate::sandbox::{self, Bind, Step};
+use crate::store::Store;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One feature's counts, from a JUnit `<testsuite>`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SuiteSummary {
+    pub name: String,
+    pub tests: u64,
+    pub failures: u64,
+    pub errors: u64,
+    pub skipped: u64,
+}
+
+impl SuiteSummary {
+    pub fn passed(&self) -> u64 {
+        self.tests
+            .saturating_sub(self.failures + self.errors + self.skipped)
+    }
+}
+
+/// The gate's result in one place (venv or image).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GateRun {
+    /// "venv" or "image".
+    pub place: String,
+    pub suites: Vec<SuiteSummary>,
+    pub passed: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    /// JUnit files, relative to the release directory, with their digests.
+    pub junit: Vec<(String, Sha256Hex)>,
+    /// behave's exit code.
+    pub exit_code: Option<i32>,
+    /// The tail of behave's output when it failed.
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub log: String,
+}
+
+impl GateRun {
+    pub fn ok(&self) -> bool {
+        self.failed == 0 && self.exit_code == Some(0) && self.passed > 0
+    }
+}
+
+/// The whole gate.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GateReport {
+    pub runs: Vec<GateRun>,
+    /// Digest of the features directory (a sorted listing of its files' digests).
+    pub features_sha256: Sha256Hex,
+}
+
+impl GateReport {
+    pub fn ok(&self) -> bool {
+        !self.runs.is_empty() && self.runs.iter().all(GateRun::ok)
+    }
+}
+
+/// Read `attr="value"` from an XML start tag.
+fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let needle = format!(" {name}=\"");
+    let start = tag.find(&needle)? + needle.len();
+    let end = tag[start..].find('"')? + start;
+    Some(&tag[start..end])
+}
+
+/// The `<testsuite>` start tags of a JUnit XML document.
+pub fn parse_junit(xml: &str) -> Vec<SuiteSummary> {
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find("<testsuite") {
+        let after = &rest[i..];
+        let end = after.find('>').unwrap_or(after.len());
+        let tag = &after[..end];
+        if tag.starts_with("<testsuite ") || tag.starts_with("<testsuite\n") {
+            let n = |k: &str| {
+                attr(tag, k)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            out.push(SuiteSummary {
+                name: attr(tag, "name").unwrap_or("").to_string(),
+                tests: n("tests"),
+                failures: n("failures"),
+                errors: n("errors"),
+                skipped: n("skipped"),
+            });
+        }
+        rest = &after[end.min(after.len())..];
+        if rest.len() == after.len() {
+            break;
+        }
+    }
+    out
+}
+
+fn summarize(
+    place: &str,
+    junit_dir: &Path,
+    release: &Path,
+    out: &sandbox::RawOutput,
+) -> Result<GateRun, BuildError> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(junit_dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().map(|x| x == "xml").unwrap_or(false))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    files.sort();
+    let mut suites = Vec::new();
+    let mut junit = Vec::new();
+    for f in &files {
+        let text = fsutil::read_to_string(f)?;
+        suites.extend(parse_junit(&text));
+        let rel = f.strip_prefix(release).unwrap_or(f).display().to_string();
+        junit.push((rel, Sha256Hex::of(text.as_bytes())));
+    }
+    let failed = suites.iter().map(|s| s.failures + s.errors).sum();
+    let skipped = suites.iter().map(|s| s.skipped).sum();
+    let passed = suites.iter().map(SuiteSummary::passed).sum();
+    let mut log = String::new();
+    if out.code != Some(0) {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+        log = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+    }
+    Ok(GateRun {
+        place: place.into(),
+        suites,
+        passed,
+        failed,
+        skipped,
+        junit,
+        exit_code: out.code,
+        log,
+    })
+}
+
+/// Install the lock's `test` group into a plain directory (added to sys.path at run time).
+fn install_test_site(py_lock: &PyLock, store: &Store, site: &Path) -> Result<(), BuildError> {
+    fsutil::create_dir_all(site)?;
+    for p in py_lock.test() {
+        let w = p.wheels.first().ok_or_else(|| {
+            BuildError::Message(format!(
+                "test requirement {} {} is locked without a wheel",
+                p.name, p.version
+            ))
+        })?;
+        let path = store.get(&w.sha256, &w.name)?;
+        crate::python::wheel::unpack_into_site(&path, &w.name, site)?;
+    }
+    Ok(())
+}
+
+/// behave's entry point, run with the test site appended to sys.path.
+fn behave_argv(python: &str, out: &str) -> Vec<String> {
+    let boot = "import sys; sys.path.append('/relsign/test-site'); sys.argv[0] = 'behave'; \
+                from behave.__main__ import main; sys.exit(main())";
+    [
+        python,
+        "-c",
+        boot,
+        "--no-color",
+        "--format",
+        "plain",
+        "--junit",
+        "--junit-directory",
+        out,
+        "/features",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Run the recipe's gate against the release in `release_dir` (already built).
+pub fn run(
+    recipe: &Recipe,
+    release_dir: &Path,
+    manifest: &ReleaseManifest,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<GateReport, BuildError> {
+    let spec = recipe.file.test.as_ref().ok_or_else(|| {
+        BuildError::Message(format!(
+            "{}: no [test] section: nothing to run",
+            recipe.path.display()
+        ))
+    })?;
+    let features = recipe.resolve(&spec.features);
+    if !features.is_dir() {
+        return Err(BuildError::Message(format!(
+            "{}: test.features: {} is not a directory",
+            recipe.path.display(),
+            features.display()
+        )));
+    }
+    let features_sha256 = crate::source::tree_digest(&features)?;
+    let py_lock = PyLock::read(&recipe.python_lock_path()).map_err(|e| BuildError::Other {
+        context: "reading the Python lock".into(),
+        source: Box::new(e),
+    })?;
+    let work = tempfile::Builder::new()
+        .prefix("relsign-gate-")
+        .tempdir()
+        .map_err(fsutil::err("create work dir in", &std::env::temp_dir()))?;
+    let site = work.path().join("test-site");
+    install_test_site(&py_lock, store, &site)?;
+    let features_copy = work.path().join("features");
+    crate::source::copy_source_tree(&features, &features_copy, manifest.source_date_epoch)?;
+    let results = release_dir.join("test-results");
+    let mut runs = Vec::new();
+    for place in &spec.run_in {
+        let junit_dir = results.join(place);
+        if junit_dir.exists() {
+            std::fs::remove_dir_all(&junit_dir).map_err(fsutil::err("remove", &junit_dir))?;
+        }
+        fsutil::create_dir_all(&junit_dir)?;
+        let mut binds = vec![
+            Bind {
+                host: site.clone(),
+                dest: "/relsign/test-site".into(),
+                writable: false,
+            },
+            Bind {
+                host: features_copy.clone(),
+                dest: "/features".into(),
+                writable: false,
+            },
+            Bind {
+                host: junit_dir.clone(),
+                dest: "/out".into(),
+                writable: true,
+            },
+        ];
+        let (rootfs, python, env) = match place.as_str() {
+            "venv" => {
+                reporter.step("gate: behave in a fresh venv with the built wheels");
+                let deb = crate::lock::debian::DebianLock::read(&recipe.debian_lock_path())
+                    .map_err(|e| BuildError::Other {
+                        context: "reading the Debian lock".into(),
+                        source: Box::new(e),
+                    })?;
+                let rootfs = work.path().join("venv-rootfs");
+                crate::debian::assemble_rootfs(&deb, store, &rootfs, reporter).map_err(|e| {
+                    BuildError::Other {
+                        context: "assembling the gate rootfs".into(),
+                        source: Box::new(e),
+                    }
+                })?;
+                let venv_root = work.path().join("venv-tree");
+                let python = &recipe.file.python.version;
+                let mut venv = Venv::create(&venv_root, "/opt/venv", python, python)?;
+                for a in manifest.artifacts.iter().filter(|a| a.kind == "wheel") {
+                    let p = release_dir.join(&a.file);
+                    let (got, _) = crate::digest::hash_file(&p).map_err(fsutil::err("read", &p))?;
+                    if got != a.sha256 {
+                        return Err(BuildError::Message(format!("{}: expected={}, got={got}; the release directory changed since it was built", p.display(), a.sha256)));
+                    }
+                    venv.install(&p, &a.file)?;
+                }
+                for p in py_lock.runtime() {
+                    if let Some(w) = p.wheels.first() {
+                        venv.install(&store.get(&w.sha256, &w.name)?, &w.name)?;
+                    }
+                }
+                binds.push(Bind {
+                    host: venv_root.join("opt/venv"),
+                    dest: "/opt/venv".into(),
+                    writable: false,
+                });
+                let env = vec![
+                    (
+                        "PATH".to_string(),
+                        "/opt/venv/bin:/usr/bin:/bin".to_string(),
+                    ),
+                    ("VIRTUAL_ENV".into(), "/opt/venv".into()),
+                ];
+                (rootfs, "/opt/venv/bin/python".to_string(), env)
+            }
+            "image" => {
+                reporter.step("gate: behave inside the built image");
+                let img = manifest
+                    .artifacts
+                    .iter()
+                    .find(|a| a.kind == "oci-image")
+                    .ok_or_else(|| {
+                        BuildError::Message(
+                            "test.run-in has \"image\" but the release has no image".into(),
+                        )
+                    })?;
+                let rootfs = work.path().join("image-rootfs");
+                let config =
+                    crate::image::unpack_layout(&release_dir.join(&img.file), None, &rootfs)?;
+                let venv = recipe
+                    .file
+                    .image
+                    .as_ref()
+                    .map(|i| i.venv.clone())
+                    .unwrap_or_else(|| "/opt/venv".into());
+                let env = config
+                    .config
+                    .env
+                    .iter()
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                (rootfs, format!("{venv}/bin/python"), env)
+            }
+            other => {
+                return Err(BuildError::Message(format!(
+                    "test.run-in: unknown place {other:?}"
+                )))
+            }
+        };
+        let mut env: Vec<(String, String)> = env;
+        env.push((
+            "SOURCE_DATE_EPOCH".into(),
+            manifest.source_date_epoch.to_string(),
+        ));
+        let step = Step {
+            name: format!("behave ({place})"),
+            rootfs,
+            binds,
+            env,
+            cwd: "/tmp".into(),
+            argv: behave_argv(&python, "/out"),
+        };
+        let out = sandbox::run_capture(&step)?;
+        let run = summarize(place, &junit_dir, release_dir, &out)?;
+        for s in &run.suites {
+            reporter.info(&format!(
+                "{place}: {}: {} passed, {} failed, {} skipped",
+                s.name,
+                s.passed(),
+                s.failures + s.errors,
+                s.skipped
+            ));
+        }
+        runs.push(run);
+    }
+    let report = GateReport {
+        runs,
+        features_sha256,
+    };
+    let mut json = crate::build::canonical_json(&report);
+    json.push(b'\n');
+    fsutil::write_atomic(&results.join("summary.json"), &json)?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn junit_suites_are_counted() {
+        let xml = r#"<?xml version='1.0' encoding='UTF-8'?>
+<testsuite errors="0" failures="1" hostname="h" name="cli.the relsign-demo command line" skipped="2" tests="7" time="0.1"><testcase/></testsuite>"#;
+        let s = parse_junit(xml);
+        assert_eq!(s.len(), 1);
+        assert_eq!(
+            (s[0].tests, s[0].failures, s[0].skipped, s[0].passed()),
+            (7, 1, 2, 4)
+        );
+        assert_eq!(s[0].name, "cli.the relsign-demo command line");
+    }
+}
