@@ -381,3 +381,76 @@ fn image_status_d_matches_the_lock_and_every_wheel_has_metadata() {
         assert!(site.join(d).join("RECORD").is_file() && site.join(d).join("INSTALLER").is_file());
     }
 }
+
+/// A copy of the demo release, so a test can write into it without disturbing the others.
+fn release_copy() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    relsign::fsutil::copy_tree(demo_release(), &t.path().join("release")).unwrap();
+    t
+}
+
+#[test]
+fn the_gate_passes_in_a_venv_and_in_the_image() {
+    let t = release_copy();
+    let rel = t.path().join("release");
+    let out = run_ok(relsign(&[
+        "test",
+        demo_recipe().to_str().unwrap(),
+        "--release",
+        rel.to_str().unwrap(),
+    ]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("behave in venv: 7 passed, 0 failed, 0 skipped"),
+        "{text}"
+    );
+    assert!(
+        text.contains("behave in image: 7 passed, 0 failed, 0 skipped"),
+        "{text}"
+    );
+    for place in ["venv", "image"] {
+        let junit: Vec<_> = std::fs::read_dir(rel.join("test-results").join(place))
+            .unwrap()
+            .collect();
+        assert_eq!(junit.len(), 1, "one JUnit file per feature in {place}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(rel.join("test-results/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["runs"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_failing_scenario_fails_the_gate_with_exit_1() {
+    let t = release_copy();
+    let rel = t.path().join("release");
+    // The demo recipe with one more scenario, which fails.
+    let recipe_dir = t.path().join("recipe");
+    relsign::fsutil::copy_tree(&root().join("recipes"), &recipe_dir).unwrap();
+    let feature = recipe_dir.join("demo/features/cli.feature");
+    let mut text = std::fs::read_to_string(&feature).unwrap();
+    text.push_str("\n  Scenario: a deliberately wrong sum\n    When I run \"relsign-demo sum 2 2\"\n    Then the output is \"5\"\n");
+    std::fs::write(&feature, text).unwrap();
+    let out = relsign(&[
+        "test",
+        recipe_dir.join("demo.toml").to_str().unwrap(),
+        "--release",
+        rel.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr(&out),
+    );
+    assert_eq!(out.status.code(), Some(1), "{so}{se}");
+    assert!(
+        so.contains("behave in venv: 7 passed, 1 failed")
+            && so.contains("behave in image: 7 passed, 1 failed"),
+        "{so}"
+    );
+    assert!(
+        se.contains("a deliberately wrong sum"),
+        "names the failing scenario: {se}"
+    );
+}
