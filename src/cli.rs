@@ -107,6 +107,23 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         release: PathBuf,
     },
+    /// Explain the first difference between two build outputs: sdists and other tars (plain,
+    /// gzip or zstd), wheels and zips, OCI layouts (layer by layer, then the config), JSON.
+    ///
+    /// Names the first differing entry and what differs: content, mode, mtime, owner, order,
+    /// type, or the compressed stream. Exit 0 when identical, 1 when they differ.
+    ///
+    /// Examples:
+    ///   relsign compare out1/relsign_demo-0.1.0.tar.gz out2/relsign_demo-0.1.0.tar.gz
+    ///   relsign compare out1/image out2/image
+    ///   relsign compare --diffoscope a.whl b.whl
+    Compare {
+        left: PathBuf,
+        right: PathBuf,
+        /// Hand over to diffoscope for the full report (when it is installed).
+        #[arg(long)]
+        diffoscope: bool,
+    },
     /// Run a command inside a built image, in the sandbox (no network), without Docker.
     ///
     /// LAYOUT is an OCI image layout, or a release directory holding one under image/.

@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod attest;
 pub mod build;
+pub mod compare;
 pub mod debian;
 pub mod digest;
 pub mod fetch;

@@ -107,6 +107,16 @@ fn exit_code(e: &anyhow::Error) -> i32 {
                 return relsign::EXIT_FAILED_CHECK;
             }
         }
+        if let Some(e) = cause.downcast_ref::<relsign::verify::VerifyError>() {
+            if e.is_refusal() {
+                return relsign::EXIT_FAILED_CHECK;
+            }
+        }
+        if let Some(e) = cause.downcast_ref::<relsign::keys::policy::PolicyError>() {
+            if e.is_refusal() {
+                return relsign::EXIT_FAILED_CHECK;
+            }
+        }
         if let Some(e) = cause.downcast_ref::<lock::debian::DebianLockError>() {
             if e.is_integrity() {
                 return relsign::EXIT_FAILED_CHECK;
@@ -352,6 +362,46 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Compare {
+            left,
+            right,
+            diffoscope,
+        } => {
+            let d = relsign::compare::compare_paths(&left, &right)?;
+            if json {
+                print_json(serde_json::json!({"identical": d.is_none(), "difference": d}));
+            } else if let Some(d) = &d {
+                println!(
+                    "first difference at {}: {} differs\n  left:  {}\n  right: {}",
+                    d.location, d.what, d.left, d.right
+                );
+            } else {
+                println!("identical");
+            }
+            if diffoscope && d.is_some() {
+                match std::process::Command::new("diffoscope").arg(&left).arg(&right).status() {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        r.warn("diffoscope is not installed (apt-get install diffoscope); the summary above is relsign's own")
+                    }
+                    Err(e) => return Err(e).context("running diffoscope"),
+                }
+            }
+            match d {
+                None => Ok(()),
+                Some(d) => Err(CheckFailed(
+                    format!(
+                        "{} and {} differ at {} ({})",
+                        left.display(),
+                        right.display(),
+                        d.location,
+                        d.what
+                    ),
+                    serde_json::json!({}),
+                )
+                .into()),
+            }
         }
         Command::Test { recipe, release } => {
             let recipe = load(&recipe)?;
