@@ -108,6 +108,9 @@ pub struct BuildOptions {
     pub store: Store,
     /// Keep the work directory (for debugging) instead of removing it.
     pub keep_work: bool,
+    /// SOURCE_DATE_EPOCH per package, overriding what the source says (rebuilds take it
+    /// from the release being reproduced).
+    pub epochs: std::collections::BTreeMap<String, u64>,
 }
 
 const DRIVER: &str = include_str!("python/pep517_driver.py");
@@ -269,7 +272,10 @@ pub fn build(
     let mut release_epoch = 0;
     for pkg in &recipe.packages {
         let src = work_path.join(format!("src-{}", pkg.name));
-        let record = materialize_source(recipe, pkg, store, &src)?;
+        let mut record = materialize_source(recipe, pkg, store, &src)?;
+        if let Some(e) = opts.epochs.get(&pkg.name) {
+            record.source_date_epoch = *e;
+        }
         let epoch = record.source_date_epoch;
         release_epoch = release_epoch.max(epoch);
         reporter.step(&format!(

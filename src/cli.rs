@@ -107,6 +107,25 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         release: PathBuf,
     },
+    /// Rebuild a release from its own inputs (recipe, locks, sources under inputs/) and check
+    /// that every artifact's digest matches bit for bit; name the first difference otherwise.
+    ///
+    /// Inputs come from the store (run `relsign fetch RELEASE/inputs/<recipe>.toml` first on a
+    /// fresh machine). Exit 0 when every digest matches, 1 when one differs.
+    ///
+    /// Examples:
+    ///   relsign rebuild target/demo/release
+    ///   relsign rebuild target/demo/release --recipe ~/src/project/recipes/demo.toml
+    Rebuild {
+        release: PathBuf,
+        /// Rebuild from this recipe (in a checkout) instead of the release's copy; its digest
+        /// and its locks' digests must match the release's.
+        #[arg(long)]
+        recipe: Option<PathBuf>,
+        /// Keep the rebuilt release here instead of a temporary directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Explain the first difference between two build outputs: sdists and other tars (plain,
     /// gzip or zstd), wheels and zips, OCI layouts (layer by layer, then the config), JSON.
     ///

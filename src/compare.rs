@@ -86,6 +86,38 @@ fn compare_bytes(
     if ba == bb {
         return Ok(None);
     }
+    match compare_structured(ba, bb, shown, prefix) {
+        Ok(d) => Ok(d),
+        // One side does not parse (a corrupted archive): report the first differing byte.
+        Err(e) => Ok(byte_diff(
+            ba,
+            bb,
+            prefix,
+            &format!(" (not readable as an archive: {e})"),
+        )),
+    }
+}
+
+fn byte_diff(ba: &[u8], bb: &[u8], prefix: &str, note: &str) -> Option<Difference> {
+    let at = ba
+        .iter()
+        .zip(bb)
+        .position(|(x, y)| x != y)
+        .unwrap_or(ba.len().min(bb.len()));
+    diff(
+        format!("{prefix}@byte {at}"),
+        "content",
+        format!("{} bytes, sha256:{}{note}", ba.len(), Sha256Hex::of(ba)),
+        format!("{} bytes, sha256:{}", bb.len(), Sha256Hex::of(bb)),
+    )
+}
+
+fn compare_structured(
+    ba: &[u8],
+    bb: &[u8],
+    shown: &Path,
+    prefix: &str,
+) -> Result<Option<Difference>, CompareError> {
     let (ka, kb) = (sniff(ba), sniff(bb));
     if ka != kb {
         return Ok(diff(prefix, "type", format!("{ka:?}"), format!("{kb:?}")));

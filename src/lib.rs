@@ -18,6 +18,7 @@ pub mod keys;
 pub mod lock;
 pub mod oci;
 pub mod python;
+pub mod rebuild;
 pub mod recipe;
 pub mod report;
 pub mod sandbox;

@@ -347,6 +347,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             let recipe = load(&recipe)?;
             let store = store(&cli.global.store)?;
             let opts = relsign::build::BuildOptions {
+                epochs: Default::default(),
                 out: out.clone(),
                 store,
                 keep_work,
@@ -362,6 +363,63 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Rebuild {
+            release,
+            recipe,
+            out,
+        } => {
+            let store = store(&cli.global.store)?;
+            let tmp = tempfile::tempdir()?;
+            let out = out.unwrap_or_else(|| tmp.path().join("rebuilt"));
+            let report = relsign::rebuild::rebuild(&release, recipe.as_deref(), &store, &out, r)?;
+            if json {
+                print_json(
+                    serde_json::json!({"reproducible": report.reproducible(), "report": report}),
+                );
+            } else {
+                for i in &report.inputs {
+                    println!(
+                        "input {} differs: expected={}, got={}",
+                        i.path, i.expected, i.got
+                    );
+                }
+                for a in &report.artifacts {
+                    match &a.difference {
+                        None if a.matches => println!("ok       {}  sha256:{}", a.file, a.expected),
+                        None => println!("DIFFERS  {}", a.file),
+                        Some(d) => println!(
+                            "DIFFERS  {}: first difference at {}: {}\n         release: {}\n         rebuilt: {}",
+                            a.file, d.location, d.what, d.left, d.right
+                        ),
+                    }
+                }
+            }
+            if report.reproducible() {
+                if !json {
+                    println!("{} {}: every digest matches", report.name, report.version);
+                }
+                Ok(())
+            } else {
+                let bad: Vec<&str> = report
+                    .artifacts
+                    .iter()
+                    .filter(|a| !a.matches)
+                    .map(|a| a.file.as_str())
+                    .collect();
+                let msg = format!(
+                    "{} {} is not reproduced: {}{}",
+                    report.name,
+                    report.version,
+                    bad.join(", "),
+                    if report.inputs.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({} input(s) differ)", report.inputs.len())
+                    }
+                );
+                Err(CheckFailed(msg, serde_json::json!({})).into())
+            }
         }
         Command::Compare {
             left,

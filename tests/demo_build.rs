@@ -454,3 +454,69 @@ fn a_failing_scenario_fails_the_gate_with_exit_1() {
         "names the failing scenario: {se}"
     );
 }
+
+#[test]
+fn rebuild_of_the_demo_release_matches_bit_for_bit() {
+    let t = release_copy();
+    let rel = t.path().join("release");
+    let out = run_ok(relsign(&["rebuild", rel.to_str().unwrap()]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.matches("\nok ").count() + usize::from(text.starts_with("ok ")),
+        3,
+        "{text}"
+    );
+    assert!(text.contains("every digest matches"), "{text}");
+}
+
+#[test]
+fn rebuild_names_a_tampered_artifact() {
+    let t = release_copy();
+    let rel = t.path().join("release");
+    let wheel = rel.join("relsign_demo-0.1.0-py3-none-any.whl");
+    let mut bytes = std::fs::read(&wheel).unwrap();
+    bytes[100] ^= 0x01;
+    std::fs::write(&wheel, bytes).unwrap();
+    let out = relsign(&["rebuild", rel.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr(&out),
+    );
+    assert_eq!(out.status.code(), Some(1), "{so}{se}");
+    assert!(
+        so.contains("DIFFERS  relsign_demo-0.1.0-py3-none-any.whl"),
+        "{so}"
+    );
+    assert!(
+        se.contains("not reproduced: relsign_demo-0.1.0-py3-none-any.whl"),
+        "{se}"
+    );
+}
+
+#[test]
+fn rebuild_names_the_first_entry_a_changed_source_file_touches() {
+    let t = release_copy();
+    let rel = t.path().join("release");
+    let cli = rel.join("inputs/demo/src/relsign_demo/cli.py");
+    let mut text = std::fs::read_to_string(&cli).unwrap();
+    text.push_str("# a change\n");
+    std::fs::write(&cli, text).unwrap();
+    let out = relsign(&["rebuild", rel.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let so = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{so}{}", stderr(&out));
+    assert!(
+        so.contains("input source of relsign-demo (demo) differs"),
+        "{so}"
+    );
+    assert!(so.contains("relsign_demo-0.1.0.tar.gz: first difference at relsign_demo-0.1.0/src/relsign_demo/cli.py: content"), "{so}");
+    assert!(
+        so.contains(
+            "relsign_demo-0.1.0-py3-none-any.whl: first difference at relsign_demo/cli.py: content"
+        ),
+        "{so}"
+    );
+}
