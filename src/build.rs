@@ -111,6 +111,8 @@ pub struct BuildOptions {
     /// SOURCE_DATE_EPOCH per package, overriding what the source says (rebuilds take it
     /// from the release being reproduced).
     pub epochs: std::collections::BTreeMap<String, u64>,
+    /// Build with the `--check-reproducible` variations.
+    pub vary: Option<Variation>,
 }
 
 const DRIVER: &str = include_str!("python/pep517_driver.py");
@@ -272,7 +274,7 @@ pub fn build(
     let mut release_epoch = 0;
     for pkg in &recipe.packages {
         let src = work_path.join(format!("src-{}", pkg.name));
-        let mut record = materialize_source(recipe, pkg, store, &src)?;
+        let mut record = materialize_source(recipe, pkg, store, &src, opts.vary.is_some())?;
         if let Some(e) = opts.epochs.get(&pkg.name) {
             record.source_date_epoch = *e;
         }
@@ -283,34 +285,21 @@ pub fn build(
             pkg.name
         ));
         let raw_sdist_dir = work_path.join(format!("out-sdist-{}", pkg.name));
-        let sdist_name = run_hook(
-            &rootfs,
+        let hooks = Hooks {
+            rootfs: &rootfs,
             store,
-            &driver,
-            &deps,
-            &src,
-            &raw_sdist_dir,
-            "build_sdist",
-            epoch,
-            &pkg.name,
-        )?;
+            driver: &driver,
+            deps: &deps,
+            vary: opts.vary.as_ref(),
+        };
+        let sdist_name = hooks.run(&src, &raw_sdist_dir, "build_sdist", epoch, &pkg.name)?;
         let raw_sdist = raw_sdist_dir.join(&sdist_name);
 
         let from_sdist = work_path.join(format!("sdist-src-{}", pkg.name));
         extract_sdist(&raw_sdist, &sdist_name, &from_sdist)?;
         reporter.step(&format!("building {} wheel from its sdist", pkg.name));
         let raw_wheel_dir = work_path.join(format!("out-wheel-{}", pkg.name));
-        let wheel_name = run_hook(
-            &rootfs,
-            store,
-            &driver,
-            &deps,
-            &from_sdist,
-            &raw_wheel_dir,
-            "build_wheel",
-            epoch,
-            &pkg.name,
-        )?;
+        let wheel_name = hooks.run(&from_sdist, &raw_wheel_dir, "build_wheel", epoch, &pkg.name)?;
 
         let sdist_out = stage.join(&sdist_name);
         let mut f = std::fs::File::create(&sdist_out).map_err(fsutil::err("create", &sdist_out))?;
@@ -486,20 +475,108 @@ fn safe_relative(p: &Path) -> Option<PathBuf> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Variations of a `--check-reproducible` second build, inside the sandbox: the steps run as
+/// uid 1000 and under libfaketime three days ahead; the source is copied in reverse order.
+#[derive(Debug, Clone)]
+pub struct Variation {
+    /// The host's libfaketime.so.1, bound into the sandbox and preloaded.
+    pub libfaketime: PathBuf,
+    pub clock_offset: String,
+    pub uid: u32,
+}
+
+impl Variation {
+    /// The standard variation; fails naming faketime when libfaketime is not installed.
+    pub fn standard() -> Result<Variation, BuildError> {
+        let candidates = [
+            "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+            "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+            "/usr/lib/faketime/libfaketime.so.1",
+        ];
+        let lib = candidates.iter().map(PathBuf::from).find(|p| p.is_file()).ok_or_else(|| {
+            BuildError::Message("--check-reproducible varies the clock with libfaketime, which is not installed: apt-get install faketime".into())
+        })?;
+        Ok(Variation {
+            libfaketime: lib,
+            clock_offset: "+3d".into(),
+            uid: 1000,
+        })
+    }
+}
+
+/// What every PEP 517 hook step shares.
+struct Hooks<'a> {
+    rootfs: &'a Path,
+    store: &'a Store,
+    driver: &'a Path,
+    deps: &'a Path,
+    vary: Option<&'a Variation>,
+}
+
+/// Make a tree writable by anyone (for a step that runs as another uid).
+fn open_up(dir: &Path) -> Result<(), BuildError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = dir.symlink_metadata().map_err(fsutil::err("stat", dir))?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let mode = if meta.is_dir() {
+        0o777
+    } else {
+        meta.permissions().mode() | 0o666
+    };
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+        .map_err(fsutil::err("chmod", dir))?;
+    if meta.is_dir() {
+        for e in std::fs::read_dir(dir).map_err(fsutil::err("read directory", dir))? {
+            open_up(&e.map_err(fsutil::err("read directory", dir))?.path())?;
+        }
+    }
+    Ok(())
+}
+
+impl Hooks<'_> {
+    fn run(
+        &self,
+        src: &Path,
+        out: &Path,
+        hook: &str,
+        epoch: u64,
+        pkg: &str,
+    ) -> Result<String, BuildError> {
+        run_hook(self, src, out, hook, epoch, pkg)
+    }
+}
+
 fn run_hook(
-    rootfs: &Path,
-    store: &Store,
-    driver: &Path,
-    deps: &Path,
+    h: &Hooks,
     src: &Path,
     out: &Path,
     hook: &str,
     epoch: u64,
     pkg: &str,
 ) -> Result<String, BuildError> {
+    let (rootfs, store, driver, deps) = (h.rootfs, h.store, h.driver, h.deps);
     fsutil::create_dir_all(out)?;
+    let mut extra_env = Vec::new();
+    let mut extra_binds = Vec::new();
+    if let Some(v) = h.vary {
+        open_up(src)?;
+        open_up(out)?;
+        extra_binds.push(Bind {
+            host: v.libfaketime.clone(),
+            dest: "/relsign/libfaketime.so.1".into(),
+            writable: false,
+        });
+        extra_env.push((
+            "LD_PRELOAD".to_string(),
+            "/relsign/libfaketime.so.1".to_string(),
+        ));
+        extra_env.push(("FAKETIME".to_string(), v.clock_offset.clone()));
+        extra_env.push(("FAKETIME_DONT_FAKE_MONOTONIC".to_string(), "1".to_string()));
+    }
     let step = Step {
+        uid: h.vary.map(|v| v.uid),
         name: format!("{hook} {pkg}"),
         rootfs: rootfs.to_path_buf(),
         binds: vec![
@@ -528,8 +605,13 @@ fn run_hook(
                 dest: "/out".into(),
                 writable: true,
             },
-        ],
-        env: vec![("SOURCE_DATE_EPOCH".into(), epoch.to_string())],
+        ]
+        .into_iter()
+        .chain(extra_binds)
+        .collect(),
+        env: std::iter::once(("SOURCE_DATE_EPOCH".to_string(), epoch.to_string()))
+            .chain(extra_env)
+            .collect(),
         cwd: "/src".into(),
         argv: [
             PYTHON,

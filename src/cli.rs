@@ -92,6 +92,15 @@ pub enum Command {
         /// Keep the work directory (rootfs, raw backend outputs) for inspection.
         #[arg(long)]
         keep_work: bool,
+        /// Build a second time with variations and compare: another build directory and
+        /// working directory, TZ and locale, and inside the sandbox another uid, the clock
+        /// three days ahead (libfaketime) and the source copied in reverse order. Exit 1 and
+        /// name the first difference when an artifact differs.
+        #[arg(long)]
+        check_reproducible: bool,
+        /// (internal) this is the varied build of --check-reproducible.
+        #[arg(long, hide = true)]
+        variation: bool,
     },
     /// Run the release gate: the recipe's behave suite against a built release, offline, in the
     /// sandbox (in a fresh venv and/or inside the image, per `[test] run-in`).

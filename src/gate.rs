@@ -340,6 +340,7 @@ pub fn run(
             manifest.source_date_epoch.to_string(),
         ));
         let step = Step {
+            uid: None,
             name: format!("behave ({place})"),
             rootfs,
             binds,

@@ -340,29 +340,96 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             Ok(())
         }
         Command::Build {
-            recipe,
+            recipe: recipe_path,
             out,
             keep_work,
+            check_reproducible,
+            variation,
         } => {
-            let recipe = load(&recipe)?;
+            let recipe = load(&recipe_path)?;
             let store = store(&cli.global.store)?;
+            let vary = if variation {
+                Some(relsign::build::Variation::standard()?)
+            } else {
+                None
+            };
             let opts = relsign::build::BuildOptions {
-                epochs: Default::default(),
                 out: out.clone(),
-                store,
+                store: store.clone(),
                 keep_work,
+                epochs: Default::default(),
+                vary,
             };
             let m = relsign::build::build(&recipe, &opts, r)
                 .with_context(|| format!("building {}", recipe.path.display()))?;
+            if !check_reproducible {
+                if json {
+                    print_json(serde_json::to_value(&m)?);
+                } else {
+                    println!("built {} {} into {}", m.name, m.version, out.display());
+                    for a in &m.artifacts {
+                        println!("  {}  {:>9}  {}", a.sha256, a.size, a.file);
+                    }
+                }
+                return Ok(());
+            }
+            // The second build: this program again, from elsewhere, with another environment.
+            relsign::build::Variation::standard()?;
+            let tmp = tempfile::tempdir()?;
+            let other = tmp.path().join("elsewhere/out");
+            let tmpdir = tmp.path().join("tmp");
+            std::fs::create_dir_all(&tmpdir)?;
+            r.step("second build with variations (build dir, cwd, TZ, locale, uid, clock +3d, source order)");
+            let abs_recipe = std::fs::canonicalize(&recipe_path)?;
+            let status = std::process::Command::new(std::env::current_exe()?)
+                .args(["--quiet", "--store"])
+                .arg(store.root())
+                .arg("build")
+                .arg(&abs_recipe)
+                .arg("--out")
+                .arg(&other)
+                .arg("--variation")
+                .current_dir(tmp.path())
+                .env("TMPDIR", &tmpdir)
+                .env("TZ", "Pacific/Kiritimati")
+                .env("LANG", "fr_FR.UTF-8")
+                .env("LC_ALL", "fr_FR.UTF-8")
+                .stdout(std::process::Stdio::null())
+                .status()
+                .context("starting the second build")?;
+            if !status.success() {
+                anyhow::bail!("the second (varied) build failed: {status}");
+            }
+            let checks = relsign::rebuild::compare_releases(&out, &other)?;
+            let ok = checks.iter().all(|c| c.matches);
             if json {
-                print_json(serde_json::to_value(&m)?);
+                print_json(serde_json::json!({"reproducible": ok, "artifacts": checks}));
             } else {
-                println!("built {} {} into {}", m.name, m.version, out.display());
-                for a in &m.artifacts {
-                    println!("  {}  {:>9}  {}", a.sha256, a.size, a.file);
+                for c in &checks {
+                    match &c.difference {
+                        None if c.matches => println!("ok       {}  sha256:{}", c.file, c.expected),
+                        None => println!("DIFFERS  {}", c.file),
+                        Some(d) => println!("DIFFERS  {}: first difference at {}: {}\n         first:  {}\n         second: {}", c.file, d.location, d.what, d.left, d.right),
+                    }
                 }
             }
-            Ok(())
+            if ok {
+                if !json {
+                    println!("{} {}: reproducible under variations", m.name, m.version);
+                }
+                Ok(())
+            } else {
+                let bad: Vec<&str> = checks
+                    .iter()
+                    .filter(|c| !c.matches)
+                    .map(|c| c.file.as_str())
+                    .collect();
+                Err(CheckFailed(
+                    format!("not reproducible: {}", bad.join(", ")),
+                    serde_json::json!({}),
+                )
+                .into())
+            }
         }
         Command::Rebuild {
             release,
@@ -520,6 +587,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
             let step = relsign::sandbox::Step {
+                uid: None,
                 name: argv.join(" "),
                 rootfs,
                 binds: vec![],
@@ -549,6 +617,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             let rootfs = work.path().join("rootfs");
             relsign::debian::assemble_rootfs(&deb, &store, &rootfs, r)?;
             let step = relsign::sandbox::Step {
+                uid: None,
                 name: command.join(" "),
                 rootfs,
                 binds: vec![relsign::sandbox::Bind {

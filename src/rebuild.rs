@@ -115,6 +115,7 @@ pub fn rebuild(
         store: store.clone(),
         keep_work: false,
         epochs,
+        vary: None,
     };
     let rebuilt = build::build(&recipe, &opts, reporter)?;
     for (s, r) in m.sources.iter().zip(&rebuilt.sources) {
@@ -186,4 +187,46 @@ pub fn rebuild(
         inputs,
         artifacts,
     })
+}
+
+/// Compare the artifacts of two release directories built from the same recipe.
+pub fn compare_releases(a: &Path, b: &Path) -> Result<Vec<ArtifactCheck>, BuildError> {
+    let (ma, mb) = (read_manifest(a)?, read_manifest(b)?);
+    let mut out = Vec::new();
+    for x in &ma.artifacts {
+        let y = mb
+            .artifacts
+            .iter()
+            .find(|y| y.file == x.file && y.kind == x.kind);
+        let mut check = ArtifactCheck {
+            file: x.file.clone(),
+            kind: x.kind.clone(),
+            expected: x.sha256.clone(),
+            got: y.map(|y| y.sha256.clone()),
+            matches: false,
+            difference: None,
+        };
+        match y {
+            Some(y) if y.sha256 == x.sha256 => check.matches = true,
+            Some(_) => {
+                check.difference =
+                    compare_paths(&a.join(&x.file), &b.join(&x.file)).map_err(|e| {
+                        BuildError::Other {
+                            context: format!("comparing {}", x.file),
+                            source: Box::new(e),
+                        }
+                    })?;
+            }
+            None => {
+                check.difference = Some(Difference {
+                    location: x.file.clone(),
+                    what: "missing".into(),
+                    left: "built".into(),
+                    right: "not built".into(),
+                });
+            }
+        }
+        out.push(check);
+    }
+    Ok(out)
 }

@@ -47,6 +47,8 @@ pub struct Step {
     pub env: Vec<(String, String)>,
     pub cwd: String,
     pub argv: Vec<String>,
+    /// Run the step as this uid/gid in a user namespace (root when None).
+    pub uid: Option<u32>,
 }
 
 /// The captured result of a step that exited 0.
@@ -94,6 +96,15 @@ pub fn bwrap_args(step: &Step) -> Vec<String> {
         "--dir".into(),
         "/tmp/home".into(),
     ];
+    if let Some(uid) = step.uid {
+        a.extend([
+            "--unshare-user".into(),
+            "--uid".into(),
+            uid.to_string(),
+            "--gid".into(),
+            uid.to_string(),
+        ]);
+    }
     for b in &step.binds {
         a.push(if b.writable { "--bind" } else { "--ro-bind" }.into());
         a.push(b.host.display().to_string());
@@ -232,6 +243,7 @@ mod tests {
     #[test]
     fn args_clear_env_unshare_and_bind_readonly() {
         let s = Step {
+            uid: None,
             name: "t".into(),
             rootfs: "/r".into(),
             binds: vec![Bind {

@@ -42,6 +42,7 @@ pub fn materialize_source(
     pkg: &Package,
     store: &Store,
     dest: &Path,
+    reverse_order: bool,
 ) -> Result<SourceRecord, BuildError> {
     match &pkg.source {
         Source::Dir(rel) => {
@@ -55,7 +56,7 @@ pub fn materialize_source(
                 )));
             }
             let epoch = dir_epoch(&dir)?;
-            copy_source_tree(&dir, dest, epoch)?;
+            copy_tree_ordered(&dir, dest, epoch, reverse_order)?;
             let digest = tree_digest(dest)?;
             Ok(SourceRecord {
                 package: pkg.name.clone(),
@@ -149,12 +150,26 @@ fn skipped(name: &str) -> bool {
 /// Copy a source tree in sorted order, skipping VCS metadata and build leftovers, and set every
 /// file's mtime to `epoch` so the copy carries no trace of when it was made.
 pub fn copy_source_tree(from: &Path, to: &Path, epoch: u64) -> Result<(), BuildError> {
+    copy_tree_ordered(from, to, epoch, false)
+}
+
+/// [`copy_source_tree`], creating entries in reverse order when `reverse` is set (so the copy's
+/// directory order differs: a `--check-reproducible` variation).
+pub fn copy_tree_ordered(
+    from: &Path,
+    to: &Path,
+    epoch: u64,
+    reverse: bool,
+) -> Result<(), BuildError> {
     fsutil::create_dir_all(to)?;
     let mut entries: Vec<_> = std::fs::read_dir(from)
         .map_err(fsutil::err("read directory", from))?
         .collect::<Result<_, _>>()
         .map_err(fsutil::err("read directory", from))?;
     entries.sort_by_key(|e| e.file_name());
+    if reverse {
+        entries.reverse();
+    }
     let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch);
     for e in entries {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -165,7 +180,7 @@ pub fn copy_source_tree(from: &Path, to: &Path, epoch: u64) -> Result<(), BuildE
         let dst = to.join(&name);
         let ft = e.file_type().map_err(fsutil::err("stat", &src))?;
         if ft.is_dir() {
-            copy_source_tree(&src, &dst, epoch)?;
+            copy_tree_ordered(&src, &dst, epoch, reverse)?;
         } else if ft.is_file() {
             std::fs::copy(&src, &dst).map_err(fsutil::err("copy to", &dst))?;
             let f = std::fs::File::options()
