@@ -34,6 +34,48 @@ impl SuiteSummary {
     }
 }
 
+/// One scenario's outcome, from a JUnit `<testcase>`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CaseResult {
+    /// `<feature> :: <scenario>`.
+    pub name: String,
+    /// passed, failed or skipped.
+    pub status: String,
+}
+
+/// The `<testcase>` elements of a JUnit document with their outcome: behave's `status`
+/// attribute when present, else failed when a `<failure>` or `<error>` child is present.
+pub fn parse_cases(xml: &str) -> Vec<CaseResult> {
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find("<testcase") {
+        let after = &rest[i..];
+        let end = after.find('>').unwrap_or(after.len());
+        let tag = &after[..end];
+        let body_end = if tag.ends_with('/') {
+            end
+        } else {
+            after.find("</testcase>").unwrap_or(after.len()).max(end)
+        };
+        let body = &after[end..body_end];
+        let status = match attr(tag, "status") {
+            Some(s) if s == "passed" || s == "failed" || s == "skipped" => s.to_string(),
+            Some("untested") => "skipped".to_string(),
+            _ if body.contains("<failure") || body.contains("<error") => "failed".to_string(),
+            _ if body.contains("<skipped") => "skipped".to_string(),
+            _ => "passed".to_string(),
+        };
+        let classname = attr(tag, "classname").unwrap_or("");
+        let name = attr(tag, "name").unwrap_or("");
+        out.push(CaseResult {
+            name: format!("{classname} :: {name}"),
+            status,
+        });
+        rest = &after[end..];
+    }
+    out
+}
+
 /// The gate's result in one place (venv or image).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct GateRun {
@@ -45,6 +87,8 @@ pub struct GateRun {
     pub skipped: u64,
     /// JUnit files, relative to the release directory, with their digests.
     pub junit: Vec<(String, Sha256Hex)>,
+    /// Every scenario with its outcome.
+    pub cases: Vec<CaseResult>,
     /// behave's exit code.
     pub exit_code: Option<i32>,
     /// The tail of behave's output when it failed.
@@ -126,9 +170,11 @@ fn summarize(
     files.sort();
     let mut suites = Vec::new();
     let mut junit = Vec::new();
+    let mut cases = Vec::new();
     for f in &files {
         let text = fsutil::read_to_string(f)?;
         suites.extend(parse_junit(&text));
+        cases.extend(parse_cases(&text));
         let rel = f.strip_prefix(release).unwrap_or(f).display().to_string();
         junit.push((rel, Sha256Hex::of(text.as_bytes())));
     }
@@ -152,6 +198,7 @@ fn summarize(
         failed,
         skipped,
         junit,
+        cases,
         exit_code: out.code,
         log,
     })
@@ -371,6 +418,54 @@ pub fn run(
     Ok(report)
 }
 
+pub const TEST_RESULT_V01: &str = "https://in-toto.io/attestation/test-result/v0.1";
+
+/// The in-toto test-result v0.1 statement for a gate report: the release's artifacts are the
+/// subjects; the configuration names the features directory and every JUnit file by digest.
+pub fn test_result_statement(manifest: &ReleaseManifest, report: &GateReport) -> serde_json::Value {
+    let subject: Vec<serde_json::Value> = manifest
+        .artifacts
+        .iter()
+        .map(|a| serde_json::json!({"name": a.file, "digest": {"sha256": a.sha256.as_str()}}))
+        .collect();
+    let mut configuration = vec![
+        serde_json::json!({"name": "features", "digest": {"sha256": report.features_sha256.as_str()}}),
+    ];
+    let (mut passed, mut failed, mut warned) = (Vec::new(), Vec::new(), Vec::new());
+    for run in &report.runs {
+        for (file, d) in &run.junit {
+            configuration.push(serde_json::json!({"name": file, "digest": {"sha256": d.as_str()}, "mediaType": "application/xml"}));
+        }
+        for c in &run.cases {
+            let name = format!("{}: {}", run.place, c.name);
+            match c.status.as_str() {
+                "passed" => passed.push(name),
+                "failed" => failed.push(name),
+                _ => warned.push(name),
+            }
+        }
+    }
+    let result = if !report.ok() {
+        "FAILED"
+    } else if warned.is_empty() {
+        "PASSED"
+    } else {
+        "WARNED"
+    };
+    serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": subject,
+        "predicateType": TEST_RESULT_V01,
+        "predicate": {
+            "result": result,
+            "configuration": configuration,
+            "passedTests": passed,
+            "warnedTests": warned,
+            "failedTests": failed,
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,5 +480,17 @@ mod tests {
             (7, 1, 2, 4)
         );
         assert_eq!(s[0].name, "cli.the relsign-demo command line");
+    }
+
+    #[test]
+    fn junit_cases_have_a_status() {
+        let xml = r#"<testsuite name="f" tests="2"><testcase classname="f.feat" name="ok one" status="passed" time="0.1"><system-out>x</system-out></testcase><testcase classname="f.feat" name="bad one" status="failed"><failure message="m"/></testcase></testsuite>"#;
+        let c = parse_cases(xml);
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            (c[0].name.as_str(), c[0].status.as_str()),
+            ("f.feat :: ok one", "passed")
+        );
+        assert_eq!(c[1].status, "failed");
     }
 }
