@@ -20,6 +20,7 @@ pub mod oci;
 pub mod python;
 pub mod rebuild;
 pub mod recipe;
+pub mod release;
 pub mod report;
 pub mod sandbox;
 pub mod source;

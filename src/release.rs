@@ -1,0 +1,73 @@
+//! `relsign release`: build → gate → SBOM → sign, as one command that cannot skip the gate.
+//!
+//! When the gate fails, nothing is signed and the directory says so in `NOT-A-RELEASE.txt`;
+//! `relsign sign` refuses such a directory, and `relsign verify` refuses it (no signatures).
+
+use crate::attest::{bundle, dsse, AttestError, ATTESTATIONS_DIR};
+use crate::fsutil;
+use crate::keys::SecretKey;
+use std::path::{Path, PathBuf};
+
+/// The marker a failed gate leaves in the output directory.
+pub const NOT_A_RELEASE: &str = "NOT-A-RELEASE.txt";
+
+/// Write the marker that says the directory is not a release, and why.
+pub fn mark_not_a_release(dir: &Path, why: &str) -> Result<(), fsutil::FsError> {
+    let text = format!(
+        "THIS DIRECTORY IS NOT A RELEASE.\n\nThe release gate failed, so nothing here was signed and nothing may be published.\n\n{why}\n"
+    );
+    fsutil::write_atomic(&dir.join(NOT_A_RELEASE), text.as_bytes())
+}
+
+/// True when the directory carries the not-a-release marker.
+pub fn is_marked(dir: &Path) -> bool {
+    dir.join(NOT_A_RELEASE).exists()
+}
+
+/// Where a named attestation's envelope lives: `attestations/<name>.dsse.json`.
+pub fn statement_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(ATTESTATIONS_DIR).join(format!("{name}.dsse.json"))
+}
+
+/// Sign an in-toto statement as `attestations/<name>.dsse.json` (adding this key's signature
+/// when an envelope with the same payload exists, so maintainers can co-sign), and write its
+/// Sigstore bundle `attestations/<name>.<fingerprint>.sigstore.json`. A different statement
+/// under the same name replaces the old envelope only when `replace` is set.
+pub fn sign_statement(
+    dir: &Path,
+    name: &str,
+    statement: &serde_json::Value,
+    key: &SecretKey,
+    replace: bool,
+) -> Result<(PathBuf, PathBuf), AttestError> {
+    let payload = crate::build::canonical_json(statement);
+    let path = statement_path(dir, name);
+    let mut env = match fsutil::read(&path) {
+        Ok(bytes) => {
+            let old = dsse::Envelope::from_json(&bytes).map_err(|e| AttestError::Format {
+                file: path.clone(),
+                reason: e.to_string(),
+            })?;
+            if old.payload == payload {
+                old
+            } else if replace {
+                dsse::Envelope::new(dsse::INTOTO_PAYLOAD_TYPE, payload)
+            } else {
+                return Err(AttestError::Mismatch {
+                    file: path,
+                    reason: format!("the {name} statement changed"),
+                });
+            }
+        }
+        Err(_) => dsse::Envelope::new(dsse::INTOTO_PAYLOAD_TYPE, payload),
+    };
+    env.sign(key);
+    fsutil::write_atomic(&path, &env.to_json())?;
+    let pk = key.public();
+    let b = bundle::Bundle::dsse(&env, pk.key_id()).expect("just signed");
+    let bp = dir
+        .join(ATTESTATIONS_DIR)
+        .join(format!("{name}.{}.sigstore.json", pk.fingerprint()));
+    fsutil::write_atomic(&bp, &b.to_json())?;
+    Ok((path, bp))
+}
