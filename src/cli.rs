@@ -135,6 +135,12 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Write CycloneDX 1.6 and SPDX 2.3 SBOMs for every artifact of a release, into
+    /// RELEASE/sbom/<artifact>.cdx.json and .spdx.json (deterministic: same release, same bytes).
+    ///
+    /// Examples:
+    ///   relsign sbom target/demo/release
+    Sbom { release: PathBuf },
     /// Explain the first difference between two build outputs: sdists and other tars (plain,
     /// gzip or zstd), wheels and zips, OCI layouts (layer by layer, then the config), JSON.
     ///

@@ -23,6 +23,7 @@ pub mod recipe;
 pub mod release;
 pub mod report;
 pub mod sandbox;
+pub mod sbom;
 pub mod source;
 pub mod store;
 pub mod verify;

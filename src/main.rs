@@ -488,6 +488,24 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 Err(CheckFailed(msg, serde_json::json!({})).into())
             }
         }
+        Command::Sbom { release } => {
+            let store = store(&cli.global.store)?;
+            let files = relsign::sbom::generate(&release, &store, r)?;
+            if json {
+                print_json(serde_json::to_value(&files)?);
+            } else {
+                for f in &files {
+                    println!(
+                        "{}: {} components\n  {}\n  {}",
+                        f.artifact,
+                        f.components,
+                        f.cyclonedx.display(),
+                        f.spdx.display()
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Compare {
             left,
             right,

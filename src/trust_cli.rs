@@ -1,21 +1,667 @@
 //! CLI for keys, signing, the trust policy and verification (issue 4).
-//! OWNER: the signing helper.
 
-use clap::Subcommand;
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use relsign::attest::time;
+use relsign::keys::policy::{self, InitOptions, PolicyError, ReleaseRef, RootKey, Thresholds};
+use relsign::keys::{self, Passphrase, PublicKey, SecretKey};
+use relsign::report::Reporter;
+use relsign::verify::{self, VerifyError, VerifyOptions};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Subcommand)]
 pub enum TrustCommand {
-    /// Placeholder until the signing commands land.
-    #[command(hide = true)]
-    TrustPlaceholder,
+    /// Ed25519 signing keys: generate a key pair, show a key id.
+    Key {
+        #[command(subcommand)]
+        cmd: KeyCommand,
+    },
+    /// Sign a release directory: the SLSA provenance (DSSE) and Sigstore bundles.
+    ///
+    /// The first signature creates attestations/provenance.dsse.json; a later `sign` with
+    /// another key adds its signature to the same envelope (co-signing, t-of-n). Every
+    /// signature also gets Sigstore bundles: one for the provenance, one per artifact file.
+    ///
+    /// The passphrase comes from --passphrase-fd, --passphrase-file, $RELSIGN_PASSPHRASE or
+    /// a prompt on the terminal, in that order.
+    ///
+    /// Examples:
+    ///   relsign sign target/demo/release --key ~/.config/relsign/alice.key
+    ///   relsign sign target/demo/release --key bob.key --passphrase-fd 3 3<bob.pass
+    Sign {
+        release: PathBuf,
+        /// The encrypted private key (PEM "ENCRYPTED PRIVATE KEY", mode 0600).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        #[command(flatten)]
+        pass: PassArgs,
+        /// The signing time recorded in a new statement [default: now]. Self-asserted:
+        /// release-key validity windows are judged at this time.
+        #[arg(long, value_name = "RFC3339")]
+        signing_time: Option<String>,
+    },
+    /// Keyless signing (Fulcio certificate + Rekor entry) of a signed release's files and
+    /// provenance payload; needs an OIDC token in $SIGSTORE_ID_TOKEN. Built with
+    /// `--features keyless` only.
+    #[cfg(feature = "keyless")]
+    SignKeyless { release: PathBuf },
+    /// The trust policy in keys/: root keys, release keys, thresholds, revocations.
+    Policy {
+        #[command(subcommand)]
+        cmd: PolicyCommand,
+    },
+    /// Verify an artifact, a release directory or an OCI layout against the trust policy.
+    ///
+    /// Checks: each file's sha256 equals its provenance subject; the provenance is signed by
+    /// enough release keys (threshold), valid at the statement's signing time and not revoked;
+    /// the policy chain is valid and not expired; the claims match --expect-*; the release is
+    /// not older than one accepted before (--state).
+    ///
+    /// Exit codes: 0 verified; 1 refused (the message names the failed check); 2 error.
+    ///
+    /// Examples:
+    ///   relsign verify target/demo/release --policy target/demo/keys
+    ///   relsign verify dist/relsign_demo-0.1.0-py3-none-any.whl --expect-version 0.1.0
+    Verify {
+        /// An artifact file (release.json and attestations/ beside it), a release directory,
+        /// or an OCI layout inside a release directory.
+        target: PathBuf,
+        /// The trust policy directory (with policy/1.json …).
+        #[arg(long, value_name = "DIR", default_value = "keys")]
+        policy: PathBuf,
+        /// A source the provenance must name: its location, digest, or location@digest.
+        #[arg(long, value_name = "SOURCE")]
+        expect_source: Vec<String>,
+        /// The version the release must have.
+        #[arg(long, value_name = "VERSION")]
+        expect_version: Option<String>,
+        /// Accept a release older than the last one accepted.
+        #[arg(long)]
+        allow_downgrade: bool,
+        /// The last-seen state file [default: $RELSIGN_STATE, else
+        /// $XDG_STATE_HOME/relsign/last-seen.json, else ~/.local/state/relsign/last-seen.json].
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// Do not read or update the last-seen state (no rollback protection).
+        #[arg(long, conflicts_with = "state")]
+        no_state: bool,
+    },
 }
 
-pub fn run(
-    cmd: TrustCommand,
-    _global: &crate::cli::Global,
-    _r: &dyn relsign::report::Reporter,
-) -> anyhow::Result<()> {
-    match cmd {
-        TrustCommand::TrustPlaceholder => Ok(()),
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate an Ed25519 key pair: PREFIX.key (encrypted, mode 0600) and PREFIX.pub.
+    ///
+    /// The private key is PKCS#8 encrypted with PBES2 (scrypt, AES-256-CBC) under the
+    /// passphrase. The public key is PEM "PUBLIC KEY" (SPKI), which cosign can load.
+    ///
+    /// Examples:
+    ///   relsign key generate --out ~/.config/relsign/alice
+    Generate {
+        /// Path prefix: writes PREFIX.key and PREFIX.pub.
+        #[arg(long, value_name = "PREFIX")]
+        out: PathBuf,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        pass: PassArgs,
+    },
+    /// Print a public key's id: base64(SHA-256(DER SPKI)).
+    ///
+    /// Examples:
+    ///   relsign key show alice.pub
+    Show {
+        /// A public key file (PEM "PUBLIC KEY").
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Create version 1 of a policy (unsigned: then `relsign policy sign` with root keys).
+    ///
+    /// Examples:
+    ///   relsign policy init keys --root-key alice-root.pub --root-key bob-root.pub \
+    ///       --root-threshold 2 --release-key alice.pub --release-key bob.pub \
+    ///       --provenance-threshold 2 --artifact-threshold 1
+    Init {
+        dir: PathBuf,
+        /// A root key's public key file (repeatable).
+        #[arg(long, value_name = "PUB", required = true)]
+        root_key: Vec<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        root_threshold: u32,
+        /// A release key's public key file (repeatable).
+        #[arg(long, value_name = "PUB")]
+        release_key: Vec<PathBuf>,
+        #[command(flatten)]
+        window: Window,
+        /// Release keys that must sign the provenance.
+        #[arg(long, default_value_t = 1)]
+        provenance_threshold: u32,
+        /// Release keys that must sign each artifact file (0: not required).
+        #[arg(long, default_value_t = 1)]
+        artifact_threshold: u32,
+        /// The policy is refused after this time (RFC 3339).
+        #[arg(long, value_name = "RFC3339")]
+        expires: Option<String>,
+        /// Mark the policy as test-only (demo and test keys).
+        #[arg(long)]
+        test_only: bool,
+    },
+    /// Add a release key (or a root key) to the policy.
+    AddKey {
+        dir: PathBuf,
+        /// The public key file.
+        key: PathBuf,
+        /// Add it as a root key instead of a release key.
+        #[arg(long)]
+        root: bool,
+        #[command(flatten)]
+        window: Window,
+    },
+    /// Remove a release or root key (by key id or public key file).
+    RemoveKey { dir: PathBuf, key: String },
+    /// Revoke a key (by key id or public key file) or a release (NAME@VERSION).
+    Revoke {
+        dir: PathBuf,
+        #[arg(long, value_name = "KEYID|PUB")]
+        key: Option<String>,
+        #[arg(long, value_name = "NAME@VERSION")]
+        release: Option<String>,
+    },
+    /// Change thresholds or the expiry time.
+    Set {
+        dir: PathBuf,
+        #[arg(long)]
+        root_threshold: Option<u32>,
+        #[arg(long)]
+        provenance_threshold: Option<u32>,
+        #[arg(long)]
+        artifact_threshold: Option<u32>,
+        #[arg(long, value_name = "RFC3339")]
+        expires: Option<String>,
+    },
+    /// Sign the newest policy version with a root key (of this version or the previous one).
+    Sign {
+        dir: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        #[command(flatten)]
+        pass: PassArgs,
+    },
+    /// Show the newest policy version and its signing status.
+    Show { dir: PathBuf },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Window {
+    /// Start of the release keys' validity window (RFC 3339) [default: now].
+    #[arg(long, value_name = "RFC3339")]
+    not_before: Option<String>,
+    /// End of the release keys' validity window (RFC 3339) [default: two years from now].
+    #[arg(long, value_name = "RFC3339")]
+    not_after: Option<String>,
+}
+
+impl Window {
+    fn resolve(&self) -> (String, String) {
+        let now = time::now();
+        (
+            self.not_before.clone().unwrap_or_else(|| time::format(now)),
+            self.not_after
+                .clone()
+                .unwrap_or_else(|| time::format(now + 2 * 366 * 86_400)),
+        )
     }
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct PassArgs {
+    /// Read the passphrase from this file (its first line).
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    /// Read the passphrase from this open file descriptor.
+    #[arg(long, value_name = "N")]
+    passphrase_fd: Option<u32>,
+}
+
+/// The passphrase, from (in order) a descriptor, a file, $RELSIGN_PASSPHRASE, or the terminal.
+fn passphrase(a: &PassArgs, what: &Path, confirm: bool) -> Result<Passphrase> {
+    let from_file = |p: &Path| -> Result<Passphrase> {
+        let bytes = std::fs::read(p)
+            .with_context(|| format!("reading the passphrase from {}", p.display()))?;
+        let mut first = bytes;
+        if let Some(i) = first.iter().position(|&b| b == b'\n') {
+            let tail = first.split_off(i);
+            drop(zeroize::Zeroizing::new(tail));
+        }
+        Passphrase::from_bytes(first).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+    };
+    if let Some(fd) = a.passphrase_fd {
+        return from_file(&PathBuf::from(format!("/dev/fd/{fd}")));
+    }
+    if let Some(f) = &a.passphrase_file {
+        return from_file(f);
+    }
+    if let Ok(v) = std::env::var("RELSIGN_PASSPHRASE") {
+        return Ok(Passphrase::new(v));
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "no passphrase for {}: set RELSIGN_PASSPHRASE, or pass --passphrase-file or \
+             --passphrase-fd (there is no terminal to prompt on)",
+            what.display()
+        );
+    }
+    let p = Passphrase::new(
+        rpassword::prompt_password(format!("passphrase for {}: ", what.display()))
+            .context("reading the passphrase from the terminal")?,
+    );
+    if confirm {
+        let again = Passphrase::new(
+            rpassword::prompt_password("again: ").context("reading the passphrase")?,
+        );
+        if !p.matches(&again) {
+            bail!("the passphrases differ");
+        }
+    }
+    Ok(p)
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    println!("{}", serde_json::to_string_pretty(v).expect("json"));
+}
+
+/// A key given as a key id or a public key file.
+fn key_id_arg(s: &str) -> Result<String> {
+    let p = Path::new(s);
+    if p.is_file() {
+        return Ok(PublicKey::read(p)?.key_id().to_string());
+    }
+    Ok(s.to_string())
+}
+
+fn policy_err(e: PolicyError) -> anyhow::Error {
+    match e {
+        PolicyError::Refused { check, reason } => crate::CheckFailed(
+            format!("policy check `{check}` failed: {reason}"),
+            serde_json::json!({"check": check}),
+        )
+        .into(),
+        e => e.into(),
+    }
+}
+
+pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> Result<()> {
+    let json = global.json;
+    match cmd {
+        TrustCommand::Key {
+            cmd: KeyCommand::Generate { out, force, pass },
+        } => {
+            let pass = passphrase(&pass, &out, true)?;
+            let g = keys::generate(&out, &pass, force)?;
+            if json {
+                print_json(
+                    &serde_json::json!({"ok": true, "private_key": g.private_key, "public_key": g.public_key, "key_id": g.key_id}),
+                );
+            } else {
+                println!("wrote {} (encrypted, mode 0600)", g.private_key.display());
+                println!("wrote {}", g.public_key.display());
+                println!("key id {}", g.key_id);
+            }
+            Ok(())
+        }
+        TrustCommand::Key {
+            cmd: KeyCommand::Show { file },
+        } => {
+            let k = PublicKey::read(&file)?;
+            if json {
+                print_json(
+                    &serde_json::json!({"ok": true, "file": file, "key_id": k.key_id(), "fingerprint": k.fingerprint(), "public_key_pem": k.to_pem()}),
+                );
+            } else {
+                println!("{}", k.key_id());
+            }
+            Ok(())
+        }
+        TrustCommand::Sign {
+            release,
+            key,
+            pass,
+            signing_time,
+        } => {
+            let signed_on = match signing_time {
+                Some(t) => time::parse(&t).map_err(|e| anyhow::anyhow!("--signing-time: {e}"))?,
+                None => time::now(),
+            };
+            keys::check_private_mode(&key)?;
+            let pass = passphrase(&pass, &key, false)?;
+            let sk = SecretKey::read(&key, &pass)?;
+            drop(pass);
+            let o = relsign::attest::sign_release(&release, &sk, signed_on, r)
+                .with_context(|| format!("signing {}", release.display()))?;
+            if json {
+                print_json(&serde_json::json!({"ok": true, "sign": o}));
+            } else {
+                println!(
+                    "signed {} {} with key {} ({} signer(s) now{})",
+                    o.release,
+                    o.version,
+                    o.key_id,
+                    o.signatures,
+                    if o.created_statement {
+                        ", new provenance statement"
+                    } else {
+                        ""
+                    }
+                );
+                println!("  {}", o.envelope.display());
+                for b in &o.bundles {
+                    println!("  {}", b.display());
+                }
+            }
+            Ok(())
+        }
+        TrustCommand::Policy { cmd } => run_policy(cmd, json),
+        #[cfg(feature = "keyless")]
+        TrustCommand::SignKeyless { release } => {
+            let token =
+                zeroize::Zeroizing::new(std::env::var("SIGSTORE_ID_TOKEN").map_err(|_| {
+                    anyhow::anyhow!(
+                        "keyless signing needs an OIDC identity token in $SIGSTORE_ID_TOKEN"
+                    )
+                })?);
+            let written = relsign::keys::keyless::sign_keyless(&release, &token, r)?;
+            if json {
+                print_json(&serde_json::json!({"ok": true, "bundles": written}));
+            } else {
+                for w in written {
+                    println!("wrote {}", w.display());
+                }
+            }
+            Ok(())
+        }
+        TrustCommand::Verify {
+            target,
+            policy,
+            expect_source,
+            expect_version,
+            allow_downgrade,
+            state,
+            no_state,
+        } => {
+            let state_file = if no_state {
+                None
+            } else {
+                state.or_else(verify::default_state_path)
+            };
+            let o = VerifyOptions {
+                policy_dir: policy,
+                expect_source,
+                expect_version,
+                allow_downgrade,
+                state_file,
+                now: time::now(),
+            };
+            match verify::verify(&target, &o, r) {
+                Ok(rep) => {
+                    if json {
+                        print_json(&rep);
+                    } else {
+                        println!(
+                            "verified {} {} (signed {}; policy version {}{})",
+                            rep.release,
+                            rep.version,
+                            rep.signed_on,
+                            rep.policy_version,
+                            if rep.policy_test_only {
+                                ", TEST-ONLY"
+                            } else {
+                                ""
+                            }
+                        );
+                        println!(
+                            "  provenance: {} signature(s), threshold {}",
+                            rep.provenance_signers.len(),
+                            rep.provenance_threshold
+                        );
+                        for a in &rep.artifacts {
+                            println!(
+                                "  ok  {}  sha256:{}  ({} bundle signer(s))",
+                                a.file,
+                                a.sha256,
+                                a.bundle_signers.len()
+                            );
+                        }
+                        for c in &rep.checks {
+                            println!("  {:<12} {}: {}", c.status, c.check, c.detail);
+                        }
+                        for n in &rep.notes {
+                            println!("  note: {n}");
+                        }
+                    }
+                    Ok(())
+                }
+                Err(VerifyError::Refused { check, reason }) => Err(crate::CheckFailed(
+                    format!("verification refused: check `{check}` failed: {reason}"),
+                    serde_json::json!({"check": check, "target": target}),
+                )
+                .into()),
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}
+
+fn run_policy(cmd: PolicyCommand, json: bool) -> Result<()> {
+    let report = |what: &str, path: &Path, version: u64| {
+        if json {
+            print_json(&serde_json::json!({"ok": true, "file": path, "version": version}));
+        } else {
+            println!(
+                "{what}: {} (version {version}; sign it with `relsign policy sign`)",
+                path.display()
+            );
+        }
+    };
+    match cmd {
+        PolicyCommand::Init {
+            dir,
+            root_key,
+            root_threshold,
+            release_key,
+            window,
+            provenance_threshold,
+            artifact_threshold,
+            expires,
+            test_only,
+        } => {
+            let (nb, na) = window.resolve();
+            let roots = root_key
+                .iter()
+                .map(|p| PublicKey::read(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let release_keys = release_key
+                .iter()
+                .map(|p| PublicKey::read(p).map(|k| (k, nb.clone(), na.clone())))
+                .collect::<Result<Vec<_>, _>>()?;
+            let path = policy::init(
+                &dir,
+                InitOptions {
+                    roots,
+                    root_threshold,
+                    release_keys,
+                    thresholds: Thresholds {
+                        provenance: provenance_threshold,
+                        artifact: artifact_threshold,
+                    },
+                    expires,
+                    test_only,
+                },
+            )
+            .map_err(policy_err)?;
+            report("wrote", &path, 1);
+            Ok(())
+        }
+        PolicyCommand::AddKey {
+            dir,
+            key,
+            root,
+            window,
+        } => {
+            let k = PublicKey::read(&key)?;
+            let (nb, na) = window.resolve();
+            let (path, v) = policy::edit(&dir, |p| {
+                let id = k.key_id().to_string();
+                if root {
+                    if p.root_keys.iter().any(|r| r.keyid == id) {
+                        return Err(PolicyError::Usage(format!("{id} is already a root key")));
+                    }
+                    p.root_keys.push(RootKey {
+                        keyid: id,
+                        public_key_pem: k.to_pem(),
+                    });
+                } else {
+                    if p.release_keys.iter().any(|r| r.keyid == id) {
+                        return Err(PolicyError::Usage(format!("{id} is already a release key")));
+                    }
+                    p.release_keys
+                        .push(policy::release_key_entry(&k, &nb, &na)?);
+                }
+                Ok(())
+            })
+            .map_err(policy_err)?;
+            report("added the key", &path, v);
+            Ok(())
+        }
+        PolicyCommand::RemoveKey { dir, key } => {
+            let id = key_id_arg(&key)?;
+            let (path, v) = policy::edit(&dir, |p| {
+                let before = p.root_keys.len() + p.release_keys.len();
+                p.root_keys.retain(|k| k.keyid != id);
+                p.release_keys.retain(|k| k.keyid != id);
+                if p.root_keys.len() + p.release_keys.len() == before {
+                    return Err(PolicyError::Usage(format!(
+                        "{id} is not a key of the policy"
+                    )));
+                }
+                Ok(())
+            })
+            .map_err(policy_err)?;
+            report("removed the key", &path, v);
+            Ok(())
+        }
+        PolicyCommand::Revoke { dir, key, release } => {
+            if key.is_none() && release.is_none() {
+                bail!("give --key KEYID|PUB or --release NAME@VERSION");
+            }
+            let id = key.as_deref().map(key_id_arg).transpose()?;
+            let rel = match &release {
+                Some(s) => {
+                    let (n, v) = s
+                        .rsplit_once('@')
+                        .ok_or_else(|| anyhow::anyhow!("--release {s:?}: expected NAME@VERSION"))?;
+                    Some(ReleaseRef {
+                        name: n.into(),
+                        version: v.into(),
+                    })
+                }
+                None => None,
+            };
+            let (path, v) = policy::edit(&dir, |p| {
+                if let Some(id) = id {
+                    if !p.revoked_keys.contains(&id) {
+                        p.revoked_keys.push(id);
+                    }
+                }
+                if let Some(r) = rel {
+                    if !p.revoked_releases.contains(&r) {
+                        p.revoked_releases.push(r);
+                        p.revoked_releases.sort();
+                    }
+                }
+                Ok(())
+            })
+            .map_err(policy_err)?;
+            report("revoked", &path, v);
+            Ok(())
+        }
+        PolicyCommand::Set {
+            dir,
+            root_threshold,
+            provenance_threshold,
+            artifact_threshold,
+            expires,
+        } => {
+            let expires = expires
+                .map(|e| time::parse(&e).map(time::format))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
+            let (path, v) = policy::edit(&dir, |p| {
+                if let Some(t) = root_threshold {
+                    p.root_threshold = t;
+                }
+                if let Some(t) = provenance_threshold {
+                    p.thresholds.provenance = t;
+                }
+                if let Some(t) = artifact_threshold {
+                    p.thresholds.artifact = t;
+                }
+                if let Some(e) = expires {
+                    p.expires = Some(e);
+                }
+                Ok(())
+            })
+            .map_err(policy_err)?;
+            report("updated", &path, v);
+            Ok(())
+        }
+        PolicyCommand::Sign { dir, key, pass } => {
+            keys::check_private_mode(&key)?;
+            let pass = passphrase(&pass, &key, false)?;
+            let sk = SecretKey::read(&key, &pass)?;
+            drop(pass);
+            let st = policy::sign(&dir, &sk).map_err(policy_err)?;
+            if json {
+                print_json(&serde_json::json!({"ok": true, "status": st}));
+            } else {
+                print_status(&st);
+            }
+            Ok(())
+        }
+        PolicyCommand::Show { dir } => {
+            let (doc, st) = policy::show(&dir).map_err(policy_err)?;
+            if json {
+                print_json(&serde_json::json!({"ok": true, "policy": doc, "status": st}));
+            } else {
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+                print_status(&st);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_status(st: &policy::SignStatus) {
+    print!(
+        "{} (version {}): {}/{} signatures by its root keys",
+        st.file.display(),
+        st.version,
+        st.own_signatures,
+        st.own_threshold
+    );
+    if let Some((c, t)) = st.previous_signatures {
+        print!(", {c}/{t} by version {}'s", st.version - 1);
+    }
+    println!(
+        "; {}",
+        if st.complete {
+            "complete"
+        } else {
+            "needs more signatures"
+        }
+    );
 }

@@ -153,9 +153,12 @@ pub struct LastSeen {
     pub releases: BTreeMap<String, String>,
 }
 
+/// Per policy directory (its canonical path): the newest version accepted, and the sha256 of
+/// version 1's payload (the anchor).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PolicySeen {
     pub version: u64,
+    pub anchor_sha256: String,
 }
 
 impl LastSeen {
@@ -316,7 +319,10 @@ pub fn verify(
         ));
     }
     let bundles = read_bundles(dir)?;
-    r.step(&format!("checking the trust policy in {}", o.policy_dir.display()));
+    r.step(&format!(
+        "checking the trust policy in {}",
+        o.policy_dir.display()
+    ));
     let trusted: TrustedPolicy = policy::load_chain(&o.policy_dir, o.now)?;
     let pol = &trusted.policy;
     let mut checks = vec![ok(
@@ -325,7 +331,11 @@ pub fn verify(
             "versions 1..{} of {} verified{}",
             trusted.version,
             o.policy_dir.display(),
-            if pol.doc.test_only { " (TEST-ONLY policy)" } else { "" }
+            if pol.doc.test_only {
+                " (TEST-ONLY policy)"
+            } else {
+                ""
+            }
         ),
     )];
     let mut notes = Vec::new();
@@ -354,14 +364,20 @@ pub fn verify(
             format!(
                 "{}: {}",
                 env_path.display(),
-                bad.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; ")
+                bad.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         ));
     }
     if v.keys.is_empty() {
         return Err(refused(
             "provenance signature",
-            format!("{}: no valid signature by a release key of the policy", env_path.display()),
+            format!(
+                "{}: no valid signature by a release key of the policy",
+                env_path.display()
+            ),
         ));
     }
     // Only now is the payload parsed.
@@ -379,7 +395,10 @@ pub fn verify(
         Some(d) => {
             return Err(refused(
                 "release.json digest",
-                format!("{}: sha256 expected={d} (provenance), got={rel_digest}", rel_path.display()),
+                format!(
+                    "{}: sha256 expected={d} (provenance), got={rel_digest}",
+                    rel_path.display()
+                ),
             ))
         }
         None => {
@@ -389,8 +408,11 @@ pub fn verify(
             ))
         }
     }
-    let subjects: BTreeMap<&str, &Sha256Hex> =
-        prov.subjects.iter().map(|s| (s.name.as_str(), &s.sha256)).collect();
+    let subjects: BTreeMap<&str, &Sha256Hex> = prov
+        .subjects
+        .iter()
+        .map(|s| (s.name.as_str(), &s.sha256))
+        .collect();
     if manifest.name != prov.name || manifest.version != prov.version {
         return Err(refused(
             "format",
@@ -410,17 +432,30 @@ pub fn verify(
                 if be.payload != env.payload || be.payload_type != env.payload_type {
                     return Err(refused(
                         "bundle",
-                        format!("{}: its envelope is not the release's provenance statement", b.path.display()),
+                        format!(
+                            "{}: its envelope is not the release's provenance statement",
+                            b.path.display()
+                        ),
                     ));
                 }
-                let Some(key) = all_release_keys.iter().find(|k| k.key_id() == b.bundle.hint) else {
-                    notes.push(format!("{}: hint {} is not a release key; ignored", b.name, b.bundle.hint));
+                let Some(key) = all_release_keys
+                    .iter()
+                    .find(|k| k.key_id() == b.bundle.hint)
+                else {
+                    notes.push(format!(
+                        "{}: hint {} is not a release key; ignored",
+                        b.name, b.bundle.hint
+                    ));
                     continue;
                 };
                 if be.verify(&[key]).keys.is_empty() {
                     return Err(refused(
                         "bundle",
-                        format!("{}: the DSSE signature by {} does not verify", b.path.display(), b.bundle.hint),
+                        format!(
+                            "{}: the DSSE signature by {} does not verify",
+                            b.path.display(),
+                            b.bundle.hint
+                        ),
                     ));
                 }
                 provenance_bundles += 1;
@@ -432,16 +467,22 @@ pub fn verify(
                     .filter(|a| attest::is_file_artifact(a))
                     .find(|a| {
                         let prefix = format!("{}.", a.file.replace('/', "_"));
-                        b.name.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".sigstore.json")).is_some_and(|fp| {
-                            fp.len() == 16 && fp.bytes().all(|c| c.is_ascii_hexdigit())
-                        })
+                        b.name
+                            .strip_prefix(&prefix)
+                            .and_then(|r| r.strip_suffix(".sigstore.json"))
+                            .is_some_and(|fp| {
+                                fp.len() == 16 && fp.bytes().all(|c| c.is_ascii_hexdigit())
+                            })
                     });
                 match artifact {
                     Some(a) => message_bundles.entry(a.file.clone()).or_default().push(b),
                     None => {
                         return Err(refused(
                             "bundle",
-                            format!("{}: names no artifact file of the release", b.path.display()),
+                            format!(
+                                "{}: names no artifact file of the release",
+                                b.path.display()
+                            ),
                         ))
                     }
                 }
@@ -453,35 +494,50 @@ pub fn verify(
     let in_scope: Vec<&Artifact> = match &loc.only {
         None => manifest.artifacts.iter().collect(),
         Some(f) => {
-            let a = manifest.artifacts.iter().find(|a| &a.file == f).ok_or_else(|| {
-                refused("artifact digest", format!("{f}: not an artifact of {}", rel_path.display()))
-            })?;
+            let a = manifest
+                .artifacts
+                .iter()
+                .find(|a| &a.file == f)
+                .ok_or_else(|| {
+                    refused(
+                        "artifact digest",
+                        format!("{f}: not an artifact of {}", rel_path.display()),
+                    )
+                })?;
             vec![a]
         }
     };
-    if let Some(extra) = manifest.artifacts.iter().find(|a| !subjects.contains_key(a.file.as_str())) {
-        return Err(refused("artifact digest", format!("{}: not a subject of the provenance", extra.file)));
+    if let Some(extra) = manifest
+        .artifacts
+        .iter()
+        .find(|a| !subjects.contains_key(a.file.as_str()))
+    {
+        return Err(refused(
+            "artifact digest",
+            format!("{}: not a subject of the provenance", extra.file),
+        ));
     }
+    // With thresholds.artifact = 0 no decision rests on the message-signature bundles (the
+    // provenance's threshold signatures bind every file's SHA-256): their shape, hint and
+    // digest are checked, their Ed25519 signatures over the file bytes (SHA-512-bound) are not.
+    let art_threshold = pol.doc.thresholds.artifact;
+    let check_bundle_sigs = art_threshold > 0;
     let mut artifacts = Vec::new();
     let mut bundle_signers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Pass 1: the bundles of each file (cheap checks), and the image layouts.
+    let mut jobs = Vec::new();
     for a in &in_scope {
-        let subject = subjects.get(a.file.as_str()).expect("checked above");
-        r.step(&format!("hashing {}", a.file));
+        let subject = *subjects.get(a.file.as_str()).expect("checked above");
         if a.kind == "oci-image" {
+            r.step(&format!("hashing the blobs of {}", a.file));
             check_layout(dir, a, subject)?;
-            artifacts.push(ArtifactReport {
-                file: a.file.clone(),
-                kind: a.kind.clone(),
-                sha256: subject.to_string(),
-                size: a.size,
-                bundle_signers: vec![],
-            });
             continue;
         }
-        let path = attest::artifact_path(dir, a);
         let mut verifiers = Vec::new();
         for b in message_bundles.get(&a.file).into_iter().flatten() {
-            let Content::Message { sha256, signature } = &b.bundle.content else { continue };
+            let Content::Message { sha256, signature } = &b.bundle.content else {
+                continue;
+            };
             if sha256.as_slice() != attest::sha2_bytes(subject).as_slice() {
                 return Err(refused(
                     "bundle",
@@ -493,20 +549,49 @@ pub fn verify(
                     ),
                 ));
             }
-            let Some(key) = all_release_keys.iter().find(|k| k.key_id() == b.bundle.hint) else {
-                notes.push(format!("{}: hint {} is not a release key; ignored", b.name, b.bundle.hint));
+            let Some(key) = all_release_keys
+                .iter()
+                .find(|k| k.key_id() == b.bundle.hint)
+            else {
+                notes.push(format!(
+                    "{}: hint {} is not a release key; ignored",
+                    b.name, b.bundle.hint
+                ));
                 continue;
             };
+            if !check_bundle_sigs {
+                continue;
+            }
             let sv = key.stream_verifier(signature).ok_or_else(|| {
-                refused("bundle", format!("{}: not an Ed25519 signature", b.path.display()))
+                refused(
+                    "bundle",
+                    format!("{}: not an Ed25519 signature", b.path.display()),
+                )
             })?;
-            verifiers.push((b, key.key_id().to_string(), sv));
+            verifiers.push((*b, key.key_id().to_string(), sv));
         }
-        let (got, size, results) = hash_and_verify(&path, verifiers)?;
-        if &got != *subject {
+        jobs.push((*a, subject, attest::artifact_path(dir, a), verifiers));
+    }
+    // Pass 2: read each file once (SHA-256 and the signatures), files in parallel.
+    r.step(&format!("hashing {} file(s)", jobs.len()));
+    let hashed = parallel_map(
+        jobs.into_iter()
+            .map(|(a, subject, path, verifiers)| {
+                (a, subject, path, std::sync::Mutex::new(Some(verifiers)))
+            })
+            .collect(),
+        |(_, _, path, v)| hash_and_verify(path, v.lock().expect("lock").take().unwrap_or_default()),
+    );
+    // Pass 3: judge, in order.
+    for ((a, subject, path, _), res) in hashed {
+        let (got, size, results) = res?;
+        if got != *subject {
             return Err(refused(
                 "artifact digest",
-                format!("{}: sha256 expected={subject} (provenance subject), got={got}", path.display()),
+                format!(
+                    "{}: sha256 expected={subject} (provenance subject), got={got}",
+                    path.display()
+                ),
             ));
         }
         let mut signers = Vec::new();
@@ -514,7 +599,11 @@ pub fn verify(
             if !valid {
                 return Err(refused(
                     "bundle",
-                    format!("{}: the signature by {keyid} over {} does not verify", b.path.display(), a.file),
+                    format!(
+                        "{}: the signature by {keyid} over {} does not verify",
+                        b.path.display(),
+                        a.file
+                    ),
                 ));
             }
             if !signers.contains(&keyid) {
@@ -530,30 +619,55 @@ pub fn verify(
             bundle_signers: signers,
         });
     }
+    for a in in_scope.iter().filter(|a| a.kind == "oci-image") {
+        artifacts.push(ArtifactReport {
+            file: a.file.clone(),
+            kind: a.kind.clone(),
+            sha256: subjects[a.file.as_str()].to_string(),
+            size: a.size,
+            bundle_signers: vec![],
+        });
+    }
     checks.push(ok(
         "artifact digest",
-        format!("{} artifact(s) match their provenance subjects", artifacts.len()),
+        format!(
+            "{} artifact(s) match their provenance subjects",
+            artifacts.len()
+        ),
     ));
     checks.push(ok(
         "bundle",
-        format!(
-            "{provenance_bundles} provenance bundle(s), {} artifact bundle(s) verified",
-            bundle_signers.values().map(Vec::len).sum::<usize>()
-        ),
+        if check_bundle_sigs {
+            format!(
+                "{provenance_bundles} provenance bundle(s), {} artifact bundle(s) verified",
+                bundle_signers.values().map(Vec::len).sum::<usize>()
+            )
+        } else {
+            format!(
+                "{provenance_bundles} provenance bundle(s) verified; artifact bundles: digests \
+                 checked, signatures not (the policy's artifact threshold is 0)"
+            )
+        },
     ));
 
     // ---- Phase 3: policy ------------------------------------------------------------
     if prov.signed_on > o.now + FUTURE_SKEW_SECS {
         return Err(refused(
             "signing time",
-            format!("the statement claims to be signed at {}, in the future", time::format(prov.signed_on)),
+            format!(
+                "the statement claims to be signed at {}, in the future",
+                time::format(prov.signed_on)
+            ),
         ));
     }
     let at = prov.signed_on;
     let counts = |keyid: &str| -> Result<(), String> {
         let k = pol.release_key(keyid).ok_or("not a release key")?;
         if pol.key_revoked(keyid) {
-            return Err(format!("key {keyid} is revoked by policy version {}", trusted.version));
+            return Err(format!(
+                "key {keyid} is revoked by policy version {}",
+                trusted.version
+            ));
         }
         if at < k.not_before {
             return Err(format!(
@@ -600,9 +714,12 @@ pub fn verify(
     }
     checks.push(ok(
         "threshold",
-        format!("provenance: {} of threshold {threshold} (keys valid at {}, none revoked)", signers.len(), time::format(at)),
+        format!(
+            "provenance: {} of threshold {threshold} (keys valid at {}, none revoked)",
+            signers.len(),
+            time::format(at)
+        ),
     ));
-    let art_threshold = pol.doc.thresholds.artifact;
     if art_threshold > 0 {
         for a in &artifacts {
             if a.kind == "oci-image" {
@@ -634,12 +751,18 @@ pub fn verify(
                 return Err(refused(check, reason));
             }
         }
-        checks.push(ok("artifact threshold", format!("each file signed by ≥ {art_threshold} release key(s)")));
+        checks.push(ok(
+            "artifact threshold",
+            format!("each file signed by ≥ {art_threshold} release key(s)"),
+        ));
     }
     if pol.release_revoked(&prov.name, &prov.version) {
         return Err(refused(
             "release revoked",
-            format!("{} {} is revoked by policy version {}", prov.name, prov.version, trusted.version),
+            format!(
+                "{} {} is revoked by policy version {}",
+                prov.name, prov.version, trusted.version
+            ),
         ));
     }
     if let Some(want) = &o.expect_version {
@@ -652,7 +775,9 @@ pub fn verify(
     }
     for want in &o.expect_source {
         let hit = prov.sources.iter().any(|s| {
-            *want == s.location || *want == s.digest || *want == format!("{}@{}", s.location, s.digest)
+            *want == s.location
+                || *want == s.digest
+                || *want == format!("{}@{}", s.location, s.digest)
         });
         if !hit {
             let have: Vec<String> = prov
@@ -674,8 +799,24 @@ pub fn verify(
     // Last-seen state: no rollback of the policy, no older release.
     if let Some(state_path) = &o.state_file {
         let mut state = LastSeen::read(state_path)?;
-        let key = trusted.anchor_sha256.clone();
+        let key = std::fs::canonicalize(&o.policy_dir)
+            .unwrap_or_else(|_| o.policy_dir.clone())
+            .to_string_lossy()
+            .into_owned();
         if let Some(seen) = state.policies.get(&key) {
+            if seen.anchor_sha256 != trusted.anchor_sha256 {
+                return Err(refused(
+                    "policy chain",
+                    format!(
+                        "{}: version 1 (sha256 {} of its payload) is not the one accepted before \
+                         (sha256 {}, {}); if the policy was really re-rooted, remove it from the state file",
+                        o.policy_dir.display(),
+                        trusted.anchor_sha256,
+                        seen.anchor_sha256,
+                        state_path.display()
+                    ),
+                ));
+            }
             if seen.version > trusted.version {
                 return Err(refused(
                     "policy rollback",
@@ -702,20 +843,30 @@ pub fn verify(
                         ),
                     ));
                 }
-                notes.push(format!("downgrade from {last} to {} allowed by --allow-downgrade", prov.version));
+                notes.push(format!(
+                    "downgrade from {last} to {} allowed by --allow-downgrade",
+                    prov.version
+                ));
             }
         }
-        let newer = state
-            .releases
-            .get(&prov.name)
-            .is_none_or(|last| compare_versions(&prov.version, last) == std::cmp::Ordering::Greater);
+        let newer = state.releases.get(&prov.name).is_none_or(|last| {
+            compare_versions(&prov.version, last) == std::cmp::Ordering::Greater
+        });
         if newer {
-            state.releases.insert(prov.name.clone(), prov.version.clone());
+            state
+                .releases
+                .insert(prov.name.clone(), prov.version.clone());
         }
-        let pv = state.policies.entry(key).or_insert(PolicySeen { version: 0 });
+        let pv = state.policies.entry(key).or_insert(PolicySeen {
+            version: 0,
+            anchor_sha256: trusted.anchor_sha256.clone(),
+        });
         pv.version = pv.version.max(trusted.version);
         state.write(state_path)?;
-        checks.push(ok("downgrade", format!("not older than the last seen ({})", state_path.display())));
+        checks.push(ok(
+            "downgrade",
+            format!("not older than the last seen ({})", state_path.display()),
+        ));
     }
 
     Ok(VerifyReport {
@@ -744,6 +895,33 @@ fn sbom_check(_dir: &Path, _prov: &Provenance) -> CheckReport {
     }
 }
 
+/// Map `f` over `items` on up to `available_parallelism` threads; results in input order.
+fn parallel_map<T: Sync, R: Send>(items: Vec<T>, f: impl Fn(&T) -> R + Sync) -> Vec<(T, R)> {
+    let n = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<R>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..n {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= items.len() {
+                    break;
+                }
+                let r = f(&items[i]);
+                *slots[i].lock().expect("slot") = Some(r);
+            });
+        }
+    });
+    items
+        .into_iter()
+        .zip(slots)
+        .map(|(t, r)| (t, r.into_inner().expect("slot").expect("computed")))
+        .collect()
+}
+
 /// Read a file once: SHA-256 and every streaming Ed25519 verifier over the same chunks. The
 /// hash and the signature checks run on two threads when there are signatures to check.
 #[allow(clippy::type_complexity)]
@@ -765,7 +943,11 @@ fn hash_and_verify<'b>(
             hasher.update(&buf[..n]);
             size += n as u64;
         }
-        return Ok((Sha256Hex::parse(&hex(&hasher.finalize())).expect("hex"), size, vec![]));
+        return Ok((
+            Sha256Hex::parse(&hex(&hasher.finalize())).expect("hex"),
+            size,
+            vec![],
+        ));
     }
     let (tx, rx) = std::sync::mpsc::sync_channel::<std::sync::Arc<Vec<u8>>>(4);
     let results = std::thread::scope(|s| -> Result<_, VerifyError> {
@@ -804,7 +986,11 @@ fn hash_and_verify<'b>(
         drop(tx);
         Ok(h.join().expect("verifier thread"))
     })?;
-    Ok((Sha256Hex::parse(&hex(&hasher.finalize())).expect("hex"), size, results))
+    Ok((
+        Sha256Hex::parse(&hex(&hasher.finalize())).expect("hex"),
+        size,
+        results,
+    ))
 }
 
 /// An image artifact: the manifest blob must hash to the subject, and every blob of the
@@ -815,7 +1001,10 @@ fn check_layout(dir: &Path, a: &Artifact, subject: &Sha256Hex) -> Result<(), Ver
     if !manifest.is_file() {
         return Err(refused(
             "artifact digest",
-            format!("{}: the image manifest sha256:{subject} is missing", manifest.display()),
+            format!(
+                "{}: the image manifest sha256:{subject} is missing",
+                manifest.display()
+            ),
         ));
     }
     let mut entries: Vec<_> = std::fs::read_dir(&blobs)
@@ -830,7 +1019,10 @@ fn check_layout(dir: &Path, a: &Artifact, subject: &Sha256Hex) -> Result<(), Ver
         if got.as_str() != name {
             return Err(refused(
                 "artifact digest",
-                format!("{}: sha256 expected={name} (its name), got={got}", p.display()),
+                format!(
+                    "{}: sha256 expected={name} (its name), got={got}",
+                    p.display()
+                ),
             ));
         }
     }

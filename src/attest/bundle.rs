@@ -77,9 +77,10 @@ impl Bundle {
             .to_string();
         let content = match (v.get("dsseEnvelope"), v.get("messageSignature")) {
             (Some(e), None) => {
-                let ej: EnvelopeJson = serde_json::from_value(e.clone())
-                    .map_err(|e| format!("dsseEnvelope: {e}"))?;
-                let env = Envelope::from_json_value(ej).map_err(|e| format!("dsseEnvelope: {e}"))?;
+                let ej: EnvelopeJson =
+                    serde_json::from_value(e.clone()).map_err(|e| format!("dsseEnvelope: {e}"))?;
+                let env =
+                    Envelope::from_json_value(ej).map_err(|e| format!("dsseEnvelope: {e}"))?;
                 if env.signatures.len() != 1 {
                     return Err(format!(
                         "dsseEnvelope: expected=1 signature, got={}",

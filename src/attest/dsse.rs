@@ -110,7 +110,10 @@ impl Envelope {
             let sig = b64_decode(&s.sig).ok_or_else(|| {
                 EnvelopeFormatError(format!("signatures[{i}].sig: not valid base64"))
             })?;
-            signatures.push(EnvSignature { keyid: s.keyid, sig });
+            signatures.push(EnvSignature {
+                keyid: s.keyid,
+                sig,
+            });
         }
         Ok(Envelope {
             payload_type: v.payload_type,
@@ -180,10 +183,7 @@ impl Envelope {
                 )),
             }
         }
-        Verified {
-            keys: by,
-            failures,
-        }
+        Verified { keys: by, failures }
     }
 }
 

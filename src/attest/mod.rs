@@ -161,7 +161,10 @@ pub fn sign_release(
         r.step("writing the SLSA provenance statement");
         let st = statement::provenance(dir, &m, signed_on)?;
         let payload = crate::build::canonical_json(&st);
-        (dsse::Envelope::new(dsse::INTOTO_PAYLOAD_TYPE, payload), true)
+        (
+            dsse::Envelope::new(dsse::INTOTO_PAYLOAD_TYPE, payload),
+            true,
+        )
     };
     env.sign(key);
     let pk = key.public();

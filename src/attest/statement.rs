@@ -20,11 +20,10 @@ pub const BUILDER_ID: &str = "https://relsign.dev/builder/relsign";
 pub fn read_release(dir: &Path) -> Result<ReleaseManifest, AttestError> {
     let path = dir.join("release.json");
     let bytes = fsutil::read(&path)?;
-    let m: ReleaseManifest =
-        serde_json::from_slice(&bytes).map_err(|e| AttestError::Format {
-            file: path.clone(),
-            reason: e.to_string(),
-        })?;
+    let m: ReleaseManifest = serde_json::from_slice(&bytes).map_err(|e| AttestError::Format {
+        file: path.clone(),
+        reason: e.to_string(),
+    })?;
     if m.type_ != RELEASE_TYPE {
         return Err(AttestError::Format {
             file: path,
@@ -75,12 +74,11 @@ fn resolved_dependencies(dir: &Path, m: &ReleaseManifest) -> Result<Vec<Value>, 
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         if name.ends_with(".debian.lock.toml") {
-            let lock = crate::lock::debian::DebianLock::read(&path).map_err(|e| {
-                AttestError::Lock {
+            let lock =
+                crate::lock::debian::DebianLock::read(&path).map_err(|e| AttestError::Lock {
                     file: path.clone(),
                     reason: e.to_string(),
-                }
-            })?;
+                })?;
             for p in &lock.packages {
                 let file = p.filename.rsplit('/').next().unwrap_or(&p.filename);
                 let uri = deb_purl(&p.name, &p.version, &p.architecture);
@@ -128,7 +126,9 @@ fn source_digest(s: &crate::source::SourceRecord) -> Value {
 
 fn source_descriptor(s: &crate::source::SourceRecord) -> Value {
     match s.kind.as_str() {
-        "git" => json!({"name": s.package, "uri": format!("git+{}@{}", s.location, s.digest), "digest": source_digest(s)}),
+        "git" => {
+            json!({"name": s.package, "uri": format!("git+{}@{}", s.location, s.digest), "digest": source_digest(s)})
+        }
         _ => json!({"name": s.location, "digest": source_digest(s),
                      "annotations": {"kind": s.kind, "package": s.package}}),
     }
@@ -153,7 +153,8 @@ pub fn provenance(dir: &Path, m: &ReleaseManifest, signed_on: i64) -> Result<Val
     let release_json = dir.join("release.json");
     let (release_digest, _) =
         crate::digest::hash_file(&release_json).map_err(fsutil::err("read", &release_json))?;
-    let mut byproducts = vec![json!({"name": "release.json", "digest": {"sha256": release_digest}})];
+    let mut byproducts =
+        vec![json!({"name": "release.json", "digest": {"sha256": release_digest}})];
     for l in &m.locks {
         byproducts.push(json!({"name": l.path, "digest": {"sha256": l.sha256}}));
     }
@@ -228,7 +229,9 @@ pub fn parse_provenance(payload: &[u8]) -> Result<Provenance, String> {
     }
     let pt = s("/predicateType")?;
     if pt != SLSA_PROVENANCE_V1 {
-        return Err(format!("predicateType: expected={SLSA_PROVENANCE_V1}, got={pt}"));
+        return Err(format!(
+            "predicateType: expected={SLSA_PROVENANCE_V1}, got={pt}"
+        ));
     }
     let bt = s("/predicate/buildDefinition/buildType")?;
     if bt != BUILD_TYPE {
@@ -266,7 +269,10 @@ pub fn parse_provenance(payload: &[u8]) -> Result<Provenance, String> {
     let recipe_sha256 = Sha256Hex::parse(&s(&format!("{ext}/recipe/digest/sha256"))?)
         .map_err(|e| format!("externalParameters.recipe.digest.sha256: {e}"))?;
     let mut sources = Vec::new();
-    if let Some(list) = v.pointer(&format!("{ext}/sources")).and_then(Value::as_array) {
+    if let Some(list) = v
+        .pointer(&format!("{ext}/sources"))
+        .and_then(Value::as_array)
+    {
         for src in list {
             let f = |k: &str| src.get(k).and_then(Value::as_str).unwrap_or("").to_string();
             let digest = src
@@ -297,7 +303,9 @@ pub fn parse_provenance(payload: &[u8]) -> Result<Provenance, String> {
                 b.get("name").and_then(Value::as_str),
                 b.pointer("/digest/sha256").and_then(Value::as_str),
             ) else {
-                return Err(format!("runDetails.byproducts[{i}]: needs name and digest.sha256"));
+                return Err(format!(
+                    "runDetails.byproducts[{i}]: needs name and digest.sha256"
+                ));
             };
             let d = Sha256Hex::parse(d).map_err(|e| format!("runDetails.byproducts[{i}]: {e}"))?;
             byproducts.insert(n.to_string(), d);
@@ -323,7 +331,10 @@ mod tests {
             deb_purl("libc6", "2.41-12+deb13u1", "amd64"),
             "pkg:deb/debian/libc6@2.41-12%2Bdeb13u1?arch=amd64"
         );
-        assert_eq!(deb_purl("x", "1:2.0", "all"), "pkg:deb/debian/x@1%3A2.0?arch=all");
+        assert_eq!(
+            deb_purl("x", "1:2.0", "all"),
+            "pkg:deb/debian/x@1%3A2.0?arch=all"
+        );
         assert_eq!(pypi_purl("Foo_Bar", "1.0"), "pkg:pypi/foo-bar@1.0");
     }
 }

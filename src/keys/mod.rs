@@ -12,6 +12,8 @@
 //! Secrets (the seed, the decrypted PKCS#8 document, passphrases) live in zeroizing buffers and
 //! never appear in an error message, a report or a statement.
 
+#[cfg(feature = "keyless")]
+pub mod keyless;
 pub mod policy;
 
 use crate::fsutil::{self, FsError};
@@ -76,6 +78,11 @@ impl Passphrase {
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+    /// Equality without an early exit on the first differing byte.
+    pub fn matches(&self, other: &Passphrase) -> bool {
+        let (a, b) = (self.bytes(), other.bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 }
 
@@ -213,10 +220,15 @@ impl SecretKey {
         if pass.is_empty() {
             return Err(KeyError::EmptyPassphrase);
         }
-        let doc = self
-            .sk
-            .to_pkcs8_der()
-            .map_err(|e| KeyError::Encrypt(e.to_string()))?;
+        // PKCS#8 v1 (RFC 5208: the private key only, no public key field): the form that
+        // OpenSSL and pyca/cryptography read.
+        let mut kp = ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: self.sk.to_bytes(),
+            public_key: None,
+        };
+        let doc = kp.to_pkcs8_der();
+        kp.secret_key.zeroize();
+        let doc = doc.map_err(|e| KeyError::Encrypt(e.to_string()))?;
         let info = pkcs8::PrivateKeyInfoRef::try_from(doc.as_bytes())
             .map_err(|e| KeyError::Encrypt(e.to_string()))?;
         let enc = info
@@ -238,8 +250,8 @@ impl SecretKey {
             expected: "PEM \"ENCRYPTED PRIVATE KEY\" (PKCS#8, PBES2)",
             reason,
         };
-        let (label, doc) = pkcs8::SecretDocument::from_pem(text.trim())
-            .map_err(|e| format(e.to_string()))?;
+        let (label, doc) =
+            pkcs8::SecretDocument::from_pem(text.trim()).map_err(|e| format(e.to_string()))?;
         if label != "ENCRYPTED PRIVATE KEY" {
             return Err(format(format!(
                 "the PEM label is {label:?}; relsign only reads encrypted keys"
@@ -302,6 +314,8 @@ pub fn generate(prefix: &Path, pass: &Passphrase, force: bool) -> Result<Generat
     let pem = sk.to_encrypted_pem(pass)?;
     write_private(&key_path, pem.as_bytes())?;
     fsutil::write_atomic(&pub_path, sk.public.to_pem().as_bytes())?;
+    std::fs::set_permissions(&pub_path, std::fs::Permissions::from_mode(0o644))
+        .map_err(fsutil::err("chmod 644", &pub_path))?;
     Ok(GeneratedKey {
         private_key: key_path,
         public_key: pub_path,
@@ -322,7 +336,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     tmp.as_file_mut()
         .write_all(bytes)
         .map_err(fsutil::err("write", path))?;
-    tmp.as_file().sync_all().map_err(fsutil::err("fsync", path))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(fsutil::err("fsync", path))?;
     tmp.persist(path).map_err(|e| FsError {
         op: "rename into",
         path: path.to_path_buf(),
@@ -357,7 +373,11 @@ mod tests {
         let prefix = dir.path().join("k");
         let pass = Passphrase::new("correct horse\n".into());
         let g = generate(&prefix, &pass, false).unwrap();
-        let mode = std::fs::metadata(&g.private_key).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(&g.private_key)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
         let text = std::fs::read_to_string(&g.private_key).unwrap();
         assert!(text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));

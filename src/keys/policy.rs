@@ -133,7 +133,10 @@ impl Policy {
     pub fn check(self, what: &str) -> Result<CheckedPolicy, PolicyError> {
         let bad = |r: String| refused("policy format", format!("{what}: {r}"));
         if self.type_ != POLICY_TYPE {
-            return Err(bad(format!("_type: expected={POLICY_TYPE}, got={}", self.type_)));
+            return Err(bad(format!(
+                "_type: expected={POLICY_TYPE}, got={}",
+                self.type_
+            )));
         }
         let key = |pem: &str, id: &str, field: String| -> Result<PublicKey, PolicyError> {
             let k = PublicKey::from_pem(pem, Path::new(&field))
@@ -151,7 +154,10 @@ impl Policy {
         for (i, r) in self.root_keys.iter().enumerate() {
             roots.push(key(&r.public_key_pem, &r.keyid, format!("root_keys[{i}]"))?);
             if !seen.insert(r.keyid.clone()) {
-                return Err(bad(format!("root_keys[{i}]: key {} appears twice", r.keyid)));
+                return Err(bad(format!(
+                    "root_keys[{i}]: key {} appears twice",
+                    r.keyid
+                )));
             }
         }
         if self.root_threshold == 0 || self.root_threshold as usize > roots.len() {
@@ -242,19 +248,29 @@ fn version_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, PolicyError> {
     for e in std::fs::read_dir(&pd).map_err(fsutil::err("read directory", &pd))? {
         let e = e.map_err(fsutil::err("read directory", &pd))?;
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(n) = name.strip_suffix(".json").and_then(|s| s.parse::<u64>().ok()) {
+        if let Some(n) = name
+            .strip_suffix(".json")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
             v.push((n, e.path()));
         }
     }
     v.sort();
     if v.is_empty() {
-        return Err(PolicyError::Usage(format!("{}: no N.json policy versions", pd.display())));
+        return Err(PolicyError::Usage(format!(
+            "{}: no N.json policy versions",
+            pd.display()
+        )));
     }
     for (i, (n, p)) in v.iter().enumerate() {
         if *n != i as u64 + 1 {
             return Err(refused(
                 "policy chain",
-                format!("{}: expected version {} here (the chain has a gap)", p.display(), i + 1),
+                format!(
+                    "{}: expected version {} here (the chain has a gap)",
+                    p.display(),
+                    i + 1
+                ),
             ));
         }
     }
@@ -314,16 +330,32 @@ pub fn load_chain(dir: &Path, now: i64) -> Result<TrustedPolicy, PolicyError> {
         let env = read_envelope(path)?;
         // N+1: the previous version's roots first, before the payload is parsed.
         if let Some(p) = &prev {
-            threshold_check(&env, &p.root_refs(), p.doc.root_threshold, path, &format!("version {}'s", n - 1))?;
+            threshold_check(
+                &env,
+                &p.root_refs(),
+                p.doc.root_threshold,
+                path,
+                &format!("version {}'s", n - 1),
+            )?;
         }
         let pol = parse_policy(&env, path)?;
         if pol.doc.version != *n {
             return Err(refused(
                 "policy chain",
-                format!("{}: version expected={n}, got={}", path.display(), pol.doc.version),
+                format!(
+                    "{}: version expected={n}, got={}",
+                    path.display(),
+                    pol.doc.version
+                ),
             ));
         }
-        threshold_check(&env, &pol.root_refs(), pol.doc.root_threshold, path, "its own")?;
+        threshold_check(
+            &env,
+            &pol.root_refs(),
+            pol.doc.root_threshold,
+            path,
+            "its own",
+        )?;
         if *n == 1 {
             anchor = crate::digest::Sha256Hex::of(&env.payload).to_string();
         }
@@ -362,7 +394,11 @@ pub struct InitOptions {
     pub test_only: bool,
 }
 
-pub fn release_key_entry(k: &PublicKey, not_before: &str, not_after: &str) -> Result<ReleaseKey, PolicyError> {
+pub fn release_key_entry(
+    k: &PublicKey,
+    not_before: &str,
+    not_after: &str,
+) -> Result<ReleaseKey, PolicyError> {
     let nb = time::parse(not_before).map_err(PolicyError::Usage)?;
     let na = time::parse(not_after).map_err(PolicyError::Usage)?;
     Ok(ReleaseKey {
@@ -409,9 +445,14 @@ pub fn init(dir: &Path, o: InitOptions) -> Result<PathBuf, PolicyError> {
         revoked_keys: vec![],
         revoked_releases: vec![],
     };
-    let checked = doc.check("the new policy").map_err(|e| PolicyError::Usage(e.to_string()))?;
+    let checked = doc
+        .check("the new policy")
+        .map_err(|e| PolicyError::Usage(e.to_string()))?;
     let path = pd.join("1.json");
-    write_version(&path, &Envelope::new(POLICY_PAYLOAD_TYPE, checked.doc.to_payload()))?;
+    write_version(
+        &path,
+        &Envelope::new(POLICY_PAYLOAD_TYPE, checked.doc.to_payload()),
+    )?;
     Ok(path)
 }
 
@@ -444,8 +485,13 @@ pub fn edit(
         (policy_dir(dir).join(format!("{}.json", n + 1)), n + 1)
     };
     edit(&mut doc)?;
-    let checked = doc.check("the edited policy").map_err(|e| PolicyError::Usage(e.to_string()))?;
-    write_version(&path, &Envelope::new(POLICY_PAYLOAD_TYPE, checked.doc.to_payload()))?;
+    let checked = doc
+        .check("the edited policy")
+        .map_err(|e| PolicyError::Usage(e.to_string()))?;
+    write_version(
+        &path,
+        &Envelope::new(POLICY_PAYLOAD_TYPE, checked.doc.to_payload()),
+    )?;
     Ok((path, version))
 }
 
@@ -478,7 +524,11 @@ pub fn sign(dir: &Path, key: &SecretKey) -> Result<SignStatus, PolicyError> {
     if !is_root(&own) && !prev.as_ref().is_some_and(is_root) {
         return Err(PolicyError::Usage(format!(
             "key {id} is not a root key of policy version {n}{}",
-            if n > 1 { " or of the previous version" } else { "" }
+            if n > 1 {
+                " or of the previous version"
+            } else {
+                ""
+            }
         )));
     }
     env.sign(key);
@@ -495,8 +545,8 @@ fn status_of(
 ) -> Result<SignStatus, PolicyError> {
     let own_count = env.verify(&own.root_refs()).keys.len();
     let previous = prev.map(|p| (env.verify(&p.root_refs()).keys.len(), p.doc.root_threshold));
-    let complete = own_count as u32 >= own.doc.root_threshold
-        && previous.is_none_or(|(c, t)| c as u32 >= t);
+    let complete =
+        own_count as u32 >= own.doc.root_threshold && previous.is_none_or(|(c, t)| c as u32 >= t);
     Ok(SignStatus {
         file: path.to_path_buf(),
         version: n,
