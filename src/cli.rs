@@ -102,6 +102,26 @@ pub enum Command {
         #[arg(long, hide = true)]
         variation: bool,
     },
+    /// Cut a release: build, run the gate (behave), write the SBOMs, sign. The gate cannot be
+    /// skipped: when a scenario fails, nothing is signed, DIR gets NOT-A-RELEASE.txt, and the
+    /// command exits 1.
+    ///
+    /// Each --key signs the provenance (SLSA v1 in DSSE), the test result (in-toto test-result
+    /// v0.1) and the SBOM attestations, with a Sigstore bundle per signature.
+    ///
+    /// Examples:
+    ///   relsign release recipes/demo.toml --out dist/ --key ~/.config/relsign/release.key
+    Release {
+        recipe: PathBuf,
+        /// The release directory to write.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// A release key (encrypted PEM, mode 0600); repeat to sign with several.
+        #[arg(long = "key", value_name = "FILE", required = true)]
+        keys: Vec<PathBuf>,
+        #[command(flatten)]
+        pass: crate::trust_cli::PassArgs,
+    },
     /// Run the release gate: the recipe's behave suite against a built release, offline, in the
     /// sandbox (in a fresh venv and/or inside the image, per `[test] run-in`).
     ///

@@ -488,6 +488,106 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 Err(CheckFailed(msg, serde_json::json!({})).into())
             }
         }
+        Command::Release {
+            recipe,
+            out,
+            keys,
+            pass,
+        } => {
+            let recipe = load(&recipe)?;
+            let store = store(&cli.global.store)?;
+            if recipe.file.test.is_none() {
+                anyhow::bail!("{}: a signed release needs the [test] gate (behave features); add a [test] section", recipe.path.display());
+            }
+            // Keys first: a wrong passphrase should fail before an hour of building.
+            let mut secret = Vec::new();
+            for k in &keys {
+                relsign::keys::check_private_mode(k)?;
+                let p = trust_cli::passphrase(&pass, k, false)?;
+                secret.push(
+                    relsign::keys::SecretKey::read(k, &p)
+                        .with_context(|| format!("reading {}", k.display()))?,
+                );
+            }
+            let _ = std::fs::remove_file(out.join(relsign::release::NOT_A_RELEASE));
+            let opts = relsign::build::BuildOptions {
+                out: out.clone(),
+                store: store.clone(),
+                keep_work: false,
+                epochs: Default::default(),
+                vary: None,
+            };
+            let m = relsign::build::build(&recipe, &opts, r)
+                .with_context(|| format!("building {}", recipe.path.display()))?;
+            let report = relsign::gate::run(&recipe, &out, &m, &store, r)?;
+            if !json {
+                print_gate(&report);
+            }
+            if !report.ok() {
+                let failed: Vec<String> = report
+                    .runs
+                    .iter()
+                    .filter(|g| !g.ok())
+                    .map(|g| format!("behave in {}: {} failed\n{}", g.place, g.failed, g.log))
+                    .collect();
+                let why = failed.join("\n");
+                relsign::release::mark_not_a_release(&out, &why)?;
+                let msg = format!(
+                    "the release gate failed; nothing was signed and {} is not a release:\n{why}",
+                    out.display()
+                );
+                return Err(CheckFailed(msg, serde_json::json!({"gate": report})).into());
+            }
+            let sboms = relsign::sbom::generate(&out, &store, r)?;
+            let test_result = relsign::gate::test_result_statement(&m, &report);
+            let signed_on = relsign::attest::time::now();
+            let mut written = Vec::new();
+            for sk in &secret {
+                let o = relsign::attest::sign_release(&out, sk, signed_on, r)?;
+                written.push(o.envelope.clone());
+                written.extend(o.bundles.clone());
+                let (e, b) =
+                    relsign::release::sign_statement(&out, "test-result", &test_result, sk, true)?;
+                written.extend([e, b]);
+                for (a, f) in m.artifacts.iter().zip(&sboms) {
+                    for (kind, path, predicate) in [
+                        ("cdx", &f.cyclonedx, relsign::sbom::CYCLONEDX_PREDICATE),
+                        ("spdx", &f.spdx, relsign::sbom::SPDX_PREDICATE),
+                    ] {
+                        let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)?;
+                        let st = relsign::sbom::statement(a, predicate, doc);
+                        let (e, b) = relsign::release::sign_statement(
+                            &out,
+                            &format!("sbom-{}.{kind}", a.file),
+                            &st,
+                            sk,
+                            true,
+                        )?;
+                        written.extend([e, b]);
+                    }
+                }
+            }
+            written.sort();
+            written.dedup();
+            if json {
+                print_json(
+                    serde_json::json!({"ok": true, "release": m, "gate": report, "signed": written}),
+                );
+            } else {
+                println!(
+                    "released {} {} into {} ({} signature file(s) by {} key(s))",
+                    m.name,
+                    m.version,
+                    out.display(),
+                    written.len(),
+                    secret.len()
+                );
+                for a in &m.artifacts {
+                    println!("  {}  {}", a.sha256, a.file);
+                }
+            }
+            Ok(())
+        }
         Command::Sbom { release } => {
             let store = store(&cli.global.store)?;
             let files = relsign::sbom::generate(&release, &store, r)?;

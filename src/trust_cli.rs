@@ -229,7 +229,7 @@ pub struct PassArgs {
 }
 
 /// The passphrase, from (in order) a descriptor, a file, $RELSIGN_PASSPHRASE, or the terminal.
-fn passphrase(a: &PassArgs, what: &Path, confirm: bool) -> Result<Passphrase> {
+pub(crate) fn passphrase(a: &PassArgs, what: &Path, confirm: bool) -> Result<Passphrase> {
     let from_file = |p: &Path| -> Result<Passphrase> {
         let bytes = std::fs::read(p)
             .with_context(|| format!("reading the passphrase from {}", p.display()))?;
