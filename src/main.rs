@@ -538,34 +538,14 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 );
                 return Err(CheckFailed(msg, serde_json::json!({"gate": report})).into());
             }
-            let sboms = relsign::sbom::generate(&out, &store, r)?;
-            let test_result = relsign::gate::test_result_statement(&m, &report);
+            relsign::sbom::generate(&out, &store, r)?;
             let signed_on = relsign::attest::time::now();
             let mut written = Vec::new();
             for sk in &secret {
-                let o = relsign::attest::sign_release(&out, sk, signed_on, r)?;
+                let (o, statements) = relsign::release::sign_all(&out, sk, signed_on, r)?;
                 written.push(o.envelope.clone());
                 written.extend(o.bundles.clone());
-                let (e, b) =
-                    relsign::release::sign_statement(&out, "test-result", &test_result, sk, true)?;
-                written.extend([e, b]);
-                for (a, f) in m.artifacts.iter().zip(&sboms) {
-                    for (kind, path, predicate) in [
-                        ("cdx", &f.cyclonedx, relsign::sbom::CYCLONEDX_PREDICATE),
-                        ("spdx", &f.spdx, relsign::sbom::SPDX_PREDICATE),
-                    ] {
-                        let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)?;
-                        let st = relsign::sbom::statement(a, predicate, doc);
-                        let (e, b) = relsign::release::sign_statement(
-                            &out,
-                            &format!("sbom-{}.{kind}", a.file),
-                            &st,
-                            sk,
-                            true,
-                        )?;
-                        written.extend([e, b]);
-                    }
-                }
+                written.extend(statements);
             }
             written.sort();
             written.dedup();

@@ -71,3 +71,90 @@ pub fn sign_statement(
     fsutil::write_atomic(&bp, &b.to_json())?;
     Ok((path, bp))
 }
+
+/// Why a directory may not be signed, if it may not: it carries the not-a-release marker, its
+/// recipe has a gate that did not pass (or did not run), or an artifact has no SBOM.
+pub fn preflight(
+    dir: &Path,
+    m: &crate::build::ReleaseManifest,
+) -> Result<Option<crate::gate::GateReport>, AttestError> {
+    let refuse = |reason: String| AttestError::Format {
+        file: dir.to_path_buf(),
+        reason,
+    };
+    if is_marked(dir) {
+        return Err(refuse(format!(
+            "{NOT_A_RELEASE} is present: the release gate failed; refusing to sign"
+        )));
+    }
+    let summary_path = dir.join("test-results/summary.json");
+    let gate: Option<crate::gate::GateReport> = match fsutil::read(&summary_path) {
+        Ok(bytes) => Some(
+            serde_json::from_slice(&bytes).map_err(|e| AttestError::Format {
+                file: summary_path.clone(),
+                reason: e.to_string(),
+            })?,
+        ),
+        Err(_) => None,
+    };
+    match (&gate, crate::verify::gate_required(dir, m)) {
+        (Some(g), _) if !g.ok() => return Err(refuse("the release gate failed (test-results/summary.json); refusing to sign".into())),
+        (None, true) => {
+            return Err(refuse("the recipe has a [test] gate but test-results/summary.json is missing: run `relsign test` (or `relsign release`) first".into()))
+        }
+        _ => {}
+    }
+    for a in &m.artifacts {
+        let (cdx, spdx) = crate::sbom::sbom_paths(dir, a);
+        if !cdx.is_file() || !spdx.is_file() {
+            return Err(refuse(format!(
+                "no SBOM for {} under sbom/: run `relsign sbom {}` first",
+                a.file,
+                dir.display()
+            )));
+        }
+    }
+    Ok(gate)
+}
+
+/// Sign everything a release directory carries with `key`: the provenance and artifact bundles,
+/// the test-result statement (when the gate ran) and the SBOM attestations. Refuses what
+/// [`preflight`] refuses.
+pub fn sign_all(
+    dir: &Path,
+    key: &SecretKey,
+    signed_on: i64,
+    r: &dyn crate::report::Reporter,
+) -> Result<(crate::attest::SignOutcome, Vec<PathBuf>), AttestError> {
+    let m = crate::attest::statement::read_release(dir)?;
+    let gate = preflight(dir, &m)?;
+    let o = crate::attest::sign_release(dir, key, signed_on, r)?;
+    let mut written = Vec::new();
+    if let Some(g) = &gate {
+        let (e, b) = sign_statement(
+            dir,
+            "test-result",
+            &crate::gate::test_result_statement(&m, g),
+            key,
+            false,
+        )?;
+        written.extend([e, b]);
+    }
+    for a in &m.artifacts {
+        let (cdx, spdx) = crate::sbom::sbom_paths(dir, a);
+        for (kind, path, predicate) in [
+            ("cdx", cdx, crate::sbom::CYCLONEDX_PREDICATE),
+            ("spdx", spdx, crate::sbom::SPDX_PREDICATE),
+        ] {
+            let doc: serde_json::Value =
+                serde_json::from_slice(&fsutil::read(&path)?).map_err(|e| AttestError::Format {
+                    file: path.clone(),
+                    reason: e.to_string(),
+                })?;
+            let st = crate::sbom::statement(a, predicate, doc);
+            let (e, b) = sign_statement(dir, &format!("sbom-{}.{kind}", a.file), &st, key, false)?;
+            written.extend([e, b]);
+        }
+    }
+    Ok((o, written))
+}

@@ -341,7 +341,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
             let pass = passphrase(&pass, &key, false)?;
             let sk = SecretKey::read(&key, &pass)?;
             drop(pass);
-            let o = relsign::attest::sign_release(&release, &sk, signed_on, r)
+            let (o, statements) = relsign::release::sign_all(&release, &sk, signed_on, r)
                 .with_context(|| format!("signing {}", release.display()))?;
             if json {
                 print_json(&serde_json::json!({"ok": true, "sign": o}));
@@ -361,6 +361,9 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
                 println!("  {}", o.envelope.display());
                 for b in &o.bundles {
                     println!("  {}", b.display());
+                }
+                for p in &statements {
+                    println!("  {}", p.display());
                 }
             }
             Ok(())

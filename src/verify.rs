@@ -428,6 +428,60 @@ pub fn verify(
     let mut message_bundles: BTreeMap<String, Vec<&BundleFile>> = BTreeMap::new();
     for b in &bundles {
         match &b.bundle.content {
+            Content::Dsse(be) if !b.name.starts_with("provenance.") => {
+                // A bundle of another statement (test result, SBOM): it must carry that
+                // statement's envelope payload and a valid signature by its hinted key.
+                let stem = b
+                    .name
+                    .strip_suffix(".sigstore.json")
+                    .and_then(|n| n.rsplit_once('.'))
+                    .map(|(s, _)| s)
+                    .unwrap_or("");
+                let st_path = crate::release::statement_path(dir, stem);
+                let st_env = fsutil::read(&st_path)
+                    .ok()
+                    .and_then(|bytes| Envelope::from_json(&bytes).ok())
+                    .ok_or_else(|| {
+                        refused(
+                            "bundle",
+                            format!(
+                                "{}: no statement {} beside it",
+                                b.path.display(),
+                                st_path.display()
+                            ),
+                        )
+                    })?;
+                if be.payload != st_env.payload || be.payload_type != st_env.payload_type {
+                    return Err(refused(
+                        "bundle",
+                        format!(
+                            "{}: its envelope is not {}",
+                            b.path.display(),
+                            st_path.display()
+                        ),
+                    ));
+                }
+                let Some(key) = all_release_keys
+                    .iter()
+                    .find(|k| k.key_id() == b.bundle.hint)
+                else {
+                    notes.push(format!(
+                        "{}: hint {} is not a release key; ignored",
+                        b.name, b.bundle.hint
+                    ));
+                    continue;
+                };
+                if be.verify(&[key]).keys.is_empty() {
+                    return Err(refused(
+                        "bundle",
+                        format!(
+                            "{}: the DSSE signature by {} does not verify",
+                            b.path.display(),
+                            b.bundle.hint
+                        ),
+                    ));
+                }
+            }
             Content::Dsse(be) => {
                 if be.payload != env.payload || be.payload_type != env.payload_type {
                     return Err(refused(
@@ -794,7 +848,14 @@ pub fn verify(
     if !o.expect_source.is_empty() || o.expect_version.is_some() {
         checks.push(ok("expectation", "the claims match the expectations"));
     }
-    checks.push(sbom_check(dir, &prov));
+    checks.extend(statement_checks(
+        dir,
+        &manifest,
+        &in_scope,
+        &all_release_keys,
+        &counts,
+        threshold,
+    )?);
 
     // Last-seen state: no rollback of the policy, no older release.
     if let Some(state_path) = &o.state_file {
@@ -887,12 +948,161 @@ pub fn verify(
 
 /// Hook for issue 5: the SBOM attestation's presence. Until SBOMs exist it reports
 /// "not-checked" (it never pretends to have checked).
-fn sbom_check(_dir: &Path, _prov: &Provenance) -> CheckReport {
-    CheckReport {
-        check: "sbom",
-        status: "not-checked",
-        detail: "SBOM attestations are not produced yet (issue 5)".into(),
+/// True when the release's recipe (its copy under inputs/) has a `[test]` gate.
+pub fn gate_required(dir: &Path, manifest: &ReleaseManifest) -> bool {
+    std::fs::read_to_string(dir.join(&manifest.recipe.path))
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .map(|t| t.contains_key("test"))
+        .unwrap_or(false)
+}
+
+/// Verify a named statement envelope (`attestations/<name>.dsse.json`): the PAE signatures by
+/// release keys that count at the signing time must meet `threshold`; only then is the
+/// payload parsed.
+fn signed_statement(
+    dir: &Path,
+    name: &str,
+    check: &'static str,
+    keys: &[&PublicKey],
+    counts: &dyn Fn(&str) -> Result<(), String>,
+    threshold: u32,
+) -> Result<serde_json::Value, VerifyError> {
+    let path = crate::release::statement_path(dir, name);
+    if !path.is_file() {
+        return Err(refused(check, format!("{}: missing", path.display())));
     }
+    let env = Envelope::from_json(&fsutil::read(&path)?)
+        .map_err(|e| refused(check, format!("{}: {e}", path.display())))?;
+    if env.payload_type != INTOTO_PAYLOAD_TYPE {
+        return Err(refused(
+            check,
+            format!(
+                "{}: payloadType expected={INTOTO_PAYLOAD_TYPE}, got={}",
+                path.display(),
+                env.payload_type
+            ),
+        ));
+    }
+    let v = env.verify(keys);
+    let bad: Vec<&String> = v
+        .failures
+        .iter()
+        .filter(|f| !f.contains("is not a trusted key"))
+        .collect();
+    if !bad.is_empty() {
+        return Err(refused(
+            check,
+            format!(
+                "{}: {}",
+                path.display(),
+                bad.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        ));
+    }
+    let good = v.keys.iter().filter(|k| counts(k.key_id()).is_ok()).count() as u32;
+    if good < threshold.max(1) {
+        return Err(refused(
+            check,
+            format!(
+                "{}: {good} valid signature(s) by release keys, threshold {}",
+                path.display(),
+                threshold.max(1)
+            ),
+        ));
+    }
+    serde_json::from_slice(&env.payload)
+        .map_err(|e| refused(check, format!("{}: payload: {e}", path.display())))
+}
+
+/// The SBOM attestations (CycloneDX and SPDX, for every artifact in scope) and, when the recipe
+/// has a gate, the test-result attestation: present, signed, and about these artifacts.
+fn statement_checks(
+    dir: &Path,
+    manifest: &ReleaseManifest,
+    in_scope: &[&Artifact],
+    keys: &[&PublicKey],
+    counts: &dyn Fn(&str) -> Result<(), String>,
+    threshold: u32,
+) -> Result<Vec<CheckReport>, VerifyError> {
+    let mut out = Vec::new();
+    for a in in_scope {
+        for (kind, predicate) in [
+            ("cdx", crate::sbom::CYCLONEDX_PREDICATE),
+            ("spdx", crate::sbom::SPDX_PREDICATE),
+        ] {
+            let name = format!("sbom-{}.{kind}", a.file);
+            let st = signed_statement(dir, &name, "sbom", keys, counts, threshold)?;
+            let subject = &st["subject"][0];
+            if st["predicateType"] != predicate
+                || subject["name"] != a.file.as_str()
+                || subject["digest"]["sha256"] != a.sha256.as_str()
+            {
+                return Err(refused("sbom", format!("{name}: expected a {predicate} statement about {} sha256:{}, got {} about {} sha256:{}", a.file, a.sha256, st["predicateType"], subject["name"], subject["digest"]["sha256"])));
+            }
+        }
+    }
+    out.push(ok(
+        "sbom",
+        format!(
+            "CycloneDX and SPDX attestations signed for {} artifact(s)",
+            in_scope.len()
+        ),
+    ));
+    let path = crate::release::statement_path(dir, "test-result");
+    if gate_required(dir, manifest) || path.is_file() {
+        let st = signed_statement(dir, "test-result", "test result", keys, counts, threshold)?;
+        if st["predicateType"] != crate::gate::TEST_RESULT_V01 {
+            return Err(refused(
+                "test result",
+                format!("{}: predicateType {}", path.display(), st["predicateType"]),
+            ));
+        }
+        let result = st["predicate"]["result"].as_str().unwrap_or("");
+        if result != "PASSED" && result != "WARNED" {
+            return Err(refused(
+                "test result",
+                format!("{}: the gate's result is {result:?}", path.display()),
+            ));
+        }
+        let subjects: BTreeMap<String, String> = st["subject"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .map(|s| {
+                        (
+                            s["name"].as_str().unwrap_or("").to_string(),
+                            s["digest"]["sha256"].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for a in &manifest.artifacts {
+            if subjects.get(&a.file).map(String::as_str) != Some(a.sha256.as_str()) {
+                return Err(refused(
+                    "test result",
+                    format!(
+                        "{}: does not name {} sha256:{}",
+                        path.display(),
+                        a.file,
+                        a.sha256
+                    ),
+                ));
+            }
+        }
+        let passed = st["predicate"]["passedTests"]
+            .as_array()
+            .map_or(0, Vec::len);
+        out.push(ok(
+            "test result",
+            format!("the gate passed ({passed} scenario run(s)), signed"),
+        ));
+    }
+    Ok(out)
 }
 
 /// Map `f` over `items` on up to `available_parallelism` threads; results in input order.

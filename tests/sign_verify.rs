@@ -74,6 +74,14 @@ fn synthetic_release(dir: &Path, name: &str, version: &str) {
             media_type: "application/octet-stream".into(),
         });
     }
+    // Stand-in SBOM documents (signing requires one of each kind per artifact).
+    std::fs::create_dir_all(dir.join("sbom")).unwrap();
+    for a in &artifacts {
+        for ext in ["cdx.json", "spdx.json"] {
+            let doc = format!("{{\"synthetic-sbom-for\":\"{}\"}}", a.file);
+            std::fs::write(dir.join("sbom").join(format!("{}.{ext}", a.file)), doc).unwrap();
+        }
+    }
     let m = ReleaseManifest {
         type_: RELEASE_TYPE.into(),
         name: name.into(),
@@ -266,7 +274,7 @@ fn sign_cosign_and_verify() {
         .iter()
         .find(|c| c["check"] == "sbom")
         .unwrap();
-    assert_eq!(sbom["status"], "not-checked");
+    assert_eq!(sbom["status"], "ok");
     // --json on a refusal names the check.
     let mut c = verify(&wheel, &f.policy("two"), None);
     c.args(["--json", "--expect-version", "9.9"]);
@@ -293,7 +301,8 @@ fn outside_verifiers_accept_our_envelope_statement_and_bundles() {
     for want in [
         "securesystemslib verified the DSSE envelope with 2 key(s)",
         "in-toto attestation models validated the statement",
-        "sigstore-protobuf-specs parsed 6 bundle(s)",
+        "sigstore-protobuf-specs parsed 14 bundle(s)",
+        "in-toto attestation models validated 8 test-result/SBOM statement bundle(s)",
     ] {
         assert!(text.contains(want), "{want}:\n{text}");
     }
@@ -381,7 +390,8 @@ fn tamper_matrix() {
         .filter(|n| n.ends_with(".sigstore.json"))
         .collect();
     names.sort();
-    assert_eq!(names.len(), 6, "{names:?}");
+    // 2 signers × (provenance + 2 artifact files + 2 × 2 SBOM attestations).
+    assert_eq!(names.len(), 14, "{names:?}");
     for n in &names {
         let d = case(&format!("bundle-{n}"));
         let p = d.join("attestations").join(n);
@@ -777,6 +787,9 @@ fn demo_release_signed_and_verified() {
     let out = root().join("target/test-work/sign-verify-demo");
     let _ = std::fs::remove_dir_all(&out);
     run_ok(relsign(&["build", s(&demo_recipe()), "--out", s(&out)]));
+    // A release carries the gate's result and the SBOMs before it may be signed.
+    run_ok(relsign(&["test", s(&demo_recipe()), "--release", s(&out)]));
+    run_ok(relsign(&["sbom", s(&out)]));
     for k in ["alice", "bob"] {
         run_ok(rs(&["sign", s(&out), "--key", s(&f.privk(k))]));
     }
