@@ -848,3 +848,102 @@ fn demo_release_signed_and_verified() {
         ));
     }
 }
+
+#[test]
+fn a_failing_gate_stops_the_release_signs_nothing_and_verify_refuses() {
+    let f = fixture();
+    fetch_demo();
+    let work = root().join("target/test-work/sign-verify-gate");
+    let _ = std::fs::remove_dir_all(&work);
+    let recipes = work.join("recipes");
+    relsign::fsutil::copy_tree(&root().join("recipes"), &recipes).unwrap();
+    let feature = recipes.join("demo/features/cli.feature");
+    let good_text = std::fs::read_to_string(&feature).unwrap();
+    let bad_text = format!("{good_text}\n  Scenario: a deliberately wrong sum\n    When I run \"relsign-demo sum 2 2\"\n    Then the output is \"5\"\n");
+    std::fs::write(&feature, &bad_text).unwrap();
+    let out = work.join("release");
+    let recipe = recipes.join("demo.toml");
+
+    // 1. The gate fails: exit 1, nothing signed, the directory says it is not a release.
+    let o = rs(&[
+        "release",
+        s(&recipe),
+        "--out",
+        s(&out),
+        "--key",
+        s(&f.privk("alice")),
+    ])
+    .output()
+    .unwrap();
+    let text = out_text(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("the release gate failed") && text.contains("a deliberately wrong sum"),
+        "{text}"
+    );
+    assert!(out.join("NOT-A-RELEASE.txt").is_file());
+    let signed: Vec<String> = walk(&out)
+        .into_iter()
+        .filter(|p| p.ends_with(".dsse.json") || p.ends_with(".sigstore.json"))
+        .collect();
+    assert!(signed.is_empty(), "no signature may be written: {signed:?}");
+    // verify refuses it; sign refuses it too.
+    let refusal = refused(verify(&out, &f.policy("one"), None), "provenance signature");
+    assert!(refusal.contains("not signed"), "{refusal}");
+    let o = rs(&["sign", s(&out), "--key", s(&f.privk("alice"))])
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        out_text(&o).contains("NOT-A-RELEASE.txt"),
+        "{}",
+        out_text(&o)
+    );
+
+    // 2. With the scenario fixed, the same command releases, and verify accepts it.
+    std::fs::write(&feature, &good_text).unwrap();
+    let o = run_ok(rs(&[
+        "release",
+        s(&recipe),
+        "--out",
+        s(&out),
+        "--key",
+        s(&f.privk("alice")),
+    ]));
+    assert!(
+        out_text(&o).contains("released relsign-demo 0.1.0"),
+        "{}",
+        out_text(&o)
+    );
+    assert!(!out.join("NOT-A-RELEASE.txt").exists());
+    let o = run_ok(verify(&out, &f.policy("one"), None));
+    let text = out_text(&o);
+    assert!(text.contains("verified relsign-demo"), "{text}");
+    // Without its SBOM attestation, the release is refused.
+    for e in std::fs::read_dir(out.join("attestations")).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("sbom-image.spdx.")
+        {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    refused(verify(&out, &f.policy("one"), None), "sbom");
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                v.extend(walk(&p));
+            } else {
+                v.push(p.display().to_string());
+            }
+        }
+    }
+    v
+}
