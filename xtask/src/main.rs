@@ -138,31 +138,37 @@ fn demo() -> Result<()> {
     let bin = relsign_bin()?;
     let recipe = root().join("recipes/demo.toml");
     let out = root().join("target/demo/release");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
+    }
+    // Through the environment xtask's children inherit, so that `run` (which prints each
+    // command with the variables it sets) never shows the passphrase.
+    std::env::set_var("RELSIGN_PASSPHRASE", demo_passphrase());
     let relsign =
         |args: &[&str]| -> Result<()> { run(Command::new(&bin).args(args).current_dir(root())) };
     let recipe_s = recipe.to_string_lossy().into_owned();
+    let out_s = out.to_string_lossy().into_owned();
     relsign(&["lock", "--check", &recipe_s])?;
     relsign(&["fetch", &recipe_s])?;
-    relsign(&["build", &recipe_s, "--out", &out.to_string_lossy()])?;
+    let (keys, release_key) = demo_keys(&bin)?;
+    // build → behave gate (venv and image) → SBOMs → sign, in one command.
+    relsign(&["release", &recipe_s, "--out", &out_s, "--key", &release_key])?;
     // The image runs without Docker: the demo CLI through its entry point.
-    relsign(&[
-        "run",
-        &out.to_string_lossy(),
-        "--",
-        "relsign-demo",
-        "greet",
-        "relsign",
-    ])?;
+    relsign(&["run", &out_s, "--", "relsign-demo", "greet", "relsign"])?;
+    let state = root().join("target/demo/last-seen.json");
+    let _ = std::fs::remove_file(&state);
+    relsign(&["verify", &out_s, "--policy", &keys.to_string_lossy(), "--state", &state.to_string_lossy()])?;
     println!();
     println!("demo release written to {}", out.display());
-    println!("  release.json   names, versions and digests of the artifacts");
-    println!("  *.tar.gz *.whl the sdist and the wheel, normalized");
-    println!(
-        "  image/         the OCI image layout (skopeo inspect oci:{}/image:0.1.0)",
-        out.display()
-    );
-    println!("  inputs/        the recipe, the locks and the source, for rebuilding");
-    sign_and_verify_demo(&bin, &out)?;
+    println!("  release.json    names, versions and digests of the artifacts");
+    println!("  *.tar.gz *.whl  the sdist and the wheel, normalized");
+    println!("  image/          the OCI image layout (skopeo inspect oci:{}/image:0.1.0)", out.display());
+    println!("  test-results/   the behave gate's JUnit XML (venv and image) and summary.json");
+    println!("  sbom/           CycloneDX 1.6 and SPDX 2.3 for every artifact");
+    println!("  attestations/   provenance, test result and SBOMs in DSSE, and Sigstore bundles");
+    println!("  inputs/         the recipe, the locks and the source, for `relsign rebuild`");
+    println!("signed with TEST-ONLY demo keys in {}", keys.display());
+    println!("  verify again:   relsign verify {} --policy {}", out.display(), keys.display());
     Ok(())
 }
 
@@ -173,21 +179,14 @@ fn demo_passphrase() -> String {
         .unwrap_or_else(|_| "relsign demo passphrase (TEST ONLY)".into())
 }
 
-/// Generate test-only demo keys (a root key and a release key) under target/demo/keys, write
-/// and sign a test-only policy there, sign the demo release and verify it.
-fn sign_and_verify_demo(bin: &Path, out: &Path) -> Result<()> {
+/// Generate test-only demo keys (a root key and a release key) under target/demo/keys, and
+/// write and sign a test-only policy there. Returns the policy directory and the release key.
+fn demo_keys(bin: &Path) -> Result<(PathBuf, String)> {
     let keys = root().join("target/demo/keys");
     if keys.exists() {
         std::fs::remove_dir_all(&keys).with_context(|| format!("removing {}", keys.display()))?;
     }
     std::fs::create_dir_all(&keys)?;
-    let att = out.join("attestations");
-    if att.exists() {
-        std::fs::remove_dir_all(&att).with_context(|| format!("removing {}", att.display()))?;
-    }
-    // Through the environment xtask's children inherit, so that `run` (which prints each
-    // command with the variables it sets) never shows the passphrase.
-    std::env::set_var("RELSIGN_PASSPHRASE", demo_passphrase());
     let relsign =
         |args: &[&str]| -> Result<()> { run(Command::new(bin).args(args).current_dir(root())) };
     let k = |name: &str| keys.join(name).to_string_lossy().into_owned();
@@ -205,15 +204,7 @@ fn sign_and_verify_demo(bin: &Path, out: &Path) -> Result<()> {
         "--test-only",
     ])?;
     relsign(&["policy", "sign", &dir, "--key", &format!("{root_key}.key")])?;
-    let out_s = out.to_string_lossy().into_owned();
-    relsign(&["sign", &out_s, "--key", &format!("{release_key}.key")])?;
-    let state = root().join("target/demo/last-seen.json");
-    relsign(&["verify", &out_s, "--policy", &dir, "--state", &state.to_string_lossy()])?;
-    println!();
-    println!("signed with test-only demo keys in {}", keys.display());
-    println!("  attestations/  provenance.dsse.json (SLSA v1 in DSSE) and Sigstore bundles");
-    println!("  verify again:  relsign verify {} --policy {}", out.display(), keys.display());
-    Ok(())
+    Ok((keys, format!("{release_key}.key")))
 }
 
 /// `cargo xtask bench`: `relsign verify` of a synthetic release with 1 GiB of artifacts
