@@ -157,18 +157,32 @@ fn demo() -> Result<()> {
     relsign(&["run", &out_s, "--", "relsign-demo", "greet", "relsign"])?;
     let state = root().join("target/demo/last-seen.json");
     let _ = std::fs::remove_file(&state);
-    relsign(&["verify", &out_s, "--policy", &keys.to_string_lossy(), "--state", &state.to_string_lossy()])?;
+    relsign(&[
+        "verify",
+        &out_s,
+        "--policy",
+        &keys.to_string_lossy(),
+        "--state",
+        &state.to_string_lossy(),
+    ])?;
     println!();
     println!("demo release written to {}", out.display());
     println!("  release.json    names, versions and digests of the artifacts");
     println!("  *.tar.gz *.whl  the sdist and the wheel, normalized");
-    println!("  image/          the OCI image layout (skopeo inspect oci:{}/image:0.1.0)", out.display());
+    println!(
+        "  image/          the OCI image layout (skopeo inspect oci:{}/image:0.1.0)",
+        out.display()
+    );
     println!("  test-results/   the behave gate's JUnit XML (venv and image) and summary.json");
     println!("  sbom/           CycloneDX 1.6 and SPDX 2.3 for every artifact");
     println!("  attestations/   provenance, test result and SBOMs in DSSE, and Sigstore bundles");
     println!("  inputs/         the recipe, the locks and the source, for `relsign rebuild`");
     println!("signed with TEST-ONLY demo keys in {}", keys.display());
-    println!("  verify again:   relsign verify {} --policy {}", out.display(), keys.display());
+    println!(
+        "  verify again:   relsign verify {} --policy {}",
+        out.display(),
+        keys.display()
+    );
     Ok(())
 }
 
@@ -196,11 +210,17 @@ fn demo_keys(bin: &Path) -> Result<(PathBuf, String)> {
     relsign(&["key", "generate", "--out", &release_key])?;
     let dir = keys.to_string_lossy().into_owned();
     relsign(&[
-        "policy", "init", &dir,
-        "--root-key", &format!("{root_key}.pub"),
-        "--release-key", &format!("{release_key}.pub"),
-        "--provenance-threshold", "1",
-        "--artifact-threshold", "1",
+        "policy",
+        "init",
+        &dir,
+        "--root-key",
+        &format!("{root_key}.pub"),
+        "--release-key",
+        &format!("{release_key}.pub"),
+        "--provenance-threshold",
+        "1",
+        "--artifact-threshold",
+        "1",
         "--test-only",
     ])?;
     relsign(&["policy", "sign", &dir, "--key", &format!("{root_key}.key")])?;
@@ -212,10 +232,14 @@ fn demo_keys(bin: &Path) -> Result<(PathBuf, String)> {
 fn bench(args: &[String]) -> Result<()> {
     ensure_apt(&["openssl"])?;
     let mib: u64 = match args.first() {
-        Some(a) => a.parse().context("usage: cargo xtask bench [MiB, default 1024]")?,
+        Some(a) => a
+            .parse()
+            .context("usage: cargo xtask bench [MiB, default 1024]")?,
         None => 1024,
     };
-    run(cargo().current_dir(root()).args(["build", "--release", "--bin", "relsign"]))?;
+    run(cargo()
+        .current_dir(root())
+        .args(["build", "--release", "--bin", "relsign"]))?;
     let bin = root().join("target/release/relsign");
     let work = root().join("target/bench");
     if work.exists() {
@@ -224,7 +248,9 @@ fn bench(args: &[String]) -> Result<()> {
     let rel = work.join("release");
     std::fs::create_dir_all(rel.join("inputs"))?;
     // Four artifacts of mib/4 MiB each, pseudo-random (xorshift) so nothing compresses.
-    let files: Vec<String> = (0..4).map(|i| format!("bench-1.0.0-part{i}.tar.gz")).collect();
+    let files: Vec<String> = (0..4)
+        .map(|i| format!("bench-1.0.0-part{i}.tar.gz"))
+        .collect();
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     for f in &files {
         use std::io::Write;
@@ -244,9 +270,15 @@ fn bench(args: &[String]) -> Result<()> {
     let recipe = "[release]\nname = \"bench\"\nversion = \"1.0.0\"\n";
     std::fs::write(rel.join("inputs/recipe.toml"), recipe)?;
     let dgst = |paths: &[PathBuf]| -> Result<Vec<String>> {
-        let o = Command::new("openssl").args(["dgst", "-sha256", "-r"]).args(paths).output()?;
+        let o = Command::new("openssl")
+            .args(["dgst", "-sha256", "-r"])
+            .args(paths)
+            .output()?;
         if !o.status.success() {
-            bail!("openssl dgst failed: {}", String::from_utf8_lossy(&o.stderr));
+            bail!(
+                "openssl dgst failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
         }
         Ok(String::from_utf8(o.stdout)?
             .lines()
@@ -280,9 +312,23 @@ fn bench(args: &[String]) -> Result<()> {
     relsign(&["key", "generate", "--out", &k])?;
     // Two policies: per-file signatures required (thresholds.artifact = 1), and provenance
     // only (thresholds.artifact = 0).
-    let dir0 = work.join("keys-provenance-only").to_string_lossy().into_owned();
+    let dir0 = work
+        .join("keys-provenance-only")
+        .to_string_lossy()
+        .into_owned();
     for (d, t) in [(&dir, "1"), (&dir0, "0")] {
-        relsign(&["policy", "init", d, "--root-key", &format!("{k}.pub"), "--release-key", &format!("{k}.pub"), "--artifact-threshold", t, "--test-only"])?;
+        relsign(&[
+            "policy",
+            "init",
+            d,
+            "--root-key",
+            &format!("{k}.pub"),
+            "--release-key",
+            &format!("{k}.pub"),
+            "--artifact-threshold",
+            t,
+            "--test-only",
+        ])?;
         relsign(&["policy", "sign", d, "--key", &format!("{k}.key")])?;
     }
     relsign(&["--quiet", "sign", &rel_s, "--key", &format!("{k}.key")])?;
@@ -299,10 +345,20 @@ fn bench(args: &[String]) -> Result<()> {
     };
     let verify = |policy: &str| -> Result<()> {
         let o = Command::new(&bin)
-            .args(["--quiet", "verify", &rel_s, "--policy", policy, "--no-state"])
+            .args([
+                "--quiet",
+                "verify",
+                &rel_s,
+                "--policy",
+                policy,
+                "--no-state",
+            ])
             .output()?;
         if !o.status.success() {
-            bail!("relsign verify failed: {}", String::from_utf8_lossy(&o.stderr));
+            bail!(
+                "relsign verify failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
         }
         Ok(())
     };
@@ -311,8 +367,14 @@ fn bench(args: &[String]) -> Result<()> {
     let t_full = time(&mut || verify(&dir))?;
     let total = mib as f64;
     println!();
-    println!("bench: {mib} MiB in {} files, best of 3 (warm page cache)", files.len());
-    println!("  openssl dgst -sha256                          : {t_openssl:.3} s  ({:.0} MiB/s)", total / t_openssl);
+    println!(
+        "bench: {mib} MiB in {} files, best of 3 (warm page cache)",
+        files.len()
+    );
+    println!(
+        "  openssl dgst -sha256                          : {t_openssl:.3} s  ({:.0} MiB/s)",
+        total / t_openssl
+    );
     println!("  relsign verify, provenance only (artifact t=0): {t_prov:.3} s  ({:.0} MiB/s)  ratio {:.2}", total / t_prov, t_openssl / t_prov);
     println!("  relsign verify, + per-file Ed25519 (t=1)      : {t_full:.3} s  ({:.0} MiB/s)  ratio {:.2}", total / t_full, t_openssl / t_full);
     Ok(())
