@@ -77,53 +77,36 @@ impl std::fmt::Display for CheckFailed {
 }
 impl std::error::Error for CheckFailed {}
 
+/// Exit 1 for a failed check anywhere in the error's chain (an integrity failure, a
+/// verification refusal, a stale lock), 2 for anything else.
 fn exit_code(e: &anyhow::Error) -> i32 {
-    for cause in e.chain() {
-        if cause.is::<CheckFailed>() {
-            return relsign::EXIT_FAILED_CHECK;
-        }
-        if let Some(e) = cause.downcast_ref::<relsign::store::StoreError>() {
-            if e.is_integrity() {
-                return relsign::EXIT_FAILED_CHECK;
-            }
-        }
-        if let Some(e) = cause.downcast_ref::<relsign::fetch::FetchError>() {
-            if e.is_integrity() {
-                return relsign::EXIT_FAILED_CHECK;
-            }
-        }
-        if let Some(e) = cause.downcast_ref::<relsign::build::BuildError>() {
-            if e.is_integrity() {
-                return relsign::EXIT_FAILED_CHECK;
-            }
-        }
-        if let Some(e) = cause.downcast_ref::<lock::python::PyLockError>() {
-            if e.is_integrity() {
-                return relsign::EXIT_FAILED_CHECK;
-            }
-        }
-        if let Some(e) = cause.downcast_ref::<relsign::debian::DebError>() {
-            if e.is_integrity() {
-                return relsign::EXIT_FAILED_CHECK;
-            }
-        }
-        if let Some(e) = cause.downcast_ref::<relsign::verify::VerifyError>() {
-            if e.is_refusal() {
-                return relsign::EXIT_FAILED_CHECK;
-            }
-        }
-        if let Some(e) = cause.downcast_ref::<relsign::keys::policy::PolicyError>() {
-            if e.is_refusal() {
-                return relsign::EXIT_FAILED_CHECK;
-            }
-        }
-        if let Some(e) = cause.downcast_ref::<lock::debian::DebianLockError>() {
-            if e.is_integrity() {
-                return relsign::EXIT_FAILED_CHECK;
-            }
-        }
+    // Each library error type says itself whether it is a failed check.
+    macro_rules! failed_check {
+        ($cause:expr, $($ty:ty => $method:ident),* $(,)?) => {
+            $( if $cause.downcast_ref::<$ty>().is_some_and(|e| e.$method()) { return true; } )*
+        };
     }
-    relsign::EXIT_ERROR
+    let is_check = |cause: &(dyn std::error::Error + 'static)| -> bool {
+        if cause.is::<CheckFailed>() {
+            return true;
+        }
+        failed_check!(cause,
+            relsign::store::StoreError => is_integrity,
+            relsign::fetch::FetchError => is_integrity,
+            relsign::build::BuildError => is_integrity,
+            lock::python::PyLockError => is_integrity,
+            lock::debian::DebianLockError => is_integrity,
+            relsign::debian::DebError => is_integrity,
+            relsign::verify::VerifyError => is_refusal,
+            relsign::keys::policy::PolicyError => is_refusal,
+        );
+        false
+    };
+    if e.chain().any(is_check) {
+        relsign::EXIT_FAILED_CHECK
+    } else {
+        relsign::EXIT_ERROR
+    }
 }
 
 fn main() {
