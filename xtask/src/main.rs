@@ -303,6 +303,14 @@ fn bench(args: &[String]) -> Result<()> {
         artifacts.join(",")
     );
     std::fs::write(rel.join("release.json"), manifest)?;
+    // Stand-in SBOM documents: signing requires one of each kind per artifact (their content
+    // does not matter to the throughput measured here).
+    std::fs::create_dir_all(rel.join("sbom"))?;
+    for f in &files {
+        for ext in ["cdx.json", "spdx.json"] {
+            std::fs::write(rel.join("sbom").join(format!("{f}.{ext}")), format!("{{\"bench-sbom-for\":\"{f}\"}}"))?;
+        }
+    }
     std::env::set_var("RELSIGN_PASSPHRASE", demo_passphrase());
     let relsign = |args: &[&str]| -> Result<()> { run(Command::new(&bin).args(args)) };
     let keys = work.join("keys");
