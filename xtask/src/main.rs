@@ -308,7 +308,10 @@ fn bench(args: &[String]) -> Result<()> {
     std::fs::create_dir_all(rel.join("sbom"))?;
     for f in &files {
         for ext in ["cdx.json", "spdx.json"] {
-            std::fs::write(rel.join("sbom").join(format!("{f}.{ext}")), format!("{{\"bench-sbom-for\":\"{f}\"}}"))?;
+            std::fs::write(
+                rel.join("sbom").join(format!("{f}.{ext}")),
+                format!("{{\"bench-sbom-for\":\"{f}\"}}"),
+            )?;
         }
     }
     std::env::set_var("RELSIGN_PASSPHRASE", demo_passphrase());
