@@ -114,6 +114,16 @@ impl GateReport {
     pub fn ok(&self) -> bool {
         !self.runs.is_empty() && self.runs.iter().all(GateRun::ok)
     }
+
+    /// What failed, per place, with the tail of behave's output (which names the scenario).
+    pub fn failure_summary(&self) -> String {
+        self.runs
+            .iter()
+            .filter(|g| !g.ok())
+            .map(|g| format!("behave in {}: {} failed\n{}", g.place, g.failed, g.log))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 }
 
 /// Read `attr="value"` from an XML start tag.

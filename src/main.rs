@@ -507,13 +507,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 print_gate(&report);
             }
             if !report.ok() {
-                let failed: Vec<String> = report
-                    .runs
-                    .iter()
-                    .filter(|g| !g.ok())
-                    .map(|g| format!("behave in {}: {} failed\n{}", g.place, g.failed, g.log))
-                    .collect();
-                let why = failed.join("\n");
+                let why = report.failure_summary();
                 relsign::release::mark_not_a_release(&out, &why)?;
                 let msg = format!(
                     "the release gate failed; nothing was signed and {} is not a release:\n{why}",
@@ -624,13 +618,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 print_gate(&report);
             }
             if !report.ok() {
-                let failed: Vec<String> = report
-                    .runs
-                    .iter()
-                    .filter(|g| !g.ok())
-                    .map(|g| format!("{}: {} failed\n{}", g.place, g.failed, g.log))
-                    .collect();
-                let msg = format!("the release gate failed:\n{}", failed.join("\n"));
+                let msg = format!("the release gate failed:\n{}", report.failure_summary());
                 return Err(CheckFailed(msg, serde_json::json!({})).into());
             }
             Ok(())
