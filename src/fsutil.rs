@@ -53,6 +53,14 @@ pub fn write_atomic_with(
         fill(&mut w).map_err(err("write", path))?;
         w.flush().map_err(err("write", path))?;
     }
+    // Temp files are created 0600; what relsign writes this way is meant to be read (release
+    // metadata, SBOMs, attestations, public keys), so give it the usual 0644.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(err("chmod", path))?;
+    }
     tmp.as_file().sync_all().map_err(err("fsync", path))?;
     tmp.persist(path).map_err(|e| FsError {
         op: "rename into",
