@@ -18,6 +18,7 @@ const APT_PACKAGES: &[&str] = &[
     "skopeo",
     "umoci",
     "docker-registry",
+    "openssl",
 ];
 
 /// Python tools the tests use as outside verifiers, pinned.
