@@ -3,14 +3,30 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-/// relsign: build Python packages hermetically from locked inputs, bit for bit.
+/// relsign: reproducible release builder and signer for Python packages and Debian-based OCI
+/// images.
 ///
-/// The flow: `relsign lock` pins every input by sha256, `relsign fetch` downloads them into
-/// the content-addressed store, and `relsign build` builds offline inside a bubblewrap sandbox.
+/// Maintainers: `lock` pins every input by sha256, `fetch` downloads them into the
+/// content-addressed store, `release` builds offline in a bubblewrap sandbox, runs the behave
+/// gate, writes SBOMs and signs; `publish` pushes to indexes, registries and mirrors.
+/// Implementers: `verify` checks a release, a file or an image offline against keys/.
+/// Auditors: `rebuild` rebuilds from the provenance and names the first difference.
 ///
 /// Exit codes: 0 ok; 1 a verification, integrity or staleness failure; 2 any other error.
+///
+/// Examples:
+///   relsign lock recipes/demo.toml && relsign fetch recipes/demo.toml
+///   relsign release recipes/demo.toml --out dist/demo --key release.key
+///   relsign verify dist/demo --policy keys
+///   relsign publish dist/demo --policy keys --dry-run
+///   relsign rebuild dist/demo/attestations/provenance.dsse.json --recipe recipes/demo.toml
 #[derive(Debug, Parser)]
-#[command(name = "relsign", version, propagate_version = true)]
+#[command(
+    name = "relsign",
+    version,
+    propagate_version = true,
+    verbatim_doc_comment
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -47,12 +63,15 @@ pub enum Command {
     /// Keys, signing, the trust policy and verification.
     #[command(flatten)]
     Trust(crate::trust_cli::TrustCommand),
+    Publish(crate::publish_cli::PublishArgs),
+    Destinations(crate::publish_cli::DestinationsArgs),
     /// Pin every input of a recipe by sha256: the Python lock (PEP 751) and the Debian lock.
     ///
     /// Examples:
     ///   relsign lock recipes/demo.toml
     ///   relsign lock --check recipes/demo.toml        # exit 1 if the locks are stale
     ///   relsign lock --index-url https://mirror.example/simple recipes/demo.toml
+    #[command(verbatim_doc_comment)]
     Lock {
         recipe: PathBuf,
         /// Only check that the locks still match the recipe (offline); exit 1 when they don't.
@@ -71,6 +90,7 @@ pub enum Command {
     ///   relsign fetch recipes/demo.toml --export vendor/      # a mirror for offline machines
     ///   relsign fetch recipes/demo.toml --index-url file:///srv/vendor/simple \
     ///                                   --debian-mirror file:///srv/vendor/debian
+    #[command(verbatim_doc_comment)]
     Fetch {
         recipe: PathBuf,
         /// Also write a vendor directory (PEP 503 index under simple/, .debs under debian/)
@@ -84,6 +104,7 @@ pub enum Command {
     ///
     /// Examples:
     ///   relsign build recipes/demo.toml --out out/demo
+    #[command(verbatim_doc_comment)]
     Build {
         recipe: PathBuf,
         /// The release directory to write (artifacts, release.json, inputs/).
@@ -102,7 +123,7 @@ pub enum Command {
         #[arg(long, hide = true)]
         variation: bool,
     },
-    /// Cut a release: build, run the gate (behave), write the SBOMs, sign. The gate cannot be
+    /// Cut a release: build, (check reproducibility,) run the gate (behave), write the SBOMs, sign. The gate cannot be
     /// skipped: when a scenario fails, nothing is signed, DIR gets NOT-A-RELEASE.txt, and the
     /// command exits 1.
     ///
@@ -111,6 +132,7 @@ pub enum Command {
     ///
     /// Examples:
     ///   relsign release recipes/demo.toml --out dist/ --key ~/.config/relsign/release.key
+    #[command(verbatim_doc_comment)]
     Release {
         recipe: PathBuf,
         /// The release directory to write.
@@ -121,6 +143,10 @@ pub enum Command {
         keys: Vec<PathBuf>,
         #[command(flatten)]
         pass: crate::trust_cli::PassArgs,
+        /// After the build, build again with variations and compare (see `build
+        /// --check-reproducible`); a difference stops the release before the gate.
+        #[arg(long)]
+        check_reproducible: bool,
     },
     /// Run the release gate: the recipe's behave suite against a built release, offline, in the
     /// sandbox (in a fresh venv and/or inside the image, per `[test] run-in`).
@@ -130,22 +156,32 @@ pub enum Command {
     ///
     /// Examples:
     ///   relsign test recipes/demo.toml --release target/demo/release
+    #[command(verbatim_doc_comment)]
     Test {
         recipe: PathBuf,
         /// The release directory written by `relsign build`.
         #[arg(long, value_name = "DIR")]
         release: PathBuf,
     },
-    /// Rebuild a release from its own inputs (recipe, locks, sources under inputs/) and check
+    /// Rebuild a release from its provenance and inputs (recipe, locks, sources) and check
     /// that every artifact's digest matches bit for bit; name the first difference otherwise.
     ///
-    /// Inputs come from the store (run `relsign fetch RELEASE/inputs/<recipe>.toml` first on a
-    /// fresh machine). Exit 0 when every digest matches, 1 when one differs.
+    /// TARGET is a release directory (its inputs/ hold the recipe, locks and dir sources), a
+    /// provenance file (attestations/provenance.dsse.json; outside a release directory give
+    /// --recipe from a checkout), or a registry reference (docker://host/repo:tag, pulled with
+    /// its referrers). The recipe's and locks' digests must be the recorded ones. Inputs come
+    /// from the store (run `relsign fetch RECIPE` first on a fresh machine). Exit 0 when every
+    /// digest matches, 1 when one differs.
     ///
     /// Examples:
     ///   relsign rebuild target/demo/release
     ///   relsign rebuild target/demo/release --recipe ~/src/project/recipes/demo.toml
+    ///   relsign rebuild provenance.dsse.json --recipe recipes/demo.toml
+    ///   relsign rebuild docker://127.0.0.1:5000/relsign/demo:0.1.0 --json
+    #[command(verbatim_doc_comment)]
     Rebuild {
+        /// A release directory, a provenance file, or docker://REFERENCE.
+        #[arg(value_name = "TARGET")]
         release: PathBuf,
         /// Rebuild from this recipe (in a checkout) instead of the release's copy; its digest
         /// and its locks' digests must match the release's.
@@ -160,7 +196,10 @@ pub enum Command {
     ///
     /// Examples:
     ///   relsign sbom target/demo/release
-    Sbom { release: PathBuf },
+    #[command(verbatim_doc_comment)]
+    Sbom {
+        release: PathBuf,
+    },
     /// Explain the first difference between two build outputs: sdists and other tars (plain,
     /// gzip or zstd), wheels and zips, OCI layouts (layer by layer, then the config), JSON.
     ///
@@ -171,12 +210,18 @@ pub enum Command {
     ///   relsign compare out1/relsign_demo-0.1.0.tar.gz out2/relsign_demo-0.1.0.tar.gz
     ///   relsign compare out1/image out2/image
     ///   relsign compare --diffoscope a.whl b.whl
+    ///   relsign compare --all ours.whl theirs.whl
+    #[command(verbatim_doc_comment)]
     Compare {
         left: PathBuf,
         right: PathBuf,
         /// Hand over to diffoscope for the full report (when it is installed).
         #[arg(long)]
         diffoscope: bool,
+        /// For zips and wheels: list every entry that differs (matched by name) and in what,
+        /// with counts, instead of the first difference only.
+        #[arg(long)]
+        all: bool,
     },
     /// Run a command inside a built image, in the sandbox (no network), without Docker.
     ///
@@ -187,6 +232,7 @@ pub enum Command {
     /// Examples:
     ///   relsign run target/demo/release -- python3 -c 'import relsign_demo'
     ///   relsign run target/demo/release/image --tag 0.1.0 -- relsign-demo greet Ada
+    #[command(verbatim_doc_comment)]
     Run {
         layout: PathBuf,
         /// The manifest's tag (org.opencontainers.image.ref.name); needed when the layout has several.
@@ -200,6 +246,7 @@ pub enum Command {
     ///
     /// Examples:
     ///   relsign exec recipes/demo.toml -- python3 -c 'import sys; print(sys.version)'
+    #[command(verbatim_doc_comment)]
     Exec {
         recipe: PathBuf,
         /// The command and its arguments.

@@ -17,6 +17,7 @@ pub mod image;
 pub mod keys;
 pub mod lock;
 pub mod oci;
+pub mod publish;
 pub mod python;
 pub mod rebuild;
 pub mod recipe;

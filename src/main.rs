@@ -1,6 +1,7 @@
 //! The relsign command: parse arguments, call the library, print, map errors to exit codes.
 
 mod cli;
+mod publish_cli;
 mod trust_cli;
 
 use anyhow::{Context, Result};
@@ -182,10 +183,121 @@ fn print_json(v: serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(&v).expect("json"));
 }
 
+/// `--check-reproducible`: build again, as this program from elsewhere with another
+/// environment (build dir, cwd, TZ, locale; inside the sandbox another uid, the clock ahead and
+/// the source read in reverse order), and compare every artifact with the release in `out`.
+fn check_reproducible_against(
+    recipe_path: &Path,
+    out: &Path,
+    store: &Store,
+    json: bool,
+    r: &Term,
+) -> Result<serde_json::Value> {
+    relsign::build::Variation::standard()?;
+    let tmp = tempfile::tempdir()?;
+    let other = tmp.path().join("elsewhere/out");
+    let tmpdir = tmp.path().join("tmp");
+    std::fs::create_dir_all(&tmpdir)?;
+    r.step(
+        "second build with variations (build dir, cwd, TZ, locale, uid, clock +3d, source order)",
+    );
+    let abs_recipe = std::fs::canonicalize(recipe_path)?;
+    let status = std::process::Command::new(std::env::current_exe()?)
+        .args(["--quiet", "--store"])
+        .arg(store.root())
+        .arg("build")
+        .arg(&abs_recipe)
+        .arg("--out")
+        .arg(&other)
+        .arg("--variation")
+        .current_dir(tmp.path())
+        .env("TMPDIR", &tmpdir)
+        .env("TZ", "Pacific/Kiritimati")
+        .env("LANG", "fr_FR.UTF-8")
+        .env("LC_ALL", "fr_FR.UTF-8")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("starting the second build")?;
+    if !status.success() {
+        anyhow::bail!("the second (varied) build failed: {status}");
+    }
+    let checks = relsign::rebuild::compare_releases(out, &other)?;
+    let ok = checks.iter().all(|c| c.matches);
+    if json && !ok {
+        print_json(serde_json::json!({"reproducible": ok, "artifacts": checks}));
+    } else if !json {
+        for c in &checks {
+            match &c.difference {
+                None if c.matches => println!("ok       {}  sha256:{}", c.file, c.expected),
+                None => println!("DIFFERS  {}", c.file),
+                Some(d) => println!(
+                    "DIFFERS  {}: first difference at {}: {}\n         first:  {}\n         second: {}",
+                    c.file, d.location, d.what, d.left, d.right
+                ),
+            }
+        }
+    }
+    if ok {
+        return Ok(serde_json::json!({"reproducible": true, "artifacts": checks}));
+    }
+    let bad: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.matches)
+        .map(|c| c.file.as_str())
+        .collect();
+    Err(CheckFailed(
+        format!("not reproducible: {}", bad.join(", ")),
+        serde_json::json!({"reproducible": false, "artifacts": checks}),
+    )
+    .into())
+}
+
+/// `relsign rebuild TARGET`: a release directory, a provenance file (DSSE envelope), or a
+/// registry reference (`docker://…`, pulled with its referrers into a temporary release dir).
+fn rebuild_target(
+    target: &Path,
+    recipe: Option<&Path>,
+    store: &Store,
+    out: &Path,
+    r: &Term,
+) -> Result<relsign::rebuild::RebuildReport> {
+    use relsign::rebuild::{rebuild, rebuild_expected, Expected};
+    let shown = target.to_string_lossy();
+    if shown.starts_with("docker://") {
+        let tmp = tempfile::tempdir()?;
+        let dir = pull_reference(&shown, tmp.path(), r)?;
+        return Ok(rebuild(&dir, recipe, store, out, r)?);
+    }
+    if target.is_dir() {
+        return Ok(rebuild(target, recipe, store, out, r)?);
+    }
+    let exp = Expected::from_provenance(target)?;
+    let recipe_path = match (recipe, &exp.release_dir) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(d)) => d.join(&exp.recipe.0),
+        (None, None) => anyhow::bail!(
+            "{}: a provenance outside a release directory: give --recipe (the recipe in a checkout of the source; its digest must be sha256:{})",
+            target.display(),
+            exp.recipe.1
+        ),
+    };
+    Ok(rebuild_expected(&exp, &recipe_path, store, out, r)?)
+}
+
+/// Pull a release from a registry reference into `dir` (see `relsign::publish::pull`).
+fn pull_reference(reference: &str, dir: &Path, r: &Term) -> Result<std::path::PathBuf> {
+    Ok(relsign::publish::pull::pull_release(reference, dir, r)?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.to_path_buf()))
+}
+
 fn run(cli: Cli, r: &Term) -> Result<()> {
     let json = cli.global.json;
     match cli.command {
         Command::Trust(c) => trust_cli::run(c, &cli.global, r),
+        Command::Publish(a) => publish_cli::run(a, json, r),
+        Command::Destinations(a) => publish_cli::destinations_cmd(a, json, r),
         Command::Lock {
             recipe,
             check,
@@ -356,63 +468,13 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 }
                 return Ok(());
             }
-            // The second build: this program again, from elsewhere, with another environment.
-            relsign::build::Variation::standard()?;
-            let tmp = tempfile::tempdir()?;
-            let other = tmp.path().join("elsewhere/out");
-            let tmpdir = tmp.path().join("tmp");
-            std::fs::create_dir_all(&tmpdir)?;
-            r.step("second build with variations (build dir, cwd, TZ, locale, uid, clock +3d, source order)");
-            let abs_recipe = std::fs::canonicalize(&recipe_path)?;
-            let status = std::process::Command::new(std::env::current_exe()?)
-                .args(["--quiet", "--store"])
-                .arg(store.root())
-                .arg("build")
-                .arg(&abs_recipe)
-                .arg("--out")
-                .arg(&other)
-                .arg("--variation")
-                .current_dir(tmp.path())
-                .env("TMPDIR", &tmpdir)
-                .env("TZ", "Pacific/Kiritimati")
-                .env("LANG", "fr_FR.UTF-8")
-                .env("LC_ALL", "fr_FR.UTF-8")
-                .stdout(std::process::Stdio::null())
-                .status()
-                .context("starting the second build")?;
-            if !status.success() {
-                anyhow::bail!("the second (varied) build failed: {status}");
-            }
-            let checks = relsign::rebuild::compare_releases(&out, &other)?;
-            let ok = checks.iter().all(|c| c.matches);
+            let v = check_reproducible_against(&recipe_path, &out, &store, json, r)?;
             if json {
-                print_json(serde_json::json!({"reproducible": ok, "artifacts": checks}));
+                print_json(v);
             } else {
-                for c in &checks {
-                    match &c.difference {
-                        None if c.matches => println!("ok       {}  sha256:{}", c.file, c.expected),
-                        None => println!("DIFFERS  {}", c.file),
-                        Some(d) => println!("DIFFERS  {}: first difference at {}: {}\n         first:  {}\n         second: {}", c.file, d.location, d.what, d.left, d.right),
-                    }
-                }
+                println!("{} {}: reproducible under variations", m.name, m.version);
             }
-            if ok {
-                if !json {
-                    println!("{} {}: reproducible under variations", m.name, m.version);
-                }
-                Ok(())
-            } else {
-                let bad: Vec<&str> = checks
-                    .iter()
-                    .filter(|c| !c.matches)
-                    .map(|c| c.file.as_str())
-                    .collect();
-                Err(CheckFailed(
-                    format!("not reproducible: {}", bad.join(", ")),
-                    serde_json::json!({}),
-                )
-                .into())
-            }
+            Ok(())
         }
         Command::Rebuild {
             release,
@@ -422,7 +484,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             let store = store(&cli.global.store)?;
             let tmp = tempfile::tempdir()?;
             let out = out.unwrap_or_else(|| tmp.path().join("rebuilt"));
-            let report = relsign::rebuild::rebuild(&release, recipe.as_deref(), &store, &out, r)?;
+            let report = rebuild_target(&release, recipe.as_deref(), &store, &out, r)?;
             if json {
                 print_json(
                     serde_json::json!({"reproducible": report.reproducible(), "report": report}),
@@ -472,12 +534,13 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             }
         }
         Command::Release {
-            recipe,
+            recipe: recipe_path,
             out,
             keys,
             pass,
+            check_reproducible,
         } => {
-            let recipe = load(&recipe)?;
+            let recipe = load(&recipe_path)?;
             let store = store(&cli.global.store)?;
             if recipe.file.test.is_none() {
                 anyhow::bail!("{}: a signed release needs the [test] gate (behave features); add a [test] section", recipe.path.display());
@@ -502,6 +565,15 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             };
             let m = relsign::build::build(&recipe, &opts, r)
                 .with_context(|| format!("building {}", recipe.path.display()))?;
+            if check_reproducible {
+                if let Err(e) = check_reproducible_against(&recipe_path, &out, &store, json, r) {
+                    relsign::release::mark_not_a_release(&out, &format!("{e:#}"))?;
+                    return Err(e.context(format!(
+                        "nothing was signed and {} is not a release",
+                        out.display()
+                    )));
+                }
+            }
             let report = relsign::gate::run(&recipe, &out, &m, &store, r)?;
             if !json {
                 print_gate(&report);
@@ -567,7 +639,49 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             left,
             right,
             diffoscope,
+            all,
         } => {
+            if all {
+                let diffs = relsign::compare::all_zip_differences(&left, &right)?;
+                let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+                for d in &diffs {
+                    for w in &d.what {
+                        let k = w.split(' ').next().unwrap_or(w).to_string();
+                        *counts.entry(k).or_default() += 1;
+                    }
+                }
+                if json {
+                    print_json(
+                        serde_json::json!({"identical": diffs.is_empty(), "entries": diffs, "counts": counts}),
+                    );
+                } else {
+                    for d in &diffs {
+                        println!("{}: {}", d.entry, d.what.join(", "));
+                    }
+                    println!(
+                        "{} entries differ ({})",
+                        diffs.len(),
+                        counts
+                            .iter()
+                            .map(|(k, n)| format!("{k}: {n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+                if diffs.is_empty() {
+                    return Ok(());
+                }
+                return Err(CheckFailed(
+                    format!(
+                        "{} and {} differ in {} entries",
+                        left.display(),
+                        right.display(),
+                        diffs.len()
+                    ),
+                    serde_json::json!({}),
+                )
+                .into());
+            }
             let d = relsign::compare::compare_paths(&left, &right)?;
             if json {
                 print_json(serde_json::json!({"identical": d.is_none(), "difference": d}));

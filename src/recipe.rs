@@ -37,6 +37,36 @@ pub struct RecipeFile {
     pub image: Option<ImageSpec>,
     /// The release gate: behave features run against the built bits.
     pub test: Option<TestSpec>,
+    /// Where `relsign publish` sends the release.
+    #[serde(default)]
+    pub publish: Vec<PublishSpec>,
+}
+
+/// `[[publish]]`: one destination of `relsign publish`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PublishSpec {
+    /// A short name for `--to NAME`, the journal and `--url NAME=URL`.
+    pub name: String,
+    /// `pypi` (a PyPI-style index, legacy upload API), `oci` (a distribution-spec registry)
+    /// or `mirror` (a static directory).
+    pub kind: String,
+    /// pypi: the upload URL; oci: a repository (`host[:port]/path`, `http://…` for plain HTTP,
+    /// `docker.io/…`); mirror: a directory (or `file://` URL).
+    pub url: String,
+    /// For pypi: the simple index to check before uploading (default: derived from `url`).
+    pub index_url: Option<String>,
+    /// `primary` (default) or `fallback`.
+    #[serde(default = "default_role")]
+    pub role: String,
+    /// Where the credentials are: `env:VAR` or `file:PATH` (never the secret itself). The
+    /// value is `user:secret`, or a bare token (PyPI `__token__`). Default:
+    /// `env:RELSIGN_PUBLISH_<NAME>`, when set.
+    pub credentials: Option<String>,
+}
+
+fn default_role() -> String {
+    "primary".into()
 }
 
 /// `[test]`: the behave suite that gates a release.
@@ -402,6 +432,42 @@ impl Recipe {
                 name: p.name.clone(),
                 source,
             });
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, d) in file.publish.iter().enumerate() {
+            let key = format!("publish[{i}]");
+            if !valid_name(&d.name) || !seen.insert(d.name.clone()) {
+                return Err(invalid(
+                    &format!("{key}.name"),
+                    format!("{:?} is not a valid, unique destination name", d.name),
+                ));
+            }
+            if !["pypi", "oci", "mirror"].contains(&d.kind.as_str()) {
+                return Err(invalid(
+                    &format!("{key}.kind"),
+                    format!("{:?}: expected pypi, oci or mirror", d.kind),
+                ));
+            }
+            if !["primary", "fallback"].contains(&d.role.as_str()) {
+                return Err(invalid(
+                    &format!("{key}.role"),
+                    format!("{:?}: expected primary or fallback", d.role),
+                ));
+            }
+            if d.url.contains('@') && d.url.contains("://") {
+                return Err(invalid(
+                    &format!("{key}.url"),
+                    "must not carry credentials; use `credentials = \"env:VAR\"`".into(),
+                ));
+            }
+            if let Some(c) = &d.credentials {
+                if !(c.starts_with("env:") || c.starts_with("file:")) {
+                    return Err(invalid(
+                        &format!("{key}.credentials"),
+                        "must be `env:VAR` or `file:PATH`; secrets never go in the recipe".into(),
+                    ));
+                }
+            }
         }
         if file.toolchain.packages.is_empty() {
             return Err(invalid(

@@ -29,6 +29,7 @@ pub enum TrustCommand {
     /// Examples:
     ///   relsign sign target/demo/release --key ~/.config/relsign/alice.key
     ///   relsign sign target/demo/release --key bob.key --passphrase-fd 3 3<bob.pass
+    #[command(verbatim_doc_comment)]
     Sign {
         release: PathBuf,
         /// The encrypted private key (PEM "ENCRYPTED PRIVATE KEY", mode 0600).
@@ -63,9 +64,12 @@ pub enum TrustCommand {
     /// Examples:
     ///   relsign verify target/demo/release --policy target/demo/keys
     ///   relsign verify dist/relsign_demo-0.1.0-py3-none-any.whl --expect-version 0.1.0
+    ///   relsign verify docker://127.0.0.1:5000/relsign/demo:0.1.0 --policy keys
+    #[command(verbatim_doc_comment)]
     Verify {
         /// An artifact file (release.json and attestations/ beside it), a release directory,
-        /// or an OCI layout inside a release directory.
+        /// an OCI layout inside a release directory, or a registry reference
+        /// (docker://host/repo:tag; credentials from $RELSIGN_REGISTRY_CREDENTIALS).
         target: PathBuf,
         /// The trust policy directory (with policy/1.json …).
         #[arg(long, value_name = "DIR", default_value = "keys")]
@@ -98,6 +102,7 @@ pub enum KeyCommand {
     ///
     /// Examples:
     ///   relsign key generate --out ~/.config/relsign/alice
+    #[command(verbatim_doc_comment)]
     Generate {
         /// Path prefix: writes PREFIX.key and PREFIX.pub.
         #[arg(long, value_name = "PREFIX")]
@@ -112,6 +117,7 @@ pub enum KeyCommand {
     ///
     /// Examples:
     ///   relsign key show alice.pub
+    #[command(verbatim_doc_comment)]
     Show {
         /// A public key file (PEM "PUBLIC KEY").
         file: PathBuf,
@@ -126,6 +132,7 @@ pub enum PolicyCommand {
     ///   relsign policy init keys --root-key alice-root.pub --root-key bob-root.pub \
     ///       --root-threshold 2 --release-key alice.pub --release-key bob.pub \
     ///       --provenance-threshold 2 --artifact-threshold 1
+    #[command(verbatim_doc_comment)]
     Init {
         dir: PathBuf,
         /// A root key's public key file (repeatable).
@@ -151,7 +158,12 @@ pub enum PolicyCommand {
         #[arg(long)]
         test_only: bool,
     },
-    /// Add a release key (or a root key) to the policy.
+    /// Add a release key (or a root key) to the policy, as a new unsigned version.
+    ///
+    /// Examples:
+    ///   relsign policy add-key keys carol.pub && relsign policy sign keys --key alice-root.key
+    ///   relsign policy add-key keys carol-root.pub --root
+    #[command(verbatim_doc_comment)]
     AddKey {
         dir: PathBuf,
         /// The public key file.
@@ -163,8 +175,18 @@ pub enum PolicyCommand {
         window: Window,
     },
     /// Remove a release or root key (by key id or public key file).
+    ///
+    /// Examples:
+    ///   relsign policy remove-key keys bob.pub
+    #[command(verbatim_doc_comment)]
     RemoveKey { dir: PathBuf, key: String },
-    /// Revoke a key (by key id or public key file) or a release (NAME@VERSION).
+    /// Revoke a key (by key id or public key file) or a release (NAME@VERSION). A revoked key's
+    /// signatures no longer count, whenever they were made: the response to a compromised key.
+    ///
+    /// Examples:
+    ///   relsign policy revoke keys --key bob.pub && relsign policy sign keys --key alice-root.key
+    ///   relsign policy revoke keys --release relsign-demo@0.1.0
+    #[command(verbatim_doc_comment)]
     Revoke {
         dir: PathBuf,
         #[arg(long, value_name = "KEYID|PUB")]
@@ -173,6 +195,10 @@ pub enum PolicyCommand {
         release: Option<String>,
     },
     /// Change thresholds or the expiry time.
+    ///
+    /// Examples:
+    ///   relsign policy set keys --provenance-threshold 2 --expires 2027-12-31T00:00:00Z
+    #[command(verbatim_doc_comment)]
     Set {
         dir: PathBuf,
         #[arg(long)]
@@ -185,6 +211,10 @@ pub enum PolicyCommand {
         expires: Option<String>,
     },
     /// Sign the newest policy version with a root key (of this version or the previous one).
+    ///
+    /// Examples:
+    ///   relsign policy sign keys --key ~/.config/relsign/alice-root.key
+    #[command(verbatim_doc_comment)]
     Sign {
         dir: PathBuf,
         #[arg(long, value_name = "FILE")]
@@ -193,6 +223,11 @@ pub enum PolicyCommand {
         pass: PassArgs,
     },
     /// Show the newest policy version and its signing status.
+    ///
+    /// Examples:
+    ///   relsign policy show keys
+    ///   relsign --json policy show keys
+    #[command(verbatim_doc_comment)]
     Show { dir: PathBuf },
 }
 
@@ -400,6 +435,18 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
                 None
             } else {
                 state.or_else(verify::default_state_path)
+            };
+            // A registry reference: the image and its referrers, pulled into a temporary
+            // release directory first.
+            let _pulled;
+            let target = if target.to_string_lossy().starts_with("docker://") {
+                let tmp = tempfile::tempdir()?;
+                let layout =
+                    relsign::publish::pull::pull_release(&target.to_string_lossy(), tmp.path(), r)?;
+                _pulled = tmp;
+                layout
+            } else {
+                target
             };
             let o = VerifyOptions {
                 policy_dir: policy,

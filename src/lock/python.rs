@@ -1647,7 +1647,7 @@ mod tests {
         let http = Http::new().unwrap();
         let out = lock(
             &fx.recipe,
-            &[fx.index.clone()],
+            std::slice::from_ref(&fx.index),
             &http,
             &fx.store,
             &Silent,
@@ -1706,9 +1706,9 @@ mod tests {
         assert_eq!((rep.files, rep.projects), (4, 4));
         let store2 = Store::at(fx.dir.path().join("store2"));
         let exported = format!("file://{}/simple", export_dir.display());
-        let f = fetch(l, &[exported.clone()], &http, &store2, &Silent).unwrap();
+        let f = fetch(l, std::slice::from_ref(&exported), &http, &store2, &Silent).unwrap();
         assert_eq!((f.fetched, f.present), (4, 0));
-        let f = fetch(l, &[exported.clone()], &http, &store2, &Silent).unwrap();
+        let f = fetch(l, std::slice::from_ref(&exported), &http, &store2, &Silent).unwrap();
         assert_eq!((f.fetched, f.present), (0, 4));
 
         // A tampered export is refused and nothing is stored.
@@ -1752,7 +1752,7 @@ mod tests {
         let http = Http::new().unwrap();
         let e = lock(
             &fx.recipe,
-            &[fx.index.clone()],
+            std::slice::from_ref(&fx.index),
             &http,
             &fx.store,
             &Silent,
@@ -1771,7 +1771,7 @@ mod tests {
         assert!(!e.contains("win"), "{e}");
         let out = lock(
             &fx.recipe,
-            &[fx.index.clone()],
+            std::slice::from_ref(&fx.index),
             &http,
             &fx.store,
             &Silent,
@@ -1793,7 +1793,7 @@ mod tests {
         let http = Http::new().unwrap();
         let e = lock(
             &fx.recipe,
-            &[fx.index.clone()],
+            std::slice::from_ref(&fx.index),
             &http,
             &fx.store,
             &Silent,
@@ -1810,7 +1810,7 @@ mod tests {
         let fx = fixture(&[("a", "1.0", &[], "py3-none-any")], "a==2.0\nzzz==1\n", "");
         let e = lock(
             &fx.recipe,
-            &[fx.index.clone()],
+            std::slice::from_ref(&fx.index),
             &http,
             &fx.store,
             &Silent,

@@ -2,6 +2,10 @@
 //! one demo build reused by the tests of a file.
 #![allow(dead_code)]
 
+pub mod proxy;
+pub mod pyindex;
+pub mod signed;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,672 @@
+//! Executing a publish plan: each destination's steps in order, skipping what the journal
+//! records, recording each step once it is done, then reading the destination back.
+
+use super::http::{HttpError, Transport};
+use super::journal::{Journal, Record};
+use super::plan::{mirror_root, Action, DestPlan, Kind, Plan, PlanError, Step};
+use super::{pypi, registry, CredentialError, Credentials};
+use crate::digest::Sha256Hex;
+use crate::fetch::redact;
+use crate::fsutil::{self, FsError};
+use crate::report::Reporter;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error(transparent)]
+    Pypi(#[from] pypi::PypiError),
+    #[error(transparent)]
+    Registry(#[from] registry::RegistryError),
+    #[error("mirror {root}: {rel} exists with other bytes: sha256 expected={expected}, got={got}")]
+    MirrorConflict {
+        root: PathBuf,
+        rel: String,
+        expected: Sha256Hex,
+        got: Sha256Hex,
+    },
+    #[error("{dest}: read-back failed: {reason}")]
+    ReadBack { dest: String, reason: String },
+    #[error("{dest}: {error}")]
+    Dest {
+        dest: String,
+        #[source]
+        error: Box<PublishError>,
+    },
+}
+
+impl PublishError {
+    /// A refusal (exit 1): the destination holds other bytes under our name, or does not
+    /// serve back what was pushed.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            PublishError::MirrorConflict { .. } | PublishError::ReadBack { .. } => true,
+            PublishError::Pypi(e) => e.is_conflict(),
+            PublishError::Dest { error, .. } => error.is_refusal(),
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The journal says it is done.
+    Journaled,
+    /// The destination already had it.
+    Present,
+    /// Done now.
+    Done,
+    /// A blob the registry linked from another repository it holds (a cross-repository mount).
+    Mounted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub step: String,
+    pub action: &'static str,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DestReport {
+    pub name: String,
+    pub kind: Kind,
+    pub url: String,
+    pub role: String,
+    pub steps: Vec<StepReport>,
+    pub read_back: Option<String>,
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub refusal: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishReport {
+    pub ok: bool,
+    pub release: String,
+    pub version: String,
+    pub destinations: Vec<DestReport>,
+}
+
+pub struct RunOptions {
+    /// Read every destination back after pushing (default on).
+    pub read_back: bool,
+    /// Test hook: SIGKILL this process after this many steps have been executed (their side
+    /// effect done, not yet journaled). From `RELSIGN_PUBLISH_KILL_AFTER`.
+    pub kill_after: Option<usize>,
+}
+
+impl RunOptions {
+    pub fn from_env() -> RunOptions {
+        RunOptions {
+            read_back: true,
+            kill_after: std::env::var("RELSIGN_PUBLISH_KILL_AFTER")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+        }
+    }
+}
+
+/// One destination's side effects.
+trait Target {
+    fn run(&mut self, step: &Step, r: &dyn Reporter) -> Result<Outcome, PublishError>;
+    fn read_back(&mut self, steps: &[Step], r: &dyn Reporter) -> Result<String, PublishError>;
+}
+
+/// Execute `plan`. Destinations are independent: a failure in one is reported and the others
+/// still run; the report says which failed and what to re-run.
+pub fn execute(
+    plan: &Plan,
+    journal: &mut Journal,
+    t: &Transport,
+    o: &RunOptions,
+    r: &dyn Reporter,
+) -> PublishReport {
+    let mut executed = 0usize;
+    let mut reports = Vec::new();
+    // Repositories already published in this run: a later destination on the same registry
+    // mounts blobs from one instead of uploading them again.
+    let mut published: Vec<registry::RepoRef> = Vec::new();
+    for dp in &plan.destinations {
+        r.step(&format!(
+            "publish to {} ({:?}, {}): {}",
+            dp.dest.name,
+            dp.dest.kind,
+            dp.dest.role,
+            redact(&dp.dest.url)
+        ));
+        let mut rep = DestReport {
+            name: dp.dest.name.clone(),
+            kind: dp.dest.kind,
+            url: redact(&dp.dest.url),
+            role: dp.dest.role.clone(),
+            steps: Vec::new(),
+            read_back: None,
+            error: None,
+            refusal: false,
+        };
+        let repo = (dp.dest.kind == Kind::Oci)
+            .then(|| registry::parse_repository(&dp.dest.url).ok())
+            .flatten();
+        let mount_from = repo.as_ref().and_then(|me| {
+            published
+                .iter()
+                .find(|p| {
+                    p.scheme == me.scheme
+                        && p.registry == me.registry
+                        && p.repository != me.repository
+                })
+                .map(|p| p.repository.clone())
+        });
+        let res = run_dest(
+            dp,
+            mount_from.as_deref(),
+            journal,
+            t,
+            o,
+            r,
+            &mut executed,
+            &mut rep,
+        );
+        match res {
+            Ok(()) => published.extend(repo),
+            Err(e) => {
+                rep.refusal = e.is_refusal();
+                rep.error = Some(e.to_string());
+                r.warn(&format!("{}: {e}", dp.dest.name));
+            }
+        }
+        reports.push(rep);
+    }
+    PublishReport {
+        ok: reports.iter().all(|d| d.error.is_none()),
+        release: plan.release.clone(),
+        version: plan.version.clone(),
+        destinations: reports,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_dest(
+    dp: &DestPlan,
+    mount_from: Option<&str>,
+    journal: &mut Journal,
+    t: &Transport,
+    o: &RunOptions,
+    r: &dyn Reporter,
+    executed: &mut usize,
+    rep: &mut DestReport,
+) -> Result<(), PublishError> {
+    let d = &dp.dest;
+    let creds = Credentials::resolve(d.credentials.as_deref(), &d.name)?;
+    let creds_for_workers = creds.clone();
+    let mut target: Box<dyn Target + '_> = match d.kind {
+        Kind::Pypi => Box::new(PypiTarget {
+            index: pypi::Index::new(&d.url, d.index_url.as_deref(), creds, t),
+        }),
+        Kind::Oci => Box::new(OciTarget {
+            reg: registry::Registry::new(registry::parse_repository(&d.url)?, creds, t),
+        }),
+        Kind::Mirror => Box::new(MirrorTarget {
+            root: mirror_root(&d.url),
+        }),
+    };
+    let total = dp.steps.len();
+    let record = |step: &Step| Record {
+        dest: d.name.clone(),
+        url: d.url.clone(),
+        step: step.key(),
+    };
+    // A registry's blobs, and then the signature manifests, go up concurrently (each worker
+    // with its own connection and token); everything else keeps its order.
+    let mut pushed: std::collections::BTreeMap<usize, Outcome> = Default::default();
+    let group = |step: &Step| match (&step.action, step.phase) {
+        (Action::Blob { .. }, _) => Some(0),
+        (Action::Manifest { .. }, super::plan::Phase::Signatures) => Some(1),
+        _ => None,
+    };
+    for (i, step) in dp.steps.iter().enumerate() {
+        let rec = record(step);
+        let outcome = if journal.is_done(&rec) {
+            Outcome::Journaled
+        } else {
+            if d.kind == Kind::Oci && !pushed.contains_key(&i) {
+                if let Some(g) = group(step) {
+                    let todo: Vec<usize> = (i..total)
+                        .filter(|&j| {
+                            group(&dp.steps[j]) == Some(g)
+                                && !journal.is_done(&record(&dp.steps[j]))
+                        })
+                        .collect();
+                    let bytes: u64 = todo
+                        .iter()
+                        .map(|&j| match &dp.steps[j].action {
+                            Action::Blob { size, .. } => *size,
+                            _ => 0,
+                        })
+                        .sum();
+                    r.info(&if g == 0 {
+                        format!(
+                            "{} blob(s), {:.1} MiB, {WORKERS} at a time",
+                            todo.len(),
+                            bytes as f64 / (1u64 << 20) as f64
+                        )
+                    } else {
+                        format!("{} signature manifest(s), {WORKERS} at a time", todo.len())
+                    });
+                    let repo = registry::parse_repository(&d.url)?;
+                    pushed.extend(push_parallel(
+                        &dp.steps,
+                        &todo,
+                        &repo,
+                        &creds_for_workers,
+                        mount_from,
+                        t,
+                        r,
+                    )?);
+                }
+            }
+            if !pushed.contains_key(&i) {
+                r.info(&format!("[{}/{total}] {}", i + 1, step.describe()));
+            }
+            let out = match pushed.get(&i) {
+                Some(o) => *o,
+                None => target.run(step, r)?,
+            };
+            *executed += 1;
+            if o.kill_after == Some(*executed) {
+                kill_self();
+            }
+            journal.record(rec)?;
+            out
+        };
+        rep.steps.push(StepReport {
+            step: step.describe(),
+            action: step.kind(),
+            outcome,
+        });
+    }
+    if o.read_back {
+        r.info(&format!("{}: reading back", d.name));
+        match target.read_back(&dp.steps, r) {
+            Ok(s) => rep.read_back = Some(s),
+            Err(e) => {
+                // What the journal vouched for is not there: forget it, so a re-run pushes
+                // everything again (each push first checks what the destination has).
+                journal.forget(&d.name)?;
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Registry steps in flight at once. Small blobs cost the registry a few round trips each
+/// (HEAD, POST, PUT); this many keeps a loopback registry busy without starving the one that
+/// carries a layer.
+const WORKERS: usize = 6;
+
+/// Run the registry steps `todo` (blobs, or manifests whose blobs are all there) with a few
+/// workers; outcome per step index. The first error (in step order) is returned.
+fn push_parallel(
+    steps: &[Step],
+    todo: &[usize],
+    repo: &registry::RepoRef,
+    creds: &Option<Credentials>,
+    mount_from: Option<&str>,
+    t: &Transport,
+    r: &dyn Reporter,
+) -> Result<std::collections::BTreeMap<usize, Outcome>, PublishError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Result<Outcome, PublishError>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|sc| {
+        for _ in 0..WORKERS.min(todo.len()) {
+            sc.spawn(|| {
+                let reg = registry::Registry::new(repo.clone(), creds.clone(), t);
+                loop {
+                    let k = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&i) = todo.get(k) else { break };
+                    let res = oci_step(&reg, &steps[i], mount_from, r);
+                    if let Ok(o) = &res {
+                        // Each step as it completes: progress on a long layer upload.
+                        r.info(&format!(
+                            "[{}/{}] {}{}",
+                            i + 1,
+                            steps.len(),
+                            steps[i].describe(),
+                            match o {
+                                Outcome::Present => ": already there",
+                                Outcome::Mounted => ": mounted",
+                                _ => "",
+                            }
+                        ));
+                    }
+                    let failed = res.is_err();
+                    results.lock().expect("not poisoned").push((i, res));
+                    if failed {
+                        // Let the others finish their current step, take no new ones.
+                        next.store(todo.len(), Ordering::SeqCst);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let mut v = results.into_inner().expect("not poisoned");
+    v.sort_by_key(|(i, _)| *i);
+    let mut out = std::collections::BTreeMap::new();
+    for (i, res) in v {
+        out.insert(i, res?);
+    }
+    Ok(out)
+}
+
+/// The crash-test hook: a real SIGKILL, as an operator's `kill -9` or the OOM killer would.
+fn kill_self() -> ! {
+    let pid = std::process::id().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status();
+    // `kill` is in procps/coreutils on every Debian; should it be missing, abort (SIGABRT)
+    // rather than carry on.
+    std::process::abort()
+}
+
+// ---- PyPI-style index ------------------------------------------------------------------
+
+struct PypiTarget<'a> {
+    index: pypi::Index<'a>,
+}
+
+impl Target for PypiTarget<'_> {
+    fn run(&mut self, step: &Step, r: &dyn Reporter) -> Result<Outcome, PublishError> {
+        match &step.action {
+            Action::Upload { path, sha256, .. } => {
+                Ok(match self.index.upload(path, sha256, r)? {
+                    pypi::UploadOutcome::AlreadyPresent => Outcome::Present,
+                    _ => Outcome::Done,
+                })
+            }
+            other => unreachable!("not planned for an index: {other:?}"),
+        }
+    }
+
+    fn read_back(&mut self, steps: &[Step], r: &dyn Reporter) -> Result<String, PublishError> {
+        let mut n = 0;
+        for s in steps {
+            if let Action::Upload {
+                project,
+                file,
+                sha256,
+                ..
+            } = &s.action
+            {
+                self.index.read_back(project, file, sha256, r)?;
+                n += 1;
+            }
+        }
+        Ok(format!(
+            "{n} file(s) downloaded from the index, digests match"
+        ))
+    }
+}
+
+// ---- OCI registry ----------------------------------------------------------------------
+
+struct OciTarget<'a> {
+    reg: registry::Registry<'a>,
+}
+
+impl Target for OciTarget<'_> {
+    fn run(&mut self, step: &Step, r: &dyn Reporter) -> Result<Outcome, PublishError> {
+        oci_step(&self.reg, step, None, r)
+    }
+
+    fn read_back(&mut self, steps: &[Step], r: &dyn Reporter) -> Result<String, PublishError> {
+        let tmp = tempfile::tempdir().map_err(fsutil::err("create a temp dir", Path::new("")))?;
+        let fail = |reason: String| PublishError::ReadBack {
+            dest: self.reg_name(),
+            reason,
+        };
+        let (mut blobs, mut manifests) = (0, 0);
+        for s in steps {
+            match &s.action {
+                Action::Blob { digest, .. } => {
+                    let p = tmp.path().join(digest.as_str());
+                    self.reg.fetch_blob(digest, &p, r)?;
+                    let _ = std::fs::remove_file(&p);
+                    blobs += 1;
+                }
+                Action::Manifest { digest, .. } => {
+                    let Some((_, bytes)) = self.reg.get_manifest(&format!("sha256:{digest}"), r)?
+                    else {
+                        return Err(fail(format!("manifest sha256:{digest} is missing")));
+                    };
+                    let got = Sha256Hex::of(&bytes);
+                    if got != *digest {
+                        return Err(fail(format!(
+                            "manifest expected=sha256:{digest}, got=sha256:{got}"
+                        )));
+                    }
+                    manifests += 1;
+                }
+                Action::ReferrersIndex {
+                    subject,
+                    descriptors,
+                } => {
+                    let listed = self.reg.list_referrers(subject, r)?;
+                    for d in descriptors {
+                        if !listed.iter().any(|l| l.digest == d.digest) {
+                            return Err(fail(format!(
+                                "referrer {} of sha256:{subject} is not listed",
+                                d.digest
+                            )));
+                        }
+                    }
+                }
+                Action::Tag { tag, digest, .. } => {
+                    let Some((_, bytes)) = self.reg.get_manifest(tag, r)? else {
+                        return Err(fail(format!("tag {tag} is missing")));
+                    };
+                    let got = Sha256Hex::of(&bytes);
+                    if got != *digest {
+                        return Err(fail(format!(
+                            "tag {tag}: expected=sha256:{digest}, got=sha256:{got}"
+                        )));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(format!(
+            "{manifests} manifest(s) and {blobs} blob(s) pulled back, digests match; tags and referrers listed"
+        ))
+    }
+}
+
+impl OciTarget<'_> {
+    fn reg_name(&self) -> String {
+        self.reg.name().to_string()
+    }
+}
+
+/// One registry step. Blobs are mounted from `mount_from` (another repository of the same
+/// registry) when it is given and the registry agrees. Manifests and tags are checked first: a
+/// registry that already serves exactly these bytes under the reference is left alone.
+fn oci_step(
+    reg: &registry::Registry<'_>,
+    step: &Step,
+    mount_from: Option<&str>,
+    r: &dyn Reporter,
+) -> Result<Outcome, PublishError> {
+    Ok(match &step.action {
+        Action::Blob { digest, size, path } => {
+            match reg.push_blob(digest, *size, path, mount_from, r)? {
+                registry::BlobPush::Existed => Outcome::Present,
+                registry::BlobPush::Mounted => Outcome::Mounted,
+                registry::BlobPush::Uploaded => Outcome::Done,
+            }
+        }
+        Action::Manifest {
+            digest,
+            media_type,
+            path,
+        } => {
+            let bytes = read_checked(path, digest)?;
+            let reference = format!("sha256:{digest}");
+            if has_manifest(reg, &reference, &bytes, r)? {
+                Outcome::Present
+            } else {
+                reg.put_manifest(&reference, media_type, &bytes, r)?;
+                Outcome::Done
+            }
+        }
+        Action::ReferrersIndex {
+            subject,
+            descriptors,
+        } => {
+            if reg.referrers_api(subject, r)?.is_some() {
+                // The registry indexes manifests with a subject itself.
+                Outcome::Present
+            } else {
+                reg.merge_fallback_index(subject, descriptors, r)?;
+                Outcome::Done
+            }
+        }
+        Action::Tag {
+            tag,
+            digest,
+            media_type,
+            path,
+        } => {
+            let bytes = read_checked(path, digest)?;
+            if has_manifest(reg, tag, &bytes, r)? {
+                Outcome::Present
+            } else {
+                reg.put_manifest(tag, media_type, &bytes, r)?;
+                Outcome::Done
+            }
+        }
+        other => unreachable!("not planned for a registry: {other:?}"),
+    })
+}
+
+/// The registry already serves exactly these bytes under `reference`.
+fn has_manifest(
+    reg: &registry::Registry<'_>,
+    reference: &str,
+    bytes: &[u8],
+    r: &dyn Reporter,
+) -> Result<bool, PublishError> {
+    Ok(matches!(reg.get_manifest(reference, r)?, Some((_, b)) if b == bytes))
+}
+
+fn read_checked(path: &Path, digest: &Sha256Hex) -> Result<Vec<u8>, PublishError> {
+    let bytes = fsutil::read(path)?;
+    let got = Sha256Hex::of(&bytes);
+    if got != *digest {
+        return Err(PlanError::Release {
+            path: path.to_path_buf(),
+            reason: format!("sha256 expected={digest}, got={got} (changed since planning)"),
+        }
+        .into());
+    }
+    Ok(bytes)
+}
+
+// ---- static mirror ---------------------------------------------------------------------
+
+struct MirrorTarget {
+    root: PathBuf,
+}
+
+impl MirrorTarget {
+    /// Pages and the policy are replaced by newer content; a release's own files never are.
+    fn replaceable(rel: &str) -> bool {
+        rel.starts_with("simple/")
+    }
+}
+
+impl Target for MirrorTarget {
+    fn run(&mut self, step: &Step, _r: &dyn Reporter) -> Result<Outcome, PublishError> {
+        let Action::Copy { rel, sha256, path } = &step.action else {
+            unreachable!("not planned for a mirror: {step:?}");
+        };
+        let dest = self.root.join(rel);
+        if dest.is_file() {
+            let (got, _) = crate::digest::hash_file(&dest).map_err(fsutil::err("read", &dest))?;
+            if got == *sha256 {
+                return Ok(Outcome::Present);
+            }
+            if !Self::replaceable(rel) {
+                return Err(PublishError::MirrorConflict {
+                    root: self.root.clone(),
+                    rel: rel.clone(),
+                    expected: sha256.clone(),
+                    got,
+                });
+            }
+        }
+        let bytes = read_checked(path, sha256)?;
+        fsutil::write_atomic(&dest, &bytes)?;
+        Ok(Outcome::Done)
+    }
+
+    fn read_back(&mut self, steps: &[Step], _r: &dyn Reporter) -> Result<String, PublishError> {
+        let mut n = 0;
+        for s in steps {
+            if let Action::Copy { rel, sha256, .. } = &s.action {
+                let p = self.root.join(rel);
+                let got = crate::digest::hash_file(&p)
+                    .map_err(|e| PublishError::ReadBack {
+                        dest: self.root.display().to_string(),
+                        reason: format!("{rel}: {e}"),
+                    })?
+                    .0;
+                if got != *sha256 {
+                    return Err(PublishError::ReadBack {
+                        dest: self.root.display().to_string(),
+                        reason: format!("{rel}: sha256 expected={sha256}, got={got}"),
+                    });
+                }
+                n += 1;
+            }
+        }
+        Ok(format!("{n} file(s) re-read, digests match"))
+    }
+}
+
+/// Check that a destination answers and accepts the credentials (for `--dry-run --ping` and
+/// the release preflight). A mirror must be a directory that can be created or written.
+pub fn ping(
+    d: &super::plan::Destination,
+    t: &Transport,
+    r: &dyn Reporter,
+) -> Result<(), PublishError> {
+    let creds = Credentials::resolve(d.credentials.as_deref(), &d.name)?;
+    match d.kind {
+        Kind::Pypi => pypi::Index::new(&d.url, d.index_url.as_deref(), creds, t).ping(r)?,
+        Kind::Oci => {
+            registry::Registry::new(registry::parse_repository(&d.url)?, creds, t).ping(r)?
+        }
+        Kind::Mirror => {
+            let root = mirror_root(&d.url);
+            fsutil::create_dir_all(&root)?;
+            let probe = root.join(".relsign-ping");
+            fsutil::write_atomic(&probe, b"")?;
+            let _ = std::fs::remove_file(&probe);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,374 @@
+//! `relsign publish`: arguments, preflight, plan, execute, report.
+
+use crate::{print_json, CheckFailed};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use relsign::publish::http::Transport;
+use relsign::publish::journal::Journal;
+use relsign::publish::plan::{self, Destination, Gen, ReleaseDir};
+use relsign::publish::run::{self, Outcome, RunOptions};
+use relsign::recipe::Recipe;
+use relsign::report::Reporter;
+use relsign::verify::{self, VerifyOptions};
+use std::path::{Path, PathBuf};
+
+/// Publish a signed release to the recipe's destinations (`[[publish]]`): PyPI-style indexes,
+/// OCI registries, static mirrors.
+///
+/// Before anything is sent the release must verify against the trust policy. Each destination
+/// gets blobs first, then manifests, then signatures and attestations, then tags and index
+/// pages, so a reader never sees a tag or page that points at missing content. Every step is
+/// recorded in a journal (RELEASE/.relsign-publish/journal.jsonl): a re-run after a failure or
+/// a kill resumes, and skips what is already there. At the end every destination is read back
+/// and its digests compared. Credentials come from `credentials = "env:VAR"` / `"file:PATH"` in
+/// the recipe, or $RELSIGN_PUBLISH_<NAME>; they never appear in output.
+///
+/// Exit codes: 0 published and read back; 1 a destination holds other bytes under our name or
+/// does not serve back what was pushed, or the release does not verify; 2 any other error.
+///
+/// Examples:
+///   relsign publish target/demo/release --dry-run
+///   relsign publish target/demo/release --to mirror --url mirror=/srv/mirror
+///   RELSIGN_PUBLISH_PYPI=__token__:pypi-… relsign publish dist/release --to pypi
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct PublishArgs {
+    /// The signed release directory.
+    pub release: PathBuf,
+    /// Publish to this destination only (repeatable) [default: all].
+    #[arg(long = "to", value_name = "NAME")]
+    pub to: Vec<String>,
+    /// Print the plan (and what the journal already records); send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: also check that every destination answers and accepts the credentials.
+    #[arg(long, requires = "dry_run")]
+    pub ping: bool,
+    /// Take the destinations from this recipe instead of the release's own copy.
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
+    /// Override a destination's URL (repeatable), e.g. --url hub=http://127.0.0.1:5000/x/y.
+    #[arg(long = "url", value_name = "NAME=URL")]
+    pub urls: Vec<String>,
+    /// The trust policy the release must verify against; a mirror gets a copy of it.
+    #[arg(long, value_name = "DIR", default_value = "keys")]
+    pub policy: PathBuf,
+    /// The journal [default: RELEASE/.relsign-publish/journal.jsonl].
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// Skip reading every destination back after the push.
+    #[arg(long)]
+    pub no_read_back: bool,
+}
+
+/// The destinations selected by `--to`, with `--url` overrides applied.
+pub fn destinations(recipe: &Recipe, to: &[String], urls: &[String]) -> Result<Vec<Destination>> {
+    let specs = &recipe.file.publish;
+    if specs.is_empty() {
+        bail!(
+            "{}: no [[publish]] destinations (see README, \"Publishing\")",
+            recipe.path.display()
+        );
+    }
+    let names = || {
+        specs
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut overrides = std::collections::BTreeMap::new();
+    for u in urls {
+        let Some((n, url)) = u.split_once('=') else {
+            bail!("--url {u:?}: expected NAME=URL");
+        };
+        if !specs.iter().any(|s| s.name == n) {
+            bail!(
+                "--url {n}=…: no destination named {n:?} (have: {})",
+                names()
+            );
+        }
+        overrides.insert(n.to_string(), url.to_string());
+    }
+    for n in to {
+        if !specs.iter().any(|s| &s.name == n) {
+            return Err(plan::PlanError::UnknownDestination(n.clone(), names()).into());
+        }
+    }
+    // Primaries first, then fallbacks, each in recipe order.
+    let mut out: Vec<Destination> = specs
+        .iter()
+        .filter(|s| to.is_empty() || to.contains(&s.name))
+        .map(|s| Destination::from_spec(s, overrides.get(&s.name).map(String::as_str)))
+        .collect();
+    out.sort_by_key(|d| d.role != "primary");
+    Ok(out)
+}
+
+/// The release must be a signed release that verifies against the policy.
+pub fn preflight_release(dir: &Path, policy: &Path, r: &dyn Reporter) -> Result<()> {
+    if relsign::release::is_marked(dir) {
+        return Err(CheckFailed(
+            format!(
+                "{}: {} is present: the release gate failed; nothing is published",
+                dir.display(),
+                relsign::release::NOT_A_RELEASE
+            ),
+            serde_json::json!({"check": "release"}),
+        )
+        .into());
+    }
+    r.step(&format!(
+        "verifying {} against {} before publishing",
+        dir.display(),
+        policy.display()
+    ));
+    let o = VerifyOptions {
+        policy_dir: policy.to_path_buf(),
+        expect_source: vec![],
+        expect_version: None,
+        allow_downgrade: true,
+        state_file: None,
+        now: relsign::attest::time::now(),
+    };
+    match verify::verify(dir, &o, r) {
+        Ok(_) => Ok(()),
+        Err(verify::VerifyError::Refused { check, reason }) => Err(CheckFailed(
+            format!("the release does not verify, nothing is published: check `{check}` failed: {reason}"),
+            serde_json::json!({"check": check}),
+        )
+        .into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
+    let rel = ReleaseDir::open(&a.release)?;
+    let recipe_path = match &a.recipe {
+        Some(p) => p.clone(),
+        None => a.release.join(&rel.manifest.recipe.path),
+    };
+    let recipe = Recipe::load(&recipe_path)
+        .with_context(|| format!("reading the destinations from {}", recipe_path.display()))?;
+    let dests = destinations(&recipe, &a.to, &a.urls)?;
+    // Credentials are resolved up front: a missing one fails before anything is sent.
+    for d in &dests {
+        relsign::publish::Credentials::resolve(d.credentials.as_deref(), &d.name)?;
+    }
+    preflight_release(&a.release, &a.policy, r)?;
+    let work = a.release.join(".relsign-publish");
+    let gen = Gen::new(work.join("gen"));
+    let plan = plan::plan(&rel, &dests, Some(&a.policy), &gen)?;
+    let journal_path = a
+        .journal
+        .clone()
+        .unwrap_or_else(|| work.join("journal.jsonl"));
+
+    if a.dry_run {
+        let journal = Journal::open(journal_path.exists().then_some(journal_path.as_path()))?;
+        let t = Transport::new()?;
+        let mut pings = Vec::new();
+        if a.ping {
+            for d in &dests {
+                let res = relsign::publish::run::ping(d, &t, r);
+                pings.push((d.name.clone(), res.map_err(|e| e.to_string())));
+            }
+        }
+        if json {
+            print_json(serde_json::json!({
+                "ok": pings.iter().all(|(_, p)| p.is_ok()),
+                "dry_run": true,
+                "plan": plan,
+                "ping": pings.iter().map(|(n, p)| serde_json::json!({"destination": n, "ok": p.is_ok(), "error": p.as_ref().err()})).collect::<Vec<_>>(),
+            }));
+        } else {
+            println!(
+                "plan: publish {} {} to {} destination(s)",
+                plan.release,
+                plan.version,
+                plan.destinations.len()
+            );
+            for dp in &plan.destinations {
+                let done = dp
+                    .steps
+                    .iter()
+                    .filter(|s| {
+                        journal.is_done(&relsign::publish::journal::Record {
+                            dest: dp.dest.name.clone(),
+                            url: dp.dest.url.clone(),
+                            step: s.key(),
+                        })
+                    })
+                    .count();
+                println!(
+                    "  {} ({:?}, {}) {}: {} step(s){}",
+                    dp.dest.name,
+                    dp.dest.kind,
+                    dp.dest.role,
+                    relsign::fetch::redact(&dp.dest.url),
+                    dp.steps.len(),
+                    if done > 0 {
+                        format!(", {done} already done (journal)")
+                    } else {
+                        String::new()
+                    }
+                );
+                for s in &dp.steps {
+                    println!(
+                        "    {:<10} {}",
+                        format!("{:?}", s.phase).to_lowercase(),
+                        s.describe()
+                    );
+                }
+            }
+            for (n, p) in &pings {
+                match p {
+                    Ok(()) => println!("  reachable: {n}"),
+                    Err(e) => println!("  UNREACHABLE: {n}: {e}"),
+                }
+            }
+        }
+        if let Some((n, Err(e))) = pings.iter().find(|(_, p)| p.is_err()) {
+            bail!("destination {n} is not reachable: {e}");
+        }
+        return Ok(());
+    }
+
+    let mut journal = Journal::open(Some(&journal_path))?;
+    let t = Transport::new()?;
+    let mut opts = RunOptions::from_env();
+    opts.read_back = !a.no_read_back;
+    let report = run::execute(&plan, &mut journal, &t, &opts, r);
+    if json {
+        // On failure the error (with the resume command) is the JSON document main prints.
+        if report.ok {
+            print_json(serde_json::to_value(&report)?);
+        }
+    } else {
+        for d in &report.destinations {
+            let count = |o: Outcome| d.steps.iter().filter(|s| s.outcome == o).count();
+            match &d.error {
+                None => println!(
+                    "published to {} ({}): {} done{}, {} already there, {} resumed from the journal; {}",
+                    d.name,
+                    d.url,
+                    count(Outcome::Done) + count(Outcome::Mounted),
+                    match count(Outcome::Mounted) {
+                        0 => String::new(),
+                        n => format!(" ({n} blob(s) mounted from another repository)"),
+                    },
+                    count(Outcome::Present),
+                    count(Outcome::Journaled),
+                    d.read_back.as_deref().unwrap_or("not read back")
+                ),
+                Some(e) => println!("FAILED   {} ({}): {e}", d.name, d.url),
+            }
+        }
+    }
+    let failed: Vec<&run::DestReport> = report
+        .destinations
+        .iter()
+        .filter(|d| d.error.is_some())
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let resume = format!(
+        "relsign publish {} {}",
+        a.release.display(),
+        failed
+            .iter()
+            .map(|d| format!("--to {}", d.name))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let msg = format!(
+        "{} of {} destination(s) failed: {}; fix the cause and resume with: {resume}",
+        failed.len(),
+        report.destinations.len(),
+        failed
+            .iter()
+            .map(|d| format!("{}: {}", d.name, d.error.as_deref().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    if failed.iter().any(|d| d.refusal) {
+        return Err(CheckFailed(msg, serde_json::json!({"resume": resume})).into());
+    }
+    bail!(msg)
+}
+
+/// List a recipe's publish destinations (with `--url` overrides applied) and, with `--ping`,
+/// check that each answers and accepts its credentials.
+///
+/// Examples:
+///   relsign destinations recipes/demo.toml
+///   relsign destinations recipes/demo.toml --ping --url hub=http://127.0.0.1:5000/relsign/demo
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct DestinationsArgs {
+    pub recipe: PathBuf,
+    /// Only these destinations (repeatable) [default: all].
+    #[arg(long = "to", value_name = "NAME")]
+    pub to: Vec<String>,
+    /// Override a destination's URL (repeatable).
+    #[arg(long = "url", value_name = "NAME=URL")]
+    pub urls: Vec<String>,
+    /// Check that every destination answers and accepts the credentials.
+    #[arg(long)]
+    pub ping: bool,
+}
+
+pub fn destinations_cmd(a: DestinationsArgs, json: bool, r: &dyn Reporter) -> Result<()> {
+    let recipe = Recipe::load(&a.recipe)?;
+    let dests = destinations(&recipe, &a.to, &a.urls)?;
+    let t = Transport::new()?;
+    let mut rows = Vec::new();
+    let mut bad = Vec::new();
+    for d in &dests {
+        let ping = if a.ping {
+            let res = relsign::publish::Credentials::resolve(d.credentials.as_deref(), &d.name)
+                .map_err(|e| e.to_string())
+                .and_then(|_| run::ping(d, &t, r).map_err(|e| e.to_string()));
+            if let Err(e) = &res {
+                bad.push(format!("{}: {e}", d.name));
+            }
+            Some(res)
+        } else {
+            None
+        };
+        rows.push((d, ping));
+    }
+    if json {
+        print_json(serde_json::json!({
+            "ok": bad.is_empty(),
+            "release": recipe.file.release.name,
+            "version": recipe.file.release.version,
+            "destinations": rows.iter().map(|(d, p)| serde_json::json!({
+                "name": d.name, "kind": d.kind, "url": relsign::fetch::redact(&d.url), "role": d.role,
+                "index_url": d.index_url.as_deref().map(relsign::fetch::redact),
+                "reachable": p.as_ref().map(|p| p.is_ok()),
+                "error": p.as_ref().and_then(|p| p.as_ref().err()),
+            })).collect::<Vec<_>>(),
+        }));
+    } else {
+        for (d, p) in &rows {
+            let status = match p {
+                None => String::new(),
+                Some(Ok(())) => "  reachable".into(),
+                Some(Err(e)) => format!("  UNREACHABLE: {e}"),
+            };
+            println!(
+                "{:<12} {:<7} {:<9} {}{status}",
+                d.name,
+                format!("{:?}", d.kind).to_lowercase(),
+                d.role,
+                relsign::fetch::redact(&d.url)
+            );
+        }
+    }
+    if !bad.is_empty() {
+        bail!("unreachable destination(s): {}", bad.join("; "));
+    }
+    Ok(())
+}
