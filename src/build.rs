@@ -208,12 +208,24 @@ pub fn build(
     // The image installs the locked runtime wheels.
     let mut runtime_files: Vec<(String, Sha256Hex)> = Vec::new();
     if image_lock.is_some() {
+        // A dependency published only as an sdist is built from it as a [[package]] of the
+        // recipe (pinned by sha256); the image then installs that built wheel.
+        let built: std::collections::BTreeSet<String> = recipe
+            .packages
+            .iter()
+            .map(|p| crate::python::requirements::normalize_name(&p.name))
+            .collect();
         for p in py_lock.runtime() {
+            if p.wheels.is_empty()
+                && built.contains(&crate::python::requirements::normalize_name(&p.name))
+            {
+                continue;
+            }
             match p.wheels.first() {
                 Some(w) => runtime_files.push((w.name.clone(), w.sha256.clone())),
                 None => {
                     return Err(BuildError::Message(format!(
-                        "{}: {} {} is locked as an sdist only; the image needs a wheel for it",
+                        "{}: {} {} is locked as an sdist only; the image needs a wheel for it (build it from its sdist: add it as a [[package]] with sdist = {{ file, sha256 }})",
                         py_path.display(),
                         p.name,
                         p.version
@@ -280,11 +292,7 @@ pub fn build(
         }
         let epoch = record.source_date_epoch;
         release_epoch = release_epoch.max(epoch);
-        reporter.step(&format!(
-            "building {} sdist (SOURCE_DATE_EPOCH={epoch})",
-            pkg.name
-        ));
-        let raw_sdist_dir = work_path.join(format!("out-sdist-{}", pkg.name));
+        let raw_wheel_dir = work_path.join(format!("out-wheel-{}", pkg.name));
         let hooks = Hooks {
             rootfs: &rootfs,
             store,
@@ -292,19 +300,40 @@ pub fn build(
             deps: &deps,
             vary: opts.vary.as_ref(),
         };
-        let sdist_name = hooks.run(&src, &raw_sdist_dir, "build_sdist", epoch, &pkg.name)?;
-        let raw_sdist = raw_sdist_dir.join(&sdist_name);
-
-        let from_sdist = work_path.join(format!("sdist-src-{}", pkg.name));
-        extract_sdist(&raw_sdist, &sdist_name, &from_sdist)?;
-        reporter.step(&format!("building {} wheel from its sdist", pkg.name));
-        let raw_wheel_dir = work_path.join(format!("out-wheel-{}", pkg.name));
-        let wheel_name = hooks.run(&from_sdist, &raw_wheel_dir, "build_wheel", epoch, &pkg.name)?;
-
-        let sdist_out = stage.join(&sdist_name);
-        let mut f = std::fs::File::create(&sdist_out).map_err(fsutil::err("create", &sdist_out))?;
-        archive::normalize::normalize_sdist(&raw_sdist, &mut f, epoch)?;
-        f.sync_all().map_err(fsutil::err("fsync", &sdist_out))?;
+        let (sdist_name, wheel_name) = if let Source::Sdist { file, sha256 } = &pkg.source {
+            // The source is a published sdist, pinned by sha256: it is the release's sdist as
+            // it is (remaking it would change it: setuptools rewrites SOURCES.txt, and some
+            // projects' manifests leave out files their build needs), and the wheel is built
+            // from it.
+            reporter.step(&format!(
+                "building {} wheel from {file} (SOURCE_DATE_EPOCH={epoch})",
+                pkg.name
+            ));
+            let wheel_name = hooks.run(&src, &raw_wheel_dir, "build_wheel", epoch, &pkg.name)?;
+            let from = store.get(sha256, file)?;
+            let sdist_out = stage.join(file);
+            std::fs::copy(&from, &sdist_out).map_err(fsutil::err("copy to", &sdist_out))?;
+            (file.clone(), wheel_name)
+        } else {
+            reporter.step(&format!(
+                "building {} sdist (SOURCE_DATE_EPOCH={epoch})",
+                pkg.name
+            ));
+            let raw_sdist_dir = work_path.join(format!("out-sdist-{}", pkg.name));
+            let sdist_name = hooks.run(&src, &raw_sdist_dir, "build_sdist", epoch, &pkg.name)?;
+            let raw_sdist = raw_sdist_dir.join(&sdist_name);
+            let from_sdist = work_path.join(format!("sdist-src-{}", pkg.name));
+            extract_sdist(&raw_sdist, &sdist_name, &from_sdist)?;
+            reporter.step(&format!("building {} wheel from its sdist", pkg.name));
+            let wheel_name =
+                hooks.run(&from_sdist, &raw_wheel_dir, "build_wheel", epoch, &pkg.name)?;
+            let sdist_out = stage.join(&sdist_name);
+            let mut f =
+                std::fs::File::create(&sdist_out).map_err(fsutil::err("create", &sdist_out))?;
+            archive::normalize::normalize_sdist(&raw_sdist, &mut f, epoch)?;
+            f.sync_all().map_err(fsutil::err("fsync", &sdist_out))?;
+            (sdist_name, wheel_name)
+        };
         let wheel_out = stage.join(&wheel_name);
         let f = std::fs::File::create(&wheel_out).map_err(fsutil::err("create", &wheel_out))?;
         let f = archive::normalize::normalize_wheel(&raw_wheel_dir.join(&wheel_name), f, epoch)?;

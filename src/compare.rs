@@ -5,6 +5,7 @@
 use crate::digest::Sha256Hex;
 use crate::fsutil;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::Path;
 
@@ -592,4 +593,104 @@ mod tests {
         let d = compare_json(&a, &b, "$").unwrap();
         assert_eq!(d.location, "$.x.y[1]");
     }
+}
+
+/// One entry of a full comparison: the entry and every aspect in which it differs.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EntryDifference {
+    pub entry: String,
+    /// content, mode, mtime, compression, order, only-left, only-right.
+    pub what: Vec<String>,
+}
+
+/// Every entry in which two zips (wheels) differ, matched by name, in the left one's order
+/// (then entries only on the right).
+pub fn all_zip_differences(a: &Path, b: &Path) -> Result<Vec<EntryDifference>, CompareError> {
+    struct E {
+        index: usize,
+        mode: Option<u32>,
+        time: String,
+        method: String,
+        sha: Sha256Hex,
+    }
+    let read = |p: &Path| -> Result<(Vec<String>, BTreeMap<String, E>), CompareError> {
+        let zerr = |e: zip::result::ZipError| CompareError::Format {
+            file: p.display().to_string(),
+            reason: e.to_string(),
+        };
+        let bytes = fsutil::read(p)?;
+        let mut z = zip::ZipArchive::new(io::Cursor::new(bytes)).map_err(zerr)?;
+        let mut order = Vec::new();
+        let mut m = BTreeMap::new();
+        for i in 0..z.len() {
+            let mut e = z.by_index(i).map_err(zerr)?;
+            let name = e.name().map_err(zerr)?.to_string();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data)
+                .map_err(|err| CompareError::Format {
+                    file: p.display().to_string(),
+                    reason: format!("{name}: {err}"),
+                })?;
+            order.push(name.clone());
+            m.insert(
+                name,
+                E {
+                    index: i,
+                    mode: e.unix_mode(),
+                    time: format!("{:?}", e.last_modified()),
+                    method: format!("{:?}", e.compression()),
+                    sha: Sha256Hex::of(&data),
+                },
+            );
+        }
+        Ok((order, m))
+    };
+    let (oa, ma) = read(a)?;
+    let (ob, mb) = read(b)?;
+    let mut out = Vec::new();
+    for name in &oa {
+        let x = &ma[name];
+        let Some(y) = mb.get(name) else {
+            out.push(EntryDifference {
+                entry: name.clone(),
+                what: vec!["only-left".into()],
+            });
+            continue;
+        };
+        let mut what = Vec::new();
+        if x.sha != y.sha {
+            what.push("content".to_string());
+        }
+        if x.mode != y.mode {
+            what.push(format!(
+                "mode ({:o} vs {:o})",
+                x.mode.unwrap_or(0),
+                y.mode.unwrap_or(0)
+            ));
+        }
+        if x.time != y.time {
+            what.push("mtime".into());
+        }
+        if x.method != y.method {
+            what.push(format!("compression ({} vs {})", x.method, y.method));
+        }
+        if x.index != y.index {
+            what.push(format!("order ({} vs {})", x.index, y.index));
+        }
+        if !what.is_empty() {
+            out.push(EntryDifference {
+                entry: name.clone(),
+                what,
+            });
+        }
+    }
+    for name in &ob {
+        if !ma.contains_key(name) {
+            out.push(EntryDifference {
+                entry: name.clone(),
+                what: vec!["only-right".into()],
+            });
+        }
+    }
+    Ok(out)
 }

@@ -62,6 +62,114 @@ pub fn artifact_file(dir: &Path, a: &build::Artifact) -> PathBuf {
     }
 }
 
+/// What a rebuild must reproduce: from a release directory's release.json, or from a
+/// provenance statement alone.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    pub name: String,
+    pub version: String,
+    /// The recipe's path as recorded (inputs/<name>.toml) and digest.
+    pub recipe: (String, Sha256Hex),
+    /// Lock paths as recorded (inputs/…) and digests.
+    pub locks: Vec<(String, Sha256Hex)>,
+    /// (package, location, digest, SOURCE_DATE_EPOCH) per source.
+    pub sources: Vec<(String, String, String, u64)>,
+    /// (file, kind, sha256) per artifact.
+    pub artifacts: Vec<(String, String, Sha256Hex)>,
+    /// Where the released files are, when we have them (to explain a difference).
+    pub release_dir: Option<PathBuf>,
+}
+
+impl Expected {
+    pub fn from_release(dir: &Path) -> Result<Expected, BuildError> {
+        let m = read_manifest(dir)?;
+        Ok(Expected {
+            name: m.name,
+            version: m.version,
+            recipe: (m.recipe.path, m.recipe.sha256),
+            locks: m.locks.into_iter().map(|l| (l.path, l.sha256)).collect(),
+            sources: m
+                .sources
+                .into_iter()
+                .map(|s| (s.package, s.location, s.digest, s.source_date_epoch))
+                .collect(),
+            artifacts: m
+                .artifacts
+                .into_iter()
+                .map(|a| (a.file, a.kind, a.sha256))
+                .collect(),
+            release_dir: Some(dir.to_path_buf()),
+        })
+    }
+
+    /// From a provenance statement (a DSSE envelope, as `attestations/provenance.dsse.json`).
+    /// The signature is not checked here: `relsign verify` does that; a rebuild only needs the
+    /// claims, and a forged claim simply fails to reproduce.
+    pub fn from_provenance(path: &Path) -> Result<Expected, BuildError> {
+        let bad = |why: String| BuildError::Message(format!("{}: {why}", path.display()));
+        let env = crate::attest::dsse::Envelope::from_json(&fsutil::read(path)?)
+            .map_err(|e| bad(e.to_string()))?;
+        let prov = crate::attest::statement::parse_provenance(&env.payload).map_err(bad)?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&env.payload).map_err(|e| bad(e.to_string()))?;
+        let ext = &v["predicate"]["buildDefinition"]["externalParameters"];
+        let recipe_path = ext["recipe"]["path"]
+            .as_str()
+            .ok_or_else(|| bad("externalParameters.recipe.path: missing".into()))?
+            .to_string();
+        let mut sources = Vec::new();
+        for (i, s) in ext["sources"].as_array().into_iter().flatten().enumerate() {
+            let f = |k: &str| s[k].as_str().unwrap_or_default().to_string();
+            let epoch = s["sourceDateEpoch"].as_u64().ok_or_else(|| {
+                bad(format!(
+                    "externalParameters.sources[{i}].sourceDateEpoch: missing"
+                ))
+            })?;
+            let digest = prov
+                .sources
+                .get(i)
+                .map(|c| c.digest.clone())
+                .unwrap_or_default();
+            sources.push((f("package"), f("location"), digest, epoch));
+        }
+        let locks = prov
+            .byproducts
+            .iter()
+            .filter(|(n, _)| n.as_str() != "release.json")
+            .map(|(n, d)| (n.clone(), d.clone()))
+            .collect();
+        let artifacts = prov
+            .subjects
+            .iter()
+            .map(|s| {
+                let kind = if s.name.ends_with(".whl") {
+                    "wheel"
+                } else if s.name.ends_with(".tar.gz") || s.name.ends_with(".zip") {
+                    "sdist"
+                } else {
+                    "oci-image"
+                };
+                (s.name.clone(), kind.to_string(), s.sha256.clone())
+            })
+            .collect();
+        // Beside a release's release.json, the released files can explain a difference.
+        let release_dir = path
+            .parent()
+            .and_then(Path::parent)
+            .filter(|d| d.join("release.json").is_file())
+            .map(Path::to_path_buf);
+        Ok(Expected {
+            name: prov.name,
+            version: prov.version,
+            recipe: (recipe_path, prov.recipe_sha256),
+            locks,
+            sources,
+            artifacts,
+            release_dir,
+        })
+    }
+}
+
 /// Rebuild `release` (a directory with release.json and inputs/) into `work_out`, from the
 /// recipe at `recipe` (default: the release's own copy), and compare.
 pub fn rebuild(
@@ -71,43 +179,55 @@ pub fn rebuild(
     work_out: &Path,
     reporter: &dyn Reporter,
 ) -> Result<RebuildReport, BuildError> {
-    let m = read_manifest(release)?;
+    let exp = Expected::from_release(release)?;
     let recipe_path = recipe_override
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| release.join(&m.recipe.path));
-    let recipe = Recipe::load(&recipe_path)?;
+        .unwrap_or_else(|| release.join(&exp.recipe.0));
+    rebuild_expected(&exp, &recipe_path, store, work_out, reporter)
+}
+
+/// Rebuild from `recipe_path` (whose digest, and whose locks' digests, must be the expected
+/// ones), with the recorded SOURCE_DATE_EPOCHs, and compare every artifact.
+pub fn rebuild_expected(
+    exp: &Expected,
+    recipe_path: &Path,
+    store: &Store,
+    work_out: &Path,
+    reporter: &dyn Reporter,
+) -> Result<RebuildReport, BuildError> {
+    let recipe = Recipe::load(recipe_path)?;
     let mut inputs = Vec::new();
-    if recipe.digest() != m.recipe.sha256 {
+    if recipe.digest() != exp.recipe.1 {
         inputs.push(InputMismatch {
             path: recipe_path.display().to_string(),
-            expected: m.recipe.sha256.to_string(),
+            expected: exp.recipe.1.to_string(),
             got: recipe.digest().to_string(),
         });
     }
-    // Locks: the release's copies under inputs/ must be the ones the recipe points at.
-    for l in &m.locks {
-        let rel = l.path.strip_prefix("inputs/").unwrap_or(&l.path);
+    // Locks: the copies the recipe points at must be the recorded ones.
+    for (path, sha) in &exp.locks {
+        let rel = path.strip_prefix("inputs/").unwrap_or(path);
         let p = recipe.resolve(Path::new(rel));
         let got = crate::digest::hash_file(&p)
             .map(|(d, _)| d.to_string())
             .unwrap_or_else(|e| format!("unreadable: {e}"));
-        if got != l.sha256.as_str() {
+        if got != sha.as_str() {
             inputs.push(InputMismatch {
                 path: p.display().to_string(),
-                expected: l.sha256.to_string(),
+                expected: sha.to_string(),
                 got,
             });
         }
     }
-    let epochs = m
+    let epochs = exp
         .sources
         .iter()
-        .map(|s| (s.package.clone(), s.source_date_epoch))
+        .map(|(package, _, _, epoch)| (package.clone(), *epoch))
         .collect();
     reporter.step(&format!(
         "rebuilding {} {} from {}",
-        m.name,
-        m.version,
+        exp.name,
+        exp.version,
         recipe_path.display()
     ));
     let opts = BuildOptions {
@@ -118,72 +238,94 @@ pub fn rebuild(
         vary: None,
     };
     let rebuilt = build::build(&recipe, &opts, reporter)?;
-    for (s, r) in m.sources.iter().zip(&rebuilt.sources) {
-        if s.digest != r.digest {
+    for ((package, location, digest, _), r) in exp.sources.iter().zip(&rebuilt.sources) {
+        if *digest != r.digest {
             inputs.push(InputMismatch {
-                path: format!("source of {} ({})", s.package, s.location),
-                expected: s.digest.clone(),
+                path: format!("source of {package} ({location})"),
+                expected: digest.clone(),
                 got: r.digest.clone(),
             });
         }
     }
     let mut artifacts = Vec::new();
-    for a in &m.artifacts {
+    for (file, kind, sha) in &exp.artifacts {
         let got = rebuilt
             .artifacts
             .iter()
-            .find(|b| b.file == a.file && b.kind == a.kind);
+            .find(|b| &b.file == file && &b.kind == kind);
         let mut check = ArtifactCheck {
-            file: a.file.clone(),
-            kind: a.kind.clone(),
-            expected: a.sha256.clone(),
+            file: file.clone(),
+            kind: kind.clone(),
+            expected: sha.clone(),
             got: got.map(|b| b.sha256.clone()),
             matches: false,
             difference: None,
         };
-        // The published bytes must still be what release.json says.
-        let published = artifact_file(release, a);
-        let on_disk = crate::digest::hash_file(&published).ok().map(|(d, _)| d);
-        match (got, on_disk.clone()) {
-            (Some(b), Some(d)) if b.sha256 == a.sha256 && d == a.sha256 => check.matches = true,
-            (Some(_), _) => {
-                let (left, right) = if a.kind == "oci-image" {
-                    (release.join(&a.file), work_out.join(&a.file))
-                } else {
-                    (published.clone(), work_out.join(&a.file))
-                };
-                check.difference = compare_paths(&left, &right).map_err(|e| BuildError::Other {
-                    context: format!("comparing {}", a.file),
+        let Some(b) = got else {
+            check.difference = Some(Difference {
+                location: file.clone(),
+                what: "missing".into(),
+                left: "in the release".into(),
+                right: "not produced by the rebuild".into(),
+            });
+            artifacts.push(check);
+            continue;
+        };
+        // The released bytes, when we have them, must still be what was recorded.
+        let published = exp.release_dir.as_ref().map(|d| {
+            if kind == "oci-image" {
+                (
+                    d.join(file),
+                    d.join(file).join("blobs/sha256").join(sha.as_str()),
+                )
+            } else {
+                (d.join(file), d.join(file))
+            }
+        });
+        let on_disk = published
+            .as_ref()
+            .and_then(|(_, f)| crate::digest::hash_file(f).ok())
+            .map(|(d, _)| d);
+        if b.sha256 == *sha
+            && (published.is_none() || on_disk.is_none() || on_disk.as_ref() == Some(sha))
+        {
+            check.matches = true;
+        } else if let (Some((left, _)), Some(_)) = (&published, &on_disk) {
+            check.difference =
+                compare_paths(left, &work_out.join(file)).map_err(|e| BuildError::Other {
+                    context: format!("comparing {file}"),
                     source: Box::new(e),
                 })?;
-                if check.difference.is_none() && on_disk.as_ref() != Some(&a.sha256) {
-                    check.difference = Some(Difference {
-                        location: a.file.clone(),
-                        what: "content".into(),
-                        left: format!("release.json says sha256:{}", a.sha256),
-                        right: format!(
-                            "the file in the release is sha256:{}",
-                            on_disk
-                                .map(|d| d.to_string())
-                                .unwrap_or_else(|| "missing".into())
-                        ),
-                    });
-                }
-            }
-            (None, _) => {
+            if check.difference.is_none() && on_disk.as_ref() != Some(sha) {
                 check.difference = Some(Difference {
-                    location: a.file.clone(),
-                    what: "missing".into(),
-                    left: "in the release".into(),
-                    right: "not produced by the rebuild".into(),
+                    location: file.clone(),
+                    what: "content".into(),
+                    left: format!("release.json says sha256:{sha}"),
+                    right: format!(
+                        "the file in the release is sha256:{}",
+                        on_disk.map(|d| d.to_string()).unwrap_or_default()
+                    ),
                 });
             }
+        } else {
+            // Only the digest is known (a provenance alone, or a registry holding just the
+            // image): say which digests differ; the rebuilt file is in the output to inspect.
+            check.difference = Some(Difference {
+                location: file.clone(),
+                what: "digest".into(),
+                left: format!("recorded sha256:{sha}"),
+                right: format!(
+                    "rebuilt sha256:{} ({})",
+                    b.sha256,
+                    work_out.join(file).display()
+                ),
+            });
         }
         artifacts.push(check);
     }
     Ok(RebuildReport {
-        name: m.name,
-        version: m.version,
+        name: exp.name.clone(),
+        version: exp.version.clone(),
         inputs,
         artifacts,
     })

@@ -395,3 +395,51 @@ fn missing_store_entry_is_named_with_the_fetch_hint() {
         files_under(&out_dir)
     );
 }
+
+/// Every subcommand's --help shows examples, one per line (clap would otherwise reflow the
+/// doc comment into one paragraph).
+#[test]
+fn every_command_help_has_examples_one_per_line() {
+    for cmd in [
+        "key generate",
+        "key show",
+        "policy init",
+        "policy add-key",
+        "policy remove-key",
+        "policy revoke",
+        "policy set",
+        "policy sign",
+        "policy show",
+        "sign",
+        "verify",
+        "publish",
+        "destinations",
+        "lock",
+        "fetch",
+        "build",
+        "release",
+        "test",
+        "rebuild",
+        "sbom",
+        "compare",
+        "run",
+        "exec",
+    ] {
+        let mut args: Vec<&str> = cmd.split(' ').collect();
+        args.push("--help");
+        let o = relsign(&args).output().unwrap();
+        assert!(o.status.success(), "{cmd} --help: {}", stderr(&o));
+        let text = String::from_utf8_lossy(&o.stdout);
+        let at = text
+            .find("Examples:")
+            .unwrap_or_else(|| panic!("{cmd} --help has no examples:\n{text}"));
+        let first = text[at..].lines().nth(1).unwrap_or_default();
+        assert!(
+            first.starts_with("  relsign "),
+            "{cmd} --help: the first example is not on its own line: {first:?}"
+        );
+    }
+    let o = relsign(&["--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("\n  relsign verify "), "{text}");
+}

@@ -76,8 +76,8 @@ fn an_sdist_source_pinned_by_sha256_rebuilds_to_the_same_sdist() {
     ]));
     let m2 = build_in(&recipe, &work.path().join("second"));
     // SOURCE_DATE_EPOCH comes from the sdist's newest member: the wheel built from the sdist
-    // source is the wheel built from the directory. (The new sdist is not the old one:
-    // setuptools lists one more file in SOURCES.txt when it builds from an sdist.)
+    // source is the wheel built from the directory, and the release's sdist is the pinned
+    // sdist itself (remaking it would change SOURCES.txt).
     assert_eq!(m2["sources"][0]["kind"], "sdist");
     assert_eq!(m2["sources"][0]["digest"], sha);
     assert_eq!(m2["source_date_epoch"], m1["source_date_epoch"]);
@@ -93,6 +93,7 @@ fn an_sdist_source_pinned_by_sha256_rebuilds_to_the_same_sdist() {
             .to_string()
     };
     assert_eq!(digest_of(&m1, "wheel"), digest_of(&m2, "wheel"));
+    assert_eq!(digest_of(&m2, "sdist"), sha);
     // And the sdist-sourced build is itself reproducible.
     let m3 = build_in(&recipe, &work.path().join("third"));
     assert_eq!(digest_of(&m2, "sdist"), digest_of(&m3, "sdist"));

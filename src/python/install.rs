@@ -139,6 +139,23 @@ impl Venv {
         site_rel: String,
     ) -> Result<(), InstallError> {
         if let Some(first) = self.owners.insert(venv_rel.to_string(), wheel.to_string()) {
+            // A namespace package's `__init__.py` shipped by several distributions (pkgutil
+            // style: empty, or the extend_path line): the non-empty one is kept, whatever the
+            // install order. Two different non-empty files remain a clash.
+            if venv_rel.ends_with("/__init__.py") {
+                let dest = self.host_path(venv_rel);
+                let existing = fsutil::read(&dest)?;
+                if data.is_empty() || existing == data {
+                    record.push((site_rel, record_hash(data), data.len()));
+                    self.owners.insert(venv_rel.to_string(), first);
+                    return Ok(());
+                }
+                if existing.is_empty() {
+                    std::fs::write(&dest, data).map_err(fsutil::err("write", &dest))?;
+                    record.push((site_rel, record_hash(data), data.len()));
+                    return Ok(());
+                }
+            }
             return Err(InstallError::Clash {
                 path: format!("{}/{venv_rel}", self.path),
                 first,

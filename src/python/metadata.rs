@@ -104,6 +104,12 @@ impl Metadata {
 /// Read `<name>.dist-info/METADATA` from a wheel. The wheel must have exactly one top-level
 /// `.dist-info` directory. `shown` names the wheel in errors.
 pub fn read_wheel(path: &Path, shown: &str) -> Result<Metadata, MetadataError> {
+    let (member, text) = read_wheel_text(path, shown)?;
+    Metadata::parse(&text).check(shown, &member)
+}
+
+/// The METADATA member of a wheel: (member name, text).
+pub fn read_wheel_text(path: &Path, shown: &str) -> Result<(String, String), MetadataError> {
     let f = std::fs::File::open(path).map_err(|source| MetadataError::Io {
         archive: shown.into(),
         source,
@@ -155,11 +161,17 @@ pub fn read_wheel(path: &Path, shown: &str) -> Result<Metadata, MetadataError> {
             archive: shown.into(),
             source,
         })?;
-    Metadata::parse(&String::from_utf8_lossy(&bytes)).check(shown, &member)
+    Ok((member, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// Read `<name>-<version>/PKG-INFO` from an sdist (`.tar.gz` or `.zip`).
 pub fn read_sdist(path: &Path, shown: &str) -> Result<Metadata, MetadataError> {
+    let (member, text) = read_sdist_text(path, shown)?;
+    Metadata::parse(&text).check(shown, &member)
+}
+
+/// The PKG-INFO member of an sdist: (member name, text).
+pub fn read_sdist_text(path: &Path, shown: &str) -> Result<(String, String), MetadataError> {
     let io_err = |source| MetadataError::Io {
         archive: shown.into(),
         source,
@@ -192,7 +204,7 @@ pub fn read_sdist(path: &Path, shown: &str) -> Result<Metadata, MetadataError> {
             .map_err(zerr)?
             .read_to_end(&mut s)
             .map_err(io_err)?;
-        return Metadata::parse(&String::from_utf8_lossy(&s)).check(shown, &name);
+        return Ok((name, String::from_utf8_lossy(&s).into_owned()));
     }
     let gz = flate2::read::GzDecoder::new(io::BufReader::new(f));
     let mut ar = tar::Archive::new(gz);
@@ -202,7 +214,7 @@ pub fn read_sdist(path: &Path, shown: &str) -> Result<Metadata, MetadataError> {
         if is_pkg_info(&name) {
             let mut s = Vec::new();
             entry.read_to_end(&mut s).map_err(io_err)?;
-            return Metadata::parse(&String::from_utf8_lossy(&s)).check(shown, &name);
+            return Ok((name, String::from_utf8_lossy(&s).into_owned()));
         }
     }
     Err(MetadataError::Archive {
