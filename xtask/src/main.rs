@@ -4,6 +4,9 @@
 //! outside verifiers) and then runs the whole suite. A missing tool is installed, or the run
 //! fails naming it; nothing is skipped.
 
+mod bench_publish;
+mod release;
+
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,6 +35,11 @@ in-toto-attestation==0.9.3
 sigstore-protobuf-specs==0.5.2
 cyclonedx-python-lib[json-validation]==11.12.0
 spdx-tools==0.8.5
+pypiserver==2.4.2
+passlib==1.7.4
+bcrypt==4.0.1
+devpi-server==6.20.3
+devpi-client==7.3.0
 ";
 
 fn root() -> PathBuf {
@@ -128,6 +136,10 @@ fn cargo() -> Command {
 }
 
 fn relsign_bin() -> Result<PathBuf> {
+    // The tests (already built) name the binary: no cargo build inside a cargo test.
+    if let Some(p) = std::env::var_os("RELSIGN_BIN") {
+        return Ok(PathBuf::from(p));
+    }
     run(cargo()
         .current_dir(root())
         .args(["build", "--bin", "relsign"]))?;
@@ -389,7 +401,31 @@ fn bench(args: &[String]) -> Result<()> {
     );
     println!("  relsign verify, provenance only (artifact t=0): {t_prov:.3} s  ({:.0} MiB/s)  ratio {:.2}", total / t_prov, t_openssl / t_prov);
     println!("  relsign verify, + per-file Ed25519 (t=1)      : {t_full:.3} s  ({:.0} MiB/s)  ratio {:.2}", total / t_full, t_openssl / t_full);
+
+    // Publishing: the demo release (made by `cargo xtask demo` when missing) to loopback
+    // servers, against skopeo copy and twine upload.
+    ensure_apt(&["skopeo", "docker-registry"])?;
+    let venv = ensure_venv()?;
+    let demo_rel = root().join("target/demo/release");
+    if !demo_rel.join("release.json").is_file() || demo_rel.join(relsign_not_a_release()).exists() {
+        demo()?;
+    }
+    let lines = bench_publish::bench_publish(
+        &bin,
+        &demo_rel,
+        &root().join("target/demo/keys"),
+        &venv,
+        &work.join("publish"),
+    )?;
+    println!("publish: best of 3, fresh loopback servers per run; ratio = relsign / anchor (goal <= 1.1)");
+    for l in lines {
+        println!("{l}");
+    }
     Ok(())
+}
+
+fn relsign_not_a_release() -> &'static str {
+    "NOT-A-RELEASE.txt"
 }
 
 fn test(extra: &[String]) -> Result<()> {
@@ -450,8 +486,9 @@ fn main() -> Result<()> {
         Some("demo") => demo(),
         Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("release") => release::release(&args[1..], &relsign_bin()?),
         _ => {
-            eprintln!("usage: cargo xtask <demo|test|bench> [args]\n\n  demo   lock-check, fetch and build recipes/demo.toml into target/demo/release, sign it with generated test-only keys and verify it\n  test   install what the tests need (apt packages, a Python venv) and run the suite\n  bench  [MiB] relsign verify of a synthetic release (default 1024 MiB) against openssl dgst -sha256");
+            eprintln!("usage: cargo xtask <demo|test|bench|release> [args]\n\n  demo   lock-check, fetch and build recipes/demo.toml into target/demo/release, sign it with generated test-only keys and verify it\n  test   install what the tests need (apt packages, a Python venv) and run the suite\n  bench  [MiB] relsign verify of a synthetic release (default 1024 MiB) against openssl dgst -sha256\n  release RECIPE [--dry-run] --key FILE: preflight, build, reproducibility check, gate, SBOMs, sign, publish, verify from each destination");
             std::process::exit(2);
         }
     }

@@ -1,0 +1,243 @@
+//! `cargo xtask bench`, publishing part: `relsign publish` of the demo release against the
+//! anchor tools in the same run, to the same kind of server on loopback:
+//! - the image to a fresh `docker-registry`, against `skopeo copy` of the same layout to
+//!   another fresh one;
+//! - the sdist and wheel to a fresh pypiserver, against `twine upload` to another.
+//!
+//! Each measurement is the best of three runs, each against freshly started servers (so every
+//! run really uploads). Ratios are relsign's time over the anchor's (≤ 1 is as fast or faster).
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    port: u16,
+    _dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn wait_port(port: u16, what: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("{what} did not start on 127.0.0.1:{port}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+fn registry(work: &Path, n: usize) -> Result<Server> {
+    let dir = work.join(format!("registry-{n}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let port = free_port()?;
+    let cfg = dir.join("config.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("data").display()
+        ),
+    )?;
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting docker-registry (apt install docker-registry)")?;
+    let s = Server {
+        child,
+        port,
+        _dir: dir,
+    };
+    wait_port(port, "docker-registry")?;
+    Ok(s)
+}
+
+fn pypiserver(venv: &Path, work: &Path, n: usize) -> Result<Server> {
+    let dir = work.join(format!("pypiserver-{n}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("packages"))?;
+    let port = free_port()?;
+    // No authentication: both clients send the same (ignored) credentials.
+    let child = Command::new(venv.join("bin/pypi-server"))
+        .args(["run", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--disable-fallback", "-a", ".", "-P", "."])
+        .arg(dir.join("packages"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting pypi-server from the xtask venv")?;
+    let s = Server {
+        child,
+        port,
+        _dir: dir,
+    };
+    wait_port(port, "pypi-server")?;
+    Ok(s)
+}
+
+fn quiet(cmd: &mut Command) -> Result<()> {
+    let o = cmd.output().with_context(|| format!("starting {cmd:?}"))?;
+    if !o.status.success() {
+        bail!(
+            "{cmd:?} failed: {}\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Best of three; `setup` runs before each timed run and is not timed.
+fn best_of_3<S>(
+    mut setup: impl FnMut() -> Result<S>,
+    mut run: impl FnMut(&S) -> Result<()>,
+) -> Result<f64> {
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let s = setup()?;
+        let t = Instant::now();
+        run(&s)?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
+
+pub fn bench_publish(
+    bin: &Path,
+    release: &Path,
+    policy: &Path,
+    venv: &Path,
+    work: &Path,
+) -> Result<Vec<String>> {
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(release.join("release.json"))?)?;
+    let version = m["version"].as_str().unwrap_or_default().to_string();
+    let files: Vec<PathBuf> = m["artifacts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|a| a["kind"] == "sdist" || a["kind"] == "wheel")
+        .map(|a| release.join(a["file"].as_str().unwrap_or_default()))
+        .collect();
+    let image_bytes: u64 = walk_size(&release.join("image"))?;
+    let rel_s = release.to_string_lossy().into_owned();
+    let pol_s = policy.to_string_lossy().into_owned();
+    let mut n = 0usize;
+    let mut next = || {
+        n += 1;
+        n
+    };
+
+    let journal = |w: &Path, k: usize| w.join(format!("journal-{k}.jsonl"));
+    let publish = |to: &str, url: String, j: PathBuf| -> Result<()> {
+        quiet(
+            Command::new(bin)
+                .args(["--quiet", "publish", &rel_s, "--to", to, "--policy", &pol_s])
+                .arg("--recipe")
+                .arg(super::root().join("recipes/demo.toml"))
+                .args([
+                    "--url",
+                    &format!("{to}={url}"),
+                    "--no-read-back",
+                    "--journal",
+                ])
+                .arg(j)
+                .env("RELSIGN_PUBLISH_PYPI", "bench:bench"),
+        )
+    };
+
+    // ---- image: relsign publish vs skopeo copy ------------------------------------------
+    let t_skopeo = best_of_3(
+        || registry(work, next()),
+        |s| {
+            quiet(Command::new("skopeo").args([
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                &format!("oci:{}/image:{version}", rel_s),
+                &format!("docker://127.0.0.1:{}/bench/skopeo:{version}", s.port),
+            ]))
+        },
+    )?;
+    let t_push = best_of_3(
+        || Ok((registry(work, next())?, next())),
+        |(s, k)| {
+            publish(
+                "hub",
+                format!("http://127.0.0.1:{}/bench/relsign", s.port),
+                journal(work, *k),
+            )
+        },
+    )?;
+
+    // ---- sdist + wheel: relsign publish vs twine upload ---------------------------------
+    let t_twine = best_of_3(
+        || pypiserver(venv, work, next()),
+        |s| {
+            quiet(
+                Command::new(venv.join("bin/twine"))
+                    .args(["upload", "--disable-progress-bar", "--non-interactive"])
+                    .args(["--repository-url", &format!("http://127.0.0.1:{}/", s.port)])
+                    .args(["-u", "bench", "-p", "bench"])
+                    .args(&files),
+            )
+        },
+    )?;
+    let t_upload = best_of_3(
+        || Ok((pypiserver(venv, work, next())?, next())),
+        |(s, k)| {
+            publish(
+                "pypi",
+                format!("http://127.0.0.1:{}/", s.port),
+                journal(work, *k),
+            )
+        },
+    )?;
+    Ok(vec![
+        format!(
+            "  image push ({:.1} MiB): skopeo copy {t_skopeo:.3} s, relsign publish {t_push:.3} s (image + {} referrers), ratio {:.2}",
+            image_bytes as f64 / (1 << 20) as f64,
+            "signature/attestation",
+            t_push / t_skopeo
+        ),
+        format!(
+            "  upload ({} files): twine upload {t_twine:.3} s, relsign publish {t_upload:.3} s, ratio {:.2}",
+            files.len(),
+            t_upload / t_twine
+        ),
+    ])
+}
+
+fn walk_size(dir: &Path) -> Result<u64> {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            n += walk_size(&e.path())?;
+        } else {
+            n += e.metadata()?.len();
+        }
+    }
+    Ok(n)
+}
