@@ -107,3 +107,13 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), FsError> {
     }
     Ok(())
 }
+
+/// `s` as a path that stays below the directory it is joined to: relative, with no `..`, `.`
+/// or root component. `None` otherwise (a name taken from a file must not reach outside).
+pub fn relative_path(s: &str) -> Option<PathBuf> {
+    let p = Path::new(s);
+    (!s.is_empty()
+        && p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_))))
+    .then(|| p.to_path_buf())
+}

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 impl From<OciError> for BuildError {
     fn from(e: OciError) -> Self {
         BuildError::Other {
-            context: "writing the OCI image".into(),
+            context: "the OCI image".into(),
             source: Box::new(e),
         }
     }

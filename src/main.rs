@@ -1,8 +1,45 @@
 //! The relsign command: parse arguments, call the library, print, map errors to exit codes.
 
+/// `println!` for the command's output, minus the panic when stdout is a closed pipe
+/// (`relsign verify … | head -1`): output stops, the command goes on and exits with its own
+/// code.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::write_out(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` without the panic when stderr is closed (`relsign … 2>&1 | head -1`).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod publish_cli;
 mod trust_cli;
+
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static JSON_PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn write_out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        } else {
+            errln!("error: writing to stdout: {e}");
+            std::process::exit(relsign::EXIT_ERROR);
+        }
+    }
+}
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -38,16 +75,16 @@ impl Progress for NoBar {
 impl Reporter for Term {
     fn step(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("==> {msg}");
+            errln!("==> {msg}");
         }
     }
     fn info(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("    {msg}");
+            errln!("    {msg}");
         }
     }
     fn warn(&self, msg: &str) {
-        eprintln!("warning: {msg}");
+        errln!("warning: {msg}");
     }
     fn progress(&self, label: &str, total: Option<u64>) -> Box<dyn Progress + '_> {
         if self.quiet || !self.tty {
@@ -124,9 +161,9 @@ fn main() {
         Ok(()) => {}
         Err(e) => {
             let code = exit_code(&e);
-            if json {
+            if json && !JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed) {
                 let mut v =
-                    serde_json::json!({"ok": false, "exit_code": code, "error": format!("{e:#}")});
+                    serde_json::json!({"ok": false, "exit_code": code, "error": error_text(&e)});
                 if let Some(CheckFailed(_, serde_json::Value::Object(details))) =
                     e.downcast_ref::<CheckFailed>()
                 {
@@ -136,21 +173,41 @@ fn main() {
                 }
                 print_json(v);
             }
-            eprintln!("error: {e:#}");
+            errln!("error: {}", error_text(&e));
             std::process::exit(code);
         }
     }
 }
 
+/// The error and its causes, `: `-joined, leaving out a cause whose text an outer message
+/// already carries (errors that show their source and also return it from `source()`).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// The gate's summary: counts per place and per feature.
 fn print_gate(report: &relsign::gate::GateReport) {
     for run in &report.runs {
-        println!(
+        outln!(
             "behave in {}: {} passed, {} failed, {} skipped",
-            run.place, run.passed, run.failed, run.skipped
+            run.place,
+            run.passed,
+            run.failed,
+            run.skipped
         );
         for s in &run.suites {
-            println!(
+            outln!(
                 "  {:<50} {} passed, {} failed, {} skipped",
                 s.name,
                 s.passed(),
@@ -179,8 +236,11 @@ fn load(recipe: &Path) -> Result<Recipe> {
     Ok(Recipe::load(recipe)?)
 }
 
-fn print_json(v: serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+/// The command's one JSON document on stdout (`--json`). An error after it is reported on
+/// stderr only, so stdout stays one parseable document.
+fn print_json<T: serde::Serialize>(v: T) {
+    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
+    outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
 }
 
 /// `--check-reproducible`: build again, as this program from elsewhere with another
@@ -228,9 +288,9 @@ fn check_reproducible_against(
     } else if !json {
         for c in &checks {
             match &c.difference {
-                None if c.matches => println!("ok       {}  sha256:{}", c.file, c.expected),
-                None => println!("DIFFERS  {}", c.file),
-                Some(d) => println!(
+                None if c.matches => outln!("ok       {}  sha256:{}", c.file, c.expected),
+                None => outln!("DIFFERS  {}", c.file),
+                Some(d) => outln!(
                     "DIFFERS  {}: first difference at {}: {}\n         first:  {}\n         second: {}",
                     c.file, d.location, d.what, d.left, d.right
                 ),
@@ -306,6 +366,23 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
         } => {
             let recipe = load(&recipe)?;
             if check {
+                // A lock file that is not there is a wrong path (or a recipe never locked),
+                // not a stale lock: say which key names it.
+                let mut named = vec![
+                    ("toolchain.lock", recipe.debian_lock_path()),
+                    ("python.lock", recipe.python_lock_path()),
+                ];
+                named.extend(recipe.image_toolchain().map(|(_, p)| ("image.lock", p)));
+                for (key, p) in &named {
+                    if !p.exists() {
+                        anyhow::bail!(
+                            "{}: {key}: {} does not exist (a wrong path, or run `relsign lock {}` first)",
+                            recipe.path.display(),
+                            p.display(),
+                            recipe.path.display()
+                        );
+                    }
+                }
                 let mut reasons = Vec::new();
                 for (toolchain, deb_path) in debian_locks(&recipe) {
                     match lock::debian::DebianLock::read(&deb_path) {
@@ -337,7 +414,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 if json {
                     print_json(serde_json::json!({"ok": true, "stale": []}));
                 } else {
-                    println!("locks are up to date with {}", recipe.path.display());
+                    outln!("locks are up to date with {}", recipe.path.display());
                 }
                 return Ok(());
             }
@@ -365,14 +442,14 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 }));
             } else {
                 for (path, n) in &deb_counts {
-                    println!("wrote {} ({n} .debs)", path.display());
+                    outln!("wrote {} ({n} .debs)", path.display());
                 }
-                println!(
+                outln!(
                     "wrote {} ({} packages)",
                     recipe.python_lock_path().display(),
                     out.lock.packages.len()
                 );
-                println!("closure check: {}", out.closure.summary());
+                outln!("closure check: {}", out.closure.summary());
             }
             Ok(())
         }
@@ -427,9 +504,9 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                     serde_json::json!({"ok": true, "store": store.root(), "export": export}),
                 );
             } else {
-                println!("all locked inputs are in {}", store.root().display());
+                outln!("all locked inputs are in {}", store.root().display());
                 if let Some(dir) = export {
-                    println!("vendor mirror: --index-url file://{0}/simple --debian-mirror file://{0}/debian", std::fs::canonicalize(&dir).unwrap_or(dir).display());
+                    outln!("vendor mirror: --index-url file://{0}/simple --debian-mirror file://{0}/debian", std::fs::canonicalize(&dir).unwrap_or(dir).display());
                 }
             }
             Ok(())
@@ -461,9 +538,9 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 if json {
                     print_json(serde_json::to_value(&m)?);
                 } else {
-                    println!("built {} {} into {}", m.name, m.version, out.display());
+                    outln!("built {} {} into {}", m.name, m.version, out.display());
                     for a in &m.artifacts {
-                        println!("  {}  {:>9}  {}", a.sha256, a.size, a.file);
+                        outln!("  {}  {:>9}  {}", a.sha256, a.size, a.file);
                     }
                 }
                 return Ok(());
@@ -472,7 +549,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             if json {
                 print_json(v);
             } else {
-                println!("{} {}: reproducible under variations", m.name, m.version);
+                outln!("{} {}: reproducible under variations", m.name, m.version);
             }
             Ok(())
         }
@@ -491,16 +568,18 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 );
             } else {
                 for i in &report.inputs {
-                    println!(
+                    outln!(
                         "input {} differs: expected={}, got={}",
-                        i.path, i.expected, i.got
+                        i.path,
+                        i.expected,
+                        i.got
                     );
                 }
                 for a in &report.artifacts {
                     match &a.difference {
-                        None if a.matches => println!("ok       {}  sha256:{}", a.file, a.expected),
-                        None => println!("DIFFERS  {}", a.file),
-                        Some(d) => println!(
+                        None if a.matches => outln!("ok       {}  sha256:{}", a.file, a.expected),
+                        None => outln!("DIFFERS  {}", a.file),
+                        Some(d) => outln!(
                             "DIFFERS  {}: first difference at {}: {}\n         release: {}\n         rebuilt: {}",
                             a.file, d.location, d.what, d.left, d.right
                         ),
@@ -509,7 +588,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             }
             if report.reproducible() {
                 if !json {
-                    println!("{} {}: every digest matches", report.name, report.version);
+                    outln!("{} {}: every digest matches", report.name, report.version);
                 }
                 Ok(())
             } else {
@@ -519,17 +598,26 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                     .filter(|a| !a.matches)
                     .map(|a| a.file.as_str())
                     .collect();
-                let msg = format!(
-                    "{} {} is not reproduced: {}{}",
-                    report.name,
-                    report.version,
-                    bad.join(", "),
-                    if report.inputs.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({} input(s) differ)", report.inputs.len())
-                    }
-                );
+                let msg = if report.artifacts.is_empty() {
+                    format!(
+                        "{} {}: {} recorded input(s) differ (the recipe or its locks); nothing was rebuilt",
+                        report.name,
+                        report.version,
+                        report.inputs.len()
+                    )
+                } else {
+                    format!(
+                        "{} {} is not reproduced: {}{}",
+                        report.name,
+                        report.version,
+                        bad.join(", "),
+                        if report.inputs.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({} input(s) differ)", report.inputs.len())
+                        }
+                    )
+                };
                 Err(CheckFailed(msg, serde_json::json!({})).into())
             }
         }
@@ -603,7 +691,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                     serde_json::json!({"ok": true, "release": m, "gate": report, "signed": written}),
                 );
             } else {
-                println!(
+                outln!(
                     "released {} {} into {} ({} signature file(s) by {} key(s))",
                     m.name,
                     m.version,
@@ -612,7 +700,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                     secret.len()
                 );
                 for a in &m.artifacts {
-                    println!("  {}  {}", a.sha256, a.file);
+                    outln!("  {}  {}", a.sha256, a.file);
                 }
             }
             Ok(())
@@ -624,7 +712,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 print_json(serde_json::to_value(&files)?);
             } else {
                 for f in &files {
-                    println!(
+                    outln!(
                         "{}: {} components\n  {}\n  {}",
                         f.artifact,
                         f.components,
@@ -656,9 +744,9 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                     );
                 } else {
                     for d in &diffs {
-                        println!("{}: {}", d.entry, d.what.join(", "));
+                        outln!("{}: {}", d.entry, d.what.join(", "));
                     }
-                    println!(
+                    outln!(
                         "{} entries differ ({})",
                         diffs.len(),
                         counts
@@ -686,12 +774,15 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             if json {
                 print_json(serde_json::json!({"identical": d.is_none(), "difference": d}));
             } else if let Some(d) = &d {
-                println!(
+                outln!(
                     "first difference at {}: {} differs\n  left:  {}\n  right: {}",
-                    d.location, d.what, d.left, d.right
+                    d.location,
+                    d.what,
+                    d.left,
+                    d.right
                 );
             } else {
-                println!("identical");
+                outln!("identical");
             }
             if diffoscope && d.is_some() {
                 match std::process::Command::new("diffoscope").arg(&left).arg(&right).status() {

@@ -88,6 +88,14 @@ pub fn destinations(recipe: &Recipe, to: &[String], urls: &[String]) -> Result<V
                 names()
             );
         }
+        let kind = specs
+            .iter()
+            .find(|s| s.name == n)
+            .map(|s| s.kind.as_str())
+            .unwrap_or("");
+        if let Err(why) = relsign::recipe::check_destination_url(kind, url) {
+            bail!("--url {n}=…: {why}");
+        }
         overrides.insert(n.to_string(), url.to_string());
     }
     for n in to {
@@ -99,7 +107,7 @@ pub fn destinations(recipe: &Recipe, to: &[String], urls: &[String]) -> Result<V
     let mut out: Vec<Destination> = specs
         .iter()
         .filter(|s| to.is_empty() || to.contains(&s.name))
-        .map(|s| Destination::from_spec(s, overrides.get(&s.name).map(String::as_str)))
+        .map(|s| Destination::from_spec(s, overrides.get(&s.name).map(String::as_str), &recipe.dir))
         .collect();
     out.sort_by_key(|d| d.role != "primary");
     Ok(out)
@@ -166,7 +174,7 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
 
     if a.dry_run {
         let journal = Journal::open(journal_path.exists().then_some(journal_path.as_path()))?;
-        let t = Transport::new()?;
+        let t = Transport::for_ping()?;
         let mut pings = Vec::new();
         if a.ping {
             for d in &dests {
@@ -182,7 +190,7 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
                 "ping": pings.iter().map(|(n, p)| serde_json::json!({"destination": n, "ok": p.is_ok(), "error": p.as_ref().err()})).collect::<Vec<_>>(),
             }));
         } else {
-            println!(
+            outln!(
                 "plan: publish {} {} to {} destination(s)",
                 plan.release,
                 plan.version,
@@ -200,8 +208,8 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
                         })
                     })
                     .count();
-                println!(
-                    "  {} ({:?}, {}) {}: {} step(s){}",
+                outln!(
+                    "  {} ({}, {}) {}: {} step(s){}",
                     dp.dest.name,
                     dp.dest.kind,
                     dp.dest.role,
@@ -214,7 +222,7 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
                     }
                 );
                 for s in &dp.steps {
-                    println!(
+                    outln!(
                         "    {:<10} {}",
                         format!("{:?}", s.phase).to_lowercase(),
                         s.describe()
@@ -223,8 +231,8 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
             }
             for (n, p) in &pings {
                 match p {
-                    Ok(()) => println!("  reachable: {n}"),
-                    Err(e) => println!("  UNREACHABLE: {n}: {e}"),
+                    Ok(()) => outln!("  reachable: {n}"),
+                    Err(e) => outln!("  UNREACHABLE: {n}: {e}"),
                 }
             }
         }
@@ -248,7 +256,7 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
         for d in &report.destinations {
             let count = |o: Outcome| d.steps.iter().filter(|s| s.outcome == o).count();
             match &d.error {
-                None => println!(
+                None => outln!(
                     "published to {} ({}): {} done{}, {} already there, {} resumed from the journal; {}",
                     d.name,
                     d.url,
@@ -261,7 +269,7 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
                     count(Outcome::Journaled),
                     d.read_back.as_deref().unwrap_or("not read back")
                 ),
-                Some(e) => println!("FAILED   {} ({}): {e}", d.name, d.url),
+                Some(e) => outln!("FAILED   {} ({}): {e}", d.name, d.url),
             }
         }
     }
@@ -273,15 +281,7 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
     if failed.is_empty() {
         return Ok(());
     }
-    let resume = format!(
-        "relsign publish {} {}",
-        a.release.display(),
-        failed
-            .iter()
-            .map(|d| format!("--to {}", d.name))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    let resume = resume_command(&a, failed.iter().map(|d| d.name.as_str()));
     let msg = format!(
         "{} of {} destination(s) failed: {}; fix the cause and resume with: {resume}",
         failed.len(),
@@ -322,7 +322,7 @@ pub struct DestinationsArgs {
 pub fn destinations_cmd(a: DestinationsArgs, json: bool, r: &dyn Reporter) -> Result<()> {
     let recipe = Recipe::load(&a.recipe)?;
     let dests = destinations(&recipe, &a.to, &a.urls)?;
-    let t = Transport::new()?;
+    let t = Transport::for_ping()?;
     let mut rows = Vec::new();
     let mut bad = Vec::new();
     for d in &dests {
@@ -358,10 +358,10 @@ pub fn destinations_cmd(a: DestinationsArgs, json: bool, r: &dyn Reporter) -> Re
                 Some(Ok(())) => "  reachable".into(),
                 Some(Err(e)) => format!("  UNREACHABLE: {e}"),
             };
-            println!(
+            outln!(
                 "{:<12} {:<7} {:<9} {}{status}",
                 d.name,
-                format!("{:?}", d.kind).to_lowercase(),
+                d.kind.to_string(),
                 d.role,
                 relsign::fetch::redact(&d.url)
             );
@@ -371,4 +371,49 @@ pub fn destinations_cmd(a: DestinationsArgs, json: bool, r: &dyn Reporter) -> Re
         bail!("unreachable destination(s): {}", bad.join("; "));
     }
     Ok(())
+}
+
+/// The command that resumes a failed publish: the same release, recipe, policy, journal and
+/// URL overrides, for the destinations that failed.
+fn resume_command<'a>(a: &PublishArgs, failed: impl Iterator<Item = &'a str>) -> String {
+    let mut words = vec![
+        "relsign".to_string(),
+        "publish".into(),
+        shell_word(&a.release),
+    ];
+    let failed: Vec<&str> = failed.collect();
+    for n in &failed {
+        words.extend(["--to".into(), shell_word(n)]);
+    }
+    if let Some(r) = &a.recipe {
+        words.extend(["--recipe".into(), shell_word(r)]);
+    }
+    for u in &a.urls {
+        if failed.iter().any(|n| u.starts_with(&format!("{n}="))) {
+            words.extend(["--url".into(), shell_word(u)]);
+        }
+    }
+    if a.policy != Path::new("keys") {
+        words.extend(["--policy".into(), shell_word(&a.policy)]);
+    }
+    if let Some(j) = &a.journal {
+        words.extend(["--journal".into(), shell_word(j)]);
+    }
+    if a.no_read_back {
+        words.push("--no-read-back".into());
+    }
+    words.join(" ")
+}
+
+/// A word as a POSIX shell reads it back: bare when it is plain, else in single quotes.
+fn shell_word(w: impl AsRef<std::ffi::OsStr>) -> String {
+    let w = w.as_ref().to_string_lossy();
+    if !w.is_empty()
+        && w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@+%".contains(&b))
+    {
+        w.into_owned()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
 }

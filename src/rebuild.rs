@@ -219,6 +219,17 @@ pub fn rebuild_expected(
             });
         }
     }
+    if !inputs.is_empty() {
+        // Not the recorded recipe or locks: building (or fetching what they name) would prove
+        // nothing about the release. Refuse before touching the store.
+        reporter.warn("the recipe or a lock is not the one the release recorded: not rebuilding");
+        return Ok(RebuildReport {
+            name: exp.name.clone(),
+            version: exp.version.clone(),
+            inputs,
+            artifacts: Vec::new(),
+        });
+    }
     let epochs = exp
         .sources
         .iter()

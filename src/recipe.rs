@@ -454,17 +454,32 @@ impl Recipe {
                     format!("{:?}: expected primary or fallback", d.role),
                 ));
             }
-            if d.url.contains('@') && d.url.contains("://") {
-                return Err(invalid(
-                    &format!("{key}.url"),
-                    "must not carry credentials; use `credentials = \"env:VAR\"`".into(),
-                ));
+            if let Err(why) = check_destination_url(&d.kind, &d.url) {
+                return Err(invalid(&format!("{key}.url"), why));
+            }
+            if let Some(u) = &d.index_url {
+                if d.kind != "pypi" {
+                    return Err(invalid(
+                        &format!("{key}.index-url"),
+                        "only a pypi destination has an index-url".into(),
+                    ));
+                }
+                if let Err(why) = check_destination_url("pypi", u) {
+                    return Err(invalid(&format!("{key}.index-url"), why));
+                }
             }
             if let Some(c) = &d.credentials {
-                if !(c.starts_with("env:") || c.starts_with("file:")) {
+                let ok = match c.split_once(':') {
+                    Some(("env", var)) => valid_env_name(var),
+                    Some(("file", path)) => !path.is_empty(),
+                    _ => false,
+                };
+                if !ok {
                     return Err(invalid(
                         &format!("{key}.credentials"),
-                        "must be `env:VAR` or `file:PATH`; secrets never go in the recipe".into(),
+                        format!(
+                            "{c:?}: must be `env:VAR` or `file:PATH`; secrets never go in the recipe"
+                        ),
                     ));
                 }
             }
@@ -525,6 +540,48 @@ impl Recipe {
             .as_ref()
             .map(|i| (i.as_toolchain(&self.file.toolchain), self.resolve(&i.lock)))
     }
+}
+
+/// Whether `url` can be a destination of this kind: `Err` says why not. A pypi index is an
+/// http(s) URL; a registry repository is `host[:port]/path`, optionally `http://` or
+/// `https://`; a mirror is a local directory (a path or `file://` URL) that a static file
+/// server serves. None may carry credentials (`user:secret@`).
+pub fn check_destination_url(kind: &str, url: &str) -> Result<(), String> {
+    if url.trim().is_empty() {
+        return Err("is empty".into());
+    }
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (Some(s), r),
+        None => (None, url),
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    if kind != "mirror" && authority.contains('@') {
+        return Err(
+            "must not carry credentials (user:secret@); name them with `credentials = \"env:VAR\"` or $RELSIGN_PUBLISH_<NAME>"
+                .into(),
+        );
+    }
+    match (kind, scheme) {
+        ("pypi", Some("http" | "https")) => Ok(()),
+        ("pypi", _) => Err(format!("{url:?}: a PyPI-style index is an http:// or https:// URL")),
+        ("oci", None | Some("http" | "https")) if !authority.is_empty() && rest.contains('/') => {
+            Ok(())
+        }
+        ("oci", _) => Err(format!(
+            "{url:?}: a registry repository is host[:port]/path (http:// or https:// may prefix it)"
+        )),
+        ("mirror", None | Some("file")) => Ok(()),
+        ("mirror", Some(s)) => Err(format!(
+            "{url:?}: a mirror is a local directory (a path or file:// URL), not a {s}:// URL; serve that directory with any static file server"
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn valid_env_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.as_bytes()[0].is_ascii_digit()
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn valid_name(s: &str) -> bool {

@@ -307,7 +307,7 @@ pub(crate) fn passphrase(a: &PassArgs, what: &Path, confirm: bool) -> Result<Pas
 }
 
 fn print_json<T: serde::Serialize>(v: &T) {
-    println!("{}", serde_json::to_string_pretty(v).expect("json"));
+    crate::print_json(v);
 }
 
 /// A key given as a key id or a public key file.
@@ -343,9 +343,9 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
                     &serde_json::json!({"ok": true, "private_key": g.private_key, "public_key": g.public_key, "key_id": g.key_id}),
                 );
             } else {
-                println!("wrote {} (encrypted, mode 0600)", g.private_key.display());
-                println!("wrote {}", g.public_key.display());
-                println!("key id {}", g.key_id);
+                outln!("wrote {} (encrypted, mode 0600)", g.private_key.display());
+                outln!("wrote {}", g.public_key.display());
+                outln!("key id {}", g.key_id);
             }
             Ok(())
         }
@@ -358,7 +358,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
                     &serde_json::json!({"ok": true, "file": file, "key_id": k.key_id(), "fingerprint": k.fingerprint(), "public_key_pem": k.to_pem()}),
                 );
             } else {
-                println!("{}", k.key_id());
+                outln!("{}", k.key_id());
             }
             Ok(())
         }
@@ -381,7 +381,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
             if json {
                 print_json(&serde_json::json!({"ok": true, "sign": o}));
             } else {
-                println!(
+                outln!(
                     "signed {} {} with key {} ({} signer(s) now{})",
                     o.release,
                     o.version,
@@ -393,12 +393,12 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
                         ""
                     }
                 );
-                println!("  {}", o.envelope.display());
+                outln!("  {}", o.envelope.display());
                 for b in &o.bundles {
-                    println!("  {}", b.display());
+                    outln!("  {}", b.display());
                 }
                 for p in &statements {
-                    println!("  {}", p.display());
+                    outln!("  {}", p.display());
                 }
             }
             Ok(())
@@ -417,7 +417,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
                 print_json(&serde_json::json!({"ok": true, "bundles": written}));
             } else {
                 for w in written {
-                    println!("wrote {}", w.display());
+                    outln!("wrote {}", w.display());
                 }
             }
             Ok(())
@@ -461,7 +461,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
                     if json {
                         print_json(&rep);
                     } else {
-                        println!(
+                        outln!(
                             "verified {} {} (signed {}; policy version {}{})",
                             rep.release,
                             rep.version,
@@ -473,13 +473,13 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
                                 ""
                             }
                         );
-                        println!(
+                        outln!(
                             "  provenance: {} signature(s), threshold {}",
                             rep.provenance_signers.len(),
                             rep.provenance_threshold
                         );
                         for a in &rep.artifacts {
-                            println!(
+                            outln!(
                                 "  ok  {}  sha256:{}  ({} bundle signer(s))",
                                 a.file,
                                 a.sha256,
@@ -487,10 +487,10 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
                             );
                         }
                         for c in &rep.checks {
-                            println!("  {:<12} {}: {}", c.status, c.check, c.detail);
+                            outln!("  {:<12} {}: {}", c.status, c.check, c.detail);
                         }
                         for n in &rep.notes {
-                            println!("  note: {n}");
+                            outln!("  note: {n}");
                         }
                     }
                     Ok(())
@@ -511,7 +511,7 @@ fn run_policy(cmd: PolicyCommand, json: bool) -> Result<()> {
         if json {
             print_json(&serde_json::json!({"ok": true, "file": path, "version": version}));
         } else {
-            println!(
+            outln!(
                 "{what}: {} (version {version}; sign it with `relsign policy sign`)",
                 path.display()
             );
@@ -687,7 +687,7 @@ fn run_policy(cmd: PolicyCommand, json: bool) -> Result<()> {
             if json {
                 print_json(&serde_json::json!({"ok": true, "policy": doc, "status": st}));
             } else {
-                println!("{}", serde_json::to_string_pretty(&doc)?);
+                outln!("{}", serde_json::to_string_pretty(&doc)?);
                 print_status(&st);
             }
             Ok(())
@@ -706,7 +706,7 @@ fn print_status(st: &policy::SignStatus) {
     if let Some((c, t)) = st.previous_signatures {
         print!(", {c}/{t} by version {}'s", st.version - 1);
     }
-    println!(
+    outln!(
         "; {}",
         if st.complete {
             "complete"

@@ -624,7 +624,17 @@ pub fn verify(
             })?;
             verifiers.push((*b, key.key_id().to_string(), sv));
         }
-        jobs.push((*a, subject, attest::artifact_path(dir, a), verifiers));
+        let path = attest::artifact_path(dir, a);
+        if !path.is_file() {
+            return Err(refused(
+                "artifact digest",
+                format!(
+                    "{}: missing: a signed artifact of the release is not there",
+                    path.display()
+                ),
+            ));
+        }
+        jobs.push((*a, subject, path, verifiers));
     }
     // Pass 2: read each file once (SHA-256 and the signatures), files in parallel.
     r.step(&format!("hashing {} file(s)", jobs.len()));
@@ -856,6 +866,13 @@ pub fn verify(
         &counts,
         threshold,
     )?);
+    match input_checks(dir, &manifest)? {
+        Some(c) => checks.push(c),
+        None => notes.push(format!(
+            "{}: no inputs/ beside release.json; the recipe, locks and sources were not checked",
+            dir.display()
+        )),
+    }
 
     // Last-seen state: no rollback of the policy, no older release.
     if let Some(state_path) = &o.state_file {
@@ -1029,6 +1046,7 @@ fn statement_checks(
     threshold: u32,
 ) -> Result<Vec<CheckReport>, VerifyError> {
     let mut out = Vec::new();
+    let mut sbom_files = 0usize;
     for a in in_scope {
         for (kind, predicate) in [
             ("cdx", crate::sbom::CYCLONEDX_PREDICATE),
@@ -1043,12 +1061,30 @@ fn statement_checks(
             {
                 return Err(refused("sbom", format!("{name}: expected a {predicate} statement about {} sha256:{}, got {} about {} sha256:{}", a.file, a.sha256, st["predicateType"], subject["name"], subject["digest"]["sha256"])));
             }
+            // The readable copy under sbom/ must be the document that was signed.
+            let (cdx, spdx) = crate::sbom::sbom_paths(dir, a);
+            let file = if kind == "cdx" { cdx } else { spdx };
+            if file.is_file() {
+                let doc: serde_json::Value = serde_json::from_slice(&fsutil::read(&file)?)
+                    .map_err(|e| refused("sbom", format!("{}: not JSON: {e}", file.display())))?;
+                if doc != st["predicate"] {
+                    return Err(refused(
+                        "sbom",
+                        format!(
+                            "{}: differs from the SBOM signed in {}",
+                            file.display(),
+                            crate::release::statement_path(dir, &name).display()
+                        ),
+                    ));
+                }
+                sbom_files += 1;
+            }
         }
     }
     out.push(ok(
         "sbom",
         format!(
-            "CycloneDX and SPDX attestations signed for {} artifact(s)",
+            "CycloneDX and SPDX attestations signed for {} artifact(s); {sbom_files} file(s) under sbom/ equal them",
             in_scope.len()
         ),
     ));
@@ -1094,15 +1130,125 @@ fn statement_checks(
                 ));
             }
         }
+        // The JUnit records it names, where the release carries them, are the signed ones.
+        let mut records = 0usize;
+        for c in st["predicate"]["configuration"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let (Some(name), Some(want)) = (c["name"].as_str(), c["digest"]["sha256"].as_str())
+            else {
+                continue;
+            };
+            if c["mediaType"] != "application/xml" {
+                continue;
+            }
+            let Some(rel) = fsutil::relative_path(name) else {
+                return Err(refused(
+                    "test result",
+                    format!(
+                        "{}: configuration names {name:?}, not a relative path",
+                        path.display()
+                    ),
+                ));
+            };
+            let file = dir.join(rel);
+            if !file.is_file() {
+                continue;
+            }
+            let (got, _) = crate::digest::hash_file(&file).map_err(fsutil::err("read", &file))?;
+            if got.as_str() != want {
+                return Err(refused(
+                    "test result",
+                    format!(
+                        "{}: sha256 expected={want} (test-result attestation), got={got}",
+                        file.display()
+                    ),
+                ));
+            }
+            records += 1;
+        }
         let passed = st["predicate"]["passedTests"]
             .as_array()
             .map_or(0, Vec::len);
         out.push(ok(
             "test result",
-            format!("the gate passed ({passed} scenario run(s)), signed"),
+            format!(
+                "the gate passed ({passed} scenario run(s)), signed; {records} JUnit record(s) match"
+            ),
         ));
     }
     Ok(out)
+}
+
+/// The release's copies of its inputs (`inputs/`: the recipe, the locks, directory sources),
+/// which `relsign rebuild` builds from: each must have the digest release.json records (and
+/// release.json is bound by the provenance). `None` when the release carries no inputs/ (an
+/// artifact verified beside the release metadata only).
+fn input_checks(dir: &Path, m: &ReleaseManifest) -> Result<Option<CheckReport>, VerifyError> {
+    let inputs = dir.join("inputs");
+    if !inputs.is_dir() {
+        return Ok(None);
+    }
+    let bad = |what: String| refused("inputs", what);
+    let mut files = vec![(&m.recipe.path, &m.recipe.sha256)];
+    files.extend(m.locks.iter().map(|l| (&l.path, &l.sha256)));
+    for (rel, want) in &files {
+        let Some(r) = fsutil::relative_path(rel) else {
+            return Err(bad(format!(
+                "release.json names the input {rel:?}, not a relative path"
+            )));
+        };
+        let p = dir.join(r);
+        let got = match crate::digest::hash_file(&p) {
+            Ok((d, _)) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(bad(format!("{}: missing", p.display())))
+            }
+            Err(e) => return Err(fsutil::err("read", &p)(e).into()),
+        };
+        if got != **want {
+            return Err(bad(format!(
+                "{}: sha256 expected={want} (release.json), got={got}",
+                p.display()
+            )));
+        }
+    }
+    let mut trees = 0usize;
+    for s in m.sources.iter().filter(|s| s.kind == "dir") {
+        let Some(r) = fsutil::relative_path(&s.location) else {
+            return Err(bad(format!(
+                "release.json names the source {:?}, not a relative path",
+                s.location
+            )));
+        };
+        let p = inputs.join(r);
+        if !p.is_dir() {
+            return Err(bad(format!(
+                "{}: missing (source of {})",
+                p.display(),
+                s.package
+            )));
+        }
+        let got =
+            crate::source::tree_digest(&p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
+        if got.as_str() != s.digest {
+            return Err(bad(format!(
+                "{}: tree digest expected={} (release.json), got={got}: the source copy was changed",
+                p.display(),
+                s.digest
+            )));
+        }
+        trees += 1;
+    }
+    Ok(Some(ok(
+        "inputs",
+        format!(
+            "the recipe, {} lock(s) and {trees} source tree(s) under inputs/ are the recorded ones",
+            m.locks.len()
+        ),
+    )))
 }
 
 /// Map `f` over `items` on up to `available_parallelism` threads; results in input order.

@@ -443,3 +443,144 @@ fn every_command_help_has_examples_one_per_line() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("\n  relsign verify "), "{text}");
 }
+
+/// `[[publish]]` entries and `--url` overrides that cannot be right are refused up front, with
+/// the key and the reason: a mirror given as a web address (it would have been written to a
+/// local folder named `https:`), credentials in a URL, an empty URL, a bad `env:` name.
+#[test]
+fn bad_destinations_are_named_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(root().join("recipes/demo.toml")).unwrap();
+    let base = base.split("[[publish]]").next().unwrap().to_string();
+    let cases = [
+        (
+            "[[publish]]\nname = \"m\"\nkind = \"mirror\"\nurl = \"https://mirror.example/pub\"\n",
+            "publish[0].url",
+            "a mirror is a local directory",
+        ),
+        (
+            "[[publish]]\nname = \"p\"\nkind = \"pypi\"\nurl = \"https://u:pw@idx.example/legacy/\"\n",
+            "publish[0].url",
+            "must not carry credentials",
+        ),
+        (
+            "[[publish]]\nname = \"p\"\nkind = \"pypi\"\nurl = \"https://idx.example/legacy/\"\nindex-url = \"https://bob:pw@idx.example/simple/\"\n",
+            "publish[0].index-url",
+            "must not carry credentials",
+        ),
+        (
+            "[[publish]]\nname = \"h\"\nkind = \"oci\"\nurl = \"\"\n",
+            "publish[0].url",
+            "is empty",
+        ),
+        (
+            "[[publish]]\nname = \"h\"\nkind = \"oci\"\nurl = \"ftp://h.example/x/y\"\n",
+            "publish[0].url",
+            "a registry repository is host[:port]/path",
+        ),
+        (
+            "[[publish]]\nname = \"h\"\nkind = \"oci\"\nurl = \"h.example/x/y\"\ncredentials = \"env:\"\n",
+            "publish[0].credentials",
+            "must be `env:VAR` or `file:PATH`",
+        ),
+    ];
+    for (i, (entry, key, why)) in cases.iter().enumerate() {
+        let recipe = dir.path().join(format!("bad-dest-{i}.toml"));
+        std::fs::write(&recipe, format!("{base}{entry}")).unwrap();
+        let o = relsign(&["destinations", recipe.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{entry}: {err}");
+        assert!(
+            err.contains(key) && err.contains(why),
+            "{entry}: names {key} and says {why:?}: {err}"
+        );
+        assert!(!err.contains(":pw@") && !err.contains("pw@"), "{err}");
+    }
+    // The same checks for a --url override.
+    let o = relsign(&[
+        "destinations",
+        root().join("recipes/demo.toml").to_str().unwrap(),
+        "--url",
+        "mirror=https://mirror.example/pub",
+    ])
+    .output()
+    .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--url mirror=") && err.contains("a mirror is a local directory"),
+        "{err}"
+    );
+    let o = relsign(&[
+        "destinations",
+        root().join("recipes/demo.toml").to_str().unwrap(),
+        "--url",
+        "hub=http://u:secret-pw@127.0.0.1:5000/x/y",
+    ])
+    .output()
+    .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("must not carry credentials"), "{err}");
+    assert!(!err.contains("secret-pw"), "{err}");
+    // A relative mirror path in the recipe is relative to the recipe's directory.
+    let o = run_ok(relsign(&[
+        "--json",
+        "destinations",
+        root().join("recipes/demo.toml").to_str().unwrap(),
+    ]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mirror = v["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "mirror")
+        .unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        Path::new(&mirror),
+        root().join("recipes/../target/demo/mirror"),
+        "{v}"
+    );
+    drop(dir);
+}
+
+/// Output into a closed pipe (`relsign … | head -1`) is not a crash: no panic, and the exit
+/// code is the command's own. `--json` prints one document even when the command then fails.
+#[test]
+fn a_closed_stdout_is_no_panic_and_json_is_one_document() {
+    use std::process::Stdio;
+    let mut c = relsign(&[
+        "destinations",
+        root().join("recipes/demo.toml").to_str().unwrap(),
+    ]);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    drop(child.stdout.take()); // the reader goes away before anything is written
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(0), "{err}");
+
+    // compare of two different files: a report, then exit 1; stdout is one JSON document.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    std::fs::write(&a, "{\"x\": 1}").unwrap();
+    std::fs::write(&b, "{\"x\": 2}").unwrap();
+    let o = relsign(&[
+        "--json",
+        "compare",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)));
+    assert_eq!(v["identical"], false, "{v}");
+}

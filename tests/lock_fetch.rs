@@ -23,6 +23,25 @@ fn lock_check_passes_then_fails_when_the_recipe_changes() {
     for f in ["pylock.demo.toml", "demo.debian.lock.toml"] {
         std::fs::copy(root().join("recipes").join(f), dir.path().join(f)).unwrap();
     }
+    // The image's lock is not there yet: not "stale" but a missing file, named by its key.
+    let out = relsign(&[
+        "lock",
+        "--check",
+        dir.path().join("demo.toml").to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("image.lock") && err.contains("demo.image.debian.lock.toml does not exist"),
+        "names the key and the file: {err}"
+    );
+    std::fs::copy(
+        root().join("recipes/demo.image.debian.lock.toml"),
+        dir.path().join("demo.image.debian.lock.toml"),
+    )
+    .unwrap();
     let out = relsign(&[
         "lock",
         "--check",

@@ -53,6 +53,10 @@ fn synthetic_release(dir: &Path, name: &str, version: &str) {
     std::fs::create_dir_all(dir.join("inputs")).unwrap();
     let recipe = format!("[release]\nname = \"{name}\"\nversion = \"{version}\"\n");
     std::fs::write(dir.join("inputs/recipe.toml"), &recipe).unwrap();
+    // The directory source's copy, with the tree digest release.json records for it.
+    std::fs::create_dir_all(dir.join("inputs/src")).unwrap();
+    std::fs::write(dir.join("inputs/src/hello.py"), "print('hello')\n").unwrap();
+    let src_digest = relsign::source::tree_digest(&dir.join("inputs/src")).unwrap();
     let mut artifacts = Vec::new();
     for (i, (file, kind)) in [
         (format!("{name}-{version}.tar.gz"), "sdist"),
@@ -96,7 +100,7 @@ fn synthetic_release(dir: &Path, name: &str, version: &str) {
             package: name.into(),
             kind: "dir".into(),
             location: "src".into(),
-            digest: "ab".repeat(32),
+            digest: src_digest.to_string(),
             source_date_epoch: 1_700_000_000,
         }],
         artifacts,
@@ -865,6 +869,56 @@ fn demo_release_signed_and_verified() {
             &f.policy("two"),
             None,
         ));
+    }
+    // The readable copies beside the signatures are checked too: a mirror that serves a
+    // forged SBOM, recipe, lock, source copy or JUnit record, or drops an artifact, is refused.
+    let append = |p: &Path| {
+        let mut b = std::fs::read(p).unwrap();
+        b.extend_from_slice(b"\n# edited\n");
+        std::fs::write(p, b).unwrap();
+    };
+    type Tamper = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, &str, Tamper)> = vec![
+        (
+            "an SBOM replaced",
+            "sbom",
+            Box::new(|r: &Path| {
+                std::fs::write(r.join("sbom/relsign_demo-0.1.0.tar.gz.cdx.json"), "{}").unwrap()
+            }),
+        ),
+        (
+            "the recipe copy edited",
+            "inputs",
+            Box::new(move |r: &Path| append(&r.join("inputs/demo.toml"))),
+        ),
+        (
+            "a lock copy edited",
+            "inputs",
+            Box::new(move |r: &Path| append(&r.join("inputs/pylock.demo.toml"))),
+        ),
+        (
+            "a source file edited",
+            "inputs",
+            Box::new(move |r: &Path| append(&r.join("inputs/demo/src/relsign_demo/cli.py"))),
+        ),
+        (
+            "a JUnit record edited",
+            "test result",
+            Box::new(move |r: &Path| append(&r.join("test-results/venv/TESTS-cli.xml"))),
+        ),
+        (
+            "an artifact removed",
+            "artifact digest",
+            Box::new(|r: &Path| std::fs::remove_file(r.join("relsign_demo-0.1.0.tar.gz")).unwrap()),
+        ),
+    ];
+    for (what, check, tamper) in cases {
+        let t = tempfile::tempdir().unwrap();
+        let copy = t.path().join("release");
+        copy_dir(&out, &copy);
+        tamper(&copy);
+        let text = refused(verify(&copy, &f.policy("two"), None), check);
+        assert!(!text.contains("verified relsign-demo"), "{what}: {text}");
     }
 }
 

@@ -69,6 +69,14 @@ impl Transport {
         })
     }
 
+    /// The transport for a reachability check (`--ping`): two attempts, so a destination
+    /// that is down is reported in a second, not after the publish's full back-off.
+    pub fn for_ping() -> Result<Self, HttpError> {
+        let mut t = Transport::new()?;
+        t.attempts = t.attempts.min(2);
+        Ok(t)
+    }
+
     pub fn client(&self) -> &reqwest::blocking::Client {
         &self.client
     }

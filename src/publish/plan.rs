@@ -57,6 +57,16 @@ pub enum Kind {
     Mirror,
 }
 
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Pypi => "pypi",
+            Kind::Oci => "oci",
+            Kind::Mirror => "mirror",
+        })
+    }
+}
+
 /// One destination, its URL after any `--url` override.
 #[derive(Debug, Clone, Serialize)]
 pub struct Destination {
@@ -70,15 +80,39 @@ pub struct Destination {
 }
 
 impl Destination {
-    pub fn from_spec(s: &PublishSpec, url_override: Option<&str>) -> Destination {
+    /// The destination of a (validated) `[[publish]]` entry. A mirror's relative path is
+    /// relative to the recipe's directory (`recipe_dir`), or, given with `--url`, to the
+    /// current directory; either way it is made absolute here, so the plan and the journal
+    /// name the directory that is written.
+    pub fn from_spec(
+        s: &PublishSpec,
+        url_override: Option<&str>,
+        recipe_dir: &Path,
+    ) -> Destination {
+        let kind = match s.kind.as_str() {
+            "pypi" => Kind::Pypi,
+            "oci" => Kind::Oci,
+            _ => Kind::Mirror,
+        };
+        let url = match (kind, url_override) {
+            (Kind::Mirror, o) => {
+                let p = mirror_root(o.unwrap_or(&s.url));
+                let base = match o {
+                    Some(_) => std::env::current_dir().unwrap_or_default(),
+                    None => recipe_dir.to_path_buf(),
+                };
+                let joined = base.join(p);
+                std::path::absolute(&joined)
+                    .unwrap_or(joined)
+                    .to_string_lossy()
+                    .into_owned()
+            }
+            (_, o) => o.unwrap_or(&s.url).to_string(),
+        };
         Destination {
             name: s.name.clone(),
-            kind: match s.kind.as_str() {
-                "pypi" => Kind::Pypi,
-                "oci" => Kind::Oci,
-                _ => Kind::Mirror,
-            },
-            url: url_override.unwrap_or(&s.url).to_string(),
+            kind,
+            url,
             index_url: s.index_url.clone(),
             role: s.role.clone(),
             credentials: s.credentials.clone(),

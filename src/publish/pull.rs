@@ -10,7 +10,7 @@ use super::Credentials;
 use crate::digest::Sha256Hex;
 use crate::fsutil;
 use crate::report::Reporter;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// The environment variable holding `user:secret` for pulls (verify, rebuild).
 pub const PULL_CREDENTIALS_ENV: &str = "RELSIGN_REGISTRY_CREDENTIALS";
@@ -18,15 +18,12 @@ pub const PULL_CREDENTIALS_ENV: &str = "RELSIGN_REGISTRY_CREDENTIALS";
 /// A referrer layer's title, as a path inside the release directory: relative, no `..`, and
 /// under one of the places a release keeps its metadata.
 pub fn safe_title(title: &str) -> Option<PathBuf> {
-    let p = Path::new(title);
-    if title.is_empty() || !p.components().all(|c| matches!(c, Component::Normal(_))) {
-        return None;
-    }
+    let p = crate::fsutil::relative_path(title)?;
     let allowed = title == "release.json"
         || ["attestations/", "sbom/", "test-results/", "inputs/"]
             .iter()
             .any(|d| title.starts_with(d));
-    allowed.then(|| p.to_path_buf())
+    allowed.then_some(p)
 }
 
 /// Pull `reference` (`docker://host/repo:tag` or `…@sha256:…`) into `dir`; returns the path

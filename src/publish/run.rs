@@ -138,7 +138,7 @@ pub fn execute(
     let mut published: Vec<registry::RepoRef> = Vec::new();
     for dp in &plan.destinations {
         r.step(&format!(
-            "publish to {} ({:?}, {}): {}",
+            "publish to {} ({}, {}): {}",
             dp.dest.name,
             dp.dest.kind,
             dp.dest.role,

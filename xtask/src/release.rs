@@ -274,9 +274,7 @@ fn verify_from_index(
         .as_str()
         .map(str::to_string)
         .unwrap_or_else(|| format!("{}/simple/", upload_url.trim_end_matches('/')));
-    for f in ["release.json"] {
-        std::fs::copy(release.join(f), dir.join(f))?;
-    }
+    std::fs::copy(release.join("release.json"), dir.join("release.json"))?;
     for sub in ["attestations", "sbom", "test-results"] {
         let from = release.join(sub);
         if from.is_dir() {
