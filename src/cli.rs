@@ -73,6 +73,7 @@ pub enum Command {
     ///   relsign lock --index-url https://mirror.example/simple recipes/demo.toml
     #[command(verbatim_doc_comment)]
     Lock {
+        /// The recipe (TOML; see README, "Recipes").
         recipe: PathBuf,
         /// Only check that the locks still match the recipe (offline); exit 1 when they don't.
         #[arg(long)]
@@ -92,6 +93,7 @@ pub enum Command {
     ///                                   --debian-mirror file:///srv/vendor/debian
     #[command(verbatim_doc_comment)]
     Fetch {
+        /// The recipe (TOML; see README, "Recipes").
         recipe: PathBuf,
         /// Also write a vendor directory (PEP 503 index under simple/, .debs under debian/)
         /// that serves later as a mirror.
@@ -106,6 +108,7 @@ pub enum Command {
     ///   relsign build recipes/demo.toml --out out/demo
     #[command(verbatim_doc_comment)]
     Build {
+        /// The recipe (TOML; see README, "Recipes").
         recipe: PathBuf,
         /// The release directory to write (artifacts, release.json, inputs/).
         #[arg(long, value_name = "DIR")]
@@ -123,9 +126,9 @@ pub enum Command {
         #[arg(long, hide = true)]
         variation: bool,
     },
-    /// Cut a release: build, (check reproducibility,) run the gate (behave), write the SBOMs, sign. The gate cannot be
-    /// skipped: when a scenario fails, nothing is signed, DIR gets NOT-A-RELEASE.txt, and the
-    /// command exits 1.
+    /// Cut a release: build, (check reproducibility,) run the gate (behave), write the SBOMs,
+    /// sign. The gate cannot be skipped: when a scenario fails, nothing is signed, DIR gets
+    /// NOT-A-RELEASE.txt, and the command exits 1.
     ///
     /// Each --key signs the provenance (SLSA v1 in DSSE), the test result (in-toto test-result
     /// v0.1) and the SBOM attestations, with a Sigstore bundle per signature.
@@ -134,6 +137,7 @@ pub enum Command {
     ///   relsign release recipes/demo.toml --out dist/ --key ~/.config/relsign/release.key
     #[command(verbatim_doc_comment)]
     Release {
+        /// The recipe (TOML; see README, "Recipes").
         recipe: PathBuf,
         /// The release directory to write.
         #[arg(long, value_name = "DIR")]
@@ -158,6 +162,7 @@ pub enum Command {
     ///   relsign test recipes/demo.toml --release target/demo/release
     #[command(verbatim_doc_comment)]
     Test {
+        /// The recipe (TOML; see README, "Recipes").
         recipe: PathBuf,
         /// The release directory written by `relsign build`.
         #[arg(long, value_name = "DIR")]
@@ -198,6 +203,7 @@ pub enum Command {
     ///   relsign sbom target/demo/release
     #[command(verbatim_doc_comment)]
     Sbom {
+        /// The release directory (release.json and its artifacts).
         release: PathBuf,
     },
     /// Explain the first difference between two build outputs: sdists and other tars (plain,
@@ -213,7 +219,9 @@ pub enum Command {
     ///   relsign compare --all ours.whl theirs.whl
     #[command(verbatim_doc_comment)]
     Compare {
+        /// The first file or OCI layout (shown as `release`/left).
         left: PathBuf,
+        /// The second file or OCI layout (shown as `rebuilt`/right).
         right: PathBuf,
         /// Hand over to diffoscope for the full report (when it is installed).
         #[arg(long)]
@@ -234,6 +242,7 @@ pub enum Command {
     ///   relsign run target/demo/release/image --tag 0.1.0 -- relsign-demo greet Ada
     #[command(verbatim_doc_comment)]
     Run {
+        /// An OCI image layout, or a release directory with one under image/.
         layout: PathBuf,
         /// The manifest's tag (org.opencontainers.image.ref.name); needed when the layout has several.
         #[arg(long)]
@@ -248,6 +257,7 @@ pub enum Command {
     ///   relsign exec recipes/demo.toml -- python3 -c 'import sys; print(sys.version)'
     #[command(verbatim_doc_comment)]
     Exec {
+        /// The recipe (TOML; see README, "Recipes").
         recipe: PathBuf,
         /// The command and its arguments.
         #[arg(last = true, required = true)]

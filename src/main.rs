@@ -151,7 +151,23 @@ fn main() {
     // Files relsign creates get the same modes whatever the caller's umask (the steps in the
     // sandbox set umask 022 too): build outputs must not depend on it.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let usage = !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+            // A usage error under --json is still one JSON document on stdout.
+            if usage && std::env::args().any(|a| a == "--json") {
+                print_json(serde_json::json!({
+                    "ok": false,
+                    "exit_code": relsign::EXIT_ERROR,
+                    "error": e.kind().to_string(),
+                    "usage": e.render().to_string(),
+                }));
+            }
+            e.exit()
+        }
+    };
     let json = cli.global.json;
     let term = Term {
         quiet: cli.global.quiet || json,

@@ -61,8 +61,15 @@ pub struct PublishArgs {
     pub no_read_back: bool,
 }
 
-/// The destinations selected by `--to`, with `--url` overrides applied.
-pub fn destinations(recipe: &Recipe, to: &[String], urls: &[String]) -> Result<Vec<Destination>> {
+/// The destinations selected by `--to`, with `--url` overrides applied. `release_copy`: the
+/// recipe is the release's own copy (RELEASE/inputs/), where a relative mirror path would
+/// point inside the release directory, so one must come from `--recipe` or `--url`.
+pub fn destinations(
+    recipe: &Recipe,
+    to: &[String],
+    urls: &[String],
+    release_copy: bool,
+) -> Result<Vec<Destination>> {
     let specs = &recipe.file.publish;
     if specs.is_empty() {
         bail!(
@@ -101,6 +108,20 @@ pub fn destinations(recipe: &Recipe, to: &[String], urls: &[String]) -> Result<V
     for n in to {
         if !specs.iter().any(|s| &s.name == n) {
             return Err(plan::PlanError::UnknownDestination(n.clone(), names()).into());
+        }
+    }
+    if release_copy {
+        for (i, sp) in specs.iter().enumerate() {
+            let chosen = to.is_empty() || to.contains(&sp.name);
+            let relative = !plan::mirror_root(&sp.url).is_absolute();
+            if chosen && sp.kind == "mirror" && relative && !overrides.contains_key(&sp.name) {
+                bail!(
+                    "{}: publish[{i}].url = {:?} is relative to the recipe's directory, and this is the release's copy of the recipe: give --recipe (the recipe in your checkout) or --url {}=DIR",
+                    recipe.path.display(),
+                    sp.url,
+                    sp.name
+                );
+            }
         }
     }
     // Primaries first, then fallbacks, each in recipe order.
@@ -158,7 +179,7 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
     };
     let recipe = Recipe::load(&recipe_path)
         .with_context(|| format!("reading the destinations from {}", recipe_path.display()))?;
-    let dests = destinations(&recipe, &a.to, &a.urls)?;
+    let dests = destinations(&recipe, &a.to, &a.urls, a.recipe.is_none())?;
     // Credentials are resolved up front: a missing one fails before anything is sent.
     for d in &dests {
         relsign::publish::Credentials::resolve(d.credentials.as_deref(), &d.name)?;
@@ -307,6 +328,7 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct DestinationsArgs {
+    /// The recipe whose [[publish]] entries to list.
     pub recipe: PathBuf,
     /// Only these destinations (repeatable) [default: all].
     #[arg(long = "to", value_name = "NAME")]
@@ -321,7 +343,7 @@ pub struct DestinationsArgs {
 
 pub fn destinations_cmd(a: DestinationsArgs, json: bool, r: &dyn Reporter) -> Result<()> {
     let recipe = Recipe::load(&a.recipe)?;
-    let dests = destinations(&recipe, &a.to, &a.urls)?;
+    let dests = destinations(&recipe, &a.to, &a.urls, false)?;
     let t = Transport::for_ping()?;
     let mut rows = Vec::new();
     let mut bad = Vec::new();

@@ -13,6 +13,11 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Subcommand)]
 pub enum TrustCommand {
     /// Ed25519 signing keys: generate a key pair, show a key id.
+    ///
+    /// Examples:
+    ///   relsign key generate --out ~/.config/relsign/alice
+    ///   relsign key show ~/.config/relsign/alice.pub
+    #[command(verbatim_doc_comment)]
     Key {
         #[command(subcommand)]
         cmd: KeyCommand,
@@ -31,6 +36,7 @@ pub enum TrustCommand {
     ///   relsign sign target/demo/release --key bob.key --passphrase-fd 3 3<bob.pass
     #[command(verbatim_doc_comment)]
     Sign {
+        /// The release directory (built, gated, with SBOMs).
         release: PathBuf,
         /// The encrypted private key (PEM "ENCRYPTED PRIVATE KEY", mode 0600).
         #[arg(long, value_name = "FILE")]
@@ -48,6 +54,12 @@ pub enum TrustCommand {
     #[cfg(feature = "keyless")]
     SignKeyless { release: PathBuf },
     /// The trust policy in keys/: root keys, release keys, thresholds, revocations.
+    ///
+    /// Examples:
+    ///   relsign policy init keys --root-key alice-root.pub --release-key alice.pub
+    ///   relsign policy sign keys --key alice-root.key
+    ///   relsign policy revoke keys --key bob.pub && relsign policy sign keys --key alice-root.key
+    #[command(verbatim_doc_comment)]
     Policy {
         #[command(subcommand)]
         cmd: PolicyCommand,
@@ -134,6 +146,7 @@ pub enum PolicyCommand {
     ///       --provenance-threshold 2 --artifact-threshold 1
     #[command(verbatim_doc_comment)]
     Init {
+        /// The policy directory (keys/: policy/1.json, 2.json, …).
         dir: PathBuf,
         /// A root key's public key file (repeatable).
         #[arg(long, value_name = "PUB", required = true)]
@@ -165,6 +178,7 @@ pub enum PolicyCommand {
     ///   relsign policy add-key keys carol-root.pub --root
     #[command(verbatim_doc_comment)]
     AddKey {
+        /// The policy directory (keys/: policy/1.json, 2.json, …).
         dir: PathBuf,
         /// The public key file.
         key: PathBuf,
@@ -179,7 +193,12 @@ pub enum PolicyCommand {
     /// Examples:
     ///   relsign policy remove-key keys bob.pub
     #[command(verbatim_doc_comment)]
-    RemoveKey { dir: PathBuf, key: String },
+    RemoveKey {
+        /// The policy directory (keys/: policy/1.json, 2.json, …).
+        dir: PathBuf,
+        /// The key: its key id, or its public key file.
+        key: String,
+    },
     /// Revoke a key (by key id or public key file) or a release (NAME@VERSION). A revoked key's
     /// signatures no longer count, whenever they were made: the response to a compromised key.
     ///
@@ -188,9 +207,12 @@ pub enum PolicyCommand {
     ///   relsign policy revoke keys --release relsign-demo@0.1.0
     #[command(verbatim_doc_comment)]
     Revoke {
+        /// The policy directory (keys/: policy/1.json, 2.json, …).
         dir: PathBuf,
+        /// The key to revoke: its key id or public key file.
         #[arg(long, value_name = "KEYID|PUB")]
         key: Option<String>,
+        /// The release to revoke, as NAME@VERSION.
         #[arg(long, value_name = "NAME@VERSION")]
         release: Option<String>,
     },
@@ -200,13 +222,18 @@ pub enum PolicyCommand {
     ///   relsign policy set keys --provenance-threshold 2 --expires 2027-12-31T00:00:00Z
     #[command(verbatim_doc_comment)]
     Set {
+        /// The policy directory (keys/: policy/1.json, 2.json, …).
         dir: PathBuf,
+        /// Root signatures a new policy version needs (of this version's and the previous one's roots).
         #[arg(long)]
         root_threshold: Option<u32>,
+        /// Release-key signatures the provenance needs.
         #[arg(long)]
         provenance_threshold: Option<u32>,
+        /// Release-key signatures each artifact file's bundles need (0: the provenance binds them).
         #[arg(long)]
         artifact_threshold: Option<u32>,
+        /// When the policy expires (RFC 3339); verification refuses it afterwards.
         #[arg(long, value_name = "RFC3339")]
         expires: Option<String>,
     },
@@ -216,7 +243,9 @@ pub enum PolicyCommand {
     ///   relsign policy sign keys --key ~/.config/relsign/alice-root.key
     #[command(verbatim_doc_comment)]
     Sign {
+        /// The policy directory (keys/: policy/1.json, 2.json, …).
         dir: PathBuf,
+        /// A root key (encrypted PEM, mode 0600).
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
         #[command(flatten)]
@@ -228,7 +257,10 @@ pub enum PolicyCommand {
     ///   relsign policy show keys
     ///   relsign --json policy show keys
     #[command(verbatim_doc_comment)]
-    Show { dir: PathBuf },
+    Show {
+        /// The policy directory (keys/: policy/1.json, 2.json, …).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Args, Clone)]
@@ -372,6 +404,13 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
                 Some(t) => time::parse(&t).map_err(|e| anyhow::anyhow!("--signing-time: {e}"))?,
                 None => time::now(),
             };
+            // A release that is not there is said before the passphrase is asked for.
+            if !release.join("release.json").is_file() {
+                anyhow::bail!(
+                    "{}: not a release directory (no release.json); build it first (`relsign release` or `relsign build`)",
+                    release.display()
+                );
+            }
             keys::check_private_mode(&key)?;
             let pass = passphrase(&pass, &key, false)?;
             let sk = SecretKey::read(&key, &pass)?;

@@ -178,6 +178,29 @@ fn demo() -> Result<()> {
         "--state",
         &state.to_string_lossy(),
     ])?;
+    // Publish to the recipe's static mirror (a directory: no server needed), a second time to
+    // show the resume/no-op, and verify from the mirror as an implementer would, against the
+    // policy the mirror carries.
+    let mirror = root().join("target/demo/mirror");
+    if mirror.exists() {
+        std::fs::remove_dir_all(&mirror)
+            .with_context(|| format!("removing {}", mirror.display()))?;
+    }
+    let keys_s = keys.to_string_lossy().into_owned();
+    for _ in 0..2 {
+        relsign(&[
+            "publish", &out_s, "--recipe", &recipe_s, "--to", "mirror", "--policy", &keys_s,
+        ])?;
+    }
+    let from_mirror = mirror.join("releases/relsign-demo/0.1.0");
+    relsign(&[
+        "verify",
+        &from_mirror.to_string_lossy(),
+        "--policy",
+        &mirror.join("keys").to_string_lossy(),
+        "--state",
+        &state.to_string_lossy(),
+    ])?;
     println!();
     println!("demo release written to {}", out.display());
     println!("  release.json    names, versions and digests of the artifacts");
@@ -196,6 +219,12 @@ fn demo() -> Result<()> {
         out.display(),
         keys.display()
     );
+    println!(
+        "published to the static mirror {} (PEP 503 simple/, releases/, keys/); serve it with any\n  static file server, e.g. python3 -m http.server -d {} and pip install --index-url http://127.0.0.1:8000/simple/ relsign-demo",
+        mirror.display(),
+        mirror.display()
+    );
+    println!("  registries and indexes: cargo xtask release recipes/demo.toml --key {release_key} --policy {} (see README, \"For maintainers\")", keys.display());
     Ok(())
 }
 
