@@ -115,6 +115,32 @@ pub struct BuildOptions {
     pub vary: Option<Variation>,
 }
 
+/// Read a Debian lock (`what`: whose, for the message) and check it still matches
+/// `toolchain`: a missing lock says how to make it, a stale one names its reasons.
+fn read_checked_debian_lock(
+    recipe: &Recipe,
+    toolchain: &crate::recipe::Toolchain,
+    path: &Path,
+    what: &str,
+) -> Result<crate::lock::debian::DebianLock, BuildError> {
+    let lock = crate::lock::debian::DebianLock::read(path).map_err(|e| BuildError::Other {
+        context: format!(
+            "reading the {what} lock (run `relsign lock {}` to create it)",
+            recipe.path.display()
+        ),
+        source: Box::new(e),
+    })?;
+    let reasons = crate::lock::debian::check(&lock, toolchain);
+    if !reasons.is_empty() {
+        return Err(BuildError::StaleLock {
+            file: path.to_path_buf(),
+            recipe: recipe.path.clone(),
+            reasons,
+        });
+    }
+    Ok(lock)
+}
+
 const DRIVER: &str = include_str!("python/pep517_driver.py");
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -128,14 +154,7 @@ pub fn build(
     // 1. Locks: present and matching the recipe.
     let deb_path = recipe.debian_lock_path();
     let py_path = recipe.python_lock_path();
-    let deb_lock =
-        crate::lock::debian::DebianLock::read(&deb_path).map_err(|e| BuildError::Other {
-            context: format!(
-                "reading the Debian lock (run `relsign lock {}` to create it)",
-                recipe.path.display()
-            ),
-            source: Box::new(e),
-        })?;
+    let deb_lock = read_checked_debian_lock(recipe, &recipe.file.toolchain, &deb_path, "Debian")?;
     let py_lock = crate::lock::python::PyLock::read(&py_path).map_err(|e| BuildError::Other {
         context: format!(
             "reading the Python lock (run `relsign lock {}` to create it)",
@@ -143,14 +162,6 @@ pub fn build(
         ),
         source: Box::new(e),
     })?;
-    let reasons = crate::lock::debian::check(&deb_lock, &recipe.file.toolchain);
-    if !reasons.is_empty() {
-        return Err(BuildError::StaleLock {
-            file: deb_path,
-            recipe: recipe.path.clone(),
-            reasons,
-        });
-    }
     let reasons = crate::lock::python::check(&py_lock, recipe).map_err(|e| BuildError::Other {
         context: format!("checking {}", py_path.display()),
         source: Box::new(e),
@@ -164,25 +175,12 @@ pub fn build(
     }
 
     let image_lock = match recipe.image_toolchain() {
-        Some((toolchain, path)) => {
-            let lock =
-                crate::lock::debian::DebianLock::read(&path).map_err(|e| BuildError::Other {
-                    context: format!(
-                        "reading the image's Debian lock (run `relsign lock {}` to create it)",
-                        recipe.path.display()
-                    ),
-                    source: Box::new(e),
-                })?;
-            let reasons = crate::lock::debian::check(&lock, &toolchain);
-            if !reasons.is_empty() {
-                return Err(BuildError::StaleLock {
-                    file: path,
-                    recipe: recipe.path.clone(),
-                    reasons,
-                });
-            }
-            Some(lock)
-        }
+        Some((toolchain, path)) => Some(read_checked_debian_lock(
+            recipe,
+            &toolchain,
+            &path,
+            "image's Debian",
+        )?),
         None => None,
     };
 

@@ -428,68 +428,40 @@ pub fn verify(
     let mut message_bundles: BTreeMap<String, Vec<&BundleFile>> = BTreeMap::new();
     for b in &bundles {
         match &b.bundle.content {
-            Content::Dsse(be) if !b.name.starts_with("provenance.") => {
-                // A bundle of another statement (test result, SBOM): it must carry that
-                // statement's envelope payload and a valid signature by its hinted key.
-                let stem = b
-                    .name
-                    .strip_suffix(".sigstore.json")
-                    .and_then(|n| n.rsplit_once('.'))
-                    .map(|(s, _)| s)
-                    .unwrap_or("");
-                let st_path = crate::release::statement_path(dir, stem);
-                let st_env = fsutil::read(&st_path)
-                    .ok()
-                    .and_then(|bytes| Envelope::from_json(&bytes).ok())
-                    .ok_or_else(|| {
-                        refused(
-                            "bundle",
-                            format!(
-                                "{}: no statement {} beside it",
-                                b.path.display(),
-                                st_path.display()
-                            ),
-                        )
-                    })?;
-                if be.payload != st_env.payload || be.payload_type != st_env.payload_type {
-                    return Err(refused(
-                        "bundle",
-                        format!(
-                            "{}: its envelope is not {}",
-                            b.path.display(),
-                            st_path.display()
-                        ),
-                    ));
-                }
-                let Some(key) = all_release_keys
-                    .iter()
-                    .find(|k| k.key_id() == b.bundle.hint)
-                else {
-                    notes.push(format!(
-                        "{}: hint {} is not a release key; ignored",
-                        b.name, b.bundle.hint
-                    ));
-                    continue;
-                };
-                if be.verify(&[key]).keys.is_empty() {
-                    return Err(refused(
-                        "bundle",
-                        format!(
-                            "{}: the DSSE signature by {} does not verify",
-                            b.path.display(),
-                            b.bundle.hint
-                        ),
-                    ));
-                }
-            }
             Content::Dsse(be) => {
-                if be.payload != env.payload || be.payload_type != env.payload_type {
+                // The provenance's bundles carry its envelope; another statement's (test
+                // result, SBOM) carry that statement's, from the .dsse.json beside them.
+                let is_provenance = b.name.starts_with("provenance.");
+                let other;
+                let (expected, what) = if is_provenance {
+                    (&env, "the release's provenance statement".to_string())
+                } else {
+                    let stem = b
+                        .name
+                        .strip_suffix(".sigstore.json")
+                        .and_then(|n| n.rsplit_once('.'))
+                        .map(|(s, _)| s)
+                        .unwrap_or("");
+                    let st_path = crate::release::statement_path(dir, stem);
+                    other = fsutil::read(&st_path)
+                        .ok()
+                        .and_then(|bytes| Envelope::from_json(&bytes).ok())
+                        .ok_or_else(|| {
+                            refused(
+                                "bundle",
+                                format!(
+                                    "{}: no statement {} beside it",
+                                    b.path.display(),
+                                    st_path.display()
+                                ),
+                            )
+                        })?;
+                    (&other, st_path.display().to_string())
+                };
+                if be.payload != expected.payload || be.payload_type != expected.payload_type {
                     return Err(refused(
                         "bundle",
-                        format!(
-                            "{}: its envelope is not the release's provenance statement",
-                            b.path.display()
-                        ),
+                        format!("{}: its envelope is not {what}", b.path.display()),
                     ));
                 }
                 let Some(key) = all_release_keys
@@ -512,7 +484,9 @@ pub fn verify(
                         ),
                     ));
                 }
-                provenance_bundles += 1;
+                if is_provenance {
+                    provenance_bundles += 1;
+                }
             }
             Content::Message { .. } => {
                 let artifact = manifest

@@ -114,18 +114,7 @@ pub fn read_wheel_text(path: &Path, shown: &str) -> Result<(String, String), Met
         archive: shown.into(),
         source,
     })?;
-    let zerr = |e: zip::result::ZipError| MetadataError::Archive {
-        archive: shown.into(),
-        reason: e.to_string(),
-    };
-    let mut z = zip::ZipArchive::new(io::BufReader::new(f)).map_err(zerr)?;
-    let names: Vec<String> = z
-        .file_names()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(zerr)?
-        .into_iter()
-        .map(|n| n.into_owned())
-        .collect();
+    let (mut z, names) = open_zip(f, shown)?;
     let mut dist_infos: Vec<String> = Vec::new();
     for name in &names {
         if let Some((top, _)) = name.split_once('/') {
@@ -164,6 +153,27 @@ pub fn read_wheel_text(path: &Path, shown: &str) -> Result<(String, String), Met
     Ok((member, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
+fn zip_error(shown: &str, e: zip::result::ZipError) -> MetadataError {
+    MetadataError::Archive {
+        archive: shown.into(),
+        reason: e.to_string(),
+    }
+}
+
+/// A zip archive and its member names, errors naming `shown`.
+type Zip = zip::ZipArchive<io::BufReader<std::fs::File>>;
+fn open_zip(f: std::fs::File, shown: &str) -> Result<(Zip, Vec<String>), MetadataError> {
+    let z = zip::ZipArchive::new(io::BufReader::new(f)).map_err(|e| zip_error(shown, e))?;
+    let names = z
+        .file_names()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| zip_error(shown, e))?
+        .into_iter()
+        .map(|n| n.into_owned())
+        .collect();
+    Ok((z, names))
+}
+
 /// Read `<name>-<version>/PKG-INFO` from an sdist (`.tar.gz` or `.zip`).
 pub fn read_sdist(path: &Path, shown: &str) -> Result<Metadata, MetadataError> {
     let (member, text) = read_sdist_text(path, shown)?;
@@ -182,18 +192,7 @@ pub fn read_sdist_text(path: &Path, shown: &str) -> Result<(String, String), Met
         matches!(n.split_once('/'), Some((_, "PKG-INFO")))
     };
     if shown.ends_with(".zip") {
-        let zerr = |e: zip::result::ZipError| MetadataError::Archive {
-            archive: shown.into(),
-            reason: e.to_string(),
-        };
-        let mut z = zip::ZipArchive::new(io::BufReader::new(f)).map_err(zerr)?;
-        let names: Vec<String> = z
-            .file_names()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(zerr)?
-            .into_iter()
-            .map(|n| n.into_owned())
-            .collect();
+        let (mut z, names) = open_zip(f, shown)?;
         let name = names.into_iter().find(|n| is_pkg_info(n));
         let name = name.ok_or_else(|| MetadataError::Archive {
             archive: shown.into(),
@@ -201,7 +200,7 @@ pub fn read_sdist_text(path: &Path, shown: &str) -> Result<(String, String), Met
         })?;
         let mut s = Vec::new();
         z.by_name(&name)
-            .map_err(zerr)?
+            .map_err(|e| zip_error(shown, e))?
             .read_to_end(&mut s)
             .map_err(io_err)?;
         return Ok((name, String::from_utf8_lossy(&s).into_owned()));
