@@ -121,7 +121,15 @@ fn compare_structured(
 ) -> Result<Option<Difference>, CompareError> {
     let (ka, kb) = (sniff(ba), sniff(bb));
     if ka != kb {
-        return Ok(diff(prefix, "type", format!("{ka:?}"), format!("{kb:?}")));
+        // At the top level the location is the file itself.
+        let at = if prefix.is_empty() {
+            shown
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        } else {
+            prefix.to_string()
+        };
+        return Ok(diff(&at, "type", format!("{ka:?}"), format!("{kb:?}")));
     }
     let ferr = |e: io::Error| CompareError::Format {
         file: shown.display().to_string(),
@@ -385,12 +393,7 @@ fn compare_zips(
             ));
         }
         if time_x != time_y {
-            return Ok(diff(
-                p,
-                "mtime",
-                format!("{time_x:?}"),
-                format!("{time_y:?}"),
-            ));
+            return Ok(diff(p, "mtime", zip_time(time_x), zip_time(time_y)));
         }
         if method_x != method_y {
             return Ok(diff(
@@ -540,6 +543,22 @@ fn compare_layouts(a: &Path, b: &Path) -> Result<Option<Difference>, CompareErro
     compare_bytes(&bx, &by, a, "manifest")
 }
 
+/// A zip entry's MS-DOS timestamp as `YYYY-MM-DD hh:mm:ss` (zips keep local time, no zone).
+fn zip_time(t: Option<zip::DateTime>) -> String {
+    match t {
+        Some(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        None => "none".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -637,7 +656,7 @@ pub fn all_zip_differences(a: &Path, b: &Path) -> Result<Vec<EntryDifference>, C
                 E {
                     index: i,
                     mode: e.unix_mode(),
-                    time: format!("{:?}", e.last_modified()),
+                    time: zip_time(e.last_modified()),
                     method: format!("{:?}", e.compression()),
                     sha: Sha256Hex::of(&data),
                 },

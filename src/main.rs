@@ -577,6 +577,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             let store = store(&cli.global.store)?;
             let tmp = tempfile::tempdir()?;
             let out = out.unwrap_or_else(|| tmp.path().join("rebuilt"));
+            r.info("rebuild compares digests with the provenance's claims; it does not check signatures (relsign verify does)");
             let report = rebuild_target(&release, recipe.as_deref(), &store, &out, r)?;
             if json {
                 print_json(

@@ -518,12 +518,12 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
                             rep.provenance_threshold
                         );
                         for a in &rep.artifacts {
-                            outln!(
-                                "  ok  {}  sha256:{}  ({} bundle signer(s))",
-                                a.file,
-                                a.sha256,
-                                a.bundle_signers.len()
-                            );
+                            let how = if a.kind == "oci-image" {
+                                "manifest and every blob bound by the provenance".to_string()
+                            } else {
+                                format!("{} bundle signer(s)", a.bundle_signers.len())
+                            };
+                            outln!("  ok  {}  sha256:{}  ({how})", a.file, a.sha256);
                         }
                         for c in &rep.checks {
                             outln!("  {:<12} {}: {}", c.status, c.check, c.detail);

@@ -542,7 +542,14 @@ fn killed_at_many_points_then_resumed_equals_a_clean_publish() {
     let points = [1, 2, 3, 4, 5, 7, 9, 12, 15, 19, 24, 30, 40, 55, 75, 100];
     let mut kills = 0;
     let mut finished = false;
+    let journal = rel.join(".relsign-publish/journal.jsonl");
+    let records = || {
+        std::fs::read_to_string(&journal)
+            .map(|t| t.lines().filter(|l| l.ends_with('}')).count())
+            .unwrap_or(0)
+    };
     for k in points {
+        let before = records();
         let mut c = a.publish(&rel, &signed.policy, &["--quiet"]);
         c.env("RELSIGN_PUBLISH_KILL_AFTER", k.to_string());
         let o = c.output().unwrap();
@@ -555,6 +562,13 @@ fn killed_at_many_points_then_resumed_equals_a_clean_publish() {
             Some(9),
             "killed by SIGKILL: {}",
             stderr(&o)
+        );
+        // Every step finished before the kill is journaled, those of the concurrent blob and
+        // signature groups included: only the k-th (done, not yet recorded) is lost.
+        assert_eq!(
+            records() - before,
+            k - 1,
+            "journaled before the kill at step {k}"
         );
         kills += 1;
         check_invariants(&a);

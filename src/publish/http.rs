@@ -182,7 +182,8 @@ impl Transport {
 
 /// A response body cut to a length that fits in an error message.
 pub fn short(body: &str) -> String {
-    let t = body.trim();
+    let text = html_text(body);
+    let t = text.trim();
     if t.len() <= 300 {
         t.to_string()
     } else {
@@ -192,6 +193,51 @@ pub fn short(body: &str) -> String {
         }
         format!("{}…", &t[..end])
     }
+}
+
+/// An HTML error page (pypiserver's, a proxy's) as its text: styles and scripts dropped,
+/// tags removed, white space folded. Anything else as it is.
+fn html_text(body: &str) -> String {
+    let head = body
+        .trim_start()
+        .get(..64)
+        .unwrap_or(body.trim_start())
+        .to_ascii_lowercase();
+    if !(head.starts_with("<!doctype html") || head.starts_with("<html")) {
+        return body.to_string();
+    }
+    let lower = body.to_ascii_lowercase();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < body.len() {
+        let rest = &lower[i..];
+        if let Some(skip) = ["<style", "<script", "<head"]
+            .iter()
+            .find(|t| rest.starts_with(**t))
+        {
+            let close = format!("</{}", &skip[1..]);
+            i = match rest.find(&close) {
+                Some(j) => match rest[j..].find('>') {
+                    Some(k) => i + j + k + 1,
+                    None => body.len(),
+                },
+                None => body.len(),
+            };
+            continue;
+        }
+        if rest.starts_with('<') {
+            i = match rest.find('>') {
+                Some(j) => i + j + 1,
+                None => body.len(),
+            };
+            out.push(' ');
+            continue;
+        }
+        let c = body[i..].chars().next().expect("in bounds");
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A reqwest error with its causes, credentials removed from any URL in it.
@@ -217,6 +263,19 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod html_tests {
+    #[test]
+    fn html_error_pages_become_their_text() {
+        let page = "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head><title>Error: 403 Forbidden</title><style type=\"text/css\">html {background-color: #eee;}</style></head><body><h1>Error: 403 Forbidden</h1><p>Sorry, the requested URL caused an error:</p><pre>Not authorized</pre></body></html>";
+        assert_eq!(
+            super::short(page),
+            "Error: 403 Forbidden Sorry, the requested URL caused an error: Not authorized"
+        );
+        assert_eq!(super::short("  plain text  "), "plain text");
+    }
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub enum PypiError {
         expected: Sha256Hex,
         got: String,
     },
-    #[error("{method} {url}: HTTP {status}{}", if .body.is_empty() { String::new() } else { format!(": {}", .body) })]
+    #[error("{method} {url}: HTTP {status}{}{}", if .body.is_empty() { String::new() } else { format!(": {}", .body) }, if matches!(.status, 401 | 403) { " (wrong credentials, or no upload permission? see $RELSIGN_PUBLISH_<NAME>)" } else { "" })]
     Status {
         method: String,
         url: String,

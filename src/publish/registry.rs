@@ -172,6 +172,7 @@ impl Resolver {
 
     /// See [`parse_repository`].
     pub fn parse_repository(&self, s: &str) -> Result<RepoRef, RegistryError> {
+        refuse_userinfo(s)?;
         let bad = |reason: &str| RegistryError::Reference {
             input: redact(s),
             reason: reason.into(),
@@ -281,6 +282,7 @@ impl Resolver {
     /// See [`parse_reference`].
     pub fn parse_reference(&self, s: &str) -> Result<(RepoRef, Target), RegistryError> {
         let s = s.strip_prefix("docker://").unwrap_or(s);
+        refuse_userinfo(s)?;
         let scheme_len = s.find("://").map(|i| i + 3).unwrap_or(0);
         // The tag separator is a ':' after the last '/' (a ':' before it is a port).
         let split_tag = |n: &str| -> Option<(usize, String)> {
@@ -323,6 +325,26 @@ impl Resolver {
             }
             None => Ok((self.parse_repository(s)?, Target::Tag("latest".into()))),
         }
+    }
+}
+
+/// A reference or repository with `user:secret@` before the host is refused, and the
+/// secret is not repeated in the error: credentials come from the environment.
+fn refuse_userinfo(s: &str) -> Result<(), RegistryError> {
+    let rest = s.split_once("://").map_or(s, |(_, r)| r);
+    // Without a '/', there is no host part (`python@sha256:…` is a name and a digest).
+    let Some((authority, _)) = rest.split_once('/') else {
+        return Ok(());
+    };
+    match authority.rsplit_once('@') {
+        Some((_, host)) => Err(RegistryError::Reference {
+            input: format!("…@{host}/…"),
+            reason: format!(
+                "must not carry credentials (user:secret@); give them in ${} (user:secret) instead",
+                super::pull::PULL_CREDENTIALS_ENV
+            ),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -561,7 +583,7 @@ impl<'a> Registry<'a> {
             "basic" => {
                 if self.creds.is_none() {
                     return Err(fail(
-                        "the registry asks for a login and no credentials were given".into(),
+                        "the registry asks for a login and no credentials were given (publish: $RELSIGN_PUBLISH_<NAME> or the destination's `credentials`; verify and rebuild: $RELSIGN_REGISTRY_CREDENTIALS, user:secret)".into(),
                     ));
                 }
                 *self.auth.borrow_mut() = Auth::Basic;
@@ -1402,6 +1424,24 @@ mod tests {
 
     fn none() -> Resolver {
         Resolver::default()
+    }
+
+    #[test]
+    fn credentials_in_a_reference_are_refused_and_not_repeated() {
+        for r in [
+            "docker://alice:pw-XYZ@127.0.0.1:5000/relsign/demo:0.1.0",
+            "http://alice:pw-XYZ@127.0.0.1:5000/relsign/demo",
+        ] {
+            let e = none().parse_reference(r).unwrap_err().to_string();
+            assert!(e.contains("must not carry credentials"), "{e}");
+            assert!(!e.contains("pw-XYZ") && !e.contains("alice"), "{e}");
+        }
+        // A digest after a short name is not userinfo.
+        let (r, t) = none()
+            .parse_reference(&format!("127.0.0.1:5000/x/y@sha256:{}", "a".repeat(64)))
+            .unwrap();
+        assert_eq!(r.repository, "x/y");
+        assert!(matches!(t, Target::Digest(_)));
     }
 
     #[test]

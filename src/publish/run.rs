@@ -236,7 +236,10 @@ fn run_dest(
     };
     for (i, step) in dp.steps.iter().enumerate() {
         let rec = record(step);
-        let outcome = if journal.is_done(&rec) {
+        let outcome = if let Some(out) = pushed.get(&i) {
+            // Done by a worker of this run (and journaled as it finished).
+            *out
+        } else if journal.is_done(&rec) {
             Outcome::Journaled
         } else {
             if d.kind == Kind::Oci && !pushed.contains_key(&i) {
@@ -264,6 +267,15 @@ fn run_dest(
                         format!("{} signature manifest(s), {WORKERS} at a time", todo.len())
                     });
                     let repo = registry::parse_repository(&d.url)?;
+                    // Journaled one by one as the workers finish them.
+                    let mut done = |j: usize| -> Result<(), PublishError> {
+                        *executed += 1;
+                        if o.kill_after == Some(*executed) {
+                            kill_self();
+                        }
+                        journal.record(record(&dp.steps[j]))?;
+                        Ok(())
+                    };
                     pushed.extend(push_parallel(
                         &dp.steps,
                         &todo,
@@ -272,22 +284,24 @@ fn run_dest(
                         mount_from,
                         t,
                         r,
+                        &mut done,
                     )?);
                 }
             }
-            if !pushed.contains_key(&i) {
-                r.info(&format!("[{}/{total}] {}", i + 1, step.describe()));
+            match pushed.get(&i) {
+                // Done by a worker just now, and journaled as it finished.
+                Some(out) => *out,
+                None => {
+                    r.info(&format!("[{}/{total}] {}", i + 1, step.describe()));
+                    let out = target.run(step, r)?;
+                    *executed += 1;
+                    if o.kill_after == Some(*executed) {
+                        kill_self();
+                    }
+                    journal.record(rec)?;
+                    out
+                }
             }
-            let out = match pushed.get(&i) {
-                Some(o) => *o,
-                None => target.run(step, r)?,
-            };
-            *executed += 1;
-            if o.kill_after == Some(*executed) {
-                kill_self();
-            }
-            journal.record(rec)?;
-            out
         };
         rep.steps.push(StepReport {
             step: step.describe(),
@@ -303,7 +317,17 @@ fn run_dest(
                 // What the journal vouched for is not there: forget it, so a re-run pushes
                 // everything again (each push first checks what the destination has).
                 journal.forget(&d.name)?;
-                return Err(e);
+                let reason = match e {
+                    PublishError::ReadBack { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                return Err(PublishError::ReadBack {
+                    dest: d.name.clone(),
+                    reason: format!(
+                        "{reason}; the journal's records for {} were dropped, so a re-run pushes what is missing",
+                        d.name
+                    ),
+                });
             }
         }
     }
@@ -316,7 +340,10 @@ fn run_dest(
 const WORKERS: usize = 6;
 
 /// Run the registry steps `todo` (blobs, or manifests whose blobs are all there) with a few
-/// workers; outcome per step index. The first error (in step order) is returned.
+/// workers; outcome per step index. `done` is called on this thread as each step completes
+/// (the caller journals it there, so a kill mid-group loses only the steps in flight). The
+/// first error (in step order) is returned.
+#[allow(clippy::too_many_arguments)]
 fn push_parallel(
     steps: &[Step],
     todo: &[usize],
@@ -325,36 +352,25 @@ fn push_parallel(
     mount_from: Option<&str>,
     t: &Transport,
     r: &dyn Reporter,
+    done: &mut dyn FnMut(usize) -> Result<(), PublishError>,
 ) -> Result<std::collections::BTreeMap<usize, Outcome>, PublishError> {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<Outcome, PublishError>)>> = Mutex::new(Vec::new());
+    let mut results: std::collections::BTreeMap<usize, Result<Outcome, PublishError>> =
+        Default::default();
     std::thread::scope(|sc| {
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Outcome, PublishError>)>();
         for _ in 0..WORKERS.min(todo.len()) {
-            sc.spawn(|| {
+            let tx = tx.clone();
+            let next = &next;
+            sc.spawn(move || {
                 let reg = registry::Registry::new(repo.clone(), creds.clone(), t);
                 loop {
                     let k = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&i) = todo.get(k) else { break };
                     let res = oci_step(&reg, &steps[i], mount_from, r);
-                    if let Ok(o) = &res {
-                        // Each step as it completes: progress on a long layer upload.
-                        r.info(&format!(
-                            "[{}/{}] {}{}",
-                            i + 1,
-                            steps.len(),
-                            steps[i].describe(),
-                            match o {
-                                Outcome::Present => ": already there",
-                                Outcome::Mounted => ": mounted",
-                                _ => "",
-                            }
-                        ));
-                    }
                     let failed = res.is_err();
-                    results.lock().expect("not poisoned").push((i, res));
-                    if failed {
+                    if tx.send((i, res)).is_err() || failed {
                         // Let the others finish their current step, take no new ones.
                         next.store(todo.len(), Ordering::SeqCst);
                         break;
@@ -362,11 +378,34 @@ fn push_parallel(
                 }
             });
         }
+        drop(tx);
+        for (i, res) in rx {
+            let res = match res {
+                Ok(o) => {
+                    // Each step as it completes: progress on a long layer upload.
+                    r.info(&format!(
+                        "[{}/{}] {}{}",
+                        i + 1,
+                        steps.len(),
+                        steps[i].describe(),
+                        match o {
+                            Outcome::Present => ": already there",
+                            Outcome::Mounted => ": mounted",
+                            _ => "",
+                        }
+                    ));
+                    done(i).map(|()| o)
+                }
+                Err(e) => Err(e),
+            };
+            if res.is_err() {
+                next.store(todo.len(), Ordering::SeqCst);
+            }
+            results.insert(i, res);
+        }
     });
-    let mut v = results.into_inner().expect("not poisoned");
-    v.sort_by_key(|(i, _)| *i);
     let mut out = std::collections::BTreeMap::new();
-    for (i, res) in v {
+    for (i, res) in results {
         out.insert(i, res?);
     }
     Ok(out)
