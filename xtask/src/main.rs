@@ -220,7 +220,7 @@ fn demo() -> Result<()> {
         keys.display()
     );
     println!(
-        "published to the static mirror {} (PEP 503 simple/, releases/, keys/); serve it with any\n  static file server, e.g. python3 -m http.server -d {} and pip install --index-url http://127.0.0.1:8000/simple/ relsign-demo",
+        "published to the static mirror {} (PEP 503 simple/, releases/, keys/); serve it with any\n  static file server, e.g. python3 -m http.server -d {} and pip install --index-url http://127.0.0.1:8000/simple/ --no-deps relsign-demo\n  (the mirror holds the release's own files; its locked dependencies come from your index or a vendor export, `relsign fetch --export`)",
         mirror.display(),
         mirror.display()
     );
