@@ -423,100 +423,16 @@ pub fn verify(
         ));
     }
 
-    // DSSE bundles: the same statement, one valid signature by the hinted key.
-    let mut provenance_bundles = 0;
-    let mut message_bundles: BTreeMap<String, Vec<&BundleFile>> = BTreeMap::new();
-    for b in &bundles {
-        match &b.bundle.content {
-            Content::Dsse(be) => {
-                // The provenance's bundles carry its envelope; another statement's (test
-                // result, SBOM) carry that statement's, from the .dsse.json beside them.
-                let is_provenance = b.name.starts_with("provenance.");
-                let other;
-                let (expected, what) = if is_provenance {
-                    (&env, "the release's provenance statement".to_string())
-                } else {
-                    let stem = b
-                        .name
-                        .strip_suffix(".sigstore.json")
-                        .and_then(|n| n.rsplit_once('.'))
-                        .map(|(s, _)| s)
-                        .unwrap_or("");
-                    let st_path = crate::release::statement_path(dir, stem);
-                    other = fsutil::read(&st_path)
-                        .ok()
-                        .and_then(|bytes| Envelope::from_json(&bytes).ok())
-                        .ok_or_else(|| {
-                            refused(
-                                "bundle",
-                                format!(
-                                    "{}: no statement {} beside it",
-                                    b.path.display(),
-                                    st_path.display()
-                                ),
-                            )
-                        })?;
-                    (&other, st_path.display().to_string())
-                };
-                if be.payload != expected.payload || be.payload_type != expected.payload_type {
-                    return Err(refused(
-                        "bundle",
-                        format!("{}: its envelope is not {what}", b.path.display()),
-                    ));
-                }
-                let Some(key) = all_release_keys
-                    .iter()
-                    .find(|k| k.key_id() == b.bundle.hint)
-                else {
-                    notes.push(format!(
-                        "{}: hint {} is not a release key; ignored",
-                        b.name, b.bundle.hint
-                    ));
-                    continue;
-                };
-                if be.verify(&[key]).keys.is_empty() {
-                    return Err(refused(
-                        "bundle",
-                        format!(
-                            "{}: the DSSE signature by {} does not verify",
-                            b.path.display(),
-                            b.bundle.hint
-                        ),
-                    ));
-                }
-                if is_provenance {
-                    provenance_bundles += 1;
-                }
-            }
-            Content::Message { .. } => {
-                let artifact = manifest
-                    .artifacts
-                    .iter()
-                    .filter(|a| attest::is_file_artifact(a))
-                    .find(|a| {
-                        let prefix = format!("{}.", a.file.replace('/', "_"));
-                        b.name
-                            .strip_prefix(&prefix)
-                            .and_then(|r| r.strip_suffix(".sigstore.json"))
-                            .is_some_and(|fp| {
-                                fp.len() == 16 && fp.bytes().all(|c| c.is_ascii_hexdigit())
-                            })
-                    });
-                match artifact {
-                    Some(a) => message_bundles.entry(a.file.clone()).or_default().push(b),
-                    None => {
-                        return Err(refused(
-                            "bundle",
-                            format!(
-                                "{}: names no artifact file of the release",
-                                b.path.display()
-                            ),
-                        ))
-                    }
-                }
-            }
-        }
-    }
+    // DSSE bundles: the same statement, one valid signature by the hinted key; message
+    // bundles sorted by the artifact they sign.
+    let (provenance_bundles, message_bundles) = classify_bundles(
+        dir,
+        &bundles,
+        &env,
+        &all_release_keys,
+        &manifest,
+        &mut notes,
+    )?;
 
     // Artifacts in scope: digests against the subjects, and their message bundles.
     let in_scope: Vec<&Artifact> = match &loc.only {
@@ -850,75 +766,7 @@ pub fn verify(
 
     // Last-seen state: no rollback of the policy, no older release.
     if let Some(state_path) = &o.state_file {
-        let mut state = LastSeen::read(state_path)?;
-        let key = std::fs::canonicalize(&o.policy_dir)
-            .unwrap_or_else(|_| o.policy_dir.clone())
-            .to_string_lossy()
-            .into_owned();
-        if let Some(seen) = state.policies.get(&key) {
-            if seen.anchor_sha256 != trusted.anchor_sha256 {
-                return Err(refused(
-                    "policy chain",
-                    format!(
-                        "{}: version 1 (sha256 {} of its payload) is not the one accepted before \
-                         (sha256 {}, {}); if the policy was really re-rooted, remove it from the state file",
-                        o.policy_dir.display(),
-                        trusted.anchor_sha256,
-                        seen.anchor_sha256,
-                        state_path.display()
-                    ),
-                ));
-            }
-            if seen.version > trusted.version {
-                return Err(refused(
-                    "policy rollback",
-                    format!(
-                        "{}: policy version {} is older than version {} accepted before ({})",
-                        o.policy_dir.display(),
-                        trusted.version,
-                        seen.version,
-                        state_path.display()
-                    ),
-                ));
-            }
-        }
-        if let Some(last) = state.releases.get(&prov.name) {
-            if compare_versions(&prov.version, last) == std::cmp::Ordering::Less {
-                if !o.allow_downgrade {
-                    return Err(refused(
-                        "downgrade",
-                        format!(
-                            "{} {} is older than {last}, accepted before ({}); pass --allow-downgrade to accept it",
-                            prov.name,
-                            prov.version,
-                            state_path.display()
-                        ),
-                    ));
-                }
-                notes.push(format!(
-                    "downgrade from {last} to {} allowed by --allow-downgrade",
-                    prov.version
-                ));
-            }
-        }
-        let newer = state.releases.get(&prov.name).is_none_or(|last| {
-            compare_versions(&prov.version, last) == std::cmp::Ordering::Greater
-        });
-        if newer {
-            state
-                .releases
-                .insert(prov.name.clone(), prov.version.clone());
-        }
-        let pv = state.policies.entry(key).or_insert(PolicySeen {
-            version: 0,
-            anchor_sha256: trusted.anchor_sha256.clone(),
-        });
-        pv.version = pv.version.max(trusted.version);
-        state.write(state_path)?;
-        checks.push(ok(
-            "downgrade",
-            format!("not older than the last seen ({})", state_path.display()),
-        ));
+        checks.push(last_seen_check(state_path, o, &trusted, &prov, &mut notes)?);
     }
 
     Ok(VerifyReport {
@@ -946,6 +794,194 @@ pub fn gate_required(dir: &Path, manifest: &ReleaseManifest) -> bool {
         .and_then(|t| t.parse::<toml::Table>().ok())
         .map(|t| t.contains_key("test"))
         .unwrap_or(false)
+}
+
+/// Check every DSSE bundle (it carries its statement's envelope, and its one signature by the
+/// hinted release key verifies) and sort the message-signature bundles by the artifact file
+/// they name. Returns the number of provenance bundles checked and the message bundles.
+fn classify_bundles<'b>(
+    dir: &Path,
+    bundles: &'b [BundleFile],
+    env: &Envelope,
+    all_release_keys: &[&PublicKey],
+    manifest: &ReleaseManifest,
+    notes: &mut Vec<String>,
+) -> Result<(usize, BTreeMap<String, Vec<&'b BundleFile>>), VerifyError> {
+    let mut provenance_bundles = 0;
+    let mut message_bundles: BTreeMap<String, Vec<&BundleFile>> = BTreeMap::new();
+    for b in bundles {
+        match &b.bundle.content {
+            Content::Dsse(be) => {
+                // The provenance's bundles carry its envelope; another statement's (test
+                // result, SBOM) carry that statement's, from the .dsse.json beside them.
+                let is_provenance = b.name.starts_with("provenance.");
+                let other;
+                let (expected, what) = if is_provenance {
+                    (env, "the release's provenance statement".to_string())
+                } else {
+                    let stem = b
+                        .name
+                        .strip_suffix(".sigstore.json")
+                        .and_then(|n| n.rsplit_once('.'))
+                        .map(|(s, _)| s)
+                        .unwrap_or("");
+                    let st_path = crate::release::statement_path(dir, stem);
+                    other = fsutil::read(&st_path)
+                        .ok()
+                        .and_then(|bytes| Envelope::from_json(&bytes).ok())
+                        .ok_or_else(|| {
+                            refused(
+                                "bundle",
+                                format!(
+                                    "{}: no statement {} beside it",
+                                    b.path.display(),
+                                    st_path.display()
+                                ),
+                            )
+                        })?;
+                    (&other, st_path.display().to_string())
+                };
+                if be.payload != expected.payload || be.payload_type != expected.payload_type {
+                    return Err(refused(
+                        "bundle",
+                        format!("{}: its envelope is not {what}", b.path.display()),
+                    ));
+                }
+                let Some(key) = all_release_keys
+                    .iter()
+                    .find(|k| k.key_id() == b.bundle.hint)
+                else {
+                    notes.push(format!(
+                        "{}: hint {} is not a release key; ignored",
+                        b.name, b.bundle.hint
+                    ));
+                    continue;
+                };
+                if be.verify(&[key]).keys.is_empty() {
+                    return Err(refused(
+                        "bundle",
+                        format!(
+                            "{}: the DSSE signature by {} does not verify",
+                            b.path.display(),
+                            b.bundle.hint
+                        ),
+                    ));
+                }
+                if is_provenance {
+                    provenance_bundles += 1;
+                }
+            }
+            Content::Message { .. } => {
+                let artifact = manifest
+                    .artifacts
+                    .iter()
+                    .filter(|a| attest::is_file_artifact(a))
+                    .find(|a| {
+                        let prefix = format!("{}.", a.file.replace('/', "_"));
+                        b.name
+                            .strip_prefix(&prefix)
+                            .and_then(|r| r.strip_suffix(".sigstore.json"))
+                            .is_some_and(|fp| {
+                                fp.len() == 16 && fp.bytes().all(|c| c.is_ascii_hexdigit())
+                            })
+                    });
+                match artifact {
+                    Some(a) => message_bundles.entry(a.file.clone()).or_default().push(b),
+                    None => {
+                        return Err(refused(
+                            "bundle",
+                            format!(
+                                "{}: names no artifact file of the release",
+                                b.path.display()
+                            ),
+                        ))
+                    }
+                }
+            }
+        }
+    }
+    Ok((provenance_bundles, message_bundles))
+}
+
+/// The last-seen state: refuse a policy older than (or rooted elsewhere than) the one accepted
+/// before, and a release older than the newest accepted; then record this one.
+fn last_seen_check(
+    state_path: &Path,
+    o: &VerifyOptions,
+    trusted: &TrustedPolicy,
+    prov: &Provenance,
+    notes: &mut Vec<String>,
+) -> Result<CheckReport, VerifyError> {
+    let mut state = LastSeen::read(state_path)?;
+    let key = std::fs::canonicalize(&o.policy_dir)
+        .unwrap_or_else(|_| o.policy_dir.clone())
+        .to_string_lossy()
+        .into_owned();
+    if let Some(seen) = state.policies.get(&key) {
+        if seen.anchor_sha256 != trusted.anchor_sha256 {
+            return Err(refused(
+                "policy chain",
+                format!(
+                    "{}: version 1 (sha256 {} of its payload) is not the one accepted before \
+                     (sha256 {}, {}); if the policy was really re-rooted, remove it from the state file",
+                    o.policy_dir.display(),
+                    trusted.anchor_sha256,
+                    seen.anchor_sha256,
+                    state_path.display()
+                ),
+            ));
+        }
+        if seen.version > trusted.version {
+            return Err(refused(
+                "policy rollback",
+                format!(
+                    "{}: policy version {} is older than version {} accepted before ({})",
+                    o.policy_dir.display(),
+                    trusted.version,
+                    seen.version,
+                    state_path.display()
+                ),
+            ));
+        }
+    }
+    if let Some(last) = state.releases.get(&prov.name) {
+        if compare_versions(&prov.version, last) == std::cmp::Ordering::Less {
+            if !o.allow_downgrade {
+                return Err(refused(
+                    "downgrade",
+                    format!(
+                        "{} {} is older than {last}, accepted before ({}); pass --allow-downgrade to accept it",
+                        prov.name,
+                        prov.version,
+                        state_path.display()
+                    ),
+                ));
+            }
+            notes.push(format!(
+                "downgrade from {last} to {} allowed by --allow-downgrade",
+                prov.version
+            ));
+        }
+    }
+    let newer = state
+        .releases
+        .get(&prov.name)
+        .is_none_or(|last| compare_versions(&prov.version, last) == std::cmp::Ordering::Greater);
+    if newer {
+        state
+            .releases
+            .insert(prov.name.clone(), prov.version.clone());
+    }
+    let pv = state.policies.entry(key).or_insert(PolicySeen {
+        version: 0,
+        anchor_sha256: trusted.anchor_sha256.clone(),
+    });
+    pv.version = pv.version.max(trusted.version);
+    state.write(state_path)?;
+    Ok(ok(
+        "downgrade",
+        format!("not older than the last seen ({})", state_path.display()),
+    ))
 }
 
 /// Verify a named statement envelope (`attestations/<name>.dsse.json`): the PAE signatures by
