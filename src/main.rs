@@ -302,16 +302,7 @@ fn check_reproducible_against(
     if json && !ok {
         print_json(serde_json::json!({"reproducible": ok, "artifacts": checks}));
     } else if !json {
-        for c in &checks {
-            match &c.difference {
-                None if c.matches => outln!("ok       {}  sha256:{}", c.file, c.expected),
-                None => outln!("DIFFERS  {}", c.file),
-                Some(d) => outln!(
-                    "DIFFERS  {}: first difference at {}: {}\n         first:  {}\n         second: {}",
-                    c.file, d.location, d.what, d.left, d.right
-                ),
-            }
-        }
+        print_checks(&checks, "first: ", "second:");
     }
     if ok {
         return Ok(serde_json::json!({"reproducible": true, "artifacts": checks}));
@@ -326,6 +317,25 @@ fn check_reproducible_against(
         serde_json::json!({"reproducible": false, "artifacts": checks}),
     )
     .into())
+}
+
+/// One line per artifact, `ok` or `DIFFERS` with the first difference and both sides under
+/// the given labels (rebuild: release/rebuilt; --check-reproducible: first/second).
+fn print_checks(checks: &[relsign::rebuild::ArtifactCheck], left: &str, right: &str) {
+    for c in checks {
+        match &c.difference {
+            None if c.matches => outln!("ok       {}  sha256:{}", c.file, c.expected),
+            None => outln!("DIFFERS  {}", c.file),
+            Some(d) => outln!(
+                "DIFFERS  {}: first difference at {}: {}\n         {left} {}\n         {right} {}",
+                c.file,
+                d.location,
+                d.what,
+                d.left,
+                d.right
+            ),
+        }
+    }
 }
 
 /// `relsign rebuild TARGET`: a release directory, a provenance file (DSSE envelope), or a
@@ -592,16 +602,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                         i.got
                     );
                 }
-                for a in &report.artifacts {
-                    match &a.difference {
-                        None if a.matches => outln!("ok       {}  sha256:{}", a.file, a.expected),
-                        None => outln!("DIFFERS  {}", a.file),
-                        Some(d) => outln!(
-                            "DIFFERS  {}: first difference at {}: {}\n         release: {}\n         rebuilt: {}",
-                            a.file, d.location, d.what, d.left, d.right
-                        ),
-                    }
-                }
+                print_checks(&report.artifacts, "release:", "rebuilt:");
             }
             if report.reproducible() {
                 if !json {

@@ -221,13 +221,7 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
                 let done = dp
                     .steps
                     .iter()
-                    .filter(|s| {
-                        journal.is_done(&relsign::publish::journal::Record {
-                            dest: dp.dest.name.clone(),
-                            url: dp.dest.url.clone(),
-                            step: s.key(),
-                        })
-                    })
+                    .filter(|s| journal.is_done(&dp.record(s)))
                     .count();
                 outln!(
                     "  {} ({}, {}) {}: {} step(s){}",

@@ -1,5 +1,6 @@
 //! CLI for keys, signing, the trust policy and verification (issue 4).
 
+use crate::print_json;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use relsign::attest::time;
@@ -338,10 +339,6 @@ pub(crate) fn passphrase(a: &PassArgs, what: &Path, confirm: bool) -> Result<Pas
     Ok(p)
 }
 
-fn print_json<T: serde::Serialize>(v: &T) {
-    crate::print_json(v);
-}
-
 /// A key given as a key id or a public key file.
 fn key_id_arg(s: &str) -> Result<String> {
     let p = Path::new(s);
@@ -372,7 +369,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
             let g = keys::generate(&out, &pass, force)?;
             if json {
                 print_json(
-                    &serde_json::json!({"ok": true, "private_key": g.private_key, "public_key": g.public_key, "key_id": g.key_id}),
+                    serde_json::json!({"ok": true, "private_key": g.private_key, "public_key": g.public_key, "key_id": g.key_id}),
                 );
             } else {
                 outln!("wrote {} (encrypted, mode 0600)", g.private_key.display());
@@ -387,7 +384,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
             let k = PublicKey::read(&file)?;
             if json {
                 print_json(
-                    &serde_json::json!({"ok": true, "file": file, "key_id": k.key_id(), "fingerprint": k.fingerprint(), "public_key_pem": k.to_pem()}),
+                    serde_json::json!({"ok": true, "file": file, "key_id": k.key_id(), "fingerprint": k.fingerprint(), "public_key_pem": k.to_pem()}),
                 );
             } else {
                 outln!("{}", k.key_id());
@@ -418,7 +415,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
             let (o, statements) = relsign::release::sign_all(&release, &sk, signed_on, r)
                 .with_context(|| format!("signing {}", release.display()))?;
             if json {
-                print_json(&serde_json::json!({"ok": true, "sign": o}));
+                print_json(serde_json::json!({"ok": true, "sign": o}));
             } else {
                 outln!(
                     "signed {} {} with key {} ({} signer(s) now{})",
@@ -548,7 +545,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
 fn run_policy(cmd: PolicyCommand, json: bool) -> Result<()> {
     let report = |what: &str, path: &Path, version: u64| {
         if json {
-            print_json(&serde_json::json!({"ok": true, "file": path, "version": version}));
+            print_json(serde_json::json!({"ok": true, "file": path, "version": version}));
         } else {
             outln!(
                 "{what}: {} (version {version}; sign it with `relsign policy sign`)",
@@ -715,7 +712,7 @@ fn run_policy(cmd: PolicyCommand, json: bool) -> Result<()> {
             drop(pass);
             let st = policy::sign(&dir, &sk).map_err(policy_err)?;
             if json {
-                print_json(&serde_json::json!({"ok": true, "status": st}));
+                print_json(serde_json::json!({"ok": true, "status": st}));
             } else {
                 print_status(&st);
             }
@@ -724,7 +721,7 @@ fn run_policy(cmd: PolicyCommand, json: bool) -> Result<()> {
         PolicyCommand::Show { dir } => {
             let (doc, st) = policy::show(&dir).map_err(policy_err)?;
             if json {
-                print_json(&serde_json::json!({"ok": true, "policy": doc, "status": st}));
+                print_json(serde_json::json!({"ok": true, "policy": doc, "status": st}));
             } else {
                 outln!("{}", serde_json::to_string_pretty(&doc)?);
                 print_status(&st);

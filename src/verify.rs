@@ -493,14 +493,7 @@ pub fn verify(
                     ),
                 ));
             }
-            let Some(key) = all_release_keys
-                .iter()
-                .find(|k| k.key_id() == b.bundle.hint)
-            else {
-                notes.push(format!(
-                    "{}: hint {} is not a release key; ignored",
-                    b.name, b.bundle.hint
-                ));
+            let Some(key) = hinted_key(&all_release_keys, b, &mut notes) else {
                 continue;
             };
             if !check_bundle_sigs {
@@ -796,6 +789,23 @@ pub fn gate_required(dir: &Path, manifest: &ReleaseManifest) -> bool {
         .unwrap_or(false)
 }
 
+/// The release key a bundle's hint names; a hint the policy does not know gets a note and the
+/// bundle is ignored (unknown signers never count, and never refuse).
+fn hinted_key<'k>(
+    keys: &[&'k PublicKey],
+    b: &BundleFile,
+    notes: &mut Vec<String>,
+) -> Option<&'k PublicKey> {
+    let key = keys.iter().find(|k| k.key_id() == b.bundle.hint).copied();
+    if key.is_none() {
+        notes.push(format!(
+            "{}: hint {} is not a release key; ignored",
+            b.name, b.bundle.hint
+        ));
+    }
+    key
+}
+
 /// Check every DSSE bundle (it carries its statement's envelope, and its one signature by the
 /// hinted release key verifies) and sort the message-signature bundles by the artifact file
 /// they name. Returns the number of provenance bundles checked and the message bundles.
@@ -847,14 +857,7 @@ fn classify_bundles<'b>(
                         format!("{}: its envelope is not {what}", b.path.display()),
                     ));
                 }
-                let Some(key) = all_release_keys
-                    .iter()
-                    .find(|k| k.key_id() == b.bundle.hint)
-                else {
-                    notes.push(format!(
-                        "{}: hint {} is not a release key; ignored",
-                        b.name, b.bundle.hint
-                    ));
+                let Some(key) = hinted_key(all_release_keys, b, notes) else {
                     continue;
                 };
                 if be.verify(&[key]).keys.is_empty() {

@@ -14,6 +14,10 @@ pub mod run;
 
 use std::path::PathBuf;
 
+/// The environment variable holding `user:secret` for pulls (verify, rebuild) and the
+/// registry login hint.
+pub const PULL_CREDENTIALS_ENV: &str = "RELSIGN_REGISTRY_CREDENTIALS";
+
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
     #[error("credentials for destination {dest}: environment variable {var} is not set")]
@@ -63,6 +67,14 @@ impl Credentials {
         }
     }
 
+    /// The credentials in environment variable `var`, when it is set and not empty.
+    pub fn from_env(var: &str) -> Option<Credentials> {
+        std::env::var(var)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|v| Credentials::parse(&v))
+    }
+
     /// The environment variable consulted when a destination names no credentials.
     pub fn default_env(dest: &str) -> String {
         let up: String = dest
@@ -110,10 +122,7 @@ impl Credentials {
                 }
                 Ok(Some(Credentials::parse(line.trim())))
             }
-            None => Ok(std::env::var(Self::default_env(dest))
-                .ok()
-                .filter(|v| !v.is_empty())
-                .map(|v| Credentials::parse(&v))),
+            None => Ok(Self::from_env(&Self::default_env(dest))),
         }
     }
 }

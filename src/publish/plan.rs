@@ -235,6 +235,17 @@ pub struct DestPlan {
     pub steps: Vec<Step>,
 }
 
+impl DestPlan {
+    /// The journal's record of `step` done at this destination.
+    pub fn record(&self, step: &Step) -> super::journal::Record {
+        super::journal::Record {
+            dest: self.dest.name.clone(),
+            url: self.dest.url.clone(),
+            step: step.key(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub release: String,

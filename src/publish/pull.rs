@@ -12,9 +12,6 @@ use crate::fsutil;
 use crate::report::Reporter;
 use std::path::{Path, PathBuf};
 
-/// The environment variable holding `user:secret` for pulls (verify, rebuild).
-pub const PULL_CREDENTIALS_ENV: &str = "RELSIGN_REGISTRY_CREDENTIALS";
-
 /// A referrer layer's title, as a path inside the release directory: relative, no `..`, and
 /// under one of the places a release keeps its metadata.
 pub fn safe_title(title: &str) -> Option<PathBuf> {
@@ -36,59 +33,39 @@ pub fn pull_release(
     let t = Transport::new()?;
     let bare = reference.strip_prefix("docker://").unwrap_or(reference);
     let (repo, target) = registry::parse_reference(bare)?;
-    let creds = std::env::var(PULL_CREDENTIALS_ENV)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .map(|v| Credentials::parse(&v));
+    let creds = Credentials::from_env(super::PULL_CREDENTIALS_ENV);
     let reg = Registry::new(repo, creds, &t);
     let shown = crate::fetch::redact(bare);
+    let refuse = |reason: String| PublishError::ReadBack {
+        dest: shown.clone(),
+        reason,
+    };
     r.step(&format!("pulling {shown}"));
     let target_ref = match &target {
         Target::Tag(t) => t.clone(),
         Target::Digest(d) => format!("sha256:{d}"),
     };
+    // get_manifest checks the bytes against a digest reference (and a tag's announced digest).
     let Some((_, bytes)) = reg.get_manifest(&target_ref, r)? else {
-        return Err(PublishError::ReadBack {
-            dest: shown,
-            reason: format!("{target_ref}: no such manifest"),
-        });
+        return Err(refuse(format!("{target_ref}: no such manifest")));
     };
     let digest = Sha256Hex::of(&bytes);
-    if let Target::Digest(d) = &target {
-        if *d != digest {
-            return Err(PublishError::ReadBack {
-                dest: shown,
-                reason: format!("manifest expected=sha256:{d}, got=sha256:{digest}"),
-            });
-        }
-    }
     let mut files = 0;
     for d in reg.list_referrers(&digest, r)? {
         let at = d.artifact_type.as_deref().unwrap_or_default();
         if at != ARTIFACT_RELEASE && at != MEDIA_BUNDLE {
             continue;
         }
-        let hex = Sha256Hex::parse(d.hex()).map_err(|e| PublishError::ReadBack {
-            dest: shown.clone(),
-            reason: format!("referrer {}: {e}", d.digest),
-        })?;
+        let hex =
+            Sha256Hex::parse(d.hex()).map_err(|e| refuse(format!("referrer {}: {e}", d.digest)))?;
         let Some((_, mbytes)) = reg.get_manifest(&format!("sha256:{hex}"), r)? else {
-            return Err(PublishError::ReadBack {
-                dest: shown.clone(),
-                reason: format!("referrer {} is listed but missing", d.digest),
-            });
+            return Err(refuse(format!(
+                "referrer {} is listed but missing",
+                d.digest
+            )));
         };
-        if Sha256Hex::of(&mbytes) != hex {
-            return Err(PublishError::ReadBack {
-                dest: shown.clone(),
-                reason: format!("referrer {}: digest mismatch", d.digest),
-            });
-        }
-        let m: crate::oci::Manifest =
-            serde_json::from_slice(&mbytes).map_err(|e| PublishError::ReadBack {
-                dest: shown.clone(),
-                reason: format!("referrer {}: {e}", d.digest),
-            })?;
+        let m: crate::oci::Manifest = serde_json::from_slice(&mbytes)
+            .map_err(|e| refuse(format!("referrer {}: {e}", d.digest)))?;
         for l in &m.layers {
             if l.media_type == MEDIA_RELEASE_TAR {
                 files += unpack_metadata(&reg, l, dir, &shown, r)?;
@@ -98,18 +75,13 @@ pub fn pull_release(
                 continue;
             };
             let Some(rel) = safe_title(title) else {
-                return Err(PublishError::ReadBack {
-                    dest: shown.clone(),
-                    reason: format!(
-                        "referrer {}: layer title {title:?} is not a release metadata path; refused",
-                        d.digest
-                    ),
-                });
+                return Err(refuse(format!(
+                    "referrer {}: layer title {title:?} is not a release metadata path; refused",
+                    d.digest
+                )));
             };
-            let lhex = Sha256Hex::parse(l.hex()).map_err(|e| PublishError::ReadBack {
-                dest: shown.clone(),
-                reason: format!("referrer {}: {e}", d.digest),
-            })?;
+            let lhex = Sha256Hex::parse(l.hex())
+                .map_err(|e| refuse(format!("referrer {}: {e}", d.digest)))?;
             let dest = dir.join(&rel);
             fsutil::create_dir_all(fsutil::parent_dir(&dest))?;
             reg.fetch_blob(&lhex, &dest, r)?;
@@ -117,21 +89,14 @@ pub fn pull_release(
         }
     }
     if !dir.join("release.json").is_file() {
-        return Err(PublishError::ReadBack {
-            dest: shown,
-            reason: format!(
-                "sha256:{digest} has no relsign release referrer (release.json, attestations); was it published by relsign publish?"
-            ),
-        });
+        return Err(refuse(format!(
+            "sha256:{digest} has no relsign release referrer (release.json, attestations); was it published by relsign publish?"
+        )));
     }
     r.info(&format!("{files} release file(s) from the referrers"));
     let m: crate::build::ReleaseManifest =
-        serde_json::from_slice(&fsutil::read(&dir.join("release.json"))?).map_err(|e| {
-            PublishError::ReadBack {
-                dest: shown.clone(),
-                reason: format!("release.json: {e}"),
-            }
-        })?;
+        serde_json::from_slice(&fsutil::read(&dir.join("release.json"))?)
+            .map_err(|e| refuse(format!("release.json: {e}")))?;
     let file = m
         .artifacts
         .iter()

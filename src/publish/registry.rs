@@ -341,7 +341,7 @@ fn refuse_userinfo(s: &str) -> Result<(), RegistryError> {
             input: format!("…@{host}/…"),
             reason: format!(
                 "must not carry credentials (user:secret@); give them in ${} (user:secret) instead",
-                super::pull::PULL_CREDENTIALS_ENV
+                super::PULL_CREDENTIALS_ENV
             ),
         }),
         None => Ok(()),
@@ -1062,10 +1062,36 @@ impl<'a> Registry<'a> {
         dest: &Path,
         r: &dyn Reporter,
     ) -> Result<u64, RegistryError> {
+        self.again_if_cut(r, || {
+            let dir = fsutil::parent_dir(dest);
+            fsutil::create_dir_all(dir)?;
+            let tmp = tempfile::NamedTempFile::new_in(dir)
+                .map_err(fsutil::err("create a temp file in", dir))?;
+            let (mut tmp, n) = self.stream_blob(d, tmp, r)?;
+            tmp.flush()
+                .and_then(|_| tmp.as_file().sync_all())
+                .map_err(fsutil::err("write", dest))?;
+            tmp.persist(dest)
+                .map_err(|e| fsutil::err("rename into", dest)(e.error))?;
+            Ok(n)
+        })
+    }
+
+    /// Download a blob only to check its digest (the read-back): nothing is written.
+    pub fn check_blob(&self, d: &Sha256Hex, r: &dyn Reporter) -> Result<u64, RegistryError> {
+        self.again_if_cut(r, || Ok(self.stream_blob(d, std::io::sink(), r)?.1))
+    }
+
+    /// Run a whole blob transfer again when it is cut short (the connection drops mid-body).
+    fn again_if_cut(
+        &self,
+        r: &dyn Reporter,
+        once: impl Fn() -> Result<u64, RegistryError>,
+    ) -> Result<u64, RegistryError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.fetch_blob_once(d, dest, r) {
+            match once() {
                 Err(RegistryError::Http(e @ HttpError::Transport { .. }))
                     if attempt < self.t.attempts =>
                 {
@@ -1077,12 +1103,13 @@ impl<'a> Registry<'a> {
         }
     }
 
-    fn fetch_blob_once(
+    /// GET a blob (following redirects to blob storage) into `w`, its digest checked.
+    fn stream_blob<W: Write>(
         &self,
         d: &Sha256Hex,
-        dest: &Path,
+        w: W,
         r: &dyn Reporter,
-    ) -> Result<u64, RegistryError> {
+    ) -> Result<(W, u64), RegistryError> {
         let url = self.url(&format!("blobs/sha256:{d}"));
         let mut resp = self.send(
             reqwest::Method::GET,
@@ -1096,11 +1123,7 @@ impl<'a> Registry<'a> {
         let mut hops = 0;
         while resp.status().is_redirection() {
             let Some(next) = location(&resp) else { break };
-            let next = if next.contains("://") {
-                next
-            } else {
-                crate::fetch::resolve_href(&from, &next)
-            };
+            let next = crate::fetch::resolve_href(&from, &next);
             hops += 1;
             if hops > 5 {
                 return Err(self.status_error("GET", &next, resp));
@@ -1113,18 +1136,14 @@ impl<'a> Registry<'a> {
         if !resp.status().is_success() {
             return Err(self.status_error("GET", &from, resp));
         }
-        let dir = fsutil::parent_dir(dest);
-        fsutil::create_dir_all(dir)?;
-        let tmp = tempfile::NamedTempFile::new_in(dir)
-            .map_err(fsutil::err("create a temp file in", dir))?;
-        let mut w = HashingWriter::new(tmp);
+        let mut w = HashingWriter::new(w);
         std::io::copy(&mut resp, &mut w).map_err(|e| HttpError::Transport {
             method: "GET".into(),
             url: redact(&from),
             reason: super::http::error_chain(&e),
             attempts: 1,
         })?;
-        let (mut tmp, got, n) = w.finish();
+        let (w, got, n) = w.finish();
         if got != *d {
             return Err(RegistryError::Digest {
                 what: format!("blob from {}", redact(&from)),
@@ -1132,12 +1151,7 @@ impl<'a> Registry<'a> {
                 got: got.to_string(),
             });
         }
-        tmp.flush()
-            .and_then(|_| tmp.as_file().sync_all())
-            .map_err(fsutil::err("write", dest))?;
-        tmp.persist(dest)
-            .map_err(|e| fsutil::err("rename into", dest)(e.error))?;
-        Ok(n)
+        Ok((w, n))
     }
 
     /// The referrers API: the descriptors of manifests whose subject is `subject`; None when the

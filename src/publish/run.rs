@@ -35,12 +35,6 @@ pub enum PublishError {
     },
     #[error("{dest}: read-back failed: {reason}")]
     ReadBack { dest: String, reason: String },
-    #[error("{dest}: {error}")]
-    Dest {
-        dest: String,
-        #[source]
-        error: Box<PublishError>,
-    },
 }
 
 impl PublishError {
@@ -50,7 +44,6 @@ impl PublishError {
         match self {
             PublishError::MirrorConflict { .. } | PublishError::ReadBack { .. } => true,
             PublishError::Pypi(e) => e.is_conflict(),
-            PublishError::Dest { error, .. } => error.is_refusal(),
             _ => false,
         }
     }
@@ -154,9 +147,20 @@ pub fn execute(
             error: None,
             refusal: false,
         };
-        let repo = (dp.dest.kind == Kind::Oci)
-            .then(|| registry::parse_repository(&dp.dest.url).ok())
-            .flatten();
+        // A registry destination's repository, parsed once (registries.conf is read for it).
+        let repo = match (dp.dest.kind == Kind::Oci)
+            .then(|| registry::parse_repository(&dp.dest.url))
+            .transpose()
+        {
+            Ok(repo) => repo,
+            Err(e) => {
+                let e = PublishError::from(e);
+                rep.error = Some(e.to_string());
+                r.warn(&format!("{}: {e}", dp.dest.name));
+                reports.push(rep);
+                continue;
+            }
+        };
         let mount_from = repo.as_ref().and_then(|me| {
             published
                 .iter()
@@ -169,6 +173,7 @@ pub fn execute(
         });
         let res = run_dest(
             dp,
+            repo.as_ref(),
             mount_from.as_deref(),
             journal,
             t,
@@ -198,6 +203,7 @@ pub fn execute(
 #[allow(clippy::too_many_arguments)]
 fn run_dest(
     dp: &DestPlan,
+    repo: Option<&registry::RepoRef>,
     mount_from: Option<&str>,
     journal: &mut Journal,
     t: &Transport,
@@ -214,18 +220,19 @@ fn run_dest(
             index: pypi::Index::new(&d.url, d.index_url.as_deref(), creds, t),
         }),
         Kind::Oci => Box::new(OciTarget {
-            reg: registry::Registry::new(registry::parse_repository(&d.url)?, creds, t),
+            reg: registry::Registry::new(
+                repo.cloned()
+                    .expect("execute parses every registry destination's repository"),
+                creds,
+                t,
+            ),
         }),
         Kind::Mirror => Box::new(MirrorTarget {
             root: mirror_root(&d.url),
         }),
     };
     let total = dp.steps.len();
-    let record = |step: &Step| Record {
-        dest: d.name.clone(),
-        url: d.url.clone(),
-        step: step.key(),
-    };
+    let record = |step: &Step| dp.record(step);
     // A registry's blobs, and then the signature manifests, go up concurrently (each worker
     // with its own connection and token); everything else keeps its order.
     let mut pushed: std::collections::BTreeMap<usize, Outcome> = Default::default();
@@ -242,51 +249,40 @@ fn run_dest(
         } else if journal.is_done(&rec) {
             Outcome::Journaled
         } else {
-            if d.kind == Kind::Oci && !pushed.contains_key(&i) {
-                if let Some(g) = group(step) {
-                    let todo: Vec<usize> = (i..total)
-                        .filter(|&j| {
-                            group(&dp.steps[j]) == Some(g)
-                                && !journal.is_done(&record(&dp.steps[j]))
-                        })
-                        .collect();
-                    let bytes: u64 = todo
-                        .iter()
-                        .map(|&j| match &dp.steps[j].action {
-                            Action::Blob { size, .. } => *size,
-                            _ => 0,
-                        })
-                        .sum();
-                    r.info(&if g == 0 {
-                        format!(
-                            "{} blob(s), {:.1} MiB, {WORKERS} at a time",
-                            todo.len(),
-                            bytes as f64 / (1u64 << 20) as f64
-                        )
-                    } else {
-                        format!("{} signature manifest(s), {WORKERS} at a time", todo.len())
-                    });
-                    let repo = registry::parse_repository(&d.url)?;
-                    // Journaled one by one as the workers finish them.
-                    let mut done = |j: usize| -> Result<(), PublishError> {
-                        *executed += 1;
-                        if o.kill_after == Some(*executed) {
-                            kill_self();
-                        }
-                        journal.record(record(&dp.steps[j]))?;
-                        Ok(())
-                    };
-                    pushed.extend(push_parallel(
-                        &dp.steps,
-                        &todo,
-                        &repo,
-                        &creds_for_workers,
-                        mount_from,
-                        t,
-                        r,
-                        &mut done,
-                    )?);
-                }
+            if let (Some(g), Some(repo)) = (group(step), repo) {
+                let todo: Vec<usize> = (i..total)
+                    .filter(|&j| {
+                        group(&dp.steps[j]) == Some(g) && !journal.is_done(&record(&dp.steps[j]))
+                    })
+                    .collect();
+                let bytes: u64 = todo
+                    .iter()
+                    .map(|&j| match &dp.steps[j].action {
+                        Action::Blob { size, .. } => *size,
+                        _ => 0,
+                    })
+                    .sum();
+                r.info(&if g == 0 {
+                    format!(
+                        "{} blob(s), {:.1} MiB, {WORKERS} at a time",
+                        todo.len(),
+                        bytes as f64 / (1u64 << 20) as f64
+                    )
+                } else {
+                    format!("{} signature manifest(s), {WORKERS} at a time", todo.len())
+                });
+                // Journaled one by one as the workers finish them.
+                let mut done = |j: usize| journal_step(executed, o, journal, record(&dp.steps[j]));
+                pushed.extend(push_parallel(
+                    &dp.steps,
+                    &todo,
+                    repo,
+                    &creds_for_workers,
+                    mount_from,
+                    t,
+                    r,
+                    &mut done,
+                )?);
             }
             match pushed.get(&i) {
                 // Done by a worker just now, and journaled as it finished.
@@ -294,11 +290,7 @@ fn run_dest(
                 None => {
                     r.info(&format!("[{}/{total}] {}", i + 1, step.describe()));
                     let out = target.run(step, r)?;
-                    *executed += 1;
-                    if o.kill_after == Some(*executed) {
-                        kill_self();
-                    }
-                    journal.record(rec)?;
+                    journal_step(executed, o, journal, rec)?;
                     out
                 }
             }
@@ -411,6 +403,22 @@ fn push_parallel(
     Ok(out)
 }
 
+/// A step's side effect is done: count it (the crash-test hook may kill here, before the
+/// record, as a crash between the two would) and journal it.
+fn journal_step(
+    executed: &mut usize,
+    o: &RunOptions,
+    journal: &mut Journal,
+    rec: Record,
+) -> Result<(), PublishError> {
+    *executed += 1;
+    if o.kill_after == Some(*executed) {
+        kill_self();
+    }
+    journal.record(rec)?;
+    Ok(())
+}
+
 /// The crash-test hook: a real SIGKILL, as an operator's `kill -9` or the OOM killer would.
 fn kill_self() -> ! {
     let pid = std::process::id().to_string();
@@ -473,30 +481,25 @@ impl Target for OciTarget<'_> {
     }
 
     fn read_back(&mut self, steps: &[Step], r: &dyn Reporter) -> Result<String, PublishError> {
-        let tmp = tempfile::tempdir().map_err(fsutil::err("create a temp dir", Path::new("")))?;
         let fail = |reason: String| PublishError::ReadBack {
-            dest: self.reg_name(),
+            dest: self.reg.name().to_string(),
             reason,
         };
         let (mut blobs, mut manifests) = (0, 0);
         for s in steps {
             match &s.action {
                 Action::Blob { digest, .. } => {
-                    let p = tmp.path().join(digest.as_str());
-                    self.reg.fetch_blob(digest, &p, r)?;
-                    let _ = std::fs::remove_file(&p);
+                    self.reg.check_blob(digest, r)?;
                     blobs += 1;
                 }
                 Action::Manifest { digest, .. } => {
-                    let Some((_, bytes)) = self.reg.get_manifest(&format!("sha256:{digest}"), r)?
-                    else {
+                    // get_manifest checks the bytes against the digest reference.
+                    if self
+                        .reg
+                        .get_manifest(&format!("sha256:{digest}"), r)?
+                        .is_none()
+                    {
                         return Err(fail(format!("manifest sha256:{digest} is missing")));
-                    };
-                    let got = Sha256Hex::of(&bytes);
-                    if got != *digest {
-                        return Err(fail(format!(
-                            "manifest expected=sha256:{digest}, got=sha256:{got}"
-                        )));
                     }
                     manifests += 1;
                 }
@@ -531,12 +534,6 @@ impl Target for OciTarget<'_> {
         Ok(format!(
             "{manifests} manifest(s) and {blobs} blob(s) pulled back, digests match; tags and referrers listed"
         ))
-    }
-}
-
-impl OciTarget<'_> {
-    fn reg_name(&self) -> String {
-        self.reg.name().to_string()
     }
 }
 
