@@ -428,11 +428,19 @@ pub fn run(
     Ok(report)
 }
 
+/// The gate's report, relative to the release directory.
+pub const SUMMARY_FILE: &str = "test-results/summary.json";
+
 pub const TEST_RESULT_V01: &str = "https://in-toto.io/attestation/test-result/v0.1";
 
 /// The in-toto test-result v0.1 statement for a gate report: the release's artifacts are the
-/// subjects; the configuration names the features directory and every JUnit file by digest.
-pub fn test_result_statement(manifest: &ReleaseManifest, report: &GateReport) -> serde_json::Value {
+/// subjects; the configuration names the features directory, the summary
+/// (`test-results/summary.json`, whose digest the caller gives) and every JUnit file by digest.
+pub fn test_result_statement(
+    manifest: &ReleaseManifest,
+    report: &GateReport,
+    summary_sha256: &crate::digest::Sha256Hex,
+) -> serde_json::Value {
     let subject: Vec<serde_json::Value> = manifest
         .artifacts
         .iter()
@@ -440,6 +448,7 @@ pub fn test_result_statement(manifest: &ReleaseManifest, report: &GateReport) ->
         .collect();
     let mut configuration = vec![
         serde_json::json!({"name": "features", "digest": {"sha256": report.features_sha256.as_str()}}),
+        serde_json::json!({"name": SUMMARY_FILE, "digest": {"sha256": summary_sha256.as_str()}, "mediaType": "application/json"}),
     ];
     let (mut passed, mut failed, mut warned) = (Vec::new(), Vec::new(), Vec::new());
     for run in &report.runs {

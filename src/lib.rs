@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod fsutil;
 pub mod gate;
 pub mod image;
+pub mod json;
 pub mod keys;
 pub mod lock;
 pub mod oci;

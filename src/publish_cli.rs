@@ -158,6 +158,7 @@ pub fn preflight_release(dir: &Path, policy: &Path, r: &dyn Reporter) -> Result<
         expect_version: None,
         allow_downgrade: true,
         state_file: None,
+        strict: true,
         now: relsign::attest::time::now(),
     };
     match verify::verify(dir, &o, r) {

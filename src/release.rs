@@ -97,7 +97,7 @@ pub fn preflight(
         ),
         Err(_) => None,
     };
-    match (&gate, crate::verify::gate_required(dir, m)) {
+    match (&gate, crate::attest::statement::recipe_has_gate(dir, m)?) {
         (Some(g), _) if !g.ok() => return Err(refuse("the release gate failed (test-results/summary.json); refusing to sign".into())),
         (None, true) => {
             return Err(refuse("the recipe has a [test] gate but test-results/summary.json is missing: run `relsign test` (or `relsign release`) first".into()))
@@ -131,10 +131,13 @@ pub fn sign_all(
     let o = crate::attest::sign_release(dir, key, signed_on, r)?;
     let mut written = Vec::new();
     if let Some(g) = &gate {
+        let summary = dir.join(crate::gate::SUMMARY_FILE);
+        let (summary_sha256, _) =
+            crate::digest::hash_file(&summary).map_err(fsutil::err("read", &summary))?;
         let (e, b) = sign_statement(
             dir,
             "test-result",
-            &crate::gate::test_result_statement(&m, g),
+            &crate::gate::test_result_statement(&m, g, &summary_sha256),
             key,
             false,
         )?;

@@ -27,6 +27,7 @@ pub fn extract_sdist(path: &Path, shown: &str, dest: &Path) -> Result<(), BuildE
     let gz = flate2::read::GzDecoder::new(std::io::BufReader::new(f));
     let opts = archive::safe::ExtractOptions {
         strip_components: 1,
+        input_size: std::fs::metadata(path).map(|m| m.len()).ok(),
         ..Default::default()
     };
     archive::safe::extract_tar(gz, dest, &opts).map_err(|e| BuildError::Other {

@@ -70,7 +70,11 @@ pub enum TrustCommand {
     /// Checks: each file's sha256 equals its provenance subject; the provenance is signed by
     /// enough release keys (threshold), valid at the statement's signing time and not revoked;
     /// the policy chain is valid and not expired; the claims match --expect-*; the release is
-    /// not older than one accepted before (--state).
+    /// not older than one accepted before (--state). An image layout's index.json names only
+    /// the signed manifest, and its config and layers are present with their sizes and
+    /// digests. The SBOM attestations and, when the signed provenance says the release has a
+    /// gate, a passing test result are signed. Every file of a release directory is covered
+    /// by a signature, else it is refused (--no-strict lists such files as notes).
     ///
     /// Exit codes: 0 verified; 1 refused (the message names the failed check); 2 error.
     ///
@@ -103,6 +107,10 @@ pub enum TrustCommand {
         /// Do not read or update the last-seen state (no rollback protection).
         #[arg(long, conflicts_with = "state")]
         no_state: bool,
+        /// List files of the release directory that no signature covers as notes instead of
+        /// refusing them (the default for a release directory is to refuse: exit 1).
+        #[arg(long)]
+        no_strict: bool,
     },
 }
 
@@ -466,6 +474,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
             allow_downgrade,
             state,
             no_state,
+            no_strict,
         } => {
             let state_file = if no_state {
                 None
@@ -490,6 +499,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
                 expect_version,
                 allow_downgrade,
                 state_file,
+                strict: !no_strict,
                 now: time::now(),
             };
             match verify::verify(&target, &o, r) {
@@ -516,7 +526,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
                         );
                         for a in &rep.artifacts {
                             let how = if a.kind == "oci-image" {
-                                "manifest and every blob bound by the provenance".to_string()
+                                "index.json names only this manifest; its config and every layer present with the size and sha256 it names".to_string()
                             } else {
                                 format!("{} bundle signer(s)", a.bundle_signers.len())
                             };

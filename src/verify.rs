@@ -83,6 +83,8 @@ pub struct VerifyOptions {
     pub allow_downgrade: bool,
     /// The last-seen state file; `None` disables the rollback check.
     pub state_file: Option<PathBuf>,
+    /// Refuse a release directory holding files no signature covers (else: notes).
+    pub strict: bool,
     /// The current time (unix seconds): policy expiry and future signing times.
     pub now: i64,
 }
@@ -144,39 +146,165 @@ fn ok(check: &'static str, detail: impl Into<String>) -> CheckReport {
     }
 }
 
-/// The last-seen state: blocks rollback of the policy and of releases.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The `_type` of the last-seen state file.
+pub const STATE_TYPE: &str = "https://relsign.dev/last-seen/v1";
+
+/// The last-seen state: blocks rollback of the policy and of releases. Every write increments
+/// `sequence`, and a high-water mark beside the file (`<state>.hwm`) records the last one, so
+/// a state file replaced by an older copy, or deleted, is refused rather than silently
+/// resetting rollback protection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LastSeen {
-    #[serde(default)]
+    #[serde(rename = "_type")]
+    pub type_: String,
+    pub sequence: u64,
     pub policies: BTreeMap<String, PolicySeen>,
-    #[serde(default)]
     pub releases: BTreeMap<String, String>,
+}
+
+impl Default for LastSeen {
+    fn default() -> Self {
+        LastSeen {
+            type_: STATE_TYPE.into(),
+            sequence: 0,
+            policies: BTreeMap::new(),
+            releases: BTreeMap::new(),
+        }
+    }
+}
+
+/// The state as relsign wrote it before it carried `_type` and `sequence`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyLastSeen {
+    policies: BTreeMap<String, PolicySeen>,
+    releases: BTreeMap<String, String>,
 }
 
 /// Per policy directory (its canonical path): the newest version accepted, and the sha256 of
 /// version 1's payload (the anchor).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PolicySeen {
     pub version: u64,
     pub anchor_sha256: String,
 }
 
+/// The high-water mark beside the state file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HighWater {
+    #[serde(rename = "_type")]
+    type_: String,
+    sequence: u64,
+}
+
+fn hwm_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".hwm");
+    PathBuf::from(s)
+}
+
 impl LastSeen {
+    /// Read the state. A file that is not relsign's state, is malformed, went backwards
+    /// (its sequence is below the high-water mark) or vanished while its mark remains is a
+    /// refusal (exit 1) with the reason: each would reset rollback protection.
     pub fn read(path: &Path) -> Result<LastSeen, VerifyError> {
-        if !path.exists() {
-            return Ok(LastSeen::default());
+        let bad = |why: String| {
+            refused(
+                "last-seen state",
+                format!(
+                    "{}: {why}; refusing to verify without the rollback protection it carries                      (if you really mean to start afresh, remove it and {})",
+                    path.display(),
+                    hwm_path(path).display()
+                ),
+            )
+        };
+        let mark = match std::fs::symlink_metadata(hwm_path(path)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            _ => {
+                let bytes = read_untrusted(&hwm_path(path), 4096, "last-seen state")?;
+                let h: HighWater = crate::json::from_slice(&bytes, 4096)
+                    .map_err(|e| bad(format!("its high-water mark is malformed: {e}")))?;
+                if h.type_ != STATE_TYPE {
+                    return Err(bad(format!("its high-water mark has _type {:?}", h.type_)));
+                }
+                Some(h.sequence)
+            }
+        };
+        if std::fs::symlink_metadata(path).is_err() {
+            return match mark {
+                Some(n) => Err(bad(format!(
+                    "missing, but its high-water mark records write {n}"
+                ))),
+                None => Ok(LastSeen::default()),
+            };
         }
-        let bytes = fsutil::read(path)?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            VerifyError::Usage(format!("{}: not a relsign state file: {e}", path.display()))
-        })
+        let bytes = read_untrusted(path, crate::json::limit::STATE, "last-seen state")?;
+        let v = crate::json::value(&bytes, crate::json::limit::STATE)
+            .map_err(|e| bad(format!("not relsign's last-seen state: {e}")))?;
+        let state = match v.get("_type") {
+            Some(t) if t == STATE_TYPE => {
+                serde_json::from_value::<LastSeen>(v).map_err(|e| bad(format!("malformed: {e}")))?
+            }
+            Some(t) => return Err(bad(format!("not relsign's last-seen state (_type {t})"))),
+            None => {
+                let old: LegacyLastSeen = serde_json::from_value(v)
+                    .map_err(|e| bad(format!("not relsign's last-seen state: {e}")))?;
+                if old.policies.is_empty() {
+                    return Err(bad(
+                        "records no policy (a state relsign writes always records one)".into(),
+                    ));
+                }
+                LastSeen {
+                    policies: old.policies,
+                    releases: old.releases,
+                    ..LastSeen::default()
+                }
+            }
+        };
+        for (dir, p) in &state.policies {
+            if p.version == 0 || Sha256Hex::parse(&p.anchor_sha256).is_err() {
+                return Err(bad(format!(
+                    "policies[{dir:?}]: version must be ≥ 1 and anchor_sha256 64 hex digits"
+                )));
+            }
+        }
+        if let Some(n) = mark {
+            if state.sequence < n {
+                return Err(bad(format!(
+                    "went backwards: it is write {} but write {n} was made (an older copy \
+                     was put in its place)",
+                    state.sequence
+                )));
+            }
+        }
+        Ok(state)
     }
-    pub fn write(&self, path: &Path) -> Result<(), VerifyError> {
+
+    /// Write the state as the next sequence, then its high-water mark.
+    pub fn write(&mut self, path: &Path) -> Result<(), VerifyError> {
+        self.type_ = STATE_TYPE.into();
+        self.sequence += 1;
         let mut v = serde_json::to_vec_pretty(self).expect("json");
         v.push(b'\n');
         fsutil::write_atomic(path, &v)?;
+        let h = HighWater {
+            type_: STATE_TYPE.into(),
+            sequence: self.sequence,
+        };
+        fsutil::write_atomic(&hwm_path(path), &serde_json::to_vec(&h).expect("json"))?;
         Ok(())
     }
+}
+
+/// Read untrusted bytes with a size limit: too large is a refusal under `check`.
+fn read_untrusted(path: &Path, limit: u64, check: &'static str) -> Result<Vec<u8>, VerifyError> {
+    crate::json::read_limited(path, limit).map_err(|e| match e {
+        crate::json::ReadError::Fs(e) => VerifyError::Fs(e),
+        e => refused(check, e.to_string()),
+    })
 }
 
 /// Order two release versions: PEP 440 when both parse, else numeric-aware segments.
@@ -278,8 +406,12 @@ fn read_bundles(dir: &Path) -> Result<Vec<BundleFile>, VerifyError> {
     names.sort();
     for name in names {
         let path = att.join(&name);
-        let bundle = Bundle::from_json(&fsutil::read(&path)?)
-            .map_err(|e| refused("bundle", format!("{}: {e}", path.display())))?;
+        let bundle = Bundle::from_json(&read_untrusted(
+            &path,
+            crate::json::limit::STATEMENT,
+            "bundle",
+        )?)
+        .map_err(|e| refused("bundle", format!("{}: {e}", path.display())))?;
         out.push(BundleFile { path, name, bundle });
     }
     Ok(out)
@@ -296,9 +428,10 @@ pub fn verify(
     let loc = locate(target)?;
     let dir = &loc.dir;
     let rel_path = dir.join("release.json");
-    let rel_bytes = fsutil::read(&rel_path)?;
-    let manifest: ReleaseManifest = serde_json::from_slice(&rel_bytes)
-        .map_err(|e| refused("format", format!("{}: {e}", rel_path.display())))?;
+    let rel_bytes = read_untrusted(&rel_path, crate::json::limit::RELEASE, "format")?;
+    let manifest: ReleaseManifest =
+        crate::json::from_slice(&rel_bytes, crate::json::limit::RELEASE)
+            .map_err(|e| refused("format", format!("{}: {e}", rel_path.display())))?;
     let env_path = attest::provenance_path(dir);
     if !env_path.is_file() {
         return Err(refused(
@@ -306,7 +439,8 @@ pub fn verify(
             format!("{}: missing: the release is not signed", env_path.display()),
         ));
     }
-    let env = Envelope::from_json(&fsutil::read(&env_path)?)
+    let env_bytes = read_untrusted(&env_path, crate::json::limit::PROVENANCE, "format")?;
+    let env = Envelope::from_json(&env_bytes)
         .map_err(|e| refused("format", format!("{}: {e}", env_path.display())))?;
     if env.payload_type != INTOTO_PAYLOAD_TYPE {
         return Err(refused(
@@ -319,6 +453,14 @@ pub fn verify(
         ));
     }
     let bundles = read_bundles(dir)?;
+    // Every file of the release directory a check below binds (relative paths); the rest is
+    // reported by `unsigned_files`.
+    let mut covered: BTreeSet<PathBuf> = BTreeSet::new();
+    covered.insert("release.json".into());
+    covered.insert(Path::new(attest::ATTESTATIONS_DIR).join(attest::PROVENANCE_FILE));
+    for b in &bundles {
+        covered.insert(Path::new(attest::ATTESTATIONS_DIR).join(&b.name));
+    }
     r.step(&format!(
         "checking the trust policy in {}",
         o.policy_dir.display()
@@ -474,7 +616,7 @@ pub fn verify(
         let subject = *subjects.get(a.file.as_str()).expect("checked above");
         if a.kind == "oci-image" {
             r.step(&format!("hashing the blobs of {}", a.file));
-            check_layout(dir, a, subject)?;
+            check_layout(dir, a, subject, &mut covered)?;
             continue;
         }
         let mut verifiers = Vec::new();
@@ -517,6 +659,7 @@ pub fn verify(
                 ),
             ));
         }
+        covered.insert(PathBuf::from(&a.file));
         jobs.push((*a, subject, path, verifiers));
     }
     // Pass 2: read each file once (SHA-256 and the signatures), files in parallel.
@@ -741,20 +884,57 @@ pub fn verify(
     if !o.expect_source.is_empty() || o.expect_version.is_some() {
         checks.push(ok("expectation", "the claims match the expectations"));
     }
+    let signed = Signed {
+        keys: &all_release_keys,
+        counts: &counts,
+        threshold,
+    };
     checks.extend(statement_checks(
         dir,
         &manifest,
         &in_scope,
-        &all_release_keys,
-        &counts,
-        threshold,
+        &prov,
+        &signed,
+        &mut covered,
     )?);
-    match input_checks(dir, &manifest)? {
+    match input_checks(dir, &manifest, &mut covered)? {
         Some(c) => checks.push(c),
         None => notes.push(format!(
             "{}: no inputs/ beside release.json; the recipe, locks and sources were not checked",
             dir.display()
         )),
+    }
+    if loc.only.is_none() {
+        let extra = unsigned_files(dir, &covered)?;
+        if extra.is_empty() {
+            checks.push(ok(
+                "unsigned files",
+                format!(
+                    "every file of {} is covered by a check above",
+                    dir.display()
+                ),
+            ));
+        } else if o.strict {
+            return Err(refused(
+                "unsigned files",
+                format!(
+                    "{} file(s) of {} are covered by no signature: {}{}",
+                    extra.len(),
+                    dir.display(),
+                    extra
+                        .iter()
+                        .take(20)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if extra.len() > 20 { ", …" } else { "" }
+                ),
+            ));
+        } else {
+            for f in extra {
+                notes.push(format!("{f}: covered by no signature (not verified)"));
+            }
+        }
     }
 
     // Last-seen state: no rollback of the policy, no older release.
@@ -776,17 +956,6 @@ pub fn verify(
         checks,
         notes,
     })
-}
-
-/// Hook for issue 5: the SBOM attestation's presence. Until SBOMs exist it reports
-/// "not-checked" (it never pretends to have checked).
-/// True when the release's recipe (its copy under inputs/) has a `[test]` gate.
-pub fn gate_required(dir: &Path, manifest: &ReleaseManifest) -> bool {
-    std::fs::read_to_string(dir.join(&manifest.recipe.path))
-        .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok())
-        .map(|t| t.contains_key("test"))
-        .unwrap_or(false)
 }
 
 /// The release key a bundle's hint names; a hint the policy does not know gets a note and the
@@ -836,7 +1005,7 @@ fn classify_bundles<'b>(
                         .map(|(s, _)| s)
                         .unwrap_or("");
                     let st_path = crate::release::statement_path(dir, stem);
-                    other = fsutil::read(&st_path)
+                    other = read_untrusted(&st_path, crate::json::limit::STATEMENT, "bundle")
                         .ok()
                         .and_then(|bytes| Envelope::from_json(&bytes).ok())
                         .ok_or_else(|| {
@@ -987,22 +1156,30 @@ fn last_seen_check(
     ))
 }
 
+/// The release keys, the rule for which of them count at the signing time, and the threshold:
+/// what a named statement's signatures are judged against.
+struct Signed<'a> {
+    keys: &'a [&'a PublicKey],
+    counts: &'a dyn Fn(&str) -> Result<(), String>,
+    threshold: u32,
+}
+
 /// Verify a named statement envelope (`attestations/<name>.dsse.json`): the PAE signatures by
-/// release keys that count at the signing time must meet `threshold`; only then is the
-/// payload parsed.
+/// release keys that count at the signing time must meet the threshold; only then is the
+/// payload parsed (strictly: no duplicate keys, size and depth limits).
 fn signed_statement(
     dir: &Path,
     name: &str,
     check: &'static str,
-    keys: &[&PublicKey],
-    counts: &dyn Fn(&str) -> Result<(), String>,
-    threshold: u32,
+    s: &Signed,
+    covered: &mut BTreeSet<PathBuf>,
 ) -> Result<serde_json::Value, VerifyError> {
     let path = crate::release::statement_path(dir, name);
     if !path.is_file() {
         return Err(refused(check, format!("{}: missing", path.display())));
     }
-    let env = Envelope::from_json(&fsutil::read(&path)?)
+    let bytes = read_untrusted(&path, crate::json::limit::STATEMENT, check)?;
+    let env = Envelope::from_json(&bytes)
         .map_err(|e| refused(check, format!("{}: {e}", path.display())))?;
     if env.payload_type != INTOTO_PAYLOAD_TYPE {
         return Err(refused(
@@ -1014,51 +1191,99 @@ fn signed_statement(
             ),
         ));
     }
-    let v = env.verify(keys);
-    let bad: Vec<&String> = v
+    let v = env.verify(s.keys);
+    let bad: Vec<&str> = v
         .failures
         .iter()
         .filter(|f| !f.contains("is not a trusted key"))
+        .map(String::as_str)
         .collect();
     if !bad.is_empty() {
         return Err(refused(
             check,
-            format!(
-                "{}: {}",
-                path.display(),
-                bad.iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
+            format!("{}: {}", path.display(), bad.join("; ")),
         ));
     }
-    let good = v.keys.iter().filter(|k| counts(k.key_id()).is_ok()).count() as u32;
-    if good < threshold.max(1) {
+    let good = v
+        .keys
+        .iter()
+        .filter(|k| (s.counts)(k.key_id()).is_ok())
+        .count() as u32;
+    let threshold = s.threshold.max(1);
+    if good < threshold {
         return Err(refused(
             check,
             format!(
-                "{}: {good} valid signature(s) by release keys, threshold {}",
-                path.display(),
-                threshold.max(1)
+                "{}: {good} valid signature(s) by release keys, threshold {threshold}",
+                path.display()
             ),
         ));
     }
-    serde_json::from_slice(&env.payload)
-        .map_err(|e| refused(check, format!("{}: payload: {e}", path.display())))
+    let st = crate::json::value(&env.payload, crate::json::limit::STATEMENT)
+        .map_err(|e| refused(check, format!("{}: payload: {e}", path.display())))?;
+    if let Ok(rel) = path.strip_prefix(dir) {
+        covered.insert(rel.to_path_buf());
+    }
+    Ok(st)
 }
 
-/// The SBOM attestations (CycloneDX and SPDX, for every artifact in scope) and, when the recipe
-/// has a gate, the test-result attestation: present, signed, and about these artifacts.
+/// The SBOM attestations (CycloneDX and SPDX, for every artifact in scope) and, when the
+/// signed provenance says the release has a gate, the test-result attestation: present,
+/// signed, and about these artifacts.
 fn statement_checks(
     dir: &Path,
     manifest: &ReleaseManifest,
     in_scope: &[&Artifact],
-    keys: &[&PublicKey],
-    counts: &dyn Fn(&str) -> Result<(), String>,
-    threshold: u32,
+    prov: &Provenance,
+    s: &Signed,
+    covered: &mut BTreeSet<PathBuf>,
 ) -> Result<Vec<CheckReport>, VerifyError> {
-    let mut out = Vec::new();
+    let mut out = vec![sbom_checks(dir, in_scope, s, covered)?];
+    let required = match prov.gate_required {
+        Some(r) => r,
+        None => legacy_gate_required(dir, manifest, prov)?,
+    };
+    let path = crate::release::statement_path(dir, "test-result");
+    if required || path.is_file() {
+        out.push(test_result_check(dir, manifest, s, covered)?);
+    }
+    Ok(out)
+}
+
+/// A provenance made before relsign recorded `gate.required`: the answer comes from the
+/// recipe copy, whose digest the signed provenance names. Without that copy nothing signed
+/// says whether a gate was required, and the release is refused.
+fn legacy_gate_required(
+    dir: &Path,
+    m: &ReleaseManifest,
+    prov: &Provenance,
+) -> Result<bool, VerifyError> {
+    let path = fsutil::relative_path(&m.recipe.path).map(|r| dir.join(r));
+    let bytes = path.as_ref().and_then(|p| std::fs::read(p).ok());
+    let Some(bytes) = bytes.filter(|b| Sha256Hex::of(b) == prov.recipe_sha256) else {
+        return Err(refused(
+            "test result",
+            format!(
+                "the provenance does not record whether the release has a gate (made by an \
+                 older relsign), and the recipe copy {} with the signed digest {} is not \
+                 there to tell",
+                dir.join(&m.recipe.path).display(),
+                prov.recipe_sha256
+            ),
+        ));
+    };
+    Ok(std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .is_some_and(|t| t.contains_key("test")))
+}
+
+fn sbom_checks(
+    dir: &Path,
+    in_scope: &[&Artifact],
+    s: &Signed,
+    covered: &mut BTreeSet<PathBuf>,
+) -> Result<CheckReport, VerifyError> {
     let mut sbom_files = 0usize;
     for a in in_scope {
         for (kind, predicate) in [
@@ -1066,9 +1291,10 @@ fn statement_checks(
             ("spdx", crate::sbom::SPDX_PREDICATE),
         ] {
             let name = format!("sbom-{}.{kind}", a.file);
-            let st = signed_statement(dir, &name, "sbom", keys, counts, threshold)?;
+            let st = signed_statement(dir, &name, "sbom", s, covered)?;
             let subject = &st["subject"][0];
             if st["predicateType"] != predicate
+                || st["subject"].as_array().map(Vec::len) != Some(1)
                 || subject["name"] != a.file.as_str()
                 || subject["digest"]["sha256"] != a.sha256.as_str()
             {
@@ -1078,8 +1304,9 @@ fn statement_checks(
             let (cdx, spdx) = crate::sbom::sbom_paths(dir, a);
             let file = if kind == "cdx" { cdx } else { spdx };
             if file.is_file() {
-                let doc: serde_json::Value = serde_json::from_slice(&fsutil::read(&file)?)
-                    .map_err(|e| refused("sbom", format!("{}: not JSON: {e}", file.display())))?;
+                let bytes = read_untrusted(&file, crate::json::limit::SBOM, "sbom")?;
+                let doc = crate::json::value(&bytes, crate::json::limit::SBOM)
+                    .map_err(|e| refused("sbom", format!("{}: {e}", file.display())))?;
                 if doc != st["predicate"] {
                     return Err(refused(
                         "sbom",
@@ -1090,122 +1317,133 @@ fn statement_checks(
                         ),
                     ));
                 }
+                if let Ok(rel) = file.strip_prefix(dir) {
+                    covered.insert(rel.to_path_buf());
+                }
                 sbom_files += 1;
             }
         }
     }
-    out.push(ok(
+    Ok(ok(
         "sbom",
         format!(
             "CycloneDX and SPDX attestations signed for {} artifact(s); {sbom_files} file(s) under sbom/ equal them",
             in_scope.len()
         ),
-    ));
+    ))
+}
+
+/// The test-result attestation: signed, passed, about every artifact; the records it names
+/// (JUnit files, the summary), where the release carries them, are the signed ones.
+fn test_result_check(
+    dir: &Path,
+    manifest: &ReleaseManifest,
+    s: &Signed,
+    covered: &mut BTreeSet<PathBuf>,
+) -> Result<CheckReport, VerifyError> {
     let path = crate::release::statement_path(dir, "test-result");
-    if gate_required(dir, manifest) || path.is_file() {
-        let st = signed_statement(dir, "test-result", "test result", keys, counts, threshold)?;
-        if st["predicateType"] != crate::gate::TEST_RESULT_V01 {
-            return Err(refused(
-                "test result",
-                format!("{}: predicateType {}", path.display(), st["predicateType"]),
-            ));
-        }
-        let result = st["predicate"]["result"].as_str().unwrap_or("");
-        if result != "PASSED" && result != "WARNED" {
-            return Err(refused(
-                "test result",
-                format!("{}: the gate's result is {result:?}", path.display()),
-            ));
-        }
-        let subjects: BTreeMap<String, String> = st["subject"]
-            .as_array()
-            .map(|v| {
-                v.iter()
-                    .map(|s| {
-                        (
-                            s["name"].as_str().unwrap_or("").to_string(),
-                            s["digest"]["sha256"].as_str().unwrap_or("").to_string(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        for a in &manifest.artifacts {
-            if subjects.get(&a.file).map(String::as_str) != Some(a.sha256.as_str()) {
-                return Err(refused(
-                    "test result",
-                    format!(
-                        "{}: does not name {} sha256:{}",
-                        path.display(),
-                        a.file,
-                        a.sha256
-                    ),
-                ));
-            }
-        }
-        // The JUnit records it names, where the release carries them, are the signed ones.
-        let (mut records, mut absent) = (0usize, 0usize);
-        for c in st["predicate"]["configuration"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            let (Some(name), Some(want)) = (c["name"].as_str(), c["digest"]["sha256"].as_str())
-            else {
-                continue;
-            };
-            if c["mediaType"] != "application/xml" {
-                continue;
-            }
-            let Some(rel) = fsutil::relative_path(name) else {
-                return Err(refused(
-                    "test result",
-                    format!(
-                        "{}: configuration names {name:?}, not a relative path",
-                        path.display()
-                    ),
-                ));
-            };
-            let file = dir.join(rel);
-            if !file.is_file() {
-                absent += 1;
-                continue;
-            }
-            let (got, _) = crate::digest::hash_file(&file).map_err(fsutil::err("read", &file))?;
-            if got.as_str() != want {
-                return Err(refused(
-                    "test result",
-                    format!(
-                        "{}: sha256 expected={want} (test-result attestation), got={got}",
-                        file.display()
-                    ),
-                ));
-            }
-            records += 1;
-        }
-        let passed = st["predicate"]["passedTests"]
-            .as_array()
-            .map_or(0, Vec::len);
-        out.push(ok(
+    let st = signed_statement(dir, "test-result", "test result", s, covered)?;
+    if st["predicateType"] != crate::gate::TEST_RESULT_V01 {
+        return Err(refused(
             "test result",
-            format!(
-                "the gate passed ({passed} scenario run(s)), signed; {records} JUnit record(s) match{}",
-                if absent > 0 {
-                    format!(", {absent} not in this copy of the release (not checked)")
-                } else {
-                    String::new()
-                }
-            ),
+            format!("{}: predicateType {}", path.display(), st["predicateType"]),
         ));
     }
-    Ok(out)
+    let result = st["predicate"]["result"].as_str().unwrap_or("");
+    if result != "PASSED" && result != "WARNED" {
+        return Err(refused(
+            "test result",
+            format!("{}: the gate's result is {result:?}", path.display()),
+        ));
+    }
+    let subjects: BTreeMap<&str, &str> = st["subject"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or(""),
+                s["digest"]["sha256"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    for a in &manifest.artifacts {
+        if subjects.get(a.file.as_str()).copied() != Some(a.sha256.as_str()) {
+            return Err(refused(
+                "test result",
+                format!(
+                    "{}: does not name {} sha256:{}",
+                    path.display(),
+                    a.file,
+                    a.sha256
+                ),
+            ));
+        }
+    }
+    let (mut records, mut absent) = (0usize, 0usize);
+    for c in st["predicate"]["configuration"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let (Some(name), Some(want)) = (c["name"].as_str(), c["digest"]["sha256"].as_str()) else {
+            continue;
+        };
+        if c["mediaType"] != "application/xml" && c["mediaType"] != "application/json" {
+            continue;
+        }
+        let Some(rel) = fsutil::relative_path(name) else {
+            return Err(refused(
+                "test result",
+                format!(
+                    "{}: configuration names {name:?}, not a relative path",
+                    path.display()
+                ),
+            ));
+        };
+        let file = dir.join(&rel);
+        if !file.is_file() {
+            absent += 1;
+            continue;
+        }
+        let (got, _) = crate::digest::hash_file(&file).map_err(fsutil::err("read", &file))?;
+        if got.as_str() != want {
+            return Err(refused(
+                "test result",
+                format!(
+                    "{}: sha256 expected={want} (test-result attestation), got={got}",
+                    file.display()
+                ),
+            ));
+        }
+        covered.insert(rel);
+        records += 1;
+    }
+    let passed = st["predicate"]["passedTests"]
+        .as_array()
+        .map_or(0, Vec::len);
+    Ok(ok(
+        "test result",
+        format!(
+            "the gate passed ({passed} scenario run(s)), signed; {records} record(s) (JUnit, summary) match{}",
+            if absent > 0 {
+                format!(", {absent} not in this copy of the release (not checked)")
+            } else {
+                String::new()
+            }
+        ),
+    ))
 }
 
 /// The release's copies of its inputs (`inputs/`: the recipe, the locks, directory sources),
 /// which `relsign rebuild` builds from: each must have the digest release.json records (and
 /// release.json is bound by the provenance). `None` when the release carries no inputs/ (an
 /// artifact verified beside the release metadata only).
-fn input_checks(dir: &Path, m: &ReleaseManifest) -> Result<Option<CheckReport>, VerifyError> {
+fn input_checks(
+    dir: &Path,
+    m: &ReleaseManifest,
+    covered: &mut BTreeSet<PathBuf>,
+) -> Result<Option<CheckReport>, VerifyError> {
     let inputs = dir.join("inputs");
     if !inputs.is_dir() {
         return Ok(None);
@@ -1219,7 +1457,7 @@ fn input_checks(dir: &Path, m: &ReleaseManifest) -> Result<Option<CheckReport>, 
                 "release.json names the input {rel:?}, not a relative path"
             )));
         };
-        let p = dir.join(r);
+        let p = dir.join(&r);
         let got = match crate::digest::hash_file(&p) {
             Ok((d, _)) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -1233,6 +1471,7 @@ fn input_checks(dir: &Path, m: &ReleaseManifest) -> Result<Option<CheckReport>, 
                 p.display()
             )));
         }
+        covered.insert(r);
     }
     let mut trees = 0usize;
     for s in m.sources.iter().filter(|s| s.kind == "dir") {
@@ -1242,7 +1481,7 @@ fn input_checks(dir: &Path, m: &ReleaseManifest) -> Result<Option<CheckReport>, 
                 s.location
             )));
         };
-        let p = inputs.join(r);
+        let p = inputs.join(&r);
         if !p.is_dir() {
             return Err(bad(format!(
                 "{}: missing (source of {})",
@@ -1259,6 +1498,12 @@ fn input_checks(dir: &Path, m: &ReleaseManifest) -> Result<Option<CheckReport>, 
                 s.digest
             )));
         }
+        // The tree digest binds every file under it.
+        for f in walk_files(&p)? {
+            if let Ok(rel) = f.strip_prefix(dir) {
+                covered.insert(rel.to_path_buf());
+            }
+        }
         trees += 1;
     }
     Ok(Some(ok(
@@ -1268,6 +1513,39 @@ fn input_checks(dir: &Path, m: &ReleaseManifest) -> Result<Option<CheckReport>, 
             m.locks.len()
         ),
     )))
+}
+
+/// Every non-directory path under `root` (symlinks included, not followed), sorted.
+fn walk_files(root: &Path) -> Result<Vec<PathBuf>, VerifyError> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(fsutil::err("read directory", &d))? {
+            let e = e.map_err(fsutil::err("read directory", &d))?;
+            let t = e.file_type().map_err(fsutil::err("stat", &e.path()))?;
+            if t.is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The publish journal relsign keeps inside a release directory: not part of the release,
+/// never a distribution, and not reported.
+const PUBLISH_JOURNAL: &str = ".relsign-publish/journal.jsonl";
+
+/// Files of the release directory that no check bound (relative paths, sorted).
+fn unsigned_files(dir: &Path, covered: &BTreeSet<PathBuf>) -> Result<Vec<String>, VerifyError> {
+    Ok(walk_files(dir)?
+        .into_iter()
+        .filter_map(|p| p.strip_prefix(dir).ok().map(Path::to_path_buf))
+        .filter(|rel| !covered.contains(rel) && rel != Path::new(PUBLISH_JOURNAL))
+        .map(|rel| rel.to_string_lossy().into_owned())
+        .collect())
 }
 
 /// Map `f` over `items` on up to `available_parallelism` threads; results in input order.
@@ -1368,35 +1646,180 @@ fn hash_and_verify<'b>(
     ))
 }
 
-/// An image artifact: the manifest blob must hash to the subject, and every blob of the
-/// layout to its name.
-fn check_layout(dir: &Path, a: &Artifact, subject: &Sha256Hex) -> Result<(), VerifyError> {
-    let blobs = dir.join(&a.file).join("blobs/sha256");
-    let manifest = blobs.join(subject.as_str());
-    if !manifest.is_file() {
+/// An image artifact, checked as `skopeo copy oci:…` or `relsign run` would use it: the
+/// layout's `index.json` names exactly one manifest, the signed one (digest, size, media
+/// type); the manifest blob hashes to the provenance subject; its config and every layer are
+/// present as regular files with the size and sha256 the manifest gives. The bound files go
+/// into `covered` (any other blob is then an unsigned file).
+fn check_layout(
+    dir: &Path,
+    a: &Artifact,
+    subject: &Sha256Hex,
+    covered: &mut BTreeSet<PathBuf>,
+) -> Result<(), VerifyError> {
+    use crate::oci;
+    let Some(rel) = fsutil::relative_path(&a.file) else {
+        return Err(refused(
+            "artifact digest",
+            format!(
+                "release.json names the image {:?}, not a relative path",
+                a.file
+            ),
+        ));
+    };
+    let root = dir.join(&rel);
+    let bad = |why: String| refused("image layout", format!("{}: {why}", root.display()));
+    let layout_file = root.join("oci-layout");
+    let v = crate::json::value(&read_untrusted(&layout_file, 4096, "image layout")?, 4096)
+        .map_err(|e| bad(format!("oci-layout: {e}")))?;
+    if v.get("imageLayoutVersion")
+        .and_then(serde_json::Value::as_str)
+        != Some("1.0.0")
+    {
+        return Err(bad("oci-layout: imageLayoutVersion is not \"1.0.0\"".into()));
+    }
+    let idx_bytes = read_untrusted(
+        &root.join("index.json"),
+        crate::json::limit::OCI,
+        "image layout",
+    )?;
+    let idx: oci::Index = crate::json::from_slice(&idx_bytes, crate::json::limit::OCI)
+        .map_err(|e| bad(format!("index.json: {e}")))?;
+    let want = format!("sha256:{subject}");
+    let desc = match idx.manifests.as_slice() {
+        [d] if d.digest == want => d,
+        [] => {
+            return Err(bad(format!(
+                "index.json names no manifest; it must name the signed manifest {want}"
+            )))
+        }
+        list => {
+            let others: Vec<&str> = list
+                .iter()
+                .filter(|d| d.digest != want)
+                .map(|d| d.digest.as_str())
+                .collect();
+            return Err(bad(format!(
+                "index.json names {} manifest(s); it must name only the signed manifest {want}, \
+                 and also names {} that no signature covers",
+                list.len(),
+                others.join(", ")
+            )));
+        }
+    };
+    if desc.media_type != oci::MEDIA_MANIFEST {
+        return Err(bad(format!(
+            "index.json: the manifest's mediaType expected={}, got={}",
+            oci::MEDIA_MANIFEST,
+            desc.media_type
+        )));
+    }
+    let blobs = rel.join("blobs/sha256");
+    let mpath = dir.join(&blobs).join(subject.as_str());
+    if !mpath.is_file() {
         return Err(refused(
             "artifact digest",
             format!(
                 "{}: the image manifest sha256:{subject} is missing",
-                manifest.display()
+                mpath.display()
             ),
         ));
     }
-    let mut entries: Vec<_> = std::fs::read_dir(&blobs)
-        .map_err(fsutil::err("read directory", &blobs))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(fsutil::err("read directory", &blobs))?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let p = e.path();
-        let (got, _) = crate::digest::hash_file(&p).map_err(fsutil::err("read", &p))?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        if got.as_str() != name {
+    let mbytes = read_untrusted(&mpath, crate::json::limit::OCI, "image layout")?;
+    let got = Sha256Hex::of(&mbytes);
+    if got != *subject {
+        return Err(refused(
+            "artifact digest",
+            format!(
+                "{}: sha256 expected={subject} (provenance subject), got={got}",
+                mpath.display()
+            ),
+        ));
+    }
+    if desc.size != mbytes.len() as u64 {
+        return Err(bad(format!(
+            "index.json gives the manifest size {}, the blob has {} bytes",
+            desc.size,
+            mbytes.len()
+        )));
+    }
+    let m: oci::Manifest = crate::json::from_slice(&mbytes, crate::json::limit::OCI)
+        .map_err(|e| bad(format!("manifest {want}: {e}")))?;
+    if m.schema_version != 2 || m.media_type != oci::MEDIA_MANIFEST {
+        return Err(bad(format!(
+            "manifest {want}: schemaVersion {} mediaType {}, expected 2 {}",
+            m.schema_version,
+            m.media_type,
+            oci::MEDIA_MANIFEST
+        )));
+    }
+    covered.insert(rel.join("oci-layout"));
+    covered.insert(rel.join("index.json"));
+    covered.insert(blobs.join(subject.as_str()));
+    let mut named = vec![("config".to_string(), &m.config)];
+    named.extend(
+        m.layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (format!("layers[{i}]"), l)),
+    );
+    let mut jobs = Vec::new();
+    for (what, d) in named {
+        let hex = d
+            .digest
+            .strip_prefix("sha256:")
+            .and_then(|h| Sha256Hex::parse(h).ok())
+            .ok_or_else(|| {
+                bad(format!(
+                    "manifest {want}: {what} digest {:?} is not sha256:<64 hex>",
+                    d.digest
+                ))
+            })?;
+        let path = dir.join(&blobs).join(hex.as_str());
+        let meta = std::fs::symlink_metadata(&path);
+        match meta {
+            Ok(meta) if meta.is_file() => {
+                if meta.len() != d.size {
+                    return Err(refused(
+                        "artifact digest",
+                        format!(
+                            "{}: {what} size expected={} (signed manifest), got={}",
+                            path.display(),
+                            d.size,
+                            meta.len()
+                        ),
+                    ));
+                }
+            }
+            Ok(_) => {
+                return Err(refused(
+                    "artifact digest",
+                    format!("{}: {what} is not a regular file", path.display()),
+                ))
+            }
+            Err(_) => {
+                return Err(refused(
+                    "artifact digest",
+                    format!(
+                        "{}: missing: the signed manifest names {what} {} ({} bytes)",
+                        path.display(),
+                        d.digest,
+                        d.size
+                    ),
+                ))
+            }
+        }
+        covered.insert(blobs.join(hex.as_str()));
+        jobs.push((what, hex, path));
+    }
+    for ((what, hex, path), res) in parallel_map(jobs, |(_, _, p)| crate::digest::hash_file(p)) {
+        let (got, _) = res.map_err(fsutil::err("read", &path))?;
+        if got != hex {
             return Err(refused(
                 "artifact digest",
                 format!(
-                    "{}: sha256 expected={name} (its name), got={got}",
-                    p.display()
+                    "{}: {what} sha256 expected={hex} (signed manifest), got={got}",
+                    path.display()
                 ),
             ));
         }

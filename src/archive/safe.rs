@@ -30,6 +30,16 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_MAX_BYTES: u64 = 4 << 30;
 /// Default cap on the number of entries.
 pub const DEFAULT_MAX_ENTRIES: u64 = 1_000_000;
+/// Longest entry name (and link target) accepted, in bytes (Linux's PATH_MAX).
+pub const MAX_PATH_BYTES: usize = 4096;
+/// Longest path component accepted, in bytes (Linux's NAME_MAX).
+pub const MAX_COMPONENT_BYTES: usize = 255;
+/// Default cap on the expansion ratio (file bytes over compressed input bytes), applied when
+/// the caller gives the input size; [`RATIO_FLOOR`] bytes are always allowed. Real sdists and
+/// .deb data members expand 3–20×; deflate's ceiling is about 1032×.
+pub const DEFAULT_MAX_RATIO: u64 = 200;
+/// Bytes of files always allowed whatever the ratio (small archives of zeros are legitimate).
+pub const RATIO_FLOOR: u64 = 64 << 20;
 /// Symlinks followed while resolving one path before giving up (as the kernel's ELOOP).
 const MAX_SYMLINK_HOPS: usize = 40;
 
@@ -63,6 +73,10 @@ pub struct ExtractOptions<'a> {
     /// Cap on the number of entries.
     pub max_entries: u64,
     pub overwrite: Overwrite,
+    /// The size of the (compressed) input, when known: the files may then hold at most
+    /// `max(RATIO_FLOOR, input_size × max_ratio)` bytes.
+    pub input_size: Option<u64>,
+    pub max_ratio: u64,
 }
 
 impl Default for ExtractOptions<'_> {
@@ -74,6 +88,8 @@ impl Default for ExtractOptions<'_> {
             max_bytes: DEFAULT_MAX_BYTES,
             max_entries: DEFAULT_MAX_ENTRIES,
             overwrite: Overwrite::Replace,
+            input_size: None,
+            max_ratio: DEFAULT_MAX_RATIO,
         }
     }
 }
@@ -87,6 +103,8 @@ impl std::fmt::Debug for ExtractOptions<'_> {
             .field("max_bytes", &self.max_bytes)
             .field("max_entries", &self.max_entries)
             .field("overwrite", &self.overwrite)
+            .field("input_size", &self.input_size)
+            .field("max_ratio", &self.max_ratio)
             .finish()
     }
 }
@@ -133,6 +151,9 @@ pub fn extract_tar(
     let mut dirs: Vec<(PathBuf, u32)> = Vec::new();
     let mut total_bytes = 0u64;
     let mut count = 0u64;
+    let ratio_cap = opts
+        .input_size
+        .map(|n| n.saturating_mul(opts.max_ratio).max(RATIO_FLOOR));
     for entry in ar.entries().map_err(io_err)? {
         let mut entry = entry.map_err(io_err)?;
         count += 1;
@@ -241,6 +262,15 @@ pub fn extract_tar(
                         opts.max_bytes
                     )));
                 }
+                if let (Some(cap), Some(n)) = (ratio_cap, opts.input_size) {
+                    if total_bytes > cap {
+                        return Err(bad(format!(
+                            "the files expand to more than {cap} bytes from {n} bytes of input \
+                             (over {}:1); refusing (archive bomb?)",
+                            opts.max_ratio
+                        )));
+                    }
+                }
                 let f = std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
@@ -271,6 +301,12 @@ pub fn extract_tar(
                     .map_err(|_| bad("the symlink target is not valid UTF-8".into()))?;
                 if link.is_empty() {
                     return Err(bad("symlink with an empty target".into()));
+                }
+                if link.len() > MAX_PATH_BYTES {
+                    return Err(bad(format!(
+                        "the symlink target is {} bytes long, over the limit of {MAX_PATH_BYTES}",
+                        link.len()
+                    )));
                 }
                 check_link_target(&parent_real, &link)
                     .map_err(|why| bad(format!("symlink target {link:?} {why}; refusing")))?;
@@ -338,6 +374,18 @@ fn join(root: &Path, comps: &[String]) -> PathBuf {
 /// Normalize an entry name (strip `./`, trailing `/`), refuse absolute and `..` names, apply
 /// strip_components and the rewrite hook. `None` means skip.
 fn map_name(name: &str, opts: &ExtractOptions) -> Result<Option<String>, String> {
+    if name.len() > MAX_PATH_BYTES {
+        return Err(format!(
+            "the name is {} bytes long, over the limit of {MAX_PATH_BYTES}",
+            name.len()
+        ));
+    }
+    if let Some(c) = name.split('/').find(|c| c.len() > MAX_COMPONENT_BYTES) {
+        return Err(format!(
+            "a path component is {} bytes long, over the limit of {MAX_COMPONENT_BYTES}",
+            c.len()
+        ));
+    }
     if name.starts_with('/') {
         return Err("absolute paths are not allowed".into());
     }
@@ -661,6 +709,36 @@ mod tests {
         };
         let e = extract_tar(&a[..], &d.path().join("2"), &opts).unwrap_err();
         assert!(e.to_string().contains("more than 1 entries"), "{e}");
+    }
+
+    #[test]
+    fn refuses_long_names_and_expansion_over_the_ratio() {
+        let d = tempfile::tempdir().unwrap();
+        // A GNU long name (over the 100-byte field) built with the tar crate's own writer.
+        let mut b = tar::Builder::new(Vec::new());
+        let long = format!("{}/f", "a".repeat(300));
+        let mut h = header(T::Regular, 1, 0o644);
+        b.append_data(&mut h, &long, &b"x"[..]).unwrap();
+        let a = b.into_inner().unwrap();
+        let e = extract(&a, &d.path().join("1")).unwrap_err();
+        assert!(e.to_string().contains("over the limit of 255"), "{e}");
+        // Within the floor, any ratio is fine: 10 MiB of zeros from "10 kB" of input.
+        let opts = ExtractOptions {
+            input_size: Some(10_000),
+            ..Default::default()
+        };
+        let a = archive(&[("z", T::Regular, &vec![0u8; 10 << 20])]);
+        extract_tar(&a[..], &d.path().join("2"), &opts).unwrap();
+        // Past the floor, 10 kB × 200 is the cap: 65 MiB of files is refused.
+        let a = archive(&[(
+            "z",
+            T::Regular,
+            &vec![0u8; (RATIO_FLOOR + (1 << 20)) as usize],
+        )]);
+        let e = extract_tar(&a[..], &d.path().join("3"), &opts).unwrap_err();
+        assert!(e.to_string().contains("over 200:1"), "{e}");
+        // Without the input size, only max_bytes applies.
+        extract_tar(&a[..], &d.path().join("4"), &ExtractOptions::default()).unwrap();
     }
 
     #[test]

@@ -65,7 +65,8 @@ impl Bundle {
     /// Parse and check the shape: media type, hint, exactly one DSSE signature whose key id is
     /// the hint, or a SHA2_256 message digest of 32 bytes.
     pub fn from_json(bytes: &[u8]) -> Result<Bundle, String> {
-        let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+        let v: Value = crate::json::value(bytes, crate::json::limit::STATEMENT)
+            .map_err(|e| format!("not JSON: {e}"))?;
         let mt = v.get("mediaType").and_then(Value::as_str).unwrap_or("");
         if mt != BUNDLE_MEDIA_TYPE {
             return Err(format!("mediaType: expected={BUNDLE_MEDIA_TYPE}, got={mt}"));

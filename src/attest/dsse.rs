@@ -103,6 +103,13 @@ impl Envelope {
     }
 
     pub fn from_json_value(v: EnvelopeJson) -> Result<Envelope, EnvelopeFormatError> {
+        if v.signatures.len() > crate::json::MAX_SIGNATURES {
+            return Err(EnvelopeFormatError(format!(
+                "signatures: {} signatures, over the limit of {}",
+                v.signatures.len(),
+                crate::json::MAX_SIGNATURES
+            )));
+        }
         let payload = b64_decode(&v.payload)
             .ok_or_else(|| EnvelopeFormatError("payload: not valid base64".into()))?;
         let mut signatures = Vec::new();
@@ -124,7 +131,7 @@ impl Envelope {
 
     /// Parse the JSON form (no payload parsing).
     pub fn from_json(bytes: &[u8]) -> Result<Envelope, EnvelopeFormatError> {
-        let v: EnvelopeJson = serde_json::from_slice(bytes)
+        let v: EnvelopeJson = crate::json::from_slice(bytes, crate::json::limit::STATEMENT)
             .map_err(|e| EnvelopeFormatError(format!("not a DSSE envelope: {e}")))?;
         Envelope::from_json_value(v)
     }

@@ -20,10 +20,13 @@ pub const BUILDER_ID: &str = "https://relsign.dev/builder/relsign";
 pub fn read_release(dir: &Path) -> Result<ReleaseManifest, AttestError> {
     let path = dir.join("release.json");
     let bytes = fsutil::read(&path)?;
-    let m: ReleaseManifest = serde_json::from_slice(&bytes).map_err(|e| AttestError::Format {
-        file: path.clone(),
-        reason: e.to_string(),
-    })?;
+    let m: ReleaseManifest =
+        crate::json::from_slice(&bytes, crate::json::limit::RELEASE).map_err(|e| {
+            AttestError::Format {
+                file: path.clone(),
+                reason: e.to_string(),
+            }
+        })?;
     if m.type_ != RELEASE_TYPE {
         return Err(AttestError::Format {
             file: path,
@@ -134,9 +137,44 @@ fn source_descriptor(s: &crate::source::SourceRecord) -> Value {
     }
 }
 
+/// Whether the release's recipe (its copy under the release directory, which must have the
+/// digest release.json records) has a `[test]` gate. The signer records the answer in the
+/// provenance (`externalParameters.gate.required`), so a verifier reads it from signed data.
+pub fn recipe_has_gate(dir: &Path, m: &ReleaseManifest) -> Result<bool, AttestError> {
+    let path = match fsutil::relative_path(&m.recipe.path) {
+        Some(r) => dir.join(r),
+        None => {
+            return Err(AttestError::Format {
+                file: dir.join("release.json"),
+                reason: format!("recipe.path {:?} is not a relative path", m.recipe.path),
+            })
+        }
+    };
+    let bytes = fsutil::read(&path)?;
+    let got = Sha256Hex::of(&bytes);
+    if got != m.recipe.sha256 {
+        return Err(AttestError::Format {
+            file: path,
+            reason: format!(
+                "sha256 expected={} (release.json), got={got}",
+                m.recipe.sha256
+            ),
+        });
+    }
+    let table: toml::Table = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| AttestError::Format {
+            file: path.clone(),
+            reason: "not a TOML recipe".into(),
+        })?;
+    Ok(table.contains_key("test"))
+}
+
 /// The SLSA v1 provenance statement for a release directory. `signed_on` (unix seconds) is the
 /// self-asserted signing time, recorded as `runDetails.metadata.finishedOn`.
 pub fn provenance(dir: &Path, m: &ReleaseManifest, signed_on: i64) -> Result<Value, AttestError> {
+    let gate_required = recipe_has_gate(dir, m)?;
     let subject: Vec<Value> = m
         .artifacts
         .iter()
@@ -169,6 +207,7 @@ pub fn provenance(dir: &Path, m: &ReleaseManifest, signed_on: i64) -> Result<Val
                     "release": {"name": m.name, "version": m.version},
                     "recipe": {"path": m.recipe.path, "digest": {"sha256": m.recipe.sha256}},
                     "sources": sources,
+                    "gate": {"required": gate_required},
                 },
                 "internalParameters": {
                     "SOURCE_DATE_EPOCH": m.source_date_epoch.to_string(),
@@ -212,11 +251,15 @@ pub struct Provenance {
     pub recipe_sha256: Sha256Hex,
     /// Byproduct name → sha256 (release.json and the locks).
     pub byproducts: BTreeMap<String, Sha256Hex>,
+    /// `externalParameters.gate.required`: whether the release must carry a passing signed
+    /// test result. `None` in provenance made before relsign recorded it.
+    pub gate_required: Option<bool>,
 }
 
 /// Parse a verified payload into a [`Provenance`]. Errors say which field is wrong.
 pub fn parse_provenance(payload: &[u8]) -> Result<Provenance, String> {
-    let v: Value = serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
+    let v: Value = crate::json::value(payload, crate::json::limit::STATEMENT)
+        .map_err(|e| format!("not JSON: {e}"))?;
     let s = |p: &str| -> Result<String, String> {
         v.pointer(p)
             .and_then(Value::as_str)
@@ -290,6 +333,14 @@ pub fn parse_provenance(payload: &[u8]) -> Result<Provenance, String> {
             });
         }
     }
+    let gate_required = match v.pointer(&format!("{ext}/gate")) {
+        None => None,
+        Some(g) => Some(
+            g.get("required")
+                .and_then(Value::as_bool)
+                .ok_or("externalParameters.gate.required: missing or not a boolean")?,
+        ),
+    };
     let finished = s("/predicate/runDetails/metadata/finishedOn")?;
     let signed_on = super::time::parse(&finished)
         .map_err(|e| format!("runDetails.metadata.finishedOn: {e}"))?;
@@ -319,6 +370,7 @@ pub fn parse_provenance(payload: &[u8]) -> Result<Provenance, String> {
         sources,
         recipe_sha256,
         byproducts,
+        gate_required,
     })
 }
 

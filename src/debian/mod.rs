@@ -220,6 +220,8 @@ pub fn extract_data(
 ) -> Result<Vec<ExtractedEntry>, DebError> {
     let mut ar = open_ar(deb)?;
     let (member, r) = open_member(&mut ar, deb, "data.tar")?;
+    // The whole .deb's size bounds the compressed member's: the expansion cap is taken on it.
+    let input_size = std::fs::metadata(deb).map(|m| m.len()).ok();
     let name = deb
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -228,6 +230,7 @@ pub fn extract_data(
         archive_name: format!("{name}:{member}"),
         rewrite,
         overwrite: Overwrite::Replace,
+        input_size,
         ..Default::default()
     };
     Ok(safe::extract_tar(r, dest, &opts)?)

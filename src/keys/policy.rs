@@ -278,7 +278,9 @@ fn version_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, PolicyError> {
 }
 
 fn read_envelope(path: &Path) -> Result<Envelope, PolicyError> {
-    let env = Envelope::from_json(&fsutil::read(path)?)
+    let bytes = crate::json::read_limited(path, crate::json::limit::POLICY)
+        .map_err(|e| refused("policy format", e.to_string()))?;
+    let env = Envelope::from_json(&bytes)
         .map_err(|e| refused("policy format", format!("{}: {e}", path.display())))?;
     if env.payload_type != POLICY_PAYLOAD_TYPE {
         return Err(refused(
@@ -294,7 +296,7 @@ fn read_envelope(path: &Path) -> Result<Envelope, PolicyError> {
 }
 
 fn parse_policy(env: &Envelope, path: &Path) -> Result<CheckedPolicy, PolicyError> {
-    let doc: Policy = serde_json::from_slice(&env.payload)
+    let doc: Policy = crate::json::from_slice(&env.payload, crate::json::limit::POLICY)
         .map_err(|e| refused("policy format", format!("{}: {e}", path.display())))?;
     doc.check(&path.display().to_string())
 }
@@ -466,7 +468,7 @@ fn newest(dir: &Path) -> Result<(u64, PathBuf, Envelope, Policy), PolicyError> {
     let files = version_files(dir)?;
     let (n, path) = files.last().cloned().expect("non-empty");
     let env = read_envelope(&path)?;
-    let doc: Policy = serde_json::from_slice(&env.payload)
+    let doc: Policy = crate::json::from_slice(&env.payload, crate::json::limit::POLICY)
         .map_err(|e| refused("policy format", format!("{}: {e}", path.display())))?;
     Ok((n, path, env, doc))
 }

@@ -131,6 +131,14 @@ impl Layout {
                 .map_err(fsutil::err("write blob in", &blobs))?;
             (d, n)
         };
+        // Temp files are 0600; a layout is published as is (a static mirror served by another
+        // user must read it), so blobs are world-readable like every other written file.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .map_err(fsutil::err("chmod blob in", &blobs))?;
+        }
         tmp.as_file()
             .sync_all()
             .map_err(fsutil::err("fsync blob in", &blobs))?;
@@ -176,9 +184,11 @@ impl Layout {
 
     pub fn read_index(&self) -> Result<Index, OciError> {
         let p = self.dir.join("index.json");
-        serde_json::from_slice(&fsutil::read(&p)?).map_err(|e| OciError::Layout {
-            layout: self.dir.clone(),
-            reason: format!("index.json: {e}"),
+        crate::json::from_slice(&fsutil::read(&p)?, crate::json::limit::OCI).map_err(|e| {
+            OciError::Layout {
+                layout: self.dir.clone(),
+                reason: format!("index.json: {e}"),
+            }
         })
     }
 
@@ -226,9 +236,11 @@ impl Layout {
     }
 
     pub fn read_manifest(&self, d: &Descriptor) -> Result<Manifest, OciError> {
-        serde_json::from_slice(&self.read_blob(d)?).map_err(|e| OciError::Layout {
-            layout: self.dir.clone(),
-            reason: format!("manifest {}: {e}", d.digest),
+        crate::json::from_slice(&self.read_blob(d)?, crate::json::limit::OCI).map_err(|e| {
+            OciError::Layout {
+                layout: self.dir.clone(),
+                reason: format!("manifest {}: {e}", d.digest),
+            }
         })
     }
 }

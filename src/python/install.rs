@@ -11,7 +11,6 @@ use crate::archive::ArchiveError;
 use crate::fsutil::{self, FsError};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -182,7 +181,7 @@ impl Venv {
             archive: shown.into(),
             reason: e.to_string(),
         };
-        let mut z = zip::ZipArchive::new(io::BufReader::new(f)).map_err(zerr)?;
+        let mut z = crate::archive::open_zip(f, shown)?;
         let werr = |reason: String| InstallError::Wheel {
             wheel: shown.to_string(),
             reason,
@@ -228,12 +227,7 @@ impl Venv {
                 continue; // regenerated below (signatures over the old RECORD no longer apply)
             }
             let exec = e.unix_mode().map(|m| m & 0o111 != 0).unwrap_or(false);
-            let mut data = Vec::with_capacity(e.size() as usize);
-            e.read_to_end(&mut data)
-                .map_err(|source| ArchiveError::Io {
-                    archive: shown.into(),
-                    source,
-                })?;
+            let mut data = crate::archive::read_member(&mut e, shown)?;
             if name == format!("{dist_info}/entry_points.txt") {
                 entry_points = Some(String::from_utf8_lossy(&data).into_owned());
             }

@@ -163,7 +163,16 @@ fn zip_error(shown: &str, e: zip::result::ZipError) -> MetadataError {
 /// A zip archive and its member names, errors naming `shown`.
 type Zip = zip::ZipArchive<io::BufReader<std::fs::File>>;
 fn open_zip(f: std::fs::File, shown: &str) -> Result<(Zip, Vec<String>), MetadataError> {
-    let z = zip::ZipArchive::new(io::BufReader::new(f)).map_err(|e| zip_error(shown, e))?;
+    let z = crate::archive::open_zip(f, shown).map_err(|e| {
+        let text = e.to_string();
+        MetadataError::Archive {
+            archive: shown.into(),
+            reason: text
+                .strip_prefix(&format!("{shown}: "))
+                .unwrap_or(&text)
+                .to_string(),
+        }
+    })?;
     let names = z
         .file_names()
         .collect::<Result<Vec<_>, _>>()

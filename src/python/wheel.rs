@@ -3,7 +3,6 @@
 
 use crate::archive::normalize::check_member_name;
 use crate::archive::ArchiveError;
-use std::io;
 use std::path::Path;
 
 /// Unpack a wheel's files into `site`, mapping `<name>.data/purelib|platlib/` to `site`
@@ -17,7 +16,7 @@ pub fn unpack_into_site(wheel: &Path, shown: &str, site: &Path) -> Result<usize,
         archive: shown.into(),
         reason: e.to_string(),
     };
-    let mut z = zip::ZipArchive::new(io::BufReader::new(f)).map_err(zerr)?;
+    let mut z = crate::archive::open_zip(f, shown)?;
     let mut count = 0;
     for i in 0..z.len() {
         let mut e = z.by_index(i).map_err(zerr)?;
@@ -44,11 +43,8 @@ pub fn unpack_into_site(wheel: &Path, shown: &str, site: &Path) -> Result<usize,
         if let Some(parent) = dest.parent() {
             crate::fsutil::create_dir_all(parent)?;
         }
-        let mut out = std::fs::File::create(&dest).map_err(crate::fsutil::err("create", &dest))?;
-        io::copy(&mut e, &mut out).map_err(|source| ArchiveError::Io {
-            archive: shown.into(),
-            source,
-        })?;
+        let data = crate::archive::read_member(&mut e, shown)?;
+        std::fs::write(&dest, data).map_err(crate::fsutil::err("write", &dest))?;
         count += 1;
     }
     Ok(count)
