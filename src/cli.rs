@@ -67,17 +67,34 @@ pub enum Command {
     Destinations(crate::publish_cli::DestinationsArgs),
     /// Pin every input of a recipe by sha256: the Python lock (PEP 751) and the Debian lock.
     ///
+    /// The Debian lock records the archive snapshot it was made from (the InRelease Date). An
+    /// InRelease whose Valid-Until has passed is refused unless --allow-expired-release.
+    ///
     /// Examples:
     ///   relsign lock recipes/demo.toml
     ///   relsign lock --check recipes/demo.toml        # exit 1 if the locks are stale
     ///   relsign lock --index-url https://mirror.example/simple recipes/demo.toml
+    ///   relsign lock --refresh recipes/demo.toml      # move vanished .debs to the next version
+    ///   relsign lock --allow-expired-release \
+    ///       --debian-mirror https://snapshot.example/archive/debian/20250809T000000Z recipes/demo.toml
     #[command(verbatim_doc_comment)]
     Lock {
         /// The recipe (TOML; see README, "Recipes").
         recipe: PathBuf,
         /// Only check that the locks still match the recipe (offline); exit 1 when they don't.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "refresh")]
         check: bool,
+        /// Only repair the Debian locks: the locked .debs no mirror serves any more (404) move
+        /// to the smallest update the suite offers now (the same package, at the lowest
+        /// version not below the locked one); every other locked package stays as it is. The
+        /// closure is checked again and the change printed as `- name version` /
+        /// `+ name version`. The Python lock is not touched.
+        #[arg(long)]
+        refresh: bool,
+        /// Accept an InRelease whose Valid-Until has passed, to lock from an old snapshot on
+        /// purpose (the recipe's toolchain.allow-expired-release = true does the same).
+        #[arg(long)]
+        allow_expired_release: bool,
         /// Write the lock even when the closure check finds unpinned dependencies.
         #[arg(long)]
         allow_incomplete: bool,
@@ -91,6 +108,8 @@ pub enum Command {
     ///   relsign fetch recipes/demo.toml --export vendor/      # a mirror for offline machines
     ///   relsign fetch recipes/demo.toml --index-url file:///srv/vendor/simple \
     ///                                   --debian-mirror file:///srv/vendor/debian
+    ///   relsign fetch recipes/demo.toml \
+    ///       --debian-snapshot 'https://snapshot.example/archive/debian/{timestamp}/'
     #[command(verbatim_doc_comment)]
     Fetch {
         /// The recipe (TOML; see README, "Recipes").
@@ -99,6 +118,12 @@ pub enum Command {
         /// that serves later as a mirror.
         #[arg(long, value_name = "DIR")]
         export: Option<PathBuf>,
+        /// A snapshot mirror as a URL pattern with {timestamp}, tried after the mirrors for
+        /// .debs they no longer serve; the Debian lock's `snapshot` fills in the timestamp.
+        /// Repeatable. Overrides $RELSIGN_DEBIAN_SNAPSHOT (space-separated patterns) and the
+        /// recipe's toolchain.snapshot-urls.
+        #[arg(long = "debian-snapshot", value_name = "URL-PATTERN")]
+        debian_snapshots: Vec<String>,
         #[command(flatten)]
         mirrors: Mirrors,
     },

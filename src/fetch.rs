@@ -186,6 +186,59 @@ impl Http {
         Ok(v)
     }
 
+    /// Whether `url` is there: `Ok(true)` for a success, `Ok(false)` for 404 or 410 (or a
+    /// missing file). Asks with HEAD, retried like [`Http::open`]; a server that does not
+    /// allow HEAD (405, 501) is asked with GET.
+    pub fn exists(&self, url: &str) -> Result<bool, FetchError> {
+        if let Some(path) = url.strip_prefix("file://") {
+            return Ok(std::path::Path::new(path).is_file());
+        }
+        let shown = redact(url);
+        let mut last = None;
+        for attempt in 0..self.attempts {
+            match self.client.head(url).send() {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    if resp.status().is_success() {
+                        return Ok(true);
+                    }
+                    match status {
+                        404 | 410 => return Ok(false),
+                        405 | 501 => {
+                            return match self.open(url) {
+                                Ok(_) => Ok(true),
+                                Err(e) if e.is_not_found() => Ok(false),
+                                Err(e) => Err(e),
+                            }
+                        }
+                        _ => {}
+                    }
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    last = Some(FetchError::Status {
+                        url: shown.clone(),
+                        status,
+                    });
+                    if !(status == 429 || (500..600).contains(&status)) {
+                        break;
+                    }
+                    backoff(attempt, retry_after);
+                }
+                Err(e) => {
+                    last = Some(FetchError::Transport {
+                        url: shown.clone(),
+                        reason: error_chain(&e),
+                    });
+                    backoff(attempt, None);
+                }
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
     /// Download `urls` in order (mirrors) into the store, checking digest and size.
     /// A digest mismatch from one mirror is reported, and the next mirror is tried;
     /// nothing is stored unless the bytes match.
@@ -198,12 +251,27 @@ impl Http {
         size: Option<u64>,
         reporter: &dyn Reporter,
     ) -> Result<(), FetchError> {
+        self.fetch_to_store_from(store, what, urls, expected, size, reporter)
+            .map(|_| ())
+    }
+
+    /// [`Http::fetch_to_store`], saying which of `urls` the file came from (`None` when it was
+    /// in the store already).
+    pub fn fetch_to_store_from(
+        &self,
+        store: &Store,
+        what: &str,
+        urls: &[String],
+        expected: &Sha256Hex,
+        size: Option<u64>,
+        reporter: &dyn Reporter,
+    ) -> Result<Option<usize>, FetchError> {
         if store.has_verified(expected)? {
-            return Ok(());
+            return Ok(None);
         }
         let mut attempts = Vec::new();
         let mut integrity: Option<FetchError> = None;
-        for url in urls {
+        for (k, url) in urls.iter().enumerate() {
             let res = self.open(url).and_then(|r| {
                 let progress = reporter.progress(what, size);
                 let mut counting = CountingReader {
@@ -215,7 +283,7 @@ impl Http {
                 res.map(|_| ()).map_err(FetchError::from)
             });
             match res {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(Some(k)),
                 Err(e) => {
                     if !e.is_not_found() {
                         reporter.warn(&format!("{}: {e}", redact(url)));

@@ -378,6 +378,72 @@ fn pull_reference(reference: &str, dir: &Path, r: &Term) -> Result<std::path::Pa
         .unwrap_or_else(|| dir.to_path_buf()))
 }
 
+/// `relsign lock --refresh`: move the Debian locks' vanished .debs to the smallest update and
+/// print the change as a diff.
+fn lock_refresh(
+    recipe: &Recipe,
+    global: &cli::Global,
+    mirrors: &cli::Mirrors,
+    allow_expired_release: bool,
+    r: &Term,
+) -> Result<()> {
+    let http = relsign::fetch::Http::new()?;
+    let store = store(&global.store)?;
+    let deb_mirrors = lock::debian::mirrors(&recipe.file.toolchain, &mirrors.debian_mirrors);
+    let mut done = Vec::new();
+    for (key, (mut toolchain, path)) in ["toolchain.lock", "image.lock"]
+        .into_iter()
+        .zip(debian_locks(recipe))
+    {
+        if !path.exists() {
+            anyhow::bail!(
+                "{}: {key}: {} does not exist (run `relsign lock {}` first)",
+                recipe.path.display(),
+                path.display(),
+                recipe.path.display()
+            );
+        }
+        toolchain.allow_expired_release |= allow_expired_release;
+        r.step(&format!(
+            "checking that the mirrors still serve {}",
+            path.display()
+        ));
+        let old = lock::debian::DebianLock::read(&path)?;
+        let new = lock::debian::refresh(&path, &old, &toolchain, &deb_mirrors, &http, &store, r)?;
+        if !new.moved.is_empty() {
+            new.lock.write(&path)?;
+        }
+        done.push((path, new));
+    }
+    if global.json {
+        print_json(serde_json::json!({
+            "ok": true,
+            "debian_locks": done.iter().map(|(p, n)| serde_json::json!({
+                "path": p,
+                "changed": !n.moved.is_empty(),
+                "moved": n.moved,
+                "snapshot": n.lock.snapshot,
+            })).collect::<Vec<_>>(),
+        }));
+        return Ok(());
+    }
+    for (path, n) in &done {
+        if n.moved.is_empty() {
+            outln!(
+                "{}: every locked .deb is still served; unchanged",
+                path.display()
+            );
+            continue;
+        }
+        outln!("{}:", path.display());
+        for m in &n.moved {
+            outln!("- {} {}", m.name, m.from);
+            outln!("+ {} {}", m.name, m.to);
+        }
+    }
+    Ok(())
+}
+
 fn run(cli: Cli, r: &Term) -> Result<()> {
     let json = cli.global.json;
     match cli.command {
@@ -387,10 +453,15 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
         Command::Lock {
             recipe,
             check,
+            refresh,
+            allow_expired_release,
             allow_incomplete,
             mirrors,
         } => {
             let recipe = load(&recipe)?;
+            if refresh {
+                return lock_refresh(&recipe, &cli.global, &mirrors, allow_expired_release, r);
+            }
             if check {
                 // A lock file that is not there is a wrong path (or a recipe never locked),
                 // not a stale lock: say which key names it.
@@ -450,10 +521,11 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             let deb_mirrors =
                 lock::debian::mirrors(&recipe.file.toolchain, &mirrors.debian_mirrors);
             let mut deb_counts = Vec::new();
-            for (toolchain, path) in debian_locks(&recipe) {
+            for (mut toolchain, path) in debian_locks(&recipe) {
+                toolchain.allow_expired_release |= allow_expired_release;
                 let deb = lock::debian::lock(&toolchain, &deb_mirrors, &http, r)?;
                 deb.write(&path)?;
-                deb_counts.push((path, deb.packages.len()));
+                deb_counts.push((path, deb.packages.len(), deb.snapshot));
             }
             r.step("locking the Python pins");
             let index = relsign::python::index::index_urls(&recipe, &mirrors.index_urls)?;
@@ -462,13 +534,16 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             if json {
                 print_json(serde_json::json!({
                     "ok": true,
-                    "debian_locks": deb_counts.iter().map(|(p, n)| serde_json::json!({"path": p, "packages": n})).collect::<Vec<_>>(),
+                    "debian_locks": deb_counts.iter().map(|(p, n, t)| serde_json::json!({"path": p, "packages": n, "snapshot": t})).collect::<Vec<_>>(),
                     "python_lock": recipe.python_lock_path(), "python_packages": out.lock.packages.len(),
                     "closure": {"checked": out.closure.checked, "missing": out.closure.missing_names()},
                 }));
             } else {
-                for (path, n) in &deb_counts {
-                    outln!("wrote {} ({n} .debs)", path.display());
+                for (path, n, t) in &deb_counts {
+                    match t {
+                        Some(t) => outln!("wrote {} ({n} .debs, snapshot {t})", path.display()),
+                        None => outln!("wrote {} ({n} .debs)", path.display()),
+                    }
                 }
                 outln!(
                     "wrote {} ({} packages)",
@@ -482,18 +557,22 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
         Command::Fetch {
             recipe,
             export,
+            debian_snapshots,
             mirrors,
         } => {
             let recipe = load(&recipe)?;
             let http = relsign::fetch::Http::new()?;
             let store = store(&cli.global.store)?;
-            let mut deb = lock::debian::DebianLock::read(&recipe.debian_lock_path())?;
-            // One combined set of .debs: the toolchain's and the image's.
-            for (_, path) in debian_locks(&recipe).into_iter().skip(1) {
-                let l = lock::debian::DebianLock::read(&path)?;
-                for p in l.packages {
-                    if !deb.packages.contains(&p) {
-                        deb.packages.push(p);
+            let deb_locks = debian_locks(&recipe)
+                .into_iter()
+                .map(|(_, path)| lock::debian::DebianLock::read(&path))
+                .collect::<Result<Vec<_>, _>>()?;
+            // One combined set of .debs (the toolchain's and the image's), for --export.
+            let mut deb = deb_locks[0].clone();
+            for l in &deb_locks[1..] {
+                for p in &l.packages {
+                    if !deb.packages.contains(p) {
+                        deb.packages.push(p.clone());
                     }
                 }
             }
@@ -505,7 +584,13 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             ));
             let deb_mirrors =
                 lock::debian::mirrors(&recipe.file.toolchain, &mirrors.debian_mirrors);
-            lock::debian::fetch(&deb, &deb_mirrors, &http, &store, r)?;
+            let snapshots =
+                lock::snapshot::patterns(&debian_snapshots, &recipe.file.toolchain.snapshot_urls)
+                    .map_err(anyhow::Error::msg)?;
+            // Each lock on its own: each has its own snapshot timestamp.
+            for l in &deb_locks {
+                lock::debian::fetch(l, &deb_mirrors, &snapshots, &http, &store, r)?;
+            }
             r.step("fetching Python files");
             let index = relsign::python::index::index_urls(&recipe, &mirrors.index_urls)?;
             lock::python::fetch(&py, &index, &http, &store, r)?;

@@ -178,6 +178,8 @@ impl ImageSpec {
             lock: self.lock.clone(),
             mirrors: toolchain.mirrors.clone(),
             keyring: toolchain.keyring.clone(),
+            snapshot_urls: toolchain.snapshot_urls.clone(),
+            allow_expired_release: toolchain.allow_expired_release,
         }
     }
 }
@@ -268,6 +270,15 @@ pub struct Toolchain {
     /// Keyring used to verify InRelease.
     #[serde(default = "default_keyring")]
     pub keyring: PathBuf,
+    /// Snapshot mirrors `relsign fetch` falls back to, as URL patterns with `{timestamp}`
+    /// (the lock's `snapshot`), after the mirrors. Overridden by `--debian-snapshot` and
+    /// `$RELSIGN_DEBIAN_SNAPSHOT`.
+    #[serde(default, rename = "snapshot-urls")]
+    pub snapshot_urls: Vec<String>,
+    /// Lock from an InRelease whose `Valid-Until` has passed (an old snapshot), as
+    /// `relsign lock --allow-expired-release` does.
+    #[serde(default, rename = "allow-expired-release")]
+    pub allow_expired_release: bool,
 }
 
 fn default_arch() -> String {
@@ -505,6 +516,10 @@ impl Recipe {
                 ));
             }
         }
+        for (i, p) in file.toolchain.snapshot_urls.iter().enumerate() {
+            crate::lock::snapshot::check_pattern(p)
+                .map_err(|why| invalid(&format!("toolchain.snapshot-urls[{i}]"), why))?;
+        }
         Ok(Recipe {
             path: path.to_path_buf(),
             dir,
@@ -634,6 +649,28 @@ lock = "demo.debian.lock.toml"
             .unwrap_err()
             .to_string();
         assert!(e.contains("recipes/x.toml") && e.contains("suit"), "{e}");
+    }
+
+    #[test]
+    fn snapshot_urls_are_checked() {
+        let ok = GOOD.replace(
+            "lock = \"demo.debian.lock.toml\"",
+            "lock = \"demo.debian.lock.toml\"\nsnapshot-urls = [\"file:///s/{timestamp}/\"]\nallow-expired-release = true",
+        );
+        let r = Recipe::parse(Path::new("r.toml"), ok.clone().into_bytes()).unwrap();
+        assert_eq!(
+            r.file.toolchain.snapshot_urls,
+            vec!["file:///s/{timestamp}/"]
+        );
+        assert!(r.file.toolchain.allow_expired_release);
+        let bad = ok.replace("/s/{timestamp}/", "/s/");
+        let e = Recipe::parse(Path::new("r.toml"), bad.into_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("toolchain.snapshot-urls[0]") && e.contains("{timestamp}"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -4,17 +4,24 @@
 //! `gpgv` against the recipe's keyring, and parses only the text gpgv vouches for. The Packages
 //! index of each component is checked (size and sha256) against it, decompressed, checked again
 //! against the uncompressed entry when InRelease lists one, and parsed. The closure of the
-//! requested packages over Depends and Pre-Depends is written to a TOML lock that names files by
-//! pool path, size and sha256, never by mirror.
+//! requested packages over Depends and Pre-Depends (steering away from Conflicts and Breaks) is
+//! written to a TOML lock that names files by pool path, size and sha256, never by mirror, with
+//! the InRelease `Date` as the snapshot it was made from. An InRelease past its `Valid-Until`
+//! is refused unless the toolchain allows it.
+//!
+//! `fetch` tries the mirrors, then snapshot mirrors at the lock's timestamp; `refresh` moves
+//! the locked packages that vanished from the mirrors to the smallest update the suite offers.
 
 use crate::debian::control::parse_paragraphs;
 use crate::debian::version::{deb_version_cmp, Relation};
 use crate::digest::Sha256Hex;
 use crate::fetch::{self, FetchError, Http};
 use crate::fsutil::{self, FsError};
+use crate::lock::snapshot;
 use crate::recipe::Toolchain;
 use crate::report::Reporter;
 use crate::store::{Store, StoreError};
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -32,6 +39,8 @@ pub enum DebianLockError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Fs(#[from] FsError),
+    #[error(transparent)]
+    Deb(#[from] crate::debian::DebError),
     #[error("no Debian mirror: pass --debian-mirror, set [toolchain] mirrors, or configure apt's sources")]
     NoMirrors,
     #[error(
@@ -91,6 +100,50 @@ pub enum DebianLockError {
         dependency: String,
         reason: String,
     },
+    #[error("{package} and {other} cannot be installed together: {relation}{context}")]
+    Conflict {
+        package: String,
+        other: String,
+        relation: String,
+        context: String,
+    },
+    #[error(
+        "{url}: the Release file has expired: Valid-Until is {valid_until} ({valid_until_iso}), the current time is {now}; to lock from an old snapshot on purpose, pass --allow-expired-release (or set toolchain.allow-expired-release = true)"
+    )]
+    Expired {
+        url: String,
+        valid_until: String,
+        valid_until_iso: String,
+        now: String,
+    },
+    #[error("{package} ({filename}): no mirror or snapshot has it; tried:\n{}{note}", .attempts.join("\n"))]
+    Unavailable {
+        package: String,
+        filename: String,
+        attempts: Vec<String>,
+        note: String,
+    },
+    #[error("{path}: the lock no longer matches the recipe ({}); `--refresh` only replaces vanished packages: run `relsign lock` to re-lock", .reasons.join("; "))]
+    RefreshStale { path: PathBuf, reasons: Vec<String> },
+    #[error("{package} {version} has vanished from the mirrors and {suite} offers no version >= {version} for {architecture} (the index has: {available}); run `relsign lock` to re-lock")]
+    NoUpdate {
+        package: String,
+        version: String,
+        suite: String,
+        architecture: String,
+        available: String,
+    },
+    #[error("{package} {version}: no mirror serves {filename}, yet the suite's index still lists it with the same sha256 (a mirror in the middle of a sync? try again later)")]
+    StillListed {
+        package: String,
+        version: String,
+        filename: String,
+    },
+    #[error("after moving {moved}, the lock's closure is broken:\n  {}\nrun `relsign lock` to re-resolve everything", .problems.join("\n  "))]
+    RefreshClosure {
+        moved: String,
+        problems: Vec<String>,
+    },
     #[error("{path}: {reason}")]
     LockParse { path: PathBuf, reason: String },
     #[error("{path}: field `{field}`: {reason}")]
@@ -107,8 +160,10 @@ impl DebianLockError {
         match self {
             DebianLockError::Fetch(e) => e.is_integrity(),
             DebianLockError::Store(e) => e.is_integrity(),
+            DebianLockError::Deb(e) => e.is_integrity(),
             DebianLockError::BadSignature { .. }
             | DebianLockError::WrongSuite { .. }
+            | DebianLockError::Expired { .. }
             | DebianLockError::IndexSize { .. }
             | DebianLockError::IndexDigest { .. } => true,
             _ => false,
@@ -139,6 +194,11 @@ pub struct DebianLock {
     pub requested: Vec<String>,
     /// Digest of the InRelease file (as fetched, after gpgv accepted it).
     pub inrelease_sha256: Sha256Hex,
+    /// The archive snapshot the lock was made from: the InRelease `Date` as
+    /// `YYYYMMDDTHHMMSSZ` (UTC). `relsign fetch` builds snapshot mirrors from it. Absent in
+    /// locks made before relsign recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
     /// Sorted by name.
     #[serde(rename = "package", default)]
     pub packages: Vec<LockedDeb>,
@@ -162,6 +222,9 @@ impl DebianLock {
                 "lock-version",
                 format!("expected={LOCK_VERSION}, got={}", lock.lock_version),
             ));
+        }
+        if let Some(t) = &lock.snapshot {
+            snapshot::check_timestamp(t).map_err(|r| field("snapshot", r))?;
         }
         let mut seen = HashSet::new();
         for (i, p) in lock.packages.iter().enumerate() {
@@ -203,6 +266,7 @@ impl DebianLock {
             components: vec!["main".into()],
             requested: packages.iter().map(|p| p.name.clone()).collect(),
             inrelease_sha256: Sha256Hex::of(b""),
+            snapshot: None,
             packages,
         }
     }
@@ -473,12 +537,65 @@ pub struct ReleaseFile {
     pub size: u64,
 }
 
-/// The parsed (signed) Release text: suite, codename and the SHA256 file list.
+/// The parsed (signed) Release text: suite, codename, dates and the SHA256 file list.
 #[derive(Debug, Clone)]
 pub struct Release {
     pub suite: Option<String>,
     pub codename: Option<String>,
+    /// `Date` (RFC 2822), as written.
+    pub date: Option<String>,
+    /// `Valid-Until` (RFC 2822), as written.
+    pub valid_until: Option<String>,
     pub files: HashMap<String, ReleaseFile>,
+}
+
+impl Release {
+    /// The snapshot timestamp of the `Date` field (`YYYYMMDDTHHMMSSZ`), if there is one.
+    pub fn snapshot(&self) -> Result<Option<String>, String> {
+        match &self.date {
+            None => Ok(None),
+            Some(d) => snapshot::parse_rfc2822(d)
+                .map(|t| Some(snapshot::timestamp(t)))
+                .map_err(|e| format!("field Date: {e}")),
+        }
+    }
+}
+
+/// Refuse a Release whose `Valid-Until` is before `now` (unix seconds), as apt does, unless
+/// `allow_expired`; then the expiry is only reported. A `Valid-Until` apt could not read is an
+/// error either way.
+pub fn check_valid_until(
+    release: &Release,
+    now: i64,
+    allow_expired: bool,
+    url: &str,
+    reporter: &dyn Reporter,
+) -> Result<(), DebianLockError> {
+    let Some(v) = &release.valid_until else {
+        return Ok(());
+    };
+    let until = snapshot::parse_rfc2822(v).map_err(|e| DebianLockError::InRelease {
+        url: url.into(),
+        reason: format!("field Valid-Until: {e}"),
+    })?;
+    if now <= until {
+        return Ok(());
+    }
+    let err = DebianLockError::Expired {
+        url: url.into(),
+        valid_until: v.clone(),
+        valid_until_iso: snapshot::iso(until),
+        now: snapshot::iso(now),
+    };
+    if allow_expired {
+        reporter.warn(&format!(
+            "{url}: Valid-Until {v} ({}) has passed (now {}); accepted because expired releases are allowed",
+            snapshot::iso(until),
+            snapshot::iso(now)
+        ));
+        return Ok(());
+    }
+    Err(err)
 }
 
 pub fn parse_release(text: &str) -> Result<Release, String> {
@@ -508,6 +625,8 @@ pub fn parse_release(text: &str) -> Result<Release, String> {
     Ok(Release {
         suite: p.get("Suite").map(str::to_string),
         codename: p.get("Codename").map(str::to_string),
+        date: p.get("Date").map(|d| d.trim().to_string()),
+        valid_until: p.get("Valid-Until").map(|d| d.trim().to_string()),
         files,
     })
 }
@@ -608,6 +727,8 @@ pub struct IndexPackage {
     pub depends: String,
     pub pre_depends: String,
     pub provides: String,
+    pub conflicts: String,
+    pub breaks: String,
 }
 
 /// Parse a Packages index, keeping only the fields the resolver needs.
@@ -642,6 +763,8 @@ pub fn parse_packages(text: &str) -> Result<Vec<IndexPackage>, String> {
                 Some("Depends") => push_cont(&mut cur.depends, line),
                 Some("Pre-Depends") => push_cont(&mut cur.pre_depends, line),
                 Some("Provides") => push_cont(&mut cur.provides, line),
+                Some("Conflicts") => push_cont(&mut cur.conflicts, line),
+                Some("Breaks") => push_cont(&mut cur.breaks, line),
                 _ => {}
             }
             continue;
@@ -677,6 +800,14 @@ pub fn parse_packages(text: &str) -> Result<Vec<IndexPackage>, String> {
                 cur.provides = v.to_string();
                 field = Some("Provides");
             }
+            "Conflicts" => {
+                cur.conflicts = v.to_string();
+                field = Some("Conflicts");
+            }
+            "Breaks" => {
+                cur.breaks = v.to_string();
+                field = Some("Breaks");
+            }
             _ => {}
         }
     }
@@ -698,11 +829,19 @@ pub struct Index {
     /// virtual name -> (package index, provided version)
     providers: HashMap<String, Vec<(usize, Option<String>)>>,
     deps: Vec<Option<ParsedDeps>>,
+    /// Conflicts and Breaks, parsed when first needed.
+    negative: Vec<OnceCell<Result<Vec<Negative>, String>>>,
 }
 
 struct ParsedDeps {
     pre: Vec<Vec<DepAlt>>,
     dep: Vec<Vec<DepAlt>>,
+}
+
+/// One entry of a package's Conflicts or Breaks.
+struct Negative {
+    field: &'static str,
+    alt: DepAlt,
 }
 
 impl Index {
@@ -722,11 +861,13 @@ impl Index {
             }
         }
         let deps = (0..packages.len()).map(|_| None).collect();
+        let negative = (0..packages.len()).map(|_| OnceCell::new()).collect();
         Index {
             packages,
             by_name,
             providers,
             deps,
+            negative,
         }
     }
 
@@ -751,10 +892,123 @@ impl Index {
         }
         Ok(self.deps[i].as_ref().expect("just set"))
     }
+
+    /// Package `i`'s Conflicts and Breaks (alternatives are not allowed there; any are
+    /// flattened).
+    fn negatives(&self, i: usize) -> Result<&[Negative], &str> {
+        self.negative[i]
+            .get_or_init(|| {
+                let p = &self.packages[i];
+                let mut out = Vec::new();
+                for (field, text) in [("Conflicts", &p.conflicts), ("Breaks", &p.breaks)] {
+                    let clauses =
+                        parse_depends(text).map_err(|e| format!("cannot parse {field}: {e}"))?;
+                    out.extend(
+                        clauses
+                            .into_iter()
+                            .flatten()
+                            .map(|alt| Negative { field, alt }),
+                    );
+                }
+                Ok(out)
+            })
+            .as_deref()
+            .map_err(String::as_str)
+    }
+
+    /// Whether package `j` matches `alt`, by name and version or through its Provides (a
+    /// versioned relation needs a versioned Provides, as in dpkg).
+    fn matches(&self, alt: &DepAlt, j: usize, arch: &str) -> bool {
+        if !arch_ok(alt, arch) {
+            return false;
+        }
+        let p = &self.packages[j];
+        if p.name == alt.name && version_ok(alt, Some(&p.version)) {
+            return true;
+        }
+        self.providers.get(&alt.name).is_some_and(|provs| {
+            provs
+                .iter()
+                .any(|(k, v)| *k == j && version_ok(alt, v.as_deref()))
+        })
+    }
+
+    fn shown(&self, i: usize) -> String {
+        format!("{} {}", self.packages[i].name, self.packages[i].version)
+    }
+}
+
+/// Why two packages cannot be installed together.
+#[derive(Debug, Clone)]
+struct Clash {
+    /// The package whose field names the other.
+    who: usize,
+    other: usize,
+    /// `mawk 1.3.4-1 Conflicts: gawk`.
+    relation: String,
+}
+
+/// Whether `a` and `b` cannot be installed together: either one's Conflicts or Breaks names the
+/// other, by name (and version) or through a virtual package the other provides. As in dpkg, a
+/// package never conflicts with itself, so a Conflicts on a virtual package the package
+/// provides itself (the "replaces" idiom) only excludes the *other* providers.
+fn clash(index: &Index, a: usize, b: usize, arch: &str) -> Option<Clash> {
+    if index.packages[a].name == index.packages[b].name {
+        return None;
+    }
+    for (who, other) in [(a, b), (b, a)] {
+        match index.negatives(who) {
+            Err(e) => {
+                return Some(Clash {
+                    who,
+                    other,
+                    relation: format!("{}: {e}", index.shown(who)),
+                })
+            }
+            Ok(neg) => {
+                if let Some(n) = neg.iter().find(|n| index.matches(&n.alt, other, arch)) {
+                    return Some(Clash {
+                        who,
+                        other,
+                        relation: format!(
+                            "{} {}: {}",
+                            index.shown(who),
+                            n.field,
+                            fmt_alts(std::slice::from_ref(&n.alt))
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The first selected package that `candidate` cannot be installed with.
+fn first_clash(
+    index: &Index,
+    selected: &BTreeMap<String, usize>,
+    candidate: usize,
+    arch: &str,
+) -> Option<Clash> {
+    selected
+        .values()
+        .find_map(|&s| clash(index, candidate, s, arch))
+}
+
+/// Every pair of `set` that cannot be installed together.
+fn clashes_within(index: &Index, set: &[usize], arch: &str) -> Vec<Clash> {
+    let mut out = Vec::new();
+    for (k, &a) in set.iter().enumerate() {
+        for &b in &set[k + 1..] {
+            out.extend(clash(index, a, b, arch));
+        }
+    }
+    out
 }
 
 /// The resolver's result: package indexes into the [`Index`], and the choices it made among
-/// several providers of a virtual package.
+/// several providers of a virtual package or around a Conflicts or Breaks.
 #[derive(Debug, Clone)]
 pub struct Resolution {
     pub selected: BTreeMap<String, usize>,
@@ -793,22 +1047,69 @@ fn fmt_alts(alts: &[DepAlt]) -> String {
         .join(" | ")
 }
 
+/// How many times [`resolve`] starts over, each time avoiding one more package that blocked a
+/// later choice through Conflicts or Breaks.
+const MAX_RESTARTS: usize = 64;
+
 /// Resolve the closure of `requested` over Pre-Depends and Depends (not Recommends).
 ///
 /// For each dependency, an alternative already satisfied by a selected package (by name or by
 /// Provides) is taken; otherwise the first satisfiable alternative, as a real package of that
 /// name (highest matching version) or, for a virtual package, the single provider or else the
 /// first provider by name (recorded in `choices`). Essential packages are not added unless
-/// something depends on them. No backtracking: a selected version is final.
+/// something depends on them.
+///
+/// Conflicts and Breaks (dpkg's rules: versions and Provides count, a package never conflicts
+/// with itself) steer the choice: a candidate that cannot be installed with a selected package
+/// is passed over for the next version, provider or alternative (recorded in `choices`). When
+/// a dependency has no such choice left, the resolution starts over avoiding the selected
+/// package that blocked it (a selected version is otherwise final: there is no other
+/// backtracking), and when that does not help either, the error names both packages and the
+/// relation.
 pub fn resolve(
     index: &mut Index,
     requested: &[String],
     arch: &str,
 ) -> Result<Resolution, DebianLockError> {
+    let mut avoid = HashSet::new();
+    loop {
+        match resolve_avoiding(index, requested, arch, &avoid)? {
+            Attempt::Done(r) => return Ok(r),
+            Attempt::Restart(s, err) => {
+                if avoid.len() >= MAX_RESTARTS || !avoid.insert(s) {
+                    return Err(*err);
+                }
+            }
+        }
+    }
+}
+
+enum Attempt {
+    Done(Resolution),
+    /// Start over avoiding this package; the error stands if that is not possible.
+    Restart(usize, Box<DebianLockError>),
+}
+
+/// What a dependency picked: the package, and notes for `choices`.
+enum Picked {
+    One(usize),
+    /// Every candidate clashes with a selected package.
+    Blocked(Vec<(usize, Clash)>),
+    None,
+}
+
+fn resolve_avoiding(
+    index: &mut Index,
+    requested: &[String],
+    arch: &str,
+    avoid: &HashSet<usize>,
+) -> Result<Attempt, DebianLockError> {
     let mut selected: BTreeMap<String, usize> = BTreeMap::new();
     let mut choices = Vec::new();
     let mut queue = VecDeque::new();
 
+    // The requested packages (one clause each), then the queue's dependencies.
+    let mut todo: Vec<(Option<usize>, Vec<DepAlt>, String)> = Vec::new();
     for r in requested {
         let alt = parse_depends(r)
             .ok()
@@ -819,60 +1120,151 @@ pub fn resolve(
                 dependency: r.clone(),
                 reason: "cannot parse".into(),
             })?;
-        if satisfied(index, &selected, &alt, arch) {
-            continue;
-        }
-        match pick(index, &selected, &alt, arch, &mut choices) {
-            Some(i) => {
-                selected.insert(index.packages[i].name.clone(), i);
-                queue.push_back(i);
-            }
-            None => {
-                return Err(DebianLockError::Unsatisfiable {
-                    package: "(recipe)".into(),
-                    dependency: r.clone(),
-                    reason: explain(index, &selected, &alt, arch),
-                })
-            }
-        }
+        todo.push((None, vec![alt], r.clone()));
     }
-    while let Some(i) = queue.pop_front() {
-        let deps = index.deps(i)?;
-        let clauses: Vec<Vec<DepAlt>> = deps.pre.iter().chain(deps.dep.iter()).cloned().collect();
-        for clause in clauses {
+    loop {
+        for (from, clause, shown) in std::mem::take(&mut todo) {
             if clause.iter().any(|a| satisfied(index, &selected, a, arch)) {
                 continue;
             }
-            let mut picked = None;
-            for alt in &clause {
-                if let Some(j) = pick(index, &selected, alt, arch, &mut choices) {
-                    picked = Some(j);
-                    break;
-                }
-            }
-            match picked {
-                Some(j) => {
+            let by = match from {
+                Some(i) => index.shown(i),
+                None => "the recipe".to_string(),
+            };
+            match pick_clause(index, &selected, &clause, arch, avoid, &mut choices, &by) {
+                Picked::One(j) => {
                     selected.insert(index.packages[j].name.clone(), j);
                     queue.push_back(j);
                 }
-                None => {
+                Picked::Blocked(blocked) => {
+                    let (cand, c) = &blocked[0];
+                    let other = if c.who == *cand { c.other } else { c.who };
+                    let context = if blocked.len() > 1 {
+                        let rest: Vec<String> = blocked[1..]
+                            .iter()
+                            .map(|(k, c)| format!("{} ({})", index.shown(*k), c.relation))
+                            .collect();
+                        format!(
+                            " ({by} needs `{shown}`; the other candidates clash too: {})",
+                            rest.join("; ")
+                        )
+                    } else {
+                        format!(" ({by} needs `{shown}`, and nothing else satisfies it)")
+                    };
+                    let err = DebianLockError::Conflict {
+                        package: index.shown(*cand),
+                        other: index.shown(other),
+                        relation: c.relation.clone(),
+                        context,
+                    };
+                    // Start over avoiding a selected package in the way, if one is left.
+                    let retry = blocked.iter().find_map(|(k, c)| {
+                        let s = if c.who == *k { c.other } else { c.who };
+                        (!avoid.contains(&s)).then_some(s)
+                    });
+                    return match retry {
+                        Some(s) => Ok(Attempt::Restart(s, Box::new(err))),
+                        None => Err(err),
+                    };
+                }
+                Picked::None => {
                     let reasons: Vec<String> = clause
                         .iter()
                         .map(|alt| explain(index, &selected, alt, arch))
                         .collect();
                     return Err(DebianLockError::Unsatisfiable {
-                        package: format!(
-                            "{} {}",
-                            index.packages[i].name, index.packages[i].version
-                        ),
-                        dependency: fmt_alts(&clause),
+                        package: if from.is_none() {
+                            "(recipe)".into()
+                        } else {
+                            by
+                        },
+                        dependency: shown,
                         reason: reasons.join("; "),
                     });
                 }
             }
         }
+        let Some(i) = queue.pop_front() else {
+            break;
+        };
+        let deps = index.deps(i)?;
+        todo = deps
+            .pre
+            .iter()
+            .chain(deps.dep.iter())
+            .map(|c| (Some(i), c.clone(), fmt_alts(c)))
+            .collect();
     }
-    Ok(Resolution { selected, choices })
+    Ok(Attempt::Done(Resolution { selected, choices }))
+}
+
+/// Pick a package for an unsatisfied dependency: the candidates of each alternative in order
+/// (see [`candidates`]), passing over those that clash with a selected package; packages in
+/// `avoid` only when nothing else is left.
+fn pick_clause(
+    index: &Index,
+    selected: &BTreeMap<String, usize>,
+    clause: &[DepAlt],
+    arch: &str,
+    avoid: &HashSet<usize>,
+    choices: &mut Vec<String>,
+    by: &str,
+) -> Picked {
+    let per_alt: Vec<Vec<usize>> = clause
+        .iter()
+        .map(|alt| candidates(index, selected, alt, arch))
+        .collect();
+    let mut blocked: Vec<(usize, Clash)> = Vec::new();
+    for pass_avoided in [false, true] {
+        for (alt, cands) in clause.iter().zip(&per_alt) {
+            for &c in cands {
+                if avoid.contains(&c) != pass_avoided {
+                    continue;
+                }
+                if let Some(why) = first_clash(index, selected, c, arch) {
+                    if !blocked.iter().any(|(k, _)| *k == c) {
+                        blocked.push((c, why));
+                    }
+                    continue;
+                }
+                // The choice among several providers of a virtual package.
+                if index.packages[c].name != alt.name {
+                    let mut names: Vec<&str> = cands
+                        .iter()
+                        .map(|&k| index.packages[k].name.as_str())
+                        .filter(|n| *n != alt.name)
+                        .collect();
+                    names.dedup();
+                    if names.len() > 1 {
+                        choices.push(format!(
+                            "virtual package {} is provided by {}; chose {}",
+                            alt.name,
+                            names.join(", "),
+                            index.packages[c].name
+                        ));
+                    }
+                }
+                if !blocked.is_empty() {
+                    let skipped: Vec<String> = blocked
+                        .iter()
+                        .map(|(k, w)| format!("{} ({})", index.shown(*k), w.relation))
+                        .collect();
+                    choices.push(format!(
+                        "{by} needs `{}`: passed over {}; chose {}",
+                        fmt_alts(clause),
+                        skipped.join(", "),
+                        index.shown(c)
+                    ));
+                }
+                return Picked::One(c);
+            }
+        }
+    }
+    if blocked.is_empty() {
+        Picked::None
+    } else {
+        Picked::Blocked(blocked)
+    }
 }
 
 /// Why `alt` cannot be satisfied (for error messages).
@@ -920,35 +1312,39 @@ fn satisfied(index: &Index, selected: &BTreeMap<String, usize>, alt: &DepAlt, ar
     false
 }
 
-fn pick(
+/// The packages that can satisfy `alt`, best first: the versions of a real package of that
+/// name that satisfy the relation, highest first; when there is none, the providers of the
+/// virtual package, by name (each provider's highest version first). Packages whose name is
+/// already selected (at another version) are left out.
+fn candidates(
     index: &Index,
     selected: &BTreeMap<String, usize>,
     alt: &DepAlt,
     arch: &str,
-    choices: &mut Vec<String>,
-) -> Option<usize> {
+) -> Vec<usize> {
     if !arch_ok(alt, arch) {
-        return None;
+        return Vec::new();
     }
     let usable = |i: usize| {
         let p = &index.packages[i];
         !selected.contains_key(&p.name) && (p.architecture == arch || p.architecture == "all")
     };
-    // A real package of that name: the highest version that satisfies the relation.
     if let Some(cands) = index.by_name.get(&alt.name) {
-        let best = cands
+        let mut real: Vec<usize> = cands
             .iter()
             .copied()
             .filter(|&i| usable(i) && version_ok(alt, Some(&index.packages[i].version)))
-            .max_by(|&a, &b| {
-                deb_version_cmp(&index.packages[a].version, &index.packages[b].version)
+            .collect();
+        if !real.is_empty() {
+            real.sort_by(|&a, &b| {
+                deb_version_cmp(&index.packages[b].version, &index.packages[a].version)
             });
-        if best.is_some() {
-            return best;
+            return real;
         }
     }
-    // A provider of the virtual package.
-    let provs = index.providers.get(&alt.name)?;
+    let Some(provs) = index.providers.get(&alt.name) else {
+        return Vec::new();
+    };
     let mut ok: Vec<usize> = provs
         .iter()
         .filter(|(i, v)| usable(*i) && version_ok(alt, v.as_deref()))
@@ -960,21 +1356,8 @@ fn pick(
             .cmp(&pb.name)
             .then_with(|| deb_version_cmp(&pb.version, &pa.version))
     });
-    ok.dedup_by(|a, b| index.packages[*a].name == index.packages[*b].name);
-    let first = *ok.first()?;
-    if ok.len() > 1 {
-        let names: Vec<&str> = ok
-            .iter()
-            .map(|&i| index.packages[i].name.as_str())
-            .collect();
-        choices.push(format!(
-            "virtual package {} is provided by {}; chose {}",
-            alt.name,
-            names.join(", "),
-            names[0]
-        ));
-    }
-    Some(first)
+    ok.dedup();
+    ok
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1074,19 +1457,30 @@ fn fetch_index(
     .into())
 }
 
-/// Resolve the recipe's toolchain packages against the suite's signed indexes.
-pub fn lock(
+/// A verified InRelease: where it came from and what its signed text says.
+pub struct SignedRelease {
+    /// The InRelease URL (without credentials), for messages.
+    pub url: String,
+    /// Digest of the InRelease file as fetched.
+    pub sha256: Sha256Hex,
+    pub release: Release,
+    /// The mirrors, the one that answered first.
+    pub order: Vec<String>,
+}
+
+/// Fetch `dists/<suite>/InRelease` from the first mirror that answers, verify it with gpgv
+/// against the toolchain's keyring, check the suite and `Valid-Until` (against the current
+/// time, unless `toolchain.allow_expired_release`).
+pub fn fetch_release(
     toolchain: &Toolchain,
     mirrors: &[String],
     http: &Http,
     reporter: &dyn Reporter,
-) -> Result<DebianLock, DebianLockError> {
+) -> Result<SignedRelease, DebianLockError> {
     if mirrors.is_empty() {
         return Err(DebianLockError::NoMirrors);
     }
     let suite = &toolchain.suite;
-    let arch = &toolchain.architecture;
-    // 1. InRelease from the first mirror that answers.
     let mut attempts = Vec::new();
     let mut found = None;
     for (i, m) in mirrors.iter().enumerate() {
@@ -1124,9 +1518,13 @@ pub fn lock(
             ),
         });
     }
-    let inrelease_sha256 = Sha256Hex::of(&raw);
-
-    // 2. Packages indexes, the answering mirror first.
+    check_valid_until(
+        &release,
+        now(),
+        toolchain.allow_expired_release,
+        &shown,
+        reporter,
+    )?;
     let mut order: Vec<String> = vec![mirrors[first].clone()];
     order.extend(
         mirrors
@@ -1135,9 +1533,41 @@ pub fn lock(
             .filter(|(i, _)| *i != first)
             .map(|(_, m)| m.clone()),
     );
+    Ok(SignedRelease {
+        url: shown,
+        sha256: Sha256Hex::of(&raw),
+        release,
+        order,
+    })
+}
+
+/// Now, in unix seconds.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The Packages indexes of the toolchain's components, checked against the signed release.
+pub fn load_index(
+    toolchain: &Toolchain,
+    signed: &SignedRelease,
+    http: &Http,
+    reporter: &dyn Reporter,
+) -> Result<Index, DebianLockError> {
+    let arch = &toolchain.architecture;
     let mut all = Vec::new();
     for comp in &toolchain.components {
-        let text = fetch_index(http, &order, suite, &release, comp, arch, reporter)?;
+        let text = fetch_index(
+            http,
+            &signed.order,
+            &toolchain.suite,
+            &signed.release,
+            comp,
+            arch,
+            reporter,
+        )?;
         let text = String::from_utf8(text).map_err(|_| DebianLockError::Index {
             url: format!("{comp}/binary-{arch}/Packages"),
             reason: "not UTF-8".into(),
@@ -1148,9 +1578,65 @@ pub fn lock(
         })?;
         all.extend(pkgs);
     }
+    Ok(Index::new(all))
+}
+
+/// The snapshot timestamp of a verified release (`None`, with a warning, when it has no Date).
+fn release_snapshot(
+    signed: &SignedRelease,
+    reporter: &dyn Reporter,
+) -> Result<Option<String>, DebianLockError> {
+    let t = signed
+        .release
+        .snapshot()
+        .map_err(|reason| DebianLockError::InRelease {
+            url: signed.url.clone(),
+            reason,
+        })?;
+    if t.is_none() {
+        reporter.warn(&format!(
+            "{}: no Date field: the lock records no snapshot, so `relsign fetch` will have no snapshot to fall back to",
+            signed.url
+        ));
+    }
+    Ok(t)
+}
+
+/// The locked entry of an index package (its SHA256 and pool path are required).
+fn locked_entry(p: &IndexPackage) -> Result<LockedDeb, DebianLockError> {
+    let sha256 = p.sha256.clone().ok_or_else(|| DebianLockError::Index {
+        url: format!("Packages ({})", p.name),
+        reason: "no SHA256 field".into(),
+    })?;
+    check_pool_path(&p.filename).map_err(|reason| DebianLockError::Index {
+        url: format!("Packages ({})", p.name),
+        reason,
+    })?;
+    Ok(LockedDeb {
+        name: p.name.clone(),
+        version: p.version.clone(),
+        architecture: p.architecture.clone(),
+        filename: p.filename.clone(),
+        size: p.size,
+        sha256,
+    })
+}
+
+/// Resolve the recipe's toolchain packages against the suite's signed indexes.
+pub fn lock(
+    toolchain: &Toolchain,
+    mirrors: &[String],
+    http: &Http,
+    reporter: &dyn Reporter,
+) -> Result<DebianLock, DebianLockError> {
+    let suite = &toolchain.suite;
+    let arch = &toolchain.architecture;
+    // 1. InRelease from the first mirror that answers; 2. the Packages indexes.
+    let signed = fetch_release(toolchain, mirrors, http, reporter)?;
+    let snapshot = release_snapshot(&signed, reporter)?;
+    let mut index = load_index(toolchain, &signed, http, reporter)?;
 
     // 3. Resolve.
-    let mut index = Index::new(all);
     for r in &toolchain.packages {
         let name = r.split([':', ' ', '(']).next().unwrap_or(r);
         if !index.by_name.contains_key(name) && !index.providers.contains_key(name) {
@@ -1166,33 +1652,19 @@ pub fn lock(
     for c in &res.choices {
         reporter.info(c);
     }
-    let mut packages = Vec::new();
-    for &i in res.selected.values() {
-        let p = &index.packages[i];
-        let sha256 = p.sha256.clone().ok_or_else(|| DebianLockError::Index {
-            url: format!("Packages ({})", p.name),
-            reason: "no SHA256 field".into(),
-        })?;
-        check_pool_path(&p.filename).map_err(|reason| DebianLockError::Index {
-            url: format!("Packages ({})", p.name),
-            reason,
-        })?;
-        packages.push(LockedDeb {
-            name: p.name.clone(),
-            version: p.version.clone(),
-            architecture: p.architecture.clone(),
-            filename: p.filename.clone(),
-            size: p.size,
-            sha256,
-        });
-    }
+    let packages = res
+        .selected
+        .values()
+        .map(|&i| locked_entry(&index.packages[i]))
+        .collect::<Result<Vec<_>, _>>()?;
     let lock = DebianLock {
         lock_version: LOCK_VERSION,
         suite: suite.clone(),
         architecture: arch.clone(),
         components: toolchain.components.clone(),
         requested: toolchain.packages.clone(),
-        inrelease_sha256,
+        inrelease_sha256: signed.sha256,
+        snapshot,
         packages,
     };
     reporter.info(&format!(
@@ -1249,12 +1721,17 @@ pub struct FetchSummary {
     pub cached: usize,
     pub downloaded: usize,
     pub downloaded_bytes: u64,
+    /// Of the downloaded, how many came from a snapshot mirror.
+    pub from_snapshot: usize,
 }
 
-/// Put every locked .deb into the store, trying `<mirror>/<filename>` for each mirror in order.
+/// Put every locked .deb into the store, trying `<mirror>/<filename>` for each mirror in order,
+/// then each snapshot mirror: `snapshot_patterns` with `{timestamp}` replaced by the lock's
+/// `snapshot`. When every place fails, the error names the package and every URL tried.
 pub fn fetch(
     lock: &DebianLock,
     mirrors: &[String],
+    snapshot_patterns: &[String],
     http: &Http,
     store: &Store,
     reporter: &dyn Reporter,
@@ -1263,12 +1740,25 @@ pub fn fetch(
         packages: lock.packages.len(),
         ..Default::default()
     };
+    let snapshots = match &lock.snapshot {
+        Some(t) => snapshot::mirrors_at(snapshot_patterns, t),
+        None => Vec::new(),
+    };
+    let note = match (&lock.snapshot, snapshot_patterns.is_empty()) {
+        (None, _) => "\n(no snapshot tried: the lock records none; locks made by this relsign do, re-run `relsign lock`)".to_string(),
+        (Some(_), true) => format!(
+            "\n(no snapshot tried: set toolchain.snapshot-urls, ${} or --debian-snapshot to a URL pattern with {})",
+            snapshot::ENV,
+            snapshot::PLACEHOLDER
+        ),
+        (Some(_), false) => String::new(),
+    };
     for p in &lock.packages {
         if store.has_verified(&p.sha256)? {
             s.cached += 1;
             continue;
         }
-        if mirrors.is_empty() {
+        if mirrors.is_empty() && snapshots.is_empty() {
             return Err(DebianLockError::NoMirrors);
         }
         check_pool_path(&p.filename).map_err(|reason| DebianLockError::LockField {
@@ -1278,14 +1768,289 @@ pub fn fetch(
         })?;
         let urls: Vec<String> = mirrors
             .iter()
+            .chain(&snapshots)
             .map(|m| fetch::join(m, &p.filename))
             .collect();
         let what = p.filename.rsplit('/').next().unwrap_or(&p.filename);
-        http.fetch_to_store(store, what, &urls, &p.sha256, Some(p.size), reporter)?;
+        match http.fetch_to_store_from(store, what, &urls, &p.sha256, Some(p.size), reporter) {
+            Ok(Some(k)) if k >= mirrors.len() => {
+                reporter.info(&format!(
+                    "{what}: from the snapshot {}",
+                    fetch::redact(&urls[k])
+                ));
+                s.from_snapshot += 1;
+            }
+            Ok(_) => {}
+            Err(FetchError::AllMirrorsFailed { attempts, .. }) => {
+                let hint = "\nIf it has left the suite, `relsign lock --refresh RECIPE` moves it to the smallest update the suite offers.";
+                return Err(DebianLockError::Unavailable {
+                    package: format!("{} {} ({})", p.name, p.version, p.architecture),
+                    filename: p.filename.clone(),
+                    attempts,
+                    note: format!("{note}{hint}"),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
         s.downloaded += 1;
         s.downloaded_bytes += p.size;
     }
     Ok(s)
+}
+
+// ---------------------------------------------------------------------------------------------
+// lock --refresh.
+
+/// One package [`refresh`] moved.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Moved {
+    pub name: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// What [`refresh`] found and made.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    /// The new lock (equal to the old one when nothing vanished).
+    pub lock: DebianLock,
+    /// The packages that vanished from the mirrors, moved to the smallest update.
+    pub moved: Vec<Moved>,
+}
+
+/// Move the locked .debs that vanished from every mirror (404/410) to the smallest update the
+/// suite now offers (the same package at the lowest version >= the locked one in the current
+/// index), keep every other locked package exactly, and check the new set's closure: every
+/// Depends and Pre-Depends satisfied within it, no Conflicts or Breaks between its packages.
+/// The lock then records the new InRelease and snapshot. Nothing is fetched from the archive
+/// when nothing vanished.
+pub fn refresh(
+    path: &Path,
+    lock: &DebianLock,
+    toolchain: &Toolchain,
+    mirrors: &[String],
+    http: &Http,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<Refreshed, DebianLockError> {
+    let reasons = check(lock, toolchain);
+    if !reasons.is_empty() {
+        return Err(DebianLockError::RefreshStale {
+            path: path.into(),
+            reasons,
+        });
+    }
+    if mirrors.is_empty() {
+        return Err(DebianLockError::NoMirrors);
+    }
+    // 1. Which locked files no mirror serves any more.
+    let mut vanished = Vec::new();
+    for p in &lock.packages {
+        check_pool_path(&p.filename).map_err(|reason| DebianLockError::LockField {
+            path: path.into(),
+            field: format!("{}.filename", p.name),
+            reason,
+        })?;
+        let mut served = false;
+        for m in mirrors {
+            if http.exists(&fetch::join(m, &p.filename))? {
+                served = true;
+                break;
+            }
+        }
+        if !served {
+            reporter.info(&format!(
+                "{} {}: {} is on no mirror",
+                p.name, p.version, p.filename
+            ));
+            vanished.push(p.name.clone());
+        }
+    }
+    if vanished.is_empty() {
+        return Ok(Refreshed {
+            lock: lock.clone(),
+            moved: Vec::new(),
+        });
+    }
+
+    // 2. The suite as it is now.
+    let signed = fetch_release(toolchain, mirrors, http, reporter)?;
+    let snapshot = release_snapshot(&signed, reporter)?;
+    let index = load_index(toolchain, &signed, http, reporter)?;
+
+    // 3. The smallest update of each vanished package.
+    let mut packages = Vec::new();
+    let mut moved = Vec::new();
+    for p in &lock.packages {
+        if !vanished.contains(&p.name) {
+            packages.push(p.clone());
+            continue;
+        }
+        let all: Vec<&IndexPackage> = index
+            .by_name
+            .get(&p.name)
+            .map(|v| v.iter().map(|&i| &index.packages[i]).collect())
+            .unwrap_or_default();
+        let next = all
+            .iter()
+            .filter(|c| {
+                c.architecture == p.architecture
+                    && deb_version_cmp(&c.version, &p.version) != std::cmp::Ordering::Less
+            })
+            .min_by(|a, b| deb_version_cmp(&a.version, &b.version));
+        let Some(next) = next else {
+            let mut available: Vec<String> = all
+                .iter()
+                .map(|c| format!("{} ({})", c.version, c.architecture))
+                .collect();
+            if available.is_empty() {
+                available.push("no version".into());
+            }
+            return Err(DebianLockError::NoUpdate {
+                package: p.name.clone(),
+                version: p.version.clone(),
+                suite: toolchain.suite.clone(),
+                architecture: p.architecture.clone(),
+                available: available.join(", "),
+            });
+        };
+        let entry = locked_entry(next)?;
+        if entry.sha256 == p.sha256 {
+            return Err(DebianLockError::StillListed {
+                package: p.name.clone(),
+                version: p.version.clone(),
+                filename: p.filename.clone(),
+            });
+        }
+        moved.push(Moved {
+            name: p.name.clone(),
+            from: p.version.clone(),
+            to: entry.version.clone(),
+        });
+        packages.push(entry);
+    }
+
+    // 4. The closure of the new set.
+    let mut meta = Vec::new();
+    for p in &packages {
+        meta.push(metadata_of(p, &index, mirrors, http, store, reporter)?);
+    }
+    let problems = closure_problems(meta, &lock.requested, &toolchain.architecture)?;
+    if !problems.is_empty() {
+        let shown: Vec<String> = moved
+            .iter()
+            .map(|m| format!("{} {} -> {}", m.name, m.from, m.to))
+            .collect();
+        return Err(DebianLockError::RefreshClosure {
+            moved: shown.join(", "),
+            problems,
+        });
+    }
+    let mut new = lock.clone();
+    new.packages = packages;
+    new.inrelease_sha256 = signed.sha256;
+    new.snapshot = snapshot;
+    Ok(Refreshed { lock: new, moved })
+}
+
+/// The control fields of a locked package, for the closure check: from the current index when
+/// it lists the same file, else from the .deb itself (from the store, fetched from the mirrors
+/// when it is not there yet).
+fn metadata_of(
+    d: &LockedDeb,
+    index: &Index,
+    mirrors: &[String],
+    http: &Http,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<IndexPackage, DebianLockError> {
+    if let Some(p) = index.by_name.get(&d.name).and_then(|v| {
+        v.iter()
+            .map(|&i| &index.packages[i])
+            .find(|p| p.version == d.version && p.sha256.as_ref() == Some(&d.sha256))
+    }) {
+        return Ok(p.clone());
+    }
+    let what = d.filename.rsplit('/').next().unwrap_or(&d.filename);
+    let urls: Vec<String> = mirrors
+        .iter()
+        .map(|m| fetch::join(m, &d.filename))
+        .collect();
+    http.fetch_to_store(store, what, &urls, &d.sha256, Some(d.size), reporter)?;
+    let deb = store.get(&d.sha256, what)?;
+    let info = crate::debian::read_control(&deb)?;
+    let field = |k: &str| info.fields.get(k).unwrap_or("").replace('\n', " ");
+    Ok(IndexPackage {
+        name: d.name.clone(),
+        version: d.version.clone(),
+        architecture: d.architecture.clone(),
+        filename: d.filename.clone(),
+        size: d.size,
+        sha256: Some(d.sha256.clone()),
+        depends: field("Depends"),
+        pre_depends: field("Pre-Depends"),
+        provides: field("Provides"),
+        conflicts: field("Conflicts"),
+        breaks: field("Breaks"),
+    })
+}
+
+/// What keeps `packages` from being a closed, installable set: requested packages missing,
+/// Depends or Pre-Depends not satisfied within the set, Conflicts or Breaks between two of
+/// its packages. Empty when it is closed.
+pub fn closure_problems(
+    packages: Vec<IndexPackage>,
+    requested: &[String],
+    arch: &str,
+) -> Result<Vec<String>, DebianLockError> {
+    let mut index = Index::new(packages);
+    let selected: BTreeMap<String, usize> = index
+        .packages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.clone(), i))
+        .collect();
+    let mut problems = Vec::new();
+    for r in requested {
+        let alts = parse_depends(r)
+            .ok()
+            .and_then(|c| c.into_iter().next())
+            .unwrap_or_default();
+        if !alts.iter().any(|a| satisfied(&index, &selected, a, arch)) {
+            problems.push(format!(
+                "the recipe asks for {r}, which the lock does not hold"
+            ));
+        }
+    }
+    for i in 0..index.packages.len() {
+        let deps = index.deps(i)?;
+        let clauses: Vec<Vec<DepAlt>> = deps.pre.iter().chain(deps.dep.iter()).cloned().collect();
+        for clause in clauses {
+            if clause.iter().any(|a| satisfied(&index, &selected, a, arch)) {
+                continue;
+            }
+            let why: Vec<String> = clause
+                .iter()
+                .map(|a| explain(&index, &selected, a, arch))
+                .collect();
+            problems.push(format!(
+                "{} needs `{}`: {}",
+                index.shown(i),
+                fmt_alts(&clause),
+                why.join("; ")
+            ));
+        }
+    }
+    let all: Vec<usize> = (0..index.packages.len()).collect();
+    for c in clashes_within(&index, &all, arch) {
+        problems.push(format!(
+            "{} and {} cannot be installed together: {}",
+            index.shown(c.who),
+            index.shown(c.other),
+            c.relation
+        ));
+    }
+    Ok(problems)
 }
 
 /// Copy every locked .deb from the store to `dir/<filename>` (the pool layout), so `dir` can
@@ -1319,6 +2084,8 @@ mod tests {
             lock: "x.lock".into(),
             mirrors: vec![],
             keyring: "/nonexistent".into(),
+            snapshot_urls: vec![],
+            allow_expired_release: false,
         }
     }
 
@@ -1561,6 +2328,213 @@ SHA256: cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
         assert!(r.choices.is_empty(), "{:?}", r.choices);
     }
 
+    /// A Packages stanza: name, version and extra fields (`Depends: …` lines).
+    fn stanza(name: &str, version: &str, extra: &str) -> String {
+        let mut s = format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: amd64\nFilename: pool/main/{n}/{name}/{name}_{version}_amd64.deb\nSize: 1\nSHA256: {sha}\n",
+            n = &name[..1],
+            sha = Sha256Hex::of(format!("{name} {version}").as_bytes())
+        );
+        for l in extra.lines().filter(|l| !l.trim().is_empty()) {
+            s.push_str(l.trim());
+            s.push('\n');
+        }
+        s.push('\n');
+        s
+    }
+
+    fn index_of(stanzas: &[String]) -> Index {
+        Index::new(parse_packages(&stanzas.concat()).unwrap())
+    }
+
+    fn names(idx: &Index, r: &Resolution) -> Vec<String> {
+        r.selected
+            .values()
+            .map(|&i| idx.shown(i))
+            .collect::<Vec<_>>()
+    }
+
+    #[test]
+    fn conflicts_steer_alternatives_and_providers() {
+        // app needs `a | b` and a mail transport; tool (requested first) Conflicts with a and
+        // Breaks exim (which sorts first among the providers).
+        let mut idx = index_of(&[
+            stanza("tool", "1", "Conflicts: a\nBreaks: exim (<< 5)"),
+            stanza("app", "1", "Depends: a | b, mail-transport-agent"),
+            stanza("a", "1", ""),
+            stanza("b", "1", ""),
+            stanza("exim", "4.9", "Provides: mail-transport-agent"),
+            stanza("postfix", "3.7", "Provides: mail-transport-agent"),
+        ]);
+        let r = resolve(&mut idx, &["tool".into(), "app".into()], "amd64").unwrap();
+        assert_eq!(
+            names(&idx, &r),
+            vec!["app 1", "b 1", "postfix 3.7", "tool 1"],
+            "{:?}",
+            r.choices
+        );
+        let steer: Vec<&String> = r
+            .choices
+            .iter()
+            .filter(|c| c.contains("passed over"))
+            .collect();
+        assert!(
+            steer
+                .iter()
+                .any(|c| c.contains("a 1 (tool 1 Conflicts: a)")),
+            "{:?}",
+            r.choices
+        );
+        assert!(
+            steer
+                .iter()
+                .any(|c| c.contains("exim 4.9 (tool 1 Breaks: exim (<< 5))")
+                    && c.contains("chose postfix 3.7")),
+            "{:?}",
+            r.choices
+        );
+        // Without the conflict the first alternatives win.
+        let mut idx = index_of(&[
+            stanza("tool", "1", ""),
+            stanza("app", "1", "Depends: a | b, mail-transport-agent"),
+            stanza("a", "1", ""),
+            stanza("b", "1", ""),
+            stanza("exim", "4.9", "Provides: mail-transport-agent"),
+            stanza("postfix", "3.7", "Provides: mail-transport-agent"),
+        ]);
+        let r = resolve(&mut idx, &["tool".into(), "app".into()], "amd64").unwrap();
+        assert_eq!(names(&idx, &r), vec!["a 1", "app 1", "exim 4.9", "tool 1"]);
+    }
+
+    #[test]
+    fn version_relations_decide_a_conflict() {
+        // tool Breaks lib (>= 2): the newest lib is passed over for lib 1.5.
+        let mut idx = index_of(&[
+            stanza("tool", "1", "Breaks: lib (>= 2)"),
+            stanza("app", "1", "Depends: lib (>= 1)"),
+            stanza("lib", "2.1", ""),
+            stanza("lib", "1.5", ""),
+        ]);
+        let r = resolve(&mut idx, &["tool".into(), "app".into()], "amd64").unwrap();
+        assert_eq!(names(&idx, &r), vec!["app 1", "lib 1.5", "tool 1"]);
+        // A relation that does not hold is no conflict: the newest lib stays.
+        let mut idx = index_of(&[
+            stanza("tool", "1", "Breaks: lib (<< 1)"),
+            stanza("app", "1", "Depends: lib (>= 1)"),
+            stanza("lib", "2.1", ""),
+            stanza("lib", "1.5", ""),
+        ]);
+        let r = resolve(&mut idx, &["tool".into(), "app".into()], "amd64").unwrap();
+        assert_eq!(names(&idx, &r), vec!["app 1", "lib 2.1", "tool 1"]);
+    }
+
+    #[test]
+    fn provides_and_the_replaces_idiom() {
+        // exim Provides and Conflicts mail-transport-agent: alone it is fine (a package never
+        // conflicts with itself), with another provider it is not.
+        let stanzas = [
+            stanza(
+                "exim",
+                "4",
+                "Provides: mail-transport-agent\nConflicts: mail-transport-agent",
+            ),
+            stanza("postfix", "3", "Provides: mail-transport-agent"),
+            stanza("old", "1", "Provides: mta-v (= 1)"),
+            stanza("new", "1", "Provides: mta-v"),
+            stanza("picky", "1", "Conflicts: mta-v (<< 2)"),
+        ];
+        let mut idx = index_of(&stanzas);
+        let r = resolve(&mut idx, &["exim".into()], "amd64").unwrap();
+        assert_eq!(names(&idx, &r), vec!["exim 4"]);
+        let mut idx = index_of(&stanzas);
+        let e = resolve(&mut idx, &["exim".into(), "postfix".into()], "amd64")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("postfix 3 and exim 4 cannot be installed together")
+                && e.contains("exim 4 Conflicts: mail-transport-agent"),
+            "{e}"
+        );
+        // A versioned Conflicts hits a versioned Provides that satisfies it, not an
+        // unversioned one (dpkg's rule).
+        let mut idx = index_of(&stanzas);
+        assert!(resolve(&mut idx, &["picky".into(), "old".into()], "amd64").is_err());
+        let mut idx = index_of(&stanzas);
+        let r = resolve(&mut idx, &["picky".into(), "new".into()], "amd64").unwrap();
+        assert_eq!(names(&idx, &r), vec!["new 1", "picky 1"]);
+    }
+
+    #[test]
+    fn a_forced_conflict_names_both_packages_and_the_relation() {
+        let mut idx = index_of(&[
+            stanza("tool", "1", "Depends: helper"),
+            stanza("app", "2", "Depends: lib"),
+            stanza("helper", "1", ""),
+            stanza("lib", "3", "Breaks: helper (<< 2)"),
+        ]);
+        let e = resolve(&mut idx, &["tool".into(), "app".into()], "amd64").unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            matches!(e, DebianLockError::Conflict { .. })
+                && msg.contains("lib 3 and helper 1 cannot be installed together")
+                && msg.contains("lib 3 Breaks: helper (<< 2)")
+                && msg.contains("app 2 needs `lib`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_later_conflict_makes_an_earlier_choice_start_over() {
+        // app takes `a | b` (a first); tool, resolved later, needs lib, which Conflicts with
+        // a and has no alternative: the resolution starts over avoiding a.
+        let mut idx = index_of(&[
+            stanza("app", "1", "Depends: a | b"),
+            stanza("tool", "1", "Depends: lib"),
+            stanza("a", "1", ""),
+            stanza("b", "1", ""),
+            stanza("lib", "1", "Conflicts: a"),
+        ]);
+        let r = resolve(&mut idx, &["app".into(), "tool".into()], "amd64").unwrap();
+        assert_eq!(
+            names(&idx, &r),
+            vec!["app 1", "b 1", "lib 1", "tool 1"],
+            "{:?}",
+            r.choices
+        );
+    }
+
+    #[test]
+    fn closure_problems_of_a_set() {
+        let pkgs = parse_packages(
+            &[
+                stanza("python3", "3.13.5-1", "Depends: python3.13 (= 3.13.5-1)"),
+                stanza("python3.13", "3.13.5-2", "Depends: libc6"),
+                stanza("libc6", "2.41", "Breaks: python3.13 (<< 3.13.5-2)"),
+            ]
+            .concat(),
+        )
+        .unwrap();
+        let p = closure_problems(pkgs.clone(), &["python3".into()], "amd64").unwrap();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].contains("python3 3.13.5-1 needs `python3.13 (= 3.13.5-1)`")
+                && p[0].contains("python3.13 3.13.5-2 is already selected"),
+            "{p:?}"
+        );
+        let mut pkgs = pkgs;
+        pkgs[1].version = "3.13.5-1".into();
+        pkgs[0].depends = "python3.13 (= 3.13.5-1), awk".into();
+        let p = closure_problems(pkgs, &["python3".into(), "git".into()], "amd64").unwrap();
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0].contains("git"), "{p:?}");
+        assert!(p[1].contains("awk"), "{p:?}");
+        assert!(
+            p[2].contains("libc6 2.41 and python3.13 3.13.5-1")
+                && p[2].contains("Breaks: python3.13 (<< 3.13.5-2)"),
+            "{p:?}"
+        );
+    }
+
     #[test]
     fn unsatisfiable_names_package_and_dependency() {
         let text = PACKAGES.replace(
@@ -1579,6 +2553,40 @@ SHA256: cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
         );
         let mut idx = Index::new(parse_packages(PACKAGES).unwrap());
         assert!(resolve(&mut idx, &["nope".into()], "amd64").is_err());
+    }
+
+    #[test]
+    fn parses_release_dates_and_checks_valid_until() {
+        let t = "Origin: Debian\nSuite: testing\nCodename: trixie\nDate: Tue, 01 Dec 2026 00:00:00 UTC\nValid-Until: Tue, 08 Dec 2026 00:00:00 UTC\nSHA256:\n";
+        let r = parse_release(t).unwrap();
+        assert_eq!(r.snapshot().unwrap().as_deref(), Some("20261201T000000Z"));
+        let until = 1_796_083_200 + 7 * 86_400;
+        let url = "http://m.example/debian/dists/trixie/InRelease";
+        let silent = &crate::report::Silent;
+        assert!(check_valid_until(&r, until, false, url, silent).is_ok());
+        let e = check_valid_until(&r, until + 1, false, url, silent).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            e.is_integrity()
+                && msg.contains(url)
+                && msg.contains("Valid-Until")
+                && msg.contains("Tue, 08 Dec 2026 00:00:00 UTC")
+                && msg.contains("2026-12-08T00:00:00Z")
+                && msg.contains("2026-12-08T00:00:01Z")
+                && msg.contains("--allow-expired-release"),
+            "{msg}"
+        );
+        assert!(check_valid_until(&r, until + 1, true, url, silent).is_ok());
+        // No Valid-Until: nothing to check. An unreadable one is an error, as in apt.
+        let r = parse_release("Suite: x\nSHA256:\n").unwrap();
+        assert!(check_valid_until(&r, i64::MAX, false, url, silent).is_ok());
+        assert_eq!(r.snapshot().unwrap(), None);
+        let r = parse_release("Suite: x\nValid-Until: soon\nDate: later\nSHA256:\n").unwrap();
+        let e = check_valid_until(&r, 0, true, url, silent)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Valid-Until") && e.contains("soon"), "{e}");
+        assert!(r.snapshot().unwrap_err().contains("Date"));
     }
 
     #[test]
@@ -1633,6 +2641,20 @@ SHA256: cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
         assert_eq!(reasons.len(), 2, "{reasons:?}");
         assert!(reasons[1].contains("added git"));
 
+        assert!(!text.contains("snapshot"), "no snapshot, no field: {text}");
+        l.snapshot = Some("20261201T000000Z".into());
+        l.write(&p).unwrap();
+        let with = std::fs::read_to_string(&p).unwrap();
+        assert!(with.contains("snapshot = \"20261201T000000Z\""), "{with}");
+        assert_eq!(DebianLock::read(&p).unwrap(), {
+            let mut sorted = l.clone();
+            sorted.packages.sort_by(|a, b| a.name.cmp(&b.name));
+            sorted
+        });
+        std::fs::write(&p, with.replace("20261201T000000Z", "2026-12-01")).unwrap();
+        let e = DebianLock::read(&p).unwrap_err().to_string();
+        assert!(e.contains("field `snapshot`"), "{e}");
+        l.write(&p).unwrap();
         std::fs::write(&p, text.replace("lock-version = 1", "lock-version = 7")).unwrap();
         let e = DebianLock::read(&p).unwrap_err().to_string();
         assert!(
@@ -1720,9 +2742,84 @@ SHA256: cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
             "file:///nonexistent-mirror".to_string(),
             format!("file://{}", vendor.display()),
         ];
-        let s = fetch(&lock, &m, &http, &store2, &crate::report::Silent).unwrap();
+        let s = fetch(&lock, &m, &[], &http, &store2, &crate::report::Silent).unwrap();
         assert_eq!((s.downloaded, s.cached), (1, 0));
-        let s = fetch(&lock, &m, &http, &store2, &crate::report::Silent).unwrap();
+        let s = fetch(&lock, &m, &[], &http, &store2, &crate::report::Silent).unwrap();
         assert_eq!((s.downloaded, s.cached), (0, 1));
+    }
+
+    #[test]
+    fn fetch_falls_back_to_the_snapshot_and_names_every_place_tried() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::at(d.path().join("s1"));
+        let (sha, size) = store
+            .insert("a.deb", None, None, &mut &b"deb bytes"[..])
+            .unwrap();
+        let mut lock = DebianLock::for_tests(vec![LockedDeb {
+            name: "a".into(),
+            version: "1".into(),
+            architecture: "all".into(),
+            filename: "pool/main/a/a/a_1_all.deb".into(),
+            size,
+            sha256: sha,
+        }]);
+        lock.snapshot = Some("20261201T000000Z".into());
+        // The snapshot stand-in: a directory per timestamp.
+        export(&lock, &store, &d.path().join("snap/20261201T000000Z")).unwrap();
+        let http = Http::new().unwrap();
+        let gone = format!("file://{}/mirror-without-it", d.path().display());
+        let pattern = format!("file://{}/snap/{{timestamp}}/", d.path().display());
+
+        let store2 = Store::at(d.path().join("s2"));
+        let e = fetch(
+            &lock,
+            std::slice::from_ref(&gone),
+            &[],
+            &http,
+            &store2,
+            &crate::report::Silent,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("a 1 (all)")
+                && e.contains("mirror-without-it/pool/main/a/a/a_1_all.deb")
+                && e.contains("toolchain.snapshot-urls")
+                && e.contains("--refresh"),
+            "{e}"
+        );
+        let s = fetch(
+            &lock,
+            std::slice::from_ref(&gone),
+            std::slice::from_ref(&pattern),
+            &http,
+            &store2,
+            &crate::report::Silent,
+        )
+        .unwrap();
+        assert_eq!((s.downloaded, s.from_snapshot), (1, 1));
+
+        // Another timestamp: the snapshot does not have it either, and both places are named.
+        lock.snapshot = Some("20270101T000000Z".into());
+        let store3 = Store::at(d.path().join("s3"));
+        let e = fetch(
+            &lock,
+            &[gone],
+            &[pattern],
+            &http,
+            &store3,
+            &crate::report::Silent,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("mirror-without-it/pool/main/a/a/a_1_all.deb")
+                && e.contains("snap/20270101T000000Z/pool/main/a/a/a_1_all.deb"),
+            "{e}"
+        );
+        // A lock without a snapshot says so.
+        lock.snapshot = None;
+        let e = fetch(&lock, &[], &[], &http, &store3, &crate::report::Silent).unwrap_err();
+        assert!(matches!(e, DebianLockError::NoMirrors), "{e}");
     }
 }

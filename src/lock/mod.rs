@@ -3,3 +3,4 @@
 
 pub mod debian;
 pub mod python;
+pub mod snapshot;

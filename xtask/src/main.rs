@@ -15,6 +15,8 @@ use std::process::Command;
 const APT_PACKAGES: &[&str] = &[
     "bubblewrap",
     "gpgv",
+    "gpg",
+    "gpg-agent",
     "debian-archive-keyring",
     "git",
     "faketime",
