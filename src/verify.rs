@@ -905,7 +905,13 @@ pub fn verify(
         )),
     }
     if loc.only.is_none() {
-        let extra = unsigned_files(dir, &covered)?;
+        let (extra, work) = unsigned_files(dir, &covered)?;
+        if work > 0 {
+            notes.push(format!(
+                "{work} file(s) under {PUBLISH_WORK_DIR}/ (relsign publish's journal and \
+                 generated referrers; not part of the release) were not checked"
+            ));
+        }
         if extra.is_empty() {
             checks.push(ok(
                 "unsigned files",
@@ -1534,18 +1540,30 @@ fn walk_files(root: &Path) -> Result<Vec<PathBuf>, VerifyError> {
     Ok(out)
 }
 
-/// The publish journal relsign keeps inside a release directory: not part of the release,
-/// never a distribution, and not reported.
-const PUBLISH_JOURNAL: &str = ".relsign-publish/journal.jsonl";
+/// The work area `relsign publish` keeps inside a release directory (its journal and the
+/// referrer blobs it generates): not part of the release, never published as a file of it,
+/// and counted in a note rather than judged.
+pub const PUBLISH_WORK_DIR: &str = ".relsign-publish";
 
-/// Files of the release directory that no check bound (relative paths, sorted).
-fn unsigned_files(dir: &Path, covered: &BTreeSet<PathBuf>) -> Result<Vec<String>, VerifyError> {
-    Ok(walk_files(dir)?
-        .into_iter()
-        .filter_map(|p| p.strip_prefix(dir).ok().map(Path::to_path_buf))
-        .filter(|rel| !covered.contains(rel) && rel != Path::new(PUBLISH_JOURNAL))
-        .map(|rel| rel.to_string_lossy().into_owned())
-        .collect())
+/// Files of the release directory that no check bound (relative paths, sorted), and the
+/// number of files under the publish work area.
+fn unsigned_files(
+    dir: &Path,
+    covered: &BTreeSet<PathBuf>,
+) -> Result<(Vec<String>, usize), VerifyError> {
+    let mut work = 0;
+    let mut extra = Vec::new();
+    for p in walk_files(dir)? {
+        let Ok(rel) = p.strip_prefix(dir) else {
+            continue;
+        };
+        if rel.starts_with(PUBLISH_WORK_DIR) {
+            work += 1;
+        } else if !covered.contains(rel) {
+            extra.push(rel.to_string_lossy().into_owned());
+        }
+    }
+    Ok((extra, work))
 }
 
 /// Map `f` over `items` on up to `available_parallelism` threads; results in input order.
