@@ -95,6 +95,25 @@ fn demo_artifacts_match_the_snapshot() {
     );
 }
 
+/// Gzip (layers, sdists) and deflate (wheels) are compressed in parallel blocks whose bytes do
+/// not depend on the thread count: a build on one thread gives the committed digests (made
+/// on this machine's cores). The writer's own test covers 1, 2 and 16 threads.
+#[test]
+fn one_compression_thread_gives_the_same_artifacts() {
+    fetch_demo();
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("release");
+    let mut c = relsign(&[
+        "build",
+        demo_recipe().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    c.env("RELSIGN_THREADS", "1");
+    run_ok(c);
+    assert_eq!(artifact_digests(&out), artifact_digests(demo_release()));
+}
+
 #[test]
 fn twine_check_accepts_sdist_and_wheel() {
     let dir = demo_release();

@@ -3,18 +3,16 @@
 //! Writers follow DESIGN.md's reproducibility rules: bytewise-sorted entries, parents before
 //! children, mtimes clamped to SOURCE_DATE_EPOCH, numeric owner 0, empty user/group names,
 //! normalized modes, PAX headers only for names ustar cannot hold; gzip with header mtime 0,
-//! no file name, flate2's Rust backend at level 9; zip with fixed timestamps and modes.
+//! no file name, deflated by [`pgzip`] (blocks in parallel, the same bytes on any number of
+//! cores); zip with fixed timestamps and modes.
 
 pub mod normalize;
+pub mod pgzip;
 pub mod safe;
 pub mod tarw;
 
 /// The compressor identity recorded in provenance.
-pub const GZIP_IMPL: &str = concat!(
-    "flate2/miniz_oxide level 9 (relsign ",
-    env!("CARGO_PKG_VERSION"),
-    ")"
-);
+pub const GZIP_IMPL: &str = pgzip::IMPL;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {

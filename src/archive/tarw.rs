@@ -132,12 +132,10 @@ fn truncated(s: &str) -> String {
     s[..end].to_string()
 }
 
-/// A gzip encoder with fixed header (mtime 0, no name) and level 9.
-pub fn gzip_writer<W: Write>(w: W) -> flate2::write::GzEncoder<W> {
-    flate2::GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(w, flate2::Compression::best())
+/// The deterministic gzip writer (see [`super::pgzip`]): fixed header (mtime 0, no name),
+/// blocks compressed in parallel; call `finish()`.
+pub fn gzip_writer<W: Write>(w: W) -> super::pgzip::GzWriter<W> {
+    super::pgzip::GzWriter::new(w)
 }
 
 #[cfg(test)]

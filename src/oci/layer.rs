@@ -1,5 +1,5 @@
 //! Layers: a host directory tree written as a normalized tar (see `archive::tarw`), compressed
-//! with gzip (flate2's Rust backend, level 9, header mtime 0) or zstd (level 19, one thread),
+//! with gzip (`archive::pgzip`: parallel blocks, the same bytes on any number of cores) or zstd (level 19, one thread),
 //! streamed straight into the layout; the uncompressed stream is hashed on the way for the
 //! config's `diff_ids`.
 
@@ -175,7 +175,7 @@ pub fn write_layer(
 trait FinishWrite: Write {
     fn finish_box(self: Box<Self>) -> io::Result<()>;
 }
-impl<W: Write> FinishWrite for flate2::write::GzEncoder<W> {
+impl<W: Write> FinishWrite for crate::archive::pgzip::GzWriter<W> {
     fn finish_box(self: Box<Self>) -> io::Result<()> {
         (*self).finish().map(|_| ())
     }
