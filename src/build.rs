@@ -244,6 +244,7 @@ pub fn build(
             }
         }
     }
+    missing.extend(crate::upstream::missing(recipe, store)?);
     if !missing.is_empty() {
         return Err(BuildError::MissingInputs {
             store: store.root().to_path_buf(),
@@ -353,6 +354,16 @@ pub fn build(
             });
         }
         sources.push(record);
+    }
+    // Upstream archives are inputs too, named by digest in release.json and the provenance.
+    for a in &recipe.file.archives {
+        sources.push(SourceRecord {
+            package: a.name.clone(),
+            kind: "archive".into(),
+            location: a.file.clone(),
+            digest: a.sha256.clone(),
+            source_date_epoch: release_epoch,
+        });
     }
 
     // The image, from the built wheels and the locked runtime wheels.

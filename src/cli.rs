@@ -108,6 +108,7 @@ pub enum Command {
     ///   relsign fetch recipes/demo.toml --export vendor/      # a mirror for offline machines
     ///   relsign fetch recipes/demo.toml --index-url file:///srv/vendor/simple \
     ///                                   --debian-mirror file:///srv/vendor/debian
+    ///   relsign fetch my.toml --archive-mirror vendor/archives/   # [[archive]] fallback
     ///   relsign fetch recipes/demo.toml \
     ///       --debian-snapshot 'https://snapshot.example/archive/debian/{timestamp}/'
     #[command(verbatim_doc_comment)]
@@ -124,6 +125,11 @@ pub enum Command {
         /// recipe's toolchain.snapshot-urls.
         #[arg(long = "debian-snapshot", value_name = "URL-PATTERN")]
         debian_snapshots: Vec<String>,
+        /// A location for the recipe's [[archive]] files, tried after the recipe's own
+        /// `locations` (a URL or a directory; the file name is appended to a directory).
+        /// Repeatable; $RELSIGN_ARCHIVE_MIRRORS (space-separated) comes after.
+        #[arg(long = "archive-mirror", value_name = "URL-OR-DIR")]
+        archive_mirrors: Vec<String>,
         #[command(flatten)]
         mirrors: Mirrors,
     },

@@ -29,6 +29,9 @@ pub enum FetchError {
     Client(String),
     #[error("{what}: every mirror failed:\n{}", .attempts.join("\n"))]
     AllMirrorsFailed { what: String, attempts: Vec<String> },
+    /// Every place failed and at least one served other bytes than the pinned ones.
+    #[error("{what}: no place served the pinned bytes (a digest mismatch is a possible tampering):\n{}", .attempts.join("\n"))]
+    NoneMatched { what: String, attempts: Vec<String> },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -37,6 +40,7 @@ impl FetchError {
     pub fn is_integrity(&self) -> bool {
         match self {
             FetchError::Store(e) => e.is_integrity(),
+            FetchError::NoneMatched { .. } => true,
             _ => false,
         }
     }
@@ -300,6 +304,10 @@ impl Http {
             if attempts.len() == 1 {
                 return Err(e);
             }
+            return Err(FetchError::NoneMatched {
+                what: what.to_string(),
+                attempts,
+            });
         }
         Err(FetchError::AllMirrorsFailed {
             what: what.to_string(),

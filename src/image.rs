@@ -350,15 +350,39 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
     // 3. App tree.
     let app = inp.work.join("image-app");
     fsutil::create_dir_all(&app)?;
+    let mut unpacked: BTreeMap<String, PathBuf> = BTreeMap::new();
     for f in &spec.files {
-        let src = inp.recipe.resolve(&f.src);
-        let bytes = fsutil::read(&src)?;
         let mode = f
             .mode
             .as_deref()
-            .and_then(|m| u32::from_str_radix(m, 8).ok())
-            .unwrap_or(0o644);
-        write(&app.join(f.dest.trim_start_matches('/')), &bytes, mode)?;
+            .and_then(|m| u32::from_str_radix(m, 8).ok());
+        let dest = app.join(f.dest.trim_start_matches('/'));
+        let Some(name) = &f.archive else {
+            let bytes = fsutil::read(&inp.recipe.resolve(&f.src))?;
+            write(&dest, &bytes, mode.unwrap_or(0o644))?;
+            continue;
+        };
+        // From an upstream archive: a file, or a directory copied whole (modes as archived).
+        if !unpacked.contains_key(name) {
+            let d = inp.work.join("archives").join(name);
+            crate::upstream::unpack(inp.recipe, name, inp.store, &d)
+                .map_err(|e| BuildError::Message(e.to_string()))?;
+            unpacked.insert(name.clone(), d);
+        }
+        let src = unpacked[name].join(&f.src);
+        let meta = std::fs::symlink_metadata(&src).map_err(|_| {
+            BuildError::Message(format!(
+                "image.files: {} is not in archive {name}",
+                f.src.display()
+            ))
+        })?;
+        if meta.is_dir() {
+            fsutil::copy_tree(&src, &dest)?;
+        } else {
+            let bytes = fsutil::read(&src)?;
+            let archived = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777;
+            write(&dest, &bytes, mode.unwrap_or(archived))?;
+        }
     }
 
     // 4. Layers, config, manifest, index.

@@ -28,6 +28,7 @@ pub mod sandbox;
 pub mod sbom;
 pub mod source;
 pub mod store;
+pub mod upstream;
 pub mod verify;
 
 /// Exit code for a verification, integrity or policy failure.

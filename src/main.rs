@@ -135,6 +135,7 @@ fn exit_code(e: &anyhow::Error) -> i32 {
             lock::python::PyLockError => is_integrity,
             lock::debian::DebianLockError => is_integrity,
             relsign::debian::DebError => is_integrity,
+            relsign::upstream::UpstreamError => is_integrity,
             relsign::verify::VerifyError => is_refusal,
             relsign::keys::policy::PolicyError => is_refusal,
         );
@@ -558,6 +559,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             recipe,
             export,
             debian_snapshots,
+            archive_mirrors,
             mirrors,
         } => {
             let recipe = load(&recipe)?;
@@ -605,10 +607,19 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                     relsign::recipe::Source::Dir(_) => {}
                 }
             }
+            if !recipe.file.archives.is_empty() {
+                r.step(&format!(
+                    "fetching {} upstream archive(s)",
+                    recipe.file.archives.len()
+                ));
+                let extra = relsign::upstream::extra_locations(&archive_mirrors);
+                relsign::upstream::fetch(&recipe, &extra, &http, &store, r)?;
+            }
             if let Some(dir) = &export {
                 r.step(&format!("exporting a vendor mirror to {}", dir.display()));
                 lock::debian::export(&deb, &store, &dir.join("debian"))?;
                 lock::python::export(&py, &store, dir)?;
+                relsign::upstream::export(&recipe, &store, dir)?;
             }
             if json {
                 print_json(

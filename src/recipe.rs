@@ -40,6 +40,29 @@ pub struct RecipeFile {
     /// Where `relsign publish` sends the release.
     #[serde(default)]
     pub publish: Vec<PublishSpec>,
+    /// Upstream archives (configs, test suites): pinned by sha256, fetched from a list of
+    /// locations in order.
+    #[serde(default, rename = "archive")]
+    pub archives: Vec<ArchiveSpec>,
+}
+
+/// `[[archive]]`: a file the release needs from upstream (a `git archive` of configs or a test
+/// suite), pinned by sha256 and fetched from `locations` in order: the project's git host,
+/// then a fallback host, then a file mirror. The same digest from any of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ArchiveSpec {
+    /// How image files and the gate refer to it.
+    pub name: String,
+    /// The file name (a `.tar.gz`), used in the store's messages and in directory locations.
+    pub file: String,
+    pub sha256: String,
+    /// Optional: the size in bytes, checked before the digest.
+    pub size: Option<u64>,
+    /// Where to get it, in order: URLs (`https://…`, `file://…`), or directories relative to
+    /// the recipe. A location ending in `/` (or a local directory) gets `file` appended.
+    #[serde(default)]
+    pub locations: Vec<String>,
 }
 
 /// `[[publish]]`: one destination of `relsign publish`.
@@ -145,7 +168,11 @@ pub struct ImageUser {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageFile {
+    /// A file relative to the recipe, or, with `archive`, a file or directory inside that
+    /// `[[archive]]` (below its top directory, as `git archive` writes it).
     pub src: PathBuf,
+    #[serde(default)]
+    pub archive: Option<String>,
     pub dest: String,
     #[serde(default)]
     pub mode: Option<String>,
@@ -519,6 +546,57 @@ impl Recipe {
         for (i, p) in file.toolchain.snapshot_urls.iter().enumerate() {
             crate::lock::snapshot::check_pattern(p)
                 .map_err(|why| invalid(&format!("toolchain.snapshot-urls[{i}]"), why))?;
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, a) in file.archives.iter().enumerate() {
+            let key = format!("archive[{i}]");
+            if !valid_name(&a.name) || !names.insert(a.name.clone()) {
+                return Err(invalid(
+                    &format!("{key}.name"),
+                    format!("{:?} is not a valid, unique archive name", a.name),
+                ));
+            }
+            if a.file.is_empty() || a.file.contains('/') || !a.file.ends_with(".tar.gz") {
+                return Err(invalid(
+                    &format!("{key}.file"),
+                    format!("{:?}: expected a .tar.gz file name (no /)", a.file),
+                ));
+            }
+            Sha256Hex::parse(&a.sha256).map_err(|e| invalid(&format!("{key}.sha256"), e))?;
+            for (j, l) in a.locations.iter().enumerate() {
+                if let Some((scheme, rest)) = l.split_once("://") {
+                    if !["http", "https", "file"].contains(&scheme) {
+                        return Err(invalid(
+                            &format!("{key}.locations[{j}]"),
+                            format!("{l:?}: expected http://, https://, file:// or a directory"),
+                        ));
+                    }
+                    if rest.split('/').next().is_some_and(|h| h.contains('@')) {
+                        return Err(invalid(
+                            &format!("{key}.locations[{j}]"),
+                            "credentials do not belong in a recipe URL".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(img) = &file.image {
+            for (i, f) in img.files.iter().enumerate() {
+                if let Some(a) = &f.archive {
+                    if !names.contains(a) {
+                        return Err(invalid(
+                            &format!("image.files[{i}].archive"),
+                            format!("{a:?} names no [[archive]] of this recipe"),
+                        ));
+                    }
+                    if crate::fsutil::relative_path(&f.src.to_string_lossy()).is_none() {
+                        return Err(invalid(
+                            &format!("image.files[{i}].src"),
+                            "inside an archive, src is a relative path without `..`".into(),
+                        ));
+                    }
+                }
+            }
         }
         Ok(Recipe {
             path: path.to_path_buf(),

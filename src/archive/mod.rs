@@ -60,8 +60,7 @@ pub fn open_zip(
     }
     let cap = input_size
         .saturating_mul(safe::DEFAULT_MAX_RATIO)
-        .max(safe::RATIO_FLOOR)
-        .min(safe::DEFAULT_MAX_BYTES);
+        .clamp(safe::RATIO_FLOOR, safe::DEFAULT_MAX_BYTES);
     let mut total = 0u64;
     for i in 0..z.len() {
         let e = z.by_index_raw(i).map_err(|e| bad(e.to_string()))?;
