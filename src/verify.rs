@@ -126,7 +126,8 @@ pub struct ArtifactReport {
     pub kind: String,
     pub sha256: String,
     pub size: u64,
-    /// Distinct release keys with a valid message-signature bundle for this file.
+    /// Distinct release keys with a valid bundle for this file: a signed publish statement
+    /// naming it, or (releases signed before) a message signature over its bytes.
     pub bundle_signers: Vec<String>,
 }
 
@@ -215,7 +216,8 @@ impl LastSeen {
             refused(
                 "last-seen state",
                 format!(
-                    "{}: {why}; refusing to verify without the rollback protection it carries                      (if you really mean to start afresh, remove it and {})",
+                    "{}: {why}; refusing to verify without the rollback protection it carries \
+                     (if you really mean to start afresh, remove it and {})",
                     path.display(),
                     hwm_path(path).display()
                 ),
@@ -567,14 +569,16 @@ pub fn verify(
 
     // DSSE bundles: the same statement, one valid signature by the hinted key; message
     // bundles sorted by the artifact they sign.
-    let (provenance_bundles, message_bundles) = classify_bundles(
+    let classified = classify_bundles(
         dir,
         &bundles,
         &env,
         &all_release_keys,
         &manifest,
+        &subjects,
         &mut notes,
     )?;
+    let (provenance_bundles, message_bundles) = (classified.provenance, &classified.message);
 
     // Artifacts in scope: digests against the subjects, and their message bundles.
     let in_scope: Vec<&Artifact> = match &loc.only {
@@ -684,7 +688,13 @@ pub fn verify(
                 ),
             ));
         }
-        let mut signers = Vec::new();
+        // Signers of the file's publish statement (checked above, no file read needed), then
+        // of legacy message-signature bundles (checked over the bytes just read).
+        let mut signers = classified
+            .statement_signers
+            .get(&a.file)
+            .cloned()
+            .unwrap_or_default();
         for (b, keyid, valid) in results {
             if !valid {
                 return Err(refused(
@@ -725,20 +735,25 @@ pub fn verify(
             artifacts.len()
         ),
     ));
-    checks.push(ok(
-        "bundle",
-        if check_bundle_sigs {
-            format!(
-                "{provenance_bundles} provenance bundle(s), {} artifact bundle(s) verified",
-                bundle_signers.values().map(Vec::len).sum::<usize>()
-            )
-        } else {
-            format!(
-                "{provenance_bundles} provenance bundle(s) verified; artifact bundles: digests \
-                 checked, signatures not (the policy's artifact threshold is 0)"
-            )
-        },
-    ));
+    checks.push(ok("bundle", {
+        let statements: usize = classified.statement_signers.values().map(Vec::len).sum();
+        let legacy: usize = message_bundles.values().map(Vec::len).sum();
+        let mut s = format!(
+            "{provenance_bundles} provenance bundle(s) and {statements} artifact publish \
+                 statement bundle(s) verified"
+        );
+        if legacy > 0 {
+            s.push_str(&if check_bundle_sigs {
+                format!("; {legacy} legacy message-signature bundle(s) verified over the bytes")
+            } else {
+                format!(
+                    "; {legacy} legacy message-signature bundle(s): digests checked, \
+                         signatures not (the policy's artifact threshold is 0)"
+                )
+            });
+        }
+        s
+    }));
 
     // ---- Phase 3: policy ------------------------------------------------------------
     if prov.signed_on > o.now + FUTURE_SKEW_SECS {
@@ -981,21 +996,107 @@ fn hinted_key<'k>(
     key
 }
 
+/// The bundles, sorted: provenance bundles checked, per artifact file the keys whose DSSE
+/// publish statement about it verified, and the legacy message-signature bundles.
+struct Classified<'b> {
+    provenance: usize,
+    statement_signers: BTreeMap<String, Vec<String>>,
+    message: BTreeMap<String, Vec<&'b BundleFile>>,
+}
+
+/// The file artifact a bundle's name (`<file>.<16 hex>.sigstore.json`) belongs to.
+fn bundle_artifact<'m>(m: &'m ReleaseManifest, bundle_name: &str) -> Option<&'m Artifact> {
+    m.artifacts
+        .iter()
+        .filter(|a| attest::is_file_artifact(a))
+        .find(|a| {
+            let prefix = format!("{}.", a.file.replace('/', "_"));
+            bundle_name
+                .strip_prefix(&prefix)
+                .and_then(|r| r.strip_suffix(".sigstore.json"))
+                .is_some_and(|fp| fp.len() == 16 && fp.bytes().all(|c| c.is_ascii_hexdigit()))
+        })
+}
+
+/// An artifact's DSSE bundle: a publish statement (PEP 740's shape) signed by its hinted key,
+/// naming exactly this file with its provenance subject digest. Returns the signer, or `None`
+/// for a key the policy does not know (noted).
+fn check_publish_bundle(
+    b: &BundleFile,
+    be: &Envelope,
+    a: &Artifact,
+    subject: &Sha256Hex,
+    keys: &[&PublicKey],
+    notes: &mut Vec<String>,
+) -> Result<Option<String>, VerifyError> {
+    if be.payload_type != INTOTO_PAYLOAD_TYPE {
+        return Err(refused(
+            "bundle",
+            format!("{}: payloadType {}", b.path.display(), be.payload_type),
+        ));
+    }
+    let Some(key) = hinted_key(keys, b, notes) else {
+        return Ok(None);
+    };
+    if be.verify(&[key]).keys.is_empty() {
+        return Err(refused(
+            "bundle",
+            format!(
+                "{}: the DSSE signature by {} does not verify",
+                b.path.display(),
+                b.bundle.hint
+            ),
+        ));
+    }
+    let s = attest::statement::parse_publish(&be.payload)
+        .map_err(|e| refused("bundle", format!("{}: {e}", b.path.display())))?;
+    if s.name != a.file || s.sha256 != *subject {
+        return Err(refused(
+            "bundle",
+            format!(
+                "{}: names {} sha256:{}, expected {} sha256:{subject} (provenance)",
+                b.path.display(),
+                s.name,
+                s.sha256,
+                a.file
+            ),
+        ));
+    }
+    Ok(Some(key.key_id().to_string()))
+}
+
 /// Check every DSSE bundle (it carries its statement's envelope, and its one signature by the
-/// hinted release key verifies) and sort the message-signature bundles by the artifact file
-/// they name. Returns the number of provenance bundles checked and the message bundles.
+/// hinted release key verifies; an artifact's names that file with its subject digest) and
+/// sort the legacy message-signature bundles by the artifact file they name.
 fn classify_bundles<'b>(
     dir: &Path,
     bundles: &'b [BundleFile],
     env: &Envelope,
     all_release_keys: &[&PublicKey],
     manifest: &ReleaseManifest,
+    subjects: &BTreeMap<&str, &Sha256Hex>,
     notes: &mut Vec<String>,
-) -> Result<(usize, BTreeMap<String, Vec<&'b BundleFile>>), VerifyError> {
+) -> Result<Classified<'b>, VerifyError> {
     let mut provenance_bundles = 0;
     let mut message_bundles: BTreeMap<String, Vec<&BundleFile>> = BTreeMap::new();
+    let mut statement_signers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for b in bundles {
         match &b.bundle.content {
+            Content::Dsse(be) if bundle_artifact(manifest, &b.name).is_some() => {
+                let a = bundle_artifact(manifest, &b.name).expect("matched");
+                let subject = subjects.get(a.file.as_str()).ok_or_else(|| {
+                    refused(
+                        "artifact digest",
+                        format!("{}: not a subject of the provenance", a.file),
+                    )
+                })?;
+                if let Some(k) = check_publish_bundle(b, be, a, subject, all_release_keys, notes)? {
+                    let v = statement_signers.entry(a.file.clone()).or_default();
+                    if !v.contains(&k) {
+                        v.push(k);
+                    }
+                }
+            }
             Content::Dsse(be) => {
                 // The provenance's bundles carry its envelope; another statement's (test
                 // result, SBOM) carry that statement's, from the .dsse.json beside them.
@@ -1049,36 +1150,25 @@ fn classify_bundles<'b>(
                     provenance_bundles += 1;
                 }
             }
-            Content::Message { .. } => {
-                let artifact = manifest
-                    .artifacts
-                    .iter()
-                    .filter(|a| attest::is_file_artifact(a))
-                    .find(|a| {
-                        let prefix = format!("{}.", a.file.replace('/', "_"));
-                        b.name
-                            .strip_prefix(&prefix)
-                            .and_then(|r| r.strip_suffix(".sigstore.json"))
-                            .is_some_and(|fp| {
-                                fp.len() == 16 && fp.bytes().all(|c| c.is_ascii_hexdigit())
-                            })
-                    });
-                match artifact {
-                    Some(a) => message_bundles.entry(a.file.clone()).or_default().push(b),
-                    None => {
-                        return Err(refused(
-                            "bundle",
-                            format!(
-                                "{}: names no artifact file of the release",
-                                b.path.display()
-                            ),
-                        ))
-                    }
+            Content::Message { .. } => match bundle_artifact(manifest, &b.name) {
+                Some(a) => message_bundles.entry(a.file.clone()).or_default().push(b),
+                None => {
+                    return Err(refused(
+                        "bundle",
+                        format!(
+                            "{}: names no artifact file of the release",
+                            b.path.display()
+                        ),
+                    ))
                 }
-            }
+            },
         }
     }
-    Ok((provenance_bundles, message_bundles))
+    Ok(Classified {
+        provenance: provenance_bundles,
+        statement_signers,
+        message: message_bundles,
+    })
 }
 
 /// The last-seen state: refuse a policy older than (or rooted elsewhere than) the one accepted

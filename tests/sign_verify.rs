@@ -302,11 +302,38 @@ fn outside_verifiers_accept_our_envelope_statement_and_bundles() {
         c
     });
     let text = out_text(&o);
+    // sigstore-js accepts every bundle (provenance, SBOM statements, and each artifact's
+    // publish statement) and refuses a flipped signature byte in an artifact's.
+    let keys = vec![f.pubk("alice"), f.pubk("bob")];
+    let js = sigstore_js(&rel, &keys);
+    let js_text = out_text(&js);
+    assert!(js.status.success(), "sigstore-js:\n{js_text}");
+    assert!(
+        js_text.contains("ok: sigstore-js verified 14 bundle(s)"),
+        "{js_text}"
+    );
+    let bad = f.dir.join("work/outside-flipped");
+    copy_dir(&rel, &bad);
+    let n = std::fs::read_dir(bad.join("attestations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("demo-") && n.contains(".whl."))
+        .unwrap();
+    let p = bad.join("attestations").join(&n);
+    let mut b = read_json(&p);
+    let mut sig = b64d(b["dsseEnvelope"]["signatures"][0]["sig"].as_str().unwrap());
+    sig[7] ^= 0x01;
+    b["dsseEnvelope"]["signatures"][0]["sig"] = b64e(&sig).into();
+    write_json(&p, &b);
+    let js = sigstore_js(&bad, &keys);
+    let js_text = out_text(&js);
+    assert_eq!(js.status.code(), Some(1), "{js_text}");
+    assert!(js_text.contains(&format!("refused: {n}")), "{js_text}");
     for want in [
         "securesystemslib verified the DSSE envelope with 2 key(s)",
         "in-toto attestation models validated the statement",
         "sigstore-protobuf-specs parsed 14 bundle(s)",
-        "in-toto attestation models validated 8 test-result/SBOM statement bundle(s)",
+        "in-toto attestation models validated 12 test-result/SBOM/publish statement bundle(s)",
     ] {
         assert!(text.contains(want), "{want}:\n{text}");
     }
@@ -414,19 +441,44 @@ fn tamper_matrix() {
         cases += 1;
     }
     {
-        let n = names.iter().find(|n| n.contains(".whl.")).unwrap();
+        // An artifact bundle carries a publish statement (PEP 740's shape). One validly signed
+        // by the bundle's own key but naming another digest is refused.
+        let n = names
+            .iter()
+            .find(|n| n.starts_with("demo-") && n.contains(".whl."))
+            .unwrap();
         let d = case("bundle-digest");
         let p = d.join("attestations").join(n);
-        let mut b = read_json(&p);
-        let mut dg = b64d(
-            b["messageSignature"]["messageDigest"]["digest"]
-                .as_str()
-                .unwrap(),
+        let b = read_json(&p);
+        let hint = b["verificationMaterial"]["publicKey"]["hint"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let signer = ["alice", "bob"]
+            .into_iter()
+            .find(|k| f.key_id(k) == hint)
+            .unwrap();
+        let mut st: serde_json::Value =
+            serde_json::from_slice(&b64d(b["dsseEnvelope"]["payload"].as_str().unwrap())).unwrap();
+        assert_eq!(
+            st["predicateType"],
+            "https://docs.pypi.org/attestations/publish/v1"
         );
-        dg[0] ^= 0x01;
-        b["messageSignature"]["messageDigest"]["digest"] = b64e(&dg).into();
-        write_json(&p, &b);
-        refused(verify(&d, &pol, None), "bundle");
+        st["subject"][0]["digest"]["sha256"] = "00".repeat(32).into();
+        let key = relsign::keys::SecretKey::read(
+            &f.privk(signer),
+            &relsign::keys::Passphrase::new(PASS.into()),
+        )
+        .unwrap();
+        let mut env = relsign::attest::dsse::Envelope::new(
+            relsign::attest::dsse::INTOTO_PAYLOAD_TYPE,
+            relsign::build::canonical_json(&st),
+        );
+        env.sign(&key);
+        let nb = relsign::attest::bundle::Bundle::dsse(&env, &hint).unwrap();
+        std::fs::write(&p, nb.to_json()).unwrap();
+        let t = refused(verify(&d, &pol, None), "bundle");
+        assert!(t.contains("expected") && t.contains("(provenance)"), "{t}");
         let d = case("bundle-raw");
         let p = d.join("attestations").join(n);
         let text = std::fs::read_to_string(&p).unwrap();
@@ -846,6 +898,14 @@ fn demo_release_signed_and_verified() {
         "{}",
         out_text(&o)
     );
+    // sigstore-js: every bundle of the demo release (provenance, test result, the SBOMs of the
+    // sdist, wheel and image, each file's publish statement), both signers.
+    let js = sigstore_js(&out, &[f.pubk("alice"), f.pubk("bob")]);
+    assert!(
+        js.status.success() && out_text(&js).contains("ok: sigstore-js verified 20 bundle(s)"),
+        "{}",
+        out_text(&js)
+    );
     // An auditor holding only the provenance and a checkout rebuilds from the statement.
     let lone = root().join("target/test-work/sign-verify-provenance.dsse.json");
     std::fs::copy(envelope(&out), &lone).unwrap();
@@ -1019,4 +1079,60 @@ fn walk(dir: &Path) -> Vec<String> {
         }
     }
     v
+}
+
+/// Releases signed before the artifact bundles became publish statements carry
+/// message-signature bundles (Ed25519 over the file's bytes): they still verify, and a flipped
+/// signature in one is still refused.
+#[test]
+fn legacy_message_signature_bundles_still_verify() {
+    let f = fixture();
+    let pol = f.policy("two");
+    let d = f.signed("legacy-bundles", "0.1.0", &["alice", "bob"]);
+    let m: ReleaseManifest =
+        serde_json::from_slice(&std::fs::read(d.join("release.json")).unwrap()).unwrap();
+    let mut replaced = 0;
+    for k in ["alice", "bob"] {
+        let key = relsign::keys::SecretKey::read(
+            &f.privk(k),
+            &relsign::keys::Passphrase::new(PASS.into()),
+        )
+        .unwrap();
+        let fp = key.public().fingerprint();
+        for a in &m.artifacts {
+            let bytes = std::fs::read(d.join(&a.file)).unwrap();
+            let b = relsign::attest::bundle::Bundle {
+                hint: key.public().key_id().to_string(),
+                content: relsign::attest::bundle::Content::Message {
+                    sha256: relsign::attest::sha2_bytes(&a.sha256),
+                    signature: key.sign(&bytes).to_vec(),
+                },
+            };
+            let p = d
+                .join("attestations")
+                .join(relsign::attest::artifact_bundle_name(&a.file, &fp));
+            assert!(p.is_file(), "{}", p.display());
+            std::fs::write(&p, b.to_json()).unwrap();
+            replaced += 1;
+        }
+    }
+    assert_eq!(replaced, 4);
+    let t = out_text(&run_ok(verify(&d, &pol, None)));
+    assert!(
+        t.contains("4 legacy message-signature bundle(s) verified over the bytes"),
+        "{t}"
+    );
+    // Flip one legacy signature: refused.
+    let n = std::fs::read_dir(d.join("attestations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("demo-") && n.contains(".whl."))
+        .unwrap();
+    let p = d.join("attestations").join(n);
+    let mut b = read_json(&p);
+    let mut sig = b64d(b["messageSignature"]["signature"].as_str().unwrap());
+    sig[3] ^= 0x01;
+    b["messageSignature"]["signature"] = b64e(&sig).into();
+    write_json(&p, &b);
+    refused(verify(&d, &pol, None), "bundle");
 }

@@ -5,7 +5,8 @@
 //! * A message-signature bundle holds `messageDigest {algorithm: SHA2_256, digest}` and the
 //!   signature. For Ed25519 the signature is pure Ed25519 over the **file bytes** (Ed25519
 //!   cannot sign a prehash without becoming Ed25519ph); `messageDigest` is the file's SHA-256,
-//!   which the verifier checks too. This is what Sigstore clients do for Ed25519 keys.
+//!   which the verifier checks too. relsign no longer writes these (a file's bundle is now a
+//!   DSSE publish statement, which sigstore-js accepts); they are read for older releases.
 //!
 //! No transparency-log entry or timestamp is included (`tlogEntries` is empty): these bundles
 //! are for keys in relsign's trust policy, not for the public-good instance.

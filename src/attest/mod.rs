@@ -7,7 +7,7 @@
 //! DIR/<artifacts>
 //! DIR/attestations/provenance.dsse.json                 DSSE envelope, one signature per key
 //! DIR/attestations/provenance.<fp>.sigstore.json        DSSE bundle, one per signature
-//! DIR/attestations/<artifact file>.<fp>.sigstore.json   message-signature bundle per key
+//! DIR/attestations/<artifact file>.<fp>.sigstore.json   DSSE publish-statement bundle per key
 //! ```
 //!
 //! `<fp>` is the key's fingerprint: the first 16 hex digits of SHA-256(DER SPKI).
@@ -60,7 +60,7 @@ pub fn artifact_path(dir: &Path, a: &Artifact) -> PathBuf {
     }
 }
 
-/// True for artifacts that are single files (they get message-signature bundles).
+/// True for artifacts that are single files (they get per-file publish-statement bundles).
 pub fn is_file_artifact(a: &Artifact) -> bool {
     a.kind != "oci-image"
 }
@@ -178,8 +178,7 @@ pub fn sign_release(
     for a in m.artifacts.iter().filter(|a| is_file_artifact(a)) {
         r.step(&format!("signing {}", a.file));
         let p = artifact_path(dir, a);
-        let bytes = fsutil::read(&p)?;
-        let sha = Sha256Hex::of(&bytes);
+        let (sha, _) = crate::digest::hash_file(&p).map_err(fsutil::err("read", &p))?;
         if sha != a.sha256 {
             return Err(AttestError::Digest {
                 file: p,
@@ -187,14 +186,13 @@ pub fn sign_release(
                 got: sha,
             });
         }
-        let sig = key.sign(&bytes);
-        let b = bundle::Bundle {
-            hint: pk.key_id().to_string(),
-            content: bundle::Content::Message {
-                sha256: sha2_bytes(&sha),
-                signature: sig.to_vec(),
-            },
-        };
+        // A DSSE publish statement (PEP 740's shape) naming the file and its SHA-256: one hash
+        // pass for the verifier, and a bundle every Sigstore verifier accepts.
+        let st = statement::publish_statement(&a.file, &sha);
+        let mut one =
+            dsse::Envelope::new(dsse::INTOTO_PAYLOAD_TYPE, crate::build::canonical_json(&st));
+        one.sign(key);
+        let b = bundle::Bundle::dsse(&one, pk.key_id()).expect("just signed");
         let bp = att.join(artifact_bundle_name(&a.file, &fp));
         fsutil::write_atomic(&bp, &b.to_json())?;
         bundles.push(bp);

@@ -224,6 +224,55 @@ pub fn provenance(dir: &Path, m: &ReleaseManifest, signed_on: i64) -> Result<Val
     }))
 }
 
+/// PEP 740's publish attestation: one distribution file by name and sha256, no predicate.
+pub const PEP740_PUBLISH_V1: &str = "https://docs.pypi.org/attestations/publish/v1";
+
+/// The per-artifact statement relsign signs for each file artifact (PEP 740's publish
+/// attestation shape): its signature covers the file's SHA-256 through the statement, so a
+/// verifier hashes each file once, with SHA-256.
+pub fn publish_statement(file: &str, sha256: &Sha256Hex) -> Value {
+    json!({
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": file, "digest": {"sha256": sha256}}],
+        "predicateType": PEP740_PUBLISH_V1,
+        "predicate": null,
+    })
+}
+
+/// Parse a verified publish statement: the one subject's name and sha256.
+pub fn parse_publish(payload: &[u8]) -> Result<Subject, String> {
+    let v: Value = crate::json::value(payload, crate::json::limit::STATEMENT)
+        .map_err(|e| format!("not JSON: {e}"))?;
+    if v.get("_type").and_then(Value::as_str) != Some(STATEMENT_TYPE) {
+        return Err(format!("_type: expected={STATEMENT_TYPE}"));
+    }
+    if v.get("predicateType").and_then(Value::as_str) != Some(PEP740_PUBLISH_V1) {
+        return Err(format!("predicateType: expected={PEP740_PUBLISH_V1}"));
+    }
+    let subjects = v
+        .get("subject")
+        .and_then(Value::as_array)
+        .ok_or("subject: missing or not a list")?;
+    let [s] = subjects.as_slice() else {
+        return Err(format!(
+            "subject: expected exactly 1 subject, got {}",
+            subjects.len()
+        ));
+    };
+    let name = s
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or("subject[0].name: missing")?;
+    let d = s
+        .pointer("/digest/sha256")
+        .and_then(Value::as_str)
+        .ok_or("subject[0].digest.sha256: missing")?;
+    Ok(Subject {
+        name: name.to_string(),
+        sha256: Sha256Hex::parse(d).map_err(|e| format!("subject[0].digest.sha256: {e}"))?,
+    })
+}
+
 /// One subject of a checked statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {

@@ -36,6 +36,28 @@ pub fn venv() -> PathBuf {
     v
 }
 
+/// Run sigstore-js (`@sigstore/verify`, installed by `cargo xtask test` into target/js) on
+/// every bundle of `release` with the given public keys. Its absence is a failure that says
+/// how to get it, never a skip.
+pub fn sigstore_js(release: &Path, pubkeys: &[PathBuf]) -> Output {
+    require_tool("node");
+    let js = std::env::var_os("RELSIGN_TEST_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/js"));
+    assert!(
+        js.join("node_modules/@sigstore/verify/package.json")
+            .is_file(),
+        "sigstore-js is missing from {}: run `cargo xtask test`, which installs it",
+        js.display()
+    );
+    // ESM resolves packages from the script's own directory: run a copy from there.
+    let script = js.join("sigstore_verify.mjs");
+    std::fs::copy(root().join("tests/js/sigstore_verify.mjs"), &script).unwrap();
+    let mut c = Command::new("node");
+    c.arg(&script).arg(release).args(pubkeys);
+    c.output().expect("spawn node")
+}
+
 /// Fail with the tool's name when a required program is missing.
 pub fn require_tool(name: &str) {
     let found = std::env::var_os("PATH")

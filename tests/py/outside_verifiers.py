@@ -9,7 +9,9 @@ usage: outside_verifiers.py RELEASE_DIR PUBKEY.pem [PUBKEY.pem ...]
   with no unknown field;
 * sigstore-protobuf-specs parses every bundle, and its DSSE / message-signature
   content is checked against the envelope and the artifact files;
-* cryptography verifies each message-signature bundle over the artifact bytes.
+* cryptography verifies each signature: DSSE bundles over the PAE (an artifact's carries a
+  PEP 740 publish statement naming the file and the SHA-256 computed here), and legacy
+  message-signature bundles over the artifact bytes.
 Prints one "ok: ..." line per check; raises on the first failure.
 """
 import base64
@@ -91,6 +93,23 @@ for path in sorted(glob.glob(os.path.join(rel, "attestations/*.sigstore.json")))
         stem = os.path.basename(path)[: -len(".0123456789abcdef.sigstore.json")]
         if stem == "provenance":
             expected = payload
+        elif os.path.isfile(os.path.join(rel, stem)):
+            # An artifact's publish statement (PEP 740's shape): it names this file and the
+            # SHA-256 computed here from its bytes.
+            expected = b.dsse_envelope.payload
+            st = json.loads(expected)
+            assert st["predicateType"] == "https://docs.pypi.org/attestations/publish/v1", path
+            assert st["predicate"] is None, path
+            data = open(os.path.join(rel, stem), "rb").read()
+            assert st["subject"] == [
+                {"name": stem, "digest": {"sha256": hashlib.sha256(data).hexdigest()}}
+            ], path
+            # in-toto's Statement proto parses it (unknown fields refused); its validate() wants
+            # a predicate object, which PEP 740's publish statement leaves null, so the fields
+            # are checked above instead.
+            pb = json_format.Parse(expected, statement_pb2.Statement())
+            assert pb.type == "https://in-toto.io/Statement/v1", path
+            statements_checked += 1
         else:
             other = json.load(open(os.path.join(rel, "attestations", stem + ".dsse.json")))
             expected = base64.b64decode(other["payload"])
@@ -113,4 +132,4 @@ for path in sorted(glob.glob(os.path.join(rel, "attestations/*.sigstore.json")))
         pk.verify(ms.signature, data)
     n += 1
 print(f"ok: sigstore-protobuf-specs parsed {n} bundle(s); every signature verified")
-print(f"ok: in-toto attestation models validated {statements_checked} test-result/SBOM statement bundle(s)")
+print(f"ok: in-toto attestation models validated {statements_checked} test-result/SBOM/publish statement bundle(s)")

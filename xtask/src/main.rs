@@ -133,6 +133,24 @@ fn ensure_venv() -> Result<PathBuf> {
     Ok(venv)
 }
 
+/// sigstore-js (`@sigstore/verify`, exact versions from tests/js/package.json) in target/js,
+/// with the test script beside it; npm reads its registry from the user's configuration.
+fn ensure_js() -> Result<PathBuf> {
+    let dir = root().join("target/js");
+    let pkg = std::fs::read_to_string(root().join("tests/js/package.json"))?;
+    let stamp = dir.join("relsign-package.json");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(pkg.as_str()) {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("package.json"), &pkg)?;
+        run(Command::new("npm")
+            .current_dir(&dir)
+            .args(["install", "--no-package-lock", "--no-audit", "--no-fund"]))
+        .context("installing sigstore-js for the tests (npm install in target/js)")?;
+        std::fs::write(&stamp, &pkg)?;
+    }
+    Ok(dir)
+}
+
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
@@ -462,11 +480,13 @@ fn relsign_not_a_release() -> &'static str {
 fn test(extra: &[String]) -> Result<()> {
     ensure_apt(APT_PACKAGES)?;
     let venv = ensure_venv()?;
+    let js = ensure_js()?;
     let mut cmd = cargo();
     cmd.current_dir(root())
         .args(["test", "--workspace"])
         .args(extra);
     cmd.env("RELSIGN_TEST_VENV", &venv);
+    cmd.env("RELSIGN_TEST_JS", &js);
     run_counting(&mut cmd)
 }
 
