@@ -77,8 +77,9 @@ fn strip_sep(s: &str) -> &str {
 /// Match one of `words` (longest first) at the start of `s`.
 fn take_word<'a>(s: &'a str, words: &[&str]) -> Option<(&'a str, &'a str)> {
     for w in words {
-        if s.len() >= w.len() && s[..w.len()].eq_ignore_ascii_case(w) {
-            return Some((&s[..w.len()], &s[w.len()..]));
+        // `get`, not slicing: `s` may have a multi-byte character where the word would end.
+        if let Some(head) = s.get(..w.len()).filter(|h| h.eq_ignore_ascii_case(w)) {
+            return Some((head, &s[w.len()..]));
         }
     }
     None
@@ -558,6 +559,19 @@ mod tests {
         assert_eq!(v("1.0.post"), v("1.0.post0"));
         assert!(Version::parse("1.0-foo").is_err());
         assert!(Version::parse("").is_err());
+    }
+
+    #[test]
+    fn multibyte_text_after_the_release_is_an_error_not_a_panic() {
+        // Found by the pep440 fuzz target: a word's length ended inside a UTF-8 character.
+        for s in [
+            "1\u{e9}\u{e9}\u{e9}\u{e9}",
+            "1.0r\u{e9}",
+            "1.0-\u{30ad}\u{30ad}",
+            "1.0.d\u{e9}v",
+        ] {
+            assert!(Version::parse(s).is_err(), "{s:?}");
+        }
     }
 
     #[test]
