@@ -209,10 +209,17 @@ fn tokenize(s: &str) -> Result<Vec<(usize, Tok)>, MarkerError> {
     Ok(out)
 }
 
+/// The most tokens a marker may have, and the deepest nesting of parentheses: the parser,
+/// the evaluator and `Display` recurse over the expression, so an unbounded marker (from a
+/// wheel's METADATA or a lock) could overflow the stack. Real markers have a few dozen tokens.
+pub const MAX_MARKER_TOKENS: usize = 1000;
+pub const MAX_MARKER_DEPTH: usize = 32;
+
 struct Parser<'a> {
     src: &'a str,
     toks: Vec<(usize, Tok)>,
     pos: usize,
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -249,8 +256,15 @@ impl Parser<'_> {
     }
     fn atom(&mut self) -> Result<Marker, MarkerError> {
         if self.peek() == Some(&Tok::LParen) {
+            if self.depth >= MAX_MARKER_DEPTH {
+                return Err(self.err(&format!(
+                    "parentheses nested deeper than {MAX_MARKER_DEPTH}"
+                )));
+            }
             self.pos += 1;
+            self.depth += 1;
             let m = self.or()?;
+            self.depth -= 1;
             if self.peek() != Some(&Tok::RParen) {
                 return Err(self.err("expected `)`"));
             }
@@ -288,10 +302,21 @@ impl Parser<'_> {
 impl Marker {
     pub fn parse(s: &str) -> Result<Marker, MarkerError> {
         let toks = tokenize(s)?;
+        if toks.len() > MAX_MARKER_TOKENS {
+            return Err(MarkerError {
+                marker: s.chars().take(200).collect(),
+                reason: format!(
+                    "{} tokens, over the limit of {MAX_MARKER_TOKENS}",
+                    toks.len()
+                ),
+                offset: toks[MAX_MARKER_TOKENS].0,
+            });
+        }
         let mut p = Parser {
             src: s,
             toks,
             pos: 0,
+            depth: 0,
         };
         if p.toks.is_empty() {
             return Err(p.err("empty marker"));
@@ -422,6 +447,31 @@ impl fmt::Display for Marker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_or_long_markers_are_errors_not_stack_overflows() {
+        // Overflowed the stack in the parser (parentheses) and in Display, evaluation and drop
+        // (a long `and` chain) before the limits; found with the pep508 fuzz target.
+        let deep = format!(
+            "{}os_name == 'posix'{}",
+            "(".repeat(50_000),
+            ")".repeat(50_000)
+        );
+        assert!(Marker::parse(&deep).is_err());
+        let deep = format!("{}os_name == 'posix'{}", "(".repeat(33), ")".repeat(33));
+        let e = Marker::parse(&deep).unwrap_err();
+        assert!(e.reason.contains("nested deeper than 32"), "{e}");
+        let long = vec!["os_name == 'posix'"; 200_000].join(" and ");
+        let e = Marker::parse(&long).unwrap_err();
+        assert!(e.reason.contains("over the limit of 1000"), "{e}");
+        // Up to the limits, fine.
+        let ok = format!("{}os_name == 'posix'{}", "(".repeat(32), ")".repeat(32));
+        assert!(Marker::parse(&ok)
+            .unwrap()
+            .evaluate(&Env::cpython_linux("3.13", 0, "x86_64")));
+        let ok = vec!["os_name == 'posix'"; 250].join(" and ");
+        assert!(Marker::parse(&ok).is_ok());
+    }
 
     fn env() -> Env {
         Env::cpython_linux("3.13", 0, "x86_64")
