@@ -137,6 +137,7 @@ impl Venv {
         record: &mut Vec<(String, String, usize)>,
         site_rel: String,
     ) -> Result<(), InstallError> {
+        self.refuse_symlinks(wheel, venv_rel)?;
         if let Some(first) = self.owners.insert(venv_rel.to_string(), wheel.to_string()) {
             // A namespace package's `__init__.py` shipped by several distributions (pkgutil
             // style: empty, or the extend_path line): the non-empty one is kept, whatever the
@@ -171,6 +172,30 @@ impl Venv {
         std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode))
             .map_err(fsutil::err("chmod", &dest))?;
         record.push((site_rel, record_hash(data), data.len()));
+        Ok(())
+    }
+
+    /// Refuse a path whose existing components include a symlink: the venv's own links
+    /// (`bin/python` → `/usr/bin/python3`, `lib64` → `lib`) point at the image's paths, which on
+    /// the host are the host's, so writing through one would overwrite a file of the host (a
+    /// wheel shipping `<name>.data/scripts/python` would replace the host's python3).
+    fn refuse_symlinks(&self, wheel: &str, venv_rel: &str) -> Result<(), InstallError> {
+        let mut p = self.host_path("");
+        for c in venv_rel.split('/') {
+            p.push(c);
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_symlink() => return Err(InstallError::Wheel {
+                    wheel: wheel.to_string(),
+                    reason: format!(
+                        "{}/{venv_rel}: {} is a symlink of the venv; refusing to write through it",
+                        self.path,
+                        p.strip_prefix(self.host_path("")).unwrap_or(&p).display()
+                    ),
+                }),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
         Ok(())
     }
 
@@ -387,6 +412,53 @@ mod tests {
             ]
         );
     }
+    #[test]
+    fn refuses_to_write_through_the_venvs_symlinks() {
+        // bin/python links to /usr/bin/python3, which on the host is the host's interpreter:
+        // a wheel's script or data file at bin/python or under lib64/ must not be written
+        // through the link.
+        use std::io::Write;
+        let d = tempfile::tempdir().unwrap();
+        let outside = d.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("python3"), b"host").unwrap();
+        for (i, (member, shown)) in [
+            ("evil-1.0.data/scripts/python", "bin/python"),
+            ("evil-1.0.data/data/bin/python3", "bin/python3"),
+            ("evil-1.0.data/data/lib64/x.py", "lib64"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let root = d.path().join(format!("root{i}"));
+            let mut venv = Venv::create(&root, "/opt/venv", "3.13", "3.13.5").unwrap();
+            // Point the interpreter link at a file we can watch (really /usr/bin/python3).
+            let link = root.join("opt/venv/bin/python");
+            std::fs::remove_file(&link).unwrap();
+            std::os::unix::fs::symlink(outside.join("python3"), &link).unwrap();
+            let whl = d.path().join("evil-1.0-py3-none-any.whl");
+            let mut z = zip::ZipWriter::new(std::fs::File::create(&whl).unwrap());
+            let o = zip::write::SimpleFileOptions::default();
+            z.start_file("evil-1.0.dist-info/METADATA", o).unwrap();
+            z.write_all(b"Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n")
+                .unwrap();
+            z.start_file(member, o).unwrap();
+            z.write_all(b"#!/bin/sh\necho pwned\n").unwrap();
+            z.finish().unwrap();
+            let e = venv.install(&whl, "evil-1.0-py3-none-any.whl").unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains(&format!("{shown} is a symlink of the venv")),
+                "{member}: {e}"
+            );
+            assert!(std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+        }
+        assert_eq!(std::fs::read(outside.join("python3")).unwrap(), b"host");
+    }
+
     #[test]
     fn record_paths_relative_to_site() {
         let sp = "lib/python3.13/site-packages";
