@@ -13,9 +13,22 @@ pub fn format(secs: i64) -> String {
     )
 }
 
-/// Parse `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, or a plain integer (unix seconds).
+/// The range [`format`] writes as `YYYY-…` with four digits: years 0000 to 9999.
+const MIN_SECS: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
+const MAX_SECS: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+
+/// Parse `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, or a plain integer (unix seconds). The time
+/// must fall in the years 0000 to 9999, so that [`format`] writes it back in a form `parse`
+/// reads.
 pub fn parse(s: &str) -> Result<i64, String> {
-    let s = s.trim();
+    let t = parse_unbounded(s.trim())?;
+    if !(MIN_SECS..=MAX_SECS).contains(&t) {
+        return Err(format!("{:?}: outside the years 0000 to 9999", s.trim()));
+    }
+    Ok(t)
+}
+
+fn parse_unbounded(s: &str) -> Result<i64, String> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return s.parse().map_err(|_| format!("{s:?}: not a time"));
     }
@@ -56,8 +69,9 @@ pub fn parse(s: &str) -> Result<i64, String> {
     let offset = match rest {
         "Z" | "z" => 0,
         _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) => {
-            let oh: i64 = rest[1..3].parse().map_err(|_| bad())?;
-            let om: i64 = rest[4..6].parse().map_err(|_| bad())?;
+            // `get`: the offset may hold multi-byte characters (a slice would panic).
+            let oh: i64 = num_at(rest, 1..3).ok_or_else(bad)?;
+            let om: i64 = num_at(rest, 4..6).ok_or_else(bad)?;
             let o = oh * 3600 + om * 60;
             if rest.starts_with('-') {
                 -o
@@ -68,6 +82,13 @@ pub fn parse(s: &str) -> Result<i64, String> {
         _ => return Err(bad()),
     };
     Ok(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
+}
+
+fn num_at(s: &str, r: std::ops::Range<usize>) -> Option<i64> {
+    s.get(r)
+        .filter(|t| t.bytes().all(|c| c.is_ascii_digit()))?
+        .parse()
+        .ok()
 }
 
 /// Now, in unix seconds.
@@ -116,5 +137,20 @@ mod tests {
         assert_eq!(parse("2000-02-29T00:00:00.123Z").unwrap(), 951_782_400);
         assert_eq!(parse("1700000000").unwrap(), 1_700_000_000);
         assert!(parse("2000-02-29 00:00:00").is_err());
+    }
+
+    #[test]
+    fn times_format_cannot_write_back_are_refused() {
+        // Found by the intoto fuzz target: "313333555555" parsed, but formats as year 11899,
+        // which parse refuses (a policy key window written so could not be read back).
+        assert!(parse("313333555555").unwrap_err().contains("0000 to 9999"));
+        assert!(parse("9999-12-31T23:59:59-00:01").is_err());
+        assert!(parse("0000-01-01T00:00:00+00:01").is_err());
+        for t in [MIN_SECS, MAX_SECS] {
+            assert_eq!(parse(&format(t)).unwrap(), t);
+        }
+        // A multi-byte character in the offset is an error, not a panic.
+        assert!(parse("2000-02-29T00:00:00+1\u{e9}12").is_err());
+        assert!(parse("2000-02-29T00:00:00+01:\u{e9}").is_err());
     }
 }
