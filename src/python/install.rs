@@ -184,14 +184,16 @@ impl Venv {
         for c in venv_rel.split('/') {
             p.push(c);
             match std::fs::symlink_metadata(&p) {
-                Ok(m) if m.file_type().is_symlink() => return Err(InstallError::Wheel {
-                    wheel: wheel.to_string(),
-                    reason: format!(
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(InstallError::Wheel {
+                        wheel: wheel.to_string(),
+                        reason: format!(
                         "{}/{venv_rel}: {} is a symlink of the venv; refusing to write through it",
                         self.path,
                         p.strip_prefix(self.host_path("")).unwrap_or(&p).display()
                     ),
-                }),
+                    })
+                }
                 Ok(_) => {}
                 Err(_) => break,
             }
