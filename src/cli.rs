@@ -262,6 +262,28 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// What an upgrade from OLD to NEW changes: packages added, removed, upgraded and
+    /// downgraded per ecosystem (from the CycloneDX SBOMs, versions in dpkg's and PEP 440's
+    /// order) and, for two release directories with images, the files changed per layer.
+    ///
+    /// OLD and NEW are release directories or CycloneDX SBOM files. Exit 1 when a kind named
+    /// by --fail-on changed (a stable branch that promises no new dependencies:
+    /// --fail-on added).
+    ///
+    /// Examples:
+    ///   relsign diff releases/1.10.4 releases/1.10.5
+    ///   relsign diff old/sbom/image.cdx.json new/sbom/image.cdx.json --json
+    ///   relsign diff releases/1.10.4 releases/1.10.5 --fail-on added,downgraded
+    #[command(verbatim_doc_comment)]
+    Diff {
+        /// The release (directory) or SBOM upgraded from.
+        old: PathBuf,
+        /// The release (directory) or SBOM upgraded to.
+        new: PathBuf,
+        /// Exit 1 when any of these changed: added, removed, upgraded, downgraded, files.
+        #[arg(long, value_delimiter = ',', value_name = "KINDS")]
+        fail_on: Vec<String>,
+    },
     /// Run a command inside a built image, in the sandbox (no network), without Docker.
     ///
     /// LAYOUT is an OCI image layout, or a release directory holding one under image/.

@@ -9,6 +9,7 @@ pub mod attest;
 pub mod build;
 pub mod compare;
 pub mod debian;
+pub mod diff;
 pub mod digest;
 pub mod fetch;
 pub mod fsutil;

@@ -837,6 +837,40 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             }
             Ok(())
         }
+        Command::Diff { old, new, fail_on } => {
+            for k in &fail_on {
+                if !relsign::diff::KINDS.contains(&k.as_str()) {
+                    anyhow::bail!(
+                        "--fail-on: {k:?} is not one of {}",
+                        relsign::diff::KINDS.join(", ")
+                    );
+                }
+            }
+            let d = relsign::diff::diff(&old, &new)?;
+            let failed: Vec<String> = fail_on
+                .iter()
+                .filter(|k| d.count(k) > 0)
+                .map(|k| format!("{} {k}", d.count(k)))
+                .collect();
+            if json {
+                print_json(serde_json::json!({
+                    "ok": failed.is_empty(),
+                    "packages": d.packages,
+                    "layers": d.layers,
+                    "failed": failed,
+                }));
+            } else {
+                outln!("{}", relsign::diff::render(&d).trim_end());
+            }
+            if !failed.is_empty() {
+                return Err(CheckFailed(
+                    format!("the upgrade changes what --fail-on forbids: {}", failed.join(", ")),
+                    serde_json::json!({"check": "diff", "failed": failed}),
+                )
+                .into());
+            }
+            Ok(())
+        }
         Command::Compare {
             left,
             right,
