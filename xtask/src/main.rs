@@ -1,10 +1,11 @@
-//! Project tasks: `cargo xtask demo`, `cargo xtask test`.
+//! Project tasks: `cargo xtask demo`, `cargo xtask test`, `cargo xtask fuzz`.
 //!
 //! `test` installs what the tests need (Debian packages through apt, a Python venv with the
 //! outside verifiers) and then runs the whole suite. A missing tool is installed, or the run
 //! fails naming it; nothing is skipped.
 
 mod bench_publish;
+mod fuzz;
 mod release;
 
 use anyhow::{bail, Context, Result};
@@ -538,8 +539,9 @@ fn main() -> Result<()> {
         Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("release") => release::release(&args[1..], &relsign_bin()?),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <demo|test|bench|release> [args]\n\n  demo   lock-check, fetch and build recipes/demo.toml into target/demo/release, sign it with generated test-only keys and verify it\n  test   install what the tests need (apt packages, a Python venv) and run the suite\n  bench  [MiB] relsign verify of a synthetic release (default 1024 MiB) against openssl dgst -sha256\n  release RECIPE [--dry-run] --key FILE: preflight, build, reproducibility check, gate, SBOMs, sign, publish, verify from each destination");
+            eprintln!("usage: cargo xtask <demo|test|bench|release|fuzz> [args]\n\n  demo   lock-check, fetch and build recipes/demo.toml into target/demo/release, sign it with generated test-only keys and verify it\n  test   install what the tests need (apt packages, a Python venv) and run the suite\n  bench  [MiB] relsign verify of a synthetic release (default 1024 MiB) against openssl dgst -sha256\n  release RECIPE [--dry-run] --key FILE: preflight, build, reproducibility check, gate, SBOMs, sign, publish, verify from each destination\n  fuzz   [--secs N] [TARGET…] build the cargo-fuzz targets and run each (or the named ones) N seconds (default 30); exit 1 on a finding");
             std::process::exit(2);
         }
     }
