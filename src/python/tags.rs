@@ -37,6 +37,11 @@ impl std::fmt::Display for Tag {
     }
 }
 
+/// The most tags a wheel file name may expand to (python × abi × platform). Real wheels have a
+/// handful (`py2.py3-none-any` is 2; a manylinux wheel for six CPythons and two platform tags
+/// is 12).
+pub const MAX_WHEEL_TAGS: usize = 1024;
+
 /// A parsed wheel file name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WheelName {
@@ -88,13 +93,25 @@ impl WheelName {
             None => None,
         };
         let split = |s: &str| s.split('.').map(str::to_string).collect::<Vec<_>>();
+        let (python, abi, platform) = (split(py), split(abi), split(plat));
+        // `tags()` is the product of the three sets: a name from an index page with hundreds
+        // of dots in each would expand to millions of tags.
+        let n = python
+            .len()
+            .saturating_mul(abi.len())
+            .saturating_mul(platform.len());
+        if n > MAX_WHEEL_TAGS {
+            return Err(err(&format!(
+                "{n} compressed tags, over the limit of {MAX_WHEEL_TAGS}"
+            )));
+        }
         Ok(WheelName {
             name: name.to_string(),
             version: version.to_string(),
             build,
-            python: split(py),
-            abi: split(abi),
-            platform: split(plat),
+            python,
+            abi,
+            platform,
         })
     }
 
@@ -271,6 +288,18 @@ mod tests {
             parse_sdist_name("docassemble.base-1.6.5.tar.gz"),
             Some(("docassemble.base".into(), "1.6.5".into()))
         );
+    }
+
+    #[test]
+    fn a_name_expanding_to_too_many_tags_is_refused() {
+        // 300 dots in each of the three tag sets made tags() build 27 million tags (over 10 s
+        // and gigabytes) for one 1.8 KB name on an index page.
+        let set = |t: &str| vec![t; 300].join(".");
+        let name = format!("a-1-{}-{}-{}.whl", set("py3"), set("none"), set("any"));
+        let e = WheelName::parse(&name).unwrap_err();
+        assert!(e.to_string().contains("over the limit of 1024"), "{e}");
+        let ok = format!("a-1-{}-none-{}.whl", set("py3"), vec!["any"; 3].join("."));
+        assert_eq!(WheelName::parse(&ok).unwrap().tags().len(), 900);
     }
 
     #[test]
