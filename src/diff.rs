@@ -210,14 +210,17 @@ pub fn diff_packages(
     out
 }
 
-/// One path of a layer: its type, mode, and content digest or link target.
-type Entry = (u8, u32, String);
+/// One path of a layer: its type, mode, owner (uid, gid), and content digest or link target.
+type Entry = (u8, u32, (u64, u64), String);
 
 /// The entries of a layer blob, read as a stream (gzip, zstd or plain tar).
 fn layer_entries(path: &Path, media_type: &str) -> Result<BTreeMap<String, Entry>, DiffError> {
     let f = std::fs::File::open(path).map_err(fsutil::err("open", path))?;
     let r: Box<dyn Read> = if media_type.ends_with("+gzip") || media_type.ends_with(".gzip") {
-        Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f)))
+        // Every gzip member: container runtimes read them all.
+        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+            f,
+        )))
     } else if media_type.ends_with("+zstd") {
         Box::new(zstd::stream::read::Decoder::new(f).map_err(fsutil::err("read", path))?)
     } else {
@@ -240,7 +243,14 @@ fn layer_entries(path: &Path, media_type: &str) -> Result<BTreeMap<String, Entry
         }
         let h = e.header();
         let (kind, mode) = (h.entry_type().as_byte(), h.mode().unwrap_or(0));
-        let what = match e.link_name_bytes() {
+        let owner = (h.uid().unwrap_or(0), h.gid().unwrap_or(0));
+        let is_link = matches!(
+            h.entry_type(),
+            tar::EntryType::Symlink | tar::EntryType::Link
+        );
+        // The link name counts for links only; any other entry is hashed whatever its header's
+        // linkname field says.
+        let what = match e.link_name_bytes().filter(|_| is_link) {
             Some(l) => String::from_utf8_lossy(&l).into_owned(),
             None => {
                 let mut w = crate::digest::HashingWriter::new(std::io::sink());
@@ -249,7 +259,7 @@ fn layer_entries(path: &Path, media_type: &str) -> Result<BTreeMap<String, Entry
                 d.to_string()
             }
         };
-        out.insert(name, (kind, mode, what));
+        out.insert(name, (kind, mode, owner, what));
     }
     Ok(out)
 }

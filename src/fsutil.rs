@@ -117,3 +117,46 @@ pub fn relative_path(s: &str) -> Option<PathBuf> {
             .all(|c| matches!(c, std::path::Component::Normal(_))))
     .then(|| p.to_path_buf())
 }
+
+/// Open `path` for reading only if it is a regular file: no symlink is followed (O_NOFOLLOW)
+/// and a FIFO or device never blocks the open (O_NONBLOCK) and is refused. For files named by
+/// untrusted input (a release directory), where a symlink to `/dev/zero` or a FIFO would
+/// otherwise hang or exhaust the reader.
+pub fn open_regular(path: &Path) -> Result<std::fs::File, FsError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+        .map_err(|e| {
+            let e = if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+                io::Error::new(io::ErrorKind::InvalidData, "a symlink, not a regular file")
+            } else {
+                e
+            };
+            FsError {
+                op: "open",
+                path: path.to_path_buf(),
+                source: e,
+            }
+        })?;
+    let meta = f.metadata().map_err(err("stat", path))?;
+    if !meta.is_file() {
+        return Err(FsError {
+            op: "open",
+            path: path.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::InvalidData, "not a regular file"),
+        });
+    }
+    Ok(f)
+}
+
+/// The SHA-256 and size of a regular file opened with [`open_regular`].
+pub fn hash_regular(path: &Path) -> Result<(crate::digest::Sha256Hex, u64), FsError> {
+    let mut f = open_regular(path)?;
+    let mut w = crate::digest::HashingWriter::new(io::sink());
+    io::copy(&mut f, &mut w).map_err(err("read", path))?;
+    let (_, d, n) = w.finish();
+    Ok((d, n))
+}

@@ -369,7 +369,19 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
                 .map_err(|e| BuildError::Message(e.to_string()))?;
             unpacked.insert(name.clone(), d);
         }
-        let src = unpacked[name].join(&f.src);
+        // Never through a symlink of the archive: a link to a host path would copy a file of
+        // the build machine into the image. (Links inside a copied directory stay links.)
+        let mut src = unpacked[name].clone();
+        for c in f.src.components() {
+            src.push(c);
+            if std::fs::symlink_metadata(&src).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(BuildError::Message(format!(
+                    "image.files: {} is reached through a symlink in archive {name} ({}); name the real path",
+                    f.src.display(),
+                    src.strip_prefix(&unpacked[name]).unwrap_or(&src).display()
+                )));
+            }
+        }
         let meta = std::fs::symlink_metadata(&src).map_err(|_| {
             BuildError::Message(format!(
                 "image.files: {} is not in archive {name}",

@@ -35,7 +35,12 @@ pub mod limit {
     pub const OCI: u64 = 4 << 20;
     /// The readable SBOM copies under `sbom/`.
     pub const SBOM: u64 = 64 << 20;
+    /// All the Sigstore bundles of a release together.
+    pub const ALL_BUNDLES: u64 = 512 << 20;
 }
+
+/// The most Sigstore bundle files a release may carry.
+pub const MAX_BUNDLES: usize = 4096;
 
 /// The most signatures one envelope may carry.
 pub const MAX_SIGNATURES: usize = 64;
@@ -194,7 +199,7 @@ pub enum ReadError {
 /// Read at most `limit` bytes of a file (a larger file is refused without reading it all).
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     use std::io::Read;
-    let f = std::fs::File::open(path).map_err(crate::fsutil::err("open", path))?;
+    let f = crate::fsutil::open_regular(path)?;
     let size = f
         .metadata()
         .map_err(crate::fsutil::err("stat", path))?

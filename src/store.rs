@@ -148,7 +148,10 @@ impl Store {
             .tempfile_in(&tmpdir)
             .map_err(fsutil::err("create temp file in", &tmpdir))?;
         let mut w = HashingWriter::new(io::BufWriter::new(tmp.as_file_mut()));
-        io::copy(reader, &mut w).map_err(|source| StoreError::Read {
+        // With a pinned size, a source that streams more is cut one byte past it (and then
+        // refused below): a hostile mirror cannot fill the disk.
+        let cap = expected_size.map_or(u64::MAX, |n| n.saturating_add(1));
+        io::copy(&mut reader.take(cap), &mut w).map_err(|source| StoreError::Read {
             what: what.to_string(),
             source,
         })?;

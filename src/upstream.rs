@@ -193,7 +193,7 @@ pub fn unpack(
         input_size: f.metadata().map(|m| m.len()).ok(),
         ..Default::default()
     };
-    let gz = flate2::read::GzDecoder::new(std::io::BufReader::new(f));
+    let gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f));
     crate::archive::safe::extract_tar(gz, dest, &opts)
         .map_err(|e| UpstreamError::Unpack(Box::new(e), name.into()))?;
     Ok(dest.to_path_buf())

@@ -304,6 +304,10 @@ impl LastSeen {
 /// Read untrusted bytes with a size limit: too large is a refusal under `check`.
 fn read_untrusted(path: &Path, limit: u64, check: &'static str) -> Result<Vec<u8>, VerifyError> {
     crate::json::read_limited(path, limit).map_err(|e| match e {
+        // A symlink, FIFO or device where a file should be is a refusal, like bad content.
+        crate::json::ReadError::Fs(e) if e.source.kind() == std::io::ErrorKind::InvalidData => {
+            refused(check, e.to_string())
+        }
         crate::json::ReadError::Fs(e) => VerifyError::Fs(e),
         e => refused(check, e.to_string()),
     })
@@ -406,14 +410,34 @@ fn read_bundles(dir: &Path) -> Result<Vec<BundleFile>, VerifyError> {
         .filter(|n| n.ends_with(".sigstore.json"))
         .collect();
     names.sort();
+    if names.len() > crate::json::MAX_BUNDLES {
+        return Err(refused(
+            "format",
+            format!(
+                "{}: {} bundles, over the limit of {}",
+                att.display(),
+                names.len(),
+                crate::json::MAX_BUNDLES
+            ),
+        ));
+    }
+    let mut total = 0u64;
     for name in names {
         let path = att.join(&name);
-        let bundle = Bundle::from_json(&read_untrusted(
-            &path,
-            crate::json::limit::STATEMENT,
-            "bundle",
-        )?)
-        .map_err(|e| refused("bundle", format!("{}: {e}", path.display())))?;
+        let bytes = read_untrusted(&path, crate::json::limit::STATEMENT, "bundle")?;
+        total += bytes.len() as u64;
+        if total > crate::json::limit::ALL_BUNDLES {
+            return Err(refused(
+                "format",
+                format!(
+                    "{}: the bundles hold more than {} bytes in all",
+                    att.display(),
+                    crate::json::limit::ALL_BUNDLES
+                ),
+            ));
+        }
+        let bundle = Bundle::from_json(&bytes)
+            .map_err(|e| refused("bundle", format!("{}: {e}", path.display())))?;
         out.push(BundleFile { path, name, bundle });
     }
     Ok(out)
@@ -652,6 +676,15 @@ pub fn verify(
                 )
             })?;
             verifiers.push((*b, key.key_id().to_string(), sv));
+        }
+        if fsutil::relative_path(&a.file).is_none() {
+            return Err(refused(
+                "artifact digest",
+                format!(
+                    "release.json names the artifact {:?}, not a relative path",
+                    a.file
+                ),
+            ));
         }
         let path = attest::artifact_path(dir, a);
         if !path.is_file() {
@@ -1035,21 +1068,23 @@ fn check_publish_bundle(
             format!("{}: payloadType {}", b.path.display(), be.payload_type),
         ));
     }
-    let Some(key) = hinted_key(keys, b, notes) else {
-        return Ok(None);
-    };
-    if be.verify(&[key]).keys.is_empty() {
-        return Err(refused(
-            "bundle",
-            format!(
-                "{}: the DSSE signature by {} does not verify",
-                b.path.display(),
-                b.bundle.hint
-            ),
-        ));
-    }
+    // What it says is checked whoever signed it: a bundle by an unknown key must still name
+    // this file with its signed digest (and, unverified, is then left out of `covered`).
     let s = attest::statement::parse_publish(&be.payload)
         .map_err(|e| refused("bundle", format!("{}: {e}", b.path.display())))?;
+    let key = hinted_key(keys, b, notes);
+    if let Some(key) = key {
+        if be.verify(&[key]).keys.is_empty() {
+            return Err(refused(
+                "bundle",
+                format!(
+                    "{}: the DSSE signature by {} does not verify",
+                    b.path.display(),
+                    b.bundle.hint
+                ),
+            ));
+        }
+    }
     if s.name != a.file || s.sha256 != *subject {
         return Err(refused(
             "bundle",
@@ -1062,7 +1097,7 @@ fn check_publish_bundle(
             ),
         ));
     }
-    Ok(Some(key.key_id().to_string()))
+    Ok(key.map(|k| k.key_id().to_string()))
 }
 
 /// Check every DSSE bundle (it carries its statement's envelope, and its one signature by the
@@ -1355,7 +1390,9 @@ fn legacy_gate_required(
     prov: &Provenance,
 ) -> Result<bool, VerifyError> {
     let path = fsutil::relative_path(&m.recipe.path).map(|r| dir.join(r));
-    let bytes = path.as_ref().and_then(|p| std::fs::read(p).ok());
+    let bytes = path
+        .as_ref()
+        .and_then(|p| crate::json::read_limited(p, crate::json::limit::POLICY).ok());
     let Some(bytes) = bytes.filter(|b| Sha256Hex::of(b) == prov.recipe_sha256) else {
         return Err(refused(
             "test result",
@@ -1502,7 +1539,8 @@ fn test_result_check(
             absent += 1;
             continue;
         }
-        let (got, _) = crate::digest::hash_file(&file).map_err(fsutil::err("read", &file))?;
+        let (got, _) =
+            fsutil::hash_regular(&file).map_err(|e| refused("test result", e.to_string()))?;
         if got.as_str() != want {
             return Err(refused(
                 "test result",
@@ -1554,12 +1592,15 @@ fn input_checks(
             )));
         };
         let p = dir.join(&r);
-        let got = match crate::digest::hash_file(&p) {
+        let got = match fsutil::hash_regular(&p) {
             Ok((d, _)) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => {
                 return Err(bad(format!("{}: missing", p.display())))
             }
-            Err(e) => return Err(fsutil::err("read", &p)(e).into()),
+            Err(e) if e.source.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(bad(e.to_string()))
+            }
+            Err(e) => return Err(e.into()),
         };
         if got != **want {
             return Err(bad(format!(
@@ -1585,6 +1626,9 @@ fn input_checks(
                 s.package
             )));
         }
+        // The tree digest's listing is one line per file: a name with a newline could forge
+        // lines, and a symlink or special file would be followed or block. Refuse them first.
+        check_plain_tree(&p).map_err(bad)?;
         let got =
             crate::source::tree_digest(&p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
         if got.as_str() != s.digest {
@@ -1609,6 +1653,43 @@ fn input_checks(
             m.locks.len()
         ),
     )))
+}
+
+/// A source copy must hold only directories and regular files, with UTF-8 names free of
+/// newlines (the tree digest lists one file per line), at most 100,000 entries.
+fn check_plain_tree(root: &Path) -> Result<(), String> {
+    let mut stack = vec![root.to_path_buf()];
+    let mut n = 0usize;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))? {
+            let e = e.map_err(|e| format!("{}: {e}", d.display()))?;
+            n += 1;
+            if n > 100_000 {
+                return Err(format!("{}: more than 100000 entries", root.display()));
+            }
+            let p = e.path();
+            let name = e.file_name();
+            match name.to_str() {
+                Some(s) if !s.contains('\n') && !s.contains('\r') => {}
+                _ => {
+                    return Err(format!(
+                        "{}: a name that is not UTF-8 or holds a newline",
+                        p.display()
+                    ))
+                }
+            }
+            let t = e.file_type().map_err(|e| format!("{}: {e}", p.display()))?;
+            if t.is_dir() {
+                stack.push(p);
+            } else if !t.is_file() {
+                return Err(format!(
+                    "{}: a symlink or special file in a source copy",
+                    p.display()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every non-directory path under `root` (symlinks included, not followed), sorted.
@@ -1691,7 +1772,8 @@ fn hash_and_verify<'b>(
     verifiers: Vec<(&'b BundleFile, String, crate::keys::StreamVerifier)>,
 ) -> Result<(Sha256Hex, u64, Vec<(&'b BundleFile, String, bool)>), VerifyError> {
     const CHUNK: usize = 1 << 20;
-    let mut f = std::fs::File::open(path).map_err(fsutil::err("open", path))?;
+    let mut f =
+        fsutil::open_regular(path).map_err(|e| refused("artifact digest", e.to_string()))?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     if verifiers.is_empty() {
@@ -1920,8 +2002,8 @@ fn check_layout(
         covered.insert(blobs.join(hex.as_str()));
         jobs.push((what, hex, path));
     }
-    for ((what, hex, path), res) in parallel_map(jobs, |(_, _, p)| crate::digest::hash_file(p)) {
-        let (got, _) = res.map_err(fsutil::err("read", &path))?;
+    for ((what, hex, path), res) in parallel_map(jobs, |(_, _, p)| fsutil::hash_regular(p)) {
+        let (got, _) = res.map_err(|e| refused("artifact digest", e.to_string()))?;
         if got != hex {
             return Err(refused(
                 "artifact digest",

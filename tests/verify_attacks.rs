@@ -454,3 +454,96 @@ fn every_released_file_is_world_readable() {
     }
     assert!(files > 20, "{files} files");
 }
+
+/// Run with a deadline: verify must refuse hostile files, never hang on them.
+fn refused_within(mut c: Command, secs: u64, check: &str, needles: &[&str]) {
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if start.elapsed().as_secs() > secs {
+            let _ = child.kill();
+            panic!("{c:?}: still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let o = child.wait_with_output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{c:?}: expected exit 1:\n{t}");
+    assert!(
+        t.contains(&format!("check `{check}` failed")),
+        "{c:?}: {check}:\n{t}"
+    );
+    for n in needles {
+        assert!(t.contains(n), "{c:?}: expected {n:?} in:\n{t}");
+    }
+}
+
+/// Found by reviewing the fix: files that would hang or exhaust a reader, and a bundle by a
+/// key the policy does not know whose statement was left unread.
+#[test]
+fn hostile_files_are_refused_without_hanging() {
+    // The recipe copy as a symlink to /dev/zero.
+    let (_t, rel) = signed_copy();
+    let m = json(&rel.join("release.json"));
+    let recipe = rel.join(m["recipe"]["path"].as_str().unwrap());
+    std::fs::remove_file(&recipe).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &recipe).unwrap();
+    refused_within(
+        verify(&rel),
+        60,
+        "inputs",
+        &["a symlink, not a regular file"],
+    );
+
+    // A FIFO among the bundles.
+    let (_t, rel) = signed_copy();
+    let fifo = rel.join("attestations/x.0123456789abcdef.sigstore.json");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    refused_within(verify(&rel), 60, "bundle", &["not a regular file"]);
+
+    // A symlink inside a source copy under inputs/ (it would be followed by the tree digest).
+    let (_t, rel) = signed_copy();
+    let src = m["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "dir")
+        .unwrap()["location"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::os::unix::fs::symlink("/etc/passwd", rel.join("inputs").join(&src).join("zz-link"))
+        .unwrap();
+    refused_within(verify(&rel), 60, "inputs", &["a symlink or special file"]);
+
+    // A bundle by a key the policy does not know, naming the wheel with another digest.
+    let (_t, rel) = signed_copy();
+    let whl = whl_in(&rel);
+    let name = whl.file_name().unwrap().to_string_lossy().into_owned();
+    let st = serde_json::json!({"_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": name, "digest": {"sha256": "00".repeat(32)}}],
+        "predicateType": "https://docs.pypi.org/attestations/publish/v1", "predicate": null});
+    let bundle = serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {"publicKey": {"hint": "unknown-key"}},
+        "dsseEnvelope": {"payload": b64(&serde_json::to_vec(&st).unwrap()),
+            "payloadType": "application/vnd.in-toto+json",
+            "signatures": [{"keyid": "unknown-key", "sig": b64(&[0u8; 64])}]}});
+    std::fs::write(
+        rel.join(format!(
+            "attestations/{name}.0123456789abcdef.sigstore.json"
+        )),
+        serde_json::to_vec(&bundle).unwrap(),
+    )
+    .unwrap();
+    refused_within(verify(&rel), 60, "bundle", &["(provenance)"]);
+}

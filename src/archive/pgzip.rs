@@ -22,7 +22,9 @@ pub const LEVEL: u32 = 7;
 const BATCH_PER_THREAD: usize = 8;
 
 /// The identity recorded in provenance (`internalParameters.gzip`).
-pub const IMPL: &str = "pgzip: zlib-rs deflate level 7, 128 KiB blocks primed with the previous 32 KiB, sync-flushed; one gzip member, mtime 0, OS 255";
+/// zlib-rs's output may change between its versions, so the version is part of it (a test
+/// keeps it equal to Cargo.lock's).
+pub const IMPL: &str = "pgzip: zlib-rs 0.6.8 deflate level 7, 128 KiB blocks primed with the previous 32 KiB, sync-flushed; one gzip member, mtime 0, OS 255";
 
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
@@ -55,7 +57,7 @@ impl<W: Write> GzWriter<W> {
     pub fn with_threads(inner: W, threads: usize) -> GzWriter<W> {
         GzWriter {
             inner,
-            threads: threads.max(1),
+            threads: threads.clamp(1, 256),
             pending: Vec::new(),
             tail: Vec::new(),
             crc: flate2::Crc::new(),
@@ -242,6 +244,21 @@ mod tests {
             "{} of {}",
             one.len(),
             data.len()
+        );
+    }
+
+    #[test]
+    fn impl_names_the_locked_zlib_rs() {
+        let lock = include_str!("../../Cargo.lock");
+        let v = lock
+            .split("[[package]]")
+            .find(|p| p.contains("name = \"zlib-rs\""))
+            .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+            .map(|v| v.trim_matches('"').to_string())
+            .expect("zlib-rs in Cargo.lock");
+        assert!(
+            IMPL.contains(&format!("zlib-rs {v} ")),
+            "IMPL says {IMPL:?}, Cargo.lock has zlib-rs {v}"
         );
     }
 

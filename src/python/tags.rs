@@ -298,7 +298,7 @@ mod tests {
         let name = format!("a-1-{}-{}-{}.whl", set("py3"), set("none"), set("any"));
         let e = WheelName::parse(&name).unwrap_err();
         assert!(e.to_string().contains("over the limit of 1024"), "{e}");
-        let ok = format!("a-1-{}-none-{}.whl", set("py3"), vec!["any"; 3].join("."));
+        let ok = format!("a-1-{}-none-{}.whl", set("py3"), ["any"; 3].join("."));
         assert_eq!(WheelName::parse(&ok).unwrap().tags().len(), 900);
     }
 
