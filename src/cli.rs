@@ -262,6 +262,37 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Scan a release's packages (its CycloneDX SBOMs) against an offline OSV database.
+    ///
+    /// PyPI packages by normalized name and PEP 440 order; Debian packages by source package
+    /// (as Debian's advisories are keyed) and dpkg order, for the release's Debian suite.
+    /// Withdrawn records are ignored. Nothing touches the network. Exit 1 when a finding fails
+    /// the policy: by default every vulnerability with a fixed version (--fail-on fixed);
+    /// --severity adds every finding at or above a level. An --allow entry lets a finding
+    /// pass until its expiry date; an expired entry fails.
+    ///
+    /// Examples:
+    ///   relsign scan target/demo/release --db osv/PyPI.zip --db osv/Debian.zip
+    ///   relsign scan release/sbom/image.cdx.json --db osv/ --severity HIGH --json
+    ///   relsign scan release --db osv/ --allow scan-allow.toml
+    #[command(verbatim_doc_comment)]
+    Scan {
+        /// A release directory (every sbom/*.cdx.json) or a CycloneDX SBOM file.
+        target: PathBuf,
+        /// An OSV database: a zip of OSV JSON records or a directory of them. Repeatable.
+        #[arg(long, value_name = "ZIP-OR-DIR", required = true)]
+        db: Vec<PathBuf>,
+        /// What fails: `fixed` (a vulnerability with a fix available), `any`, or `none`.
+        #[arg(long, value_name = "WHAT", default_value = "fixed",
+              value_parser = ["fixed", "any", "none"])]
+        fail_on: String,
+        /// Also fail on findings at or above this severity (LOW, MODERATE, HIGH, CRITICAL).
+        #[arg(long, value_name = "LEVEL", value_parser = ["LOW", "MODERATE", "MEDIUM", "HIGH", "CRITICAL"])]
+        severity: Option<String>,
+        /// An allow-list (TOML: [[allow]] id, package, reason, expires = "YYYY-MM-DD").
+        #[arg(long, value_name = "FILE")]
+        allow: Option<PathBuf>,
+    },
     /// What an upgrade from OLD to NEW changes: packages added, removed, upgraded and
     /// downgraded per ecosystem (from the CycloneDX SBOMs, versions in dpkg's and PEP 440's
     /// order) and, for two release directories with images, the files changed per layer.

@@ -26,6 +26,7 @@ pub mod recipe;
 pub mod release;
 pub mod report;
 pub mod sandbox;
+pub mod scan;
 pub mod sbom;
 pub mod source;
 pub mod store;

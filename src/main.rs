@@ -837,6 +837,60 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             }
             Ok(())
         }
+        Command::Scan {
+            target,
+            db,
+            fail_on,
+            severity,
+            allow,
+        } => {
+            let pkgs = relsign::scan::packages(&target)?;
+            let mut records = Vec::new();
+            for d in &db {
+                records.extend(relsign::scan::load_db(d)?);
+            }
+            let allow = match &allow {
+                Some(p) => relsign::scan::read_allow(p)?,
+                None => vec![],
+            };
+            let today = relsign::attest::time::format(relsign::attest::time::now());
+            let judged = relsign::scan::judge(
+                relsign::scan::scan(&pkgs, &records),
+                &fail_on,
+                severity.as_deref(),
+                &allow,
+                &today[..10],
+            );
+            let failing = judged.iter().filter(|j| j.verdict == "fail").count();
+            if json {
+                print_json(serde_json::json!({
+                    "ok": failing == 0,
+                    "packages": pkgs.len(),
+                    "records": records.len(),
+                    "databases": db,
+                    "findings": judged,
+                }));
+            } else {
+                outln!(
+                    "{} package(s) against {} OSV record(s) from {}",
+                    pkgs.len(),
+                    records.len(),
+                    db.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                );
+                outln!("{}", relsign::scan::render(&judged).trim_end());
+            }
+            if failing > 0 {
+                return Err(CheckFailed(
+                    format!(
+                        "{failing} finding(s) fail the policy (--fail-on {fail_on}{}): move each package to its FIXED IN version, or allow-list it with a reason and an expiry",
+                        severity.as_deref().map(|s| format!(", --severity {s}")).unwrap_or_default()
+                    ),
+                    serde_json::json!({"check": "scan", "failing": failing}),
+                )
+                .into());
+            }
+            Ok(())
+        }
         Command::Diff { old, new, fail_on } => {
             for k in &fail_on {
                 if !relsign::diff::KINDS.contains(&k.as_str()) {

@@ -17,6 +17,9 @@ fn component(c: &Component) -> Value {
     if let Some(l) = c.license.cyclonedx() {
         v["licenses"] = l;
     }
+    if let Some(s) = &c.source {
+        v["properties"] = json!([{"name": "relsign:debian:source", "value": s}]);
+    }
     v
 }
 

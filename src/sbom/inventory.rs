@@ -241,6 +241,7 @@ fn runtime_components(lock: &PyLock, store: &Store) -> Result<Vec<Component>, Sb
             sha256: Some(f.sha256.to_string()),
             license,
             ecosystem: "pypi".into(),
+            source: None,
         });
     }
     Ok(out)
@@ -279,6 +280,7 @@ pub(super) fn python(
             sha256: Some(a.sha256.to_string()),
             license: meta.license,
             ecosystem: "pypi".into(),
+            source: None,
         },
         components,
         relation: Relation::DependsOn,
@@ -440,6 +442,12 @@ fn debian_packages(
         let name = field("Package")?;
         let version = field("Version")?;
         let arch = field("Architecture")?;
+        // `Source: name` or `Source: name (version)`, absent when it is the binary's name.
+        let source = para
+            .get("Source")
+            .and_then(|s| s.split_whitespace().next())
+            .filter(|s| *s != name)
+            .map(str::to_string);
         let copyright = read_in_root(root, &format!("usr/share/doc/{name}/copyright"))?;
         let license = copyright
             .map(|t| License::from_debian_copyright(&t))
@@ -459,6 +467,7 @@ fn debian_packages(
             version,
             license,
             ecosystem: "deb".into(),
+            source,
         });
     }
     Ok(out)
@@ -531,6 +540,7 @@ fn python_packages(
                 version: meta.version,
                 license: meta.license,
                 ecosystem: "pypi".into(),
+                source: None,
             });
         }
     }
@@ -593,6 +603,7 @@ pub(super) fn image(
             sha256: Some(a.sha256.to_string()),
             license: License::None,
             ecosystem: "oci".into(),
+            source: None,
         },
         components,
         relation: Relation::Contains,

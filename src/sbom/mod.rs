@@ -105,6 +105,9 @@ pub struct Component {
     pub license: License,
     /// "deb", "pypi" or "oci".
     pub ecosystem: String,
+    /// A Debian binary package's source package, when its name differs (dpkg's `Source:`):
+    /// Debian's advisories are keyed by source. CycloneDX property `relsign:debian:source`.
+    pub source: Option<String>,
 }
 
 /// How the root relates to the components.
@@ -313,6 +316,7 @@ mod tests {
             sha256: Some("ab".repeat(32)),
             license,
             ecosystem: eco.into(),
+            source: None,
         }
     }
 
