@@ -277,7 +277,9 @@ pub enum Command {
     ///   relsign scan release --db osv/ --allow scan-allow.toml
     #[command(verbatim_doc_comment)]
     Scan {
-        /// A release directory (every sbom/*.cdx.json) or a CycloneDX SBOM file.
+        /// A release directory (every sbom/*.cdx.json), a CycloneDX SBOM file, or a published
+        /// release by `docker://host/repo:tag` (pulled first; credentials from
+        /// $RELSIGN_REGISTRY_CREDENTIALS).
         target: PathBuf,
         /// An OSV database: a zip of OSV JSON records or a directory of them. Repeatable.
         #[arg(long, value_name = "ZIP-OR-DIR", required = true)]
@@ -307,9 +309,9 @@ pub enum Command {
     ///   relsign diff releases/1.10.4 releases/1.10.5 --fail-on added,downgraded
     #[command(verbatim_doc_comment)]
     Diff {
-        /// The release (directory) or SBOM upgraded from.
+        /// The release (directory, or docker://host/repo:tag) or SBOM upgraded from.
         old: PathBuf,
-        /// The release (directory) or SBOM upgraded to.
+        /// The release (directory, or docker://host/repo:tag) or SBOM upgraded to.
         new: PathBuf,
         /// Exit 1 when any of these changed: added, removed, upgraded, downgraded, files.
         #[arg(long, value_delimiter = ',', value_name = "KINDS")]

@@ -108,6 +108,26 @@ impl Reporter for Term {
 /// An error that maps to exit code 1 (check failed) rather than 2, with details for `--json`.
 #[derive(Debug)]
 struct CheckFailed(String, serde_json::Value);
+
+/// A `docker://` reference pulled (image and release metadata) into a temporary release
+/// directory, which the returned guard removes; any other target as it is. What was pulled is
+/// not verified here: `relsign verify` is the command that checks it.
+fn pulled_release(
+    target: &std::path::Path,
+    r: &dyn relsign::report::Reporter,
+) -> anyhow::Result<(Option<tempfile::TempDir>, std::path::PathBuf)> {
+    let s = target.to_string_lossy();
+    if !s.starts_with("docker://") {
+        return Ok((None, target.to_path_buf()));
+    }
+    let tmp = tempfile::tempdir()?;
+    let layout = relsign::publish::pull::pull_release(&s, tmp.path(), r)?;
+    let dir = relsign::fsutil::parent_dir(&layout).to_path_buf();
+    r.info(&format!(
+        "{s}: pulled (not verified here; `relsign verify {s}` checks the signatures)"
+    ));
+    Ok((Some(tmp), dir))
+}
 impl std::fmt::Display for CheckFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
@@ -844,6 +864,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             severity,
             allow,
         } => {
+            let (_pulled, target) = pulled_release(&target, r)?;
             let pkgs = relsign::scan::packages(&target)?;
             let mut records = Vec::new();
             for d in &db {
@@ -900,6 +921,8 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                     );
                 }
             }
+            let (_a, old) = pulled_release(&old, r)?;
+            let (_b, new) = pulled_release(&new, r)?;
             let d = relsign::diff::diff(&old, &new)?;
             let failed: Vec<String> = fail_on
                 .iter()

@@ -152,6 +152,36 @@ fn xtask_release_dry_run_then_real_release_then_verify_everywhere() {
         run_ok(c);
     }
     assert!(out.join("release.json").is_file());
+    // diff and scan read a published release too: the two registries serve the same one, and
+    // an empty OSV database finds nothing in it.
+    let refs: Vec<String> = [&hub, &harbor]
+        .iter()
+        .map(|reg| format!("docker://http://{}/relsign/demo:0.1.0", reg.host()))
+        .collect();
+    let mut c = rs(&[
+        "diff",
+        &refs[0],
+        &refs[1],
+        "--fail-on",
+        "added,removed,upgraded,downgraded,files",
+    ]);
+    c.env("RELSIGN_REGISTRY_CREDENTIALS", format!("{USER}:{PASS}"));
+    let o = run_ok(c);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("packages: no change") && text.contains("0 image file(s) changed"),
+        "{text}"
+    );
+    let empty_db = work.join("osv-empty");
+    std::fs::create_dir_all(&empty_db).unwrap();
+    let mut c = rs(&["scan", &refs[0], "--db", empty_db.to_str().unwrap()]);
+    c.env("RELSIGN_REGISTRY_CREDENTIALS", format!("{USER}:{PASS}"));
+    let o = run_ok(c);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("no known vulnerability"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 
     // A dirty tree stops the release in preflight.
     let src = recipe.parent().unwrap().join("demo/README.md");
