@@ -11,14 +11,27 @@ use std::path::{Path, PathBuf};
 const FILE: &str = "docassemble-v1.10.5-docker-tests.tar.gz";
 const SHA256: &str = "02b93ff2c18b094c4efbda75cbd578847d7a1e5f9e7047ddbc06d612a5984807";
 
+/// docassemble's upstream archives: `$RELSIGN_UPSTREAM_DIR`, else `shared/upstream` beside the
+/// checkout or beside one of its parent directories (the workplace puts `shared/` next to it).
 fn upstream_dir() -> PathBuf {
-    let d = root().join("../shared/upstream");
-    assert!(
-        d.join(FILE).is_file(),
-        "{} is missing: the tests use docassemble's upstream archives there as the file mirror",
-        d.display()
+    let mut tried = Vec::new();
+    let mut candidates: Vec<PathBuf> = std::env::var_os("RELSIGN_UPSTREAM_DIR")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    let root = root();
+    candidates.extend(root.ancestors().skip(1).map(|a| a.join("shared/upstream")));
+    for d in candidates {
+        if d.join(FILE).is_file() {
+            return d.canonicalize().unwrap();
+        }
+        tried.push(d.display().to_string());
+    }
+    panic!(
+        "docassemble's upstream archives ({FILE}) are missing: the tests use them as the file \
+         mirror; tried {}; set RELSIGN_UPSTREAM_DIR",
+        tried.join(", ")
     );
-    d.canonicalize().unwrap()
 }
 
 /// A loopback HTTP stand-in answering every request with `status` and `body`; counts requests.
