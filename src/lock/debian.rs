@@ -682,6 +682,9 @@ pub fn parse_depends(s: &str) -> Result<Vec<Vec<DepAlt>>, String> {
                 Some((n, q)) => (n.to_string(), Some(q.to_string())),
                 None => (name_part.to_string(), None),
             };
+            if name.is_empty() || arch.as_deref() == Some("") {
+                return Err(format!("bad package name in {alt:?}"));
+            }
             alts.push(DepAlt {
                 name,
                 arch,
@@ -2170,6 +2173,9 @@ mod tests {
         );
         assert!(parse_depends("a (>= 1").is_err());
         assert!(parse_depends("a (~ 1)").is_err());
+        // An empty name or architecture qualifier (found by the packages fuzz target).
+        assert!(parse_depends("a, :cryptography").is_err());
+        assert!(parse_depends("a:").is_err());
     }
 
     const PACKAGES: &str = "\
