@@ -12,6 +12,7 @@
 
 use crate::digest::Sha256Hex;
 use crate::fsutil::{self, FsError};
+use crate::packages::version_cmp;
 use serde::Serialize;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,6 +23,8 @@ use std::path::{Path, PathBuf};
 pub enum DiffError {
     #[error(transparent)]
     Fs(#[from] FsError),
+    #[error(transparent)]
+    Packages(#[from] crate::packages::PackagesError),
     #[error("{}: {reason}", .path.display())]
     Input { path: PathBuf, reason: String },
 }
@@ -82,94 +85,16 @@ impl Diff {
 /// The kinds `--fail-on` accepts.
 pub const KINDS: [&str; 5] = ["added", "removed", "upgraded", "downgraded", "files"];
 
-/// Every package a CycloneDX document lists (components with a purl), by ecosystem and name.
-fn sbom_packages(
-    path: &Path,
-    out: &mut BTreeMap<PackageKey, BTreeSet<String>>,
-) -> Result<(), DiffError> {
-    let bytes = crate::json::read_limited(path, crate::json::limit::SBOM).map_err(|e| match e {
-        crate::json::ReadError::Fs(e) => DiffError::Fs(e),
-        e => bad(path, e.to_string()),
-    })?;
-    let v = crate::json::value(&bytes, crate::json::limit::SBOM)
-        .map_err(|e| bad(path, e.to_string()))?;
-    if v.get("bomFormat").and_then(|f| f.as_str()) != Some("CycloneDX") {
-        return Err(bad(path, "not a CycloneDX SBOM (bomFormat)"));
-    }
-    for (i, c) in v
-        .get("components")
-        .and_then(|c| c.as_array())
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let Some(purl) = c.get("purl").and_then(|p| p.as_str()) else {
-            continue;
-        };
-        let (eco, _) = purl
-            .strip_prefix("pkg:")
-            .and_then(|r| r.split_once('/'))
-            .ok_or_else(|| bad(path, format!("components[{i}].purl {purl:?} is not a purl")))?;
-        let (Some(name), Some(version)) = (
-            c.get("name").and_then(|n| n.as_str()),
-            c.get("version").and_then(|n| n.as_str()),
-        ) else {
-            return Err(bad(
-                path,
-                format!("components[{i}]: needs name and version"),
-            ));
-        };
-        let name = if eco == "pypi" {
-            crate::python::requirements::normalize_name(name)
-        } else {
-            name.to_string()
-        };
-        out.entry((eco.to_string(), name))
-            .or_default()
-            .insert(version.to_string());
-    }
-    Ok(())
-}
-
-/// The packages of a release directory (all of `sbom/*.cdx.json`) or of one CycloneDX file.
+/// The packages of a release directory (all of `sbom/*.cdx.json`) or of one CycloneDX file,
+/// by ecosystem and name, with every version listed.
 pub fn packages(target: &Path) -> Result<BTreeMap<PackageKey, BTreeSet<String>>, DiffError> {
-    let mut out = BTreeMap::new();
-    if target.is_dir() {
-        let sbom = target.join("sbom");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&sbom)
-            .map_err(fsutil::err("read directory", &sbom))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.to_string_lossy().ends_with(".cdx.json"))
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            return Err(bad(
-                &sbom,
-                "no CycloneDX SBOM (*.cdx.json): run `relsign sbom` first",
-            ));
-        }
-        for f in files {
-            sbom_packages(&f, &mut out)?;
-        }
-    } else {
-        sbom_packages(target, &mut out)?;
+    let mut out: BTreeMap<PackageKey, BTreeSet<String>> = BTreeMap::new();
+    for p in crate::packages::read(target)? {
+        out.entry((p.ecosystem, p.name))
+            .or_default()
+            .insert(p.version);
     }
     Ok(out)
-}
-
-/// Order two versions of one ecosystem: dpkg's for Debian, PEP 440's for PyPI.
-pub fn version_cmp(ecosystem: &str, a: &str, b: &str) -> Ordering {
-    match ecosystem {
-        "deb" => crate::debian::version::deb_version_cmp(a, b),
-        "pypi" => match (
-            crate::python::version::Version::parse(a),
-            crate::python::version::Version::parse(b),
-        ) {
-            (Ok(x), Ok(y)) => x.cmp(&y),
-            _ => a.cmp(b),
-        },
-        _ => a.cmp(b),
-    }
 }
 
 /// Packages added, removed, upgraded and downgraded from `old` to `new`.

@@ -19,6 +19,8 @@ pub mod json;
 pub mod keys;
 pub mod lock;
 pub mod oci;
+pub mod packages;
+pub mod par;
 pub mod publish;
 pub mod python;
 pub mod rebuild;

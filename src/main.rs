@@ -865,7 +865,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             allow,
         } => {
             let (_pulled, target) = pulled_release(&target, r)?;
-            let pkgs = relsign::scan::packages(&target)?;
+            let pkgs = relsign::packages::read(&target)?;
             let mut records = Vec::new();
             for d in &db {
                 records.extend(relsign::scan::load_db(d)?);

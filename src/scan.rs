@@ -12,8 +12,8 @@
 //! A finding names the advisory, the package, the installed version, the first fixed version
 //! when the record gives one, the severity when it gives one, and the summary.
 
-use crate::diff::version_cmp;
 use crate::fsutil::{self, FsError};
+use crate::packages::{version_cmp, Package};
 use serde::Serialize;
 use serde_json::Value;
 use std::cmp::Ordering;
@@ -39,19 +39,6 @@ fn bad(path: &Path, reason: impl Into<String>) -> ScanError {
     }
 }
 
-/// One package of the target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Package {
-    /// The purl type: `pypi`, `deb`, …
-    pub ecosystem: String,
-    pub name: String,
-    pub version: String,
-    /// Debian: the source package (the name advisories use).
-    pub source: Option<String>,
-    /// The purl's `distro` qualifier (`debian-13`).
-    pub distro: Option<String>,
-}
-
 /// A match of an advisory against a package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -62,86 +49,6 @@ pub struct Finding {
     pub fixed: Option<String>,
     pub severity: Option<String>,
     pub summary: String,
-}
-
-/// The packages listed by a CycloneDX document, or by every `sbom/*.cdx.json` of a release.
-pub fn packages(target: &Path) -> Result<Vec<Package>, ScanError> {
-    let files: Vec<PathBuf> = if target.is_dir() {
-        let d = target.join("sbom");
-        let mut v: Vec<PathBuf> = std::fs::read_dir(&d)
-            .map_err(fsutil::err("read directory", &d))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.to_string_lossy().ends_with(".cdx.json"))
-            .collect();
-        v.sort();
-        if v.is_empty() {
-            return Err(bad(
-                &d,
-                "no CycloneDX SBOM (*.cdx.json): run `relsign sbom` first",
-            ));
-        }
-        v
-    } else {
-        vec![target.to_path_buf()]
-    };
-    let mut out: Vec<Package> = Vec::new();
-    for f in files {
-        let bytes =
-            crate::json::read_limited(&f, crate::json::limit::SBOM).map_err(|e| match e {
-                crate::json::ReadError::Fs(e) => ScanError::Fs(e),
-                e => bad(&f, e.to_string()),
-            })?;
-        let v = crate::json::value(&bytes, crate::json::limit::SBOM)
-            .map_err(|e| bad(&f, e.to_string()))?;
-        if v.get("bomFormat").and_then(Value::as_str) != Some("CycloneDX") {
-            return Err(bad(&f, "not a CycloneDX SBOM (bomFormat)"));
-        }
-        for c in v
-            .get("components")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let (Some(purl), Some(name), Some(version)) = (
-                c.get("purl").and_then(Value::as_str),
-                c.get("name").and_then(Value::as_str),
-                c.get("version").and_then(Value::as_str),
-            ) else {
-                continue;
-            };
-            let Some((eco, _)) = purl.strip_prefix("pkg:").and_then(|r| r.split_once('/')) else {
-                continue;
-            };
-            let distro = purl.split_once('?').and_then(|(_, q)| {
-                q.split('&')
-                    .find_map(|kv| kv.strip_prefix("distro="))
-                    .map(str::to_string)
-            });
-            let source = c
-                .get("properties")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .find(|p| p.get("name").and_then(Value::as_str) == Some("relsign:debian:source"))
-                .and_then(|p| p.get("value").and_then(Value::as_str))
-                .map(str::to_string);
-            let p = Package {
-                ecosystem: eco.to_string(),
-                name: if eco == "pypi" {
-                    crate::python::requirements::normalize_name(name)
-                } else {
-                    name.to_string()
-                },
-                version: version.to_string(),
-                source,
-                distro,
-            };
-            if !out.contains(&p) {
-                out.push(p);
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Read the OSV records of a zip or a directory (every `*.json`, recursively).

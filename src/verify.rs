@@ -1737,31 +1737,10 @@ fn unsigned_files(
     Ok((extra, work))
 }
 
-/// Map `f` over `items` on up to `available_parallelism` threads; results in input order.
+/// Map `f` over `items` on the machine's cores; the items with their results, in order.
 fn parallel_map<T: Sync, R: Send>(items: Vec<T>, f: impl Fn(&T) -> R + Sync) -> Vec<(T, R)> {
-    let n = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<R>>> =
-        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..n {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= items.len() {
-                    break;
-                }
-                let r = f(&items[i]);
-                *slots[i].lock().expect("slot") = Some(r);
-            });
-        }
-    });
-    items
-        .into_iter()
-        .zip(slots)
-        .map(|(t, r)| (t, r.into_inner().expect("slot").expect("computed")))
-        .collect()
+    let results = crate::par::map(crate::par::cores(), &items, f);
+    items.into_iter().zip(results).collect()
 }
 
 /// Read a file once: SHA-256 and every streaming Ed25519 verifier over the same chunks. The

@@ -34,7 +34,7 @@ pub fn default_threads() -> usize {
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .unwrap_or_else(crate::par::cores)
 }
 
 /// A gzip writer; call [`GzWriter::finish`] to write the trailer.
@@ -98,7 +98,7 @@ impl<W: Write> GzWriter<W> {
                 d
             }
         };
-        let outs = parallel(self.threads, &blocks, |&(s, e)| {
+        let outs = crate::par::map(self.threads, &blocks, |&(s, e)| {
             deflate_block(&dict_of(s), &data[s..e])
         });
         for o in outs {
@@ -168,33 +168,6 @@ fn final_block() -> io::Result<Vec<u8>> {
         Status::StreamEnd => Ok(out),
         s => Err(io::Error::other(format!("deflate did not finish: {s:?}"))),
     }
-}
-
-/// Map `f` over `items` on up to `threads` threads; results in input order.
-fn parallel<T: Sync, R: Send>(threads: usize, items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let n = threads.min(items.len()).max(1);
-    if n == 1 {
-        return items.iter().map(f).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<R>>> =
-        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..n {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= items.len() {
-                    break;
-                }
-                let r = f(&items[i]);
-                *slots[i].lock().expect("slot") = Some(r);
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|m| m.into_inner().expect("slot").expect("computed"))
-        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,131 @@
+//! Packages named in a release's SBOMs, and the order of their versions: what `relsign diff`
+//! and `relsign scan` read.
+
+use crate::fsutil::{self, FsError};
+use serde::Serialize;
+use serde_json::Value;
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackagesError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("{}: {reason}", .path.display())]
+    Input { path: PathBuf, reason: String },
+}
+
+fn bad(path: &Path, reason: impl Into<String>) -> PackagesError {
+    PackagesError::Input {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// One package of the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Package {
+    /// The purl type: `pypi`, `deb`, …
+    pub ecosystem: String,
+    pub name: String,
+    pub version: String,
+    /// Debian: the source package (the name advisories use).
+    pub source: Option<String>,
+    /// The purl's `distro` qualifier (`debian-13`).
+    pub distro: Option<String>,
+}
+
+/// The packages listed by a CycloneDX document, or by every `sbom/*.cdx.json` of a release.
+pub fn read(target: &Path) -> Result<Vec<Package>, PackagesError> {
+    let files: Vec<PathBuf> = if target.is_dir() {
+        let d = target.join("sbom");
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&d)
+            .map_err(fsutil::err("read directory", &d))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with(".cdx.json"))
+            .collect();
+        v.sort();
+        if v.is_empty() {
+            return Err(bad(
+                &d,
+                "no CycloneDX SBOM (*.cdx.json): run `relsign sbom` first",
+            ));
+        }
+        v
+    } else {
+        vec![target.to_path_buf()]
+    };
+    let mut out: Vec<Package> = Vec::new();
+    for f in files {
+        let bytes =
+            crate::json::read_limited(&f, crate::json::limit::SBOM).map_err(|e| match e {
+                crate::json::ReadError::Fs(e) => PackagesError::Fs(e),
+                e => bad(&f, e.to_string()),
+            })?;
+        let v = crate::json::value(&bytes, crate::json::limit::SBOM)
+            .map_err(|e| bad(&f, e.to_string()))?;
+        if v.get("bomFormat").and_then(Value::as_str) != Some("CycloneDX") {
+            return Err(bad(&f, "not a CycloneDX SBOM (bomFormat)"));
+        }
+        for c in v
+            .get("components")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let (Some(purl), Some(name), Some(version)) = (
+                c.get("purl").and_then(Value::as_str),
+                c.get("name").and_then(Value::as_str),
+                c.get("version").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let Some((eco, _)) = purl.strip_prefix("pkg:").and_then(|r| r.split_once('/')) else {
+                continue;
+            };
+            let distro = purl.split_once('?').and_then(|(_, q)| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix("distro="))
+                    .map(str::to_string)
+            });
+            let source = c
+                .get("properties")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|p| p.get("name").and_then(Value::as_str) == Some("relsign:debian:source"))
+                .and_then(|p| p.get("value").and_then(Value::as_str))
+                .map(str::to_string);
+            let p = Package {
+                ecosystem: eco.to_string(),
+                name: if eco == "pypi" {
+                    crate::python::requirements::normalize_name(name)
+                } else {
+                    name.to_string()
+                },
+                version: version.to_string(),
+                source,
+                distro,
+            };
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Order two versions of one ecosystem: dpkg's for Debian, PEP 440's for PyPI.
+pub fn version_cmp(ecosystem: &str, a: &str, b: &str) -> Ordering {
+    match ecosystem {
+        "deb" => crate::debian::version::deb_version_cmp(a, b),
+        "pypi" => match (
+            crate::python::version::Version::parse(a),
+            crate::python::version::Version::parse(b),
+        ) {
+            (Ok(x), Ok(y)) => x.cmp(&y),
+            _ => a.cmp(b),
+        },
+        _ => a.cmp(b),
+    }
+}
