@@ -40,7 +40,9 @@ pub fn parse_paragraphs(text: &str) -> Result<Vec<Paragraph>, String> {
     let mut out = Vec::new();
     let mut cur = Paragraph::default();
     for (i, line) in text.lines().enumerate() {
-        let line = line.strip_suffix('\r').unwrap_or(line);
+        // Every trailing CR: `lines()` already took one of a CRLF, and a value must not keep
+        // the rest (`to_text` would write them back before a newline that eats one).
+        let line = line.trim_end_matches('\r');
         if line.trim().is_empty() {
             if !cur.fields.is_empty() {
                 out.push(std::mem::take(&mut cur));
@@ -102,6 +104,11 @@ mod tests {
         assert_eq!(ps.len(), 2);
         assert_eq!(ps[1].get("c"), Some("3"));
         assert!(parse_paragraphs(" x\n").unwrap_err().contains("line 1"));
+        // Trailing CRs are line-ending noise, however many (found by the deb822 fuzz target:
+        // a continuation line kept all but two, and did not survive to_text and back).
+        let ps = parse_paragraphs("A: 1\r\r\n b\r\r\r\r\nB: 2\r\n").unwrap();
+        assert_eq!(ps[0].fields[0].1, "1\n b");
+        assert_eq!(parse_paragraphs(&ps[0].to_text()).unwrap(), ps);
         assert!(parse_paragraphs("A: 1\nnot a field\n")
             .unwrap_err()
             .contains("line 2"));
