@@ -22,17 +22,15 @@ fuzz_target!(|data: &[u8]| {
     let (c, d) = (member("control"), member("data"));
     let deb = write_ar(&[("debian-binary", b"2.0\n"), (&c, stream), (&d, stream)]);
     let (_t, path) = temp_file("fuzz_1.0_all.deb", &deb);
-    if let Err(e) = relsign::debian::read_control(&path) {
-        no_escape(&e);
-    }
+    let _ = no_escape(|| relsign::debian::read_control(&path));
     let sb = Sandbox::new();
-    match relsign::debian::extract_data(&path, &sb.dest, None) {
+    match no_escape(|| relsign::debian::extract_data(&path, &sb.dest, None)) {
         Ok(entries) => {
             for e in &entries {
                 assert_inside(&sb.dest, &e.path);
             }
         }
-        Err(e) => no_escape(&e),
+        Err(_) => {}
     }
     sb.check();
 });
