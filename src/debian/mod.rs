@@ -25,6 +25,11 @@ use std::path::Path;
 
 /// Cap on a decompressed control member (control, md5sums, scripts).
 const MAX_CONTROL_BYTES: u64 = 64 << 20;
+/// Memory the xz decoder of a member may use. dpkg-deb compresses with xz -6 (an 8 MiB
+/// dictionary), at most -9 (64 MiB). The stream header declares the dictionary size, up to
+/// 4 GiB, and the decoder allocates it before reading any data: a 133-byte member made relsign
+/// ask for 4 GiB (found by the decompress fuzz target).
+const MAX_XZ_MEMORY: u64 = 256 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DebError {
@@ -131,7 +136,19 @@ fn open_member<'a>(
         let r: Box<dyn Read + 'a> =
             match ext {
                 "" => Box::new(&mut *ar),
-                ".xz" => Box::new(liblzma::read::XzDecoder::new_multi_decoder(&mut *ar)),
+                ".xz" => {
+                    // .xz only (not the legacy .lzma format), with a memory limit.
+                    let stream = liblzma::stream::Stream::new_stream_decoder(
+                        MAX_XZ_MEMORY,
+                        liblzma::stream::CONCATENATED,
+                    )
+                    .map_err(|e| DebError::Decompress {
+                        deb: shown(deb),
+                        member: name.clone(),
+                        source: e.into(),
+                    })?;
+                    Box::new(liblzma::read::XzDecoder::new_stream(&mut *ar, stream))
+                }
                 ".zst" => Box::new(zstd::stream::read::Decoder::new(&mut *ar).map_err(
                     |source| DebError::Decompress {
                         deb: shown(deb),
@@ -324,6 +341,43 @@ mod tests {
         let got = extract_data(&p, &root, None).unwrap();
         assert_eq!(got.len(), 3);
         assert_eq!(std::fs::read(root.join("usr/bin/hello")).unwrap(), b"ELF");
+    }
+
+    #[test]
+    fn an_xz_member_may_not_ask_for_gigabytes() {
+        // The decompress fuzz target's input: a legacy .lzma header declaring a 4 GiB
+        // dictionary, which the auto decoder allocated before reading anything.
+        let d = tempfile::tempdir().unwrap();
+        let mut lzma = vec![0x00, 0xff, 0xff, 0xff, 0xff];
+        lzma.extend_from_slice(&[0xff; 8]);
+        lzma.extend_from_slice(&[0; 16]);
+        let p = d.path().join("x.deb");
+        std::fs::write(
+            &p,
+            ar::write_ar(&[
+                ("debian-binary", b"2.0\n"),
+                ("control.tar.xz", &lzma),
+                ("data.tar.xz", &lzma),
+            ]),
+        )
+        .unwrap();
+        let e = read_control(&p).unwrap_err().to_string();
+        assert!(e.contains("control.tar.xz"), "{e}");
+        let e = extract_data(&p, &d.path().join("root"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x.deb"), "{e}");
+        // A real xz member still reads (testdeb's data member is xz).
+        let ok = d.path().join("ok.deb");
+        std::fs::write(
+            &ok,
+            testdeb::deb("Package: a\n", None, &[("./a", b"x")], &[]),
+        )
+        .unwrap();
+        assert_eq!(
+            extract_data(&ok, &d.path().join("r2"), None).unwrap().len(),
+            1
+        );
     }
 
     #[test]
