@@ -208,7 +208,7 @@ fn run_target(bin: &Path, fuzz: &Path, target: &str, secs: u64) -> Result<Outcom
         let why = log
             .lines()
             .find(|l| {
-                l.contains("==ERROR: libFuzzer")
+                l.contains("ERROR: libFuzzer")
                     || l.contains("panicked at")
                     || l.contains("ERROR: AddressSanitizer")
                     || l.contains("deadly signal")
