@@ -896,7 +896,10 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                     "{} package(s) against {} OSV record(s) from {}",
                     pkgs.len(),
                     records.len(),
-                    db.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                    db.iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
                 outln!("{}", relsign::scan::render(&judged).trim_end());
             }
@@ -941,7 +944,10 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             }
             if !failed.is_empty() {
                 return Err(CheckFailed(
-                    format!("the upgrade changes what --fail-on forbids: {}", failed.join(", ")),
+                    format!(
+                        "the upgrade changes what --fail-on forbids: {}",
+                        failed.join(", ")
+                    ),
                     serde_json::json!({"check": "diff", "failed": failed}),
                 )
                 .into());

@@ -143,9 +143,12 @@ fn ensure_js() -> Result<PathBuf> {
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(pkg.as_str()) {
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join("package.json"), &pkg)?;
-        run(Command::new("npm")
-            .current_dir(&dir)
-            .args(["install", "--no-package-lock", "--no-audit", "--no-fund"]))
+        run(Command::new("npm").current_dir(&dir).args([
+            "install",
+            "--no-package-lock",
+            "--no-audit",
+            "--no-fund",
+        ]))
         .context("installing sigstore-js for the tests (npm install in target/js)")?;
         std::fs::write(&stamp, &pkg)?;
     }
