@@ -1074,16 +1074,7 @@ fn check_publish_bundle(
         .map_err(|e| refused("bundle", format!("{}: {e}", b.path.display())))?;
     let key = hinted_key(keys, b, notes);
     if let Some(key) = key {
-        if be.verify(&[key]).keys.is_empty() {
-            return Err(refused(
-                "bundle",
-                format!(
-                    "{}: the DSSE signature by {} does not verify",
-                    b.path.display(),
-                    b.bundle.hint
-                ),
-            ));
-        }
+        check_bundle_signature(b, be, key)?;
     }
     if s.name != a.file || s.sha256 != *subject {
         return Err(refused(
@@ -1098,6 +1089,25 @@ fn check_publish_bundle(
         ));
     }
     Ok(key.map(|k| k.key_id().to_string()))
+}
+
+/// A DSSE bundle's one signature must verify with its hinted key.
+fn check_bundle_signature(
+    b: &BundleFile,
+    be: &Envelope,
+    key: &PublicKey,
+) -> Result<(), VerifyError> {
+    if be.verify(&[key]).keys.is_empty() {
+        return Err(refused(
+            "bundle",
+            format!(
+                "{}: the DSSE signature by {} does not verify",
+                b.path.display(),
+                b.bundle.hint
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Check every DSSE bundle (it carries its statement's envelope, and its one signature by the
@@ -1171,16 +1181,7 @@ fn classify_bundles<'b>(
                 let Some(key) = hinted_key(all_release_keys, b, notes) else {
                     continue;
                 };
-                if be.verify(&[key]).keys.is_empty() {
-                    return Err(refused(
-                        "bundle",
-                        format!(
-                            "{}: the DSSE signature by {} does not verify",
-                            b.path.display(),
-                            b.bundle.hint
-                        ),
-                    ));
-                }
+                check_bundle_signature(b, be, key)?;
                 if is_provenance {
                     provenance_bundles += 1;
                 }
