@@ -390,6 +390,7 @@ pub fn build(
             epoch: release_epoch,
             revision: format!("sha256:{revision}"),
             work: &work_path,
+            toolchain_rootfs: &rootfs,
             out: &stage.join("image"),
         };
         artifacts.push(crate::image::build_image(&inputs, reporter)?);
@@ -615,6 +616,7 @@ fn run_hook(
     }
     let step = Step {
         uid: h.vary.map(|v| v.uid),
+        system: false,
         name: format!("{hook} {pkg}"),
         rootfs: rootfs.to_path_buf(),
         binds: vec![

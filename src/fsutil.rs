@@ -108,6 +108,25 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), FsError> {
     Ok(())
 }
 
+/// Every non-directory entry (files, symlinks, others) below `dir`, not following symlinks,
+/// appended to `out` in sorted order.
+pub fn walk_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), FsError> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(err("read directory", dir))?
+        .collect::<Result<_, _>>()
+        .map_err(err("read directory", dir))?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        if e.file_type().map_err(err("stat", &p))?.is_dir() {
+            walk_files(&p, out)?;
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
 /// `s` as a path that stays below the directory it is joined to: relative, with no `..`, `.`
 /// or root component. `None` otherwise (a name taken from a file must not reach outside).
 pub fn relative_path(s: &str) -> Option<PathBuf> {

@@ -398,6 +398,7 @@ pub fn run(
         ));
         let step = Step {
             uid: None,
+            system: false,
             name: format!("behave ({place})"),
             rootfs,
             binds,

@@ -112,6 +112,8 @@ pub struct ImageInputs<'a> {
     /// `org.opencontainers.image.revision`: a digest of the sources.
     pub revision: String,
     pub work: &'a Path,
+    /// The build's toolchain rootfs (assembled from the toolchain lock).
+    pub toolchain_rootfs: &'a Path,
     /// Where the layout goes (a directory that does not exist yet).
     pub out: &'a Path,
 }
@@ -161,14 +163,9 @@ fn debian_release(suite: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
-/// What maintainer scripts would have done, done declaratively.
-fn configure_debian_tree(
-    root: &Path,
-    spec: &ImageSpec,
-    suite: &str,
-    reporter: &dyn Reporter,
-) -> Result<(), BuildError> {
-    // Users and groups.
+/// `/etc/passwd` and `/etc/group` for an image without maintainer scripts: root, nobody and
+/// the recipe's user.
+fn write_users(root: &Path, spec: &ImageSpec) -> Result<(), BuildError> {
     let mut passwd = String::from("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
     let mut group = String::from("root:x:0:\nnogroup:x:65534:\n");
     if let Some(u) = &spec.user {
@@ -186,6 +183,22 @@ fn configure_debian_tree(
     }
     write(&root.join("etc/passwd"), passwd.as_bytes(), 0o644)?;
     write(&root.join("etc/group"), group.as_bytes(), 0o644)?;
+    Ok(())
+}
+
+/// What maintainer scripts would have done, done declaratively (for an image with
+/// `scripts`, only what the scripts do not: the recipe's alternatives, os-release, volatile
+/// directories).
+fn configure_debian_tree(
+    root: &Path,
+    spec: &ImageSpec,
+    suite: &str,
+    reporter: &dyn Reporter,
+) -> Result<(), BuildError> {
+    // Users and groups: the scripts made them (base-passwd, adduser) when they ran.
+    if !spec.scripts {
+        write_users(root, spec)?;
+    }
 
     // Alternatives.
     for (link, target) in &spec.alternatives {
@@ -201,7 +214,16 @@ fn configure_debian_tree(
 
     // The CA bundle update-ca-certificates would build: every certificate under
     // /usr/share/ca-certificates, in sorted order.
-    if spec.ca_certificates {
+    if spec.ca_certificates && spec.scripts {
+        // update-ca-certificates ran in ca-certificates' postinst.
+        let b = root.join("etc/ssl/certs/ca-certificates.crt");
+        if !b.is_file() {
+            return Err(BuildError::Message(format!(
+                "image.ca-certificates is set but the maintainer scripts made no {}; add `ca-certificates` to image.packages",
+                "/etc/ssl/certs/ca-certificates.crt"
+            )));
+        }
+    } else if spec.ca_certificates {
         let dir = root.join("usr/share/ca-certificates");
         if !dir.is_dir() {
             return Err(BuildError::Message(format!("{}: image.ca-certificates is set but the image has no /usr/share/ca-certificates; add `ca-certificates` to image.packages", "recipe")));
@@ -255,16 +277,23 @@ fn configure_debian_tree(
         )?;
     }
 
-    // Volatile files: an empty machine-id, no logs, no caches.
+    // Volatile files: an empty machine-id, no logs, no caches. (With scripts, logs and caches
+    // were normalized by debian::scripts: caches such as fontconfig's and debconf's database
+    // are the scripts' work and stay.)
     write(&root.join("etc/machine-id"), b"", 0o444)?;
-    for d in [
-        "var/log",
-        "var/cache",
-        "var/lib/apt/lists",
-        "tmp",
-        "var/tmp",
-        "run",
-    ] {
+    let volatile: &[&str] = if spec.scripts {
+        &["var/lib/apt/lists", "tmp", "var/tmp", "run"]
+    } else {
+        &[
+            "var/log",
+            "var/cache",
+            "var/lib/apt/lists",
+            "tmp",
+            "var/tmp",
+            "run",
+        ]
+    };
+    for d in volatile {
         let p = root.join(d);
         if p.is_dir() {
             for e in std::fs::read_dir(&p).map_err(fsutil::err("read directory", &p))? {
@@ -293,6 +322,94 @@ fn configure_debian_tree(
     Ok(())
 }
 
+/// The recipe's user, made with useradd (after the scripts, which may have made it already:
+/// then it must have the recipe's uid).
+fn add_user_with_scripts(
+    root: &Path,
+    u: &crate::recipe::ImageUser,
+    epoch: u64,
+) -> Result<(), BuildError> {
+    let gid = u.gid.unwrap_or(u.uid);
+    let home = u
+        .home
+        .clone()
+        .unwrap_or_else(|| format!("/home/{}", u.name));
+    let passwd = fsutil::read_to_string(&root.join("etc/passwd"))?;
+    if let Some(line) = passwd
+        .lines()
+        .find(|l| l.split(':').next() == Some(u.name.as_str()))
+    {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.get(2) != Some(&u.uid.to_string().as_str()) {
+            return Err(BuildError::Message(format!(
+                "image.user: the maintainer scripts made user {} with uid {}, the recipe asks for uid {}",
+                u.name,
+                f.get(2).unwrap_or(&"?"),
+                u.uid
+            )));
+        }
+        fsutil::create_dir_all(&root.join(home.trim_start_matches('/')))?;
+        return Ok(());
+    }
+    if root.join("usr/sbin/useradd").symlink_metadata().is_err() {
+        return Err(BuildError::Message(format!(
+            "image.user {}: the image has no useradd to make it; add `passwd` to image.packages",
+            u.name
+        )));
+    }
+    let script = format!(
+        "set -e\ngetent group {name} >/dev/null || groupadd --gid {gid} {name}\nuseradd --uid {uid} --gid {gid} --home-dir {home} --create-home --shell /usr/sbin/nologin {name}\n",
+        name = u.name,
+        uid = u.uid,
+    );
+    let step = crate::sandbox::Step {
+        name: format!("useradd {}", u.name),
+        rootfs: root.to_path_buf(),
+        binds: vec![],
+        env: vec![
+            ("SOURCE_DATE_EPOCH".into(), epoch.to_string()),
+            (
+                "PATH".into(),
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            ),
+        ],
+        cwd: "/".into(),
+        argv: vec!["/bin/sh".into(), "-c".into(), script],
+        uid: None,
+        system: true,
+    };
+    crate::sandbox::run(&step).map_err(|e| BuildError::Other {
+        context: format!("image.user {}", u.name),
+        source: Box::new(e),
+    })?;
+    crate::debian::scripts::normalize(root, epoch, &[]).map_err(|e| BuildError::Other {
+        context: format!("image.user {}", u.name),
+        source: Box::new(e),
+    })?;
+    Ok(())
+}
+
+/// Every entry under `dir` whose owner is not root:root, by path relative to `root`.
+fn disk_owners(
+    root: &Path,
+    dir: &Path,
+    out: &mut BTreeMap<String, (u32, u32)>,
+) -> Result<(), BuildError> {
+    use std::os::unix::fs::MetadataExt;
+    for e in std::fs::read_dir(dir).map_err(fsutil::err("read directory", dir))? {
+        let p = e.map_err(fsutil::err("read directory", dir))?.path();
+        let m = p.symlink_metadata().map_err(fsutil::err("stat", &p))?;
+        if m.uid() != 0 || m.gid() != 0 {
+            let rel = p.strip_prefix(root).unwrap_or(&p);
+            out.insert(rel.to_string_lossy().into_owned(), (m.uid(), m.gid()));
+        }
+        if m.is_dir() {
+            disk_owners(root, &p, out)?;
+        }
+    }
+    Ok(())
+}
+
 /// Build the image; returns its artifact entry for release.json.
 pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifact, BuildError> {
     let spec = inp.spec;
@@ -316,7 +433,35 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
             source: Box::new(e),
         }
     })?;
+    let mut owners = BTreeMap::new();
+    if spec.scripts {
+        let faketime = crate::debian::scripts::find_libfaketime(inp.toolchain_rootfs)
+            .ok_or_else(|| BuildError::Message(format!(
+                "image {}: image.scripts runs the maintainer scripts with the clock stopped at SOURCE_DATE_EPOCH, with libfaketime from the toolchain: add `libfaketime` to [toolchain] packages and run `relsign lock`",
+                spec.name
+            )))?;
+        crate::debian::scripts::run_maintainer_scripts(
+            &debs,
+            inp.lock,
+            inp.store,
+            inp.epoch,
+            &faketime,
+            &spec.scripts_remove,
+            reporter,
+        )
+        .map_err(|e| BuildError::Other {
+            context: format!("image {}: maintainer scripts", spec.name),
+            source: Box::new(e),
+        })?;
+        if let Some(u) = &spec.user {
+            add_user_with_scripts(&debs, u, inp.epoch)?;
+        }
+    }
     configure_debian_tree(&debs, spec, &toolchain.suite, reporter)?;
+    if spec.scripts {
+        // Owners as the scripts left them (users they made, files they handed over).
+        disk_owners(&debs, &debs, &mut owners)?;
+    }
     let py_bin = format!("usr/bin/python{python}");
     if spec.wheels && debs.join(&py_bin).symlink_metadata().is_err() {
         return Err(BuildError::Message(format!(
@@ -399,7 +544,6 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
 
     // 4. Layers, config, manifest, index.
     let layout = Layout::create(inp.out)?;
-    let mut owners = BTreeMap::new();
     if let Some(u) = &spec.user {
         let home = u
             .home

@@ -1093,6 +1093,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 .collect();
             let step = relsign::sandbox::Step {
                 uid: None,
+                system: false,
                 name: argv.join(" "),
                 rootfs,
                 binds: vec![],
@@ -1123,6 +1124,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             relsign::debian::assemble_rootfs(&deb, &store, &rootfs, r)?;
             let step = relsign::sandbox::Step {
                 uid: None,
+                system: false,
                 name: command.join(" "),
                 rootfs,
                 binds: vec![relsign::sandbox::Bind {

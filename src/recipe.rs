@@ -152,6 +152,18 @@ pub struct ImageSpec {
     /// Extra files copied from the recipe's directory into the app layer.
     #[serde(default)]
     pub files: Vec<ImageFile>,
+    /// Run the packages' maintainer scripts and triggers (`dpkg --install` inside the sandbox,
+    /// as root, no network, no daemon started) instead of writing their results
+    /// declaratively. The image's lock then also holds Debian's essential packages, which the
+    /// scripts rely on. `users`, `alternatives` and `ca-certificates` are then the scripts'
+    /// work (the recipe's `user` is still created, with adduser semantics, if missing).
+    #[serde(default)]
+    pub scripts: bool,
+    /// With `scripts`: paths (absolute, in the image) removed after the scripts ran, on top of
+    /// relsign's own list of volatile files: state that must differ per installation (keys,
+    /// cluster ids) and is made at first start instead.
+    #[serde(default, rename = "scripts-remove")]
+    pub scripts_remove: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +219,7 @@ impl ImageSpec {
             keyring: toolchain.keyring.clone(),
             snapshot_urls: toolchain.snapshot_urls.clone(),
             allow_expired_release: toolchain.allow_expired_release,
+            essential: self.scripts,
         }
     }
 }
@@ -306,6 +319,11 @@ pub struct Toolchain {
     /// `relsign lock --allow-expired-release` does.
     #[serde(default, rename = "allow-expired-release")]
     pub allow_expired_release: bool,
+    /// Also lock every `Essential: yes` package of the suite (with its dependencies), as a
+    /// system that runs maintainer scripts needs. Set from `image.scripts`; not a recipe field
+    /// of `[toolchain]`.
+    #[serde(skip)]
+    pub essential: bool,
 }
 
 fn default_arch() -> String {

@@ -49,6 +49,11 @@ pub struct Step {
     pub argv: Vec<String>,
     /// Run the step as this uid/gid in a user namespace (root when None).
     pub uid: Option<u32>,
+    /// Run as the host's real root, with no user namespace (so every uid and gid exists and
+    /// `chown` works) and every capability, over a writable rootfs: for `dpkg --install`
+    /// running maintainer scripts, which create users and hand files to them. Needs relsign
+    /// to run as root; network, IPC, PID, UTS and cgroup namespaces are still unshared.
+    pub system: bool,
 }
 
 /// The captured result of a step that exited 0.
@@ -77,14 +82,29 @@ pub fn base_env() -> Vec<(String, String)> {
 
 /// The bwrap argument list for a step (pure; unit-tested).
 pub fn bwrap_args(step: &Step) -> Vec<String> {
-    let mut a: Vec<String> = vec![
-        "--unshare-all".into(),
+    let mut a: Vec<String> = if step.system {
+        [
+            "--unshare-net",
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--cap-add",
+            "ALL",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    } else {
+        vec!["--unshare-all".into()]
+    };
+    a.extend([
         "--die-with-parent".into(),
         "--new-session".into(),
         "--clearenv".into(),
         "--hostname".into(),
         "relsign".into(),
-        "--ro-bind".into(),
+        if step.system { "--bind" } else { "--ro-bind" }.into(),
         step.rootfs.display().to_string(),
         "/".into(),
         "--proc".into(),
@@ -95,7 +115,7 @@ pub fn bwrap_args(step: &Step) -> Vec<String> {
         "/tmp".into(),
         "--dir".into(),
         "/tmp/home".into(),
-    ];
+    ]);
     if let Some(uid) = step.uid {
         a.extend([
             "--unshare-user".into(),
@@ -135,6 +155,14 @@ pub struct RawOutput {
 /// Run a step and capture its output, whatever its exit status. Only a sandbox that cannot
 /// start is an error.
 pub fn run_capture(step: &Step) -> Result<RawOutput, SandboxError> {
+    if step.system && !rustix::process::geteuid().is_root() {
+        return Err(SandboxError::CannotStart {
+            reason: format!(
+                "step `{}` runs maintainer scripts, which create users and give them files: it needs every uid, so relsign must run as root (or set the recipe's image.scripts = false)",
+                step.name
+            ),
+        });
+    }
     prepare_mount_points(step)?;
     let args = bwrap_args(step);
     let out = Command::new("bwrap")
@@ -244,6 +272,7 @@ mod tests {
     fn args_clear_env_unshare_and_bind_readonly() {
         let s = Step {
             uid: None,
+            system: false,
             name: "t".into(),
             rootfs: "/r".into(),
             binds: vec![Bind {

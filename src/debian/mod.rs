@@ -7,6 +7,7 @@
 pub mod ar;
 pub mod control;
 pub mod rootfs;
+pub mod scripts;
 pub mod version;
 
 pub use control::{parse_paragraphs, Paragraph};
@@ -79,6 +80,9 @@ pub struct ControlInfo {
     pub fields: Paragraph,
     /// The `md5sums` file, verbatim, when the package has one.
     pub md5sums: Option<String>,
+    /// Whether the package has maintainer scripts or triggers (`preinst`, `postinst`,
+    /// `prerm`, `postrm`, `config`, `triggers`).
+    pub has_scripts: bool,
 }
 
 impl ControlInfo {
@@ -182,6 +186,7 @@ pub fn read_control(deb: &Path) -> Result<ControlInfo, DebError> {
     let mut t = tar::Archive::new(r);
     let mut control = None;
     let mut md5sums = None;
+    let mut has_scripts = false;
     let dec = |source: io::Error| DebError::Decompress {
         deb: shown(deb),
         member: member.clone(),
@@ -191,6 +196,12 @@ pub fn read_control(deb: &Path) -> Result<ControlInfo, DebError> {
         let mut e = e.map_err(dec)?;
         let p = String::from_utf8_lossy(&e.path_bytes()).into_owned();
         let name = p.trim_start_matches("./");
+        if matches!(
+            name,
+            "preinst" | "postinst" | "prerm" | "postrm" | "config" | "triggers"
+        ) {
+            has_scripts = true;
+        }
         if name != "control" && name != "md5sums" {
             continue;
         }
@@ -225,7 +236,11 @@ pub fn read_control(deb: &Path) -> Result<ControlInfo, DebError> {
     if fields.get("Package").is_none() {
         return Err(fmt(format!("{member}: control has no Package field")));
     }
-    Ok(ControlInfo { fields, md5sums })
+    Ok(ControlInfo {
+        fields,
+        md5sums,
+        has_scripts,
+    })
 }
 
 /// Extract the data member of `deb` into `dest` through the safe reader. `rewrite` maps entry

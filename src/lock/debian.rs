@@ -192,6 +192,9 @@ pub struct DebianLock {
     pub components: Vec<String>,
     /// The recipe's `[toolchain] packages` this lock was made for.
     pub requested: Vec<String>,
+    /// Whether the lock also holds the suite's essential packages (`image.scripts`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub essential: bool,
     /// Digest of the InRelease file (as fetched, after gpgv accepted it).
     pub inrelease_sha256: Sha256Hex,
     /// The archive snapshot the lock was made from: the InRelease `Date` as
@@ -265,6 +268,7 @@ impl DebianLock {
             architecture: "amd64".into(),
             components: vec!["main".into()],
             requested: packages.iter().map(|p| p.name.clone()).collect(),
+            essential: false,
             inrelease_sha256: Sha256Hex::of(b""),
             snapshot: None,
             packages,
@@ -732,6 +736,8 @@ pub struct IndexPackage {
     pub provides: String,
     pub conflicts: String,
     pub breaks: String,
+    /// `Essential: yes`.
+    pub essential: bool,
 }
 
 /// Parse a Packages index, keeping only the fields the resolver needs.
@@ -811,6 +817,7 @@ pub fn parse_packages(text: &str) -> Result<Vec<IndexPackage>, String> {
                 cur.breaks = v.to_string();
                 field = Some("Breaks");
             }
+            "Essential" => cur.essential = v == "yes",
             _ => {}
         }
     }
@@ -1639,7 +1646,21 @@ pub fn lock(
     let snapshot = release_snapshot(&signed, reporter)?;
     let mut index = load_index(toolchain, &signed, http, reporter)?;
 
-    // 3. Resolve.
+    // 3. Resolve (with the essential set when the image runs maintainer scripts).
+    let mut requested = toolchain.packages.clone();
+    if toolchain.essential {
+        let essential = essential_names(&index, arch);
+        reporter.info(&format!(
+            "essential set: {} packages ({})",
+            essential.len(),
+            essential.join(" ")
+        ));
+        for e in essential {
+            if !requested.contains(&e) {
+                requested.push(e);
+            }
+        }
+    }
     for r in &toolchain.packages {
         let name = r.split([':', ' ', '(']).next().unwrap_or(r);
         if !index.by_name.contains_key(name) && !index.providers.contains_key(name) {
@@ -1651,7 +1672,7 @@ pub fn lock(
             });
         }
     }
-    let res = resolve(&mut index, &toolchain.packages, arch)?;
+    let res = resolve(&mut index, &requested, arch)?;
     for c in &res.choices {
         reporter.info(c);
     }
@@ -1666,6 +1687,7 @@ pub fn lock(
         architecture: arch.clone(),
         components: toolchain.components.clone(),
         requested: toolchain.packages.clone(),
+        essential: toolchain.essential,
         inrelease_sha256: signed.sha256,
         snapshot,
         packages,
@@ -1676,6 +1698,19 @@ pub fn lock(
         lock.total_size()
     ));
     Ok(lock)
+}
+
+/// The names of the suite's `Essential: yes` packages for `arch` (or `all`), sorted.
+fn essential_names(index: &Index, arch: &str) -> Vec<String> {
+    let mut v: Vec<String> = index
+        .packages
+        .iter()
+        .filter(|p| p.essential && (p.architecture == arch || p.architecture == "all"))
+        .map(|p| p.name.clone())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 /// Reasons the lock no longer matches the recipe (empty when it does). Offline.
@@ -1698,6 +1733,14 @@ pub fn check(lock: &DebianLock, toolchain: &Toolchain) -> Vec<String> {
         r.push(format!(
             "components: the lock has {:?}, the recipe {:?}",
             lock.components, toolchain.components
+        ));
+    }
+    if lock.essential != toolchain.essential {
+        r.push(format!(
+            "essential: the lock {} Debian's essential packages, the recipe (image.scripts = {}) {} them",
+            if lock.essential { "holds" } else { "does not hold" },
+            toolchain.essential,
+            if toolchain.essential { "needs" } else { "does not ask for" }
         ));
     }
     let (have, want) = (set(&lock.requested), set(&toolchain.packages));
@@ -1995,6 +2038,7 @@ fn metadata_of(
         provides: field("Provides"),
         conflicts: field("Conflicts"),
         breaks: field("Breaks"),
+        essential: field("Essential") == "yes",
     })
 }
 
@@ -2089,6 +2133,7 @@ mod tests {
             keyring: "/nonexistent".into(),
             snapshot_urls: vec![],
             allow_expired_release: false,
+            essential: false,
         }
     }
 
