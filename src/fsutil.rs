@@ -127,6 +127,34 @@ pub fn walk_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), F
     Ok(())
 }
 
+/// Set the access and modification times of `dir` and everything below it (symlinks
+/// themselves, not what they point to) to `epoch`, as an image layer records them.
+pub fn set_tree_times(dir: &Path, epoch: u64) -> Result<usize, FsError> {
+    use rustix::fs::{utimensat, AtFlags, Timespec, Timestamps, CWD};
+    let t = Timespec {
+        tv_sec: epoch as i64,
+        tv_nsec: 0,
+    };
+    let times = Timestamps {
+        last_access: t,
+        last_modification: t,
+    };
+    let mut stack = vec![dir.to_path_buf()];
+    let mut n = 0;
+    while let Some(p) = stack.pop() {
+        let meta = p.symlink_metadata().map_err(err("stat", &p))?;
+        if meta.is_dir() {
+            for e in std::fs::read_dir(&p).map_err(err("read directory", &p))? {
+                stack.push(e.map_err(err("read directory", &p))?.path());
+            }
+        }
+        utimensat(CWD, &p, &times, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| err("set times of", &p)(e.into()))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// `s` as a path that stays below the directory it is joined to: relative, with no `..`, `.`
 /// or root component. `None` otherwise (a name taken from a file must not reach outside).
 pub fn relative_path(s: &str) -> Option<PathBuf> {

@@ -296,10 +296,21 @@ fn check_reproducible_against(
     let tmpdir = tmp.path().join("tmp");
     std::fs::create_dir_all(&tmpdir)?;
     r.step(
-        "second build with variations (build dir, cwd, TZ, locale, uid, clock +3d, source order)",
+        "second build with variations (build dir, cwd, TZ, locale, umask, uid, clock +3d, source order)",
     );
     let abs_recipe = std::fs::canonicalize(recipe_path)?;
-    let status = std::process::Command::new(std::env::current_exe()?)
+    let mut second = std::process::Command::new(std::env::current_exe()?);
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: umask(2) is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            second.pre_exec(|| {
+                rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+                Ok(())
+            });
+        }
+    }
+    let status = second
         .args(["--quiet", "--store"])
         .arg(store.root())
         .arg("build")

@@ -1,4 +1,4 @@
-//! Maintainer scripts and triggers, run reproducibly: `dpkg --install` of every locked .deb
+//! Maintainer scripts and triggers, run reproducibly: `dpkg --unpack` then `dpkg --configure` of every locked .deb
 //! inside the sandbox, over a rootfs that [`super::assemble_rootfs`] already extracted (so that
 //! dpkg, the shell and the tools the scripts call exist before the first script runs: the
 //! bootstrap of mmdebstrap's "extract" and "unshare" modes).
@@ -152,6 +152,7 @@ pub fn run_maintainer_scripts(
     // The .debs, in dependency order, as paths inside the sandbox's view of the store.
     let mut debs: Vec<(String, String, String)> = Vec::new();
     let mut paths: Vec<PathBuf> = Vec::new();
+    let mut essential: Vec<bool> = Vec::new();
     for pkg in &lock.packages {
         let what = pkg.filename.rsplit('/').next().unwrap_or(&pkg.filename);
         let p = store
@@ -172,6 +173,7 @@ pub fn run_maintainer_scripts(
         if info.has_scripts {
             report.with_scripts += 1;
         }
+        essential.push(f.get("Essential") == Some("yes"));
         debs.push((
             pkg.name.clone(),
             depends,
@@ -181,20 +183,19 @@ pub fn run_maintainer_scripts(
     }
     let order = install_order(&debs);
     let store_root = store.root().to_path_buf();
-    let mut argv: Vec<String> = [
-        "setarch",
-        "-R",
-        "dpkg",
-        "--install",
-        "--force-depends",
-        "--force-confold",
-        "--force-unsafe-io",
-        "--no-debsig",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    for i in order {
+    // dpkg --install in two halves, as it runs them itself (unpack all, then configure all),
+    // with the tree's times set to the epoch between them: the image records every time as the
+    // epoch, and caches that record directory times (fontconfig's) must match the image.
+    let dpkg = |action: &[&str]| -> Vec<String> {
+        ["setarch", "-R", "dpkg"]
+            .iter()
+            .chain(action)
+            .chain(&["--force-depends", "--force-confold", "--force-unsafe-io"])
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let mut argv = dpkg(&["--unpack", "--no-debsig"]);
+    for &i in &order {
         let rel = paths[i].strip_prefix(&store_root).map_err(|_| {
             ScriptsError::Message(format!("{} is not in the store", paths[i].display()))
         })?;
@@ -222,10 +223,14 @@ pub fn run_maintainer_scripts(
         ("FAKETIME".to_string(), frozen_clock(epoch)),
         ("FAKETIME_DONT_FAKE_MONOTONIC".to_string(), "1".to_string()),
         ("NO_FAKE_STAT".to_string(), "1".to_string()),
+        // libfaketime's shared clock (a POSIX semaphore made by the first, root, process)
+        // deadlocks a process that a script starts under another user (`su postgres`);
+        // a frozen clock has nothing to share.
+        ("FAKETIME_DISABLE_SHM".to_string(), "1".to_string()),
     ])
     .collect();
     let step = Step {
-        name: "dpkg --install (maintainer scripts)".into(),
+        name: "dpkg --unpack (preinst scripts)".into(),
         rootfs: root.to_path_buf(),
         binds: vec![
             Bind {
@@ -246,12 +251,28 @@ pub fn run_maintainer_scripts(
         system: true,
     };
     reporter.step(&format!(
-        "maintainer scripts: dpkg --install of {} packages ({} with scripts), no network, no daemons",
+        "maintainer scripts: dpkg --unpack, then --configure, of {} packages ({} with scripts), no network, no daemons",
         lock.packages.len(),
         report.with_scripts
     ));
     let started = std::time::Instant::now();
     sandbox::run(&step)?;
+    fsutil::set_tree_times(root, epoch)?;
+    let configure = Step {
+        name: "dpkg --configure (postinst scripts and triggers)".into(),
+        // Named, essential packages first (the others' scripts take them as working: awk,
+        // for one, exists only once mawk's postinst made the alternative), each after what it
+        // depends on. dpkg's own pending order would configure locales before mawk.
+        argv: {
+            let mut a = dpkg(&["--configure"]);
+            let (first, rest): (Vec<usize>, Vec<usize>) =
+                order.iter().partition(|&&i| essential[i]);
+            a.extend(first.into_iter().chain(rest).map(|i| debs[i].0.clone()));
+            a
+        },
+        ..step.clone()
+    };
+    sandbox::run(&configure)?;
     // Every package must be installed and configured.
     let query = Step {
         name: "dpkg-query (after maintainer scripts)".into(),
@@ -294,7 +315,7 @@ pub fn run_maintainer_scripts(
         .collect();
     if !bad.is_empty() {
         return Err(ScriptsError::Message(format!(
-            "after dpkg --install, these packages are not configured: {}",
+            "after dpkg --configure, these packages are not configured: {}",
             bad.join(", ")
         )));
     }

@@ -1,0 +1,161 @@
+//! The maintainer-script path on a small server image (recipes/server-mini.toml: PostgreSQL,
+//! CA certificates, fontconfig, TeX with its formats, the snakeoil certificate, a venv): dpkg
+//! configures the 175 locked packages in the sandbox, the image is the same from a second build
+//! with another directory, cwd, TZ, locale and umask (`--check-reproducible`), umoci and skopeo
+//! accept it, the scripts' work is in it (users, owners, caches, formats) and what the recipe
+//! removes (per-installation keys and the cluster) is not, and TeX runs in it.
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+fn passwd_entry(rootfs: &Path, user: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
+    text.lines()
+        .map(|l| l.split(':').map(str::to_string).collect::<Vec<_>>())
+        .find(|f| f[0] == user)
+        .unwrap_or_else(|| panic!("{user} is not in the image's /etc/passwd:\n{text}"))
+}
+
+#[test]
+fn server_image_with_maintainer_scripts() {
+    for t in ["bwrap", "umoci", "skopeo", "setarch"] {
+        require_tool(t);
+    }
+    let recipe = root().join("recipes/server-mini.toml");
+    let r = recipe.to_str().unwrap();
+    run_ok(relsign(&["fetch", r]));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("release");
+    let o = run_ok(relsign(&[
+        "build",
+        r,
+        "--out",
+        out.to_str().unwrap(),
+        "--check-reproducible",
+    ]));
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert!(
+        text.contains("maintainer scripts: 175 packages configured"),
+        "{text}"
+    );
+    assert!(text.contains("reproducible under variations"), "{text}");
+
+    // skopeo and umoci read the layout; umoci (as root) unpacks it with owners.
+    let layout = format!("oci:{}:0.1.0", out.join("image").display());
+    run_ok({
+        let mut c = std::process::Command::new("skopeo");
+        c.args(["inspect", &layout]);
+        c
+    });
+    let bundle = tmp.path().join("bundle");
+    run_ok({
+        let mut c = std::process::Command::new("umoci");
+        c.args(["unpack", "--image"])
+            .arg(format!("{}:0.1.0", out.join("image").display()))
+            .arg(&bundle);
+        c
+    });
+    let rootfs = bundle.join("rootfs");
+
+    // Every locked package configured.
+    let status = std::fs::read_to_string(rootfs.join("var/lib/dpkg/status")).unwrap();
+    let packages =
+        status.matches("\nPackage: ").count() + usize::from(status.starts_with("Package: "));
+    assert_eq!(packages, 175, "packages in dpkg's status");
+    assert_eq!(
+        status.matches("Status: install ok installed").count(),
+        175,
+        "every package installed and configured"
+    );
+
+    // Users and groups the scripts made, and the files they own.
+    let postgres = passwd_entry(&rootfs, "postgres");
+    let uid: u32 = postgres[2].parse().unwrap();
+    let pg_dir = std::fs::metadata(rootfs.join("var/lib/postgresql")).unwrap();
+    assert_eq!(pg_dir.uid(), uid, "/var/lib/postgresql belongs to postgres");
+    let app = passwd_entry(&rootfs, "app");
+    assert_eq!(app[2], "1000", "the recipe's user");
+    let shadow = std::fs::read_to_string(rootfs.join("etc/shadow")).unwrap();
+    let epoch: u64 = text
+        .split("SOURCE_DATE_EPOCH=")
+        .nth(1)
+        .and_then(|t| t.split(')').next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("the build names its SOURCE_DATE_EPOCH:\n{text}"));
+    let lastchg: std::collections::BTreeSet<String> = shadow
+        .lines()
+        .map(|l| l.split(':').nth(2).unwrap_or("").to_string())
+        .filter(|d| !d.is_empty())
+        .collect();
+    assert_eq!(
+        lastchg,
+        [(epoch / 86_400).to_string()].into(),
+        "shadow's change dates are the epoch's day"
+    );
+
+    // The triggers' work: CA bundle, linker cache, font caches, TeX formats.
+    for f in [
+        "etc/ssl/certs/ca-certificates.crt",
+        "etc/ld.so.cache",
+        "var/lib/texmf/web2c/pdftex/pdftex.fmt",
+        "var/lib/texmf/web2c/luatex/luatex.fmt",
+        "var/lib/texmf/ls-R",
+    ] {
+        let m = std::fs::metadata(rootfs.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(m.len() > 0, "{f} is empty");
+    }
+    let caches = std::fs::read_dir(rootfs.join("var/cache/fontconfig"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".cache-9")
+        })
+        .count();
+    assert!(caches >= 1, "fontconfig's caches are in the image");
+    let certs = std::fs::read_to_string(rootfs.join("etc/ssl/certs/ca-certificates.crt")).unwrap();
+    assert!(certs.matches("BEGIN CERTIFICATE").count() > 100);
+
+    // What the recipe removes (made at first start) and what relsign normalizes.
+    for gone in [
+        "etc/ssl/private/ssl-cert-snakeoil.key",
+        "etc/ssl/certs/ssl-cert-snakeoil.pem",
+        "var/lib/postgresql/17/main",
+        "etc/postgresql/17/main",
+        "var/cache/ldconfig/aux-cache",
+        "usr/sbin/policy-rc.d",
+        "var/log/dpkg.log",
+    ] {
+        assert!(
+            rootfs.join(gone).symlink_metadata().is_err(),
+            "{gone} is not in the image"
+        );
+    }
+    assert_eq!(
+        std::fs::read(rootfs.join("etc/machine-id")).unwrap(),
+        b"",
+        "machine-id is empty"
+    );
+
+    // The image works: TeX's formats load (LuaTeX's too), the trust store is found, the fonts
+    // are listed from the cache.
+    let o = run_ok(relsign(&[
+        "run",
+        out.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "cd /tmp && luatex '\\directlua{texio.write_nl(\"lua\" .. \"tex-ok\")}\\end' && \
+         pdftex '\\message{pdftex-ok}\\end' && fc-list : family && \
+         /usr/lib/postgresql/17/bin/postgres --version",
+    ]));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    for want in ["luatex-ok", "pdftex-ok", "DejaVu Sans", "PostgreSQL) 17"] {
+        assert!(stdout.contains(want), "{want} in:\n{stdout}");
+    }
+}
