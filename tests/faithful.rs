@@ -92,11 +92,17 @@ lock = "debian.lock.toml"
     )
     .unwrap();
     let mut pip = std::process::Command::new(venv().join("bin/pip"));
-    pip.args(["download", "--no-deps", "--only-binary", ":all:", "--require-hashes"])
-        .arg("-r")
-        .arg(&reqs)
-        .arg("-d")
-        .arg(&theirs);
+    pip.args([
+        "download",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        "--require-hashes",
+    ])
+    .arg("-r")
+    .arg(&reqs)
+    .arg("-d")
+    .arg(&theirs);
     run_ok(pip);
 
     let ours = out.join(WHEEL);

@@ -68,7 +68,8 @@ lock = "debian.lock.toml"
     let inputs = inputs.with_builds(builds);
     lock.dependency_groups = vec!["build".into(), "build-stamp".into()];
     for p in &mut lock.packages {
-        p.marker = Some("'build' in dependency_groups or 'build-stamp' in dependency_groups".into());
+        p.marker =
+            Some("'build' in dependency_groups or 'build-stamp' in dependency_groups".into());
         p.groups = ["build".to_string(), "build-stamp".to_string()].into();
     }
     let tool = lock.relsign.as_mut().unwrap();
