@@ -92,6 +92,30 @@ pub struct ReleaseManifest {
     pub sources: Vec<SourceRecord>,
     pub artifacts: Vec<Artifact>,
     pub builder: String,
+    /// Each package's build environment: its backend and the locked build requirements
+    /// installed for it (its `build-<package>` group of the Python lock).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub builds: Vec<BuildUsed>,
+}
+
+/// One package's build environment in `release.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BuildUsed {
+    pub package: String,
+    /// The PEP 517 backend its project declares.
+    pub backend: String,
+    /// The lock's dependency group.
+    pub group: String,
+    pub requirements: Vec<BuildRequirement>,
+}
+
+/// A build requirement installed from the store.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BuildRequirement {
+    pub name: String,
+    pub version: String,
+    pub file: String,
+    pub sha256: Sha256Hex,
 }
 
 pub const RELEASE_TYPE: &str = "https://relsign.dev/release/v1";
@@ -199,9 +223,38 @@ pub fn build(
             ));
         }
     }
-    let build_files: Vec<(String, Sha256Hex)> = py_lock
-        .build_files()
-        .map(|(n, d)| (n.to_string(), d.clone()))
+    // Each package's own build environment (its `build-<package>` group).
+    let mut builds = Vec::new();
+    for pkg in &recipe.packages {
+        let rec = py_lock
+            .build_record(&pkg.name)
+            .ok_or_else(|| BuildError::StaleLock {
+                file: py_path.clone(),
+                recipe: recipe.path.clone(),
+                reasons: vec![format!("package {} has no build environment", pkg.name)],
+            })?;
+        let mut requirements = Vec::new();
+        for p in py_lock.group(&rec.group) {
+            for f in p.files() {
+                requirements.push(BuildRequirement {
+                    name: p.name.clone(),
+                    version: p.version.clone(),
+                    file: f.name.clone(),
+                    sha256: f.sha256.clone(),
+                });
+            }
+        }
+        builds.push(BuildUsed {
+            package: pkg.name.clone(),
+            backend: rec.backend.clone(),
+            group: rec.group.clone(),
+            requirements,
+        });
+    }
+    let build_files: Vec<(String, Sha256Hex)> = builds
+        .iter()
+        .flat_map(|b| &b.requirements)
+        .map(|r| (r.file.clone(), r.sha256.clone()))
         .collect();
     // The image installs the locked runtime wheels.
     let mut runtime_files: Vec<(String, Sha256Hex)> = Vec::new();
@@ -268,11 +321,16 @@ pub fn build(
         .map_err(|e| BuildError::other("assembling the build rootfs")(Box::new(e)))?;
     sandbox::require_in_rootfs(&rootfs, PYTHON)?;
 
-    let deps = work_path.join("deps");
-    fsutil::create_dir_all(&deps)?;
-    for (name, d) in &build_files {
-        let p = store.get(d, name)?;
-        crate::python::wheel::unpack_into_site(&p, name, &deps)?;
+    // One site directory per package, with its own build requirements only.
+    let mut deps_dirs = Vec::new();
+    for (i, b) in builds.iter().enumerate() {
+        let deps = work_path.join(format!("deps-{i}"));
+        fsutil::create_dir_all(&deps)?;
+        for r in &b.requirements {
+            let p = store.get(&r.sha256, &r.file)?;
+            crate::python::wheel::unpack_into_site(&p, &r.file, &deps)?;
+        }
+        deps_dirs.push(deps);
     }
     let driver = work_path.join("pep517_driver.py");
     fsutil::write_atomic(&driver, DRIVER.as_bytes())?;
@@ -283,7 +341,7 @@ pub fn build(
     let mut artifacts = Vec::new();
     let mut sources = Vec::new();
     let mut release_epoch = 0;
-    for pkg in &recipe.packages {
+    for (pkg, deps) in recipe.packages.iter().zip(&deps_dirs) {
         let src = work_path.join(format!("src-{}", pkg.name));
         let mut record = materialize_source(recipe, pkg, store, &src, opts.vary.is_some())?;
         if let Some(e) = opts.epochs.get(&pkg.name) {
@@ -296,7 +354,7 @@ pub fn build(
             rootfs: &rootfs,
             store,
             driver: &driver,
-            deps: &deps,
+            deps,
             vary: opts.vary.as_ref(),
         };
         let (sdist_name, wheel_name) = if let Source::Sdist { file, sha256 } = &pkg.source {
@@ -458,6 +516,7 @@ pub fn build(
         sources,
         artifacts,
         builder: format!("relsign {}", env!("CARGO_PKG_VERSION")),
+        builds,
     };
     let mut json = canonical_json(&manifest);
     json.push(b'\n');

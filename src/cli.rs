@@ -75,6 +75,7 @@ pub enum Command {
     ///   relsign lock --check recipes/demo.toml        # exit 1 if the locks are stale
     ///   relsign lock --index-url https://mirror.example/simple recipes/demo.toml
     ///   relsign lock --refresh recipes/demo.toml      # move vanished .debs to the next version
+    ///   relsign lock --python-only recipes/demo.toml  # re-lock the pylock only
     ///   relsign lock --allow-expired-release \
     ///       --debian-mirror https://snapshot.example/archive/debian/20250809T000000Z recipes/demo.toml
     #[command(verbatim_doc_comment)]
@@ -91,6 +92,10 @@ pub enum Command {
         /// `+ name version`. The Python lock is not touched.
         #[arg(long)]
         refresh: bool,
+        /// Re-lock only the Python side (the pylock: pins, each package's build environment);
+        /// the Debian locks are left as they are.
+        #[arg(long, conflicts_with_all = ["check", "refresh"])]
+        python_only: bool,
         /// Accept an InRelease whose Valid-Until has passed, to lock from an old snapshot on
         /// purpose (the recipe's toolchain.allow-expired-release = true does the same).
         #[arg(long)]

@@ -486,6 +486,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             recipe,
             check,
             refresh,
+            python_only,
             allow_expired_release,
             allow_incomplete,
             mirrors,
@@ -549,11 +550,14 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             }
             let http = relsign::fetch::Http::new()?;
             let store = store(&cli.global.store)?;
-            r.step("locking the Debian toolchain");
             let deb_mirrors =
                 lock::debian::mirrors(&recipe.file.toolchain, &mirrors.debian_mirrors);
             let mut deb_counts = Vec::new();
-            for (mut toolchain, path) in debian_locks(&recipe) {
+            if !python_only {
+                r.step("locking the Debian toolchain");
+            }
+            for (mut toolchain, path) in debian_locks(&recipe).into_iter().filter(|_| !python_only)
+            {
                 toolchain.allow_expired_release |= allow_expired_release;
                 let deb = lock::debian::lock(&toolchain, &deb_mirrors, &http, r)?;
                 deb.write(&path)?;

@@ -274,6 +274,13 @@ pub struct PackageSpec {
     pub sdist: Option<SdistSource>,
     /// A git checkout at a commit.
     pub git: Option<GitSource>,
+    /// Build requirements of this package, `name==version`: they override (same name) or add
+    /// to what its `pyproject.toml` declares. Needs `build-requirements-reason`.
+    #[serde(default, rename = "build-requirements")]
+    pub build_requirements: Vec<String>,
+    /// Why the package is not built with what its project declares.
+    #[serde(rename = "build-requirements-reason")]
+    pub build_requirements_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -355,6 +362,9 @@ pub enum Source {
 pub struct Package {
     pub name: String,
     pub source: Source,
+    /// `build-requirements`: pins overriding or adding to the pyproject's build requirements.
+    pub build_requirements: Vec<String>,
+    pub build_requirements_reason: Option<String>,
 }
 
 /// A loaded, validated recipe. Relative paths are resolved against the recipe's directory.
@@ -484,9 +494,45 @@ impl Recipe {
                     ));
                 }
             }
+            for (j, r) in p.build_requirements.iter().enumerate() {
+                crate::python::requirements::Pin::parse(r, "").map_err(|_| {
+                    invalid(
+                        &format!("{key}.build-requirements[{j}]"),
+                        format!("{r:?} is not a requirement pinned with =="),
+                    )
+                })?;
+            }
+            let reason = p
+                .build_requirements_reason
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty());
+            match (p.build_requirements.is_empty(), reason) {
+                (false, None) => {
+                    return Err(invalid(
+                        &format!("{key}.build-requirements-reason"),
+                        "required with build-requirements: say why the package is not built with what its pyproject.toml declares".into(),
+                    ))
+                }
+                (true, Some(_)) => {
+                    return Err(invalid(
+                        &format!("{key}.build-requirements-reason"),
+                        "given without build-requirements".into(),
+                    ))
+                }
+                _ => {}
+            }
+            if p.build_requirements_reason.is_some() && reason.is_none() {
+                return Err(invalid(
+                    &format!("{key}.build-requirements-reason"),
+                    "is empty".into(),
+                ));
+            }
             packages.push(Package {
                 name: p.name.clone(),
                 source,
+                build_requirements: p.build_requirements.clone(),
+                build_requirements_reason: reason.map(str::to_string),
             });
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -767,6 +813,51 @@ lock = "demo.debian.lock.toml"
             e.contains("toolchain.snapshot-urls[0]") && e.contains("{timestamp}"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn package_build_requirements_need_pins_and_a_reason() {
+        let with = |extra: &str| {
+            GOOD.replace("path = \"demo\"", &format!("path = \"demo\"\n{extra}"))
+                .into_bytes()
+        };
+        let ok = with("build-requirements = [\"setuptools==82.0.1\"]\nbuild-requirements-reason = \"as upstream\"");
+        let r = Recipe::parse(Path::new("r.toml"), ok).unwrap();
+        assert_eq!(r.packages[0].build_requirements, ["setuptools==82.0.1"]);
+        assert_eq!(
+            r.packages[0].build_requirements_reason.as_deref(),
+            Some("as upstream")
+        );
+        for (extra, key, why) in [
+            (
+                "build-requirements = [\"setuptools==82.0.1\"]",
+                "package[0].build-requirements-reason",
+                "required",
+            ),
+            (
+                "build-requirements = [\"setuptools==82.0.1\"]\nbuild-requirements-reason = \" \"",
+                "package[0].build-requirements-reason",
+                "required",
+            ),
+            (
+                "build-requirements-reason = \"x\"",
+                "package[0].build-requirements-reason",
+                "without build-requirements",
+            ),
+            (
+                "build-requirements = [\"setuptools>=82\"]\nbuild-requirements-reason = \"x\"",
+                "package[0].build-requirements[0]",
+                "pinned",
+            ),
+        ] {
+            let e = Recipe::parse(Path::new("r.toml"), with(extra))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("r.toml: ") && e.contains(key) && e.contains(why),
+                "{extra}: {e}"
+            );
+        }
     }
 
     #[test]

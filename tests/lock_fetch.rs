@@ -78,6 +78,68 @@ fn lock_check_passes_then_fails_when_the_recipe_changes() {
     );
 }
 
+/// A package's pyproject.toml that now declares another build backend version makes the lock
+/// stale, naming the package and both declarations; `lock --python-only` fixes it without
+/// touching the Debian locks.
+#[test]
+fn lock_check_fails_when_a_pyproject_declares_another_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in [
+        "demo.toml",
+        "pylock.demo.toml",
+        "demo.debian.lock.toml",
+        "demo.image.debian.lock.toml",
+    ] {
+        std::fs::copy(root().join("recipes").join(f), dir.path().join(f)).unwrap();
+    }
+    relsign::fsutil::copy_tree(&root().join("recipes/demo"), &dir.path().join("demo")).unwrap();
+    let recipe = dir.path().join("demo.toml");
+    let r = recipe.to_str().unwrap();
+    run_ok(relsign(&["lock", "--check", r]));
+    let pyproject = dir.path().join("demo/pyproject.toml");
+    let text = std::fs::read_to_string(&pyproject).unwrap();
+    assert!(
+        text.contains("requires = [\"setuptools==83.0.0\"]"),
+        "{text}"
+    );
+    std::fs::write(
+        &pyproject,
+        text.replace(
+            "build-backend = \"setuptools.build_meta\"",
+            "build-backend = \"setuptools.build_meta:__legacy__\"",
+        ),
+    )
+    .unwrap();
+    let out = relsign(&["lock", "--check", r]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("package relsign-demo: its pyproject.toml declares the backend setuptools.build_meta:__legacy__, the lock was made for setuptools.build_meta"),
+        "{err}"
+    );
+    let debs: Vec<Vec<u8>> = ["demo.debian.lock.toml", "demo.image.debian.lock.toml"]
+        .iter()
+        .map(|f| std::fs::read(dir.path().join(f)).unwrap())
+        .collect();
+    run_ok(relsign(&["lock", "--python-only", r]));
+    run_ok(relsign(&["lock", "--check", r]));
+    let lock = std::fs::read_to_string(dir.path().join("pylock.demo.toml")).unwrap();
+    assert!(
+        lock.contains("backend = \"setuptools.build_meta:__legacy__\""),
+        "{lock}"
+    );
+    for (f, before) in ["demo.debian.lock.toml", "demo.image.debian.lock.toml"]
+        .iter()
+        .zip(debs)
+    {
+        assert_eq!(
+            std::fs::read(dir.path().join(f)).unwrap(),
+            before,
+            "{f} is left as it was"
+        );
+    }
+}
+
 #[test]
 fn exported_vendor_dir_is_a_mirror_for_fetch_pip_and_pep751() {
     fetch_demo();

@@ -61,11 +61,23 @@ lock = "debian.lock.toml"
         relsign::lock::python::PyLock::read(&root().join("recipes/pylock.demo.toml")).unwrap();
     lock.packages.retain(|p| p.name == "setuptools");
     let inputs = relsign::lock::python::Inputs::from_recipe(&recipe).unwrap();
+    // The fixture's own build environment (group build-stamp: the setuptools it declares).
+    let store = relsign::store::Store::at(dir.path().join("unused-store"));
+    let builds =
+        relsign::lock::builds::resolve_all(&recipe, &store, &inputs.build, &inputs.env).unwrap();
+    let inputs = inputs.with_builds(builds);
+    lock.dependency_groups = vec!["build".into(), "build-stamp".into()];
+    for p in &mut lock.packages {
+        p.marker =
+            Some("'build' in dependency_groups or 'build-stamp' in dependency_groups".into());
+        p.groups = ["build".to_string(), "build-stamp".to_string()].into();
+    }
     let tool = lock.relsign.as_mut().unwrap();
     tool.inputs_sha256 = Some(inputs.digest());
     tool.runtime_pins = inputs.runtime_specs();
     tool.build_pins = inputs.build_specs();
     tool.test_pins = inputs.test_specs();
+    tool.builds = inputs.builds.iter().map(|b| b.record.clone()).collect();
     lock.write(&dir.path().join("pylock.toml")).unwrap();
 
     let out = relsign(&[

@@ -105,6 +105,7 @@ fn synthetic_release(dir: &Path, name: &str, version: &str) {
         }],
         artifacts,
         builder: "relsign test".into(),
+        builds: vec![],
     };
     std::fs::write(dir.join("release.json"), relsign::build::canonical_json(&m)).unwrap();
 }

@@ -209,10 +209,7 @@ pub fn provenance(dir: &Path, m: &ReleaseManifest, signed_on: i64) -> Result<Val
                     "sources": sources,
                     "gate": {"required": gate_required},
                 },
-                "internalParameters": {
-                    "SOURCE_DATE_EPOCH": m.source_date_epoch.to_string(),
-                    "gzip": crate::archive::GZIP_IMPL,
-                },
+                "internalParameters": internal_parameters(m),
                 "resolvedDependencies": resolved_dependencies(dir, m)?,
             },
             "runDetails": {
@@ -222,6 +219,31 @@ pub fn provenance(dir: &Path, m: &ReleaseManifest, signed_on: i64) -> Result<Val
             }
         }
     }))
+}
+
+/// `internalParameters`: the epoch, the gzip implementation and, for releases that record
+/// them, each package's build environment (backend and locked requirements by sha256).
+fn internal_parameters(m: &ReleaseManifest) -> Value {
+    let mut v = json!({
+        "SOURCE_DATE_EPOCH": m.source_date_epoch.to_string(),
+        "gzip": crate::archive::GZIP_IMPL,
+    });
+    if !m.builds.is_empty() {
+        v["builds"] = json!(m
+            .builds
+            .iter()
+            .map(|b| json!({
+                "package": b.package,
+                "backend": b.backend,
+                "group": b.group,
+                "requirements": b.requirements.iter().map(|r| json!({
+                    "name": r.name, "version": r.version, "file": r.file,
+                    "digest": {"sha256": r.sha256},
+                })).collect::<Vec<_>>(),
+            }))
+            .collect::<Vec<_>>());
+    }
+    v
 }
 
 /// PEP 740's publish attestation: one distribution file by name and sha256, no predicate.

@@ -188,6 +188,8 @@ pub struct RelsignTool {
     pub test_pins: Vec<String>,
     /// Closure problems accepted with `--allow-incomplete`.
     pub incomplete: Vec<String>,
+    /// Each package's build environment (`[[tool.relsign.builds]]`).
+    pub builds: Vec<super::builds::BuildRecord>,
 }
 
 /// A PEP 751 lock as relsign writes and reads it.
@@ -216,6 +218,8 @@ pub struct Inputs {
     pub runtime: Vec<Pin>,
     pub build: Vec<Pin>,
     pub test: Vec<Pin>,
+    /// Each package's build environment (group `build-<package>`); set by `with_builds`.
+    pub builds: Vec<super::builds::PackageBuild>,
 }
 
 impl Inputs {
@@ -262,7 +266,14 @@ impl Inputs {
             runtime,
             build,
             test,
+            builds: Vec::new(),
         })
+    }
+
+    /// The inputs with each package's build environment.
+    pub fn with_builds(mut self, builds: Vec<super::builds::PackageBuild>) -> Inputs {
+        self.builds = builds;
+        self
     }
 
     /// The `environments` marker for the target.
@@ -298,6 +309,14 @@ impl Inputs {
         // Test pins only when there are some, so older locks stay valid.
         for p in self.test_specs() {
             s.push_str(&format!("test {p}\n"));
+        }
+        // Per-package build environments only when there are some, likewise.
+        for b in &self.builds {
+            let r = &b.record;
+            s.push_str(&format!("{} backend {}\n", r.group, r.backend));
+            for p in &r.requirements {
+                s.push_str(&format!("{} {p}\n", r.group));
+            }
         }
         Sha256Hex::of(s.as_bytes())
     }
@@ -432,6 +451,20 @@ struct RawTool {
     test_pins: Vec<String>,
     #[serde(default)]
     incomplete: Vec<String>,
+    #[serde(default)]
+    builds: Vec<RawBuild>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct RawBuild {
+    package: String,
+    group: String,
+    source: String,
+    backend: String,
+    declared: Vec<String>,
+    requirements: Vec<String>,
+    reason: Option<String>,
 }
 
 /// A file name that is safe to use as a path component.
@@ -466,6 +499,24 @@ impl PyLock {
                 ),
             ));
         }
+        // The groups a marker can name: the fixed ones and those the lock declares (each
+        // package's build group).
+        let mut all_groups: BTreeSet<String> = GROUPS.iter().map(|g| g.to_string()).collect();
+        for g in &raw.dependency_groups {
+            if g.is_empty() || g.len() > 200 || normalize_name(g) != *g {
+                return Err(invalid(
+                    "dependency-groups".into(),
+                    format!("{g:?} is not a normalized group name"),
+                ));
+            }
+            all_groups.insert(g.clone());
+        }
+        if all_groups.len() > 4096 {
+            return Err(invalid(
+                "dependency-groups".into(),
+                format!("{} groups, more than 4096", all_groups.len()),
+            ));
+        }
         let mut packages = Vec::new();
         for (i, p) in raw.packages.into_iter().enumerate() {
             let key = format!("packages[{i}]");
@@ -490,11 +541,18 @@ impl PyLock {
                     // to apply to both groups.
                     let only_groups = marker_mentions_only_groups(&marker);
                     let mut g = BTreeSet::new();
-                    for group in GROUPS {
+                    for group in &all_groups {
+                        if !only_groups {
+                            // Not read for build groups: those are relsign's own markers.
+                            if GROUPS.contains(&group.as_str()) {
+                                g.insert(group.clone());
+                            }
+                            continue;
+                        }
                         let mut env = Env::cpython_linux("", 0, "");
-                        env.dependency_groups.insert(group.to_string());
-                        if !only_groups || marker.evaluate(&env) {
-                            g.insert(group.to_string());
+                        env.dependency_groups.insert(group.clone());
+                        if marker.evaluate(&env) {
+                            g.insert(group.clone());
                         }
                     }
                     g
@@ -570,6 +628,37 @@ impl PyLock {
                     ),
                     None => None,
                 };
+                let mut builds: Vec<super::builds::BuildRecord> = Vec::new();
+                for (i, b) in t.builds.into_iter().enumerate() {
+                    let key = format!("tool.relsign.builds[{i}]");
+                    if builds.iter().any(|x| x.package == b.package) {
+                        return Err(invalid(
+                            format!("{key}.package"),
+                            format!("{:?} appears twice", b.package),
+                        ));
+                    }
+                    if b.group != super::builds::group_name(&b.package)
+                        || !all_groups.contains(&b.group)
+                    {
+                        return Err(invalid(
+                            format!("{key}.group"),
+                            format!(
+                                "{:?}: expected {:?}, one of dependency-groups",
+                                b.group,
+                                super::builds::group_name(&b.package)
+                            ),
+                        ));
+                    }
+                    builds.push(super::builds::BuildRecord {
+                        package: b.package,
+                        group: b.group,
+                        source: b.source,
+                        backend: b.backend,
+                        declared: b.declared,
+                        requirements: b.requirements,
+                        reason: b.reason,
+                    });
+                }
                 Some(RelsignTool {
                     inputs_sha256,
                     python: t.python,
@@ -579,6 +668,7 @@ impl PyLock {
                     build_pins: t.build_pins,
                     test_pins: t.test_pins,
                     incomplete: t.incomplete,
+                    builds,
                 })
             }
         };
@@ -664,6 +754,18 @@ impl PyLock {
                 s.push_str(&format!("test-pins = {}\n", toml_array(&t.test_pins)));
             }
             s.push_str(&format!("incomplete = {}\n", toml_array(&t.incomplete)));
+            for b in &t.builds {
+                s.push_str("\n[[tool.relsign.builds]]\n");
+                s.push_str(&format!("package = {}\n", toml_str(&b.package)));
+                s.push_str(&format!("group = {}\n", toml_str(&b.group)));
+                s.push_str(&format!("source = {}\n", toml_str(&b.source)));
+                s.push_str(&format!("backend = {}\n", toml_str(&b.backend)));
+                s.push_str(&format!("declared = {}\n", toml_array(&b.declared)));
+                s.push_str(&format!("requirements = {}\n", toml_array(&b.requirements)));
+                if let Some(r) = &b.reason {
+                    s.push_str(&format!("reason = {}\n", toml_str(r)));
+                }
+            }
         }
         s
     }
@@ -690,6 +792,18 @@ impl PyLock {
         self.build()
             .flat_map(|p| p.files())
             .map(|f| (f.name.as_str(), &f.sha256))
+    }
+    /// Packages of one dependency group (for example a package's `build-<package>`).
+    pub fn group<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a LockedPackage> {
+        self.packages
+            .iter()
+            .filter(move |p| p.groups.contains(group))
+    }
+    /// The recorded build environment of a recipe package.
+    pub fn build_record(&self, package: &str) -> Option<&super::builds::BuildRecord> {
+        self.relsign
+            .as_ref()
+            .and_then(|t| t.builds.iter().find(|b| b.package == package))
     }
     /// Every locked file with its package.
     pub fn files(&self) -> impl Iterator<Item = (&LockedPackage, &LockedFile)> {
@@ -823,11 +937,16 @@ struct Unit {
 
 fn units(inputs: &Inputs) -> Vec<Unit> {
     let mut units: Vec<Unit> = Vec::new();
-    for (group, pins) in [
+    let fixed = [
         (RUNTIME, &inputs.runtime),
         (BUILD, &inputs.build),
         (TEST, &inputs.test),
-    ] {
+    ];
+    let per_package = inputs
+        .builds
+        .iter()
+        .map(|b| (b.record.group.as_str(), &b.pins));
+    for (group, pins) in fixed.into_iter().chain(per_package) {
         for p in pins.iter() {
             let existing = units.iter_mut().find(|u| {
                 u.pin.name == p.name
@@ -1040,6 +1159,32 @@ pub fn lock(
     allow_incomplete: bool,
 ) -> Result<LockOutcome, PyLockError> {
     let inputs = Inputs::from_recipe(recipe)?;
+    // Each package's build system, read from its source (fetched into the store first).
+    for p in &recipe.packages {
+        match &p.source {
+            crate::recipe::Source::Sdist { file, sha256 } => {
+                fetch_file(file, sha256, index_urls, http, store, reporter)?
+            }
+            crate::recipe::Source::Git { url, commit, .. } => {
+                crate::source::fetch_git(store, url, commit).map_err(|e| PyLockError::Recipe {
+                    file: recipe.path.clone(),
+                    key: format!("package {}", p.name),
+                    reason: e.to_string(),
+                })?
+            }
+            crate::recipe::Source::Dir(_) => {}
+        }
+    }
+    let builds = super::builds::resolve_all(recipe, store, &inputs.build, &inputs.env)?;
+    for b in &builds {
+        reporter.info(&format!(
+            "{}: {} with {}",
+            b.record.package,
+            b.record.backend,
+            b.record.requirements.join(", ")
+        ));
+    }
+    let inputs = inputs.with_builds(builds);
     let lock_path = recipe.python_lock_path();
     if !is_pylock_file_name(&lock_path) {
         reporter.warn(&format!(
@@ -1082,6 +1227,7 @@ pub fn lock(
         u.metadata = Some(md);
         u.file = Some(file);
     }
+    close_build_groups(&mut units, &inputs);
     let closure = closure_check(&units, &inputs);
     if !closure.is_complete() {
         if allow_incomplete {
@@ -1118,10 +1264,13 @@ pub fn lock(
         lock_version: LOCK_VERSION.into(),
         environments: vec![inputs.environment_marker()],
         requires_python: Some(format!("=={}.*", inputs.python)),
-        dependency_groups: if inputs.test.is_empty() {
-            vec![BUILD.into(), RUNTIME.into()]
-        } else {
-            GROUPS.iter().map(|g| g.to_string()).collect()
+        dependency_groups: {
+            let mut g: BTreeSet<String> = [BUILD.to_string(), RUNTIME.to_string()].into();
+            if !inputs.test.is_empty() {
+                g.insert(TEST.into());
+            }
+            g.extend(inputs.builds.iter().map(|b| b.record.group.clone()));
+            g.into_iter().collect()
         },
         default_groups: vec![RUNTIME.into()],
         created_by: CREATED_BY.into(),
@@ -1135,6 +1284,7 @@ pub fn lock(
             build_pins: inputs.build_specs(),
             test_pins: inputs.test_specs(),
             incomplete: closure.problems(),
+            builds: inputs.builds.iter().map(|b| b.record.clone()).collect(),
         }),
     };
     Ok(LockOutcome {
@@ -1142,6 +1292,73 @@ pub fn lock(
         closure,
         sdist_only,
     })
+}
+
+/// The groups of the units, fixed ones first.
+fn all_groups(units: &[Unit]) -> Vec<String> {
+    let mut v: Vec<String> = [RUNTIME, BUILD, TEST]
+        .iter()
+        .map(|g| g.to_string())
+        .collect();
+    let more: BTreeSet<&String> = units
+        .iter()
+        .flat_map(|u| &u.groups)
+        .filter(|g| !v.contains(g))
+        .collect();
+    v.extend(more.into_iter().cloned());
+    v
+}
+
+/// Close each package's build group over its members' `Requires-Dist` with the recipe's
+/// shared build pins (`python.build-requirements`): setuptools-scm brings packaging. What the
+/// shared pins do not provide is left for the closure check to report.
+fn close_build_groups(units: &mut [Unit], inputs: &Inputs) {
+    for b in &inputs.builds {
+        let group = b.record.group.as_str();
+        loop {
+            let mut add = Vec::new();
+            for u in units.iter().filter(|u| u.groups.contains(group)) {
+                let Some(md) = &u.metadata else { continue };
+                let extras = u.extras.get(group).cloned().unwrap_or_default();
+                let env = inputs.env.with_extras(extras.iter());
+                for rd in &md.requires_dist {
+                    let Ok(req) = Requirement::parse(rd) else {
+                        continue;
+                    };
+                    if !req.applies(&env) {
+                        continue;
+                    }
+                    let name = req.normalized_name();
+                    if units
+                        .iter()
+                        .any(|m| m.pin.name == name && m.groups.contains(group))
+                    {
+                        continue;
+                    }
+                    if let Some(j) = units.iter().position(|m| {
+                        m.pin.name == name
+                            && m.groups.contains(BUILD)
+                            && m.pin
+                                .parsed_version()
+                                .is_some_and(|v| req.specifier.contains(&v))
+                    }) {
+                        add.push((j, req.extras.clone()));
+                    }
+                }
+            }
+            if add.is_empty() {
+                break;
+            }
+            for (j, extras) in add {
+                units[j].groups.insert(group.to_string());
+                units[j]
+                    .extras
+                    .entry(group.to_string())
+                    .or_default()
+                    .extend(extras);
+            }
+        }
+    }
 }
 
 /// Check, per group, that every `Requires-Dist` that applies to the target (with the extras
@@ -1153,7 +1370,8 @@ fn closure_check(units: &[Unit], inputs: &Inputs) -> ClosureReport {
     let mut unsatisfied = BTreeSet::new();
     let mut unchecked = BTreeSet::new();
     let mut checked = BTreeSet::new();
-    for group in [RUNTIME, BUILD, TEST] {
+    for group in &all_groups(units) {
+        let group = group.as_str();
         let members: Vec<usize> = (0..units.len())
             .filter(|&i| units[i].groups.contains(group))
             .collect();
@@ -1174,7 +1392,11 @@ fn closure_check(units: &[Unit], inputs: &Inputs) -> ClosureReport {
             for &i in &members {
                 let u = &units[i];
                 let Some(md) = &u.metadata else { continue };
-                let by = format!("{} {}", u.pin.name, u.pin.version);
+                let by = if GROUPS.contains(&group) {
+                    format!("{} {}", u.pin.name, u.pin.version)
+                } else {
+                    format!("{} {} (in {group})", u.pin.name, u.pin.version)
+                };
                 if !u.file.as_ref().is_some_and(|f| f.is_wheel()) && !md.requires_dist_is_static() {
                     unchecked.insert(by.clone());
                     continue;
@@ -1287,6 +1509,16 @@ pub fn check(lock: &PyLock, recipe: &Recipe) -> Result<Vec<String>, PyLockError>
             ));
         }
     }
+    // Each package's build environment: the declaration (re-read from a directory source) and
+    // the recipe's pins against the record.
+    let builds = super::builds::resolve_recorded(
+        recipe,
+        &t.builds,
+        &inputs.build,
+        &inputs.env,
+        &mut reasons,
+    )?;
+    let inputs = inputs.with_builds(builds);
     // Entries are compared with the pins only when the pin lists agree (else that is the news).
     let pins_agree = reasons.is_empty();
     let digest = inputs.digest();
@@ -1321,6 +1553,30 @@ pub fn check(lock: &PyLock, recipe: &Recipe) -> Result<Vec<String>, PyLockError>
             if !pins.iter().any(|p| {
                 k.name == p.name && (k.version == p.version || p.matches_version(&k.version))
             }) {
+                reasons.push(format!(
+                    "{group} package {} {} is in the lock but not pinned",
+                    k.name, k.version
+                ));
+            }
+        }
+    }
+    // A package's build group: its pins, and otherwise only shared build pins (its closure).
+    let same = |k: &LockedPackage, p: &Pin| {
+        k.name == p.name && (k.version == p.version || p.matches_version(&k.version))
+    };
+    for b in &inputs.builds {
+        let group = b.record.group.as_str();
+        let pkgs: Vec<&LockedPackage> = lock.group(group).collect();
+        for p in &b.pins {
+            if !pkgs.iter().any(|k| same(k, p)) {
+                reasons.push(format!(
+                    "{group} package {}=={} has no [[packages]] entry",
+                    p.name, p.version
+                ));
+            }
+        }
+        for k in &pkgs {
+            if !b.pins.iter().chain(&inputs.build).any(|p| same(k, p)) {
                 reasons.push(format!(
                     "{group} package {} {} is in the lock but not pinned",
                     k.name, k.version
@@ -1599,6 +1855,14 @@ mod tests {
             .unwrap();
         }
         std::fs::write(dir.path().join("requirements.txt"), pins).unwrap();
+        // The package declares what the recipe pins as its build requirements.
+        std::fs::write(
+            dir.path().join("pyproject.toml"),
+            format!(
+                "[build-system]\nrequires = [{build}]\nbuild-backend = \"setuptools.build_meta\"\n"
+            ),
+        )
+        .unwrap();
         let recipe_text = format!(
             "[release]\nname = \"t\"\nversion = \"1\"\n[python]\nversion = \"3.13\"\nglibc = \"2.41\"\nrequirements = [\"requirements.txt\"]\nbuild-requirements = [{build}]\nlock = \"pylock.toml\"\n[[package]]\nname = \"t\"\npath = \".\"\n[toolchain]\nsuite = \"trixie\"\npackages = [\"python3\"]\nlock = \"deb.lock\"\n"
         );
@@ -1673,13 +1937,51 @@ mod tests {
         let text = l.to_toml();
         assert!(!text.contains("url") && !text.contains("path ="), "{text}");
         assert!(
-            text.contains("marker = \"'build' in dependency_groups\""),
+            text.contains(
+                "marker = \"'build' in dependency_groups or 'build-t' in dependency_groups\""
+            ),
             "{text}"
         );
+        assert_eq!(
+            l.group("build-t")
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["setuptools"]
+        );
+        let rec = l.build_record("t").unwrap();
+        assert_eq!(
+            (rec.backend.as_str(), rec.requirements.as_slice()),
+            (
+                "setuptools.build_meta",
+                &["setuptools==83.0.0".to_string()][..]
+            )
+        );
+        assert_eq!(rec.source, "dir .");
         let back = PyLock::parse(&text, Path::new("pylock.toml")).unwrap();
         assert_eq!(&back, l);
         assert_eq!(back.to_toml(), text);
         assert!(check(&back, &fx.recipe).unwrap().is_empty());
+
+        // Stale when the package's pyproject declares another backend version.
+        let pyproject = fx.dir.path().join("pyproject.toml");
+        let declared = std::fs::read_to_string(&pyproject).unwrap();
+        std::fs::write(&pyproject, declared.replace("83.0.0", "82.0.1")).unwrap();
+        let reasons = check(&back, &fx.recipe).unwrap();
+        assert!(
+            reasons.iter().any(|r| r.contains("package t: its pyproject.toml declares build requirements [setuptools==82.0.1], the lock was made for [setuptools==83.0.0]")),
+            "{reasons:?}"
+        );
+        std::fs::write(&pyproject, &declared).unwrap();
+        // A lock without build records (made before per-package groups) is stale.
+        let mut old = back.clone();
+        old.relsign.as_mut().unwrap().builds.clear();
+        let reasons = check(&old, &fx.recipe).unwrap();
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("package t has no build environment")),
+            "{reasons:?}"
+        );
 
         // Stale after a pin changes.
         std::fs::write(

@@ -51,7 +51,9 @@ def main():
         print(
             "build requirement(s) not in the lock: "
             + ", ".join(missing)
-            + "; add them to python.build-requirements and run `relsign lock`",
+            + "; declare them in the project's [build-system] requires, or pin them in the"
+            + " package's build-requirements (with build-requirements-reason), and run"
+            + " `relsign lock`",
             file=sys.stderr,
         )
         sys.exit(3)
