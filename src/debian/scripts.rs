@@ -357,6 +357,28 @@ fn write_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FsError> {
         .map_err(fsutil::err("chmod", path))
 }
 
+/// `root/rel` when no directory on the way is a symlink (in the rootfs an absolute link such as
+/// `var/run -> /run` would lead to the host's files); `None` when something on the way is
+/// missing.
+fn below(root: &Path, rel: &str) -> Result<Option<PathBuf>, ScriptsError> {
+    let mut p = root.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+    for (i, c) in parts.iter().enumerate() {
+        p.push(c);
+        match p.symlink_metadata() {
+            Err(_) => return Ok(None),
+            Ok(m) if m.file_type().is_symlink() && i + 1 < parts.len() => {
+                return Err(ScriptsError::Message(format!(
+                    "{rel}: /{} is a symlink in the image; name the path it points to",
+                    parts[..=i].join("/")
+                )))
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(Some(p))
+}
+
 /// Files that differ between two runs of the same scripts, removed: dpkg's and debconf's
 /// backups (`*-old`), ldconfig's aux-cache (it records inode numbers and times), logs (the
 /// files; directories stay, with their owners, for the daemons that write there).
@@ -383,7 +405,9 @@ const VOLATILE_FILES: &[&str] = &[
 pub fn normalize(root: &Path, epoch: u64, remove: &[String]) -> Result<Vec<String>, ScriptsError> {
     let mut touched = Vec::new();
     let rm = |rel: &str, touched: &mut Vec<String>| -> Result<(), ScriptsError> {
-        let p = root.join(rel);
+        let Some(p) = below(root, rel)? else {
+            return Ok(());
+        };
         match std::fs::symlink_metadata(&p) {
             Ok(m) if m.is_dir() => {
                 std::fs::remove_dir_all(&p).map_err(fsutil::err("remove", &p))?
@@ -413,8 +437,10 @@ pub fn normalize(root: &Path, epoch: u64, remove: &[String]) -> Result<Vec<Strin
     // Log files (under var/log, any depth; directories stay), and the logs of TeX's fmtutil
     // and updmap (they list file times).
     for (dir, only_logs) in [("var/log", false), ("var/lib/texmf/web2c", true)] {
-        let dir = root.join(dir);
-        if !dir.is_dir() {
+        let Some(dir) = below(root, dir)? else {
+            continue;
+        };
+        if !dir.symlink_metadata().is_ok_and(|m| m.is_dir()) {
             continue;
         }
         let mut files = Vec::new();
@@ -433,6 +459,7 @@ pub fn normalize(root: &Path, epoch: u64, remove: &[String]) -> Result<Vec<Strin
         }
     }
     // An empty machine-id: systemd and dbus make one at first boot.
+    below(root, "etc/machine-id")?;
     let mid = root.join("etc/machine-id");
     if mid.symlink_metadata().is_ok() {
         write_mode(&mid, b"", 0o444)?;
@@ -441,7 +468,7 @@ pub fn normalize(root: &Path, epoch: u64, remove: &[String]) -> Result<Vec<Strin
     // The last-change day of every shadow entry: the day of SOURCE_DATE_EPOCH (shadow's tools
     // honour it already; this holds the line for entries written by other means).
     let shadow = root.join("etc/shadow");
-    if shadow.is_file() {
+    if shadow.symlink_metadata().is_ok_and(|m| m.is_file()) {
         let text = fsutil::read_to_string(&shadow)?;
         let day = (epoch / 86400).to_string();
         let mut out = String::with_capacity(text.len());
@@ -526,5 +553,26 @@ mod tests {
         );
         let e = normalize(r, 0, &["/etc/../x".into()]).unwrap_err();
         assert!(e.to_string().contains("scripts-remove"), "{e}");
+    }
+
+    #[test]
+    fn normalize_refuses_a_path_through_a_symlink() {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = tmp.path().join("root");
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir_all(r.join("var")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("keep"), b"x").unwrap();
+        std::os::unix::fs::symlink(&outside, r.join("var/run")).unwrap();
+        let e = normalize(&r, 86_400, &["/var/run/keep".to_string()]).unwrap_err();
+        assert!(e.to_string().contains("/var/run is a symlink"), "{e}");
+        assert!(
+            outside.join("keep").exists(),
+            "nothing outside the rootfs removed"
+        );
+        // The link itself may be named and is removed, not what it points to.
+        normalize(&r, 86_400, &["/var/run".to_string()]).unwrap();
+        assert!(r.join("var/run").symlink_metadata().is_err());
+        assert!(outside.join("keep").exists());
     }
 }
