@@ -496,12 +496,28 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
     let app = inp.work.join("image-app");
     fsutil::create_dir_all(&app)?;
     let mut unpacked: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for f in &spec.files {
-        let mode = f
-            .mode
-            .as_deref()
-            .and_then(|m| u32::from_str_radix(m, 8).ok());
-        let dest = app.join(f.dest.trim_start_matches('/'));
+    let ids = ImageIds::read(&debs)?;
+    let mut app_owners: Vec<(PathBuf, (u32, u32))> = Vec::new();
+    for (i, d) in spec.dirs.iter().enumerate() {
+        let field = format!("image.dirs[{i}]");
+        let rel = image_rel_path(&d.path, &field)?;
+        let dest = app.join(&rel);
+        fsutil::create_dir_all(&dest)?;
+        let mode = parse_mode(d.mode.as_deref(), &field)?.unwrap_or(0o755);
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode))
+            .map_err(fsutil::err("chmod", &dest))?;
+        if let Some(o) = &d.owner {
+            owners.insert(rel.to_string_lossy().into_owned(), ids.resolve(o, &field)?);
+        }
+    }
+    for (i, f) in spec.files.iter().enumerate() {
+        let field = format!("image.files[{i}]");
+        let mode = parse_mode(f.mode.as_deref(), &field)?;
+        let dest = app.join(image_rel_path(&f.dest, &field)?);
+        if let Some(o) = &f.owner {
+            app_owners.push((dest.clone(), ids.resolve(o, &field)?));
+        }
         let Some(name) = &f.archive else {
             let bytes = fsutil::read(&inp.recipe.resolve(&f.src))?;
             write(&dest, &bytes, mode.unwrap_or(0o644))?;
@@ -539,6 +555,27 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
             let bytes = fsutil::read(&src)?;
             let archived = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777;
             write(&dest, &bytes, mode.unwrap_or(archived))?;
+        }
+    }
+
+    // Owners of copied files and trees (everything below a copied directory).
+    for (dest, id) in &app_owners {
+        let mut all = vec![dest.clone()];
+        if dest.is_dir() {
+            let mut stack = vec![dest.clone()];
+            while let Some(d) = stack.pop() {
+                for e in std::fs::read_dir(&d).map_err(fsutil::err("read directory", &d))? {
+                    let p = e.map_err(fsutil::err("read directory", &d))?.path();
+                    if p.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+                        stack.push(p.clone());
+                    }
+                    all.push(p);
+                }
+            }
+        }
+        for p in all {
+            let rel = p.strip_prefix(&app).unwrap_or(&p);
+            owners.insert(rel.to_string_lossy().into_owned(), *id);
         }
     }
 
@@ -722,9 +759,143 @@ pub fn unpack_layout(
     Ok(config)
 }
 
+/// An octal mode of the recipe (`"0755"`), or an error naming the field.
+fn parse_mode(m: Option<&str>, field: &str) -> Result<Option<u32>, BuildError> {
+    let Some(m) = m else { return Ok(None) };
+    match u32::from_str_radix(m, 8) {
+        Ok(v) if v <= 0o7777 => Ok(Some(v)),
+        _ => Err(BuildError::Message(format!(
+            "{field}.mode: {m:?} is not an octal mode such as \"0755\""
+        ))),
+    }
+}
+
+/// An absolute path of the image as a relative path below its root (no `..`, `.` or empty
+/// component), or an error naming the field.
+fn image_rel_path(p: &str, field: &str) -> Result<PathBuf, BuildError> {
+    let rel = p.trim_start_matches('/');
+    if !p.starts_with('/') || rel.is_empty() {
+        return Err(BuildError::Message(format!(
+            "{field}: {p:?} is not an absolute path in the image"
+        )));
+    }
+    if rel
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err(BuildError::Message(format!(
+            "{field}: {p:?} has a `.`, `..` or empty component"
+        )));
+    }
+    Ok(PathBuf::from(rel))
+}
+
+/// The image's users and groups (its /etc/passwd and /etc/group), to resolve recipe owners.
+struct ImageIds {
+    users: BTreeMap<String, (u32, u32)>,
+    groups: BTreeMap<String, u32>,
+}
+
+impl ImageIds {
+    fn read(root: &Path) -> Result<ImageIds, BuildError> {
+        let table = |name: &str| -> Result<Vec<Vec<String>>, BuildError> {
+            let p = root.join(name);
+            if p.symlink_metadata().is_err() {
+                return Ok(Vec::new());
+            }
+            Ok(fsutil::read_to_string(&p)?
+                .lines()
+                .map(|l| l.split(':').map(str::to_string).collect())
+                .collect())
+        };
+        let mut users = BTreeMap::new();
+        for f in table("etc/passwd")? {
+            if let (Some(n), Some(u), Some(g)) = (f.first(), f.get(2), f.get(3)) {
+                if let (Ok(u), Ok(g)) = (u.parse(), g.parse()) {
+                    users.insert(n.clone(), (u, g));
+                }
+            }
+        }
+        let mut groups = BTreeMap::new();
+        for f in table("etc/group")? {
+            if let (Some(n), Some(g)) = (f.first(), f.get(2)) {
+                if let Ok(g) = g.parse() {
+                    groups.insert(n.clone(), g);
+                }
+            }
+        }
+        Ok(ImageIds { users, groups })
+    }
+
+    /// `user` (its primary group) or `user:group`.
+    fn resolve(&self, owner: &str, field: &str) -> Result<(u32, u32), BuildError> {
+        let (user, group) = match owner.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (owner, None),
+        };
+        let (uid, primary) = *self.users.get(user).ok_or_else(|| {
+            BuildError::Message(format!(
+                "{field}.owner: no user {user:?} in the image's /etc/passwd"
+            ))
+        })?;
+        let gid = match group {
+            None => primary,
+            Some(g) => *self.groups.get(g).ok_or_else(|| {
+                BuildError::Message(format!(
+                    "{field}.owner: no group {g:?} in the image's /etc/group"
+                ))
+            })?,
+        };
+        Ok((uid, gid))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recipe_modes_paths_and_owners_are_checked() {
+        assert_eq!(parse_mode(Some("0750"), "f").unwrap(), Some(0o750));
+        assert_eq!(parse_mode(None, "f").unwrap(), None);
+        for bad in ["rwx", "0999", "77777"] {
+            let e = parse_mode(Some(bad), "image.dirs[2]")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("image.dirs[2].mode"), "{e}");
+        }
+        assert_eq!(
+            image_rel_path("/var/www", "f").unwrap(),
+            PathBuf::from("var/www")
+        );
+        for bad in ["var/www", "/", "/var/../etc", "/var/./www"] {
+            assert!(image_rel_path(bad, "f").is_err(), "{bad}");
+        }
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("etc")).unwrap();
+        std::fs::write(
+            t.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www:/var/www:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(
+            t.path().join("etc/group"),
+            "root:x:0:\nadm:x:4:\nwww-data:x:33:\n",
+        )
+        .unwrap();
+        let ids = ImageIds::read(t.path()).unwrap();
+        assert_eq!(ids.resolve("www-data", "f").unwrap(), (33, 33));
+        assert_eq!(ids.resolve("www-data:adm", "f").unwrap(), (33, 4));
+        let e = ids
+            .resolve("postgres", "image.files[1]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("image.files[1].owner") && e.contains("postgres"),
+            "{e}"
+        );
+        assert!(ids.resolve("www-data:nogroup", "f").is_err());
+    }
     #[test]
     fn arch_mapping() {
         assert_eq!(oci_arch("amd64"), ("amd64".into(), None));

@@ -164,6 +164,21 @@ pub struct ImageSpec {
     /// cluster ids) and is made at first start instead.
     #[serde(default, rename = "scripts-remove")]
     pub scripts_remove: Vec<String>,
+    /// Directories made in the app layer (the Dockerfile's `mkdir -p` + `chown` + `chmod`).
+    #[serde(default)]
+    pub dirs: Vec<ImageDir>,
+}
+
+/// A directory of the image, with its owner (a user of the image's /etc/passwd, `user` or
+/// `user:group`) and mode.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageDir {
+    pub path: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub mode: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -188,6 +203,10 @@ pub struct ImageFile {
     pub dest: String,
     #[serde(default)]
     pub mode: Option<String>,
+    /// Owner of what is copied (a directory: everything in it), `user` or `user:group` of the
+    /// image's /etc/passwd and /etc/group; default root.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 fn default_venv() -> String {
@@ -440,6 +459,31 @@ impl Recipe {
                     return Err(invalid(
                         &format!("python.{key}[{i}]"),
                         format!("{r:?} is not pinned with =="),
+                    ));
+                }
+            }
+        }
+        if let Some(img) = &file.image {
+            if img.scripts && !file.toolchain.packages.iter().any(|p| p == "libfaketime") {
+                return Err(invalid(
+                    "image.scripts",
+                    "the maintainer scripts run with the clock stopped at SOURCE_DATE_EPOCH, \
+                     with libfaketime from the toolchain: add \"libfaketime\" to \
+                     toolchain.packages and run `relsign lock`"
+                        .into(),
+                ));
+            }
+            for (i, r) in img.scripts_remove.iter().enumerate() {
+                let rel = r.trim_start_matches('/');
+                if !r.starts_with('/')
+                    || rel.is_empty()
+                    || rel
+                        .split('/')
+                        .any(|c| c.is_empty() || c == "." || c == "..")
+                {
+                    return Err(invalid(
+                        &format!("image.scripts-remove[{i}]"),
+                        format!("{r:?} is not a plain absolute path in the image"),
                     ));
                 }
             }
@@ -776,6 +820,30 @@ suite = "trixie"
 packages = ["python3"]
 lock = "demo.debian.lock.toml"
 "#;
+
+    #[test]
+    fn scripts_need_libfaketime_and_plain_removals() {
+        let img = "\n[image]\nname = \"i\"\npackages = [\"python3\"]\nlock = \"i.lock.toml\"\nscripts = true\n";
+        let e = Recipe::parse(Path::new("r.toml"), format!("{GOOD}{img}").into_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("image.scripts") && e.contains("libfaketime"),
+            "{e}"
+        );
+        let with_ft = GOOD.replace(
+            "packages = [\"python3\"]",
+            "packages = [\"python3\", \"libfaketime\"]",
+        );
+        Recipe::parse(Path::new("r.toml"), format!("{with_ft}{img}").into_bytes()).unwrap();
+        for bad in ["etc/x", "/", "/etc/../x", "/etc//x"] {
+            let text = format!("{with_ft}{img}scripts-remove = [{bad:?}]\n");
+            let e = Recipe::parse(Path::new("r.toml"), text.into_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("image.scripts-remove[0]"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn parses_good_recipe() {

@@ -362,15 +362,35 @@ fn missing_store_entry_is_named_with_the_fetch_hint() {
         )]),
     )
     .unwrap();
-    // An up-to-date Python lock for a recipe with no pins.
+    // An up-to-date Python lock for a recipe with no pins, whose package builds with an
+    // in-tree backend that requires nothing (an empty build group).
+    std::fs::create_dir_all(dir.path().join("pkg")).unwrap();
+    std::fs::write(
+        dir.path().join("pkg/pyproject.toml"),
+        "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n",
+    )
+    .unwrap();
     let recipe = relsign::recipe::Recipe::load(&dir.path().join("r.toml")).unwrap();
     let inputs = relsign::lock::python::Inputs::from_recipe(&recipe).unwrap();
+    let store = relsign::store::Store::at(dir.path().join("store"));
+    let builds =
+        relsign::lock::builds::resolve_all(&recipe, &store, &inputs.build, &inputs.env).unwrap();
+    let inputs = inputs.with_builds(builds);
     let tool = format!(
         "\n[tool.relsign]\ninputs-sha256 = \"{}\"\npython = \"3.13\"\nglibc = \"2.41\"\nmachine = \"x86_64\"\nruntime-pins = []\nbuild-pins = []\nincomplete = []\n",
         inputs.digest()
     );
-    std::fs::write(dir.path().join("py.lock.toml"), py_lock(&[]) + &tool).unwrap();
-    std::fs::create_dir_all(dir.path().join("pkg")).unwrap();
+    let py = dir.path().join("py.lock.toml");
+    std::fs::write(&py, py_lock(&[]) + &tool).unwrap();
+    let mut lock = relsign::lock::python::PyLock::read(&py).unwrap();
+    lock.relsign.as_mut().unwrap().builds =
+        inputs.builds.iter().map(|b| b.record.clone()).collect();
+    lock.dependency_groups = inputs
+        .builds
+        .iter()
+        .map(|b| b.record.group.clone())
+        .collect();
+    lock.write(&py).unwrap();
     let out_dir = dir.path().join("out");
     let out = std::process::Command::new(bin())
         .args([

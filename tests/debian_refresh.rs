@@ -208,6 +208,12 @@ fn write_recipe(
     extra: &str,
 ) -> PathBuf {
     std::fs::create_dir_all(dir.join("pkg")).unwrap();
+    // An in-tree build backend that requires nothing: no build pins to lock from an index.
+    std::fs::write(
+        dir.join("pkg/pyproject.toml"),
+        "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n",
+    )
+    .unwrap();
     let list: Vec<String> = packages.iter().map(|p| format!("{p:?}")).collect();
     let text = format!(
         r#"[release]

@@ -26,6 +26,25 @@ fn recipe_with_source(dir: &Path, source: &str) -> std::path::PathBuf {
     p
 }
 
+/// The copied demo lock with the package's build record read again from the recipe's new
+/// source (the record names its source: a lock made from the directory does not describe a
+/// build from an sdist or a git commit); what `relsign lock --python-only` writes, without
+/// asking an index again. The source must be in `store` (fetched) first.
+fn relock_builds(recipe: &Path, store: &Path) {
+    let r = relsign::recipe::Recipe::load(recipe).unwrap();
+    let path = r.python_lock_path();
+    let mut lock = relsign::lock::python::PyLock::read(&path).unwrap();
+    let inputs = relsign::lock::python::Inputs::from_recipe(&r).unwrap();
+    let store = relsign::store::Store::at(store.to_path_buf());
+    let builds =
+        relsign::lock::builds::resolve_all(&r, &store, &inputs.build, &inputs.env).unwrap();
+    let inputs = inputs.with_builds(builds);
+    let tool = lock.relsign.as_mut().unwrap();
+    tool.inputs_sha256 = Some(inputs.digest());
+    tool.builds = inputs.builds.iter().map(|b| b.record.clone()).collect();
+    lock.write(&path).unwrap();
+}
+
 fn build_in(recipe: &Path, out: &Path) -> serde_json::Value {
     run_ok(relsign(&[
         "build",
@@ -74,6 +93,7 @@ fn an_sdist_source_pinned_by_sha256_rebuilds_to_the_same_sdist() {
         "--index-url",
         &url,
     ]));
+    relock_builds(&recipe, &shared_store());
     let m2 = build_in(&recipe, &work.path().join("second"));
     // SOURCE_DATE_EPOCH comes from the sdist's newest member: the wheel built from the sdist
     // source is the wheel built from the directory, and the release's sdist is the pinned
@@ -155,6 +175,14 @@ fn a_git_source_at_a_commit_is_fetched_then_built_offline() {
             repo.display()
         ),
     );
+    // The lock, made with the commit fetched into a store of its own.
+    let pre = work.path().join("store-pre");
+    run_ok({
+        let mut c = relsign(&["fetch", recipe.to_str().unwrap()]);
+        c.env("RELSIGN_STORE", &pre);
+        c
+    });
+    relock_builds(&recipe, &pre);
     // The build before fetch names what is missing.
     let o = relsign(&[
         "build",
