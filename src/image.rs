@@ -747,8 +747,12 @@ pub fn unpack_layout(
                 )))
             }
         };
+        // A server image's layer holds gigabytes (docassemble's: 7 GB of files in a 3.2 GB
+        // layer): the cap is the layer's own size times the ratio, up to 64 GiB.
         let opts = crate::archive::safe::ExtractOptions {
             archive_name: format!("layer {}", l.digest),
+            max_bytes: 64 << 30,
+            input_size: Some(l.size),
             ..Default::default()
         };
         crate::archive::safe::extract_tar(reader, dest, &opts).map_err(|e| BuildError::Other {
