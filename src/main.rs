@@ -477,7 +477,7 @@ fn lock_refresh(
 }
 
 /// `relsign run --services`: unpack with owners (as root), start the services, run COMMAND
-/// (or wait for SIGINT/SIGTERM), stop them; exits with COMMAND's code.
+/// (or wait for SIGINT/SIGTERM), stop them; returns COMMAND's code.
 fn run_services(
     layout: &Path,
     tag: Option<&str>,
@@ -485,7 +485,7 @@ fn run_services(
     command: Vec<String>,
     work: &Path,
     r: &Term,
-) -> Result<()> {
+) -> Result<i32> {
     if !rustix::process::geteuid().is_root() {
         anyhow::bail!(
             "relsign run --services runs each service under its own user, which needs every uid: run it as root (without --services, relsign run needs no root)"
@@ -532,10 +532,7 @@ fn run_services(
         stop: &stop,
     };
     let report = relsign::services::run(&spec, r)?;
-    match report.code {
-        None | Some(0) => Ok(()),
-        Some(code) => std::process::exit(code),
-    }
+    Ok(report.code.unwrap_or(0))
 }
 
 fn run(cli: Cli, r: &Term) -> Result<()> {
@@ -1151,7 +1148,13 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             let work = tempfile::tempdir()?;
             let rootfs = work.path().join("rootfs");
             if services {
-                return run_services(&layout, tag.as_deref(), user, command, work.path(), r);
+                let code = run_services(&layout, tag.as_deref(), user, command, work.path(), r)?;
+                // The unpacked image goes before exiting (exit runs no destructors).
+                drop(work);
+                if code != 0 {
+                    std::process::exit(code);
+                }
+                return Ok(());
             }
             r.step(&format!("unpacking {}", layout.display()));
             let config = relsign::image::unpack_layout(&layout, tag.as_deref(), &rootfs)?;
@@ -1191,6 +1194,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             use std::io::Write;
             std::io::stdout().write_all(&out.stdout)?;
             std::io::stderr().write_all(&out.stderr)?;
+            drop(work);
             match out.code {
                 Some(0) => Ok(()),
                 Some(code) => std::process::exit(code),
