@@ -354,6 +354,23 @@ pub enum Command {
         #[arg(last = true)]
         command: Vec<String>,
     },
+    /// Internal: how `relsign run --services` starts a process inside its sandbox (joins the
+    /// namespaces of host pid PID and its root, drops to UID/GID/GROUPS, then runs COMMAND).
+    #[command(name = "__enter", hide = true)]
+    Enter {
+        #[arg(long)]
+        pid: i32,
+        #[arg(long)]
+        uid: u32,
+        #[arg(long)]
+        gid: u32,
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<u32>,
+        #[arg(long)]
+        cwd: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// Run a command inside the recipe's toolchain rootfs, in the build sandbox (no network).
     ///
     /// Examples:

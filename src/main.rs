@@ -512,7 +512,9 @@ fn run_services(
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register_usize(sig, stop.clone(), sig as usize)?;
     }
+    let helper = std::env::current_exe()?;
     let spec = relsign::services::RunSpec {
+        helper: &helper,
         rootfs: &rootfs,
         logs: &work.join("logs"),
         services: &services,
@@ -1199,6 +1201,30 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 Some(0) => Ok(()),
                 Some(code) => std::process::exit(code),
                 None => anyhow::bail!("the command was killed by a signal"),
+            }
+        }
+        Command::Enter {
+            pid,
+            uid,
+            gid,
+            groups,
+            cwd,
+            command,
+        } => {
+            let e = relsign::services::Enter {
+                pid,
+                uid,
+                gid,
+                groups,
+                cwd,
+                argv: command,
+            };
+            match relsign::services::enter(&e) {
+                Ok(code) => std::process::exit(code),
+                Err(why) => {
+                    errln!("relsign __enter: {why}");
+                    std::process::exit(127)
+                }
             }
         }
         Command::Exec { recipe, command } => {

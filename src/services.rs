@@ -10,8 +10,9 @@
 //!    service runs under its own user), fresh network, IPC, PID, UTS and cgroup namespaces,
 //!    the rootfs writable at `/`, `/proc`, a minimal `/dev` and a private `/dev/shm`. Its
 //!    network has only `lo`, which is checked (the interface list and a loopback connection);
-//! 3. every process (first-start commands, services, probes, COMMAND) enters that sandbox with
-//!    the host's `nsenter` and drops to its user with the image's `setpriv` (util-linux):
+//! 3. every process (first-start commands, services, probes, COMMAND) enters that sandbox
+//!    through relsign's own helper (`relsign __enter`, see [`enter`]), which joins its
+//!    namespaces and root, then drops to the process's user before any code of the image runs:
 //!    its uid, its gid and its groups from the image's `/etc/passwd` and `/etc/group`, no new
 //!    privileges, and a capability bounding set reduced to what a container runtime gives by
 //!    default (no `CAP_SYS_ADMIN`, no `CAP_MKNOD`, no raw sockets), for root too;
@@ -42,10 +43,10 @@ pub const LABEL: &str = "relsign.services";
 /// Lines of a log shown when a service fails.
 pub const TAIL_LINES: usize = 20;
 
-/// The capabilities processes in the sandbox may keep (a container runtime's default set,
-/// minus `mknod`, `net_raw` and `setfcap`): root in the sandbox is real root, so the bounding
-/// set is what keeps it from the host.
-const CAPS: &[&str] = &[
+/// The capabilities processes in the sandbox keep (a container runtime's default set, minus
+/// `mknod`, `net_raw` and `setfcap`): root in the sandbox is the host's root, so the bounding
+/// set is what keeps it from the host. See [`kept_caps`].
+pub const CAPS: &[&str] = &[
     "chown",
     "dac_override",
     "fowner",
@@ -420,6 +421,8 @@ pub struct User {
     pub uid: u32,
     pub gid: u32,
     pub home: String,
+    /// Its primary group and the groups that list it ([`groups_of`]).
+    pub groups: Vec<u32>,
 }
 
 /// Look `name` up in an /etc/passwd text.
@@ -429,11 +432,13 @@ pub fn find_user(passwd: &str, name: &str) -> Option<User> {
         if f.len() < 7 || f[0] != name {
             return None;
         }
+        let gid = f[3].parse().ok()?;
         Some(User {
             name: f[0].to_string(),
             uid: f[2].parse().ok()?,
-            gid: f[3].parse().ok()?,
+            gid,
             home: f[5].to_string(),
+            groups: vec![gid],
         })
     })
 }
@@ -509,48 +514,161 @@ pub fn holder_args(rootfs: &Path) -> Vec<String> {
     .collect()
 }
 
-/// `nsenter` arguments (pure) that run `argv` in the sandbox whose init is host pid `pid`, as
-/// `user`, in `cwd`, through the image's setpriv.
+/// The arguments of `relsign __enter` (pure) that run `argv` in the sandbox whose init is
+/// host pid `pid`, as `user` (with its groups), in `cwd`.
 pub fn enter_args(pid: i32, user: &User, cwd: &str, argv: &[String]) -> Vec<String> {
     let mut a: Vec<String> = vec![
-        format!("--target={pid}"),
-        "--mount".into(),
-        "--uts".into(),
-        "--ipc".into(),
-        "--net".into(),
-        "--pid".into(),
-        "--cgroup".into(),
-        "--root".into(),
-        // The init's working directory, `/` of the sandbox. (`--wd=DIR` would open DIR on
-        // the host, before entering: a working directory outside the sandbox's root.)
-        "--wd".into(),
-        "--".into(),
-        SETPRIV.into(),
-        format!("--reuid={}", user.uid),
-        format!("--regid={}", user.gid),
-        "--init-groups".into(),
-        "--nnp".into(),
-        "--inh-caps=-all".into(),
+        "__enter".into(),
+        format!("--pid={pid}"),
+        format!("--uid={}", user.uid),
+        format!("--gid={}", user.gid),
         format!(
-            "--bounding-set=-all,{}",
-            CAPS.iter()
-                .map(|c| format!("+{c}"))
+            "--groups={}",
+            user.groups
+                .iter()
+                .map(u32::to_string)
                 .collect::<Vec<_>>()
                 .join(",")
         ),
+        format!("--cwd={cwd}"),
         "--".into(),
     ];
-    if cwd != "/" {
-        // Changed into as the user, inside the sandbox.
-        a.extend([ENV.to_string(), format!("--chdir={cwd}"), "--".into()]);
-    }
     a.extend(argv.iter().cloned());
     a
 }
 
-const ENV: &str = "/usr/bin/env";
+/// What `relsign __enter` does.
+#[derive(Debug, Clone)]
+pub struct Enter {
+    /// Host pid of the sandbox's init.
+    pub pid: i32,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    pub cwd: String,
+    pub argv: Vec<String>,
+}
 
-const SETPRIV: &str = "/usr/bin/setpriv";
+/// The capabilities kept, as a set.
+fn kept_caps() -> rustix::thread::CapabilitySet {
+    use rustix::thread::CapabilitySet as C;
+    C::CHOWN
+        | C::DAC_OVERRIDE
+        | C::FOWNER
+        | C::FSETID
+        | C::KILL
+        | C::SETGID
+        | C::SETUID
+        | C::SETPCAP
+        | C::NET_BIND_SERVICE
+        | C::SYS_CHROOT
+        | C::AUDIT_WRITE
+}
+
+/// `relsign __enter`, run by relsign (host code, single-threaded) for every process of the
+/// sandbox: join the sandbox's namespaces and root, drop to the user (groups, gid, uid), cut
+/// the capability bounding set to [`CAPS`], clear the ambient set, set no-new-privileges,
+/// change to `cwd` as the user, and only then run the image's program, as a child (so that it
+/// is in the sandbox's PID namespace). Returns its exit code; a program killed by a signal
+/// is re-raised on the helper when it can be.
+pub fn enter(e: &Enter) -> Result<i32, String> {
+    use rustix::thread::{self as t, LinkNameSpaceType as N};
+    let open = |what: &str| {
+        std::fs::File::open(format!("/proc/{}/{what}", e.pid))
+            .map_err(|err| format!("opening /proc/{}/{what}: {err}", e.pid))
+    };
+    let root = open("root")?;
+    let spaces = [
+        ("ns/cgroup", N::ControlGroup),
+        ("ns/ipc", N::InterProcessCommunication),
+        ("ns/uts", N::HostNameAndNISDomainName),
+        ("ns/net", N::Network),
+        ("ns/pid", N::ProcessID),
+        ("ns/mnt", N::Mount),
+    ];
+    let mut fds = Vec::new();
+    for (path, ty) in spaces {
+        fds.push((path, ty, open(path)?));
+    }
+    for (path, ty, fd) in &fds {
+        t::move_into_link_name_space(fd.as_fd(), Some(*ty))
+            .map_err(|err| format!("entering {path} of the sandbox: {err}"))?;
+    }
+    rustix::process::fchdir(&root).map_err(|err| format!("fchdir to the sandbox's root: {err}"))?;
+    rustix::process::chroot(".").map_err(|err| format!("chroot: {err}"))?;
+    rustix::process::chdir("/").map_err(|err| format!("chdir /: {err}"))?;
+    // Every capability outside the kept set leaves the bounding set (the kernel's unknown
+    // ones answer EINVAL), while we still have CAP_SETPCAP.
+    let keep = kept_caps();
+    for bit in 0..64 {
+        let cap = t::CapabilitySet::from_bits_retain(1u64 << bit);
+        if keep.contains(cap) {
+            continue;
+        }
+        match t::remove_capability_from_bounding_set(cap) {
+            Ok(()) | Err(rustix::io::Errno::INVAL) => {}
+            Err(err) => return Err(format!("dropping capability {bit}: {err}")),
+        }
+    }
+    let gids: Vec<rustix::process::Gid> = e
+        .groups
+        .iter()
+        .map(|g| rustix::process::Gid::from_raw(*g))
+        .collect();
+    t::set_thread_groups(&gids).map_err(|err| format!("setgroups: {err}"))?;
+    let gid = rustix::process::Gid::from_raw(e.gid);
+    t::set_thread_res_gid(gid, gid, gid).map_err(|err| format!("setresgid {}: {err}", e.gid))?;
+    let uid = rustix::process::Uid::from_raw(e.uid);
+    t::set_thread_res_uid(uid, uid, uid).map_err(|err| format!("setresuid {}: {err}", e.uid))?;
+    if e.uid == 0 {
+        t::set_capabilities(
+            None,
+            t::CapabilitySets {
+                effective: keep,
+                permitted: keep,
+                inheritable: t::CapabilitySet::empty(),
+            },
+        )
+        .map_err(|err| format!("capset: {err}"))?;
+    }
+    t::clear_ambient_capability_set()
+        .map_err(|err| format!("clearing ambient capabilities: {err}"))?;
+    t::set_no_new_privs(true).map_err(|err| format!("no_new_privs: {err}"))?;
+    rustix::process::chdir(e.cwd.as_str())
+        .map_err(|err| format!("cd {} as uid {}: {err}", e.cwd, e.uid))?;
+    let (prog, args) = e.argv.split_first().ok_or("no command")?;
+    let status = Command::new(prog)
+        .args(args)
+        .status()
+        .map_err(|err| format!("{prog}: {err}"))?;
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(sig) = status.signal() {
+        if let Some(s) = rustix::process::Signal::from_named_raw(sig) {
+            let _ = rustix::process::kill_process(rustix::process::getpid(), s);
+        }
+        return Ok(128 + sig);
+    }
+    Ok(status.code().unwrap_or(1))
+}
+
+/// The groups of `user` in an /etc/group text: its primary group, then every group that
+/// lists it, in file order.
+pub fn groups_of(group: &str, user: &User) -> Vec<u32> {
+    let mut out = vec![user.gid];
+    for l in group.lines() {
+        let f: Vec<&str> = l.split(':').collect();
+        if f.len() < 4 || !f[3].split(',').any(|m| m == user.name) {
+            continue;
+        }
+        if let Ok(g) = f[2].parse::<u32>() {
+            if !out.contains(&g) {
+                out.push(g);
+            }
+        }
+    }
+    out
+}
+
 const READY_LINE: &str = "relsign-sandbox-ready";
 
 /// Open `path` (absolute, in the image) with every symlink resolved inside `root`
@@ -597,11 +715,12 @@ fn read_in_root(root: &Path, path: &str) -> std::io::Result<String> {
 struct Sandbox {
     bwrap: Child,
     pid: i32,
-    nsenter: PathBuf,
+    /// relsign's executable, run as `relsign __enter`.
+    helper: PathBuf,
 }
 
 impl Sandbox {
-    fn start(rootfs: &Path, nsenter: PathBuf) -> Result<Sandbox, ServicesError> {
+    fn start(rootfs: &Path, helper: PathBuf) -> Result<Sandbox, ServicesError> {
         let mut bwrap = Command::new("bwrap")
             .args(holder_args(rootfs))
             .stdin(Stdio::null())
@@ -633,11 +752,7 @@ impl Sandbox {
                 err.trim()
             )));
         };
-        Ok(Sandbox {
-            bwrap,
-            pid,
-            nsenter,
-        })
+        Ok(Sandbox { bwrap, pid, helper })
     }
 
     /// A command that runs `argv` in the sandbox as `user`.
@@ -648,7 +763,7 @@ impl Sandbox {
         argv: &[String],
         env: &[(String, String)],
     ) -> Command {
-        let mut c = Command::new(&self.nsenter);
+        let mut c = Command::new(&self.helper);
         c.args(enter_args(self.pid, user, cwd, argv))
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)));
@@ -801,10 +916,9 @@ pub fn parse_status(resp: &[u8]) -> Option<u16> {
     it.next()?.parse().ok()
 }
 
-/// The host pid of a process's only child (nsenter's command in the sandbox, bwrap's init).
-fn service_pid(nsenter_pid: u32) -> Option<i32> {
-    let t =
-        std::fs::read_to_string(format!("/proc/{nsenter_pid}/task/{nsenter_pid}/children")).ok()?;
+/// The host pid of a process's only child (the helper's program in the sandbox, bwrap's init).
+fn service_pid(parent: u32) -> Option<i32> {
+    let t = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")).ok()?;
     t.split_whitespace().next()?.parse().ok()
 }
 
@@ -827,6 +941,8 @@ fn describe(s: ExitStatus) -> String {
 
 /// What `relsign run --services` needs.
 pub struct RunSpec<'a> {
+    /// relsign's executable (for `relsign __enter`).
+    pub helper: &'a Path,
     /// The unpacked image, with owners.
     pub rootfs: &'a Path,
     /// Where the services' output goes (on the host).
@@ -848,7 +964,7 @@ pub struct RunSpec<'a> {
 struct Running<'a> {
     spec: &'a ServiceSpec,
     child: Child,
-    /// Its process on the host (nsenter's child), for signals.
+    /// Its process on the host (the helper's child), for signals.
     pid: Option<i32>,
     log: PathBuf,
     exited: Option<ExitStatus>,
@@ -871,24 +987,17 @@ pub fn run(
             "relsign run --services runs each service under its own user, which needs every uid: relsign must run as root (without --services, relsign run needs no root)".into(),
         ));
     }
-    let nsenter = find_on_path("nsenter").ok_or_else(|| {
-        ServicesError::Message(
-            "nsenter (util-linux) is not installed on this machine; relsign run --services needs it to start processes in the sandbox".into(),
-        )
-    })?;
-    if !exists_in_root(spec.rootfs, SETPRIV) {
-        return Err(ServicesError::Message(format!(
-            "{SETPRIV} is not in the image; services run under their own users through it: add util-linux to image.packages"
-        )));
-    }
     let passwd = read_in_root(spec.rootfs, "/etc/passwd")
         .map_err(io_err("reading the image's /etc/passwd"))?;
+    let group = read_in_root(spec.rootfs, "/etc/group").unwrap_or_default();
     let user = |name: &str, whose: &str| {
-        find_user(&passwd, name).ok_or_else(|| {
+        let mut u = find_user(&passwd, name).ok_or_else(|| {
             ServicesError::Message(format!(
                 "{whose}: user `{name}` is not in the image's /etc/passwd"
             ))
-        })
+        })?;
+        u.groups = groups_of(&group, &u);
+        Ok::<User, ServicesError>(u)
     };
     // Resolve every user first: a typo fails before anything starts.
     let mut users = BTreeMap::new();
@@ -908,7 +1017,7 @@ pub fn run(
     std::fs::create_dir_all(spec.logs).map_err(io_err("creating the log directory"))?;
 
     let t0 = Instant::now();
-    let sandbox = Sandbox::start(spec.rootfs, nsenter)?;
+    let sandbox = Sandbox::start(spec.rootfs, spec.helper.to_path_buf())?;
     let ifaces = sandbox.check_network()?;
     reporter.step(&format!(
         "sandbox up: network {} only (loopback works), own PID, IPC, UTS and cgroup namespaces",
@@ -933,13 +1042,6 @@ pub fn run(
     drop(sandbox);
     report.code = result?;
     Ok(report)
-}
-
-fn find_on_path(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
-    std::env::split_paths(&path)
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
 }
 
 /// The failure of `svc`, with the tails of its output and its log files.
@@ -1017,7 +1119,7 @@ fn start_all<'a>(
                 .stderr(err)
                 .process_group(0)
                 .status()
-                .map_err(io_err("running nsenter"))?;
+                .map_err(io_err("running relsign __enter"))?;
             if !status.success() {
                 return Err(failure(
                     spec,
@@ -1054,7 +1156,7 @@ fn start_all<'a>(
             // Its own process group: a terminal's Ctrl-C reaches relsign, which stops it.
             .process_group(0)
             .spawn()
-            .map_err(io_err("running nsenter"))?;
+            .map_err(io_err("running relsign __enter"))?;
         running.push(Running {
             spec: svc,
             child,
@@ -1172,7 +1274,7 @@ fn run_command(
     let mut child = sandbox
         .command(user, &spec.workdir, &spec.command, &env)
         .spawn()
-        .map_err(io_err("running nsenter"))?;
+        .map_err(io_err("running relsign __enter"))?;
     let mut forwarded = false;
     let status = loop {
         if let Some(s) = child.try_wait().map_err(io_err("waiting"))? {
@@ -1389,18 +1491,28 @@ stop-signal = "INT"
         );
         assert_eq!(get("USER"), Some("postgres"));
         assert_eq!(get("PGDATA"), Some("/d"));
-        let a = enter_args(42, &pg, "/", &["pg_isready".to_string()]).join(" ");
-        assert!(a.starts_with("--target=42 --mount --uts --ipc --net --pid --cgroup --root --wd -- /usr/bin/setpriv --reuid=100 --regid=102 --init-groups --nnp"), "{a}");
-        assert!(
-            a.contains("--bounding-set=-all,+chown,") && !a.contains("sys_admin"),
-            "{a}"
+        let group =
+            "ssl-cert:x:101:postgres\npostgres:x:102:\nother:x:7:app,postgres\nx:x:8:postgresql\n";
+        assert_eq!(groups_of(group, &pg), vec![102, 101, 7]);
+        let pg = User {
+            groups: groups_of(group, &pg),
+            ..pg
+        };
+        let a = enter_args(
+            42,
+            &pg,
+            "/home/app",
+            &["pg_isready".to_string(), "-q".to_string()],
+        )
+        .join(" ");
+        assert_eq!(
+            a,
+            "__enter --pid=42 --uid=100 --gid=102 --groups=102,101,7 --cwd=/home/app -- pg_isready -q"
         );
-        assert!(a.ends_with("-- pg_isready"), "{a}");
-        let a = enter_args(42, &pg, "/home/app", &["ls".to_string()]).join(" ");
-        assert!(
-            a.ends_with("-- /usr/bin/env --chdir=/home/app -- ls"),
-            "{a}"
-        );
+        let keep = kept_caps();
+        assert_eq!(keep.bits().count_ones() as usize, CAPS.len());
+        assert!(!keep.contains(rustix::thread::CapabilitySet::SYS_ADMIN));
+        assert!(!keep.contains(rustix::thread::CapabilitySet::MKNOD));
         let h = holder_args(Path::new("/r")).join(" ");
         assert!(
             h.contains("--unshare-net")
