@@ -328,9 +328,15 @@ pub enum Command {
     /// The image's Env and WorkingDir apply; without a command, its Entrypoint and Cmd run.
     /// The exit code is the command's.
     ///
+    /// With --services (as root): the image's services (its recipe's [[image.services]])
+    /// start first, each under its own user, in one sandbox whose network is loopback only;
+    /// COMMAND runs once all are ready, then they stop (SIGINT/SIGTERM, then SIGKILL). Without
+    /// COMMAND they run until relsign gets SIGINT (Ctrl-C) or SIGTERM.
+    ///
     /// Examples:
     ///   relsign run target/demo/release -- python3 -c 'import relsign_demo'
     ///   relsign run target/demo/release/image --tag 0.1.0 -- relsign-demo greet Ada
+    ///   sudo relsign run target/server-mini --services -- psql -h 127.0.0.1 -U postgres -c 'select 1'
     #[command(verbatim_doc_comment)]
     Run {
         /// An OCI image layout, or a release directory with one under image/.
@@ -338,8 +344,31 @@ pub enum Command {
         /// The manifest's tag (org.opencontainers.image.ref.name); needed when the layout has several.
         #[arg(long)]
         tag: Option<String>,
+        /// Start the image's services first (needs root; see README, "Services").
+        #[arg(long)]
+        services: bool,
+        /// With --services: the user COMMAND runs as (a name in the image; default root).
+        #[arg(long, requires = "services", value_name = "NAME")]
+        user: Option<String>,
         /// The command and its arguments (default: the image's Entrypoint + Cmd).
         #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Internal: how `relsign run --services` starts a process inside its sandbox (joins the
+    /// namespaces of host pid PID and its root, drops to UID/GID/GROUPS, then runs COMMAND).
+    #[command(name = "__enter", hide = true)]
+    Enter {
+        #[arg(long)]
+        pid: i32,
+        #[arg(long)]
+        uid: u32,
+        #[arg(long)]
+        gid: u32,
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<u32>,
+        #[arg(long)]
+        cwd: String,
+        #[arg(last = true, required = true)]
         command: Vec<String>,
     },
     /// Run a command inside the recipe's toolchain rootfs, in the build sandbox (no network).

@@ -652,6 +652,12 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
     if let Some(s) = &spec.source_url {
         labels.insert("org.opencontainers.image.source".into(), s.clone());
     }
+    if !spec.services.is_empty() {
+        labels.insert(
+            crate::services::LABEL.into(),
+            crate::services::to_label(&spec.services),
+        );
+    }
     let (architecture, variant) = oci_arch(&toolchain.architecture);
     let config = ImageConfig {
         architecture,
@@ -706,6 +712,17 @@ pub fn unpack_layout(
     tag: Option<&str>,
     dest: &Path,
 ) -> Result<ImageConfig, BuildError> {
+    unpack_layout_with(layout_dir, tag, dest, false)
+}
+
+/// [`unpack_layout`], with `owners`: every entry gets the numeric owner its layer records
+/// (needs root; for `relsign run --services`, whose services run under their own users).
+pub fn unpack_layout_with(
+    layout_dir: &Path,
+    tag: Option<&str>,
+    dest: &Path,
+    owners: bool,
+) -> Result<ImageConfig, BuildError> {
     let layout = Layout::open(layout_dir)?;
     let mdesc = layout.find_manifest(tag)?;
     let manifest = layout.read_manifest(&mdesc)?;
@@ -753,6 +770,7 @@ pub fn unpack_layout(
             archive_name: format!("layer {}", l.digest),
             max_bytes: 64 << 30,
             input_size: Some(l.size),
+            owners,
             ..Default::default()
         };
         crate::archive::safe::extract_tar(reader, dest, &opts).map_err(|e| BuildError::Other {

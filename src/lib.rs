@@ -30,6 +30,7 @@ pub mod report;
 pub mod sandbox;
 pub mod sbom;
 pub mod scan;
+pub mod services;
 pub mod source;
 pub mod store;
 pub mod upstream;

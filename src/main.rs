@@ -476,6 +476,67 @@ fn lock_refresh(
     Ok(())
 }
 
+/// `relsign run --services`: unpack with owners (as root), start the services, run COMMAND
+/// (or wait for SIGINT/SIGTERM), stop them; returns COMMAND's code.
+fn run_services(
+    layout: &Path,
+    tag: Option<&str>,
+    user: Option<String>,
+    command: Vec<String>,
+    work: &Path,
+    r: &Term,
+) -> Result<i32> {
+    if !rustix::process::geteuid().is_root() {
+        anyhow::bail!(
+            "relsign run --services runs each service under its own user, which needs every uid: run it as root (without --services, relsign run needs no root)"
+        );
+    }
+    let rootfs = work.join("rootfs");
+    r.step(&format!("unpacking {} (with owners)", layout.display()));
+    let t = std::time::Instant::now();
+    let config = relsign::image::unpack_layout_with(layout, tag, &rootfs, true)?;
+    r.info(&format!("unpacked in {:.1} s", t.elapsed().as_secs_f64()));
+    // The rootfs is the sandbox's /: every user must be able to traverse it.
+    std::fs::set_permissions(&rootfs, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let c = &config.config;
+    let services = relsign::services::from_labels(&c.labels)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", layout.display()))?;
+    if services.is_empty() {
+        anyhow::bail!(
+            "{}: the image declares no services (its recipe has no [[image.services]]; the config has no label {})",
+            layout.display(),
+            relsign::services::LABEL
+        );
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_usize(sig, stop.clone(), sig as usize)?;
+    }
+    let helper = std::env::current_exe()?;
+    let spec = relsign::services::RunSpec {
+        helper: &helper,
+        rootfs: &rootfs,
+        logs: &work.join("logs"),
+        services: &services,
+        image_env: c
+            .env
+            .iter()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        workdir: if c.working_dir.is_empty() {
+            "/".into()
+        } else {
+            c.working_dir.clone()
+        },
+        command,
+        command_user: user.unwrap_or_else(|| "root".into()),
+        stop: &stop,
+    };
+    let report = relsign::services::run(&spec, r)?;
+    Ok(report.code.unwrap_or(0))
+}
+
 fn run(cli: Cli, r: &Term) -> Result<()> {
     let json = cli.global.json;
     match cli.command {
@@ -1077,6 +1138,8 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
         Command::Run {
             layout,
             tag,
+            services,
+            user,
             command,
         } => {
             let layout = if layout.join("oci-layout").is_file() {
@@ -1086,6 +1149,15 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             };
             let work = tempfile::tempdir()?;
             let rootfs = work.path().join("rootfs");
+            if services {
+                let code = run_services(&layout, tag.as_deref(), user, command, work.path(), r)?;
+                // The unpacked image goes before exiting (exit runs no destructors).
+                drop(work);
+                if code != 0 {
+                    std::process::exit(code);
+                }
+                return Ok(());
+            }
             r.step(&format!("unpacking {}", layout.display()));
             let config = relsign::image::unpack_layout(&layout, tag.as_deref(), &rootfs)?;
             let c = &config.config;
@@ -1124,10 +1196,35 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             use std::io::Write;
             std::io::stdout().write_all(&out.stdout)?;
             std::io::stderr().write_all(&out.stderr)?;
+            drop(work);
             match out.code {
                 Some(0) => Ok(()),
                 Some(code) => std::process::exit(code),
                 None => anyhow::bail!("the command was killed by a signal"),
+            }
+        }
+        Command::Enter {
+            pid,
+            uid,
+            gid,
+            groups,
+            cwd,
+            command,
+        } => {
+            let e = relsign::services::Enter {
+                pid,
+                uid,
+                gid,
+                groups,
+                cwd,
+                argv: command,
+            };
+            match relsign::services::enter(&e) {
+                Ok(code) => std::process::exit(code),
+                Err(why) => {
+                    errln!("relsign __enter: {why}");
+                    std::process::exit(127)
+                }
             }
         }
         Command::Exec { recipe, command } => {

@@ -167,6 +167,10 @@ pub struct ImageSpec {
     /// Directories made in the app layer (the Dockerfile's `mkdir -p` + `chown` + `chmod`).
     #[serde(default)]
     pub dirs: Vec<ImageDir>,
+    /// `[[image.services]]`: what `relsign run --services` starts (recorded in the image
+    /// config's label `relsign.services`; see [`crate::services`]).
+    #[serde(default)]
+    pub services: Vec<crate::services::ServiceSpec>,
 }
 
 /// A directory of the image, with its owner (a user of the image's /etc/passwd, `user` or
@@ -689,6 +693,17 @@ impl Recipe {
             }
         }
         if let Some(img) = &file.image {
+            crate::services::validate(&img.services)
+                .map_err(|(key, why)| invalid(&format!("image.{key}"), why))?;
+            if img.labels.contains_key(crate::services::LABEL) {
+                return Err(invalid(
+                    "image.labels",
+                    format!(
+                        "{} is written by relsign from [[image.services]]",
+                        crate::services::LABEL
+                    ),
+                ));
+            }
             for (i, f) in img.files.iter().enumerate() {
                 if let Some(a) = &f.archive {
                     if !names.contains(a) {
@@ -850,6 +865,42 @@ lock = "demo.debian.lock.toml"
         let r = Recipe::parse(Path::new("recipes/x.toml"), GOOD.as_bytes().to_vec()).unwrap();
         assert_eq!(r.packages[0].source, Source::Dir("demo".into()));
         assert_eq!(r.python_lock_path(), Path::new("recipes/pylock.demo.toml"));
+    }
+
+    #[test]
+    fn image_services_are_validated_with_file_and_key() {
+        let img = |services: &str| {
+            format!(
+                "{GOOD}[image]\nname = \"x\"\npackages = [\"python3\"]\nlock = \"x.lock.toml\"\n{services}"
+            )
+        };
+        let ok = img("[[image.services]]\nname = \"db\"\nuser = \"postgres\"\ncommand = [\"postgres\"]\nready = { tcp = 5432 }\n");
+        let r = Recipe::parse(Path::new("recipes/x.toml"), ok.clone().into_bytes()).unwrap();
+        assert_eq!(r.file.image.unwrap().services[0].name, "db");
+        let e = Recipe::parse(
+            Path::new("recipes/x.toml"),
+            ok.replace("{ tcp = 5432 }", "{ http = \"http://example.org/\" }")
+                .into_bytes(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("recipes/x.toml")
+                && e.contains("image.services[0].ready")
+                && e.contains("loopback"),
+            "{e}"
+        );
+        let e = Recipe::parse(
+            Path::new("recipes/x.toml"),
+            ok.replace(
+                "[[image.services]]",
+                "labels = { \"relsign.services\" = \"[]\" }\n[[image.services]]",
+            )
+            .into_bytes(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("image.labels"), "{e}");
     }
 
     #[test]

@@ -16,7 +16,10 @@
 //!
 //! Modes: files keep `mode & 0o777`, directories `mode & 0o1777` (sticky kept) with the owner
 //! always given `rwx` so extraction can continue; setuid and setgid bits are cleared (a build
-//! rootfs never needs them, and the sandbox runs with no new privileges). Owners are not kept.
+//! rootfs never needs them, and the sandbox runs with no new privileges). Owners are not kept,
+//! unless [`ExtractOptions::owners`] asks for them (an image unpacked by real root to start its
+//! services, each under its own user): then every entry gets the tar header's numeric uid and
+//! gid, set on the open file or with `lchown` on the entry itself (never through a link).
 //! Modification times are not set: the writers normalize them later.
 
 use super::ArchiveError;
@@ -77,6 +80,8 @@ pub struct ExtractOptions<'a> {
     /// `max(RATIO_FLOOR, input_size × max_ratio)` bytes.
     pub input_size: Option<u64>,
     pub max_ratio: u64,
+    /// Give every entry the numeric owner its header records (needs root).
+    pub owners: bool,
 }
 
 impl Default for ExtractOptions<'_> {
@@ -90,6 +95,7 @@ impl Default for ExtractOptions<'_> {
             overwrite: Overwrite::Replace,
             input_size: None,
             max_ratio: DEFAULT_MAX_RATIO,
+            owners: false,
         }
     }
 }
@@ -201,6 +207,17 @@ pub fn extract_tar(
             .header()
             .mode()
             .map_err(|e| bad(format!("bad mode field: {e}")))?;
+        let owner = if opts.owners {
+            let h = entry.header();
+            let uid = h.uid().map_err(|e| bad(format!("bad uid field: {e}")))?;
+            let gid = h.gid().map_err(|e| bad(format!("bad gid field: {e}")))?;
+            match (u32::try_from(uid), u32::try_from(gid)) {
+                (Ok(u), Ok(g)) => Some((u, g)),
+                _ => return Err(bad(format!("owner {uid}:{gid} is out of range"))),
+            }
+        } else {
+            None
+        };
         let (parent, last) = comps.split_at(comps.len() - 1);
         let parent_real = resolve(dest, parent, true).map_err(&bad)?;
         ensure_dirs(dest, &parent_real).map_err(&bad)?;
@@ -251,6 +268,10 @@ pub fn extract_tar(
                         .map_err(|e| bad(format!("creating {}: {e}", target.display())))?;
                 }
                 rec.mode = (mode & 0o1777) | 0o700;
+                if let Some((u, g)) = owner {
+                    std::os::unix::fs::lchown(&target, Some(u), Some(g))
+                        .map_err(|e| bad(format!("chown {}: {e}", target.display())))?;
+                }
                 dirs.push((target, rec.mode));
             }
             EntryKind::File => {
@@ -286,6 +307,9 @@ pub fn extract_tar(
                 let (bw, digest, _) = w.finish();
                 let f = bw.into_inner().map_err(|e| io_err(e.into_error()))?;
                 rec.mode = mode & 0o777;
+                if let Some((u, g)) = owner {
+                    std::os::unix::fs::fchown(&f, Some(u), Some(g)).map_err(io_err)?;
+                }
                 f.set_permissions(std::fs::Permissions::from_mode(rec.mode))
                     .map_err(io_err)?;
                 rec.size = size;
@@ -312,6 +336,10 @@ pub fn extract_tar(
                     .map_err(|why| bad(format!("symlink target {link:?} {why}; refusing")))?;
                 std::os::unix::fs::symlink(&link, &target)
                     .map_err(|e| bad(format!("creating symlink {}: {e}", target.display())))?;
+                if let Some((u, g)) = owner {
+                    std::os::unix::fs::lchown(&target, Some(u), Some(g))
+                        .map_err(|e| bad(format!("chown {}: {e}", target.display())))?;
+                }
                 rec.mode = 0o777;
                 rec.link_target = Some(link);
             }

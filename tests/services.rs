@@ -1,0 +1,202 @@
+//! `relsign run --services` on recipes/server-mini.toml (issue 12 item 5): PostgreSQL starts
+//! under its own user after its first-start (snakeoil pair, cluster), a web page under the
+//! recipe's user, in one sandbox whose network is loopback only; a SQL query over TCP on
+//! 127.0.0.1 answers inside it, the host cannot reach either port, COMMAND's exit code comes
+//! back, SIGTERM stops the services cleanly, and a broken service is named with its log lines.
+//! Needs root (as building server-mini does).
+
+mod common;
+
+use common::*;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn build(recipe: &Path, out: &Path) {
+    for t in ["bwrap", "nsenter", "setarch"] {
+        require_tool(t);
+    }
+    run_ok(relsign(&["fetch", recipe.to_str().unwrap()]));
+    run_ok(relsign(&[
+        "build",
+        recipe.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+}
+
+fn host_can_connect(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(
+        &(std::net::Ipv4Addr::LOCALHOST, port).into(),
+        Duration::from_millis(500),
+    )
+    .is_ok()
+}
+
+#[test]
+fn services_start_hermetically_and_stop_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("release");
+    build(&root().join("recipes/server-mini.toml"), &out);
+    let rel = out.to_str().unwrap();
+
+    // A query over TCP inside the sandbox; who runs PostgreSQL and owns its data; the
+    // sandbox's interfaces; COMMAND's exit code comes back.
+    let script = "set -e\n\
+        psql -h 127.0.0.1 -U postgres -At -c \"select current_user, inet_server_addr(), current_setting('data_directory'), 6*7\"\n\
+        echo \"data-owner $(stat -c '%u %U' /var/lib/postgresql/17/main)\"\n\
+        echo \"postmaster-uid $(stat -c %u /proc/$(head -1 /var/lib/postgresql/17/main/postmaster.pid))\"\n\
+        echo \"interfaces $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')\"\n\
+        python3 -c \"import urllib.request as u; print('web', u.urlopen('http://localhost:8080/').status)\"\n\
+        exit 7";
+    let o = relsign(&["run", rel, "--services", "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(7), "COMMAND's code\n{stdout}\n{err}");
+    for want in [
+        "postgres|127.0.0.1|/var/lib/postgresql/17/main|42",
+        "data-owner 100 postgres",
+        "postmaster-uid 100",
+        "interfaces lo \n",
+        "web 200",
+    ] {
+        assert!(stdout.contains(want), "{want:?} in:\n{stdout}\n{err}");
+    }
+    for want in [
+        "network lo only (loopback works)",
+        "first-start `make-ssl-cert generate-default-snakeoil` as root",
+        "first-start `pg_createcluster 17 main",
+        "starting postgresql as postgres (uid 100)",
+        "postgresql ready in",
+        "in the sandbox, uid 100",
+        "web ready in",
+        "in the sandbox, uid 1000",
+        "stopped web (SIGINT): exit status 0",
+        "stopped postgresql (SIGINT): exit status 0",
+    ] {
+        assert!(err.contains(want), "{want:?} in:\n{err}");
+    }
+
+    // Without COMMAND: the services run until SIGTERM; meanwhile the host cannot reach them.
+    for port in [5432, 8080] {
+        assert!(
+            !host_can_connect(port),
+            "something on the host already listens on 127.0.0.1:{port}; this test needs it free"
+        );
+    }
+    let mut child = relsign(&["run", rel, "--services"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    let t = Instant::now();
+    loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("relsign exited before its services ran:\n{seen}"))
+            .unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("services running") {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(300), "{seen}");
+    }
+    for port in [5432, 8080] {
+        assert!(
+            !host_can_connect(port),
+            "the host reached the sandbox's port {port}"
+        );
+    }
+    run_ok({
+        let mut c = std::process::Command::new("kill");
+        c.args(["-TERM", &child.id().to_string()]);
+        c
+    });
+    for l in lines {
+        seen.push_str(&l.unwrap());
+        seen.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}\n{seen}");
+    assert!(
+        seen.contains("stopped postgresql (SIGINT): exit status 0"),
+        "{seen}"
+    );
+}
+
+/// The recipe and what it refers to, copied into `dir`, with `edit` applied to the recipe.
+fn recipe_copy(dir: &Path, edit: impl Fn(&str) -> String) -> PathBuf {
+    let src = root().join("recipes");
+    for f in [
+        "server-mini.debian.lock.toml",
+        "server-mini.image.debian.lock.toml",
+        "pylock.server-mini.toml",
+    ] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    copy_dir(&src.join("demo"), &dir.join("demo"));
+    let text = std::fs::read_to_string(src.join("server-mini.toml")).unwrap();
+    let edited = edit(&text);
+    assert_ne!(edited, text, "the edit applies");
+    let r = dir.join("server-mini.toml");
+    std::fs::write(&r, edited).unwrap();
+    r
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_broken_service_is_named_with_its_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = recipe_copy(tmp.path(), |t| {
+        t.replacen(
+            "\"-D\", \"/var/lib/postgresql/17/main\"",
+            "\"-D\", \"/var/lib/postgresql/17/no-such-cluster\"",
+            1,
+        )
+    });
+    let out = tmp.path().join("release");
+    build(&recipe, &out);
+    let o = relsign(&[
+        "run",
+        out.to_str().unwrap(),
+        "--services",
+        "--",
+        "echo",
+        "never",
+    ])
+    .output()
+    .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("never"));
+    assert!(
+        err.contains("service `postgresql` exited before it was ready (exit status"),
+        "{err}"
+    );
+    assert!(err.contains("--- its output, last 20 lines ---"), "{err}");
+    assert!(
+        err.contains("no-such-cluster"),
+        "postgres's own message:\n{err}"
+    );
+    assert!(
+        !err.contains("starting web"),
+        "nothing starts after it:\n{err}"
+    );
+}
