@@ -155,6 +155,21 @@ pub fn set_tree_times(dir: &Path, epoch: u64) -> Result<usize, FsError> {
     Ok(n)
 }
 
+/// An absolute path inside an image (`/etc/x`) as the relative path below its root
+/// (`etc/x`); `None` when it is not absolute, is `/` itself, or has a `.`, `..` or empty
+/// component (which `Path` would silently normalize).
+pub fn plain_image_path(p: &str) -> Option<PathBuf> {
+    let rel = p.strip_prefix('/')?;
+    if rel.is_empty()
+        || rel
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return None;
+    }
+    Some(PathBuf::from(rel))
+}
+
 /// `s` as a path that stays below the directory it is joined to: relative, with no `..`, `.`
 /// or root component. `None` otherwise (a name taken from a file must not reach outside).
 pub fn relative_path(s: &str) -> Option<PathBuf> {

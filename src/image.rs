@@ -795,21 +795,11 @@ fn parse_mode(m: Option<&str>, field: &str) -> Result<Option<u32>, BuildError> {
 /// An absolute path of the image as a relative path below its root (no `..`, `.` or empty
 /// component), or an error naming the field.
 fn image_rel_path(p: &str, field: &str) -> Result<PathBuf, BuildError> {
-    let rel = p.trim_start_matches('/');
-    if !p.starts_with('/') || rel.is_empty() {
-        return Err(BuildError::Message(format!(
-            "{field}: {p:?} is not an absolute path in the image"
-        )));
-    }
-    if rel
-        .split('/')
-        .any(|c| c.is_empty() || c == "." || c == "..")
-    {
-        return Err(BuildError::Message(format!(
-            "{field}: {p:?} has a `.`, `..` or empty component"
-        )));
-    }
-    Ok(PathBuf::from(rel))
+    fsutil::plain_image_path(p).ok_or_else(|| {
+        BuildError::Message(format!(
+            "{field}: {p:?} is not a plain absolute path in the image (no `.`, `..` or empty component)"
+        ))
+    })
 }
 
 /// The image's users and groups (its /etc/passwd and /etc/group), to resolve recipe owners.

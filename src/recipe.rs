@@ -478,13 +478,7 @@ impl Recipe {
                 ));
             }
             for (i, r) in img.scripts_remove.iter().enumerate() {
-                let rel = r.trim_start_matches('/');
-                if !r.starts_with('/')
-                    || rel.is_empty()
-                    || rel
-                        .split('/')
-                        .any(|c| c.is_empty() || c == "." || c == "..")
-                {
+                if crate::fsutil::plain_image_path(r).is_none() {
                     return Err(invalid(
                         &format!("image.scripts-remove[{i}]"),
                         format!("{r:?} is not a plain absolute path in the image"),

@@ -422,17 +422,12 @@ pub fn normalize(root: &Path, epoch: u64, remove: &[String]) -> Result<Vec<Strin
         rm(f, &mut touched)?;
     }
     for r in remove {
-        let rel = r.trim_start_matches('/');
-        if rel.is_empty()
-            || rel
-                .split('/')
-                .any(|c| c == ".." || c == "." || c.is_empty())
-        {
-            return Err(ScriptsError::Message(format!(
+        let rel = fsutil::plain_image_path(r).ok_or_else(|| {
+            ScriptsError::Message(format!(
                 "image.scripts-remove: {r:?} is not a plain absolute path"
-            )));
-        }
-        rm(rel, &mut touched)?;
+            ))
+        })?;
+        rm(&rel.to_string_lossy(), &mut touched)?;
     }
     // Log files (under var/log, any depth; directories stay), and the logs of TeX's fmtutil
     // and updmap (they list file times).
