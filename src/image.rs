@@ -4,9 +4,11 @@
 //! 1. the Debian packages (extracted through the safe reader, merged-/usr, no maintainer
 //!    scripts), plus what maintainer scripts would have made, written declaratively: base
 //!    passwd/group, the alternatives symlinks the recipe asks for, the CA bundle, dpkg's
-//!    `status.d`, `/etc/os-release` and `/etc/debian_version`; volatile files removed;
+//!    `status.d`, `/etc/os-release` and `/etc/debian_version`; volatile files removed. With
+//!    `image.scripts`, dpkg installs them instead, with their maintainer scripts
+//!    ([`crate::debian::scripts`]);
 //! 2. the Python venv with the built wheels and their locked runtime dependencies;
-//! 3. the recipe's extra files.
+//! 3. the recipe's extra files and directories (`[[image.files]]`, `[[image.dirs]]`).
 //!
 //! `relsign run` unpacks a layout and runs a command in it, in the sandbox.
 

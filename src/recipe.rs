@@ -152,7 +152,7 @@ pub struct ImageSpec {
     /// Extra files copied from the recipe's directory into the app layer.
     #[serde(default)]
     pub files: Vec<ImageFile>,
-    /// Run the packages' maintainer scripts and triggers (`dpkg --install` inside the sandbox,
+    /// Run the packages' maintainer scripts and triggers (dpkg unpacks, then configures, inside the sandbox,
     /// as root, no network, no daemon started) instead of writing their results
     /// declaratively. The image's lock then also holds Debian's essential packages, which the
     /// scripts rely on. `users`, `alternatives` and `ca-certificates` are then the scripts'

@@ -99,7 +99,8 @@ fn install_order(pkgs: &[(String, String, String)]) -> Vec<usize> {
 }
 
 /// Run every locked package's maintainer scripts over `root` (already extracted by
-/// [`super::assemble_rootfs`]): `dpkg --install` inside the sandbox as root, then
+/// [`super::assemble_rootfs`]): `dpkg --unpack`, the tree's times set to the epoch, then
+/// `dpkg --configure` (essential packages first), inside the sandbox as root, then
 /// [`normalize`]. `remove` are recipe paths (absolute in the image) removed afterwards.
 /// `libfaketime` is the locked toolchain's `libfaketime.so.1` (on the host): every script
 /// runs with the clock stopped at `epoch` and without address-space randomization, because
