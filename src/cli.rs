@@ -350,6 +350,16 @@ pub enum Command {
         /// With --services: the user COMMAND runs as (a name in the image; default root).
         #[arg(long, requires = "services", value_name = "NAME")]
         user: Option<String>,
+        /// With --services: mount a host path into the sandbox, read-only (HOST:DEST) or
+        /// writable (HOST:DEST:rw); repeatable. For test inputs that are not part of the
+        /// image (a test suite, its driver, a directory for its results).
+        #[arg(long, requires = "services", value_name = "HOST:DEST[:rw]")]
+        bind: Vec<relsign::services::HostBind>,
+        /// With --services: the services of this recipe's [[image.services]] instead of the
+        /// ones recorded in the image (to try a recipe's changed services on an image built
+        /// before the change, without rebuilding it; the release is unchanged).
+        #[arg(long, requires = "services", value_name = "RECIPE")]
+        services_from: Option<PathBuf>,
         /// The command and its arguments (default: the image's Entrypoint + Cmd).
         #[arg(last = true)]
         command: Vec<String>,

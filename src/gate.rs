@@ -17,6 +17,9 @@ use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+mod server;
+pub use server::ServerRun;
+
 /// One feature's counts, from a JUnit `<testsuite>`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SuiteSummary {
@@ -94,10 +97,30 @@ pub struct GateRun {
     /// The tail of behave's output when it failed.
     #[serde(skip_serializing_if = "String::is_empty", default)]
     pub log: String,
+    /// With `[test.server]`: each gating scenario's outcome ("not run" when no scenario of
+    /// that feature has that name). They alone decide.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub gating: Vec<GatingOutcome>,
+    /// With `[test.server]`: what the suite ran with besides the release, by digest: the
+    /// suite (the archive's features directory) and every stand-in mounted for the run.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub inputs: Vec<(String, Sha256Hex)>,
+}
+
+/// One gating scenario's outcome.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GatingOutcome {
+    pub feature: String,
+    pub scenario: String,
+    /// passed, failed, skipped or "not run".
+    pub status: String,
 }
 
 impl GateRun {
     pub fn ok(&self) -> bool {
+        if !self.gating.is_empty() {
+            return self.gating.iter().all(|g| g.status == "passed");
+        }
         self.failed == 0 && self.exit_code == Some(0) && self.passed > 0
     }
 }
@@ -211,7 +234,37 @@ fn summarize(
         cases,
         exit_code: out.code,
         log,
+        gating: Vec::new(),
+        inputs: Vec::new(),
     })
+}
+
+fn report_run(place: &str, run: &GateRun, reporter: &dyn Reporter) {
+    for s in &run.suites {
+        reporter.info(&format!(
+            "{place}: {}: {} passed, {} failed, {} skipped",
+            s.name,
+            s.passed(),
+            s.failures + s.errors,
+            s.skipped
+        ));
+    }
+    for g in &run.gating {
+        if g.status != "passed" {
+            reporter.warn(&format!(
+                "{place}: gating scenario {} / {:?}: {}",
+                g.feature, g.scenario, g.status
+            ));
+        }
+    }
+    if !run.gating.is_empty() {
+        let ok = run.gating.iter().filter(|g| g.status == "passed").count();
+        reporter.info(&format!(
+            "{place}: gating scenarios: {ok} passed, {} not passed, of {}",
+            run.gating.len() - ok,
+            run.gating.len()
+        ));
+    }
 }
 
 /// Install the lock's `test` group into a plain directory (added to sys.path at run time).
@@ -294,6 +347,21 @@ pub fn run(
             std::fs::remove_dir_all(&junit_dir).map_err(fsutil::err("remove", &junit_dir))?;
         }
         fsutil::create_dir_all(&junit_dir)?;
+        if place == "services" {
+            let ctx = ServerRun {
+                recipe,
+                release_dir,
+                manifest,
+                store,
+                site: &site,
+                work: work.path(),
+                junit_dir: &junit_dir,
+            };
+            let run = server::run(&ctx, reporter)?;
+            report_run(place, &run, reporter);
+            runs.push(run);
+            continue;
+        }
         let mut binds = vec![
             Bind {
                 host: site.clone(),
@@ -370,19 +438,8 @@ pub fn run(
                 let rootfs = work.path().join("image-rootfs");
                 let config =
                     crate::image::unpack_layout(&release_dir.join(&img.file), None, &rootfs)?;
-                let venv = recipe
-                    .file
-                    .image
-                    .as_ref()
-                    .map(|i| i.venv.clone())
-                    .unwrap_or_else(|| "/opt/venv".into());
-                let env = config
-                    .config
-                    .env
-                    .iter()
-                    .filter_map(|kv| kv.split_once('='))
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
+                let venv = recipe.image_venv();
+                let env = config.config.env_pairs();
                 (rootfs, format!("{venv}/bin/python"), env)
             }
             other => {
@@ -408,15 +465,7 @@ pub fn run(
         };
         let out = sandbox::run_capture(&step)?;
         let run = summarize(place, &junit_dir, release_dir, &out)?;
-        for s in &run.suites {
-            reporter.info(&format!(
-                "{place}: {}: {} passed, {} failed, {} skipped",
-                s.name,
-                s.passed(),
-                s.failures + s.errors,
-                s.skipped
-            ));
-        }
+        report_run(place, &run, reporter);
         runs.push(run);
     }
     let report = GateReport {

@@ -64,6 +64,17 @@ pub struct RunConfig {
     pub labels: BTreeMap<String, String>,
 }
 
+impl RunConfig {
+    /// `Env` as (name, value) pairs; an entry without `=` is left out.
+    pub fn env_pairs(&self) -> Vec<(String, String)> {
+        self.env
+            .iter()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct History {
     pub created: String,

@@ -478,10 +478,16 @@ fn lock_refresh(
 
 /// `relsign run --services`: unpack with owners (as root), start the services, run COMMAND
 /// (or wait for SIGINT/SIGTERM), stop them; returns COMMAND's code.
+struct ServicesArgs {
+    user: Option<String>,
+    binds: Vec<relsign::services::HostBind>,
+    services_from: Option<std::path::PathBuf>,
+}
+
 fn run_services(
     layout: &Path,
     tag: Option<&str>,
-    user: Option<String>,
+    args: ServicesArgs,
     command: Vec<String>,
     work: &Path,
     r: &Term,
@@ -499,8 +505,22 @@ fn run_services(
     // The rootfs is the sandbox's /: every user must be able to traverse it.
     std::fs::set_permissions(&rootfs, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     let c = &config.config;
-    let services = relsign::services::from_labels(&c.labels)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", layout.display()))?;
+    let services = match &args.services_from {
+        Some(recipe) => {
+            let recipe = relsign::recipe::Recipe::load(recipe)?;
+            r.info(&format!(
+                "services from {} (not the ones recorded in the image)",
+                recipe.path.display()
+            ));
+            recipe
+                .file
+                .image
+                .map(|i| i.services)
+                .unwrap_or_default()
+        }
+        None => relsign::services::from_labels(&c.labels)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", layout.display()))?,
+    };
     if services.is_empty() {
         anyhow::bail!(
             "{}: the image declares no services (its recipe has no [[image.services]]; the config has no label {})",
@@ -518,19 +538,16 @@ fn run_services(
         rootfs: &rootfs,
         logs: &work.join("logs"),
         services: &services,
-        image_env: c
-            .env
-            .iter()
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        binds: &args.binds,
+        image_env: c.env_pairs(),
         workdir: if c.working_dir.is_empty() {
             "/".into()
         } else {
             c.working_dir.clone()
         },
         command,
-        command_user: user.unwrap_or_else(|| "root".into()),
+        command_user: args.user.unwrap_or_else(|| "root".into()),
+        command_env: Default::default(),
         stop: &stop,
     };
     let report = relsign::services::run(&spec, r)?;
@@ -1140,6 +1157,8 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             tag,
             services,
             user,
+            bind,
+            services_from,
             command,
         } => {
             let layout = if layout.join("oci-layout").is_file() {
@@ -1150,7 +1169,12 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             let work = tempfile::tempdir()?;
             let rootfs = work.path().join("rootfs");
             if services {
-                let code = run_services(&layout, tag.as_deref(), user, command, work.path(), r)?;
+                let args = ServicesArgs {
+                    user,
+                    binds: bind,
+                    services_from,
+                };
+                let code = run_services(&layout, tag.as_deref(), args, command, work.path(), r)?;
                 // The unpacked image goes before exiting (exit runs no destructors).
                 drop(work);
                 if code != 0 {
@@ -1172,12 +1196,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                     layout.display()
                 );
             }
-            let env = c
-                .env
-                .iter()
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+            let env = c.env_pairs();
             let step = relsign::sandbox::Step {
                 uid: None,
                 system: false,

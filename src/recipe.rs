@@ -102,6 +102,136 @@ pub struct TestSpec {
     /// their locked dependencies) and/or "image" (inside the built image).
     #[serde(default = "default_run_in")]
     pub run_in: Vec<String>,
+    /// `[test.server]`: a project's own behave suite against the image's services (the place
+    /// "services" of `run-in`).
+    #[serde(default)]
+    pub server: Option<ServerTest>,
+}
+
+/// `[test.server]`: the project's own behave suite, run inside the sandbox of
+/// `relsign run --services` (the image's services up, loopback only) against the server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServerTest {
+    /// The `[[archive]]` holding the suite.
+    pub archive: String,
+    /// The features directory inside that archive (below its top directory).
+    pub features: PathBuf,
+    /// A directory relative to the recipe added to the suite's `sys.path` (stand-ins for
+    /// modules that download at run time, such as webdriver_manager).
+    #[serde(default)]
+    pub python_path: Option<PathBuf>,
+    /// Directories relative to the recipe mounted read-only into the sandbox for the run
+    /// only (never part of the image).
+    #[serde(default)]
+    pub binds: Vec<ServerBind>,
+    /// The user the suite runs as (a name in the image; a browser refuses root).
+    pub user: String,
+    /// Extra environment of the suite.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// The scenarios that gate the release: each must run and pass.
+    pub gating: Vec<GatingScenario>,
+    /// Run every scenario of the features, not only the gating ones (the report counts
+    /// them; only the gating ones decide).
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// One scenario of `[test.server] gating`: a feature file's name and the scenario's name.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GatingScenario {
+    pub feature: String,
+    pub scenario: String,
+}
+
+/// One `[test.server] binds` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerBind {
+    pub src: PathBuf,
+    pub dest: String,
+}
+
+/// `[test]`: the places exist, and `[test.server]` names an archive of the recipe, plain
+/// paths, and at least one gating scenario, once each.
+fn validate_test(
+    t: &TestSpec,
+    image: Option<&ImageSpec>,
+    archives: &std::collections::BTreeSet<String>,
+) -> Result<(), (String, String)> {
+    for (i, p) in t.run_in.iter().enumerate() {
+        if !["venv", "image", "services"].contains(&p.as_str()) {
+            return Err((
+                format!("test.run-in[{i}]"),
+                format!("{p:?} is not a place: venv, image or services"),
+            ));
+        }
+    }
+    let wants = t.run_in.iter().any(|p| p == "services");
+    let Some(s) = &t.server else {
+        if wants {
+            return Err((
+                "test.run-in".into(),
+                "\"services\" needs a [test.server] section (the suite to run)".into(),
+            ));
+        }
+        return Ok(());
+    };
+    if !wants {
+        return Err((
+            "test.server".into(),
+            "add \"services\" to test.run-in, or remove [test.server]".into(),
+        ));
+    }
+    if image.is_none_or(|i| i.services.is_empty()) {
+        return Err((
+            "test.server".into(),
+            "the suite runs against the image's services: declare [[image.services]]".into(),
+        ));
+    }
+    if !archives.contains(&s.archive) {
+        return Err((
+            "test.server.archive".into(),
+            format!("{:?} names no [[archive]] of this recipe", s.archive),
+        ));
+    }
+    if crate::fsutil::relative_path(&s.features.to_string_lossy()).is_none() {
+        return Err((
+            "test.server.features".into(),
+            "a relative path inside the archive, without `..`".into(),
+        ));
+    }
+    for (i, b) in s.binds.iter().enumerate() {
+        if crate::fsutil::plain_image_path(&b.dest).is_none() || b.dest == "/" {
+            return Err((
+                format!("test.server.binds[{i}].dest"),
+                format!("{:?} is not a plain absolute path below /", b.dest),
+            ));
+        }
+    }
+    if s.gating.is_empty() {
+        return Err((
+            "test.server.gating".into(),
+            "name at least one scenario that gates the release".into(),
+        ));
+    }
+    for (i, g) in s.gating.iter().enumerate() {
+        if s.gating[..i].contains(g) {
+            return Err((
+                format!("test.server.gating[{i}]"),
+                format!("{} / {:?} is listed twice", g.feature, g.scenario),
+            ));
+        }
+        if !g.feature.ends_with(".feature") || g.feature.contains('/') {
+            return Err((
+                format!("test.server.gating[{i}].feature"),
+                format!("{:?} is not a feature file's name (NAME.feature)", g.feature),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn default_run_in() -> Vec<String> {
@@ -401,6 +531,15 @@ pub struct Recipe {
 }
 
 impl Recipe {
+    /// The image's venv path (`image.venv`, default /opt/venv, also without an [image]).
+    pub fn image_venv(&self) -> String {
+        self.file
+            .image
+            .as_ref()
+            .map(|i| i.venv.clone())
+            .unwrap_or_else(default_venv)
+    }
+
     pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
         let bytes = std::fs::read(path).map_err(|source| RecipeError::Read {
             file: path.to_path_buf(),
@@ -686,6 +825,9 @@ impl Recipe {
                 }
             }
         }
+        if let Some(t) = &file.test {
+            validate_test(t, file.image.as_ref(), &names).map_err(|(k, why)| invalid(&k, why))?;
+        }
         if let Some(img) = &file.image {
             crate::services::validate(&img.services)
                 .map_err(|(key, why)| invalid(&format!("image.{key}"), why))?;
@@ -895,6 +1037,36 @@ lock = "demo.debian.lock.toml"
         .unwrap_err()
         .to_string();
         assert!(e.contains("image.labels"), "{e}");
+    }
+
+    #[test]
+    fn server_suite_is_validated_with_file_and_key() {
+        let base = format!(
+            "{GOOD}[[archive]]\nname = \"up\"\nfile = \"up.tar.gz\"\nsha256 = \"{}\"\nsize = 1\n\
+             [test]\nfeatures = \"f\"\nrun-in = [\"services\"]\n\
+             [test.server]\narchive = \"up\"\nfeatures = \"tests/features\"\nuser = \"www-data\"\n\
+             gating = [{{ feature = \"A.feature\", scenario = \"s\" }}]\n\
+             [image]\nname = \"x\"\npackages = [\"python3\"]\nlock = \"x.lock.toml\"\n\
+             [[image.services]]\nname = \"db\"\ncommand = [\"db\"]\nready = {{ tcp = 5432 }}\n",
+            "0".repeat(64)
+        );
+        let parse = |t: String| Recipe::parse(Path::new("recipes/x.toml"), t.into_bytes());
+        let r = parse(base.clone()).unwrap();
+        assert_eq!(r.file.test.unwrap().server.unwrap().gating.len(), 1);
+        let cases = [
+            (base.replace("archive = \"up\"\nfeatures", "archive = \"down\"\nfeatures"), "test.server.archive"),
+            (base.replace("\"tests/features\"", "\"../x\""), "test.server.features"),
+            (base.replace("gating = [{ feature = \"A.feature\", scenario = \"s\" }]", "gating = []"), "test.server.gating"),
+            (base.replace("scenario = \"s\" }]", "scenario = \"s\" }, { feature = \"A.feature\", scenario = \"s\" }]"), "test.server.gating[1]"),
+            (base.replace("\"A.feature\"", "\"A\""), "test.server.gating[0].feature"),
+            (base.replace("run-in = [\"services\"]", "run-in = [\"venv\"]"), "test.server"),
+            (base.replace("run-in = [\"services\"]", "run-in = [\"vm\"]"), "test.run-in[0]"),
+            (base.replace("user = \"www-data\"\n", "user = \"www-data\"\nbinds = [{ src = \"d\", dest = \"rel\" }]\n"), "test.server.binds[0].dest"),
+        ];
+        for (text, key) in cases {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains("recipes/x.toml") && e.contains(key), "{key}: {e}");
+        }
     }
 
     #[test]

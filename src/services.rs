@@ -479,8 +479,8 @@ pub fn process_env(
 
 /// The holder sandbox's bwrap arguments (pure): no user namespace, every other namespace new,
 /// the rootfs writable at `/`; the holder prints a line once the sandbox is set up.
-pub fn holder_args(rootfs: &Path) -> Vec<String> {
-    [
+pub fn holder_args(rootfs: &Path, binds: &[HostBind]) -> Vec<String> {
+    let mut a: Vec<String> = [
         "--unshare-net",
         "--unshare-ipc",
         "--unshare-pid",
@@ -502,16 +502,65 @@ pub fn holder_args(rootfs: &Path) -> Vec<String> {
         "1777",
         "--tmpfs",
         "/dev/shm",
-        "--chdir",
-        "/",
-        "--",
-        "/bin/sh",
-        "-c",
-        "echo relsign-sandbox-ready; exec sleep infinity",
     ]
     .iter()
     .map(|s| s.to_string())
-    .collect()
+    .collect();
+    for b in binds {
+        a.push(if b.writable { "--bind" } else { "--ro-bind" }.into());
+        a.push(b.host.display().to_string());
+        a.push(b.dest.clone());
+    }
+    a.extend(
+        [
+            "--chdir",
+            "/",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo relsign-sandbox-ready; exec sleep infinity",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    a
+}
+
+/// A host directory or file mounted into the sandbox (`relsign run --bind HOST:DEST[:rw]`):
+/// test inputs that are not part of the image, such as a test suite and its driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostBind {
+    pub host: PathBuf,
+    /// A plain absolute path in the image.
+    pub dest: String,
+    pub writable: bool,
+}
+
+impl std::str::FromStr for HostBind {
+    type Err = String;
+    /// `HOST:DEST` (read-only) or `HOST:DEST:rw`; HOST must exist, DEST is a plain absolute
+    /// path (no `..`, no `.`, no empty component).
+    fn from_str(s: &str) -> Result<HostBind, String> {
+        let (rest, writable) = match s.strip_suffix(":rw") {
+            Some(r) => (r, true),
+            None => (s.strip_suffix(":ro").unwrap_or(s), false),
+        };
+        let (host, dest) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| format!("--bind {s:?}: expected HOST:DEST or HOST:DEST:rw"))?;
+        if crate::fsutil::plain_image_path(dest).is_none() || dest == "/" {
+            return Err(format!(
+                "--bind {s:?}: {dest:?} is not a plain absolute path below / in the image"
+            ));
+        }
+        let host = std::fs::canonicalize(host)
+            .map_err(|e| format!("--bind {s:?}: {host}: {e}"))?;
+        Ok(HostBind {
+            host,
+            dest: dest.to_string(),
+            writable,
+        })
+    }
 }
 
 /// The arguments of `relsign __enter` (pure) that run `argv` in the sandbox whose init is
@@ -720,9 +769,13 @@ struct Sandbox {
 }
 
 impl Sandbox {
-    fn start(rootfs: &Path, helper: PathBuf) -> Result<Sandbox, ServicesError> {
+    fn start(
+        rootfs: &Path,
+        binds: &[HostBind],
+        helper: PathBuf,
+    ) -> Result<Sandbox, ServicesError> {
         let mut bwrap = Command::new("bwrap")
-            .args(holder_args(rootfs))
+            .args(holder_args(rootfs, binds))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -843,7 +896,7 @@ impl Sandbox {
                 path,
                 expect,
             } => self
-                .in_net(|| http_get(*addr, host, path))
+                .in_net(|| http_get_following(*addr, host, path))
                 .map_err(|e| e.to_string())
                 .map(|r| match r {
                     Ok((status, body)) => {
@@ -905,6 +958,55 @@ fn http_get(addr: std::net::SocketAddr, host: &str, path: &str) -> std::io::Resu
     Ok((status, buf))
 }
 
+/// [`http_get`], following up to 5 redirects that stay on the same server (a `Location` that
+/// is a path, or an `http://` URL naming the same host and port): an application's front
+/// page often redirects to its first screen.
+fn http_get_following(
+    addr: std::net::SocketAddr,
+    host: &str,
+    path: &str,
+) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut path = path.to_string();
+    for _ in 0..5 {
+        let (status, resp) = http_get(addr, host, &path)?;
+        match (300..400)
+            .contains(&status)
+            .then(|| redirect_path(&resp, host))
+            .flatten()
+        {
+            Some(next) => path = next,
+            None => return Ok((status, resp)),
+        }
+    }
+    http_get(addr, host, &path)
+}
+
+/// The path a redirect response points to, when it stays on `host` (which includes the port
+/// when not 80): a `Location` that starts with `/`, or `http://HOST/...`.
+pub fn redirect_path(resp: &[u8], host: &str) -> Option<String> {
+    let head_end = resp.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&resp[..head_end]).ok()?;
+    let loc = head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case("location").then(|| v.trim())
+    })?;
+    let path = if loc.starts_with('/') && !loc.starts_with("//") {
+        loc
+    } else {
+        let rest = loc.strip_prefix("http://")?;
+        let (h, p) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if !h.eq_ignore_ascii_case(host) {
+            return None;
+        }
+        if p.is_empty() {
+            "/"
+        } else {
+            p
+        }
+    };
+    (!path.contains(['\r', '\n', ' '])).then(|| path.to_string())
+}
+
 /// The status code of an HTTP/1.x response.
 pub fn parse_status(resp: &[u8]) -> Option<u16> {
     let line = resp.split(|b| *b == b'\n').next()?;
@@ -948,6 +1050,8 @@ pub struct RunSpec<'a> {
     /// Where the services' output goes (on the host).
     pub logs: &'a Path,
     pub services: &'a [ServiceSpec],
+    /// Host paths mounted into the sandbox (after the rootfs).
+    pub binds: &'a [HostBind],
     /// The image config's Env.
     pub image_env: Vec<(String, String)>,
     /// The image config's WorkingDir (for COMMAND), or `/`.
@@ -956,6 +1060,8 @@ pub struct RunSpec<'a> {
     pub command: Vec<String>,
     /// COMMAND's user (a name in the image).
     pub command_user: String,
+    /// COMMAND's extra environment, on top of the image's Env.
+    pub command_env: BTreeMap<String, String>,
     /// Set (to a signal number) by the caller's SIGINT/SIGTERM handlers: stop.
     pub stop: &'a AtomicUsize,
 }
@@ -1017,7 +1123,7 @@ pub fn run(
     std::fs::create_dir_all(spec.logs).map_err(io_err("creating the log directory"))?;
 
     let t0 = Instant::now();
-    let sandbox = Sandbox::start(spec.rootfs, spec.helper.to_path_buf())?;
+    let sandbox = Sandbox::start(spec.rootfs, spec.binds, spec.helper.to_path_buf())?;
     let ifaces = sandbox.check_network()?;
     reporter.step(&format!(
         "sandbox up: network {} only (loopback works), own PID, IPC, UTS and cgroup namespaces",
@@ -1164,11 +1270,30 @@ fn start_all<'a>(
             log: log.clone(),
             exited: None,
         });
-        let r = running.last_mut().expect("pushed");
+        let n = running.len();
+        let (earlier, last) = running.split_at_mut(n - 1);
+        let r = &mut last[0];
         let mut next_note = 5;
         loop {
             if r.pid.is_none() {
                 r.pid = service_pid(r.child.id());
+            }
+            // A service started before may die while this one starts (uwsgi when its
+            // application fails to load): name it, not the one waiting for it.
+            for e in earlier.iter_mut() {
+                if let Some(s) = e.child.try_wait().map_err(io_err("waiting"))? {
+                    e.exited = Some(s);
+                    return Err(failure(
+                        spec,
+                        e.spec,
+                        &e.log,
+                        format!(
+                            "stopped on its own ({}) while `{}` was starting",
+                            describe(s),
+                            svc.name
+                        ),
+                    ));
+                }
             }
             if let Some(s) = r.child.try_wait().map_err(io_err("waiting"))? {
                 r.exited = Some(s);
@@ -1270,7 +1395,7 @@ fn run_command(
         spec.command.join(" "),
         user.name
     ));
-    let env = process_env(&spec.image_env, user, &BTreeMap::new());
+    let env = process_env(&spec.image_env, user, &spec.command_env);
     let mut child = sandbox
         .command(user, &spec.workdir, &spec.command, &env)
         .spawn()
@@ -1466,6 +1591,34 @@ stop-signal = "INT"
     }
 
     #[test]
+    fn redirects_are_followed_only_on_the_same_server() {
+        let r = |loc: &str| format!("HTTP/1.1 302 Found\r\nServer: x\r\nLocation: {loc}\r\n\r\nbody");
+        let p = |loc: &str, host: &str| redirect_path(r(loc).as_bytes(), host);
+        assert_eq!(p("/interview?i=a:b.yml", "localhost").as_deref(), Some("/interview?i=a:b.yml"));
+        assert_eq!(p("http://localhost/user/sign-in", "localhost").as_deref(), Some("/user/sign-in"));
+        assert_eq!(p("http://LOCALHOST:8080", "localhost:8080").as_deref(), Some("/"));
+        assert_eq!(p("http://localhost:8080/x", "localhost").as_deref(), None);
+        assert_eq!(p("http://example.test/x", "localhost").as_deref(), None);
+        assert_eq!(p("https://localhost/x", "localhost").as_deref(), None);
+        assert_eq!(p("//example.test/x", "localhost").as_deref(), None);
+        assert_eq!(redirect_path(b"HTTP/1.1 302 Found\r\nServer: x\r\n\r\n", "localhost"), None);
+        assert_eq!(redirect_path(b"HTTP/1.1 302 Found\r\nLocation: /a", "localhost"), None);
+    }
+
+    #[test]
+    fn binds_are_parsed_and_checked() {
+        let b: HostBind = "/tmp:/relsign/tests".parse().unwrap();
+        assert_eq!((b.dest.as_str(), b.writable), ("/relsign/tests", false));
+        let b: HostBind = "/tmp:/out:rw".parse().unwrap();
+        assert!(b.writable);
+        for bad in ["/tmp", "/tmp:relative", "/tmp:/a/../etc", "/tmp:/", "/nonexistent-relsign:/x"] {
+            assert!(bad.parse::<HostBind>().is_err(), "{bad}");
+        }
+        let h = holder_args(Path::new("/r"), &["/tmp:/t".parse().unwrap()]).join(" ");
+        assert!(h.contains("--ro-bind /tmp /t --chdir"), "{h}");
+    }
+
+    #[test]
     fn users_env_and_argv() {
         let passwd = "root:x:0:0:root:/root:/bin/bash\npostgres:x:100:102:PostgreSQL administrator:/var/lib/postgresql:/bin/bash\n";
         let pg = find_user(passwd, "postgres").unwrap();
@@ -1513,7 +1666,7 @@ stop-signal = "INT"
         assert_eq!(keep.bits().count_ones() as usize, CAPS.len());
         assert!(!keep.contains(rustix::thread::CapabilitySet::SYS_ADMIN));
         assert!(!keep.contains(rustix::thread::CapabilitySet::MKNOD));
-        let h = holder_args(Path::new("/r")).join(" ");
+        let h = holder_args(Path::new("/r"), &[]).join(" ");
         assert!(
             h.contains("--unshare-net")
                 && !h.contains("--unshare-user")

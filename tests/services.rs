@@ -173,19 +173,7 @@ fn a_broken_service_is_named_with_its_log() {
     });
     let out = tmp.path().join("release");
     build(&recipe, &out);
-    let o = relsign(&[
-        "run",
-        out.to_str().unwrap(),
-        "--services",
-        "--",
-        "echo",
-        "never",
-    ])
-    .output()
-    .unwrap();
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(!String::from_utf8_lossy(&o.stdout).contains("never"));
+    let err = services_refused(&out, &[]);
     assert!(
         err.contains("service `postgresql` exited before it was ready (exit status"),
         "{err}"
@@ -199,4 +187,74 @@ fn a_broken_service_is_named_with_its_log() {
         !err.contains("starting web"),
         "nothing starts after it:\n{err}"
     );
+
+    // The same image, the services of other recipe copies (--services-from): a service that
+    // never becomes ready is named with its output once its ready-timeout passes.
+    std::fs::create_dir_all(tmp.path().join("never")).unwrap();
+    let never = recipe_copy(&tmp.path().join("never"), |t| {
+        t.replacen(
+            "ready = { http = \"http://localhost:8080/\", expect = \"Directory listing\" }",
+            "ready = { tcp = 8081 }\nready-timeout = 3",
+            1,
+        )
+    });
+    let err = services_refused(&out, &["--services-from", never.to_str().unwrap()]);
+    assert!(
+        err.contains("service `web` was not ready within 3 s (ready: tcp 127.0.0.1:8081)"),
+        "{err}"
+    );
+    assert!(err.contains("--- its output, last 20 lines ---"), "{err}");
+    host_paths_are_bound_for_one_run(tmp.path(), &out);
+}
+
+/// `relsign run OUT --services EXTRA… -- echo never`, which must stop before the command
+/// (exit 2); its stderr.
+fn services_refused(out: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["run", out.to_str().unwrap(), "--services"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--", "echo", "never"]);
+    let o = relsign(&args).output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("never"));
+    err
+}
+
+/// `--bind`: a host directory read-only, another writable, for this run only (on the
+/// broken release of the test above, with the good recipe's services).
+fn host_paths_are_bound_for_one_run(tmp: &Path, out: &Path) {
+    let good = root().join("recipes/server-mini.toml");
+    let input = tmp.join("input");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("suite.txt"), "from the host\n").unwrap();
+    let results = tmp.join("results");
+    std::fs::create_dir_all(&results).unwrap();
+    let o = relsign(&[
+        "run",
+        out.to_str().unwrap(),
+        "--services",
+        "--services-from",
+        good.to_str().unwrap(),
+        "--bind",
+        &format!("{}:/relsign/suite", input.display()),
+        "--bind",
+        &format!("{}:/relsign/out:rw", results.display()),
+        "--",
+        "sh",
+        "-c",
+        "cat /relsign/suite/suite.txt > /relsign/out/seen.txt && ! touch /relsign/suite/x 2>/dev/null",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(results.join("seen.txt")).unwrap(),
+        "from the host\n"
+    );
+    assert!(!input.join("x").exists(), "the read-only bind was written");
+    let o = relsign(&["run", out.to_str().unwrap(), "--services", "--bind", "/tmp:relative"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not a plain absolute path"), "{}", stderr(&o));
 }

@@ -1,0 +1,298 @@
+//! The gate's place "services": a project's own behave suite (`[test.server]`), taken from
+//! one of the recipe's pinned `[[archive]]`s, run inside the sandbox of
+//! `relsign run --services` (the image's services up, network loopback only) against the
+//! running server.
+//!
+//! * The suite runs as the recipe's user with the image's Python, behave and its test
+//!   requirements from the lock's `test` group (`/relsign/test-site`), and the recipe's
+//!   stand-ins (`python-path`, `binds`) for what the suite would download at run time.
+//! * Only the gating scenarios run (behave `--name`, exact), unless `all`; each must run and
+//!   pass: a name that matches no scenario is "not run", which fails the gate.
+//! * The report records, by digest, the suite and every stand-in, so the test-result
+//!   attestation says exactly what ran besides the release.
+
+use super::{summarize, GateRun, GatingOutcome};
+use crate::build::{BuildError, ReleaseManifest};
+use crate::digest::Sha256Hex;
+use crate::recipe::{GatingScenario, Recipe, ServerTest};
+use crate::report::Reporter;
+use crate::sandbox::RawOutput;
+use crate::services::HostBind;
+use crate::store::Store;
+use std::path::Path;
+
+/// Where the suite's pieces are mounted in the sandbox.
+const SITE: &str = "/relsign/test-site";
+const FEATURES: &str = "/relsign/features";
+const OUT: &str = "/relsign/out";
+const PYTHON_PATH: &str = "/relsign/gate-python";
+
+/// What the place needs from the gate.
+pub struct ServerRun<'a> {
+    pub recipe: &'a Recipe,
+    pub release_dir: &'a Path,
+    pub manifest: &'a ReleaseManifest,
+    pub store: &'a Store,
+    /// The lock's `test` group, unpacked.
+    pub site: &'a Path,
+    pub work: &'a Path,
+    pub junit_dir: &'a Path,
+}
+
+fn msg(s: String) -> BuildError {
+    BuildError::Message(s)
+}
+
+/// Run the suite; the outcome of every gating scenario is in the result.
+pub fn run(ctx: &ServerRun, reporter: &dyn Reporter) -> Result<GateRun, BuildError> {
+    let recipe = ctx.recipe;
+    let spec = recipe
+        .file
+        .test
+        .as_ref()
+        .and_then(|t| t.server.as_ref())
+        .ok_or_else(|| msg("test.run-in has \"services\" but there is no [test.server]".into()))?;
+    let img = ctx
+        .manifest
+        .artifacts
+        .iter()
+        .find(|a| a.kind == "oci-image")
+        .ok_or_else(|| msg("test.run-in has \"services\" but the release has no image".into()))?;
+    let (binds, inputs) = mounts(ctx, spec)?;
+
+    reporter.step("gate: the project's suite against the image's services");
+    let rootfs = ctx.work.join("server-rootfs");
+    let layout = ctx.release_dir.join(&img.file);
+    let t = std::time::Instant::now();
+    let config = crate::image::unpack_layout_with(&layout, None, &rootfs, true)?;
+    reporter.info(&format!(
+        "unpacked the image with owners in {:.1} s",
+        t.elapsed().as_secs_f64()
+    ));
+    let io = |what: &'static str| move |e: std::io::Error| msg(format!("{what}: {e}"));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&rootfs, std::fs::Permissions::from_mode(0o755))
+        .map_err(io("rootfs permissions"))?;
+    // The suite's user writes its JUnit files there.
+    std::fs::set_permissions(ctx.junit_dir, std::fs::Permissions::from_mode(0o1777))
+        .map_err(io("JUnit directory permissions"))?;
+    let c = &config.config;
+    let services = crate::services::from_labels(&c.labels)
+        .map_err(|e| msg(format!("{}: {e}", layout.display())))?;
+    if services.is_empty() {
+        return Err(msg(format!(
+            "{}: the image declares no services",
+            layout.display()
+        )));
+    }
+    let venv = recipe.image_venv();
+    let stop = std::sync::atomic::AtomicUsize::new(0);
+    let helper = std::env::current_exe().map_err(io("relsign's own path"))?;
+    let mut env = spec.env.clone();
+    env.insert(
+        "SOURCE_DATE_EPOCH".into(),
+        ctx.manifest.source_date_epoch.to_string(),
+    );
+    let run = crate::services::RunSpec {
+        helper: &helper,
+        rootfs: &rootfs,
+        logs: &ctx.work.join("server-logs"),
+        services: &services,
+        binds: &binds,
+        image_env: c.env_pairs(),
+        workdir: FEATURES.into(),
+        command: behave_argv(&format!("{venv}/bin/python"), spec),
+        command_user: spec.user.clone(),
+        command_env: env,
+        stop: &stop,
+    };
+    let report = crate::services::run(&run, reporter).map_err(|e| msg(e.to_string()))?;
+    let out = RawOutput {
+        code: report.code,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    let mut result = summarize("services", ctx.junit_dir, ctx.release_dir, &out)?;
+    result.gating = outcomes(&spec.gating, &result.cases);
+    result.inputs = inputs;
+    Ok(result)
+}
+
+/// The sandbox's mounts (test site, suite, JUnit directory, stand-ins) and what the report
+/// records of them by digest: the suite and each stand-in.
+fn mounts(
+    ctx: &ServerRun,
+    spec: &ServerTest,
+) -> Result<(Vec<HostBind>, Vec<(String, Sha256Hex)>), BuildError> {
+    let recipe = ctx.recipe;
+    let archive = ctx.work.join("server-archive");
+    crate::upstream::unpack(recipe, &spec.archive, ctx.store, &archive)
+        .map_err(|e| msg(e.to_string()))?;
+    let features = archive.join(&spec.features);
+    if !std::fs::symlink_metadata(&features).is_ok_and(|m| m.is_dir()) {
+        return Err(msg(format!(
+            "{}: test.server.features: {} is not a directory of archive {:?}",
+            recipe.path.display(),
+            spec.features.display(),
+            spec.archive
+        )));
+    }
+    let mut inputs = vec![(
+        format!("archive {}: {}", spec.archive, spec.features.display()),
+        crate::source::tree_digest(&features)?,
+    )];
+    let bind = |host: &Path, dest: &str, writable: bool| HostBind {
+        host: host.to_path_buf(),
+        dest: dest.to_string(),
+        writable,
+    };
+    let mut binds = vec![
+        bind(ctx.site, SITE, false),
+        bind(&features, FEATURES, false),
+        bind(ctx.junit_dir, OUT, true),
+    ];
+    let extra = spec
+        .python_path
+        .iter()
+        .map(|p| (p, PYTHON_PATH))
+        .chain(spec.binds.iter().map(|b| (&b.src, b.dest.as_str())));
+    for (src, dest) in extra {
+        let host = recipe.resolve(src);
+        if !host.is_dir() {
+            return Err(msg(format!(
+                "{}: test.server: {} is not a directory",
+                recipe.path.display(),
+                host.display()
+            )));
+        }
+        inputs.push((
+            format!("stand-in {} at {dest}", src.display()),
+            crate::source::tree_digest(&host)?,
+        ));
+        binds.push(bind(&host, dest, false));
+    }
+    Ok((binds, inputs))
+}
+
+/// behave with the test site and the stand-ins on sys.path, JUnit into [`OUT`], only the
+/// gating scenarios (exact names) unless `all`.
+fn behave_argv(python: &str, spec: &ServerTest) -> Vec<String> {
+    let boot = format!(
+        "import sys; sys.path.append('{SITE}'); sys.path.insert(0, '{PYTHON_PATH}'); \
+         sys.argv[0] = 'behave'; from behave.__main__ import main; sys.exit(main())"
+    );
+    let mut a: Vec<String> = [
+        python,
+        "-c",
+        &boot,
+        "--no-color",
+        "--format",
+        "plain",
+        "--junit",
+        "--junit-directory",
+        OUT,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if spec.all {
+        a.push(FEATURES.into());
+        return a;
+    }
+    for g in &spec.gating {
+        a.push("--name".into());
+        a.push(format!("^{}$", regex_escape(&g.scenario)));
+    }
+    let mut files: Vec<&str> = spec.gating.iter().map(|g| g.feature.as_str()).collect();
+    files.sort();
+    files.dedup();
+    a.extend(files.iter().map(|f| format!("{FEATURES}/{f}")));
+    a
+}
+
+/// A Python regular expression matching `s` literally.
+pub fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if r"\.^$*+?{}[]|()".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `&quot;` and the other XML entities behave writes in attributes.
+fn xml_unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Each gating scenario's status among the cases (`<classname> :: <name>`, behave's
+/// classname being `<feature file stem>.<feature name>`).
+pub fn outcomes(gating: &[GatingScenario], cases: &[super::CaseResult]) -> Vec<GatingOutcome> {
+    gating
+        .iter()
+        .map(|g| {
+            let stem = g.feature.trim_end_matches(".feature");
+            let status = cases
+                .iter()
+                .find(|c| {
+                    let Some((class, name)) = c.name.split_once(" :: ") else {
+                        return false;
+                    };
+                    class.starts_with(&format!("{stem}.")) && xml_unescape(name) == g.scenario
+                })
+                .map(|c| c.status.clone())
+                .unwrap_or_else(|| "not run".into());
+            GatingOutcome {
+                feature: g.feature.clone(),
+                scenario: g.scenario.clone(),
+                status,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::CaseResult;
+
+    #[test]
+    fn gating_outcomes_need_the_exact_scenario_of_that_feature() {
+        let g = |f: &str, s: &str| GatingScenario {
+            feature: f.into(),
+            scenario: s.into(),
+        };
+        let c = |n: &str, st: &str| CaseResult {
+            name: n.into(),
+            status: st.into(),
+        };
+        let cases = [
+            c("TestExamples.Example interviews :: Test the interview &quot;Fields&quot;", "passed"),
+            c("TestExamples.Example interviews :: Test the interview &quot;Money&quot;", "failed"),
+            c("Demo.Demo interview :: Test whole interview", "passed"),
+        ];
+        let out = outcomes(
+            &[
+                g("TestExamples.feature", "Test the interview \"Fields\""),
+                g("TestExamples.feature", "Test the interview \"Money\""),
+                g("TestExamples.feature", "Test whole interview"),
+                g("TestExamples.feature", "Test the interview \"Field\""),
+            ],
+            &cases,
+        );
+        let st: Vec<&str> = out.iter().map(|o| o.status.as_str()).collect();
+        assert_eq!(st, ["passed", "failed", "not run", "not run"]);
+    }
+
+    #[test]
+    fn scenario_names_are_matched_literally() {
+        assert_eq!(regex_escape("a (b) [c] $5.00?"), r"a \(b\) \[c\] \$5\.00\?");
+        assert_eq!(regex_escape("Test the interview \"x\""), "Test the interview \"x\"");
+    }
+}
