@@ -187,6 +187,10 @@ pub enum Command {
         /// --check-reproducible`); a difference stops the release before the gate.
         #[arg(long)]
         check_reproducible: bool,
+        /// Run the whole of `[test.server]`'s suite, not only its gating scenarios (they still
+        /// decide; the report counts the rest).
+        #[arg(long)]
+        all_scenarios: bool,
     },
     /// Run the release gate: the recipe's behave suite against a built release, offline, in the
     /// sandbox (in a fresh venv and/or inside the image, per `[test] run-in`).
@@ -196,6 +200,7 @@ pub enum Command {
     ///
     /// Examples:
     ///   relsign test recipes/demo.toml --release target/demo/release
+    ///   relsign test recipes/docassemble.toml --release dist/da --all-scenarios
     #[command(verbatim_doc_comment)]
     Test {
         /// The recipe (TOML; see README, "Recipes").
@@ -203,6 +208,10 @@ pub enum Command {
         /// The release directory written by `relsign build`.
         #[arg(long, value_name = "DIR")]
         release: PathBuf,
+        /// Run the whole of `[test.server]`'s suite, not only its gating scenarios (they still
+        /// decide; the report counts the rest).
+        #[arg(long)]
+        all_scenarios: bool,
     },
     /// Rebuild a release from its provenance and inputs (recipe, locks, sources) and check
     /// that every artifact's digest matches bit for bit; name the first difference otherwise.

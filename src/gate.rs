@@ -143,7 +143,15 @@ impl GateReport {
         self.runs
             .iter()
             .filter(|g| !g.ok())
-            .map(|g| format!("behave in {}: {} failed\n{}", g.place, g.failed, g.log))
+            .map(|g| {
+                let gating: String = g
+                    .gating
+                    .iter()
+                    .filter(|o| o.status != "passed")
+                    .map(|o| format!("gating scenario {}: {} :: {}\n", o.status, o.feature, o.scenario))
+                    .collect();
+                format!("behave in {}: {} failed\n{gating}{}", g.place, g.failed, g.log)
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }

@@ -252,6 +252,16 @@ fn print_gate(report: &relsign::gate::GateReport) {
                 s.skipped
             );
         }
+        if !run.gating.is_empty() {
+            let passed = run.gating.iter().filter(|g| g.status == "passed").count();
+            outln!(
+                "  gating scenarios: {passed} passed, {} not passed (they alone decide)",
+                run.gating.len() - passed
+            );
+            for g in run.gating.iter().filter(|g| g.status != "passed") {
+                outln!("    {}: {} :: {}", g.status, g.feature, g.scenario);
+            }
+        }
     }
 }
 
@@ -854,8 +864,10 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             keys,
             pass,
             check_reproducible,
+            all_scenarios,
         } => {
-            let recipe = load(&recipe_path)?;
+            let mut recipe = load(&recipe_path)?;
+            recipe.run_all_scenarios(all_scenarios);
             let store = store(&cli.global.store)?;
             if recipe.file.test.is_none() {
                 anyhow::bail!("{}: a signed release needs the [test] gate (behave features); add a [test] section", recipe.path.display());
@@ -1132,8 +1144,13 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 .into()),
             }
         }
-        Command::Test { recipe, release } => {
-            let recipe = load(&recipe)?;
+        Command::Test {
+            recipe,
+            release,
+            all_scenarios,
+        } => {
+            let mut recipe = load(&recipe)?;
+            recipe.run_all_scenarios(all_scenarios);
             let store = store(&cli.global.store)?;
             let path = release.join("release.json");
             let manifest: relsign::build::ReleaseManifest = serde_json::from_slice(

@@ -540,6 +540,13 @@ impl Recipe {
             .unwrap_or_else(default_venv)
     }
 
+    /// `--all-scenarios`: the whole server suite runs (its gating scenarios still decide).
+    pub fn run_all_scenarios(&mut self, yes: bool) {
+        if let Some(server) = self.file.test.as_mut().and_then(|t| t.server.as_mut()) {
+            server.all |= yes;
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
         let bytes = std::fs::read(path).map_err(|source| RecipeError::Read {
             file: path.to_path_buf(),

@@ -5,8 +5,10 @@
 //! fails naming it; nothing is skipped.
 
 mod bench_publish;
+mod docassemble;
 mod fuzz;
 mod release;
+mod servers;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -60,6 +62,68 @@ fn run(cmd: &mut Command) -> Result<()> {
         bail!("{cmd:?} failed: {status}");
     }
     Ok(())
+}
+
+/// When the xtask began, for the times `run_timed` prints.
+static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+/// The stages seen so far (xtask's `=== [n]` and relsign's `==>` lines) with the time each began.
+static STAGES: std::sync::Mutex<Vec<(std::time::Duration, String)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn elapsed() -> std::time::Duration {
+    START.get_or_init(std::time::Instant::now).elapsed()
+}
+
+fn clock(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// Note a stage's beginning (for `stage_times`).
+fn mark_stage(what: &str) {
+    STAGES.lock().unwrap().push((elapsed(), what.to_string()));
+}
+
+/// Like `run`, with relsign's progress lines on stderr prefixed with the time since the xtask
+/// began; each `==>` line is a stage for `stage_times`.
+fn run_timed(cmd: &mut Command) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("[{}] $ {cmd:?}", clock(elapsed()));
+    let mut child = cmd
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {cmd:?}"))?;
+    let stderr = child.stderr.take().expect("piped stderr");
+    for line in BufReader::new(stderr).lines() {
+        let line = line?;
+        let now = elapsed();
+        if let Some(stage) = line.strip_prefix("==> ") {
+            STAGES.lock().unwrap().push((now, stage.to_string()));
+        }
+        eprintln!("[{}] {line}", clock(now));
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+/// The stages that took at least `min`, each with its duration (until the next stage began),
+/// as lines for a summary.
+fn stage_times(min: std::time::Duration) -> Vec<String> {
+    let stages = STAGES.lock().unwrap().clone();
+    let end = elapsed();
+    stages
+        .iter()
+        .enumerate()
+        .map(|(i, (at, what))| {
+            let next = stages.get(i + 1).map(|s| s.0).unwrap_or(end);
+            (next.saturating_sub(*at), at, what)
+        })
+        .filter(|(d, _, _)| *d >= min)
+        .map(|(d, at, what)| format!("{:>7.1} min  from {}  {what}", d.as_secs_f64() / 60.0, clock(*at)))
+        .collect()
 }
 
 fn is_installed(pkg: &str) -> bool {
@@ -263,7 +327,14 @@ fn demo_passphrase() -> String {
 /// Generate test-only demo keys (a root key and a release key) under target/demo/keys, and
 /// write and sign a test-only policy there. Returns the policy directory and the release key.
 fn demo_keys(bin: &Path) -> Result<(PathBuf, String)> {
-    let keys = root().join("target/demo/keys");
+    test_keys(bin, &root().join("target/demo/keys"), "demo")
+}
+
+/// Generate test-only keys (`PREFIX-root-TEST-ONLY`, `PREFIX-release-TEST-ONLY`) in `keys`
+/// (emptied first), and write and sign a test-only policy there. Returns the policy directory
+/// and the release key.
+fn test_keys(bin: &Path, keys: &Path, prefix: &str) -> Result<(PathBuf, String)> {
+    let keys = keys.to_path_buf();
     if keys.exists() {
         std::fs::remove_dir_all(&keys).with_context(|| format!("removing {}", keys.display()))?;
     }
@@ -271,8 +342,8 @@ fn demo_keys(bin: &Path) -> Result<(PathBuf, String)> {
     let relsign =
         |args: &[&str]| -> Result<()> { run(Command::new(bin).args(args).current_dir(root())) };
     let k = |name: &str| keys.join(name).to_string_lossy().into_owned();
-    let root_key = k("demo-root-TEST-ONLY");
-    let release_key = k("demo-release-TEST-ONLY");
+    let root_key = k(&format!("{prefix}-root-TEST-ONLY"));
+    let release_key = k(&format!("{prefix}-release-TEST-ONLY"));
     relsign(&["key", "generate", "--out", &root_key])?;
     relsign(&["key", "generate", "--out", &release_key])?;
     let dir = keys.to_string_lossy().into_owned();
@@ -544,8 +615,9 @@ fn main() -> Result<()> {
         Some("bench") => bench(&args[1..]),
         Some("release") => release::release(&args[1..], &relsign_bin()?),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
+        Some("docassemble") => docassemble::docassemble(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <demo|test|bench|release|fuzz> [args]\n\n  demo   lock-check, fetch and build recipes/demo.toml into target/demo/release, sign it with generated test-only keys and verify it\n  test   install what the tests need (apt packages, a Python venv) and run the suite\n  bench  [MiB] relsign verify of a synthetic release (default 1024 MiB) against openssl dgst -sha256\n  release RECIPE [--dry-run] --key FILE: preflight, build, reproducibility check, gate, SBOMs, sign, publish, verify from each destination\n  fuzz   [--secs N] [TARGET…] build the cargo-fuzz targets and run each (or the named ones) N seconds (default 30); exit 1 on a finding");
+            eprintln!("usage: cargo xtask <demo|test|bench|release|docassemble|fuzz> [args]\n\n  demo   lock-check, fetch and build recipes/demo.toml into target/demo/release, sign it with generated test-only keys and verify it\n  test   install what the tests need (apt packages, a Python venv) and run the suite\n  bench  [MiB] relsign verify of a synthetic release (default 1024 MiB) against openssl dgst -sha256\n  release RECIPE [--dry-run] --key FILE: preflight, build, reproducibility check, gate, SBOMs, sign, publish, verify from each destination\n  docassemble [--all-scenarios]: docassemble's whole release from a warm store, with test-only keys, to loopback registries, a pypiserver and a mirror; stages with times\n  fuzz   [--secs N] [TARGET…] build the cargo-fuzz targets and run each (or the named ones) N seconds (default 30); exit 1 on a finding");
             std::process::exit(2);
         }
     }

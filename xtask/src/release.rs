@@ -17,15 +17,19 @@ struct Args {
     policy: PathBuf,
     out: Option<PathBuf>,
     urls: Vec<String>,
+    all_scenarios: bool,
 }
 
-const USAGE: &str = "usage: cargo xtask release RECIPE [--dry-run] --key FILE [--key FILE]… [--policy DIR] [--out DIR] [--url NAME=URL]…
+const USAGE: &str = "usage: cargo xtask release RECIPE [--dry-run] --key FILE [--key FILE]… [--policy DIR] [--out DIR] [--url NAME=URL]… [--all-scenarios]
 
   Preflight: clean git tree; the version is new or its tag (v<version> or <version>) is HEAD;
   `relsign lock --check`; keys and the trust policy present; every destination reachable.
   Then: build, reproducibility check, behave gate, SBOMs, sign (relsign release
   --check-reproducible), publish (relsign publish), verify from each destination, summary.
   --dry-run does everything but publish and prints the publish plan.
+  --all-scenarios runs the whole server suite in the gate (its gating scenarios decide).
+  Each line of relsign's progress carries the time since the start; the summary lists the
+  stages that took a minute or more.
   The key passphrase comes from $RELSIGN_PASSPHRASE (or a prompt on a terminal).
 
   Examples:
@@ -40,6 +44,7 @@ fn parse(args: &[String]) -> Result<Args> {
         policy: PathBuf::from("keys"),
         out: None,
         urls: Vec::new(),
+        all_scenarios: false,
     };
     let mut it = args.iter();
     let mut recipe = None;
@@ -55,6 +60,7 @@ fn parse(args: &[String]) -> Result<Args> {
             "--policy" => a.policy = PathBuf::from(val("--policy")?),
             "--out" => a.out = Some(PathBuf::from(val("--out")?)),
             "--url" => a.urls.push(val("--url")?),
+            "--all-scenarios" => a.all_scenarios = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -87,7 +93,8 @@ fn output(cmd: &mut Command) -> Result<String> {
 }
 
 fn step(n: usize, what: &str) {
-    eprintln!("\n=== [{n}] {what}");
+    super::mark_stage(&format!("[{n}] {what}"));
+    eprintln!("\n=== [{}] [{n}] {what}", super::clock(super::elapsed()));
 }
 
 pub fn release(args: &[String], bin: &Path) -> Result<()> {
@@ -99,7 +106,8 @@ pub fn release(args: &[String], bin: &Path) -> Result<()> {
     let git = |args: &[&str]| -> Result<String> {
         output(Command::new("git").arg("-C").arg(&repo_dir).args(args))
     };
-    let relsign = |args: &[&str]| -> Result<()> { super::run(Command::new(bin).args(args)) };
+    let relsign =
+        |args: &[&str]| -> Result<()> { super::run_timed(Command::new(bin).args(args)) };
     let url_args: Vec<String> = a
         .urls
         .iter()
@@ -180,6 +188,9 @@ pub fn release(args: &[String], bin: &Path) -> Result<()> {
     for k in &key_strs {
         rel.extend(["--key", k.as_str()]);
     }
+    if a.all_scenarios {
+        rel.push("--all-scenarios");
+    }
     relsign(&rel).context("the release stopped before publishing; nothing was published")?;
     let policy_s = a.policy.to_string_lossy().into_owned();
     relsign(&["verify", &out_s, "--policy", &policy_s, "--no-state"])?;
@@ -250,6 +261,13 @@ pub fn release(args: &[String], bin: &Path) -> Result<()> {
         );
     }
     println!("  published and verified from: {}", verified.join(", "));
+    println!(
+        "  stages of a minute or more (total {}):",
+        super::clock(super::elapsed())
+    );
+    for line in super::stage_times(std::time::Duration::from_secs(60)) {
+        println!("  {line}");
+    }
     Ok(())
 }
 
