@@ -105,6 +105,20 @@ pub struct Policy {
     pub revoked_keys: Vec<String>,
     #[serde(default)]
     pub revoked_releases: Vec<ReleaseRef>,
+    /// The transparency log of releases (issue 14): absent in policies made before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transparency_log: Option<LogPolicy>,
+}
+
+/// The transparency log the policy trusts: its origin (the checkpoint's first line and the
+/// signed-note key name), the log's Ed25519 public key, and whether every counted release
+/// signature must be in it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LogPolicy {
+    pub origin: String,
+    pub public_key_pem: String,
+    pub required: bool,
 }
 
 /// A release key, checked: its PEM parsed, its id recomputed, its window parsed.
@@ -122,6 +136,8 @@ pub struct CheckedPolicy {
     pub roots: Vec<PublicKey>,
     pub release_keys: Vec<CheckedReleaseKey>,
     pub expires: Option<i64>,
+    /// The log's note verifier key (name = origin), and whether the log is required.
+    pub log: Option<(crate::tlog::note::NoteKey, bool)>,
 }
 
 impl Policy {
@@ -193,11 +209,22 @@ impl Policy {
             Some(e) => Some(time::parse(e).map_err(|e| bad(format!("expires: {e}")))?),
             None => None,
         };
+        let log = match &self.transparency_log {
+            Some(l) => {
+                let k = PublicKey::from_pem(&l.public_key_pem, Path::new("transparency_log"))
+                    .map_err(|e| bad(format!("transparency_log.public_key_pem: {e}")))?;
+                let nk = crate::tlog::note::NoteKey::new(&l.origin, k)
+                    .map_err(|e| bad(format!("transparency_log.origin: {e}")))?;
+                Some((nk, l.required))
+            }
+            None => None,
+        };
         Ok(CheckedPolicy {
             doc: self,
             roots,
             release_keys,
             expires,
+            log,
         })
     }
 }
@@ -446,6 +473,7 @@ pub fn init(dir: &Path, o: InitOptions) -> Result<PathBuf, PolicyError> {
         thresholds: o.thresholds,
         revoked_keys: vec![],
         revoked_releases: vec![],
+        transparency_log: None,
     };
     let checked = doc
         .check("the new policy")
