@@ -64,6 +64,7 @@ pub enum Command {
     #[command(flatten)]
     Trust(crate::trust_cli::TrustCommand),
     Publish(crate::publish_cli::PublishArgs),
+    Log(crate::tlog_cli::LogArgs),
     Destinations(crate::publish_cli::DestinationsArgs),
     /// Pin every input of a recipe by sha256: the Python lock (PEP 751) and the Debian lock.
     ///

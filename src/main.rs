@@ -19,6 +19,7 @@ macro_rules! errln {
 
 mod cli;
 mod publish_cli;
+mod tlog_cli;
 mod trust_cli;
 
 static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -559,6 +560,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
     match cli.command {
         Command::Trust(c) => trust_cli::run(c, &cli.global, r),
         Command::Publish(a) => publish_cli::run(a, json, r),
+        Command::Log(a) => tlog_cli::run(a, json),
         Command::Destinations(a) => publish_cli::destinations_cmd(a, json, r),
         Command::Lock {
             recipe,

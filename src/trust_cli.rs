@@ -35,6 +35,7 @@ pub enum TrustCommand {
     /// Examples:
     ///   relsign sign target/demo/release --key ~/.config/relsign/alice.key
     ///   relsign sign target/demo/release --key bob.key --passphrase-fd 3 3<bob.pass
+    ///   relsign sign target/demo/release --key alice.key --log log/ --log-key log.key
     #[command(verbatim_doc_comment)]
     Sign {
         /// The release directory (built, gated, with SBOMs).
@@ -48,6 +49,8 @@ pub enum TrustCommand {
         /// release-key validity windows are judged at this time.
         #[arg(long, value_name = "RFC3339")]
         signing_time: Option<String>,
+        #[command(flatten)]
+        log: crate::tlog_cli::LogAppendArgs,
     },
     /// Keyless signing (Fulcio certificate + Rekor entry) of a signed release's files and
     /// provenance payload; needs an OIDC token in $SIGSTORE_ID_TOKEN. Built with
@@ -111,6 +114,11 @@ pub enum TrustCommand {
         /// refusing them (the default for a release directory is to refuse: exit 1).
         #[arg(long)]
         no_strict: bool,
+        /// The transparency log (a directory or URL): the checkpoints of the release's proofs
+        /// and the last one seen must be consistent with its current checkpoint (a fork or a
+        /// rollback is exit 1).
+        #[arg(long, value_name = "DIR|URL")]
+        log: Option<String>,
     },
 }
 
@@ -260,6 +268,25 @@ pub enum PolicyCommand {
         #[command(flatten)]
         pass: PassArgs,
     },
+    /// Name the transparency log of releases: its origin and Ed25519 public key; with
+    /// --required, verify refuses a release whose signatures are not in the log.
+    ///
+    /// Examples:
+    ///   relsign policy set-log keys --origin example.org/relsign-log --key log.pub --required
+    #[command(verbatim_doc_comment)]
+    SetLog {
+        /// The policy directory (keys/: policy/1.json, 2.json, …).
+        dir: PathBuf,
+        /// The log's origin: the first line of its checkpoints and its note key name.
+        #[arg(long)]
+        origin: String,
+        /// The log's public key file (PEM "PUBLIC KEY", Ed25519).
+        #[arg(long, value_name = "PUB")]
+        key: PathBuf,
+        /// Every counted release signature must carry a proof of inclusion in the log.
+        #[arg(long)]
+        required: bool,
+    },
     /// Show the newest policy version and its signing status.
     ///
     /// Examples:
@@ -298,14 +325,24 @@ impl Window {
 pub struct PassArgs {
     /// Read the passphrase from this file (its first line).
     #[arg(long, value_name = "FILE")]
-    passphrase_file: Option<PathBuf>,
+    pub(crate) passphrase_file: Option<PathBuf>,
     /// Read the passphrase from this open file descriptor.
     #[arg(long, value_name = "N")]
-    passphrase_fd: Option<u32>,
+    pub(crate) passphrase_fd: Option<u32>,
 }
 
 /// The passphrase, from (in order) a descriptor, a file, $RELSIGN_PASSPHRASE, or the terminal.
 pub(crate) fn passphrase(a: &PassArgs, what: &Path, confirm: bool) -> Result<Passphrase> {
+    passphrase_from(a, what, confirm, "RELSIGN_PASSPHRASE")
+}
+
+/// [`passphrase`] with another environment variable.
+pub(crate) fn passphrase_from(
+    a: &PassArgs,
+    what: &Path,
+    confirm: bool,
+    env_var: &str,
+) -> Result<Passphrase> {
     let from_file = |p: &Path| -> Result<Passphrase> {
         let bytes = std::fs::read(p)
             .with_context(|| format!("reading the passphrase from {}", p.display()))?;
@@ -322,13 +359,13 @@ pub(crate) fn passphrase(a: &PassArgs, what: &Path, confirm: bool) -> Result<Pas
     if let Some(f) = &a.passphrase_file {
         return from_file(f);
     }
-    if let Ok(v) = std::env::var("RELSIGN_PASSPHRASE") {
+    if let Ok(v) = std::env::var(env_var) {
         return Ok(Passphrase::new(v));
     }
     if !std::io::stdin().is_terminal() {
         bail!(
-            "no passphrase for {}: set RELSIGN_PASSPHRASE, or pass --passphrase-file or \
-             --passphrase-fd (there is no terminal to prompt on)",
+            "no passphrase for {}: set {env_var}, or pass its --…passphrase-file or \
+             --…passphrase-fd option (there is no terminal to prompt on)",
             what.display()
         );
     }
@@ -404,6 +441,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
             key,
             pass,
             signing_time,
+            log,
         } => {
             let signed_on = match signing_time {
                 Some(t) => time::parse(&t).map_err(|e| anyhow::anyhow!("--signing-time: {e}"))?,
@@ -420,10 +458,20 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
             let pass = passphrase(&pass, &key, false)?;
             let sk = SecretKey::read(&key, &pass)?;
             drop(pass);
+            // The log key is read before anything is signed: a wrong passphrase stops here.
+            let log_key = log.secret_key()?;
             let (o, statements) = relsign::release::sign_all(&release, &sk, signed_on, r)
                 .with_context(|| format!("signing {}", release.display()))?;
+            let logged = match (&log.log, &log_key) {
+                (Some(dir), Some(lk)) => {
+                    relsign::tlog::release::log_release(&release, dir, lk, &[sk.public().clone()])
+                        .map_err(crate::tlog_cli::tlog_err)
+                        .with_context(|| format!("logging the signature in {}", dir.display()))?
+                }
+                _ => vec![],
+            };
             if json {
-                print_json(serde_json::json!({"ok": true, "sign": o}));
+                print_json(serde_json::json!({"ok": true, "sign": o, "logged": logged}));
             } else {
                 outln!(
                     "signed {} {} with key {} ({} signer(s) now{})",
@@ -444,6 +492,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
                 for p in &statements {
                     outln!("  {}", p.display());
                 }
+                crate::tlog_cli::print_logged(&logged);
             }
             Ok(())
         }
@@ -475,6 +524,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
             state,
             no_state,
             no_strict,
+            log,
         } => {
             let state_file = if no_state {
                 None
@@ -501,6 +551,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
                 state_file,
                 strict: !no_strict,
                 now: time::now(),
+                log,
             };
             match verify::verify(&target, &o, r) {
                 Ok(rep) => {
@@ -713,6 +764,25 @@ fn run_policy(cmd: PolicyCommand, json: bool) -> Result<()> {
             })
             .map_err(policy_err)?;
             report("updated", &path, v);
+            Ok(())
+        }
+        PolicyCommand::SetLog {
+            dir,
+            origin,
+            key,
+            required,
+        } => {
+            let k = PublicKey::read(&key)?;
+            let (path, v) = policy::edit(&dir, |p| {
+                p.transparency_log = Some(policy::LogPolicy {
+                    origin,
+                    public_key_pem: k.to_pem(),
+                    required,
+                });
+                Ok(())
+            })
+            .map_err(policy_err)?;
+            report("named the transparency log", &path, v);
             Ok(())
         }
         PolicyCommand::Sign { dir, key, pass } => {

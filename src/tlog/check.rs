@@ -29,8 +29,8 @@ fn show(s: &Seen) -> String {
     )
 }
 
-/// Read and verify a proof file for `entry`.
-pub fn read_proof(path: &Path, entry: &[u8], key: &NoteKey) -> Result<Verified, TlogError> {
+/// Read and verify a proof file for `entry`: the entry's index and the checkpoint.
+pub fn read_proof(path: &Path, entry: &[u8], key: &NoteKey) -> Result<(u64, Verified), TlogError> {
     let bytes =
         crate::json::read_limited(path, super::proof::MAX_PROOF as u64).map_err(|e| match e {
             crate::json::ReadError::Fs(e) if e.source.kind() != std::io::ErrorKind::InvalidData => {
@@ -38,8 +38,8 @@ pub fn read_proof(path: &Path, entry: &[u8], key: &NoteKey) -> Result<Verified, 
             }
             e => refused(CHECK_LOG, e.to_string()),
         })?;
-    let (_, v) = super::proof::verify(&bytes, entry, key, &path.display().to_string())?;
-    Ok(v)
+    let (p, v) = super::proof::verify(&bytes, entry, key, &path.display().to_string())?;
+    Ok((p.index, v))
 }
 
 /// Two checkpoints of the same size must have the same root.
@@ -99,7 +99,7 @@ pub struct Judged {
 }
 
 /// Judge the proofs' checkpoints against the last seen one and, when `log` is given, against
-/// the log's current checkpoint (verified with `key`).
+/// the log's current checkpoint (verified with `key`, its tiles hashing to its root).
 pub fn judge(
     last: Option<&Seen>,
     proofs: &[Seen],
@@ -127,6 +127,7 @@ pub fn judge(
                 ),
             ));
         }
+        writer::check_tiles(src, &cur.checkpoint)?;
         let cur = Seen {
             checkpoint: cur.checkpoint,
             from: src.describe(super::tiles::CHECKPOINT),

@@ -105,15 +105,27 @@ pub fn monitor(
     let mut entries = Vec::new();
     for b in start / TILE_WIDTH..cur.size.div_ceil(TILE_WIDTH) {
         let bundle = tiles::read_bundle(src, b, cur.size)?;
+        let leaves: Vec<merkle::Hash> = bundle.iter().map(|e| merkle::leaf_hash(e)).collect();
+        if nodes.tile(0, b)? != leaves.as_slice() {
+            return Err(refused(
+                CHECK_LOG,
+                format!(
+                    "{}: the hashes of the entries in {} are not the ones this tile holds",
+                    src.describe(&tiles::tile_path(0, b, leaves.len() as u64)),
+                    src.describe(&tiles::bundle_path(b, leaves.len() as u64))
+                ),
+            ));
+        }
         for (i, bytes) in bundle.iter().enumerate() {
             let index = b * TILE_WIDTH + i as u64;
             if index < start {
                 continue;
             }
-            frontier.push(merkle::leaf_hash(bytes));
+            frontier.push(leaves[i]);
             entries.push(describe(index, bytes, pol));
         }
     }
+    audit_upper_tiles(&mut nodes, start, cur.size, src)?;
     if frontier.root() != cur.root {
         return Err(refused(
             CHECK_LOG,
@@ -139,6 +151,36 @@ pub fn monitor(
         },
         cur,
     ))
+}
+
+/// Each full tile at a level that holds the hash of a new entry's ancestor must hash to its
+/// entry in the tile above: with the level-0 tiles checked against the entries and the
+/// frontier against the root, every hash of the tiles the new entries touch is then bound.
+fn audit_upper_tiles(
+    nodes: &mut TileNodes,
+    start: u64,
+    size: u64,
+    src: &Source,
+) -> Result<(), TlogError> {
+    for level in 0..7u32 {
+        let count = size >> (8 * level);
+        let first = (start >> (8 * level)) / TILE_WIDTH;
+        for t in first..count / TILE_WIDTH {
+            let h = tiles::subtree(nodes.tile(level, t)?);
+            let above = nodes.tile(level + 1, t / TILE_WIDTH)?[(t % TILE_WIDTH) as usize];
+            if h != above {
+                return Err(refused(
+                    CHECK_LOG,
+                    format!(
+                        "{}: its tree hash is not hash {} of the tile above",
+                        src.describe(&tiles::tile_path(level, t, TILE_WIDTH)),
+                        t % TILE_WIDTH
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn describe(index: u64, bytes: &[u8], pol: &CheckedPolicy) -> MonitoredEntry {

@@ -210,21 +210,28 @@ impl<'a> TileNodes<'a> {
     }
 }
 
+impl TileNodes<'_> {
+    /// Tile (level, index), read once.
+    pub fn tile(&mut self, level: u32, index: u64) -> Result<&[Hash], TlogError> {
+        if !self.cache.contains_key(&(level, index)) {
+            let t = read_tile(self.src, level, index, self.size)?;
+            self.cache.insert((level, index), t);
+        }
+        Ok(&self.cache[&(level, index)])
+    }
+}
+
 impl Nodes for TileNodes<'_> {
     fn node(&mut self, height: u32, index: u64) -> Result<Hash, TlogError> {
         let (level, sub) = (height / 8, height % 8);
         let first = index << sub;
         let count = 1u64 << sub;
         let (tile, off) = (first / TILE_WIDTH, first % TILE_WIDTH);
-        if !self.cache.contains_key(&(level, tile)) {
-            let t = read_tile(self.src, level, tile, self.size)?;
-            self.cache.insert((level, tile), t);
-        }
-        let t = &self.cache[&(level, tile)];
+        let size = self.size;
+        let t = self.tile(level, tile)?;
         let hashes = t.get(off as usize..(off + count) as usize).ok_or_else(|| {
             TlogError::Usage(format!(
-                "node {height}/{index} is not in the tree of {} leaves",
-                self.size
+                "node {height}/{index} is not in the tree of {size} leaves"
             ))
         })?;
         Ok(subtree(hashes))

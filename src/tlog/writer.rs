@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 
 pub const LOCK_FILE: &str = ".relsign-log.lock";
 
-/// Test hook: SIGKILL after this many files of an append are written (`RELSIGN_TLOG_KILL_AFTER`).
+/// Test hook: SIGKILL after this many files of an append are written, the checkpoint being
+/// the last (`RELSIGN_TLOG_KILL_AFTER`).
 fn kill_after() -> Option<usize> {
     std::env::var("RELSIGN_TLOG_KILL_AFTER")
         .ok()
@@ -253,6 +254,9 @@ pub fn append(dir: &Path, key: &SecretKey, entries: &[Vec<u8>]) -> Result<Append
     let note = cp.sign(key).map_err(TlogError::Usage)?;
     let path = dir.join(tiles::CHECKPOINT);
     fsutil::write_atomic(&path, note.as_bytes())?;
+    if kill == Some(files.len() + 1) {
+        crate::kill_self();
+    }
     Ok(Appended {
         first: size,
         checkpoint: checkpoint::open(note.as_bytes(), &nk, &path.display().to_string())?,

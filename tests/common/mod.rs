@@ -5,6 +5,7 @@
 pub mod proxy;
 pub mod pyindex;
 pub mod signed;
+pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -86,6 +87,32 @@ pub fn run_ok(mut c: Command) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// stdout and stderr together, for messages and searches.
+pub fn out_text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Run, expect exit 1 and a message naming `check`.
+pub fn refused(mut c: Command, check: &str) -> String {
+    let o = c.output().expect("spawn");
+    let text = out_text(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{c:?}: expected exit 1 (refused: {check}), got {:?}\n{text}",
+        o.status
+    );
+    assert!(
+        text.contains(&format!("check `{check}` failed")),
+        "{c:?}: expected the failed check `{check}` to be named:\n{text}"
+    );
+    text
 }
 
 pub fn stderr(o: &Output) -> String {
