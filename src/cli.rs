@@ -188,6 +188,8 @@ pub enum Command {
         /// --check-reproducible`); a difference stops the release before the gate.
         #[arg(long)]
         check_reproducible: bool,
+        #[command(flatten)]
+        log: crate::tlog_cli::LogAppendArgs,
     },
     /// Run the release gate: the recipe's behave suite against a built release, offline, in the
     /// sandbox (in a fresh venv and/or inside the image, per `[test] run-in`).

@@ -856,6 +856,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             keys,
             pass,
             check_reproducible,
+            log,
         } => {
             let recipe = load(&recipe_path)?;
             let store = store(&cli.global.store)?;
@@ -872,6 +873,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                         .with_context(|| format!("reading {}", k.display()))?,
                 );
             }
+            let log_key = log.secret_key()?;
             let _ = std::fs::remove_file(out.join(relsign::release::NOT_A_RELEASE));
             let opts = relsign::build::BuildOptions {
                 out: out.clone(),
@@ -915,9 +917,18 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             }
             written.sort();
             written.dedup();
+            let logged = match (&log.log, &log_key) {
+                (Some(dir), Some(lk)) => {
+                    let signers: Vec<_> = secret.iter().map(|k| k.public().clone()).collect();
+                    relsign::tlog::release::log_release(&out, dir, lk, &signers)
+                        .map_err(tlog_cli::tlog_err)
+                        .with_context(|| format!("logging the signatures in {}", dir.display()))?
+                }
+                _ => vec![],
+            };
             if json {
                 print_json(
-                    serde_json::json!({"ok": true, "release": m, "gate": report, "signed": written}),
+                    serde_json::json!({"ok": true, "release": m, "gate": report, "signed": written, "logged": logged}),
                 );
             } else {
                 outln!(
@@ -931,6 +942,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 for a in &m.artifacts {
                     outln!("  {}  {}", a.sha256, a.file);
                 }
+                tlog_cli::print_logged(&logged);
             }
             Ok(())
         }

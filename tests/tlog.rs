@@ -270,6 +270,29 @@ fn signed_releases_are_logged_verified_and_monitored() {
     // The alert is not forgotten: the monitored position did not advance.
     let t = refused(monitor(&log, Some(&mst)), "log monitor");
     assert!(t.contains("1 entry since size 2"), "{t}");
+    // Over HTTP, as a mirror serves it: the same walk and the same verdict.
+    let server = FileServer::start(&log);
+    let url = format!("http://127.0.0.1:{}", server.port);
+    let c = rs(&[
+        "log",
+        "monitor",
+        &url,
+        "--policy",
+        s(&f.policy()),
+        "--no-state",
+    ]);
+    let t = refused(c, "log monitor");
+    assert!(t.contains("3 entries since size 0; 1 alert(s)"), "{t}");
+    let mut c = verify(&r2, None, None);
+    c.args(["--log", &url]);
+    let t = out_text(&run_ok(c));
+    assert!(
+        t.contains(&format!(
+            "consistent with the log's checkpoint of size 3 ({url}/checkpoint)"
+        )),
+        "{t}"
+    );
+    drop(server);
     // The Python checker accepts the log and the proofs.
     let o = checker(&log, &[&r1, &r2]);
     assert!(o.status.success(), "{}", out_text(&o));
