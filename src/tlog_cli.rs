@@ -247,17 +247,28 @@ fn monitor(
         );
         for e in &rep.entries {
             let verdict = match &e.alert {
+                None if e.kind == "advisory" => "ok: in the policy".to_string(),
                 None => "ok: a trusted release key".to_string(),
                 Some(a) => format!("ALERT: {a}"),
             };
-            outln!(
-                "  #{} {} {} key {} signed {}  {verdict}",
-                e.index,
-                e.name,
-                e.version,
-                e.keyid,
-                e.signed_on
-            );
+            if e.kind == "advisory" {
+                outln!(
+                    "  #{} advisory {} for {} from {}  {verdict}",
+                    e.index,
+                    e.name,
+                    e.version,
+                    e.signed_on
+                );
+            } else {
+                outln!(
+                    "  #{} {} {} key {} signed {}  {verdict}",
+                    e.index,
+                    e.name,
+                    e.version,
+                    e.keyid,
+                    e.signed_on
+                );
+            }
         }
         outln!(
             "{} entr{} since size {}; {} alert(s)",

@@ -57,6 +57,49 @@ pub enum TrustCommand {
     /// `--features keyless` only.
     #[cfg(feature = "keyless")]
     SignKeyless { release: PathBuf },
+    /// Publish an advisory: a release key compromised, or a release withdrawn, from a date on,
+    /// with the reason and a URL for details. It is logged in the transparency log (with
+    /// --log) and added to the policy as a new version, which root keys then sign.
+    ///
+    /// Verify then refuses the release, or a signature by the key made (by its signing time)
+    /// on or after the date or logged after the advisory, naming the advisory; the monitor
+    /// flags such signatures. `relsign policy revoke` instead revokes a key for all time.
+    ///
+    /// Examples:
+    ///   relsign revoke keys --key alice.pub --reason "key stolen" \
+    ///       --url https://example.org/advisories/1 --log log --log-key log.key
+    ///   relsign policy sign keys --key root.key
+    ///   relsign revoke keys --release relsign-demo@0.1.0 --reason "built from a bad tag" --url …
+    #[command(verbatim_doc_comment)]
+    Revoke {
+        /// The policy directory (keys/: policy/1.json, 2.json, …).
+        dir: PathBuf,
+        /// The compromised release key: its key id or public key file.
+        #[arg(
+            long,
+            value_name = "KEYID|PUB",
+            conflicts_with = "release",
+            required_unless_present = "release"
+        )]
+        key: Option<String>,
+        /// The withdrawn release, as NAME@VERSION.
+        #[arg(long, value_name = "NAME@VERSION")]
+        release: Option<String>,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Where to read more.
+        #[arg(long)]
+        url: String,
+        /// From when (RFC 3339) [default: now].
+        #[arg(long, value_name = "RFC3339")]
+        date: Option<String>,
+        /// The advisory's id [default: RELSIGN-ADV-<date>-<n>].
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        log: crate::tlog_cli::LogAppendArgs,
+    },
     /// The trust policy in keys/: root keys, release keys, thresholds, revocations.
     ///
     /// Examples:
@@ -497,6 +540,16 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
             Ok(())
         }
         TrustCommand::Policy { cmd } => run_policy(cmd, json),
+        TrustCommand::Revoke {
+            dir,
+            key,
+            release,
+            reason,
+            url,
+            date,
+            id,
+            log,
+        } => revoke(dir, key, release, (reason, url, date, id), log, json),
         #[cfg(feature = "keyless")]
         TrustCommand::SignKeyless { release } => {
             let token =
@@ -706,18 +759,7 @@ fn run_policy(cmd: PolicyCommand, json: bool) -> Result<()> {
                 bail!("give --key KEYID|PUB or --release NAME@VERSION");
             }
             let id = key.as_deref().map(key_id_arg).transpose()?;
-            let rel = match &release {
-                Some(s) => {
-                    let (n, v) = s
-                        .rsplit_once('@')
-                        .ok_or_else(|| anyhow::anyhow!("--release {s:?}: expected NAME@VERSION"))?;
-                    Some(ReleaseRef {
-                        name: n.into(),
-                        version: v.into(),
-                    })
-                }
-                None => None,
-            };
+            let rel = release.as_deref().map(release_ref).transpose()?;
             let (path, v) = policy::edit(&dir, |p| {
                 if let Some(id) = id {
                     if !p.revoked_keys.contains(&id) {
@@ -830,4 +872,83 @@ fn print_status(st: &policy::SignStatus) {
             "needs more signatures"
         }
     );
+}
+
+fn release_ref(s: &str) -> Result<ReleaseRef> {
+    let (n, v) = s
+        .rsplit_once('@')
+        .ok_or_else(|| anyhow::anyhow!("--release {s:?}: expected NAME@VERSION"))?;
+    Ok(ReleaseRef {
+        name: n.into(),
+        version: v.into(),
+    })
+}
+
+/// `relsign revoke`: the advisory, logged (with --log), added to the policy.
+fn revoke(
+    dir: PathBuf,
+    key: Option<String>,
+    release: Option<String>,
+    (reason, url, date, id): (String, String, Option<String>, Option<String>),
+    log: crate::tlog_cli::LogAppendArgs,
+    json: bool,
+) -> Result<()> {
+    let date = time::format(match date {
+        Some(d) => time::parse(&d).map_err(|e| anyhow::anyhow!("--date: {e}"))?,
+        None => time::now(),
+    });
+    let (current, _) = policy::show(&dir).map_err(policy_err)?;
+    let id = id.unwrap_or_else(|| {
+        format!(
+            "RELSIGN-ADV-{}-{}",
+            &date[..10].replace('-', ""),
+            current.advisories.len() + 1
+        )
+    });
+    let mut a = policy::Advisory {
+        id,
+        keyid: key.as_deref().map(key_id_arg).transpose()?,
+        release: release.as_deref().map(release_ref).transpose()?,
+        reason,
+        url,
+        date,
+        log_index: None,
+    };
+    let log_key = log.secret_key()?;
+    if let (Some(ldir), Some(lk)) = (&log.log, &log_key) {
+        let i = relsign::tlog::release::log_advisory(ldir, lk, &a)
+            .map_err(crate::tlog_cli::tlog_err)
+            .with_context(|| format!("logging the advisory in {}", ldir.display()))?;
+        a.log_index = Some(i);
+    }
+    let shown = a.clone();
+    let (path, v) = policy::edit(&dir, |p| {
+        if p.advisories.iter().any(|x| x.id == a.id) {
+            return Err(PolicyError::Usage(format!(
+                "advisory {} is already in the policy",
+                a.id
+            )));
+        }
+        p.advisories.push(a);
+        Ok(())
+    })
+    .map_err(policy_err)?;
+    if json {
+        print_json(serde_json::json!({"ok": true, "advisory": shown, "file": path, "version": v}));
+    } else {
+        outln!(
+            "{} for {}{}",
+            shown.describe(),
+            shown.subject(),
+            shown
+                .log_index
+                .map(|i| format!("; logged at index {i}"))
+                .unwrap_or_default()
+        );
+        outln!(
+            "added to {} (version {v}; sign it with `relsign policy sign`)",
+            path.display()
+        );
+    }
+    Ok(())
 }

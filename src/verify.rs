@@ -876,6 +876,17 @@ pub fn verify(
                 time::format(at)
             ));
         }
+        if let Some((a, _)) = pol
+            .key_advisories(keyid)
+            .into_iter()
+            .find(|(_, d)| at >= *d)
+        {
+            return Err(format!(
+                "key {keyid} is revoked by {} (signed at {})",
+                a.describe(),
+                time::format(at)
+            ));
+        }
         Ok(())
     };
     let mut signers = Vec::new();
@@ -896,6 +907,7 @@ pub fn verify(
         &mut rejected,
         &mut covered,
     )?;
+    advisory_order(pol, logged.as_ref(), &mut signers, &mut rejected);
     let threshold = pol.doc.thresholds.provenance;
     if (signers.len() as u32) < threshold {
         let check = if rejected.iter().any(|e| e.contains("revoked")) {
@@ -959,6 +971,18 @@ pub fn verify(
         checks.push(ok(
             "artifact threshold",
             format!("each file signed by ≥ {art_threshold} release key(s)"),
+        ));
+    }
+    if let Some(a) = pol.release_advisory(&prov.name, &prov.version) {
+        return Err(refused(
+            "release revoked",
+            format!(
+                "{} {} is withdrawn by {} (policy version {})",
+                prov.name,
+                prov.version,
+                a.describe(),
+                trusted.version
+            ),
         ));
     }
     if pol.release_revoked(&prov.name, &prov.version) {
@@ -1379,10 +1403,42 @@ fn last_seen_check(
 /// What a reason says when a signature is not in a required log.
 const NOT_LOGGED: &str = "is not in the transparency log";
 
+/// A signature by a key an advisory revokes counts only when its proof shows it was logged
+/// before the advisory (its signing time, self-asserted, was already judged against the
+/// advisory's date): a stolen key can backdate a statement, not a log position.
+fn advisory_order(
+    pol: &policy::CheckedPolicy,
+    logged: Option<&LogProofs>,
+    signers: &mut Vec<String>,
+    rejected: &mut Vec<String>,
+) {
+    signers.retain(|keyid| {
+        for (a, _) in pol.key_advisories(keyid) {
+            let Some(at) = a.log_index else { continue };
+            let index = logged.and_then(|l| l.indexes.get(keyid)).copied();
+            if index.is_none_or(|i| i >= at) {
+                rejected.push(format!(
+                    "key {keyid} is revoked by {}, logged at index {at}; this signature is {} \
+                     so nothing shows it was made before the advisory",
+                    a.describe(),
+                    match index {
+                        Some(i) => format!("logged at index {i}, after it,"),
+                        None => "not in the log,".to_string(),
+                    }
+                ));
+                return false;
+            }
+        }
+        true
+    });
+}
+
 /// The verified proofs of a release's signatures.
 struct LogProofs {
     key: crate::tlog::note::NoteKey,
     seen: Vec<crate::tlog::check::Seen>,
+    /// Key id → the index of its signature's entry.
+    indexes: BTreeMap<String, u64>,
     /// One line per logged signature: key, index, checkpoint size.
     lines: Vec<String>,
 }
@@ -1409,6 +1465,7 @@ fn transparency_proofs(
     };
     let mut seen = Vec::new();
     let mut lines = Vec::new();
+    let mut indexes = BTreeMap::new();
     for k in keys {
         let name = release::proof_name(&k.fingerprint());
         let rel = Path::new(attest::ATTESTATIONS_DIR).join(&name);
@@ -1431,6 +1488,7 @@ fn transparency_proofs(
             .map_err(|e| refused(crate::tlog::CHECK_LOG, format!("the log entry: {e}")))?;
         let (index, v) = check::read_proof(&path, &entry, key).map_err(tlog_err)?;
         covered.insert(rel.clone());
+        indexes.insert(k.key_id().to_string(), index);
         lines.push(format!(
             "key {} at index {index} under the checkpoint of size {}{}",
             k.key_id(),
@@ -1448,6 +1506,7 @@ fn transparency_proofs(
     Ok(Some(LogProofs {
         key: key.clone(),
         seen,
+        indexes,
         lines,
     }))
 }

@@ -64,12 +64,26 @@ impl Fixture {
     }
     /// A synthetic release `demo VERSION` signed by `signer`, logged in `log` when given.
     fn release(&self, tag: &str, version: &str, signer: &str, log: Option<&Path>) -> PathBuf {
+        self.release_at(tag, version, signer, log, None)
+    }
+    /// The same, with the signing time the statement claims.
+    fn release_at(
+        &self,
+        tag: &str,
+        version: &str,
+        signer: &str,
+        log: Option<&Path>,
+        at: Option<&str>,
+    ) -> PathBuf {
         let d = self.dir.join("work").join(tag);
         let _ = std::fs::remove_dir_all(&d);
         synthetic_release(&d, "demo", version);
         let mut c = rs(&["sign", s(&d), "--key", s(&self.privk(signer))]);
         if let Some(l) = log {
             c.args(["--log", s(l), "--log-key", s(&self.privk("log"))]);
+        }
+        if let Some(t) = at {
+            c.args(["--signing-time", t]);
         }
         run_ok(c);
         d
@@ -99,6 +113,8 @@ fn fixture() -> &'static Fixture {
             s(&f.pubk("root")),
             "--release-key",
             s(&f.pubk("alice")),
+            "--not-before",
+            "2020-01-01T00:00:00Z",
             "--test-only",
         ]));
         run_ok(rs(&[
@@ -513,4 +529,100 @@ fn proof_of_opt(rel: &Path) -> PathBuf {
         .fingerprint();
     rel.join("attestations")
         .join(relsign::tlog::release::proof_name(&fp))
+}
+
+#[test]
+fn an_advisory_refuses_later_and_backdated_signatures_by_the_revoked_key() {
+    let f = fixture();
+    let log = f.new_log("revoke");
+    let pol = f.dir.join("policy-revoke");
+    copy_dir(&f.policy(), &pol);
+    let v = |rel: &Path| {
+        let mut c = rs(&["verify", s(rel), "--policy", s(&pol), "--no-state"]);
+        c.args(["--log", s(&log)]);
+        c
+    };
+    let at = Some("2026-01-01T00:00:00Z");
+    let before = f.release_at("rv-before", "5.0.0", "alice", Some(&log), at);
+    // The key was stolen: the advisory (from 2026-06-01), logged, in policy version 2.
+    let revoke = |what: &[&str], id: &str| {
+        let mut c = rs(&["revoke", s(&pol)]);
+        c.args(what).args(["--reason", "key stolen", "--id", id]);
+        c.args([
+            "--url",
+            "https://advisories.example/1",
+            "--date",
+            "2026-06-01T00:00:00Z",
+        ]);
+        c.args(["--log", s(&log), "--log-key", s(&f.privk("log"))]);
+        let t = out_text(&run_ok(c));
+        run_ok(rs(&[
+            "policy",
+            "sign",
+            s(&pol),
+            "--key",
+            s(&f.privk("root")),
+        ]));
+        t
+    };
+    let t = revoke(&["--key", s(&f.pubk("alice"))], "RELSIGN-ADV-1");
+    assert!(
+        t.contains("for key:") && t.contains("logged at index 1"),
+        "{t}"
+    );
+    // Signed and logged before the advisory: still accepted.
+    run_ok(v(&before));
+    // The thief signs later, the statement backdated before the advisory's date; the log
+    // shows it came after the advisory.
+    let backdated = f.release_at(
+        "rv-backdated",
+        "5.1.0",
+        "alice",
+        Some(&log),
+        Some("2026-02-01T00:00:00Z"),
+    );
+    let t = refused(v(&backdated), "key revoked");
+    assert!(t.contains("revoked by advisory RELSIGN-ADV-1 (2026-06-01T00:00:00Z): key stolen; details: https://advisories.example/1, logged at index 1"), "{t}");
+    assert!(t.contains("logged at index 2, after it"), "{t}");
+    // Signed (by its own account) after the date.
+    let later = f.release("rv-later", "5.2.0", "alice", Some(&log));
+    let t = refused(v(&later), "key revoked");
+    assert!(
+        t.contains("is revoked by advisory RELSIGN-ADV-1") && t.contains("(signed at 20"),
+        "{t}"
+    );
+    // The monitor shows the advisory and flags both signatures.
+    let t = refused(monitor_with(&log, &pol), "log monitor");
+    assert!(t.contains("#1 advisory RELSIGN-ADV-1 for key:"), "{t}");
+    assert!(t.contains("ok: in the policy"), "{t}");
+    assert!(
+        t.contains("#0 demo 5.0.0") && t.contains("ok: a trusted release key"),
+        "{t}"
+    );
+    assert!(
+        t.contains("#2 demo 5.1.0") && t.contains("#3 demo 5.2.0"),
+        "{t}"
+    );
+    assert!(t.contains("4 entries since size 0; 2 alert(s)"), "{t}");
+    // A release withdrawn by an advisory is refused, naming it.
+    revoke(&["--release", "demo@5.0.0"], "RELSIGN-ADV-2");
+    let t = refused(v(&before), "release revoked");
+    assert!(
+        t.contains("demo 5.0.0 is withdrawn by advisory RELSIGN-ADV-2"),
+        "{t}"
+    );
+    // The Python checker accepts the log with its advisory entries.
+    let o = checker(&log, &[&before]);
+    assert!(o.status.success(), "{}", out_text(&o));
+}
+
+fn monitor_with(log: &Path, policy: &Path) -> Command {
+    rs(&[
+        "log",
+        "monitor",
+        s(log),
+        "--policy",
+        s(policy),
+        "--no-state",
+    ])
 }

@@ -10,6 +10,18 @@
 //! signed <the statement's self-asserted signing time, RFC 3339>
 //! ```
 //!
+//! or an advisory (`relsign revoke`), logged so that a signature by the revoked key logged
+//! after it is refused whatever signing time it claims:
+//!
+//! ```text
+//! relsign.dev/tlog-entry/v1
+//! kind advisory
+//! id <the advisory's id>
+//! subject key:<keyid> | release:<name>@<version>
+//! date <the revocation date, RFC 3339>
+//! advisory sha256:<hex of the advisory's canonical JSON, log_index left out>
+//! ```
+//!
 //! Every line is required, in this order, each once; values are non-empty and free of
 //! control characters. `relsign verify` rebuilds the entry from the verified provenance and
 //! the signature's key, so the entry's bytes are never trusted as given.
@@ -19,6 +31,7 @@ use crate::digest::Sha256Hex;
 
 pub const ENTRY_TYPE: &str = "relsign.dev/tlog-entry/v1";
 pub const KIND_SIGNATURE: &str = "release-signature";
+pub const KIND_ADVISORY: &str = "advisory";
 /// The largest entry relsign writes or reads.
 pub const MAX_ENTRY: usize = 4096;
 
@@ -34,12 +47,76 @@ pub struct Entry {
 }
 
 const FIELDS: [&str; 6] = ["kind", "name", "version", "provenance", "keyid", "signed"];
+const ADVISORY_FIELDS: [&str; 5] = ["kind", "id", "subject", "date", "advisory"];
 
 fn check_value(field: &str, v: &str) -> Result<(), String> {
     if v.is_empty() || v.chars().any(char::is_control) {
         return Err(format!("{field} {v:?}: empty or with control characters"));
     }
     Ok(())
+}
+
+/// The entry text: the type line, then `field value` lines.
+fn encode_fields(fields: &[&str], values: &[String]) -> Result<Vec<u8>, String> {
+    let mut s = format!("{ENTRY_TYPE}\n");
+    for (f, v) in fields.iter().zip(values) {
+        check_value(f, v)?;
+        s.push_str(&format!("{f} {v}\n"));
+    }
+    if s.len() > MAX_ENTRY {
+        return Err(format!("{} bytes, over the limit of {MAX_ENTRY}", s.len()));
+    }
+    Ok(s.into_bytes())
+}
+
+/// The values of `fields`, each on its line in order after the type line, `kind` first.
+/// What parses must encode back to the same bytes (one spelling only): the callers check it.
+fn decode_fields<'a>(bytes: &'a [u8], fields: &[&str], kind: &str) -> Result<Vec<&'a str>, String> {
+    if bytes.len() > MAX_ENTRY {
+        return Err(format!(
+            "{} bytes, over the limit of {MAX_ENTRY}",
+            bytes.len()
+        ));
+    }
+    let s = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
+    let body = s.strip_suffix('\n').ok_or("does not end with a newline")?;
+    let lines: Vec<&str> = body.split('\n').collect();
+    if lines.first() != Some(&ENTRY_TYPE) {
+        return Err(format!("the first line is not {ENTRY_TYPE}"));
+    }
+    if lines.len() != fields.len() + 1 {
+        return Err(format!(
+            "{} lines, expected {}",
+            lines.len(),
+            fields.len() + 1
+        ));
+    }
+    let mut v = Vec::new();
+    for (f, line) in fields.iter().zip(&lines[1..]) {
+        let val = line
+            .strip_prefix(f)
+            .and_then(|r| r.strip_prefix(' '))
+            .ok_or_else(|| format!("expected the field {f:?} here, got {line:?}"))?;
+        check_value(f, val)?;
+        v.push(val);
+    }
+    if v[0] != kind {
+        return Err(format!("kind {:?}: expected {kind}", v[0]));
+    }
+    Ok(v)
+}
+
+fn parse_digest(field: &str, v: &str) -> Result<Sha256Hex, String> {
+    v.strip_prefix("sha256:")
+        .and_then(|h| Sha256Hex::parse(h).ok())
+        .ok_or_else(|| format!("{field} {v:?}: not sha256:<64 hex>"))
+}
+
+fn canonical<T>(parsed: T, encoded: Result<Vec<u8>, String>, bytes: &[u8]) -> Result<T, String> {
+    if encoded.as_deref() != Ok(bytes) {
+        return Err("not in the canonical form relsign writes".into());
+    }
+    Ok(parsed)
 }
 
 impl Entry {
@@ -52,66 +129,57 @@ impl Entry {
             self.keyid.clone(),
             time::format(self.signed_on),
         ];
-        let mut s = format!("{ENTRY_TYPE}\n");
-        for (f, v) in FIELDS.iter().zip(&values) {
-            check_value(f, v)?;
-            s.push_str(&format!("{f} {v}\n"));
-        }
-        if s.len() > MAX_ENTRY {
-            return Err(format!("{} bytes, over the limit of {MAX_ENTRY}", s.len()));
-        }
-        Ok(s.into_bytes())
+        encode_fields(&FIELDS, &values)
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Entry, String> {
-        if bytes.len() > MAX_ENTRY {
-            return Err(format!(
-                "{} bytes, over the limit of {MAX_ENTRY}",
-                bytes.len()
-            ));
-        }
-        let s = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
-        let body = s.strip_suffix('\n').ok_or("does not end with a newline")?;
-        let lines: Vec<&str> = body.split('\n').collect();
-        if lines.first() != Some(&ENTRY_TYPE) {
-            return Err(format!("the first line is not {ENTRY_TYPE}"));
-        }
-        if lines.len() != FIELDS.len() + 1 {
-            return Err(format!(
-                "{} lines, expected {}",
-                lines.len(),
-                FIELDS.len() + 1
-            ));
-        }
-        let mut v = Vec::new();
-        for (f, line) in FIELDS.iter().zip(&lines[1..]) {
-            let val = line
-                .strip_prefix(f)
-                .and_then(|r| r.strip_prefix(' '))
-                .ok_or_else(|| format!("expected the field {f:?} here, got {line:?}"))?;
-            check_value(f, val)?;
-            v.push(val);
-        }
-        if v[0] != KIND_SIGNATURE {
-            return Err(format!("kind {:?}: unknown", v[0]));
-        }
-        let provenance = v[3]
-            .strip_prefix("sha256:")
-            .and_then(|h| Sha256Hex::parse(h).ok())
-            .ok_or_else(|| format!("provenance {:?}: not sha256:<64 hex>", v[3]))?;
-        let signed_on = time::parse(v[5]).map_err(|e| format!("signed: {e}"))?;
+        let v = decode_fields(bytes, &FIELDS, KIND_SIGNATURE)?;
         let e = Entry {
             name: v[1].into(),
             version: v[2].into(),
-            provenance,
+            provenance: parse_digest("provenance", v[3])?,
             keyid: v[4].into(),
-            signed_on,
+            signed_on: time::parse(v[5]).map_err(|e| format!("signed: {e}"))?,
         };
-        // One spelling only: what parses must encode to the same bytes.
-        if e.encode().as_deref() != Ok(bytes) {
-            return Err("not in the canonical form relsign writes".into());
-        }
-        Ok(e)
+        let enc = e.encode();
+        canonical(e, enc, bytes)
+    }
+}
+
+/// What an advisory entry says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdvisoryEntry {
+    pub id: String,
+    /// `key:<keyid>` or `release:<name>@<version>`.
+    pub subject: String,
+    /// Unix seconds.
+    pub date: i64,
+    /// SHA-256 of the advisory's canonical JSON (its `log_index` left out).
+    pub advisory: Sha256Hex,
+}
+
+impl AdvisoryEntry {
+    pub fn encode(&self) -> Result<Vec<u8>, String> {
+        let values = [
+            KIND_ADVISORY.to_string(),
+            self.id.clone(),
+            self.subject.clone(),
+            time::format(self.date),
+            format!("sha256:{}", self.advisory),
+        ];
+        encode_fields(&ADVISORY_FIELDS, &values)
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<AdvisoryEntry, String> {
+        let v = decode_fields(bytes, &ADVISORY_FIELDS, KIND_ADVISORY)?;
+        let e = AdvisoryEntry {
+            id: v[1].into(),
+            subject: v[2].into(),
+            date: time::parse(v[3]).map_err(|e| format!("date: {e}"))?,
+            advisory: parse_digest("advisory", v[4])?,
+        };
+        let enc = e.encode();
+        canonical(e, enc, bytes)
     }
 }
 
@@ -141,6 +209,15 @@ mod tests {
         ] {
             assert!(Entry::parse(bad.as_bytes()).is_err(), "{bad}");
         }
+        let a = AdvisoryEntry {
+            id: "RELSIGN-ADV-1".into(),
+            subject: "key:abc=".into(),
+            date: 1_700_000_000,
+            advisory: Sha256Hex::of(b"a"),
+        };
+        let ab = a.encode().unwrap();
+        assert_eq!(AdvisoryEntry::parse(&ab).unwrap(), a);
+        assert!(Entry::parse(&ab).is_err() && AdvisoryEntry::parse(s.as_bytes()).is_err());
         let mut e2 = e.clone();
         e2.name = "a\nkeyid x".into();
         assert!(e2.encode().is_err());

@@ -9,7 +9,7 @@
 
 use super::check::{self, Seen};
 use super::checkpoint::Checkpoint;
-use super::entry::Entry;
+use super::entry::{AdvisoryEntry, Entry};
 use super::merkle::{self, Frontier};
 use super::note::NoteKey;
 use super::tiles::{self, Source, TileNodes, TILE_WIDTH};
@@ -20,6 +20,9 @@ use crate::keys::policy::CheckedPolicy;
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MonitoredEntry {
     pub index: u64,
+    /// `release-signature` or `advisory` (then `name` is the advisory id and `version` its
+    /// subject).
+    pub kind: String,
     pub name: String,
     pub version: String,
     pub keyid: String,
@@ -40,9 +43,20 @@ pub struct MonitorReport {
     pub alerts: usize,
 }
 
-/// Why a release signature by `e.keyid` is not trusted by the policy, if it is not.
-fn judge_key(e: &Entry, pol: &CheckedPolicy) -> Option<String> {
+/// Why a release signature by `e.keyid` (logged at `index`) is not trusted by the policy, if
+/// it is not.
+fn judge_key(e: &Entry, index: u64, pol: &CheckedPolicy) -> Option<String> {
     let v = pol.doc.version;
+    for (a, date) in pol.key_advisories(&e.keyid) {
+        if e.signed_on >= date || a.log_index.is_some_and(|at| index > at) {
+            return Some(format!(
+                "key {} is revoked by {} (signed at {}, logged at index {index})",
+                e.keyid,
+                a.describe(),
+                time::format(e.signed_on)
+            ));
+        }
+    }
     let Some(k) = pol.release_key(&e.keyid) else {
         return Some(format!(
             "key {} is not a release key of policy version {v}",
@@ -184,10 +198,32 @@ fn audit_upper_tiles(
 }
 
 fn describe(index: u64, bytes: &[u8], pol: &CheckedPolicy) -> MonitoredEntry {
+    if let Ok(a) = AdvisoryEntry::parse(bytes) {
+        let known = pol
+            .doc
+            .advisories
+            .iter()
+            .any(|p| p.id == a.id && p.digest() == a.advisory);
+        return MonitoredEntry {
+            index,
+            kind: "advisory".into(),
+            name: a.id,
+            version: a.subject,
+            keyid: String::new(),
+            signed_on: time::format(a.date),
+            provenance_sha256: a.advisory.to_string(),
+            alert: (!known).then(|| {
+                "an advisory the policy does not carry (yet): sign the policy version that \
+                 adds it, or find out who logged it"
+                    .to_string()
+            }),
+        };
+    }
     match Entry::parse(bytes) {
         Ok(e) => MonitoredEntry {
             index,
-            alert: judge_key(&e, pol),
+            kind: super::entry::KIND_SIGNATURE.into(),
+            alert: judge_key(&e, index, pol),
             name: e.name,
             version: e.version,
             signed_on: time::format(e.signed_on),
@@ -196,6 +232,7 @@ fn describe(index: u64, bytes: &[u8], pol: &CheckedPolicy) -> MonitoredEntry {
         },
         Err(why) => MonitoredEntry {
             index,
+            kind: String::new(),
             name: String::new(),
             version: String::new(),
             keyid: String::new(),

@@ -113,3 +113,26 @@ pub fn log_release(
     }
     Ok(out)
 }
+
+/// Log an advisory (or find it already logged): the index of its entry.
+pub fn log_advisory(
+    log_dir: &Path,
+    log_key: &SecretKey,
+    a: &crate::keys::policy::Advisory,
+) -> Result<u64, TlogError> {
+    let date = crate::attest::time::parse(&a.date).map_err(TlogError::Usage)?;
+    let entry = super::entry::AdvisoryEntry {
+        id: a.id.clone(),
+        subject: a.subject(),
+        date,
+        advisory: a.digest(),
+    }
+    .encode()
+    .map_err(|e| TlogError::Usage(format!("advisory {}: {e}", a.id)))?;
+    let src = Source::Dir(log_dir.to_path_buf());
+    let (_, cp) = writer::read_checkpoint(&src, log_key.public())?;
+    if let Some(i) = writer::find(&src, cp.checkpoint.size, &entry)? {
+        return Ok(i);
+    }
+    Ok(writer::append(log_dir, log_key, &[entry])?.first)
+}
