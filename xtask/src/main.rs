@@ -6,6 +6,7 @@
 
 mod bench_publish;
 mod fuzz;
+mod incident;
 mod release;
 
 use anyhow::{bail, Context, Result};
@@ -646,8 +647,9 @@ fn main() -> Result<()> {
         Some("bench") => bench(&args[1..]),
         Some("release") => release::release(&args[1..], &relsign_bin()?),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
+        Some("incident") => incident::incident(&relsign_bin()?, &root()),
         _ => {
-            eprintln!("usage: cargo xtask <demo|test|bench|release|fuzz> [args]\n\n  demo   lock-check, fetch and build recipes/demo.toml into target/demo/release, sign it with generated test-only keys and verify it\n  test   install what the tests need (apt packages, a Python venv) and run the suite\n  bench  [MiB] relsign verify of a synthetic release (default 1024 MiB) against openssl dgst -sha256\n  release RECIPE [--dry-run] --key FILE: preflight, build, reproducibility check, gate, SBOMs, sign, publish, verify from each destination\n  fuzz   [--secs N] [TARGET…] build the cargo-fuzz targets and run each (or the named ones) N seconds (default 30); exit 1 on a finding");
+            eprintln!("usage: cargo xtask <demo|test|bench|release|fuzz|incident> [args]\n\n  demo   lock-check, fetch and build recipes/demo.toml into target/demo/release, sign it with generated test-only keys and verify it\n  test   install what the tests need (apt packages, a Python venv) and run the suite\n  bench  [MiB] relsign verify of a synthetic release (default 1024 MiB) against openssl dgst -sha256\n  release RECIPE [--dry-run] --key FILE: preflight, build, reproducibility check, gate, SBOMs, sign, publish, verify from each destination\n  fuzz   [--secs N] [TARGET…] build the cargo-fuzz targets and run each (or the named ones) N seconds (default 30); exit 1 on a finding\n  incident  after `demo`: rehearse a key compromise: rotate the release key, log an advisory, re-sign, refuse the thief's release, publish to a mirror and verify from it");
             std::process::exit(2);
         }
     }
