@@ -485,60 +485,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
             pass,
             signing_time,
             log,
-        } => {
-            let signed_on = match signing_time {
-                Some(t) => time::parse(&t).map_err(|e| anyhow::anyhow!("--signing-time: {e}"))?,
-                None => time::now(),
-            };
-            // A release that is not there is said before the passphrase is asked for.
-            if !release.join("release.json").is_file() {
-                anyhow::bail!(
-                    "{}: not a release directory (no release.json); build it first (`relsign release` or `relsign build`)",
-                    release.display()
-                );
-            }
-            keys::check_private_mode(&key)?;
-            let pass = passphrase(&pass, &key, false)?;
-            let sk = SecretKey::read(&key, &pass)?;
-            drop(pass);
-            // The log key is read before anything is signed: a wrong passphrase stops here.
-            let log_key = log.secret_key()?;
-            let (o, statements) = relsign::release::sign_all(&release, &sk, signed_on, r)
-                .with_context(|| format!("signing {}", release.display()))?;
-            let logged = match (&log.log, &log_key) {
-                (Some(dir), Some(lk)) => {
-                    relsign::tlog::release::log_release(&release, dir, lk, &[sk.public().clone()])
-                        .map_err(crate::tlog_cli::tlog_err)
-                        .with_context(|| format!("logging the signature in {}", dir.display()))?
-                }
-                _ => vec![],
-            };
-            if json {
-                print_json(serde_json::json!({"ok": true, "sign": o, "logged": logged}));
-            } else {
-                outln!(
-                    "signed {} {} with key {} ({} signer(s) now{})",
-                    o.release,
-                    o.version,
-                    o.key_id,
-                    o.signatures,
-                    if o.created_statement {
-                        ", new provenance statement"
-                    } else {
-                        ""
-                    }
-                );
-                outln!("  {}", o.envelope.display());
-                for b in &o.bundles {
-                    outln!("  {}", b.display());
-                }
-                for p in &statements {
-                    outln!("  {}", p.display());
-                }
-                crate::tlog_cli::print_logged(&logged);
-            }
-            Ok(())
-        }
+        } => sign_cmd(release, key, pass, signing_time, log, json, r),
         TrustCommand::Policy { cmd } => run_policy(cmd, json),
         TrustCommand::Revoke {
             dir,
@@ -949,6 +896,70 @@ fn revoke(
             "added to {} (version {v}; sign it with `relsign policy sign`)",
             path.display()
         );
+    }
+    Ok(())
+}
+
+/// `relsign sign`: the release signed with the key, and the signature logged with --log.
+fn sign_cmd(
+    release: PathBuf,
+    key: PathBuf,
+    pass: PassArgs,
+    signing_time: Option<String>,
+    log: crate::tlog_cli::LogAppendArgs,
+    json: bool,
+    r: &dyn Reporter,
+) -> Result<()> {
+    let signed_on = match signing_time {
+        Some(t) => time::parse(&t).map_err(|e| anyhow::anyhow!("--signing-time: {e}"))?,
+        None => time::now(),
+    };
+    // A release that is not there is said before the passphrase is asked for.
+    if !release.join("release.json").is_file() {
+        anyhow::bail!(
+            "{}: not a release directory (no release.json); build it first (`relsign release` or `relsign build`)",
+            release.display()
+        );
+    }
+    keys::check_private_mode(&key)?;
+    let pass = passphrase(&pass, &key, false)?;
+    let sk = SecretKey::read(&key, &pass)?;
+    drop(pass);
+    // The log key is read before anything is signed: a wrong passphrase stops here.
+    let log_key = log.secret_key()?;
+    let (o, statements) = relsign::release::sign_all(&release, &sk, signed_on, r)
+        .with_context(|| format!("signing {}", release.display()))?;
+    let logged = match (&log.log, &log_key) {
+        (Some(dir), Some(lk)) => {
+            relsign::tlog::release::log_release(&release, dir, lk, &[sk.public().clone()])
+                .map_err(crate::tlog_cli::tlog_err)
+                .with_context(|| format!("logging the signature in {}", dir.display()))?
+        }
+        _ => vec![],
+    };
+    if json {
+        print_json(serde_json::json!({"ok": true, "sign": o, "logged": logged}));
+    } else {
+        outln!(
+            "signed {} {} with key {} ({} signer(s) now{})",
+            o.release,
+            o.version,
+            o.key_id,
+            o.signatures,
+            if o.created_statement {
+                ", new provenance statement"
+            } else {
+                ""
+            }
+        );
+        outln!("  {}", o.envelope.display());
+        for b in &o.bundles {
+            outln!("  {}", b.display());
+        }
+        for p in &statements {
+            outln!("  {}", p.display());
+        }
+        crate::tlog_cli::print_logged(&logged);
     }
     Ok(())
 }

@@ -152,7 +152,7 @@ pub fn judge(
     let (record, detail) = match (last, newest) {
         (None, n) => (
             n.map(|s| s.checkpoint.clone()),
-            "no checkpoint seen before (first use)".to_string(),
+            "no earlier checkpoint to compare with (none recorded yet, or no state)".to_string(),
         ),
         (Some(l), Some(n)) if n.checkpoint.size > l.checkpoint.size => {
             notes.push(format!(
