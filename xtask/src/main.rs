@@ -342,7 +342,7 @@ fn demo_log(bin: &Path, keys: &Path) -> Result<(PathBuf, String)> {
         |args: &[&str]| -> Result<()> { run(Command::new(bin).args(args).current_dir(root())) };
     let k = |name: &str| keys.join(name).to_string_lossy().into_owned();
     let (root_key, log_key) = (k("demo-root-TEST-ONLY"), k("demo-log-TEST-ONLY"));
-    let origin = "relsign.demo/log-TEST-ONLY";
+    let origin = "demo.relsign.example/log-TEST-ONLY";
     relsign(&["key", "generate", "--out", &log_key])?;
     let (dir, log_s) = (keys.to_string_lossy(), log.to_string_lossy());
     relsign(&[
