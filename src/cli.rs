@@ -64,6 +64,7 @@ pub enum Command {
     #[command(flatten)]
     Trust(crate::trust_cli::TrustCommand),
     Publish(crate::publish_cli::PublishArgs),
+    Log(crate::tlog_cli::LogArgs),
     Destinations(crate::publish_cli::DestinationsArgs),
     /// Pin every input of a recipe by sha256: the Python lock (PEP 751) and the Debian lock.
     ///
@@ -191,6 +192,8 @@ pub enum Command {
         /// decide; the report counts the rest).
         #[arg(long)]
         all_scenarios: bool,
+        #[command(flatten)]
+        log: crate::tlog_cli::LogAppendArgs,
     },
     /// Run the release gate: the recipe's behave suite against a built release, offline, in the
     /// sandbox (in a fresh venv and/or inside the image, per `[test] run-in`).

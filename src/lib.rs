@@ -33,6 +33,7 @@ pub mod scan;
 pub mod services;
 pub mod source;
 pub mod store;
+pub mod tlog;
 pub mod upstream;
 pub mod verify;
 
@@ -40,3 +41,15 @@ pub mod verify;
 pub const EXIT_FAILED_CHECK: i32 = 1;
 /// Exit code for any other error.
 pub const EXIT_ERROR: i32 = 2;
+
+/// The crash-test hook (publish and the transparency log): a real SIGKILL, as an operator's
+/// `kill -9` or the OOM killer would.
+pub(crate) fn kill_self() -> ! {
+    let pid = std::process::id().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status();
+    // `kill` is in procps/coreutils on every Debian; should it be missing, abort (SIGABRT)
+    // rather than carry on.
+    std::process::abort()
+}

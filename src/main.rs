@@ -19,6 +19,7 @@ macro_rules! errln {
 
 mod cli;
 mod publish_cli;
+mod tlog_cli;
 mod trust_cli;
 
 static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -569,6 +570,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
     match cli.command {
         Command::Trust(c) => trust_cli::run(c, &cli.global, r),
         Command::Publish(a) => publish_cli::run(a, json, r),
+        Command::Log(a) => tlog_cli::run(a, json),
         Command::Destinations(a) => publish_cli::destinations_cmd(a, json, r),
         Command::Lock {
             recipe,
@@ -865,6 +867,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             pass,
             check_reproducible,
             all_scenarios,
+            log,
         } => {
             let mut recipe = load(&recipe_path)?;
             recipe.run_all_scenarios(all_scenarios);
@@ -882,6 +885,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                         .with_context(|| format!("reading {}", k.display()))?,
                 );
             }
+            let log_key = log.secret_key()?;
             let _ = std::fs::remove_file(out.join(relsign::release::NOT_A_RELEASE));
             let opts = relsign::build::BuildOptions {
                 out: out.clone(),
@@ -925,9 +929,18 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             }
             written.sort();
             written.dedup();
+            let logged = match (&log.log, &log_key) {
+                (Some(dir), Some(lk)) => {
+                    let signers: Vec<_> = secret.iter().map(|k| k.public().clone()).collect();
+                    relsign::tlog::release::log_release(&out, dir, lk, &signers)
+                        .map_err(tlog_cli::tlog_err)
+                        .with_context(|| format!("logging the signatures in {}", dir.display()))?
+                }
+                _ => vec![],
+            };
             if json {
                 print_json(
-                    serde_json::json!({"ok": true, "release": m, "gate": report, "signed": written}),
+                    serde_json::json!({"ok": true, "release": m, "gate": report, "signed": written, "logged": logged}),
                 );
             } else {
                 outln!(
@@ -941,6 +954,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 for a in &m.artifacts {
                     outln!("  {}  {}", a.sha256, a.file);
                 }
+                tlog_cli::print_logged(&logged);
             }
             Ok(())
         }

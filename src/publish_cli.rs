@@ -160,6 +160,7 @@ pub fn preflight_release(dir: &Path, policy: &Path, r: &dyn Reporter) -> Result<
         state_file: None,
         strict: true,
         now: relsign::attest::time::now(),
+        log: None,
     };
     match verify::verify(dir, &o, r) {
         Ok(_) => Ok(()),

@@ -35,6 +35,7 @@ pub enum TrustCommand {
     /// Examples:
     ///   relsign sign target/demo/release --key ~/.config/relsign/alice.key
     ///   relsign sign target/demo/release --key bob.key --passphrase-fd 3 3<bob.pass
+    ///   relsign sign target/demo/release --key alice.key --log log/ --log-key log.key
     #[command(verbatim_doc_comment)]
     Sign {
         /// The release directory (built, gated, with SBOMs).
@@ -48,12 +49,57 @@ pub enum TrustCommand {
         /// release-key validity windows are judged at this time.
         #[arg(long, value_name = "RFC3339")]
         signing_time: Option<String>,
+        #[command(flatten)]
+        log: crate::tlog_cli::LogAppendArgs,
     },
     /// Keyless signing (Fulcio certificate + Rekor entry) of a signed release's files and
     /// provenance payload; needs an OIDC token in $SIGSTORE_ID_TOKEN. Built with
     /// `--features keyless` only.
     #[cfg(feature = "keyless")]
     SignKeyless { release: PathBuf },
+    /// Publish an advisory: a release key compromised, or a release withdrawn, from a date on,
+    /// with the reason and a URL for details. It is logged in the transparency log (with
+    /// --log) and added to the policy as a new version, which root keys then sign.
+    ///
+    /// Verify then refuses the release, or a signature by the key made (by its signing time)
+    /// on or after the date or logged after the advisory, naming the advisory; the monitor
+    /// flags such signatures. `relsign policy revoke` instead revokes a key for all time.
+    ///
+    /// Examples:
+    ///   relsign revoke keys --key alice.pub --reason "key stolen" \
+    ///       --url https://example.org/advisories/1 --log log --log-key log.key
+    ///   relsign policy sign keys --key root.key
+    ///   relsign revoke keys --release relsign-demo@0.1.0 --reason "built from a bad tag" --url …
+    #[command(verbatim_doc_comment)]
+    Revoke {
+        /// The policy directory (keys/: policy/1.json, 2.json, …).
+        dir: PathBuf,
+        /// The compromised release key: its key id or public key file.
+        #[arg(
+            long,
+            value_name = "KEYID|PUB",
+            conflicts_with = "release",
+            required_unless_present = "release"
+        )]
+        key: Option<String>,
+        /// The withdrawn release, as NAME@VERSION.
+        #[arg(long, value_name = "NAME@VERSION")]
+        release: Option<String>,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Where to read more.
+        #[arg(long)]
+        url: String,
+        /// From when (RFC 3339) [default: now].
+        #[arg(long, value_name = "RFC3339")]
+        date: Option<String>,
+        /// The advisory's id [default: RELSIGN-ADV-<date>-<n>].
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        log: crate::tlog_cli::LogAppendArgs,
+    },
     /// The trust policy in keys/: root keys, release keys, thresholds, revocations.
     ///
     /// Examples:
@@ -111,6 +157,11 @@ pub enum TrustCommand {
         /// refusing them (the default for a release directory is to refuse: exit 1).
         #[arg(long)]
         no_strict: bool,
+        /// The transparency log (a directory or URL): the checkpoints of the release's proofs
+        /// and the last one seen must be consistent with its current checkpoint (a fork or a
+        /// rollback is exit 1).
+        #[arg(long, value_name = "DIR|URL")]
+        log: Option<String>,
     },
 }
 
@@ -260,6 +311,25 @@ pub enum PolicyCommand {
         #[command(flatten)]
         pass: PassArgs,
     },
+    /// Name the transparency log of releases: its origin and Ed25519 public key; with
+    /// --required, verify refuses a release whose signatures are not in the log.
+    ///
+    /// Examples:
+    ///   relsign policy set-log keys --origin example.org/relsign-log --key log.pub --required
+    #[command(verbatim_doc_comment)]
+    SetLog {
+        /// The policy directory (keys/: policy/1.json, 2.json, …).
+        dir: PathBuf,
+        /// The log's origin: the first line of its checkpoints and its note key name.
+        #[arg(long)]
+        origin: String,
+        /// The log's public key file (PEM "PUBLIC KEY", Ed25519).
+        #[arg(long, value_name = "PUB")]
+        key: PathBuf,
+        /// Every counted release signature must carry a proof of inclusion in the log.
+        #[arg(long)]
+        required: bool,
+    },
     /// Show the newest policy version and its signing status.
     ///
     /// Examples:
@@ -298,14 +368,24 @@ impl Window {
 pub struct PassArgs {
     /// Read the passphrase from this file (its first line).
     #[arg(long, value_name = "FILE")]
-    passphrase_file: Option<PathBuf>,
+    pub(crate) passphrase_file: Option<PathBuf>,
     /// Read the passphrase from this open file descriptor.
     #[arg(long, value_name = "N")]
-    passphrase_fd: Option<u32>,
+    pub(crate) passphrase_fd: Option<u32>,
 }
 
 /// The passphrase, from (in order) a descriptor, a file, $RELSIGN_PASSPHRASE, or the terminal.
 pub(crate) fn passphrase(a: &PassArgs, what: &Path, confirm: bool) -> Result<Passphrase> {
+    passphrase_from(a, what, confirm, "RELSIGN_PASSPHRASE")
+}
+
+/// [`passphrase`] with another environment variable.
+pub(crate) fn passphrase_from(
+    a: &PassArgs,
+    what: &Path,
+    confirm: bool,
+    env_var: &str,
+) -> Result<Passphrase> {
     let from_file = |p: &Path| -> Result<Passphrase> {
         let bytes = std::fs::read(p)
             .with_context(|| format!("reading the passphrase from {}", p.display()))?;
@@ -322,13 +402,13 @@ pub(crate) fn passphrase(a: &PassArgs, what: &Path, confirm: bool) -> Result<Pas
     if let Some(f) = &a.passphrase_file {
         return from_file(f);
     }
-    if let Ok(v) = std::env::var("RELSIGN_PASSPHRASE") {
+    if let Ok(v) = std::env::var(env_var) {
         return Ok(Passphrase::new(v));
     }
     if !std::io::stdin().is_terminal() {
         bail!(
-            "no passphrase for {}: set RELSIGN_PASSPHRASE, or pass --passphrase-file or \
-             --passphrase-fd (there is no terminal to prompt on)",
+            "no passphrase for {}: set {env_var}, or pass its --…passphrase-file or \
+             --…passphrase-fd option (there is no terminal to prompt on)",
             what.display()
         );
     }
@@ -404,50 +484,19 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
             key,
             pass,
             signing_time,
-        } => {
-            let signed_on = match signing_time {
-                Some(t) => time::parse(&t).map_err(|e| anyhow::anyhow!("--signing-time: {e}"))?,
-                None => time::now(),
-            };
-            // A release that is not there is said before the passphrase is asked for.
-            if !release.join("release.json").is_file() {
-                anyhow::bail!(
-                    "{}: not a release directory (no release.json); build it first (`relsign release` or `relsign build`)",
-                    release.display()
-                );
-            }
-            keys::check_private_mode(&key)?;
-            let pass = passphrase(&pass, &key, false)?;
-            let sk = SecretKey::read(&key, &pass)?;
-            drop(pass);
-            let (o, statements) = relsign::release::sign_all(&release, &sk, signed_on, r)
-                .with_context(|| format!("signing {}", release.display()))?;
-            if json {
-                print_json(serde_json::json!({"ok": true, "sign": o}));
-            } else {
-                outln!(
-                    "signed {} {} with key {} ({} signer(s) now{})",
-                    o.release,
-                    o.version,
-                    o.key_id,
-                    o.signatures,
-                    if o.created_statement {
-                        ", new provenance statement"
-                    } else {
-                        ""
-                    }
-                );
-                outln!("  {}", o.envelope.display());
-                for b in &o.bundles {
-                    outln!("  {}", b.display());
-                }
-                for p in &statements {
-                    outln!("  {}", p.display());
-                }
-            }
-            Ok(())
-        }
+            log,
+        } => sign_cmd(release, key, pass, signing_time, log, json, r),
         TrustCommand::Policy { cmd } => run_policy(cmd, json),
+        TrustCommand::Revoke {
+            dir,
+            key,
+            release,
+            reason,
+            url,
+            date,
+            id,
+            log,
+        } => revoke(dir, key, release, (reason, url, date, id), log, json),
         #[cfg(feature = "keyless")]
         TrustCommand::SignKeyless { release } => {
             let token =
@@ -475,6 +524,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
             state,
             no_state,
             no_strict,
+            log,
         } => {
             let state_file = if no_state {
                 None
@@ -501,6 +551,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
                 state_file,
                 strict: !no_strict,
                 now: time::now(),
+                log,
             };
             match verify::verify(&target, &o, r) {
                 Ok(rep) => {
@@ -655,18 +706,7 @@ fn run_policy(cmd: PolicyCommand, json: bool) -> Result<()> {
                 bail!("give --key KEYID|PUB or --release NAME@VERSION");
             }
             let id = key.as_deref().map(key_id_arg).transpose()?;
-            let rel = match &release {
-                Some(s) => {
-                    let (n, v) = s
-                        .rsplit_once('@')
-                        .ok_or_else(|| anyhow::anyhow!("--release {s:?}: expected NAME@VERSION"))?;
-                    Some(ReleaseRef {
-                        name: n.into(),
-                        version: v.into(),
-                    })
-                }
-                None => None,
-            };
+            let rel = release.as_deref().map(release_ref).transpose()?;
             let (path, v) = policy::edit(&dir, |p| {
                 if let Some(id) = id {
                     if !p.revoked_keys.contains(&id) {
@@ -715,6 +755,25 @@ fn run_policy(cmd: PolicyCommand, json: bool) -> Result<()> {
             report("updated", &path, v);
             Ok(())
         }
+        PolicyCommand::SetLog {
+            dir,
+            origin,
+            key,
+            required,
+        } => {
+            let k = PublicKey::read(&key)?;
+            let (path, v) = policy::edit(&dir, |p| {
+                p.transparency_log = Some(policy::LogPolicy {
+                    origin,
+                    public_key_pem: k.to_pem(),
+                    required,
+                });
+                Ok(())
+            })
+            .map_err(policy_err)?;
+            report("named the transparency log", &path, v);
+            Ok(())
+        }
         PolicyCommand::Sign { dir, key, pass } => {
             keys::check_private_mode(&key)?;
             let pass = passphrase(&pass, &key, false)?;
@@ -760,4 +819,147 @@ fn print_status(st: &policy::SignStatus) {
             "needs more signatures"
         }
     );
+}
+
+fn release_ref(s: &str) -> Result<ReleaseRef> {
+    let (n, v) = s
+        .rsplit_once('@')
+        .ok_or_else(|| anyhow::anyhow!("--release {s:?}: expected NAME@VERSION"))?;
+    Ok(ReleaseRef {
+        name: n.into(),
+        version: v.into(),
+    })
+}
+
+/// `relsign revoke`: the advisory, logged (with --log), added to the policy.
+fn revoke(
+    dir: PathBuf,
+    key: Option<String>,
+    release: Option<String>,
+    (reason, url, date, id): (String, String, Option<String>, Option<String>),
+    log: crate::tlog_cli::LogAppendArgs,
+    json: bool,
+) -> Result<()> {
+    let date = time::format(match date {
+        Some(d) => time::parse(&d).map_err(|e| anyhow::anyhow!("--date: {e}"))?,
+        None => time::now(),
+    });
+    let (current, _) = policy::show(&dir).map_err(policy_err)?;
+    let id = id.unwrap_or_else(|| {
+        format!(
+            "RELSIGN-ADV-{}-{}",
+            &date[..10].replace('-', ""),
+            current.advisories.len() + 1
+        )
+    });
+    let mut a = policy::Advisory {
+        id,
+        keyid: key.as_deref().map(key_id_arg).transpose()?,
+        release: release.as_deref().map(release_ref).transpose()?,
+        reason,
+        url,
+        date,
+        log_index: None,
+    };
+    let log_key = log.secret_key()?;
+    if let (Some(ldir), Some(lk)) = (&log.log, &log_key) {
+        let i = relsign::tlog::release::log_advisory(ldir, lk, &a)
+            .map_err(crate::tlog_cli::tlog_err)
+            .with_context(|| format!("logging the advisory in {}", ldir.display()))?;
+        a.log_index = Some(i);
+    }
+    let shown = a.clone();
+    let (path, v) = policy::edit(&dir, |p| {
+        if p.advisories.iter().any(|x| x.id == a.id) {
+            return Err(PolicyError::Usage(format!(
+                "advisory {} is already in the policy",
+                a.id
+            )));
+        }
+        p.advisories.push(a);
+        Ok(())
+    })
+    .map_err(policy_err)?;
+    if json {
+        print_json(serde_json::json!({"ok": true, "advisory": shown, "file": path, "version": v}));
+    } else {
+        outln!(
+            "{} for {}{}",
+            shown.describe(),
+            shown.subject(),
+            shown
+                .log_index
+                .map(|i| format!("; logged at index {i}"))
+                .unwrap_or_default()
+        );
+        outln!(
+            "added to {} (version {v}; sign it with `relsign policy sign`)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// `relsign sign`: the release signed with the key, and the signature logged with --log.
+fn sign_cmd(
+    release: PathBuf,
+    key: PathBuf,
+    pass: PassArgs,
+    signing_time: Option<String>,
+    log: crate::tlog_cli::LogAppendArgs,
+    json: bool,
+    r: &dyn Reporter,
+) -> Result<()> {
+    let signed_on = match signing_time {
+        Some(t) => time::parse(&t).map_err(|e| anyhow::anyhow!("--signing-time: {e}"))?,
+        None => time::now(),
+    };
+    // A release that is not there is said before the passphrase is asked for.
+    if !release.join("release.json").is_file() {
+        anyhow::bail!(
+            "{}: not a release directory (no release.json); build it first (`relsign release` or `relsign build`)",
+            release.display()
+        );
+    }
+    keys::check_private_mode(&key)?;
+    let pass = passphrase(&pass, &key, false)?;
+    let sk = SecretKey::read(&key, &pass)?;
+    drop(pass);
+    // The log key is read before anything is signed: a wrong passphrase stops here.
+    let log_key = log.secret_key()?;
+    let (o, statements) = relsign::release::sign_all(&release, &sk, signed_on, r)
+        .with_context(|| format!("signing {}", release.display()))?;
+    let logged = match (&log.log, &log_key) {
+        (Some(dir), Some(lk)) => {
+            relsign::tlog::release::log_release(&release, dir, lk, &[sk.public().clone()])
+                .map_err(crate::tlog_cli::tlog_err)
+                .with_context(|| format!("logging the signature in {}", dir.display()))?
+        }
+        _ => vec![],
+    };
+    if json {
+        print_json(serde_json::json!({"ok": true, "sign": o, "logged": logged}));
+    } else {
+        outln!(
+            "signed {} {} with key {} ({} signer(s) now{})",
+            o.release,
+            o.version,
+            o.key_id,
+            o.signatures,
+            if o.created_statement {
+                ", new provenance statement"
+            } else {
+                ""
+            }
+        );
+        outln!("  {}", o.envelope.display());
+        for b in &o.bundles {
+            outln!("  {}", b.display());
+        }
+        for p in &statements {
+            outln!("  {}", p.display());
+        }
+        crate::tlog_cli::print_logged(&logged);
+    }
+    Ok(())
 }

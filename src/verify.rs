@@ -87,6 +87,9 @@ pub struct VerifyOptions {
     pub strict: bool,
     /// The current time (unix seconds): policy expiry and future signing times.
     pub now: i64,
+    /// The transparency log's directory or URL: the checkpoints met are checked for
+    /// consistency with its current checkpoint.
+    pub log: Option<String>,
 }
 
 /// The default state file: `$RELSIGN_STATE`, else `$XDG_STATE_HOME/relsign/last-seen.json`,
@@ -162,6 +165,56 @@ pub struct LastSeen {
     pub sequence: u64,
     pub policies: BTreeMap<String, PolicySeen>,
     pub releases: BTreeMap<String, String>,
+    /// Per transparency log origin: the newest checkpoint seen (by verify or a monitor).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub logs: BTreeMap<String, LogSeen>,
+    /// Per log origin: the checkpoint up to which `relsign log monitor` found every entry
+    /// signed by a trusted key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub monitored: BTreeMap<String, LogSeen>,
+}
+
+/// A checkpoint as the state records it: size and base64 root.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LogSeen {
+    pub size: u64,
+    pub root: String,
+}
+
+impl LogSeen {
+    pub fn of(cp: &crate::tlog::checkpoint::Checkpoint) -> LogSeen {
+        LogSeen {
+            size: cp.size,
+            root: cp.root_b64(),
+        }
+    }
+    /// As a checkpoint of `origin`, read from the state file `state` (named in messages).
+    pub fn seen(
+        &self,
+        origin: &str,
+        state: &Path,
+    ) -> Result<crate::tlog::check::Seen, VerifyError> {
+        let root = crate::attest::dsse::b64_decode(&self.root)
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| {
+                refused(
+                    "last-seen state",
+                    format!(
+                        "{}: logs[{origin:?}].root is not base64 of 32 bytes",
+                        state.display()
+                    ),
+                )
+            })?;
+        Ok(crate::tlog::check::Seen {
+            checkpoint: crate::tlog::checkpoint::Checkpoint {
+                origin: origin.to_string(),
+                size: self.size,
+                root,
+            },
+            from: format!("last seen, {}", state.display()),
+        })
+    }
 }
 
 impl Default for LastSeen {
@@ -171,6 +224,8 @@ impl Default for LastSeen {
             sequence: 0,
             policies: BTreeMap::new(),
             releases: BTreeMap::new(),
+            logs: BTreeMap::new(),
+            monitored: BTreeMap::new(),
         }
     }
 }
@@ -821,6 +876,17 @@ pub fn verify(
                 time::format(at)
             ));
         }
+        if let Some((a, _)) = pol
+            .key_advisories(keyid)
+            .into_iter()
+            .find(|(_, d)| at >= *d)
+        {
+            return Err(format!(
+                "key {keyid} is revoked by {} (signed at {})",
+                a.describe(),
+                time::format(at)
+            ));
+        }
         Ok(())
     };
     let mut signers = Vec::new();
@@ -831,10 +897,23 @@ pub fn verify(
             Err(e) => rejected.push(e),
         }
     }
+    let logged = transparency_proofs(
+        dir,
+        pol,
+        &env.payload,
+        &prov,
+        &v.keys,
+        &mut signers,
+        &mut rejected,
+        &mut covered,
+    )?;
+    advisory_order(pol, logged.as_ref(), &mut signers, &mut rejected);
     let threshold = pol.doc.thresholds.provenance;
     if (signers.len() as u32) < threshold {
         let check = if rejected.iter().any(|e| e.contains("revoked")) {
             "key revoked"
+        } else if rejected.iter().any(|e| e.contains(NOT_LOGGED)) {
+            crate::tlog::CHECK_LOG
         } else if !rejected.is_empty() {
             "key validity"
         } else {
@@ -892,6 +971,18 @@ pub fn verify(
         checks.push(ok(
             "artifact threshold",
             format!("each file signed by ≥ {art_threshold} release key(s)"),
+        ));
+    }
+    if let Some(a) = pol.release_advisory(&prov.name, &prov.version) {
+        return Err(refused(
+            "release revoked",
+            format!(
+                "{} {} is withdrawn by {} (policy version {})",
+                prov.name,
+                prov.version,
+                a.describe(),
+                trusted.version
+            ),
         ));
     }
     if pol.release_revoked(&prov.name, &prov.version) {
@@ -993,7 +1084,16 @@ pub fn verify(
 
     // Last-seen state: no rollback of the policy, no older release.
     if let Some(state_path) = &o.state_file {
-        checks.push(last_seen_check(state_path, o, &trusted, &prov, &mut notes)?);
+        checks.extend(last_seen_check(
+            state_path,
+            o,
+            &trusted,
+            &prov,
+            logged.as_ref(),
+            &mut notes,
+        )?);
+    } else if let Some(l) = &logged {
+        checks.push(log_consistency(None, None, l, o, &mut notes)?);
     }
 
     Ok(VerifyReport {
@@ -1214,9 +1314,20 @@ fn last_seen_check(
     o: &VerifyOptions,
     trusted: &TrustedPolicy,
     prov: &Provenance,
+    logged: Option<&LogProofs>,
     notes: &mut Vec<String>,
-) -> Result<CheckReport, VerifyError> {
+) -> Result<Vec<CheckReport>, VerifyError> {
     let mut state = LastSeen::read(state_path)?;
+    let mut out = Vec::new();
+    if let Some(l) = logged {
+        out.push(log_consistency(
+            Some(&mut state),
+            Some(state_path),
+            l,
+            o,
+            notes,
+        )?);
+    }
     let key = std::fs::canonicalize(&o.policy_dir)
         .unwrap_or_else(|_| o.policy_dir.clone())
         .to_string_lossy()
@@ -1282,9 +1393,171 @@ fn last_seen_check(
     });
     pv.version = pv.version.max(trusted.version);
     state.write(state_path)?;
-    Ok(ok(
+    out.push(ok(
         "downgrade",
         format!("not older than the last seen ({})", state_path.display()),
+    ));
+    Ok(out)
+}
+
+/// What a reason says when a signature is not in a required log.
+const NOT_LOGGED: &str = "is not in the transparency log";
+
+/// A signature by a key an advisory revokes counts only when its proof shows it was logged
+/// before the advisory (its signing time, self-asserted, was already judged against the
+/// advisory's date): a stolen key can backdate a statement, not a log position.
+fn advisory_order(
+    pol: &policy::CheckedPolicy,
+    logged: Option<&LogProofs>,
+    signers: &mut Vec<String>,
+    rejected: &mut Vec<String>,
+) {
+    signers.retain(|keyid| {
+        for (a, _) in pol.key_advisories(keyid) {
+            let Some(at) = a.log_index else { continue };
+            let index = logged.and_then(|l| l.indexes.get(keyid)).copied();
+            if index.is_none_or(|i| i >= at) {
+                rejected.push(format!(
+                    "key {keyid} is revoked by {}, logged at index {at}; this signature is {} \
+                     so nothing shows it was made before the advisory",
+                    a.describe(),
+                    match index {
+                        Some(i) => format!("logged at index {i}, after it,"),
+                        None => "not in the log,".to_string(),
+                    }
+                ));
+                return false;
+            }
+        }
+        true
+    });
+}
+
+/// The verified proofs of a release's signatures.
+struct LogProofs {
+    key: crate::tlog::note::NoteKey,
+    seen: Vec<crate::tlog::check::Seen>,
+    /// Key id → the index of its signature's entry.
+    indexes: BTreeMap<String, u64>,
+    /// One line per logged signature: key, index, checkpoint size.
+    lines: Vec<String>,
+}
+
+/// Check each provenance signature's proof (`attestations/provenance.<fp>.tlog-proof`)
+/// against the policy's log: the entry is rebuilt from the verified payload and the key, the
+/// checkpoint's signature by the log key and the inclusion are checked. A proof that is there
+/// and does not verify refuses the release; with a required log, a signature without a proof
+/// stops counting (its reason names the missing proof).
+#[allow(clippy::too_many_arguments)]
+fn transparency_proofs(
+    dir: &Path,
+    pol: &policy::CheckedPolicy,
+    payload: &[u8],
+    prov: &Provenance,
+    keys: &[&PublicKey],
+    signers: &mut Vec<String>,
+    rejected: &mut Vec<String>,
+    covered: &mut BTreeSet<PathBuf>,
+) -> Result<Option<LogProofs>, VerifyError> {
+    use crate::tlog::{check, release};
+    let Some((key, required)) = &pol.log else {
+        return Ok(None);
+    };
+    let mut seen = Vec::new();
+    let mut lines = Vec::new();
+    let mut indexes = BTreeMap::new();
+    for k in keys {
+        let name = release::proof_name(&k.fingerprint());
+        let rel = Path::new(attest::ATTESTATIONS_DIR).join(&name);
+        let path = dir.join(&rel);
+        if std::fs::symlink_metadata(&path).is_err() {
+            if *required && signers.iter().any(|s| s == k.key_id()) {
+                signers.retain(|s| s != k.key_id());
+                rejected.push(format!(
+                    "the signature by key {} {NOT_LOGGED} {} (no {}): a release missing from \
+                     the log is refused (the policy requires the log)",
+                    k.key_id(),
+                    key.name,
+                    rel.display()
+                ));
+            }
+            continue;
+        }
+        let entry = release::entry_for(payload, prov, k.key_id())
+            .encode()
+            .map_err(|e| refused(crate::tlog::CHECK_LOG, format!("the log entry: {e}")))?;
+        let (index, v) = check::read_proof(&path, &entry, key).map_err(tlog_err)?;
+        covered.insert(rel.clone());
+        indexes.insert(k.key_id().to_string(), index);
+        lines.push(format!(
+            "key {} at index {index} under the checkpoint of size {}{}",
+            k.key_id(),
+            v.checkpoint.size,
+            match v.ignored_signatures {
+                0 => String::new(),
+                n => format!(" ({n} signature line(s) by other keys not checked)"),
+            }
+        ));
+        seen.push(check::Seen {
+            checkpoint: v.checkpoint,
+            from: format!("in {}", rel.display()),
+        });
+    }
+    Ok(Some(LogProofs {
+        key: key.clone(),
+        seen,
+        indexes,
+        lines,
+    }))
+}
+
+pub(crate) fn tlog_err(e: crate::tlog::TlogError) -> VerifyError {
+    use crate::tlog::TlogError as T;
+    match e {
+        T::Refused { check, reason } => VerifyError::Refused { check, reason },
+        T::Fs(e) => VerifyError::Fs(e),
+        e => VerifyError::Usage(e.to_string()),
+    }
+}
+
+/// The proofs' checkpoints against the last seen one (from `state`) and, with `o.log`, the
+/// log's current checkpoint; records the newest consistent checkpoint in `state`.
+fn log_consistency(
+    state: Option<&mut LastSeen>,
+    state_path: Option<&Path>,
+    l: &LogProofs,
+    o: &VerifyOptions,
+    notes: &mut Vec<String>,
+) -> Result<CheckReport, VerifyError> {
+    let origin = l.key.name.clone();
+    let last = match (&state, state_path) {
+        (Some(st), Some(p)) => st
+            .logs
+            .get(&origin)
+            .map(|s| s.seen(&origin, p))
+            .transpose()?,
+        _ => None,
+    };
+    let src = o
+        .log
+        .as_deref()
+        .map(crate::tlog::tiles::Source::new)
+        .transpose()
+        .map_err(tlog_err)?;
+    let j = crate::tlog::check::judge(last.as_ref(), &l.seen, src.as_ref(), &l.key)
+        .map_err(tlog_err)?;
+    notes.extend(j.notes);
+    if let (Some(st), Some(rec)) = (state, &j.record) {
+        st.logs.insert(origin.clone(), LogSeen::of(rec));
+    }
+    Ok(ok(
+        "transparency log",
+        format!(
+            "{} signature(s) in {origin}, proofs verified with the policy's log key: {}; {}",
+            l.lines.len(),
+            l.lines.join("; "),
+            j.detail
+        ),
     ))
 }
 

@@ -144,46 +144,6 @@ fn outcomes(report: &serde_json::Value) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
-/// A static file server for the mirror (Python's http.server from the test venv).
-struct FileServer {
-    child: std::process::Child,
-    port: u16,
-}
-impl FileServer {
-    fn start(dir: &Path) -> FileServer {
-        let port = free_port();
-        let child = Command::new(venv().join("bin/python"))
-            .args([
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                &port.to_string(),
-                "--directory",
-            ])
-            .arg(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "http.server did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        FileServer { child, port }
-    }
-}
-impl Drop for FileServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `pip install --require-hashes --no-deps` of the demo wheel from `index` into a temp target.
 fn pip_install_from(index: &str, release: &Path) {
     let m: serde_json::Value =

@@ -3,11 +3,10 @@
 //! tamper matrix, key-file hygiene, and the demo release signed and verified.
 
 mod common;
+use common::synthetic::synthetic_release;
 use common::*;
-use relsign::build::{Artifact, InputFile, ReleaseManifest, RELEASE_TYPE};
-use relsign::digest::Sha256Hex;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
 const PASS: &str = "test-only passphrase 7f3a";
@@ -21,93 +20,6 @@ fn rs(args: &[&str]) -> Command {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn out_text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Run, expect exit 1 and a message naming `check`.
-fn refused(mut c: Command, check: &str) -> String {
-    let o = c.output().expect("spawn");
-    let text = out_text(&o);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{c:?}: expected exit 1 (refused: {check}), got {:?}\n{text}",
-        o.status
-    );
-    assert!(
-        text.contains(&format!("check `{check}` failed")),
-        "{c:?}: expected the failed check `{check}` to be named:\n{text}"
-    );
-    text
-}
-
-/// A synthetic release: release.json, a recipe copy and two artifact files.
-fn synthetic_release(dir: &Path, name: &str, version: &str) {
-    std::fs::create_dir_all(dir.join("inputs")).unwrap();
-    let recipe = format!("[release]\nname = \"{name}\"\nversion = \"{version}\"\n");
-    std::fs::write(dir.join("inputs/recipe.toml"), &recipe).unwrap();
-    // The directory source's copy, with the tree digest release.json records for it.
-    std::fs::create_dir_all(dir.join("inputs/src")).unwrap();
-    std::fs::write(dir.join("inputs/src/hello.py"), "print('hello')\n").unwrap();
-    let src_digest = relsign::source::tree_digest(&dir.join("inputs/src")).unwrap();
-    let mut artifacts = Vec::new();
-    for (i, (file, kind)) in [
-        (format!("{name}-{version}.tar.gz"), "sdist"),
-        (format!("{name}-{version}-py3-none-any.whl"), "wheel"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let bytes: Vec<u8> = (0..20_000u32)
-            .map(|j| (j.wrapping_mul(2654435761) >> (i + 3)) as u8)
-            .collect();
-        std::fs::write(dir.join(&file), &bytes).unwrap();
-        artifacts.push(Artifact {
-            file,
-            kind: kind.into(),
-            package: name.into(),
-            size: bytes.len() as u64,
-            sha256: Sha256Hex::of(&bytes),
-            media_type: "application/octet-stream".into(),
-        });
-    }
-    // Stand-in SBOM documents (signing requires one of each kind per artifact).
-    std::fs::create_dir_all(dir.join("sbom")).unwrap();
-    for a in &artifacts {
-        for ext in ["cdx.json", "spdx.json"] {
-            let doc = format!("{{\"synthetic-sbom-for\":\"{}\"}}", a.file);
-            std::fs::write(dir.join("sbom").join(format!("{}.{ext}", a.file)), doc).unwrap();
-        }
-    }
-    let m = ReleaseManifest {
-        type_: RELEASE_TYPE.into(),
-        name: name.into(),
-        version: version.into(),
-        source_date_epoch: 1_700_000_000,
-        recipe: InputFile {
-            path: "inputs/recipe.toml".into(),
-            sha256: Sha256Hex::of(recipe.as_bytes()),
-        },
-        locks: vec![],
-        sources: vec![relsign::source::SourceRecord {
-            package: name.into(),
-            kind: "dir".into(),
-            location: "src".into(),
-            digest: src_digest.to_string(),
-            source_date_epoch: 1_700_000_000,
-        }],
-        artifacts,
-        builder: "relsign test".into(),
-        builds: vec![],
-    };
-    std::fs::write(dir.join("release.json"), relsign::build::canonical_json(&m)).unwrap();
 }
 
 /// Keys and policies shared by the tests of this file (generated once; test-only).
@@ -1090,7 +1002,7 @@ fn legacy_message_signature_bundles_still_verify() {
     let f = fixture();
     let pol = f.policy("two");
     let d = f.signed("legacy-bundles", "0.1.0", &["alice", "bob"]);
-    let m: ReleaseManifest =
+    let m: relsign::build::ReleaseManifest =
         serde_json::from_slice(&std::fs::read(d.join("release.json")).unwrap()).unwrap();
     let mut replaced = 0;
     for k in ["alice", "bob"] {

@@ -157,6 +157,10 @@ impl PublicKey {
     pub fn spki_der(&self) -> &[u8] {
         &self.spki
     }
+    /// The 32-byte Ed25519 public key (RFC 8032 encoding), as signed notes name it.
+    pub fn raw_bytes(&self) -> [u8; 32] {
+        self.vk.to_bytes()
+    }
     /// Pure Ed25519 verification (strict: rejects non-canonical and small-order encodings).
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
         let Ok(sig) = Signature::from_slice(sig) else {

@@ -105,6 +105,68 @@ pub struct Policy {
     pub revoked_keys: Vec<String>,
     #[serde(default)]
     pub revoked_releases: Vec<ReleaseRef>,
+    /// The transparency log of releases (issue 14): absent in policies made before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transparency_log: Option<LogPolicy>,
+    /// Signed advisories (`relsign revoke`): a key or a release revoked from a date.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advisories: Vec<Advisory>,
+}
+
+/// An advisory: a release key compromised, or a release withdrawn, from `date` on, with the
+/// reason and where to read more. Signed with the policy version that carries it; logged in
+/// the transparency log at `log_index`, so that a signature by the key logged after it is
+/// refused whatever signing time it claims (a stolen key can backdate a statement, not a
+/// log position).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Advisory {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseRef>,
+    pub reason: String,
+    pub url: String,
+    /// RFC 3339, UTC.
+    pub date: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
+}
+
+impl Advisory {
+    /// `key:<keyid>` or `release:<name>@<version>`, as the log entry names it.
+    pub fn subject(&self) -> String {
+        match (&self.keyid, &self.release) {
+            (Some(k), _) => format!("key:{k}"),
+            (None, Some(r)) => format!("release:{}@{}", r.name, r.version),
+            (None, None) => String::new(),
+        }
+    }
+    /// The digest the log entry records: the canonical JSON without `log_index`.
+    pub fn digest(&self) -> crate::digest::Sha256Hex {
+        let mut a = self.clone();
+        a.log_index = None;
+        crate::digest::Sha256Hex::of(&crate::build::canonical_json(&a))
+    }
+    /// `ID (DATE): REASON; details: URL`, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "advisory {} ({}): {}; details: {}",
+            self.id, self.date, self.reason, self.url
+        )
+    }
+}
+
+/// The transparency log the policy trusts: its origin (the checkpoint's first line and the
+/// signed-note key name), the log's Ed25519 public key, and whether every counted release
+/// signature must be in it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LogPolicy {
+    pub origin: String,
+    pub public_key_pem: String,
+    pub required: bool,
 }
 
 /// A release key, checked: its PEM parsed, its id recomputed, its window parsed.
@@ -122,6 +184,8 @@ pub struct CheckedPolicy {
     pub roots: Vec<PublicKey>,
     pub release_keys: Vec<CheckedReleaseKey>,
     pub expires: Option<i64>,
+    /// The log's note verifier key (name = origin), and whether the log is required.
+    pub log: Option<(crate::tlog::note::NoteKey, bool)>,
 }
 
 impl Policy {
@@ -193,11 +257,36 @@ impl Policy {
             Some(e) => Some(time::parse(e).map_err(|e| bad(format!("expires: {e}")))?),
             None => None,
         };
+        let mut ids = BTreeSet::new();
+        for (i, a) in self.advisories.iter().enumerate() {
+            let f = format!("advisories[{i}]");
+            if a.id.is_empty() || !ids.insert(a.id.clone()) {
+                return Err(bad(format!("{f}.id {:?}: empty or used twice", a.id)));
+            }
+            if a.keyid.is_some() == a.release.is_some() {
+                return Err(bad(format!("{f}: names exactly one of keyid and release")));
+            }
+            if a.reason.is_empty() || a.url.is_empty() {
+                return Err(bad(format!("{f}: reason and url must not be empty")));
+            }
+            time::parse(&a.date).map_err(|e| bad(format!("{f}.date: {e}")))?;
+        }
+        let log = match &self.transparency_log {
+            Some(l) => {
+                let k = PublicKey::from_pem(&l.public_key_pem, Path::new("transparency_log"))
+                    .map_err(|e| bad(format!("transparency_log.public_key_pem: {e}")))?;
+                let nk = crate::tlog::note::NoteKey::new(&l.origin, k)
+                    .map_err(|e| bad(format!("transparency_log.origin: {e}")))?;
+                Some((nk, l.required))
+            }
+            None => None,
+        };
         Ok(CheckedPolicy {
             doc: self,
             roots,
             release_keys,
             expires,
+            log,
         })
     }
 }
@@ -211,6 +300,23 @@ impl CheckedPolicy {
     }
     pub fn key_revoked(&self, keyid: &str) -> bool {
         self.doc.revoked_keys.iter().any(|k| k == keyid)
+    }
+    /// The advisories about this key, with their dates (unix seconds).
+    pub fn key_advisories(&self, keyid: &str) -> Vec<(&Advisory, i64)> {
+        self.doc
+            .advisories
+            .iter()
+            .filter(|a| a.keyid.as_deref() == Some(keyid))
+            .map(|a| (a, time::parse(&a.date).expect("checked")))
+            .collect()
+    }
+    /// The advisory that withdraws this release, if any.
+    pub fn release_advisory(&self, name: &str, version: &str) -> Option<&Advisory> {
+        self.doc.advisories.iter().find(|a| {
+            a.release
+                .as_ref()
+                .is_some_and(|r| r.name == name && r.version == version)
+        })
     }
     pub fn release_revoked(&self, name: &str, version: &str) -> bool {
         self.doc
@@ -446,6 +552,8 @@ pub fn init(dir: &Path, o: InitOptions) -> Result<PathBuf, PolicyError> {
         thresholds: o.thresholds,
         revoked_keys: vec![],
         revoked_releases: vec![],
+        transparency_log: None,
+        advisories: vec![],
     };
     let checked = doc
         .check("the new policy")

@@ -521,6 +521,7 @@ fn plan_oci(rel: &ReleaseDir, dest: &str, gen: &Gen) -> Result<Vec<Step>, PlanEr
         .filter(|f| {
             (*f == "release.json"
                 || (f.starts_with("attestations/") && f.ends_with(".dsse.json"))
+                || (f.starts_with("attestations/") && f.ends_with(".tlog-proof"))
                 || f.starts_with("sbom/")
                 || *f == "test-results/summary.json"
                 || f.starts_with("inputs/"))

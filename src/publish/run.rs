@@ -413,21 +413,10 @@ fn journal_step(
 ) -> Result<(), PublishError> {
     *executed += 1;
     if o.kill_after == Some(*executed) {
-        kill_self();
+        crate::kill_self();
     }
     journal.record(rec)?;
     Ok(())
-}
-
-/// The crash-test hook: a real SIGKILL, as an operator's `kill -9` or the OOM killer would.
-fn kill_self() -> ! {
-    let pid = std::process::id().to_string();
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", &pid])
-        .status();
-    // `kill` is in procps/coreutils on every Debian; should it be missing, abort (SIGABRT)
-    // rather than carry on.
-    std::process::abort()
 }
 
 // ---- PyPI-style index ------------------------------------------------------------------

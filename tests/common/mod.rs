@@ -5,6 +5,7 @@
 pub mod proxy;
 pub mod pyindex;
 pub mod signed;
+pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -86,6 +87,32 @@ pub fn run_ok(mut c: Command) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// stdout and stderr together, for messages and searches.
+pub fn out_text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Run, expect exit 1 and a message naming `check`.
+pub fn refused(mut c: Command, check: &str) -> String {
+    let o = c.output().expect("spawn");
+    let text = out_text(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{c:?}: expected exit 1 (refused: {check}), got {:?}\n{text}",
+        o.status
+    );
+    assert!(
+        text.contains(&format!("check `{check}` failed")),
+        "{c:?}: expected the failed check `{check}` to be named:\n{text}"
+    );
+    text
 }
 
 pub fn stderr(o: &Output) -> String {
@@ -194,6 +221,46 @@ impl Registry {
 }
 
 impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A static file server (for a mirror, a log) (Python's http.server from the test venv).
+pub struct FileServer {
+    child: std::process::Child,
+    pub port: u16,
+}
+impl FileServer {
+    pub fn start(dir: &Path) -> FileServer {
+        let port = free_port();
+        let child = Command::new(venv().join("bin/python"))
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "http.server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        FileServer { child, port }
+    }
+}
+impl Drop for FileServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -7,6 +7,7 @@
 mod bench_publish;
 mod docassemble;
 mod fuzz;
+mod incident;
 mod release;
 mod servers;
 
@@ -246,6 +247,7 @@ fn demo() -> Result<()> {
     // Through the environment xtask's children inherit, so that `run` (which prints each
     // command with the variables it sets) never shows the passphrase.
     std::env::set_var("RELSIGN_PASSPHRASE", demo_passphrase());
+    std::env::set_var("RELSIGN_LOG_PASSPHRASE", demo_passphrase());
     let relsign =
         |args: &[&str]| -> Result<()> { run(Command::new(&bin).args(args).current_dir(root())) };
     let recipe_s = recipe.to_string_lossy().into_owned();
@@ -253,8 +255,22 @@ fn demo() -> Result<()> {
     relsign(&["lock", "--check", &recipe_s])?;
     relsign(&["fetch", &recipe_s])?;
     let (keys, release_key) = demo_keys(&bin)?;
-    // build → behave gate (venv and image) → SBOMs → sign, in one command.
-    relsign(&["release", &recipe_s, "--out", &out_s, "--key", &release_key])?;
+    let (log, log_key) = demo_log(&bin, &keys)?;
+    let log_s = log.to_string_lossy().into_owned();
+    // build → behave gate (venv and image) → SBOMs → sign → the signature in the transparency
+    // log, in one command.
+    relsign(&[
+        "release",
+        &recipe_s,
+        "--out",
+        &out_s,
+        "--key",
+        &release_key,
+        "--log",
+        &log_s,
+        "--log-key",
+        &log_key,
+    ])?;
     // The image runs without Docker: the demo CLI through its entry point.
     relsign(&["run", &out_s, "--", "relsign-demo", "greet", "relsign"])?;
     let state = root().join("target/demo/last-seen.json");
@@ -266,6 +282,8 @@ fn demo() -> Result<()> {
         &keys.to_string_lossy(),
         "--state",
         &state.to_string_lossy(),
+        "--log",
+        &log_s,
     ])?;
     // Publish to the recipe's static mirror (a directory: no server needed), a second time to
     // show the resume/no-op, and verify from the mirror as an implementer would, against the
@@ -281,10 +299,25 @@ fn demo() -> Result<()> {
             "publish", &out_s, "--recipe", &recipe_s, "--to", "mirror", "--policy", &keys_s,
         ])?;
     }
+    // The log beside it, as static files (`relsign publish` does not copy it yet).
+    let mirror_log = mirror.join("log");
+    copy_log(&log, &mirror_log)?;
     let from_mirror = mirror.join("releases/relsign-demo/0.1.0");
     relsign(&[
         "verify",
         &from_mirror.to_string_lossy(),
+        "--policy",
+        &mirror.join("keys").to_string_lossy(),
+        "--state",
+        &state.to_string_lossy(),
+        "--log",
+        &mirror_log.to_string_lossy(),
+    ])?;
+    // The maintainer's view: every release signed since the last look, with its key id.
+    relsign(&[
+        "log",
+        "monitor",
+        &mirror_log.to_string_lossy(),
         "--policy",
         &mirror.join("keys").to_string_lossy(),
         "--state",
@@ -303,6 +336,11 @@ fn demo() -> Result<()> {
     println!("  attestations/   provenance, test result and SBOMs in DSSE, and Sigstore bundles");
     println!("  inputs/         the recipe, the locks and the source, for `relsign rebuild`");
     println!("signed with TEST-ONLY demo keys in {}", keys.display());
+    println!(
+        "  logged in the TEST-ONLY transparency log {} (copied to {}); the proof is attestations/provenance.*.tlog-proof",
+        log.display(),
+        mirror_log.display()
+    );
     println!(
         "  verify again:   relsign verify {} --policy {}",
         out.display(),
@@ -361,8 +399,73 @@ fn test_keys(bin: &Path, keys: &Path, prefix: &str) -> Result<(PathBuf, String)>
         "1",
         "--test-only",
     ])?;
-    relsign(&["policy", "sign", &dir, "--key", &format!("{root_key}.key")])?;
     Ok((keys, format!("{release_key}.key")))
+}
+
+/// A TEST-ONLY log key and an empty transparency log under target/demo/log, named (required)
+/// in the demo policy, which the demo root key then signs. Returns the log and its key.
+fn demo_log(bin: &Path, keys: &Path) -> Result<(PathBuf, String)> {
+    let log = root().join("target/demo/log");
+    if log.exists() {
+        std::fs::remove_dir_all(&log).with_context(|| format!("removing {}", log.display()))?;
+    }
+    let relsign =
+        |args: &[&str]| -> Result<()> { run(Command::new(bin).args(args).current_dir(root())) };
+    let k = |name: &str| keys.join(name).to_string_lossy().into_owned();
+    let (root_key, log_key) = (k("demo-root-TEST-ONLY"), k("demo-log-TEST-ONLY"));
+    let origin = "demo.relsign.example/log-TEST-ONLY";
+    relsign(&["key", "generate", "--out", &log_key])?;
+    let (dir, log_s) = (keys.to_string_lossy(), log.to_string_lossy());
+    relsign(&[
+        "log",
+        "init",
+        &log_s,
+        "--origin",
+        origin,
+        "--key",
+        &format!("{log_key}.key"),
+    ])?;
+    relsign(&[
+        "policy",
+        "set-log",
+        &dir,
+        "--origin",
+        origin,
+        "--key",
+        &format!("{log_key}.pub"),
+        "--required",
+    ])?;
+    relsign(&["policy", "sign", &dir, "--key", &format!("{root_key}.key")])?;
+    Ok((log, format!("{log_key}.key")))
+}
+
+/// Copy a log directory (its checkpoint last, as a reader must never see a checkpoint whose
+/// tiles are not there yet), leaving out the writer's lock file.
+fn copy_log(from: &Path, to: &Path) -> Result<()> {
+    fn files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        for e in std::fs::read_dir(dir)? {
+            let p = e?.path();
+            if p.is_dir() {
+                files(&p, out)?;
+            } else {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut all = Vec::new();
+    files(from, &mut all)?;
+    all.sort_by_key(|p| p.ends_with("checkpoint"));
+    for p in all {
+        let rel = p.strip_prefix(from)?;
+        if rel.ends_with(".relsign-log.lock") {
+            continue;
+        }
+        let dst = to.join(rel);
+        std::fs::create_dir_all(dst.parent().expect("a parent"))?;
+        std::fs::copy(&p, &dst).with_context(|| format!("copying {}", p.display()))?;
+    }
+    Ok(())
 }
 
 /// `cargo xtask bench`: `relsign verify` of a synthetic release with 1 GiB of artifacts
@@ -616,8 +719,9 @@ fn main() -> Result<()> {
         Some("release") => release::release(&args[1..], &relsign_bin()?),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("docassemble") => docassemble::docassemble(&args[1..]),
+        Some("incident") => incident::incident(&relsign_bin()?, &root()),
         _ => {
-            eprintln!("usage: cargo xtask <demo|test|bench|release|docassemble|fuzz> [args]\n\n  demo   lock-check, fetch and build recipes/demo.toml into target/demo/release, sign it with generated test-only keys and verify it\n  test   install what the tests need (apt packages, a Python venv) and run the suite\n  bench  [MiB] relsign verify of a synthetic release (default 1024 MiB) against openssl dgst -sha256\n  release RECIPE [--dry-run] --key FILE: preflight, build, reproducibility check, gate, SBOMs, sign, publish, verify from each destination\n  docassemble [--all-scenarios]: docassemble's whole release from a warm store, with test-only keys, to loopback registries, a pypiserver and a mirror; stages with times\n  fuzz   [--secs N] [TARGET…] build the cargo-fuzz targets and run each (or the named ones) N seconds (default 30); exit 1 on a finding");
+            eprintln!("usage: cargo xtask <demo|test|bench|release|docassemble|fuzz|incident> [args]\n\n  demo   lock-check, fetch and build recipes/demo.toml into target/demo/release, sign it with generated test-only keys and verify it\n  test   install what the tests need (apt packages, a Python venv) and run the suite\n  bench  [MiB] relsign verify of a synthetic release (default 1024 MiB) against openssl dgst -sha256\n  release RECIPE [--dry-run] --key FILE: preflight, build, reproducibility check, gate, SBOMs, sign, publish, verify from each destination\n  docassemble [--all-scenarios]: docassemble's whole release from a warm store, with test-only keys, to loopback registries, a pypiserver and a mirror; stages with times\n  fuzz   [--secs N] [TARGET…] build the cargo-fuzz targets and run each (or the named ones) N seconds (default 30); exit 1 on a finding\n  incident  after `demo`: rehearse a key compromise: rotate the release key, log an advisory, re-sign, refuse the thief's release, publish to a mirror and verify from it");
             std::process::exit(2);
         }
     }
