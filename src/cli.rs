@@ -187,6 +187,27 @@ pub enum Command {
         /// --check-reproducible`); a difference stops the release before the gate.
         #[arg(long)]
         check_reproducible: bool,
+        /// Where the stable branch's earlier releases are (a release directory or a static
+        /// mirror), instead of the recipe's release.stable-releases. Repeatable.
+        #[arg(long = "stable-releases", value_name = "DIR")]
+        stable_releases: Vec<PathBuf>,
+    },
+    /// Take the recipe's vulnerability databases (`[[vulnerabilities.database]]`: OSV exports,
+    /// zips of OSV JSON records) from their locations, check every record, keep them in the
+    /// store and pin them in the vulndb lock by sha256, size, record count and the time taken.
+    /// `relsign release` scans against exactly these, offline, and refuses a database older
+    /// than `vulnerabilities.max-age-days`.
+    ///
+    /// Examples:
+    ///   relsign vulndb recipes/docassemble.toml
+    ///   relsign vulndb recipes/demo.toml --from PyPI=/srv/osv/PyPI.zip
+    #[command(verbatim_doc_comment)]
+    Vulndb {
+        /// The recipe (TOML; see README, "Vulnerability gate").
+        recipe: PathBuf,
+        /// NAME=URL-OR-PATH: a location for database NAME, tried before the recipe's own.
+        #[arg(long = "from", value_name = "NAME=LOCATION")]
+        from: Vec<String>,
     },
     /// Run the release gate: the recipe's behave suite against a built release, offline, in the
     /// sandbox (in a fresh venv and/or inside the image, per `[test] run-in`).

@@ -44,6 +44,9 @@ pub struct RecipeFile {
     /// locations in order.
     #[serde(default, rename = "archive")]
     pub archives: Vec<ArchiveSpec>,
+    /// The vulnerability gate: a locked OSV database and the policy `relsign release` applies
+    /// before signing.
+    pub vulnerabilities: Option<crate::vulndb::VulnSpec>,
 }
 
 /// `[[archive]]`: a file the release needs from upstream (a `git archive` of configs or a test
@@ -378,10 +381,18 @@ impl ImageSpec {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Release {
     pub name: String,
     pub version: String,
+    /// The stable branch this release is on (`1.10`, or a branch name): it may not add a
+    /// dependency or change a pin other than by a patch-level or Debian security update,
+    /// compared with the last release of the branch.
+    pub stable: Option<String>,
+    /// Where the branch's earlier releases are: release directories or static mirrors
+    /// (`releases/<name>/<version>/`), relative to the recipe.
+    #[serde(default)]
+    pub stable_releases: Vec<PathBuf>,
 }
 
 /// The Python target and the pins.
@@ -580,6 +591,18 @@ impl Recipe {
                 "release.version",
                 "must be a non-empty version without spaces".into(),
             ));
+        }
+        if let Some(b) = &file.release.stable {
+            if !valid_name(b) {
+                return Err(invalid(
+                    "release.stable",
+                    format!("{b:?} is not a version or branch name (letters, digits, . _ -)"),
+                ));
+            }
+        }
+        if let Some(v) = &file.vulnerabilities {
+            v.validate()
+                .map_err(|(key, reason)| invalid(&key, reason))?;
         }
         if !is_python_version(&file.python.version) {
             return Err(invalid(

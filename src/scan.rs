@@ -51,36 +51,87 @@ pub struct Finding {
     pub summary: String,
 }
 
-/// Read the OSV records of a zip or a directory (every `*.json`, recursively).
+/// Check one record against the OSV schema's required fields and the shapes the scan reads:
+/// `id` and `modified` (RFC 3339) strings, `affected` a list of objects whose `package` has an
+/// `ecosystem` and a `name`, and whose `ranges` have a `type` and a list of `events`.
+fn check_record(v: &Value) -> Result<(), String> {
+    let s = |k: &str| v.get(k).and_then(Value::as_str);
+    let id = s("id").ok_or("not an OSV record: no string `id`")?;
+    if id.is_empty() || id.len() > 256 {
+        return Err("not an OSV record: `id` is empty or over 256 bytes".into());
+    }
+    let m =
+        s("modified").ok_or_else(|| format!("{id}: not an OSV record: no string `modified`"))?;
+    crate::attest::time::parse(m).map_err(|e| format!("{id}: modified: {e}"))?;
+    let Some(aff) = v.get("affected") else {
+        return Ok(());
+    };
+    let aff = aff
+        .as_array()
+        .ok_or_else(|| format!("{id}: affected: not a list"))?;
+    for (i, a) in aff.iter().enumerate() {
+        let at = format!("{id}: affected[{i}]");
+        if let Some(p) = a.get("package") {
+            let eco = p.get("ecosystem").and_then(Value::as_str);
+            let name = p.get("name").and_then(Value::as_str);
+            if eco.is_none() || name.is_none() {
+                return Err(format!("{at}.package: needs string ecosystem and name"));
+            }
+        }
+        for (j, r) in a
+            .get("ranges")
+            .map(|r| r.as_array().ok_or(format!("{at}.ranges: not a list")))
+            .transpose()?
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let ok = r.get("type").and_then(Value::as_str).is_some()
+                && r.get("events").and_then(Value::as_array).is_some_and(|e| {
+                    e.iter().all(|x| {
+                        x.as_object()
+                            .is_some_and(|o| o.len() == 1 && o.values().all(Value::is_string))
+                    })
+                });
+            if !ok {
+                return Err(format!(
+                    "{at}.ranges[{j}]: needs a type and events of one string each"
+                ));
+            }
+        }
+        if let Some(vs) = a.get("versions") {
+            if !vs
+                .as_array()
+                .is_some_and(|l| l.iter().all(Value::is_string))
+            {
+                return Err(format!("{at}.versions: not a list of strings"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Read the OSV records of a zip or a directory (every `*.json`, recursively). Every record is
+/// checked ([`check_record`]); an id that appears twice is refused.
 pub fn load_db(path: &Path) -> Result<Vec<Value>, ScanError> {
     let mut out = Vec::new();
+    let mut ids = std::collections::HashSet::new();
     let mut add = |name: &str, bytes: &[u8]| -> Result<(), ScanError> {
         if out.len() >= MAX_RECORDS {
             return Err(bad(path, format!("more than {MAX_RECORDS} records")));
         }
         let v =
             crate::json::value(bytes, MAX_RECORD).map_err(|e| bad(path, format!("{name}: {e}")))?;
-        if v.get("id").and_then(Value::as_str).is_none() {
-            return Err(bad(path, format!("{name}: not an OSV record (no id)")));
+        check_record(&v).map_err(|e| bad(path, format!("{name}: {e}")))?;
+        let id = v["id"].as_str().unwrap_or_default().to_string();
+        if !ids.insert(id.clone()) {
+            return Err(bad(path, format!("{name}: record {id} appears twice")));
         }
         out.push(v);
         Ok(())
     };
     if path.is_dir() {
-        let mut stack = vec![path.to_path_buf()];
-        let mut files = Vec::new();
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).map_err(fsutil::err("read directory", &d))? {
-                let p = e.map_err(fsutil::err("read directory", &d))?.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "json") {
-                    files.push(p);
-                }
-            }
-        }
-        files.sort();
-        for f in files {
+        for f in db_files(path)? {
             let bytes = crate::json::read_limited(&f, MAX_RECORD).map_err(|e| match e {
                 crate::json::ReadError::Fs(e) => ScanError::Fs(e),
                 e => bad(&f, e.to_string()),
@@ -106,6 +157,27 @@ pub fn load_db(path: &Path) -> Result<Vec<Value>, ScanError> {
         }
     }
     Ok(out)
+}
+
+/// Every `*.json` under a directory, recursively, sorted.
+fn db_files(dir: &Path) -> Result<Vec<PathBuf>, ScanError> {
+    let mut stack = vec![dir.to_path_buf()];
+    let mut files = Vec::new();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(fsutil::err("read directory", &d))? {
+            let p = e.map_err(fsutil::err("read directory", &d))?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "json") {
+                files.push(p);
+            }
+            if files.len() > MAX_RECORDS {
+                return Err(bad(dir, format!("more than {MAX_RECORDS} files")));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// Whether `version` is affected by an OSV range's events (ECOSYSTEM semantics), and the first
@@ -263,7 +335,7 @@ pub fn scan(pkgs: &[Package], db: &[Value]) -> Vec<Finding> {
 
 /// An allow-list entry (`--allow FILE`, TOML `[[allow]]`): an advisory accepted for a package
 /// until a date, with the reason.
-#[derive(Debug, Clone, serde::Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Allow {
     pub id: String,
@@ -280,25 +352,49 @@ struct AllowFile {
     allow: Vec<Allow>,
 }
 
+/// Check allow-list entries: each needs an id, a package, a reason and a `YYYY-MM-DD` expiry;
+/// the same id and package twice is refused. `Err((index, reason))`.
+pub fn check_allow(entries: &[Allow]) -> Result<(), (usize, String)> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, a) in entries.iter().enumerate() {
+        if a.id.trim().is_empty() || a.package.trim().is_empty() {
+            return Err((i, "id and package are required".into()));
+        }
+        if a.reason.trim().is_empty() {
+            return Err((i, format!("({}): a reason is required", a.id)));
+        }
+        let date_ok = a.expires.len() == 10
+            && crate::attest::time::parse(&format!("{}T00:00:00Z", a.expires)).is_ok();
+        if !date_ok {
+            return Err((
+                i,
+                format!("expires {:?}: not a date (YYYY-MM-DD)", a.expires),
+            ));
+        }
+        if !seen.insert((a.id.as_str(), a.package.as_str())) {
+            return Err((i, format!("{} for {} appears twice", a.id, a.package)));
+        }
+    }
+    Ok(())
+}
+
 /// Read an allow-list; every entry needs a reason and a valid date.
 pub fn read_allow(path: &Path) -> Result<Vec<Allow>, ScanError> {
     let text = fsutil::read_to_string(path)?;
     let f: AllowFile = toml::from_str(&text).map_err(|e| bad(path, e.to_string()))?;
-    for (i, a) in f.allow.iter().enumerate() {
-        if a.reason.trim().is_empty() {
-            return Err(bad(
-                path,
-                format!("allow[{i}] ({}): a reason is required", a.id),
-            ));
-        }
-        crate::attest::time::parse(&format!("{}T00:00:00Z", a.expires)).map_err(|e| {
-            bad(
-                path,
-                format!("allow[{i}].expires {:?}: {e} (YYYY-MM-DD)", a.expires),
-            )
-        })?;
-    }
+    check_allow(&f.allow).map_err(|(i, reason)| bad(path, format!("allow[{i}]: {reason}")))?;
     Ok(f.allow)
+}
+
+/// A severity's rank: LOW 1, MODERATE = MEDIUM 2, HIGH 3, CRITICAL 4; anything else 0.
+pub fn severity_rank(s: &str) -> u8 {
+    match s.to_ascii_uppercase().as_str() {
+        "LOW" => 1,
+        "MODERATE" | "MEDIUM" => 2,
+        "HIGH" => 3,
+        "CRITICAL" => 4,
+        _ => 0,
+    }
 }
 
 /// The policy's verdict on one finding.
@@ -321,13 +417,7 @@ pub fn judge(
     allow: &[Allow],
     today: &str,
 ) -> Vec<Judged> {
-    let rank = |s: &str| match s.to_ascii_uppercase().as_str() {
-        "LOW" => 1,
-        "MODERATE" | "MEDIUM" => 2,
-        "HIGH" => 3,
-        "CRITICAL" => 4,
-        _ => 0,
-    };
+    let rank = severity_rank;
     findings
         .into_iter()
         .map(|f| {
