@@ -356,9 +356,9 @@ impl PolicyInputs {
                         format!(
                             "  {} {} {} ({}) {}",
                             e.verdict,
-                            e.id,
-                            e.package,
-                            e.installed,
+                            e.finding.id,
+                            e.finding.package,
+                            e.finding.installed,
                             e.note.as_deref().unwrap_or("")
                         )
                     })

@@ -40,7 +40,7 @@ fn bad(path: &Path, reason: impl Into<String>) -> ScanError {
 }
 
 /// A match of an advisory against a package.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Finding {
     pub id: String,
     pub ecosystem: String,
@@ -398,12 +398,12 @@ pub fn severity_rank(s: &str) -> u8 {
 }
 
 /// The policy's verdict on one finding.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Judged {
     #[serde(flatten)]
     pub finding: Finding,
     /// `fail`, `allowed` or `reported`.
-    pub verdict: &'static str,
+    pub verdict: String,
     pub note: Option<String>,
 }
 
@@ -448,7 +448,7 @@ pub fn judge(
             };
             Judged {
                 finding: f,
-                verdict,
+                verdict: verdict.to_string(),
                 note,
             }
         })
@@ -547,7 +547,7 @@ mod tests {
             expires: "2026-12-31".into(),
         }];
         let j = judge(f.clone(), "fixed", None, &allow, "2026-12-02");
-        let v: Vec<&str> = j.iter().map(|x| x.verdict).collect();
+        let v: Vec<&str> = j.iter().map(|x| x.verdict.as_str()).collect();
         assert_eq!(v, vec!["fail", "allowed", "reported"]);
         let j = judge(f.clone(), "fixed", None, &allow, "2027-01-01");
         assert_eq!(j[1].verdict, "fail");

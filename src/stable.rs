@@ -103,21 +103,24 @@ fn on_branch(version: &str, branch: &str) -> bool {
     version == branch || version.starts_with(&format!("{branch}."))
 }
 
-/// The release directories a location holds: itself (it has a release.json), or a static
-/// mirror's `releases/<name>/*/`.
+/// The release directories a location holds: itself (it has a release.json), a static
+/// mirror's `releases/<name>/*/`, or a directory of release directories.
 fn candidates(loc: &Path, name: &str) -> Result<Vec<PathBuf>, StableError> {
     if loc.join("release.json").is_file() {
         return Ok(vec![loc.to_path_buf()]);
     }
-    let d = loc.join("releases").join(name);
-    if !d.is_dir() {
+    if !loc.is_dir() {
         return Err(StableError::Input {
             path: loc.to_path_buf(),
-            reason: format!(
-                "neither a release directory (release.json) nor a mirror with releases/{name}/"
-            ),
+            reason: "not a directory: give a release directory, a static mirror or a directory of releases".into(),
         });
     }
+    let mirror = loc.join("releases").join(name);
+    let d = if mirror.is_dir() {
+        mirror
+    } else {
+        loc.to_path_buf()
+    };
     let mut out = Vec::new();
     for e in std::fs::read_dir(&d).map_err(fsutil::err("read directory", &d))? {
         let p = e.map_err(fsutil::err("read directory", &d))?.path();
@@ -125,6 +128,7 @@ fn candidates(loc: &Path, name: &str) -> Result<Vec<PathBuf>, StableError> {
             out.push(p);
         }
     }
+    out.sort();
     Ok(out)
 }
 

@@ -320,15 +320,26 @@ fn take_one(
     let (sha256, size) = store.insert(file, None, None, &mut reader.take(MAX_DB_BYTES + 1))?;
     let path = store.get(&sha256, file)?;
     if size > MAX_DB_BYTES {
+        let _ = std::fs::remove_file(&path);
         return Err(input(
-            Path::new(url),
+            Path::new(&crate::fetch::redact(url)),
             "(size)",
             format!("over the limit of {MAX_DB_BYTES} bytes"),
         ));
     }
-    let records = crate::scan::load_db(&path)?;
+    let shown = crate::fetch::redact(url);
+    let records = crate::scan::load_db(&path).map_err(|e| {
+        // Not an OSV export: named by where it came from, and not kept.
+        let _ = std::fs::remove_file(&path);
+        let store_path = path.display().to_string();
+        let reason = e
+            .to_string()
+            .replace(&format!("{store_path}: "), "")
+            .replace(&store_path, file);
+        input(Path::new(&shown), file, reason)
+    })?;
     if records.is_empty() {
-        return Err(input(Path::new(url), "(records)", "no OSV record"));
+        return Err(input(Path::new(&shown), file, "no OSV record"));
     }
     Ok((sha256, size, records.len() as u64))
 }
@@ -390,7 +401,13 @@ pub fn load(recipe: &Recipe, store: &Store, now: i64) -> Result<Loaded, VulnDbEr
             ));
         }
         let p = store.get(&l.sha256, &l.file)?;
-        let recs = crate::scan::load_db(&p)?;
+        let recs = crate::scan::load_db(&p).map_err(|e| {
+            input(
+                &path,
+                format!("database[{i}]"),
+                format!("{} ({}, sha256:{}): {e}", l.name, l.file, l.sha256),
+            )
+        })?;
         if recs.len() as u64 != l.records {
             return Err(input(
                 &path,

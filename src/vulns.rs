@@ -46,38 +46,6 @@ pub struct Policy {
     pub allow: Vec<Allow>,
 }
 
-/// One finding with its verdict (`fail`, `allowed`, `reported`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Entry {
-    pub id: String,
-    pub ecosystem: String,
-    pub package: String,
-    pub installed: String,
-    pub fixed: Option<String>,
-    pub severity: Option<String>,
-    pub summary: String,
-    pub verdict: String,
-    pub note: Option<String>,
-}
-
-impl From<Judged> for Entry {
-    fn from(j: Judged) -> Entry {
-        let f = j.finding;
-        Entry {
-            id: f.id,
-            ecosystem: f.ecosystem,
-            package: f.package,
-            installed: f.installed,
-            fixed: f.fixed,
-            severity: f.severity,
-            summary: f.summary,
-            verdict: j.verdict.to_string(),
-            note: j.note,
-        }
-    }
-}
-
 /// `scan/vulnerabilities.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -90,7 +58,7 @@ pub struct Report {
     pub packages: u64,
     pub started: String,
     pub finished: String,
-    pub findings: Vec<Entry>,
+    pub findings: Vec<Judged>,
 }
 
 impl Report {
@@ -102,12 +70,13 @@ impl Report {
     /// none is known), and the advisory.
     pub fn remediation(&self) -> String {
         let mut lines = Vec::new();
-        for e in self.findings.iter().filter(|e| e.verdict == "fail") {
+        for j in self.findings.iter().filter(|j| j.verdict == "fail") {
+            let e = &j.finding;
             let what = match &e.fixed {
                 Some(v) => format!("move {} ({}) from {} to {v} or later", e.package, e.ecosystem, e.installed),
                 None => format!("{} ({}) {}: no fixed version is known: remove it or allow-list it with a reason and an expiry", e.package, e.ecosystem, e.installed),
             };
-            let note = e
+            let note = j
                 .note
                 .as_deref()
                 .map(|n| format!("; {n}"))
@@ -166,7 +135,7 @@ pub fn run(
         packages: pkgs.len() as u64,
         started: crate::attest::time::format(started),
         finished: crate::attest::time::format(crate::attest::time::now()),
-        findings: judged.into_iter().map(Entry::from).collect(),
+        findings: judged,
     };
     let mut bytes = crate::build::canonical_json(&report);
     bytes.push(b'\n');
@@ -197,7 +166,8 @@ pub fn statement(m: &ReleaseManifest, report: &Report, report_sha256: &Sha256Hex
     let result: Vec<Value> = report
         .findings
         .iter()
-        .map(|e| {
+        .map(|j| {
+            let e = &j.finding;
             let severity: Vec<Value> = e
                 .severity
                 .iter()
@@ -205,8 +175,8 @@ pub fn statement(m: &ReleaseManifest, report: &Report, report_sha256: &Sha256Hex
                 .collect();
             json!({"id": e.id, "severity": severity, "annotations": [
                 {"package": e.package}, {"ecosystem": e.ecosystem}, {"installed": e.installed},
-                {"fixed": e.fixed.clone().unwrap_or_default()}, {"verdict": e.verdict},
-                {"note": e.note.clone().unwrap_or_default()},
+                {"fixed": e.fixed.clone().unwrap_or_default()}, {"verdict": j.verdict},
+                {"note": j.note.clone().unwrap_or_default()},
             ]})
         })
         .collect();
