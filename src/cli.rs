@@ -300,12 +300,14 @@ pub enum Command {
     /// Examples:
     ///   relsign scan target/demo/release --db osv/PyPI.zip --db osv/Debian.zip
     ///   relsign scan release/sbom/image.cdx.json --db osv/ --severity HIGH --json
+    ///   relsign scan recipes/docassemble.toml --db osv/PyPI.zip --db osv/Debian.zip
     ///   relsign scan release --db osv/ --allow scan-allow.toml
     #[command(verbatim_doc_comment)]
     Scan {
-        /// A release directory (every sbom/*.cdx.json), a CycloneDX SBOM file, or a published
-        /// release by `docker://host/repo:tag` (pulled first; credentials from
-        /// $RELSIGN_REGISTRY_CREDENTIALS).
+        /// A release directory (every sbom/*.cdx.json), a CycloneDX SBOM file, a recipe
+        /// (`*.toml`: the runtime pins of its Python lock and its image's Debian lock, Debian
+        /// packages by their own name), or a published release by `docker://host/repo:tag`
+        /// (pulled first; credentials from $RELSIGN_REGISTRY_CREDENTIALS).
         target: PathBuf,
         /// An OSV database: a zip of OSV JSON records or a directory of them. Repeatable.
         #[arg(long, value_name = "ZIP-OR-DIR", required = true)]

@@ -1117,7 +1117,12 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             allow,
         } => {
             let (_pulled, target) = pulled_release(&target, r)?;
-            let pkgs = relsign::packages::read(&target)?;
+            // A recipe: the packages its locks pin; else a release directory or an SBOM.
+            let pkgs = if target.extension().is_some_and(|e| e == "toml") {
+                relsign::packages::from_locks(&load(&target)?)?
+            } else {
+                relsign::packages::read(&target)?
+            };
             let mut records = Vec::new();
             let mut named = Vec::new();
             for d in &db {

@@ -17,6 +17,7 @@ use crate::packages::{version_cmp, Package};
 use serde::Serialize;
 use serde_json::Value;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Byte limit for one OSV record.
@@ -253,8 +254,50 @@ fn severity(rec: &Value) -> Option<String> {
         })
 }
 
+/// The packages by what an advisory names: (purl type, normalized name) for PyPI, (purl type,
+/// source package or else the binary's name) for Debian.
+fn index(pkgs: &[Package]) -> HashMap<(&str, String), Vec<&Package>> {
+    let mut m: HashMap<(&str, String), Vec<&Package>> = HashMap::new();
+    for p in pkgs {
+        let key = match p.ecosystem.as_str() {
+            "pypi" => crate::python::requirements::normalize_name(&p.name),
+            _ => p.source.clone().unwrap_or_else(|| p.name.clone()),
+        };
+        m.entry((p.ecosystem.as_str(), key)).or_default().push(p);
+    }
+    m
+}
+
+/// Whether one `affected` entry (for a package it names) affects `version`, and the first fixed
+/// version above it.
+fn affects(eco: &str, aff: &Value, version: &str) -> (bool, Option<String>) {
+    let mut hit = aff
+        .get("versions")
+        .and_then(Value::as_array)
+        .is_some_and(|v| v.iter().any(|x| x.as_str() == Some(version)));
+    let mut fixed = None;
+    for r in aff
+        .get("ranges")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if r.get("type").and_then(Value::as_str) != Some("ECOSYSTEM") {
+            continue;
+        }
+        let events = r.get("events").and_then(Value::as_array);
+        let (a, f) = in_range(eco, events.map_or(&[][..], |v| v), version);
+        if a {
+            hit = true;
+            fixed = fixed.or(f);
+        }
+    }
+    (hit, fixed)
+}
+
 /// Every advisory of `db` that affects a package of `pkgs`.
 pub fn scan(pkgs: &[Package], db: &[Value]) -> Vec<Finding> {
+    let by_name = index(pkgs);
     let mut out = Vec::new();
     for rec in db {
         if rec.get("withdrawn").is_some_and(|w| !w.is_null()) {
@@ -276,40 +319,16 @@ pub fn scan(pkgs: &[Package], db: &[Value]) -> Vec<Finding> {
             let Some((eco, release)) = ecosystem(eco_s) else {
                 continue;
             };
-            for p in pkgs.iter().filter(|p| p.ecosystem == eco) {
-                let matches = match eco {
-                    "pypi" => p.name == crate::python::requirements::normalize_name(name),
-                    _ => {
-                        p.source.as_deref().unwrap_or(&p.name) == name
-                            && release
-                                .is_none_or(|n| p.distro.as_deref() == Some(&format!("debian-{n}")))
-                    }
-                };
-                if !matches {
+            let key = match eco {
+                "pypi" => crate::python::requirements::normalize_name(name),
+                _ => name.to_string(),
+            };
+            let distro = release.map(|n| format!("debian-{n}"));
+            for p in by_name.get(&(eco, key)).into_iter().flatten() {
+                if eco == "deb" && distro.is_some() && p.distro != distro {
                     continue;
                 }
-                let listed = aff
-                    .get("versions")
-                    .and_then(Value::as_array)
-                    .is_some_and(|v| v.iter().any(|x| x.as_str() == Some(&p.version)));
-                let mut hit = listed;
-                let mut fixed = None;
-                for r in aff
-                    .get("ranges")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if r.get("type").and_then(Value::as_str) != Some("ECOSYSTEM") {
-                        continue;
-                    }
-                    let events = r.get("events").and_then(Value::as_array);
-                    let (a, f) = in_range(eco, events.map_or(&[][..], |v| v), &p.version);
-                    if a {
-                        hit = true;
-                        fixed = fixed.or(f);
-                    }
-                }
+                let (hit, fixed) = affects(eco, aff, &p.version);
                 if hit {
                     out.push(Finding {
                         id: id.to_string(),
