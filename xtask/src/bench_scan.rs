@@ -144,30 +144,20 @@ pub fn bench_scan(root: &Path, bin: &Path, work: &Path) -> Result<Vec<String>> {
         let db = work.join(format!("osv-{n}.zip"));
         write_db(&db, n, &py, &deb)?;
         let size = std::fs::metadata(&db)?.len();
-        let (args_table, args_json) = (
-            [
-                "--quiet",
-                "scan",
-                recipe.to_str().unwrap(),
-                "--db",
-                db.to_str().unwrap(),
-                "--fail-on",
-                "none",
-            ],
-            [
-                "--quiet",
-                "--json",
-                "scan",
-                recipe.to_str().unwrap(),
-                "--db",
-                db.to_str().unwrap(),
-                "--fail-on",
-                "none",
-            ],
-        );
-        let (t, out) = best_of_3(bin, &args_table)?;
+        let table = [
+            "--quiet",
+            "scan",
+            recipe.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--fail-on",
+            "none",
+        ];
+        let mut json = table.to_vec();
+        json.insert(1, "--json");
+        let (t, out) = best_of_3(bin, &table)?;
         let findings = out.lines().count().saturating_sub(2);
-        let (tj, _) = best_of_3(bin, &args_json)?;
+        let (tj, _) = best_of_3(bin, &json)?;
         lines.push(format!(
             "  {n} records ({:.1} MiB zip): table {t:.3} s, --json {tj:.3} s, {findings} finding(s); {:.0}% of the 2 s goal",
             size as f64 / (1 << 20) as f64,
