@@ -435,6 +435,13 @@ fn a_fixed_advisory_fails_the_release_gate_and_an_unexpired_allow_entry_lets_it_
         "ok           vulnerabilities: the vulnerability gate passed, signed, about every artifact: 5 finding(s) (1 allowed, 4 reported, none failing) against osv-PyPI.zip sha256:{db_sha} (as the provenance names them); scan/vulnerabilities.json matches"
     );
     assert!(text(&o).contains(&want), "{want}\n{}", text(&o));
+    // The policy reports are byproducts of the provenance, not inputs: rebuild still works.
+    let o = run_ok(relsign(&["rebuild", s(&out)]));
+    assert!(
+        text(&o).contains("relsign-demo 0.1.0: every digest matches"),
+        "{}",
+        text(&o)
+    );
     // The provenance names the database by digest and says the gate is required.
     let p = provenance(&out);
     let ext = &p["predicate"]["buildDefinition"]["externalParameters"]["vulnerabilities"];
