@@ -996,6 +996,78 @@ lock = "demo.debian.lock.toml"
 "#;
 
     #[test]
+    fn the_vulnerability_section_and_stable_are_checked_by_key() {
+        let v = "\n[vulnerabilities]\nlock = \"v.lock.toml\"\nmax-age-days = 7\n[[vulnerabilities.database]]\nname = \"PyPI\"\n";
+        let ok = format!("{GOOD}{v}");
+        let r = Recipe::parse(Path::new("r.toml"), ok.clone().into_bytes()).unwrap();
+        let spec = r.file.vulnerabilities.unwrap();
+        assert_eq!((spec.fail_on.as_str(), spec.max_age_days), ("fixed", 7));
+        let allow = |expires: &str, reason: &str| {
+            format!("[[vulnerabilities.allow]]\nid = \"X-1\"\npackage = \"click\"\nreason = \"{reason}\"\nexpires = \"{expires}\"\n")
+        };
+        for (text, key, why) in [
+            (
+                ok.replace("max-age-days = 7", "max-age-days = 7\nfail-on = \"some\""),
+                "vulnerabilities.fail-on",
+                "not one of fixed",
+            ),
+            (
+                ok.replace("max-age-days = 7", "max-age-days = 7\nseverity = \"BAD\""),
+                "vulnerabilities.severity",
+                "not one of LOW",
+            ),
+            (
+                ok.replace("max-age-days = 7", "max-age-days = 0"),
+                "vulnerabilities.max-age-days",
+                "at least 1",
+            ),
+            (
+                format!("{ok}[[vulnerabilities.database]]\nname = \"PyPI\"\n"),
+                "vulnerabilities.database[1].name",
+                "unique",
+            ),
+            (
+                format!("{ok}{}", allow("2027-13-01", "r")),
+                "vulnerabilities.allow[0]",
+                "not a date",
+            ),
+            (
+                format!("{ok}{}", allow("2027-01-01", " ")),
+                "vulnerabilities.allow[0]",
+                "a reason is required",
+            ),
+            (
+                format!(
+                    "{ok}{}{}",
+                    allow("2027-01-01", "r"),
+                    allow("2027-02-01", "r")
+                ),
+                "vulnerabilities.allow[1]",
+                "appears twice",
+            ),
+            (
+                ok.replace(
+                    "version = \"0.1.0\"",
+                    "version = \"0.1.0\"\nstable = \"1 10\"",
+                ),
+                "release.stable",
+                "not a version or branch name",
+            ),
+        ] {
+            let e = Recipe::parse(Path::new("r.toml"), text.into_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("key `{key}`")) && e.contains(why),
+                "{key}: {e}"
+            );
+        }
+        let no_db = GOOD.to_string() + "\n[vulnerabilities]\nlock = \"v\"\nmax-age-days = 1\n";
+        let e = Recipe::parse(Path::new("r.toml"), no_db.into_bytes()).unwrap_err();
+        assert!(e.to_string().contains("vulnerabilities.database"), "{e}");
+    }
+
+    #[test]
     fn scripts_need_libfaketime_and_plain_removals() {
         let img = "\n[image]\nname = \"i\"\npackages = [\"python3\"]\nlock = \"i.lock.toml\"\nscripts = true\n";
         let e = Recipe::parse(Path::new("r.toml"), format!("{GOOD}{img}").into_bytes())

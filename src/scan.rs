@@ -517,6 +517,44 @@ mod tests {
     }
 
     #[test]
+    fn records_need_the_schema_fields_and_shapes() {
+        let ok = json!({"id": "A-1", "modified": "2026-01-01T00:00:00Z", "affected": [
+            {"package": {"ecosystem": "PyPI", "name": "x"}, "versions": ["1.0"],
+             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]});
+        check_record(&ok).unwrap();
+        for (v, want) in [
+            (
+                json!({"modified": "2026-01-01T00:00:00Z"}),
+                "no string `id`",
+            ),
+            (
+                json!({"id": "A"}),
+                "A: not an OSV record: no string `modified`",
+            ),
+            (json!({"id": "A", "modified": "yesterday"}), "A: modified:"),
+            (
+                json!({"id": "A", "modified": "2026-01-01T00:00:00Z", "affected": {}}),
+                "affected: not a list",
+            ),
+            (
+                json!({"id": "A", "modified": "2026-01-01T00:00:00Z", "affected": [{"package": {"name": "x"}}]}),
+                "affected[0].package: needs",
+            ),
+            (
+                json!({"id": "A", "modified": "2026-01-01T00:00:00Z", "affected": [{"ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0", "fixed": "1"}]}]}]}),
+                "affected[0].ranges[0]",
+            ),
+            (
+                json!({"id": "A", "modified": "2026-01-01T00:00:00Z", "affected": [{"versions": [1]}]}),
+                "affected[0].versions",
+            ),
+        ] {
+            let e = check_record(&v).unwrap_err();
+            assert!(e.contains(want), "{want}: {e}");
+        }
+    }
+
+    #[test]
     fn ranges_versions_sources_and_withdrawn() {
         let pkgs = vec![
             pkg("pypi", "jinja2", "3.1.4", None),

@@ -435,6 +435,33 @@ fn a_fixed_advisory_fails_the_release_gate_and_an_unexpired_allow_entry_lets_it_
         "ok           vulnerabilities: the vulnerability gate passed, signed, about every artifact: 5 finding(s) (1 allowed, 4 reported, none failing) against osv-PyPI.zip sha256:{db_sha} (as the provenance names them); scan/vulnerabilities.json matches"
     );
     assert!(text(&o).contains(&want), "{want}\n{}", text(&o));
+    // Published to a registry and verified from there: the attestation, its bundle and the
+    // report travel with the image.
+    let reg = Registry::start(None);
+    run_ok(rs(&[
+        "publish",
+        s(&out),
+        "--recipe",
+        s(&recipe),
+        "--to",
+        "hub",
+        "--url",
+        &format!("hub=http://{}/relsign/demo", reg.host()),
+        "--policy",
+        s(&policy),
+    ]));
+    let o = run_ok(rs(&[
+        "verify",
+        &format!("docker://http://{}/relsign/demo:0.1.0", reg.host()),
+        "--policy",
+        s(&policy),
+        "--no-state",
+    ]));
+    assert!(
+        text(&o).contains(&format!("against osv-PyPI.zip sha256:{db_sha} (as the provenance names them); scan/vulnerabilities.json matches")),
+        "{}",
+        text(&o)
+    );
     // The policy reports are byproducts of the provenance, not inputs: rebuild still works.
     let o = run_ok(relsign(&["rebuild", s(&out)]));
     assert!(
