@@ -103,6 +103,18 @@ fn on_branch(version: &str, branch: &str) -> bool {
     version == branch || version.starts_with(&format!("{branch}."))
 }
 
+/// The `release.stable` of a release's recipe copy (how a branch named by a name, not a
+/// version, recognizes its releases); `None` when the copy is absent, is not the one
+/// `release.json` names by digest, or says nothing.
+fn declared_branch(dir: &Path, m: &crate::build::ReleaseManifest) -> Option<String> {
+    let bytes = crate::release::recipe_copy(dir, &m.recipe.path, &m.recipe.sha256)?;
+    let t: toml::Table = std::str::from_utf8(&bytes).ok()?.parse().ok()?;
+    t.get("release")?
+        .get("stable")?
+        .as_str()
+        .map(str::to_string)
+}
+
 /// The release directories a location holds: itself (it has a release.json), a static
 /// mirror's `releases/<name>/*/`, or a directory of release directories.
 fn candidates(loc: &Path, name: &str) -> Result<Vec<PathBuf>, StableError> {
@@ -132,8 +144,9 @@ fn candidates(loc: &Path, name: &str) -> Result<Vec<PathBuf>, StableError> {
     Ok(out)
 }
 
-/// The last release of `branch` before `version` among `locations` (a release marked
-/// NOT-A-RELEASE is skipped); `None` when there is none: this release is the baseline.
+/// The last release of `branch` before `version` among `locations`: on the branch when its
+/// version is the branch or `BRANCH.…`, or its recipe copy declares the same `stable` (a
+/// release marked NOT-A-RELEASE is skipped); `None` when there is none: this release is the baseline.
 pub fn find_baseline(
     name: &str,
     version: &str,
@@ -152,7 +165,9 @@ pub fn find_baseline(
                     reason: e.to_string(),
                 })?;
             let older = version_cmp("pypi", &m.version, version) == Ordering::Less;
-            if m.name != name || !on_branch(&m.version, branch) || !older {
+            let ours = on_branch(&m.version, branch)
+                || declared_branch(&dir, &m).as_deref() == Some(branch);
+            if m.name != name || !ours || !older {
                 continue;
             }
             if best
@@ -318,6 +333,69 @@ mod tests {
         assert!(bad
             .iter()
             .any(|o| o.name == "click" && o.reason.starts_with("downgraded")));
+    }
+
+    /// A release directory of `demo` at `version` whose release.json names the digest of a
+    /// recipe declaring `stable = signed`, and whose recipe copy declares `stable = copy`.
+    fn release(root: &Path, version: &str, signed: &str, copy: &str) {
+        let dir = root.join(version);
+        std::fs::create_dir_all(dir.join("recipe")).unwrap();
+        let text = |b: &str| format!("[release]\nversion = \"{version}\"\nstable = \"{b}\"\n");
+        let m = crate::build::ReleaseManifest {
+            type_: crate::build::RELEASE_TYPE.into(),
+            name: "demo".into(),
+            version: version.into(),
+            source_date_epoch: 0,
+            recipe: crate::build::InputFile {
+                path: "recipe/demo.toml".into(),
+                sha256: crate::digest::Sha256Hex::of(text(signed).as_bytes()),
+            },
+            locks: vec![],
+            sources: vec![],
+            artifacts: vec![],
+            builder: "test".into(),
+            builds: vec![],
+        };
+        std::fs::write(dir.join("recipe/demo.toml"), text(copy)).unwrap();
+        std::fs::write(dir.join("release.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_named_branch_finds_its_releases_by_their_recipe_copy() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path().join("releases");
+        let find = |version: &str, branch: &str| {
+            find_baseline("demo", version, branch, std::slice::from_ref(&r))
+                .unwrap()
+                .map(|b| b.version)
+        };
+        release(&r, "2.0.0", "lts", "lts");
+        release(&r, "2.0.3", "lts", "lts");
+        // On another branch: newer than 2.0.3, not on `lts`.
+        release(&r, "2.1.0", "edge", "edge");
+        // A copy edited to say `lts` is not the recipe release.json names: not on `lts`.
+        release(&r, "2.1.5", "edge", "lts");
+        // Not before the new release.
+        release(&r, "2.2.0", "lts", "lts");
+        assert_eq!(find("2.2.0", "lts").as_deref(), Some("2.0.3"));
+        let b = find_baseline("demo", "2.2.0", "lts", std::slice::from_ref(&r))
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.dir, r.join("2.0.3"));
+        assert_eq!(
+            b.release_sha256,
+            crate::digest::Sha256Hex::of(&std::fs::read(r.join("2.0.3/release.json")).unwrap())
+        );
+        // Nor on `edge`: nothing signed says what branch 2.1.5 is on.
+        assert_eq!(find("2.1.9", "edge").as_deref(), Some("2.1.0"));
+        // A branch named by a version needs no recipe copy: 2.1 holds 2.1.0 and 2.1.5.
+        assert_eq!(find("2.1.9", "2.1").as_deref(), Some("2.1.5"));
+        // The branch's first release is its baseline; another project's name finds nothing.
+        assert_eq!(find("2.0.0", "lts"), None);
+        assert_eq!(
+            find_baseline("other", "2.2.0", "lts", std::slice::from_ref(&r)).unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -1562,14 +1562,26 @@ fn stable_check(
     let Some(want) = prov.byproducts.get(file) else {
         return Ok(None);
     };
-    let prov_path = crate::attest::provenance_path(dir);
-    if !bound_file(dir, file, want.as_str(), CHECK, &prov_path, covered)? {
+    let path = dir.join(file);
+    if !path.is_file() {
         return Ok(Some(ok(
             CHECK,
             format!("{file} is not in this copy of the release (not checked)"),
         )));
     }
-    let bytes = read_untrusted(&dir.join(file), crate::json::limit::SBOM, CHECK)?;
+    // Read once: the bytes hashed are the bytes judged.
+    let bytes = read_untrusted(&path, crate::json::limit::SBOM, CHECK)?;
+    let got = Sha256Hex::of(&bytes);
+    if got != *want {
+        return Err(refused(
+            CHECK,
+            format!(
+                "{}: sha256 expected={want} (provenance byproduct), got={got}",
+                path.display()
+            ),
+        ));
+    }
+    covered.insert(PathBuf::from(file));
     let v = crate::json::value(&bytes, crate::json::limit::SBOM)
         .map_err(|e| refused(CHECK, format!("{file}: {e}")))?;
     if v["offences"].as_array().is_none_or(|o| !o.is_empty()) {
@@ -1595,11 +1607,7 @@ fn legacy_gate_required(
     m: &ReleaseManifest,
     prov: &Provenance,
 ) -> Result<bool, VerifyError> {
-    let path = fsutil::relative_path(&m.recipe.path).map(|r| dir.join(r));
-    let bytes = path
-        .as_ref()
-        .and_then(|p| crate::json::read_limited(p, crate::json::limit::POLICY).ok());
-    let Some(bytes) = bytes.filter(|b| Sha256Hex::of(b) == prov.recipe_sha256) else {
+    let Some(bytes) = crate::release::recipe_copy(dir, &m.recipe.path, &prov.recipe_sha256) else {
         return Err(refused(
             "test result",
             format!(

@@ -26,6 +26,31 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// Copy the release `src` to `dst`, replace `edit.0` by `edit.1` in its `file`, and check
+/// that `relsign verify` refuses the copy (exit 1) in the check named `check`; what it said.
+fn refused_when_edited(
+    src: &Path,
+    dst: &Path,
+    file: &str,
+    edit: (&str, &str),
+    policy: &Path,
+    check: &str,
+) -> String {
+    relsign::fsutil::copy_tree(src, dst).unwrap();
+    let f = dst.join(file);
+    let before = std::fs::read_to_string(&f).unwrap();
+    let edited = before.replace(edit.0, edit.1);
+    assert_ne!(edited, before, "{} does not hold {:?}", f.display(), edit.0);
+    std::fs::write(&f, edited).unwrap();
+    let o = rs(&["verify", s(dst), "--policy", s(policy), "--no-state"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let said = text(&o);
+    assert!(said.contains(&format!("check `{check}` failed")), "{said}");
+    said
+}
+
 /// A zip of OSV records, one JSON file per record, as the OSV exports ship them.
 fn osv_zip(records: &[serde_json::Value]) -> Vec<u8> {
     let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -500,21 +525,13 @@ fn a_fixed_advisory_fails_the_release_gate_and_an_unexpired_allow_entry_lets_it_
 
     // Tampering: another report, or no attestation at all, is refused.
     let bad = t.path().join("tampered");
-    relsign::fsutil::copy_tree(&out, &bad).unwrap();
-    let report = bad.join(relsign::vulns::REPORT_FILE);
-    let edited = std::fs::read_to_string(&report)
-        .unwrap()
-        .replace("\"fail-on\":\"fixed\"", "\"fail-on\":\"none\"");
-    assert_ne!(edited, std::fs::read_to_string(&report).unwrap());
-    std::fs::write(&report, edited).unwrap();
-    let o = rs(&["verify", s(&bad), "--policy", s(&policy), "--no-state"])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        text(&o).contains("check `vulnerabilities` failed"),
-        "{}",
-        text(&o)
+    refused_when_edited(
+        &out,
+        &bad,
+        relsign::vulns::REPORT_FILE,
+        ("\"fail-on\":\"fixed\"", "\"fail-on\":\"none\""),
+        &policy,
+        "vulnerabilities",
     );
     relsign::fsutil::copy_tree(&out, &bad.with_extension("b")).unwrap();
     // The envelope and its bundle gone: the provenance still says the gate is required.
@@ -638,6 +655,26 @@ fn the_stable_branch_refuses_an_added_dependency_and_diff_shows_it() {
         text(&o).contains("stable branch: scan/stable.json matches the provenance: branch \"0.1\", baseline none (the branch's first release)"),
         "{}",
         text(&o)
+    );
+
+    // Another stable.json than the signed one is refused.
+    let said = refused_when_edited(
+        &base,
+        &t.path().join("tampered"),
+        relsign::stable::REPORT_FILE,
+        ("\"branch\":\"0.1\"", "\"branch\":\"0.2\""),
+        &policy,
+        "stable branch",
+    );
+    let f = t.path().join("tampered").join(relsign::stable::REPORT_FILE);
+    assert!(
+        said.contains(&format!(
+            "{}: sha256 expected={} (provenance byproduct), got={}",
+            f.display(),
+            Sha256Hex::of(&std::fs::read(base.join(relsign::stable::REPORT_FILE)).unwrap()),
+            Sha256Hex::of(&std::fs::read(&f).unwrap())
+        )),
+        "{said}"
     );
 
     // 0.1.1 adds six: diff names it, and the branch's policy refuses the release.
