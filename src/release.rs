@@ -24,20 +24,6 @@ pub fn is_marked(dir: &Path) -> bool {
     dir.join(NOT_A_RELEASE).exists()
 }
 
-/// The bytes of a release's recipe copy (`recipe_path`, as `release.json` names it, under
-/// `dir`) when it is there, a regular file within the limit of a policy file, and has the
-/// digest `want`; `None` otherwise (absent, not a relative path, another file).
-pub fn recipe_copy(
-    dir: &Path,
-    recipe_path: &str,
-    want: &crate::digest::Sha256Hex,
-) -> Option<Vec<u8>> {
-    let path = dir.join(fsutil::relative_path(recipe_path)?);
-    crate::json::read_limited(&path, crate::json::limit::POLICY)
-        .ok()
-        .filter(|b| crate::digest::Sha256Hex::of(b) == *want)
-}
-
 /// Where a named attestation's envelope lives: `attestations/<name>.dsse.json`.
 pub fn statement_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(ATTESTATIONS_DIR).join(format!("{name}.dsse.json"))

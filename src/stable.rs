@@ -107,9 +107,9 @@ fn on_branch(version: &str, branch: &str) -> bool {
 /// version, recognizes its releases); `None` when the copy is absent, is not the one
 /// `release.json` names by digest, or says nothing.
 fn declared_branch(dir: &Path, m: &crate::build::ReleaseManifest) -> Option<String> {
-    let bytes = crate::release::recipe_copy(dir, &m.recipe.path, &m.recipe.sha256)?;
-    let t: toml::Table = std::str::from_utf8(&bytes).ok()?.parse().ok()?;
-    t.get("release")?
+    crate::attest::statement::recipe_copy(dir, m)
+        .ok()?
+        .get("release")?
         .get("stable")?
         .as_str()
         .map(str::to_string)

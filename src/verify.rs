@@ -1607,22 +1607,24 @@ fn legacy_gate_required(
     m: &ReleaseManifest,
     prov: &Provenance,
 ) -> Result<bool, VerifyError> {
-    let Some(bytes) = crate::release::recipe_copy(dir, &m.recipe.path, &prov.recipe_sha256) else {
-        return Err(refused(
+    let recipe = crate::attest::statement::recipe_copy_with_digest(
+        dir,
+        &m.recipe.path,
+        &prov.recipe_sha256,
+        "the provenance",
+    )
+    .map_err(|e| {
+        refused(
             "test result",
             format!(
                 "the provenance does not record whether the release has a gate (made by an \
-                 older relsign), and the recipe copy {} with the signed digest {} is not \
-                 there to tell",
-                dir.join(&m.recipe.path).display(),
+                 older relsign), and the recipe copy with the signed digest {} is not there \
+                 to tell: {e}",
                 prov.recipe_sha256
             ),
-        ));
-    };
-    Ok(std::str::from_utf8(&bytes)
-        .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok())
-        .is_some_and(|t| t.contains_key("test")))
+        )
+    })?;
+    Ok(recipe.contains_key("test"))
 }
 
 fn sbom_checks(

@@ -151,25 +151,41 @@ pub fn recipe_has_vuln_gate(dir: &Path, m: &ReleaseManifest) -> Result<bool, Att
 }
 
 /// The release's recipe copy as a TOML table, after checking its digest against release.json.
-fn recipe_copy(dir: &Path, m: &ReleaseManifest) -> Result<toml::Table, AttestError> {
-    let path = match fsutil::relative_path(&m.recipe.path) {
+pub fn recipe_copy(dir: &Path, m: &ReleaseManifest) -> Result<toml::Table, AttestError> {
+    recipe_copy_with_digest(dir, &m.recipe.path, &m.recipe.sha256, "release.json")
+}
+
+/// A release's recipe copy (`recipe_path`, as release.json names it, under `dir`; read as
+/// untrusted input: a regular file of at most 1 MiB) as a TOML table, after checking that its
+/// sha256 is `want`, the digest `recorded_in` records.
+pub fn recipe_copy_with_digest(
+    dir: &Path,
+    recipe_path: &str,
+    want: &Sha256Hex,
+    recorded_in: &str,
+) -> Result<toml::Table, AttestError> {
+    let path = match fsutil::relative_path(recipe_path) {
         Some(r) => dir.join(r),
         None => {
             return Err(AttestError::Format {
                 file: dir.join("release.json"),
-                reason: format!("recipe.path {:?} is not a relative path", m.recipe.path),
+                reason: format!("recipe.path {recipe_path:?} is not a relative path"),
             })
         }
     };
-    let bytes = fsutil::read(&path)?;
+    let bytes =
+        crate::json::read_limited(&path, crate::json::limit::POLICY).map_err(|e| match e {
+            crate::json::ReadError::Fs(e) => AttestError::Fs(e),
+            crate::json::ReadError::Json { source, .. } => AttestError::Format {
+                file: path.clone(),
+                reason: source.to_string(),
+            },
+        })?;
     let got = Sha256Hex::of(&bytes);
-    if got != m.recipe.sha256 {
+    if got != *want {
         return Err(AttestError::Format {
             file: path,
-            reason: format!(
-                "sha256 expected={} (release.json), got={got}",
-                m.recipe.sha256
-            ),
+            reason: format!("sha256 expected={want} ({recorded_in}), got={got}"),
         });
     }
     std::str::from_utf8(&bytes)
@@ -557,6 +573,43 @@ fn parse_vulns(v: &Value, ext: &str) -> Result<(bool, Vec<(String, Sha256Hex)>),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recipe_copy_is_read_only_with_the_recorded_digest() {
+        let t = tempfile::tempdir().unwrap();
+        let text = "[release]\nname = \"demo\"\nstable = \"lts\"\n";
+        std::fs::create_dir(t.path().join("recipe")).unwrap();
+        std::fs::write(t.path().join("recipe/demo.toml"), text).unwrap();
+        let good = Sha256Hex::of(text.as_bytes());
+        let read = |p: &str, d: &Sha256Hex| {
+            recipe_copy_with_digest(t.path(), p, d, "the provenance").map_err(|e| e.to_string())
+        };
+        let tb = read("recipe/demo.toml", &good).unwrap();
+        assert_eq!(tb["release"]["stable"].as_str(), Some("lts"));
+        let other = Sha256Hex::of(b"another recipe");
+        assert_eq!(
+            read("recipe/demo.toml", &other).unwrap_err(),
+            format!(
+                "{}: sha256 expected={other} (the provenance), got={good}",
+                t.path().join("recipe/demo.toml").display()
+            )
+        );
+        assert_eq!(
+            read("../demo.toml", &good).unwrap_err(),
+            format!(
+                "{}: recipe.path \"../demo.toml\" is not a relative path",
+                t.path().join("release.json").display()
+            )
+        );
+        // Over 1 MiB: refused before it is read, naming the file.
+        std::fs::write(t.path().join("recipe/big.toml"), vec![b'#'; (1 << 20) + 1]).unwrap();
+        let e = read("recipe/big.toml", &good).unwrap_err();
+        assert!(
+            e.starts_with(&t.path().join("recipe/big.toml").display().to_string())
+                && e.contains("over the limit of 1048576"),
+            "{e}"
+        );
+    }
     #[test]
     fn purls() {
         assert_eq!(
