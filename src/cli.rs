@@ -194,6 +194,27 @@ pub enum Command {
         all_scenarios: bool,
         #[command(flatten)]
         log: crate::tlog_cli::LogAppendArgs,
+        /// Where the stable branch's earlier releases are (a release directory or a static
+        /// mirror), instead of the recipe's release.stable-releases. Repeatable.
+        #[arg(long = "stable-releases", value_name = "DIR")]
+        stable_releases: Vec<PathBuf>,
+    },
+    /// Take the recipe's vulnerability databases (`[[vulnerabilities.database]]`: OSV exports,
+    /// zips of OSV JSON records) from their locations, check every record, keep them in the
+    /// store and pin them in the vulndb lock by sha256, size, record count and the time taken.
+    /// `relsign release` scans against exactly these, offline, and refuses a database older
+    /// than `vulnerabilities.max-age-days`.
+    ///
+    /// Examples:
+    ///   relsign vulndb recipes/docassemble.toml
+    ///   relsign vulndb recipes/demo.toml --from PyPI=/srv/osv/PyPI.zip
+    #[command(verbatim_doc_comment)]
+    Vulndb {
+        /// The recipe (TOML; see README, "Vulnerability gate").
+        recipe: PathBuf,
+        /// NAME=URL-OR-PATH: a location for database NAME, tried before the recipe's own.
+        #[arg(long = "from", value_name = "NAME=LOCATION")]
+        from: Vec<String>,
     },
     /// Run the release gate: the recipe's behave suite against a built release, offline, in the
     /// sandbox (in a fresh venv and/or inside the image, per `[test] run-in`).
@@ -291,12 +312,14 @@ pub enum Command {
     /// Examples:
     ///   relsign scan target/demo/release --db osv/PyPI.zip --db osv/Debian.zip
     ///   relsign scan release/sbom/image.cdx.json --db osv/ --severity HIGH --json
+    ///   relsign scan recipes/docassemble.toml --db osv/PyPI.zip --db osv/Debian.zip
     ///   relsign scan release --db osv/ --allow scan-allow.toml
     #[command(verbatim_doc_comment)]
     Scan {
-        /// A release directory (every sbom/*.cdx.json), a CycloneDX SBOM file, or a published
-        /// release by `docker://host/repo:tag` (pulled first; credentials from
-        /// $RELSIGN_REGISTRY_CREDENTIALS).
+        /// A release directory (every sbom/*.cdx.json), a CycloneDX SBOM file, a recipe
+        /// (`*.toml`: the runtime pins of its Python lock and its image's Debian lock, Debian
+        /// packages by their own name), or a published release by `docker://host/repo:tag`
+        /// (pulled first; credentials from $RELSIGN_REGISTRY_CREDENTIALS).
         target: PathBuf,
         /// An OSV database: a zip of OSV JSON records or a directory of them. Repeatable.
         #[arg(long, value_name = "ZIP-OR-DIR", required = true)]

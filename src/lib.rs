@@ -32,10 +32,13 @@ pub mod sbom;
 pub mod scan;
 pub mod services;
 pub mod source;
+pub mod stable;
 pub mod store;
 pub mod tlog;
 pub mod upstream;
 pub mod verify;
+pub mod vulndb;
+pub mod vulns;
 
 /// Exit code for a verification, integrity or policy failure.
 pub const EXIT_FAILED_CHECK: i32 = 1;

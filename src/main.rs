@@ -157,6 +157,7 @@ fn exit_code(e: &anyhow::Error) -> i32 {
             lock::debian::DebianLockError => is_integrity,
             relsign::debian::DebError => is_integrity,
             relsign::upstream::UpstreamError => is_integrity,
+            relsign::vulndb::VulnDbError => is_integrity,
             relsign::verify::VerifyError => is_refusal,
             relsign::keys::policy::PolicyError => is_refusal,
         );
@@ -289,6 +290,135 @@ fn load(recipe: &Path) -> Result<Recipe> {
 fn print_json<T: serde::Serialize>(v: T) {
     JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
     outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
+}
+
+/// What the release's policy gates need, loaded before the build: the locked vulnerability
+/// databases and the stable branch's baseline.
+struct PolicyInputs {
+    vulns: Option<relsign::vulndb::Loaded>,
+    stable: Option<(String, Option<relsign::stable::Baseline>)>,
+}
+
+impl PolicyInputs {
+    fn load(
+        recipe: &Recipe,
+        store: &Store,
+        stable_releases: &[std::path::PathBuf],
+        r: &Term,
+    ) -> Result<PolicyInputs> {
+        let vulns = match &recipe.file.vulnerabilities {
+            Some(_) => {
+                let l = relsign::vulndb::load(recipe, store, relsign::attest::time::now())?;
+                r.info(&format!(
+                    "vulnerability gate: {} OSV record(s) from {}",
+                    l.records.len(),
+                    l.databases
+                        .iter()
+                        .map(|d| format!("{} sha256:{} (taken {})", d.name, d.sha256, d.taken))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                Some(l)
+            }
+            None => None,
+        };
+        let stable = match &recipe.file.release.stable {
+            Some(branch) => {
+                let locs: Vec<std::path::PathBuf> = if stable_releases.is_empty() {
+                    let rel = &recipe.file.release.stable_releases;
+                    rel.iter().map(|p| recipe.resolve(p)).collect()
+                } else {
+                    stable_releases.to_vec()
+                };
+                let f = &recipe.file.release;
+                let b = relsign::stable::find_baseline(&f.name, &f.version, branch, &locs)?;
+                match &b {
+                    Some(b) => r.info(&format!(
+                        "stable branch {branch}: compared with {} ({})",
+                        b.version,
+                        b.dir.display()
+                    )),
+                    None => r.info(&format!(
+                        "stable branch {branch}: no earlier release found: this release is the branch's baseline"
+                    )),
+                }
+                Some((branch.clone(), b))
+            }
+            None => None,
+        };
+        Ok(PolicyInputs { vulns, stable })
+    }
+
+    /// Run the gates on the built release (SBOMs written); on a failure, mark the directory
+    /// and fail naming what to change.
+    fn run(self, recipe: &Recipe, out: &Path, json: bool, r: &Term) -> Result<()> {
+        let mut why = Vec::new();
+        let mut details = serde_json::json!({});
+        if let (Some(db), Some(spec)) = (&self.vulns, &recipe.file.vulnerabilities) {
+            r.step("vulnerability gate: the release's packages against the locked databases");
+            let now = relsign::attest::time::now();
+            let today = relsign::attest::time::format(now);
+            let report = relsign::vulns::run(out, spec, db, &today[..10], now)?;
+            if !json {
+                let judged: Vec<String> = report
+                    .findings
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "  {} {} {} ({}) {}",
+                            e.verdict,
+                            e.finding.id,
+                            e.finding.package,
+                            e.finding.installed,
+                            e.note.as_deref().unwrap_or("")
+                        )
+                    })
+                    .collect();
+                outln!(
+                    "vulnerability gate: {}: {} finding(s) in {} package(s), {} record(s)\n{}",
+                    report.result,
+                    report.findings.len(),
+                    report.packages,
+                    report.records,
+                    judged.join("\n")
+                );
+            }
+            if !report.passed() {
+                why.push(format!(
+                    "the vulnerability gate failed ({}):\n{}",
+                    relsign::vulns::REPORT_FILE,
+                    report.remediation()
+                ));
+            }
+            details["vulnerabilities"] = serde_json::to_value(&report)?;
+        }
+        if let Some((branch, baseline)) = self.stable {
+            let own: std::collections::BTreeSet<String> = recipe
+                .packages
+                .iter()
+                .map(|p| relsign::python::requirements::normalize_name(&p.name))
+                .collect();
+            let report = relsign::stable::run(out, &branch, baseline, &own)?;
+            if !report.ok() {
+                why.push(format!(
+                    "the stable-branch policy ({branch}) failed ({}): these packages change what the branch promises:\n{}",
+                    relsign::stable::REPORT_FILE,
+                    report.summary()
+                ));
+            }
+            details["stable"] = serde_json::to_value(&report)?;
+        }
+        if why.is_empty() {
+            return Ok(());
+        }
+        let why = why.join("\n");
+        relsign::release::mark_not_a_release(out, &why)?;
+        let msg = format!(
+            "nothing was signed and {} is not a release:\n{why}",
+            out.display()
+        );
+        Err(CheckFailed(msg, details).into())
+    }
 }
 
 /// `--check-reproducible`: build again, as this program from elsewhere with another
@@ -718,6 +848,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             for l in &deb_locks {
                 lock::debian::fetch(l, &deb_mirrors, &snapshots, &http, &store, r)?;
             }
+            relsign::vulndb::fetch(&recipe, &http, &store, r)?;
             r.step("fetching Python files");
             let index = relsign::python::index::index_urls(&recipe, &mirrors.index_urls)?;
             lock::python::fetch(&py, &index, &http, &store, r)?;
@@ -860,6 +991,29 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 Err(CheckFailed(msg, serde_json::json!({})).into())
             }
         }
+        Command::Vulndb { recipe, from } => {
+            let recipe = load(&recipe)?;
+            let from = relsign::vulndb::parse_from(&from).map_err(anyhow::Error::msg)?;
+            let store = store(&cli.global.store)?;
+            let http = relsign::fetch::Http::new()?;
+            let now = relsign::attest::time::now();
+            let dbs = relsign::vulndb::record(&recipe, &from, &http, &store, now, r)?;
+            if json {
+                print_json(serde_json::json!({"ok": true, "databases": dbs}));
+            } else {
+                for d in &dbs {
+                    outln!(
+                        "{}: {} record(s), {} bytes, sha256:{}, taken {}",
+                        d.name,
+                        d.records,
+                        d.size,
+                        d.sha256,
+                        d.taken
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Release {
             recipe: recipe_path,
             out,
@@ -868,6 +1022,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             check_reproducible,
             all_scenarios,
             log,
+            stable_releases,
         } => {
             let mut recipe = load(&recipe_path)?;
             recipe.run_all_scenarios(all_scenarios);
@@ -886,6 +1041,9 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 );
             }
             let log_key = log.secret_key()?;
+            // The policy's inputs before an hour of building: the locked vulnerability
+            // databases (present, valid, not too old) and the stable branch's baseline.
+            let policy = PolicyInputs::load(&recipe, &store, &stable_releases, r)?;
             let _ = std::fs::remove_file(out.join(relsign::release::NOT_A_RELEASE));
             let opts = relsign::build::BuildOptions {
                 out: out.clone(),
@@ -919,6 +1077,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 return Err(CheckFailed(msg, serde_json::json!({"gate": report})).into());
             }
             relsign::sbom::generate(&out, &store, r)?;
+            policy.run(&recipe, &out, json, r)?;
             let signed_on = relsign::attest::time::now();
             let mut written = Vec::new();
             for sk in &secret {
@@ -984,10 +1143,27 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             allow,
         } => {
             let (_pulled, target) = pulled_release(&target, r)?;
-            let pkgs = relsign::packages::read(&target)?;
+            // A recipe: the packages its locks pin; else a release directory or an SBOM.
+            let pkgs = if target.extension().is_some_and(|e| e == "toml") {
+                relsign::packages::from_locks(&load(&target)?)?
+            } else {
+                relsign::packages::read(&target)?
+            };
             let mut records = Vec::new();
+            let mut named = Vec::new();
             for d in &db {
                 records.extend(relsign::scan::load_db(d)?);
+                // The database in use, by digest (a directory has none: it is named by path).
+                let sha = if d.is_file() {
+                    Some(
+                        relsign::digest::hash_file(d)
+                            .map_err(relsign::fsutil::err("read", d))?
+                            .0,
+                    )
+                } else {
+                    None
+                };
+                named.push(serde_json::json!({"path": d, "sha256": sha}));
             }
             let allow = match &allow {
                 Some(p) => relsign::scan::read_allow(p)?,
@@ -1007,7 +1183,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                     "ok": failing == 0,
                     "packages": pkgs.len(),
                     "records": records.len(),
-                    "databases": db,
+                    "databases": named,
                     "findings": judged,
                 }));
             } else {
@@ -1015,8 +1191,12 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                     "{} package(s) against {} OSV record(s) from {}",
                     pkgs.len(),
                     records.len(),
-                    db.iter()
-                        .map(|d| d.display().to_string())
+                    named
+                        .iter()
+                        .map(|d| match d["sha256"].as_str() {
+                            Some(h) => format!("{} (sha256:{h})", d["path"].as_str().unwrap_or("")),
+                            None => d["path"].as_str().unwrap_or("").to_string(),
+                        })
                         .collect::<Vec<_>>()
                         .join(", ")
                 );

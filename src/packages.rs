@@ -115,6 +115,53 @@ pub fn read(target: &Path) -> Result<Vec<Package>, PackagesError> {
     Ok(out)
 }
 
+/// Debian's release number for a suite's codename (`trixie` → 13), for the purl's `distro`.
+fn debian_release(suite: &str) -> Option<&'static str> {
+    Some(match suite {
+        "buster" => "10",
+        "bullseye" => "11",
+        "bookworm" => "12",
+        "trixie" => "13",
+        "forky" => "14",
+        "duke" => "15",
+        _ => return None,
+    })
+}
+
+/// The packages a recipe's locks pin for what it ships: the Python lock's runtime group and
+/// the image's Debian lock (or, without an image, nothing Debian). A Debian lock does not
+/// record source packages, so Debian packages are matched by their own name here; a release's
+/// SBOM (which records `Source:`) is the exact target.
+pub fn from_locks(recipe: &crate::recipe::Recipe) -> Result<Vec<Package>, PackagesError> {
+    let lock_err = |path: PathBuf, e: String| bad(&path, e);
+    let py_path = recipe.python_lock_path();
+    let py = crate::lock::python::PyLock::read(&py_path)
+        .map_err(|e| lock_err(py_path.clone(), e.to_string()))?;
+    let mut out: Vec<Package> = py
+        .runtime()
+        .map(|p| Package {
+            ecosystem: "pypi".into(),
+            name: crate::python::requirements::normalize_name(&p.name),
+            version: p.version.clone(),
+            source: None,
+            distro: None,
+        })
+        .collect();
+    if let Some((_, path)) = recipe.image_toolchain() {
+        let deb = crate::lock::debian::DebianLock::read(&path)
+            .map_err(|e| lock_err(path.clone(), e.to_string()))?;
+        let distro = debian_release(&deb.suite).map(|n| format!("debian-{n}"));
+        out.extend(deb.packages.iter().map(|p| Package {
+            ecosystem: "deb".into(),
+            name: p.name.clone(),
+            version: p.version.clone(),
+            source: None,
+            distro: distro.clone(),
+        }));
+    }
+    Ok(out)
+}
+
 /// Order two versions of one ecosystem: dpkg's for Debian, PEP 440's for PyPI.
 pub fn version_cmp(ecosystem: &str, a: &str, b: &str) -> Ordering {
     match ecosystem {

@@ -135,7 +135,15 @@ impl Expected {
         let locks = prov
             .byproducts
             .iter()
-            .filter(|(n, _)| n.as_str() != "release.json")
+            // The policy reports are byproducts too, but not inputs of the build.
+            .filter(|(n, _)| {
+                ![
+                    "release.json",
+                    crate::vulns::REPORT_FILE,
+                    crate::stable::REPORT_FILE,
+                ]
+                .contains(&n.as_str())
+            })
             .map(|(n, d)| (n.clone(), d.clone()))
             .collect();
         let artifacts = prov

@@ -44,6 +44,9 @@ pub struct RecipeFile {
     /// locations in order.
     #[serde(default, rename = "archive")]
     pub archives: Vec<ArchiveSpec>,
+    /// The vulnerability gate: a locked OSV database and the policy `relsign release` applies
+    /// before signing.
+    pub vulnerabilities: Option<crate::vulndb::VulnSpec>,
 }
 
 /// `[[archive]]`: a file the release needs from upstream (a `git archive` of configs or a test
@@ -378,10 +381,18 @@ impl ImageSpec {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Release {
     pub name: String,
     pub version: String,
+    /// The stable branch this release is on (`1.10`, or a branch name): it may not add a
+    /// dependency or change a pin other than by a patch-level or Debian security update,
+    /// compared with the last release of the branch.
+    pub stable: Option<String>,
+    /// Where the branch's earlier releases are: release directories or static mirrors
+    /// (`releases/<name>/<version>/`), relative to the recipe.
+    #[serde(default)]
+    pub stable_releases: Vec<PathBuf>,
 }
 
 /// The Python target and the pins.
@@ -587,6 +598,18 @@ impl Recipe {
                 "release.version",
                 "must be a non-empty version without spaces".into(),
             ));
+        }
+        if let Some(b) = &file.release.stable {
+            if !valid_name(b) {
+                return Err(invalid(
+                    "release.stable",
+                    format!("{b:?} is not a version or branch name (letters, digits, . _ -)"),
+                ));
+            }
+        }
+        if let Some(v) = &file.vulnerabilities {
+            v.validate()
+                .map_err(|(key, reason)| invalid(&key, reason))?;
         }
         if !is_python_version(&file.python.version) {
             return Err(invalid(
@@ -978,6 +1001,78 @@ suite = "trixie"
 packages = ["python3"]
 lock = "demo.debian.lock.toml"
 "#;
+
+    #[test]
+    fn the_vulnerability_section_and_stable_are_checked_by_key() {
+        let v = "\n[vulnerabilities]\nlock = \"v.lock.toml\"\nmax-age-days = 7\n[[vulnerabilities.database]]\nname = \"PyPI\"\n";
+        let ok = format!("{GOOD}{v}");
+        let r = Recipe::parse(Path::new("r.toml"), ok.clone().into_bytes()).unwrap();
+        let spec = r.file.vulnerabilities.unwrap();
+        assert_eq!((spec.fail_on.as_str(), spec.max_age_days), ("fixed", 7));
+        let allow = |expires: &str, reason: &str| {
+            format!("[[vulnerabilities.allow]]\nid = \"X-1\"\npackage = \"click\"\nreason = \"{reason}\"\nexpires = \"{expires}\"\n")
+        };
+        for (text, key, why) in [
+            (
+                ok.replace("max-age-days = 7", "max-age-days = 7\nfail-on = \"some\""),
+                "vulnerabilities.fail-on",
+                "not one of fixed",
+            ),
+            (
+                ok.replace("max-age-days = 7", "max-age-days = 7\nseverity = \"BAD\""),
+                "vulnerabilities.severity",
+                "not one of LOW",
+            ),
+            (
+                ok.replace("max-age-days = 7", "max-age-days = 0"),
+                "vulnerabilities.max-age-days",
+                "at least 1",
+            ),
+            (
+                format!("{ok}[[vulnerabilities.database]]\nname = \"PyPI\"\n"),
+                "vulnerabilities.database[1].name",
+                "unique",
+            ),
+            (
+                format!("{ok}{}", allow("2027-13-01", "r")),
+                "vulnerabilities.allow[0]",
+                "not a date",
+            ),
+            (
+                format!("{ok}{}", allow("2027-01-01", " ")),
+                "vulnerabilities.allow[0]",
+                "a reason is required",
+            ),
+            (
+                format!(
+                    "{ok}{}{}",
+                    allow("2027-01-01", "r"),
+                    allow("2027-02-01", "r")
+                ),
+                "vulnerabilities.allow[1]",
+                "appears twice",
+            ),
+            (
+                ok.replace(
+                    "version = \"0.1.0\"",
+                    "version = \"0.1.0\"\nstable = \"1 10\"",
+                ),
+                "release.stable",
+                "not a version or branch name",
+            ),
+        ] {
+            let e = Recipe::parse(Path::new("r.toml"), text.into_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("key `{key}`")) && e.contains(why),
+                "{key}: {e}"
+            );
+        }
+        let no_db = GOOD.to_string() + "\n[vulnerabilities]\nlock = \"v\"\nmax-age-days = 1\n";
+        let e = Recipe::parse(Path::new("r.toml"), no_db.into_bytes()).unwrap_err();
+        assert!(e.to_string().contains("vulnerabilities.database"), "{e}");
+    }
 
     #[test]
     fn scripts_need_libfaketime_and_plain_removals() {

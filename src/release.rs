@@ -104,6 +104,7 @@ pub fn preflight(
         }
         _ => {}
     }
+    vuln_preflight(dir, m)?;
     for a in &m.artifacts {
         let (cdx, spdx) = crate::sbom::sbom_paths(dir, a);
         if !cdx.is_file() || !spdx.is_file() {
@@ -115,6 +116,62 @@ pub fn preflight(
         }
     }
     Ok(gate)
+}
+
+/// The vulnerability gate's part of [`preflight`]: a recipe with `[vulnerabilities]` needs a
+/// passing `scan/vulnerabilities.json`, and a failing report anywhere refuses signing; so does
+/// a failing `scan/stable.json`.
+fn vuln_preflight(dir: &Path, m: &crate::build::ReleaseManifest) -> Result<(), AttestError> {
+    let refuse = |reason: String| AttestError::Format {
+        file: dir.join(crate::vulns::REPORT_FILE),
+        reason,
+    };
+    let path = dir.join(crate::vulns::REPORT_FILE);
+    if path.is_file() {
+        let r = crate::vulns::Report::read(&path).map_err(|e| refuse(e.to_string()))?;
+        if !r.passed() {
+            return Err(refuse(format!(
+                "the vulnerability gate failed; refusing to sign:\n{}",
+                r.remediation()
+            )));
+        }
+    } else if crate::attest::statement::recipe_has_vuln_gate(dir, m)? {
+        return Err(refuse(
+            "missing: the recipe has a [vulnerabilities] gate; run `relsign release`, which scans before signing".into(),
+        ));
+    }
+    let sp = dir.join(crate::stable::REPORT_FILE);
+    if sp.is_file() {
+        let v: serde_json::Value = crate::json::read_file(&sp, crate::json::limit::SBOM)
+            .map_err(|e| refuse(e.to_string()))?;
+        if v["offences"].as_array().is_none_or(|o| !o.is_empty()) {
+            return Err(AttestError::Format {
+                file: sp,
+                reason: "the stable-branch policy failed (offences); refusing to sign".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The vulnerability attestation, when the release carries a (passing) scan report.
+fn sign_vulns(
+    dir: &Path,
+    m: &crate::build::ReleaseManifest,
+    key: &SecretKey,
+) -> Result<Vec<PathBuf>, AttestError> {
+    let path = dir.join(crate::vulns::REPORT_FILE);
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let report = crate::vulns::Report::read(&path).map_err(|e| AttestError::Format {
+        file: path.clone(),
+        reason: e.to_string(),
+    })?;
+    let (sha, _) = crate::digest::hash_file(&path).map_err(fsutil::err("read", &path))?;
+    let st = crate::vulns::statement(m, &report, &sha);
+    let (e, b) = sign_statement(dir, crate::vulns::STATEMENT_NAME, &st, key, false)?;
+    Ok(vec![e, b])
 }
 
 /// Sign everything a release directory carries with `key`: the provenance and artifact bundles,
@@ -143,6 +200,7 @@ pub fn sign_all(
         )?;
         written.extend([e, b]);
     }
+    written.extend(sign_vulns(dir, &m, key)?);
     for a in &m.artifacts {
         let (cdx, spdx) = crate::sbom::sbom_paths(dir, a);
         for (kind, path, predicate) in [

@@ -17,6 +17,7 @@ use crate::packages::{version_cmp, Package};
 use serde::Serialize;
 use serde_json::Value;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Byte limit for one OSV record.
@@ -40,7 +41,7 @@ fn bad(path: &Path, reason: impl Into<String>) -> ScanError {
 }
 
 /// A match of an advisory against a package.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Finding {
     pub id: String,
     pub ecosystem: String,
@@ -51,36 +52,87 @@ pub struct Finding {
     pub summary: String,
 }
 
-/// Read the OSV records of a zip or a directory (every `*.json`, recursively).
+/// Check one record against the OSV schema's required fields and the shapes the scan reads:
+/// `id` and `modified` (RFC 3339) strings, `affected` a list of objects whose `package` has an
+/// `ecosystem` and a `name`, and whose `ranges` have a `type` and a list of `events`.
+fn check_record(v: &Value) -> Result<(), String> {
+    let s = |k: &str| v.get(k).and_then(Value::as_str);
+    let id = s("id").ok_or("not an OSV record: no string `id`")?;
+    if id.is_empty() || id.len() > 256 {
+        return Err("not an OSV record: `id` is empty or over 256 bytes".into());
+    }
+    let m =
+        s("modified").ok_or_else(|| format!("{id}: not an OSV record: no string `modified`"))?;
+    crate::attest::time::parse(m).map_err(|e| format!("{id}: modified: {e}"))?;
+    let Some(aff) = v.get("affected") else {
+        return Ok(());
+    };
+    let aff = aff
+        .as_array()
+        .ok_or_else(|| format!("{id}: affected: not a list"))?;
+    for (i, a) in aff.iter().enumerate() {
+        let at = format!("{id}: affected[{i}]");
+        if let Some(p) = a.get("package") {
+            let eco = p.get("ecosystem").and_then(Value::as_str);
+            let name = p.get("name").and_then(Value::as_str);
+            if eco.is_none() || name.is_none() {
+                return Err(format!("{at}.package: needs string ecosystem and name"));
+            }
+        }
+        for (j, r) in a
+            .get("ranges")
+            .map(|r| r.as_array().ok_or(format!("{at}.ranges: not a list")))
+            .transpose()?
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let ok = r.get("type").and_then(Value::as_str).is_some()
+                && r.get("events").and_then(Value::as_array).is_some_and(|e| {
+                    e.iter().all(|x| {
+                        x.as_object()
+                            .is_some_and(|o| o.len() == 1 && o.values().all(Value::is_string))
+                    })
+                });
+            if !ok {
+                return Err(format!(
+                    "{at}.ranges[{j}]: needs a type and events of one string each"
+                ));
+            }
+        }
+        if let Some(vs) = a.get("versions") {
+            if !vs
+                .as_array()
+                .is_some_and(|l| l.iter().all(Value::is_string))
+            {
+                return Err(format!("{at}.versions: not a list of strings"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Read the OSV records of a zip or a directory (every `*.json`, recursively). Every record is
+/// checked ([`check_record`]); an id that appears twice is refused.
 pub fn load_db(path: &Path) -> Result<Vec<Value>, ScanError> {
     let mut out = Vec::new();
+    let mut ids = std::collections::HashSet::new();
     let mut add = |name: &str, bytes: &[u8]| -> Result<(), ScanError> {
         if out.len() >= MAX_RECORDS {
             return Err(bad(path, format!("more than {MAX_RECORDS} records")));
         }
         let v =
             crate::json::value(bytes, MAX_RECORD).map_err(|e| bad(path, format!("{name}: {e}")))?;
-        if v.get("id").and_then(Value::as_str).is_none() {
-            return Err(bad(path, format!("{name}: not an OSV record (no id)")));
+        check_record(&v).map_err(|e| bad(path, format!("{name}: {e}")))?;
+        let id = v["id"].as_str().unwrap_or_default().to_string();
+        if !ids.insert(id.clone()) {
+            return Err(bad(path, format!("{name}: record {id} appears twice")));
         }
         out.push(v);
         Ok(())
     };
     if path.is_dir() {
-        let mut stack = vec![path.to_path_buf()];
-        let mut files = Vec::new();
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).map_err(fsutil::err("read directory", &d))? {
-                let p = e.map_err(fsutil::err("read directory", &d))?.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "json") {
-                    files.push(p);
-                }
-            }
-        }
-        files.sort();
-        for f in files {
+        for f in db_files(path)? {
             let bytes = crate::json::read_limited(&f, MAX_RECORD).map_err(|e| match e {
                 crate::json::ReadError::Fs(e) => ScanError::Fs(e),
                 e => bad(&f, e.to_string()),
@@ -106,6 +158,27 @@ pub fn load_db(path: &Path) -> Result<Vec<Value>, ScanError> {
         }
     }
     Ok(out)
+}
+
+/// Every `*.json` under a directory, recursively, sorted.
+fn db_files(dir: &Path) -> Result<Vec<PathBuf>, ScanError> {
+    let mut stack = vec![dir.to_path_buf()];
+    let mut files = Vec::new();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(fsutil::err("read directory", &d))? {
+            let p = e.map_err(fsutil::err("read directory", &d))?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "json") {
+                files.push(p);
+            }
+            if files.len() > MAX_RECORDS {
+                return Err(bad(dir, format!("more than {MAX_RECORDS} files")));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// Whether `version` is affected by an OSV range's events (ECOSYSTEM semantics), and the first
@@ -181,8 +254,50 @@ fn severity(rec: &Value) -> Option<String> {
         })
 }
 
+/// The packages by what an advisory names: (purl type, normalized name) for PyPI, (purl type,
+/// source package or else the binary's name) for Debian.
+fn index(pkgs: &[Package]) -> HashMap<(&str, String), Vec<&Package>> {
+    let mut m: HashMap<(&str, String), Vec<&Package>> = HashMap::new();
+    for p in pkgs {
+        let key = match p.ecosystem.as_str() {
+            "pypi" => crate::python::requirements::normalize_name(&p.name),
+            _ => p.source.clone().unwrap_or_else(|| p.name.clone()),
+        };
+        m.entry((p.ecosystem.as_str(), key)).or_default().push(p);
+    }
+    m
+}
+
+/// Whether one `affected` entry (for a package it names) affects `version`, and the first fixed
+/// version above it.
+fn affects(eco: &str, aff: &Value, version: &str) -> (bool, Option<String>) {
+    let mut hit = aff
+        .get("versions")
+        .and_then(Value::as_array)
+        .is_some_and(|v| v.iter().any(|x| x.as_str() == Some(version)));
+    let mut fixed = None;
+    for r in aff
+        .get("ranges")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if r.get("type").and_then(Value::as_str) != Some("ECOSYSTEM") {
+            continue;
+        }
+        let events = r.get("events").and_then(Value::as_array);
+        let (a, f) = in_range(eco, events.map_or(&[][..], |v| v), version);
+        if a {
+            hit = true;
+            fixed = fixed.or(f);
+        }
+    }
+    (hit, fixed)
+}
+
 /// Every advisory of `db` that affects a package of `pkgs`.
 pub fn scan(pkgs: &[Package], db: &[Value]) -> Vec<Finding> {
+    let by_name = index(pkgs);
     let mut out = Vec::new();
     for rec in db {
         if rec.get("withdrawn").is_some_and(|w| !w.is_null()) {
@@ -204,40 +319,16 @@ pub fn scan(pkgs: &[Package], db: &[Value]) -> Vec<Finding> {
             let Some((eco, release)) = ecosystem(eco_s) else {
                 continue;
             };
-            for p in pkgs.iter().filter(|p| p.ecosystem == eco) {
-                let matches = match eco {
-                    "pypi" => p.name == crate::python::requirements::normalize_name(name),
-                    _ => {
-                        p.source.as_deref().unwrap_or(&p.name) == name
-                            && release
-                                .is_none_or(|n| p.distro.as_deref() == Some(&format!("debian-{n}")))
-                    }
-                };
-                if !matches {
+            let key = match eco {
+                "pypi" => crate::python::requirements::normalize_name(name),
+                _ => name.to_string(),
+            };
+            let distro = release.map(|n| format!("debian-{n}"));
+            for p in by_name.get(&(eco, key)).into_iter().flatten() {
+                if eco == "deb" && distro.is_some() && p.distro != distro {
                     continue;
                 }
-                let listed = aff
-                    .get("versions")
-                    .and_then(Value::as_array)
-                    .is_some_and(|v| v.iter().any(|x| x.as_str() == Some(&p.version)));
-                let mut hit = listed;
-                let mut fixed = None;
-                for r in aff
-                    .get("ranges")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if r.get("type").and_then(Value::as_str) != Some("ECOSYSTEM") {
-                        continue;
-                    }
-                    let events = r.get("events").and_then(Value::as_array);
-                    let (a, f) = in_range(eco, events.map_or(&[][..], |v| v), &p.version);
-                    if a {
-                        hit = true;
-                        fixed = fixed.or(f);
-                    }
-                }
+                let (hit, fixed) = affects(eco, aff, &p.version);
                 if hit {
                     out.push(Finding {
                         id: id.to_string(),
@@ -263,7 +354,7 @@ pub fn scan(pkgs: &[Package], db: &[Value]) -> Vec<Finding> {
 
 /// An allow-list entry (`--allow FILE`, TOML `[[allow]]`): an advisory accepted for a package
 /// until a date, with the reason.
-#[derive(Debug, Clone, serde::Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Allow {
     pub id: String,
@@ -280,34 +371,58 @@ struct AllowFile {
     allow: Vec<Allow>,
 }
 
+/// Check allow-list entries: each needs an id, a package, a reason and a `YYYY-MM-DD` expiry;
+/// the same id and package twice is refused. `Err((index, reason))`.
+pub fn check_allow(entries: &[Allow]) -> Result<(), (usize, String)> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, a) in entries.iter().enumerate() {
+        if a.id.trim().is_empty() || a.package.trim().is_empty() {
+            return Err((i, "id and package are required".into()));
+        }
+        if a.reason.trim().is_empty() {
+            return Err((i, format!("({}): a reason is required", a.id)));
+        }
+        let date_ok = a.expires.len() == 10
+            && crate::attest::time::parse(&format!("{}T00:00:00Z", a.expires)).is_ok();
+        if !date_ok {
+            return Err((
+                i,
+                format!("expires {:?}: not a date (YYYY-MM-DD)", a.expires),
+            ));
+        }
+        if !seen.insert((a.id.as_str(), a.package.as_str())) {
+            return Err((i, format!("{} for {} appears twice", a.id, a.package)));
+        }
+    }
+    Ok(())
+}
+
 /// Read an allow-list; every entry needs a reason and a valid date.
 pub fn read_allow(path: &Path) -> Result<Vec<Allow>, ScanError> {
     let text = fsutil::read_to_string(path)?;
     let f: AllowFile = toml::from_str(&text).map_err(|e| bad(path, e.to_string()))?;
-    for (i, a) in f.allow.iter().enumerate() {
-        if a.reason.trim().is_empty() {
-            return Err(bad(
-                path,
-                format!("allow[{i}] ({}): a reason is required", a.id),
-            ));
-        }
-        crate::attest::time::parse(&format!("{}T00:00:00Z", a.expires)).map_err(|e| {
-            bad(
-                path,
-                format!("allow[{i}].expires {:?}: {e} (YYYY-MM-DD)", a.expires),
-            )
-        })?;
-    }
+    check_allow(&f.allow).map_err(|(i, reason)| bad(path, format!("allow[{i}]: {reason}")))?;
     Ok(f.allow)
 }
 
+/// A severity's rank: LOW 1, MODERATE = MEDIUM 2, HIGH 3, CRITICAL 4; anything else 0.
+pub fn severity_rank(s: &str) -> u8 {
+    match s.to_ascii_uppercase().as_str() {
+        "LOW" => 1,
+        "MODERATE" | "MEDIUM" => 2,
+        "HIGH" => 3,
+        "CRITICAL" => 4,
+        _ => 0,
+    }
+}
+
 /// The policy's verdict on one finding.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Judged {
     #[serde(flatten)]
     pub finding: Finding,
     /// `fail`, `allowed` or `reported`.
-    pub verdict: &'static str,
+    pub verdict: String,
     pub note: Option<String>,
 }
 
@@ -321,13 +436,7 @@ pub fn judge(
     allow: &[Allow],
     today: &str,
 ) -> Vec<Judged> {
-    let rank = |s: &str| match s.to_ascii_uppercase().as_str() {
-        "LOW" => 1,
-        "MODERATE" | "MEDIUM" => 2,
-        "HIGH" => 3,
-        "CRITICAL" => 4,
-        _ => 0,
-    };
+    let rank = severity_rank;
     findings
         .into_iter()
         .map(|f| {
@@ -358,7 +467,7 @@ pub fn judge(
             };
             Judged {
                 finding: f,
-                verdict,
+                verdict: verdict.to_string(),
                 note,
             }
         })
@@ -404,6 +513,44 @@ mod tests {
             version: v.into(),
             source: src.map(Into::into),
             distro: (eco == "deb").then(|| "debian-13".to_string()),
+        }
+    }
+
+    #[test]
+    fn records_need_the_schema_fields_and_shapes() {
+        let ok = json!({"id": "A-1", "modified": "2026-01-01T00:00:00Z", "affected": [
+            {"package": {"ecosystem": "PyPI", "name": "x"}, "versions": ["1.0"],
+             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]});
+        check_record(&ok).unwrap();
+        for (v, want) in [
+            (
+                json!({"modified": "2026-01-01T00:00:00Z"}),
+                "no string `id`",
+            ),
+            (
+                json!({"id": "A"}),
+                "A: not an OSV record: no string `modified`",
+            ),
+            (json!({"id": "A", "modified": "yesterday"}), "A: modified:"),
+            (
+                json!({"id": "A", "modified": "2026-01-01T00:00:00Z", "affected": {}}),
+                "affected: not a list",
+            ),
+            (
+                json!({"id": "A", "modified": "2026-01-01T00:00:00Z", "affected": [{"package": {"name": "x"}}]}),
+                "affected[0].package: needs",
+            ),
+            (
+                json!({"id": "A", "modified": "2026-01-01T00:00:00Z", "affected": [{"ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0", "fixed": "1"}]}]}]}),
+                "affected[0].ranges[0]",
+            ),
+            (
+                json!({"id": "A", "modified": "2026-01-01T00:00:00Z", "affected": [{"versions": [1]}]}),
+                "affected[0].versions",
+            ),
+        ] {
+            let e = check_record(&v).unwrap_err();
+            assert!(e.contains(want), "{want}: {e}");
         }
     }
 
@@ -457,7 +604,7 @@ mod tests {
             expires: "2026-12-31".into(),
         }];
         let j = judge(f.clone(), "fixed", None, &allow, "2026-12-02");
-        let v: Vec<&str> = j.iter().map(|x| x.verdict).collect();
+        let v: Vec<&str> = j.iter().map(|x| x.verdict.as_str()).collect();
         assert_eq!(v, vec!["fail", "allowed", "reported"]);
         let j = judge(f.clone(), "fixed", None, &allow, "2027-01-01");
         assert_eq!(j[1].verdict, "fail");

@@ -60,16 +60,21 @@ pub fn extra_locations(flags: &[String]) -> Vec<String> {
     v
 }
 
-/// The URLs to try for `a`, in order. A location ending in `/`, or a local directory, gets the
-/// file name appended; a local path (relative to the recipe) becomes a `file://` URL.
+/// The URLs to try for `a`, in order: its own locations, then `extra`.
 pub fn urls(recipe: &Recipe, a: &ArchiveSpec, extra: &[String]) -> Vec<String> {
-    a.locations
+    let all: Vec<String> = a.locations.iter().chain(extra).cloned().collect();
+    location_urls(recipe, &all, &a.file)
+}
+
+/// Locations as URLs, in order. A location ending in `/`, or a local directory, gets `file`
+/// appended; a local path (relative to the recipe) becomes a `file://` URL.
+pub fn location_urls(recipe: &Recipe, locations: &[String], file: &str) -> Vec<String> {
+    locations
         .iter()
-        .chain(extra)
         .map(|loc| {
             if loc.contains("://") {
                 if loc.ends_with('/') {
-                    crate::fetch::join(loc, &a.file)
+                    crate::fetch::join(loc, file)
                 } else {
                     loc.clone()
                 }
@@ -77,7 +82,7 @@ pub fn urls(recipe: &Recipe, a: &ArchiveSpec, extra: &[String]) -> Vec<String> {
                 let p = recipe.resolve(Path::new(loc));
                 let p = std::fs::canonicalize(&p).unwrap_or(p);
                 let p = if loc.ends_with('/') || p.is_dir() {
-                    p.join(&a.file)
+                    p.join(file)
                 } else {
                     p
                 };

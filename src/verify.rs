@@ -1652,7 +1652,224 @@ fn statement_checks(
     if required || path.is_file() {
         out.push(test_result_check(dir, manifest, s, covered)?);
     }
+    let vpath = crate::release::statement_path(dir, crate::vulns::STATEMENT_NAME);
+    if prov.vulns_required || vpath.is_file() {
+        out.push(vulns_check(dir, manifest, prov, s, covered)?);
+    }
+    if let Some(c) = stable_check(dir, prov, covered)? {
+        out.push(c);
+    }
     Ok(out)
+}
+
+/// Refuse unless the statement names every artifact of the release with its digest.
+fn names_every_artifact(
+    st: &serde_json::Value,
+    manifest: &ReleaseManifest,
+    path: &Path,
+    check: &'static str,
+) -> Result<(), VerifyError> {
+    let subjects: BTreeMap<&str, &str> = st["subject"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or(""),
+                s["digest"]["sha256"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    for a in &manifest.artifacts {
+        if subjects.get(a.file.as_str()).copied() != Some(a.sha256.as_str()) {
+            return Err(refused(
+                check,
+                format!(
+                    "{}: does not name {} sha256:{}",
+                    path.display(),
+                    a.file,
+                    a.sha256
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A file of the release that a signed statement names by digest: refused when it differs,
+/// covered when it matches; `false` when this copy of the release does not carry it.
+fn bound_file(
+    dir: &Path,
+    name: &str,
+    want: &str,
+    check: &'static str,
+    signed_in: &Path,
+    covered: &mut BTreeSet<PathBuf>,
+) -> Result<bool, VerifyError> {
+    let Some(rel) = fsutil::relative_path(name) else {
+        return Err(refused(
+            check,
+            format!(
+                "{}: names {name:?}, not a relative path",
+                signed_in.display()
+            ),
+        ));
+    };
+    let file = dir.join(&rel);
+    if !file.is_file() {
+        return Ok(false);
+    }
+    let (got, _) = fsutil::hash_regular(&file).map_err(|e| refused(check, e.to_string()))?;
+    if got.as_str() != want {
+        return Err(refused(
+            check,
+            format!(
+                "{}: sha256 expected={want} ({}), got={got}",
+                file.display(),
+                signed_in.display()
+            ),
+        ));
+    }
+    covered.insert(rel);
+    Ok(true)
+}
+
+/// The vulnerability attestation: signed, about every artifact, a passing verdict with no
+/// failing finding, scanned against the databases the provenance names; the report it names
+/// by digest, where the release carries it, is the signed one.
+fn vulns_check(
+    dir: &Path,
+    manifest: &ReleaseManifest,
+    prov: &Provenance,
+    s: &Signed,
+    covered: &mut BTreeSet<PathBuf>,
+) -> Result<CheckReport, VerifyError> {
+    const CHECK: &str = "vulnerabilities";
+    let path = crate::release::statement_path(dir, crate::vulns::STATEMENT_NAME);
+    let st = signed_statement(dir, crate::vulns::STATEMENT_NAME, CHECK, s, covered)?;
+    let fail = |reason: String| refused(CHECK, format!("{}: {reason}", path.display()));
+    if st["predicateType"] != crate::vulns::VULNS_V01 {
+        return Err(fail(format!("predicateType {}", st["predicateType"])));
+    }
+    names_every_artifact(&st, manifest, &path, CHECK)?;
+    let x = &st["predicate"]["relsign"];
+    if x["result"] != "PASSED" {
+        return Err(fail(format!("the gate's result is {}", x["result"])));
+    }
+    let results = st["predicate"]["scanner"]["result"]
+        .as_array()
+        .ok_or_else(|| fail("predicate.scanner.result: missing or not a list".into()))?;
+    let verdict = |r: &serde_json::Value| -> String {
+        r["annotations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|a| a["verdict"].as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let verdicts: Vec<String> = results.iter().map(verdict).collect();
+    if let Some(i) = verdicts
+        .iter()
+        .position(|v| v != "allowed" && v != "reported")
+    {
+        return Err(fail(format!(
+            "finding {} has verdict {:?}",
+            results[i]["id"], verdicts[i]
+        )));
+    }
+    let dbs: Vec<(String, String)> = x["databases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap_or("").to_string(),
+                d["digest"]["sha256"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let named: Vec<(String, String)> = prov
+        .vuln_databases
+        .iter()
+        .map(|(n, d)| (n.clone(), d.to_string()))
+        .collect();
+    if dbs.is_empty() || dbs != named {
+        return Err(fail(format!(
+            "databases {dbs:?} are not the ones the provenance names ({named:?})"
+        )));
+    }
+    let report = x["report"]["name"].as_str().unwrap_or("");
+    let want = x["report"]["digest"]["sha256"].as_str().unwrap_or("");
+    if report != crate::vulns::REPORT_FILE || want.is_empty() {
+        return Err(fail(format!("relsign.report names {report:?}")));
+    }
+    let present = bound_file(dir, report, want, CHECK, &path, covered)?;
+    let allowed = verdicts.iter().filter(|v| *v == "allowed").count();
+    let shown: Vec<String> = dbs.iter().map(|(n, d)| format!("{n} sha256:{d}")).collect();
+    Ok(ok(
+        CHECK,
+        format!(
+            "the vulnerability gate passed, signed, about every artifact: {} finding(s) ({allowed} allowed, {} reported, none failing) against {} (as the provenance names them); {}",
+            verdicts.len(),
+            verdicts.len() - allowed,
+            shown.join(", "),
+            if present {
+                format!("{report} matches")
+            } else {
+                format!("{report} is not in this copy of the release (not checked)")
+            }
+        ),
+    ))
+}
+
+/// The stable-branch report the provenance names as a byproduct: where the release carries
+/// it, it is the signed one.
+fn stable_check(
+    dir: &Path,
+    prov: &Provenance,
+    covered: &mut BTreeSet<PathBuf>,
+) -> Result<Option<CheckReport>, VerifyError> {
+    const CHECK: &str = "stable branch";
+    let file = crate::stable::REPORT_FILE;
+    let Some(want) = prov.byproducts.get(file) else {
+        return Ok(None);
+    };
+    let path = dir.join(file);
+    if !path.is_file() {
+        return Ok(Some(ok(
+            CHECK,
+            format!("{file} is not in this copy of the release (not checked)"),
+        )));
+    }
+    // Read once: the bytes hashed are the bytes judged.
+    let bytes = read_untrusted(&path, crate::json::limit::SBOM, CHECK)?;
+    let got = Sha256Hex::of(&bytes);
+    if got != *want {
+        return Err(refused(
+            CHECK,
+            format!(
+                "{}: sha256 expected={want} (provenance byproduct), got={got}",
+                path.display()
+            ),
+        ));
+    }
+    covered.insert(PathBuf::from(file));
+    let v = crate::json::value(&bytes, crate::json::limit::SBOM)
+        .map_err(|e| refused(CHECK, format!("{file}: {e}")))?;
+    if v["offences"].as_array().is_none_or(|o| !o.is_empty()) {
+        return Err(refused(CHECK, format!("{file}: the policy found offences")));
+    }
+    let base = v["baseline"]["version"]
+        .as_str()
+        .unwrap_or("none (the branch's first release)");
+    Ok(Some(ok(
+        CHECK,
+        format!(
+            "{file} matches the provenance: branch {}, baseline {base}, no added dependency or disallowed pin change",
+            v["branch"]
+        ),
+    )))
 }
 
 /// A provenance made before relsign recorded `gate.required`: the answer comes from the
@@ -1663,26 +1880,24 @@ fn legacy_gate_required(
     m: &ReleaseManifest,
     prov: &Provenance,
 ) -> Result<bool, VerifyError> {
-    let path = fsutil::relative_path(&m.recipe.path).map(|r| dir.join(r));
-    let bytes = path
-        .as_ref()
-        .and_then(|p| crate::json::read_limited(p, crate::json::limit::POLICY).ok());
-    let Some(bytes) = bytes.filter(|b| Sha256Hex::of(b) == prov.recipe_sha256) else {
-        return Err(refused(
+    let recipe = crate::attest::statement::recipe_copy_with_digest(
+        dir,
+        &m.recipe.path,
+        &prov.recipe_sha256,
+        "the provenance",
+    )
+    .map_err(|e| {
+        refused(
             "test result",
             format!(
                 "the provenance does not record whether the release has a gate (made by an \
-                 older relsign), and the recipe copy {} with the signed digest {} is not \
-                 there to tell",
-                dir.join(&m.recipe.path).display(),
+                 older relsign), and the recipe copy with the signed digest {} is not there \
+                 to tell: {e}",
                 prov.recipe_sha256
             ),
-        ));
-    };
-    Ok(std::str::from_utf8(&bytes)
-        .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok())
-        .is_some_and(|t| t.contains_key("test")))
+        )
+    })?;
+    Ok(recipe.contains_key("test"))
 }
 
 fn sbom_checks(
@@ -1763,30 +1978,7 @@ fn test_result_check(
             format!("{}: the gate's result is {result:?}", path.display()),
         ));
     }
-    let subjects: BTreeMap<&str, &str> = st["subject"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| {
-            (
-                s["name"].as_str().unwrap_or(""),
-                s["digest"]["sha256"].as_str().unwrap_or(""),
-            )
-        })
-        .collect();
-    for a in &manifest.artifacts {
-        if subjects.get(a.file.as_str()).copied() != Some(a.sha256.as_str()) {
-            return Err(refused(
-                "test result",
-                format!(
-                    "{}: does not name {} sha256:{}",
-                    path.display(),
-                    a.file,
-                    a.sha256
-                ),
-            ));
-        }
-    }
+    names_every_artifact(&st, manifest, &path, "test result")?;
     let (mut records, mut absent) = (0usize, 0usize);
     for c in st["predicate"]["configuration"]
         .as_array()
@@ -1799,33 +1991,11 @@ fn test_result_check(
         if c["mediaType"] != "application/xml" && c["mediaType"] != "application/json" {
             continue;
         }
-        let Some(rel) = fsutil::relative_path(name) else {
-            return Err(refused(
-                "test result",
-                format!(
-                    "{}: configuration names {name:?}, not a relative path",
-                    path.display()
-                ),
-            ));
-        };
-        let file = dir.join(&rel);
-        if !file.is_file() {
+        if bound_file(dir, name, want, "test result", &path, covered)? {
+            records += 1;
+        } else {
             absent += 1;
-            continue;
         }
-        let (got, _) =
-            fsutil::hash_regular(&file).map_err(|e| refused("test result", e.to_string()))?;
-        if got.as_str() != want {
-            return Err(refused(
-                "test result",
-                format!(
-                    "{}: sha256 expected={want} (test-result attestation), got={got}",
-                    file.display()
-                ),
-            ));
-        }
-        covered.insert(rel);
-        records += 1;
     }
     let passed = st["predicate"]["passedTests"]
         .as_array()

@@ -33,21 +33,21 @@ fn the_demo_against_a_local_osv_database() {
     let libc = deb_version(rel, "libc6");
     let t = tempfile::tempdir().unwrap();
     let records = [
-        serde_json::json!({"id": "TEST-PY-0001", "summary": "click: test-only advisory",
+        serde_json::json!({"modified": "2026-11-20T00:00:00Z", "id": "TEST-PY-0001", "summary": "click: test-only advisory",
             "affected": [{"package": {"ecosystem": "PyPI", "name": "Click"},
             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "99.0"}]}]}],
             "database_specific": {"severity": "HIGH"}}),
-        serde_json::json!({"id": "TEST-DEB-0002", "summary": "glibc: test-only advisory",
+        serde_json::json!({"modified": "2026-11-20T00:00:00Z", "id": "TEST-DEB-0002", "summary": "glibc: test-only advisory",
             "affected": [{"package": {"ecosystem": "Debian:13", "name": "glibc"},
             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"},
             {"fixed": format!("{libc}+test1")}]}]}]}),
-        serde_json::json!({"id": "TEST-DEB-0003", "summary": "another suite",
+        serde_json::json!({"modified": "2026-11-20T00:00:00Z", "id": "TEST-DEB-0003", "summary": "another suite",
             "affected": [{"package": {"ecosystem": "Debian:12", "name": "glibc"},
             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "9:9"}]}]}]}),
-        serde_json::json!({"id": "TEST-PY-0004", "summary": "withdrawn",
+        serde_json::json!({"modified": "2026-11-20T00:00:00Z", "id": "TEST-PY-0004", "summary": "withdrawn",
             "withdrawn": "2026-01-01T00:00:00Z",
             "affected": [{"package": {"ecosystem": "PyPI", "name": "click"}, "versions": ["8.1.8"]}]}),
-        serde_json::json!({"id": "TEST-PY-0005", "summary": "fixed long ago",
+        serde_json::json!({"modified": "2026-11-20T00:00:00Z", "id": "TEST-PY-0005", "summary": "fixed long ago",
             "affected": [{"package": {"ecosystem": "PyPI", "name": "click"},
             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "7.0"}]}]}]}),
     ];

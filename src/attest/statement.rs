@@ -141,40 +141,118 @@ fn source_descriptor(s: &crate::source::SourceRecord) -> Value {
 /// digest release.json records) has a `[test]` gate. The signer records the answer in the
 /// provenance (`externalParameters.gate.required`), so a verifier reads it from signed data.
 pub fn recipe_has_gate(dir: &Path, m: &ReleaseManifest) -> Result<bool, AttestError> {
-    let path = match fsutil::relative_path(&m.recipe.path) {
+    Ok(recipe_copy(dir, m)?.contains_key("test"))
+}
+
+/// Whether the release's recipe copy has a `[vulnerabilities]` gate (recorded in the
+/// provenance as `externalParameters.vulnerabilities.required`).
+pub fn recipe_has_vuln_gate(dir: &Path, m: &ReleaseManifest) -> Result<bool, AttestError> {
+    Ok(recipe_copy(dir, m)?.contains_key("vulnerabilities"))
+}
+
+/// The release's recipe copy as a TOML table, after checking its digest against release.json.
+pub fn recipe_copy(dir: &Path, m: &ReleaseManifest) -> Result<toml::Table, AttestError> {
+    recipe_copy_with_digest(dir, &m.recipe.path, &m.recipe.sha256, "release.json")
+}
+
+/// A release's recipe copy (`recipe_path`, as release.json names it, under `dir`; read as
+/// untrusted input: a regular file of at most 1 MiB) as a TOML table, after checking that its
+/// sha256 is `want`, the digest `recorded_in` records.
+pub fn recipe_copy_with_digest(
+    dir: &Path,
+    recipe_path: &str,
+    want: &Sha256Hex,
+    recorded_in: &str,
+) -> Result<toml::Table, AttestError> {
+    let path = match fsutil::relative_path(recipe_path) {
         Some(r) => dir.join(r),
         None => {
             return Err(AttestError::Format {
                 file: dir.join("release.json"),
-                reason: format!("recipe.path {:?} is not a relative path", m.recipe.path),
+                reason: format!("recipe.path {recipe_path:?} is not a relative path"),
             })
         }
     };
-    let bytes = fsutil::read(&path)?;
+    let bytes =
+        crate::json::read_limited(&path, crate::json::limit::POLICY).map_err(|e| match e {
+            crate::json::ReadError::Fs(e) => AttestError::Fs(e),
+            crate::json::ReadError::Json { source, .. } => AttestError::Format {
+                file: path.clone(),
+                reason: source.to_string(),
+            },
+        })?;
     let got = Sha256Hex::of(&bytes);
-    if got != m.recipe.sha256 {
+    if got != *want {
         return Err(AttestError::Format {
             file: path,
-            reason: format!(
-                "sha256 expected={} (release.json), got={got}",
-                m.recipe.sha256
-            ),
+            reason: format!("sha256 expected={want} ({recorded_in}), got={got}"),
         });
     }
-    let table: toml::Table = std::str::from_utf8(&bytes)
+    std::str::from_utf8(&bytes)
         .ok()
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| AttestError::Format {
             file: path.clone(),
             reason: "not a TOML recipe".into(),
+        })
+}
+
+/// The policy reports a release directory carries (`scan/vulnerabilities.json`,
+/// `scan/stable.json`): the provenance names them as byproducts, by digest, and records the
+/// vulnerability databases among the resolved dependencies and the stable branch's baseline.
+fn policy_reports(
+    dir: &Path,
+    required: bool,
+) -> Result<(Value, Vec<Value>, Vec<Value>, Option<Value>), AttestError> {
+    let mut vulns = json!({ "required": required });
+    let (mut deps, mut byproducts) = (Vec::new(), Vec::new());
+    let vp = dir.join(crate::vulns::REPORT_FILE);
+    if vp.is_file() {
+        let r = crate::vulns::Report::read(&vp).map_err(|e| AttestError::Format {
+            file: vp.clone(),
+            reason: e.to_string(),
         })?;
-    Ok(table.contains_key("test"))
+        let dbs = crate::vulns::database_descriptors(&r.databases);
+        vulns["databases"] = json!(dbs);
+        vulns["result"] = json!(r.result);
+        deps.extend(dbs);
+        let (d, _) = crate::digest::hash_file(&vp).map_err(fsutil::err("read", &vp))?;
+        byproducts.push(json!({"name": crate::vulns::REPORT_FILE, "digest": {"sha256": d}}));
+    }
+    let sp = dir.join(crate::stable::REPORT_FILE);
+    let mut stable = None;
+    if sp.is_file() {
+        let bytes = crate::json::read_limited(&sp, crate::json::limit::SBOM).map_err(|e| {
+            AttestError::Format {
+                file: sp.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        let v = crate::json::value(&bytes, crate::json::limit::SBOM).map_err(|e| {
+            AttestError::Format {
+                file: sp.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        stable = Some(json!({
+            "branch": v["branch"],
+            "baseline": v["baseline"].get("version").map(|ver| json!({
+                "version": ver, "releaseJson": {"sha256": v["baseline"]["release_sha256"]}})),
+        }));
+        byproducts.push(
+            json!({"name": crate::stable::REPORT_FILE, "digest": {"sha256": Sha256Hex::of(&bytes)}}),
+        );
+    }
+    Ok((vulns, deps, byproducts, stable))
 }
 
 /// The SLSA v1 provenance statement for a release directory. `signed_on` (unix seconds) is the
 /// self-asserted signing time, recorded as `runDetails.metadata.finishedOn`.
 pub fn provenance(dir: &Path, m: &ReleaseManifest, signed_on: i64) -> Result<Value, AttestError> {
     let gate_required = recipe_has_gate(dir, m)?;
+    let (vulns, vuln_deps, reports, stable) = policy_reports(dir, recipe_has_vuln_gate(dir, m)?)?;
+    let mut resolved = resolved_dependencies(dir, m)?;
+    resolved.extend(vuln_deps);
     let subject: Vec<Value> = m
         .artifacts
         .iter()
@@ -196,6 +274,17 @@ pub fn provenance(dir: &Path, m: &ReleaseManifest, signed_on: i64) -> Result<Val
     for l in &m.locks {
         byproducts.push(json!({"name": l.path, "digest": {"sha256": l.sha256}}));
     }
+    byproducts.extend(reports);
+    let mut external = json!({
+        "release": {"name": m.name, "version": m.version},
+        "recipe": {"path": m.recipe.path, "digest": {"sha256": m.recipe.sha256}},
+        "sources": sources,
+        "gate": {"required": gate_required},
+        "vulnerabilities": vulns,
+    });
+    if let Some(s) = stable {
+        external["stable"] = s;
+    }
     Ok(json!({
         "_type": STATEMENT_TYPE,
         "subject": subject,
@@ -203,14 +292,9 @@ pub fn provenance(dir: &Path, m: &ReleaseManifest, signed_on: i64) -> Result<Val
         "predicate": {
             "buildDefinition": {
                 "buildType": BUILD_TYPE,
-                "externalParameters": {
-                    "release": {"name": m.name, "version": m.version},
-                    "recipe": {"path": m.recipe.path, "digest": {"sha256": m.recipe.sha256}},
-                    "sources": sources,
-                    "gate": {"required": gate_required},
-                },
+                "externalParameters": external,
                 "internalParameters": internal_parameters(m),
-                "resolvedDependencies": resolved_dependencies(dir, m)?,
+                "resolvedDependencies": resolved,
             },
             "runDetails": {
                 "builder": {"id": BUILDER_ID, "version": {"relsign": env!("CARGO_PKG_VERSION")}},
@@ -325,6 +409,12 @@ pub struct Provenance {
     /// `externalParameters.gate.required`: whether the release must carry a passing signed
     /// test result. `None` in provenance made before relsign recorded it.
     pub gate_required: Option<bool>,
+    /// `externalParameters.vulnerabilities.required` (false when absent: made before relsign
+    /// had the vulnerability gate).
+    pub vulns_required: bool,
+    /// `externalParameters.vulnerabilities.databases`: (file name, sha256) of each database
+    /// the release was scanned against.
+    pub vuln_databases: Vec<(String, Sha256Hex)>,
 }
 
 /// Parse a verified payload into a [`Provenance`]. Errors say which field is wrong.
@@ -412,6 +502,7 @@ pub fn parse_provenance(payload: &[u8]) -> Result<Provenance, String> {
                 .ok_or("externalParameters.gate.required: missing or not a boolean")?,
         ),
     };
+    let (vulns_required, vuln_databases) = parse_vulns(&v, ext)?;
     let finished = s("/predicate/runDetails/metadata/finishedOn")?;
     let signed_on = super::time::parse(&finished)
         .map_err(|e| format!("runDetails.metadata.finishedOn: {e}"))?;
@@ -442,12 +533,83 @@ pub fn parse_provenance(payload: &[u8]) -> Result<Provenance, String> {
         recipe_sha256,
         byproducts,
         gate_required,
+        vulns_required,
+        vuln_databases,
     })
+}
+
+/// `externalParameters.vulnerabilities`: whether the gate is required, and the databases.
+fn parse_vulns(v: &Value, ext: &str) -> Result<(bool, Vec<(String, Sha256Hex)>), String> {
+    let Some(x) = v.pointer(&format!("{ext}/vulnerabilities")) else {
+        return Ok((false, Vec::new()));
+    };
+    let required = x
+        .get("required")
+        .and_then(Value::as_bool)
+        .ok_or("externalParameters.vulnerabilities.required: missing or not a boolean")?;
+    let mut dbs = Vec::new();
+    for (i, d) in x
+        .get("databases")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("externalParameters.vulnerabilities.databases[{i}]");
+        let name = d
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or(format!("{at}.name: missing"))?;
+        let sha = d
+            .pointer("/digest/sha256")
+            .and_then(Value::as_str)
+            .ok_or(format!("{at}.digest.sha256: missing"))?;
+        let sha = Sha256Hex::parse(sha).map_err(|e| format!("{at}.digest.sha256: {e}"))?;
+        dbs.push((name.to_string(), sha));
+    }
+    Ok((required, dbs))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recipe_copy_is_read_only_with_the_recorded_digest() {
+        let t = tempfile::tempdir().unwrap();
+        let text = "[release]\nname = \"demo\"\nstable = \"lts\"\n";
+        std::fs::create_dir(t.path().join("recipe")).unwrap();
+        std::fs::write(t.path().join("recipe/demo.toml"), text).unwrap();
+        let good = Sha256Hex::of(text.as_bytes());
+        let read = |p: &str, d: &Sha256Hex| {
+            recipe_copy_with_digest(t.path(), p, d, "the provenance").map_err(|e| e.to_string())
+        };
+        let tb = read("recipe/demo.toml", &good).unwrap();
+        assert_eq!(tb["release"]["stable"].as_str(), Some("lts"));
+        let other = Sha256Hex::of(b"another recipe");
+        assert_eq!(
+            read("recipe/demo.toml", &other).unwrap_err(),
+            format!(
+                "{}: sha256 expected={other} (the provenance), got={good}",
+                t.path().join("recipe/demo.toml").display()
+            )
+        );
+        assert_eq!(
+            read("../demo.toml", &good).unwrap_err(),
+            format!(
+                "{}: recipe.path \"../demo.toml\" is not a relative path",
+                t.path().join("release.json").display()
+            )
+        );
+        // Over 1 MiB: refused before it is read, naming the file.
+        std::fs::write(t.path().join("recipe/big.toml"), vec![b'#'; (1 << 20) + 1]).unwrap();
+        let e = read("recipe/big.toml", &good).unwrap_err();
+        assert!(
+            e.starts_with(&t.path().join("recipe/big.toml").display().to_string())
+                && e.contains("over the limit of 1048576"),
+            "{e}"
+        );
+    }
     #[test]
     fn purls() {
         assert_eq!(

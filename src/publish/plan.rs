@@ -524,6 +524,7 @@ fn plan_oci(rel: &ReleaseDir, dest: &str, gen: &Gen) -> Result<Vec<Step>, PlanEr
                 || (f.starts_with("attestations/") && f.ends_with(".tlog-proof"))
                 || f.starts_with("sbom/")
                 || *f == "test-results/summary.json"
+                || f.starts_with("scan/")
                 || f.starts_with("inputs/"))
                 && !f.starts_with(&image_prefix)
         })
@@ -622,11 +623,12 @@ fn referrer(
 }
 
 /// Bundles named `<statement>.<keyid>.sigstore.json`: provenance covers every artifact, the
-/// image's SBOMs and the test result are about the image; per-file bundles of the sdist and
-/// wheel are not.
+/// image's SBOMs, the test result and the vulnerability attestation are about the image;
+/// per-file bundles of the sdist and wheel are not.
 fn bundle_is_about_image(name: &str, image_file: &str) -> bool {
     name.starts_with("provenance.")
         || name.starts_with("test-result.")
+        || name.starts_with(&format!("{}.", crate::vulns::STATEMENT_NAME))
         || name.starts_with(&format!("sbom-{image_file}."))
         || name.starts_with(&format!("{image_file}."))
 }

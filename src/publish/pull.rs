@@ -17,9 +17,15 @@ use std::path::{Path, PathBuf};
 pub fn safe_title(title: &str) -> Option<PathBuf> {
     let p = crate::fsutil::relative_path(title)?;
     let allowed = title == "release.json"
-        || ["attestations/", "sbom/", "test-results/", "inputs/"]
-            .iter()
-            .any(|d| title.starts_with(d));
+        || [
+            "attestations/",
+            "sbom/",
+            "test-results/",
+            "scan/",
+            "inputs/",
+        ]
+        .iter()
+        .any(|d| title.starts_with(d));
     allowed.then_some(p)
 }
 

@@ -6,6 +6,7 @@
 
 mod bench_publish;
 mod docassemble;
+mod bench_scan;
 mod fuzz;
 mod incident;
 mod release;
@@ -471,6 +472,9 @@ fn copy_log(from: &Path, to: &Path) -> Result<()> {
 /// `cargo xtask bench`: `relsign verify` of a synthetic release with 1 GiB of artifacts
 /// against `openssl dgst -sha256` over the same files, as a throughput ratio.
 fn bench(args: &[String]) -> Result<()> {
+    if args.first().map(String::as_str) == Some("scan") {
+        return scan_bench();
+    }
     ensure_apt(&["openssl"])?;
     let mib: u64 = match args.first() {
         Some(a) => a
@@ -614,6 +618,9 @@ fn bench(args: &[String]) -> Result<()> {
         }
         Ok(())
     };
+    for l in bench_scan::bench_scan(&root(), &bin, &work.join("scan"))? {
+        println!("{l}");
+    }
     let t_openssl = time(&mut || dgst(&paths).map(|_| ()))?;
     let t_prov = time(&mut || verify(&dir0))?;
     let t_full = time(&mut || verify(&dir))?;
@@ -647,6 +654,18 @@ fn bench(args: &[String]) -> Result<()> {
     )?;
     println!("publish: best of 3, fresh loopback servers per run; ratio = relsign / anchor (goal <= 1.1)");
     for l in lines {
+        println!("{l}");
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench scan`: only the scan benchmark.
+fn scan_bench() -> Result<()> {
+    run(cargo()
+        .current_dir(root())
+        .args(["build", "--release", "--bin", "relsign"]))?;
+    let bin = root().join("target/release/relsign");
+    for l in bench_scan::bench_scan(&root(), &bin, &root().join("target/bench/scan"))? {
         println!("{l}");
     }
     Ok(())
@@ -721,7 +740,7 @@ fn main() -> Result<()> {
         Some("docassemble") => docassemble::docassemble(&args[1..]),
         Some("incident") => incident::incident(&relsign_bin()?, &root()),
         _ => {
-            eprintln!("usage: cargo xtask <demo|test|bench|release|docassemble|fuzz|incident> [args]\n\n  demo   lock-check, fetch and build recipes/demo.toml into target/demo/release, sign it with generated test-only keys and verify it\n  test   install what the tests need (apt packages, a Python venv) and run the suite\n  bench  [MiB] relsign verify of a synthetic release (default 1024 MiB) against openssl dgst -sha256\n  release RECIPE [--dry-run] --key FILE: preflight, build, reproducibility check, gate, SBOMs, sign, publish, verify from each destination\n  docassemble [--all-scenarios]: docassemble's whole release from a warm store, with test-only keys, to loopback registries, a pypiserver and a mirror; stages with times\n  fuzz   [--secs N] [TARGET…] build the cargo-fuzz targets and run each (or the named ones) N seconds (default 30); exit 1 on a finding\n  incident  after `demo`: rehearse a key compromise: rotate the release key, log an advisory, re-sign, refuse the thief's release, publish to a mirror and verify from it");
+            eprintln!("usage: cargo xtask <demo|test|bench|release|docassemble|fuzz|incident> [args]\n\n  demo   lock-check, fetch and build recipes/demo.toml into target/demo/release, sign it with generated test-only keys and verify it\n  test   install what the tests need (apt packages, a Python venv) and run the suite\n  bench  [MiB] relsign verify of a synthetic release (default 1024 MiB) against openssl dgst -sha256, relsign scan of the docassemble locks against 20,000 and 40,000 generated OSV records; `bench scan`: the scan part only\n  release RECIPE [--dry-run] --key FILE: preflight, build, reproducibility check, gate, SBOMs, sign, publish, verify from each destination\n  docassemble [--all-scenarios]: docassemble's whole release from a warm store, with test-only keys, to loopback registries, a pypiserver and a mirror; stages with times\n  fuzz   [--secs N] [TARGET…] build the cargo-fuzz targets and run each (or the named ones) N seconds (default 30); exit 1 on a finding\n  incident  after `demo`: rehearse a key compromise: rotate the release key, log an advisory, re-sign, refuse the thief's release, publish to a mirror and verify from it");
             std::process::exit(2);
         }
     }

@@ -1,0 +1,221 @@
+//! The vulnerability gate of `relsign release` and its signed attestation.
+//!
+//! The release's packages (its CycloneDX SBOMs) are scanned against the recipe's locked OSV
+//! databases ([`crate::vulndb`]) and judged by the recipe's policy; the report goes to
+//! `DIR/scan/vulnerabilities.json`. A failing report signs nothing; a passing one is signed as
+//! an in-toto vulnerability attestation (`https://in-toto.io/attestation/vulns/v0.1`) about
+//! every artifact, which names the databases by digest and the report by digest.
+
+use crate::build::ReleaseManifest;
+use crate::digest::Sha256Hex;
+use crate::fsutil::{self, FsError};
+use crate::scan::{Allow, Judged};
+use crate::vulndb::{LockedDb, VulnSpec};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::path::Path;
+
+pub const VULNS_V01: &str = "https://in-toto.io/attestation/vulns/v0.1";
+/// The report, relative to the release directory.
+pub const REPORT_FILE: &str = "scan/vulnerabilities.json";
+/// The attestation's name: `attestations/vulns.dsse.json`.
+pub const STATEMENT_NAME: &str = "vulns";
+/// relsign's scanner, as the predicate's `scanner.uri`.
+pub const SCANNER_URI: &str = "https://relsign.dev/scanner/scan";
+
+#[derive(Debug, thiserror::Error)]
+pub enum VulnsError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error(transparent)]
+    Packages(#[from] crate::packages::PackagesError),
+    #[error("{}: {reason}", .file.display())]
+    Format {
+        file: std::path::PathBuf,
+        reason: String,
+    },
+}
+
+/// The policy the report was judged by (the recipe's).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Policy {
+    pub fail_on: String,
+    pub severity: Option<String>,
+    pub max_age_days: u32,
+    pub allow: Vec<Allow>,
+}
+
+/// `scan/vulnerabilities.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// `PASSED` or `FAILED`.
+    pub result: String,
+    pub policy: Policy,
+    pub databases: Vec<LockedDb>,
+    pub records: u64,
+    pub packages: u64,
+    pub started: String,
+    pub finished: String,
+    pub findings: Vec<Judged>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.result == "PASSED"
+    }
+
+    /// What to do about each failing finding: the package, the version to move to (or that
+    /// none is known), and the advisory.
+    pub fn remediation(&self) -> String {
+        let mut lines = Vec::new();
+        for j in self.findings.iter().filter(|j| j.verdict == "fail") {
+            let e = &j.finding;
+            let what = match &e.fixed {
+                Some(v) => format!("move {} ({}) from {} to {v} or later", e.package, e.ecosystem, e.installed),
+                None => format!("{} ({}) {}: no fixed version is known: remove it or allow-list it with a reason and an expiry", e.package, e.ecosystem, e.installed),
+            };
+            let note = j
+                .note
+                .as_deref()
+                .map(|n| format!("; {n}"))
+                .unwrap_or_default();
+            lines.push(format!("  {what} [{}{note}]", e.id));
+        }
+        lines.join("\n")
+    }
+
+    /// Read a report (strict JSON).
+    pub fn read(path: &Path) -> Result<Report, VulnsError> {
+        let bytes =
+            crate::json::read_limited(path, crate::json::limit::SBOM).map_err(|e| match e {
+                crate::json::ReadError::Fs(e) => VulnsError::Fs(e),
+                e => VulnsError::Format {
+                    file: path.to_path_buf(),
+                    reason: e.to_string(),
+                },
+            })?;
+        crate::json::from_slice(&bytes, crate::json::limit::SBOM).map_err(|e| VulnsError::Format {
+            file: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// Scan the release in `dir` against the loaded databases, judge by `spec` on `today`
+/// (`YYYY-MM-DD`), and write the report. `started` is when the scan began (unix seconds).
+pub fn run(
+    dir: &Path,
+    spec: &VulnSpec,
+    db: &crate::vulndb::Loaded,
+    today: &str,
+    started: i64,
+) -> Result<Report, VulnsError> {
+    let pkgs = crate::packages::read(dir)?;
+    let findings = crate::scan::scan(&pkgs, &db.records);
+    let judged = crate::scan::judge(
+        findings,
+        &spec.fail_on,
+        spec.severity.as_deref(),
+        &spec.allow,
+        today,
+    );
+    let failing = judged.iter().any(|j| j.verdict == "fail");
+    let report = Report {
+        result: if failing { "FAILED" } else { "PASSED" }.into(),
+        policy: Policy {
+            fail_on: spec.fail_on.clone(),
+            severity: spec.severity.clone(),
+            max_age_days: spec.max_age_days,
+            allow: spec.allow.clone(),
+        },
+        databases: db.databases.clone(),
+        records: db.records.len() as u64,
+        packages: pkgs.len() as u64,
+        started: crate::attest::time::format(started),
+        finished: crate::attest::time::format(crate::attest::time::now()),
+        findings: judged,
+    };
+    let mut bytes = crate::build::canonical_json(&report);
+    bytes.push(b'\n');
+    fsutil::write_atomic(&dir.join(REPORT_FILE), &bytes)?;
+    Ok(report)
+}
+
+/// The databases as in-toto ResourceDescriptors (name, digest, when taken).
+pub fn database_descriptors(dbs: &[LockedDb]) -> Vec<Value> {
+    dbs.iter()
+        .map(|d| {
+            json!({"name": d.file, "digest": {"sha256": d.sha256.as_str()},
+                   "annotations": {"database": d.name, "taken": d.taken, "size": d.size, "records": d.records}})
+        })
+        .collect()
+}
+
+/// The in-toto vulnerability statement for a passing report: every artifact a subject; the
+/// predicate per the vulns v0.1 predicate (scanner, its databases, one result per finding,
+/// scan times), with relsign's verdicts under `relsign`: the report by digest and the
+/// databases by digest.
+pub fn statement(m: &ReleaseManifest, report: &Report, report_sha256: &Sha256Hex) -> Value {
+    let subject: Vec<Value> = m
+        .artifacts
+        .iter()
+        .map(|a| json!({"name": a.file, "digest": {"sha256": a.sha256.as_str()}}))
+        .collect();
+    let result: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|j| {
+            let e = &j.finding;
+            let severity: Vec<Value> = e
+                .severity
+                .iter()
+                .map(|s| json!({"method": "osv", "score": s}))
+                .collect();
+            json!({"id": e.id, "severity": severity, "annotations": [
+                {"package": e.package}, {"ecosystem": e.ecosystem}, {"installed": e.installed},
+                {"fixed": e.fixed.clone().unwrap_or_default()}, {"verdict": j.verdict},
+                {"note": j.note.clone().unwrap_or_default()},
+            ]})
+        })
+        .collect();
+    let names: Vec<&str> = report.databases.iter().map(|d| d.name.as_str()).collect();
+    let versions: Vec<String> = report
+        .databases
+        .iter()
+        .map(|d| format!("{}@sha256:{}", d.name, d.sha256))
+        .collect();
+    let oldest = report
+        .databases
+        .iter()
+        .map(|d| d.taken.as_str())
+        .min()
+        .unwrap_or("");
+    json!({
+        "_type": crate::attest::statement::STATEMENT_TYPE,
+        "subject": subject,
+        "predicateType": VULNS_V01,
+        "predicate": {
+            "invocation": {"uri": "relsign release", "parameters": [
+                format!("fail-on={}", report.policy.fail_on),
+                format!("severity={}", report.policy.severity.clone().unwrap_or_default()),
+                format!("max-age-days={}", report.policy.max_age_days),
+            ]},
+            "scanner": {
+                "uri": SCANNER_URI,
+                "version": env!("CARGO_PKG_VERSION"),
+                "db": {"uri": format!("osv:{}", names.join("+")), "version": versions.join(","), "lastUpdate": oldest},
+                "result": result,
+            },
+            "metadata": {"scanStartedOn": report.started, "scanFinishedOn": report.finished},
+            "relsign": {
+                "result": report.result,
+                "report": {"name": REPORT_FILE, "digest": {"sha256": report_sha256.as_str()}},
+                "databases": database_descriptors(&report.databases),
+                "packages": report.packages,
+                "records": report.records,
+            }
+        }
+    })
+}
