@@ -151,10 +151,14 @@ pub struct GatingScenario {
 
 /// One `[test.server] binds` entry.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ServerBind {
+    /// A directory relative to the recipe, or with `from-archive` one of the suite's archive
+    /// (below its top directory: files the suite names by a fixed path, such as an upload).
     pub src: PathBuf,
     pub dest: String,
+    #[serde(default)]
+    pub from_archive: bool,
 }
 
 /// `[test]`: the places exist, and `[test.server]` names an archive of the recipe, plain
@@ -207,6 +211,12 @@ fn validate_test(
         ));
     }
     for (i, b) in s.binds.iter().enumerate() {
+        if crate::fsutil::relative_path(&b.src.to_string_lossy()).is_none() {
+            return Err((
+                format!("test.server.binds[{i}].src"),
+                "a relative path (to the recipe, or with from-archive to the archive), without `..`".into(),
+            ));
+        }
         if crate::fsutil::plain_image_path(&b.dest).is_none() || b.dest == "/" {
             return Err((
                 format!("test.server.binds[{i}].dest"),

@@ -477,6 +477,14 @@ pub fn process_env(
     env
 }
 
+/// The sandbox's host name (its own UTS namespace).
+pub const HOSTNAME: &str = "relsign";
+
+/// The sandbox's /etc/hosts: localhost and its host name, on loopback (its only interface).
+pub fn hosts_file() -> String {
+    format!("127.0.0.1\tlocalhost\n127.0.1.1\t{HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+}
+
 /// The holder sandbox's bwrap arguments (pure): no user namespace, every other namespace new,
 /// the rootfs writable at `/`; the holder prints a line once the sandbox is set up.
 pub fn holder_args(rootfs: &Path, binds: &[HostBind]) -> Vec<String> {
@@ -490,7 +498,7 @@ pub fn holder_args(rootfs: &Path, binds: &[HostBind]) -> Vec<String> {
         "--new-session",
         "--clearenv",
         "--hostname",
-        "relsign",
+        HOSTNAME,
         "--bind",
         &rootfs.display().to_string(),
         "/",
@@ -1121,9 +1129,19 @@ pub fn run(
     }
     let command_user = user(&spec.command_user, "--user")?;
     std::fs::create_dir_all(spec.logs).map_err(io_err("creating the log directory"))?;
+    // The sandbox's /etc/hosts, as a container runtime gives one: its host name resolves
+    // (RabbitMQ's node and Celery's default broker are named after it).
+    let hosts = spec.logs.join("etc-hosts");
+    std::fs::write(&hosts, hosts_file()).map_err(io_err("writing the sandbox's /etc/hosts"))?;
+    let mut binds = vec![HostBind {
+        host: hosts,
+        dest: "/etc/hosts".into(),
+        writable: false,
+    }];
+    binds.extend(spec.binds.iter().cloned());
 
     let t0 = Instant::now();
-    let sandbox = Sandbox::start(spec.rootfs, spec.binds, spec.helper.to_path_buf())?;
+    let sandbox = Sandbox::start(spec.rootfs, &binds, spec.helper.to_path_buf())?;
     let ifaces = sandbox.check_network()?;
     reporter.step(&format!(
         "sandbox up: network {} only (loopback works), own PID, IPC, UTS and cgroup namespaces",

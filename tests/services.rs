@@ -49,6 +49,7 @@ fn services_start_hermetically_and_stop_cleanly() {
         echo \"postmaster-uid $(stat -c %u /proc/$(head -1 /var/lib/postgresql/17/main/postmaster.pid))\"\n\
         echo \"interfaces $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')\"\n\
         python3 -c \"import urllib.request as u; print('web', u.urlopen('http://localhost:8080/').status)\"\n\
+        h=$(cat /proc/sys/kernel/hostname); echo \"hostname $h $(getent hosts \"$h\" | tr -s ' ')\"\n\
         exit 7";
     let o = relsign(&["run", rel, "--services", "--", "sh", "-c", script])
         .output()
@@ -62,6 +63,7 @@ fn services_start_hermetically_and_stop_cleanly() {
         "postmaster-uid 100",
         "interfaces lo \n",
         "web 200",
+        "hostname relsign 127.0.1.1 relsign",
     ] {
         assert!(stdout.contains(want), "{want:?} in:\n{stdout}\n{err}");
     }

@@ -26,7 +26,7 @@ make_config() {
     secret="$("${DA_PYTHON}/bin/python" -m docassemble.base.generate_key)"
     password="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     # As initialize.sh: http:// (https:// with USEHTTPS or behind an HTTPS load balancer)
-    # and DAHOSTNAME, else this host's name, which in relsign's sandbox is localhost.
+    # and DAHOSTNAME, else localhost.
     if [ -z "${URLROOT:-}" ]; then
         local scheme=http host="${DAHOSTNAME:-none}"
         if [ "${USEHTTPS:-false}" = true ] || [ "${BEHINDHTTPSLOADBALANCER:-false}" = true ]; then

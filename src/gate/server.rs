@@ -154,11 +154,19 @@ fn mounts(
     let extra = spec
         .python_path
         .iter()
-        .map(|p| (p, PYTHON_PATH))
-        .chain(spec.binds.iter().map(|b| (&b.src, b.dest.as_str())));
-    for (src, dest) in extra {
-        let host = recipe.resolve(src);
-        if !host.is_dir() {
+        .map(|p| (p, PYTHON_PATH, false))
+        .chain(
+            spec.binds
+                .iter()
+                .map(|b| (&b.src, b.dest.as_str(), b.from_archive)),
+        );
+    for (src, dest, from_archive) in extra {
+        let (host, what) = if from_archive {
+            (archive.join(src), format!("archive {}: {}", spec.archive, src.display()))
+        } else {
+            (recipe.resolve(src), format!("stand-in {}", src.display()))
+        };
+        if !std::fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir()) {
             return Err(msg(format!(
                 "{}: test.server: {} is not a directory",
                 recipe.path.display(),
@@ -166,7 +174,7 @@ fn mounts(
             )));
         }
         inputs.push((
-            format!("stand-in {} at {dest}", src.display()),
+            format!("{what} at {dest}"),
             crate::source::tree_digest(&host)?,
         ));
         binds.push(bind(&host, dest, false));
