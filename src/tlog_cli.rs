@@ -97,6 +97,13 @@ enum LogCommand {
         #[arg(long, conflicts_with = "state")]
         no_state: bool,
     },
+    /// Print a Sigstore trusted root (JSON) naming the policy's log key, for Sigstore clients
+    /// (sigstore-js) to verify the log entries in relsign's provenance bundles.
+    TrustedRoot {
+        /// The trust policy directory (it names the log).
+        #[arg(long, value_name = "DIR", default_value = "keys")]
+        policy: PathBuf,
+    },
 }
 
 #[derive(Debug, Args, Clone)]
@@ -174,6 +181,22 @@ pub fn run(a: LogArgs, json: bool) -> Result<()> {
             } else {
                 print_logged(&logged);
             }
+            Ok(())
+        }
+        LogCommand::TrustedRoot { policy } => {
+            let trusted = relsign::keys::policy::load_chain(&policy, relsign::attest::time::now())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let Some((key, _)) = &trusted.policy.log else {
+                anyhow::bail!(
+                    "{}: the policy names no transparency log (`relsign policy set-log`)",
+                    policy.display()
+                );
+            };
+            let _ = json;
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&tlog::rekor::trusted_root(key)).expect("json")
+            );
             Ok(())
         }
         LogCommand::Monitor {
@@ -258,6 +281,13 @@ fn monitor(
                     e.name,
                     e.version,
                     e.signed_on
+                );
+            } else if e.kind == tlog::monitor::SIGSTORE_DSSE {
+                outln!(
+                    "  #{} sigstore dsse record: key {} payload sha256:{}  {verdict}",
+                    e.index,
+                    e.keyid,
+                    e.provenance_sha256
                 );
             } else {
                 outln!(

@@ -218,19 +218,19 @@ fn signed_releases_are_logged_verified_and_monitored() {
     );
     assert!(
         t.contains(&format!(
-            "key {} at index 0 under the checkpoint of size 1",
+            "key {} at index 0 under the checkpoint of size 2",
             f.key_id("alice")
         )),
         "{t}"
     );
     let r2 = f.release("r2", "0.2.0", "alice", Some(&log));
-    assert_eq!(checkpoint_size(&log), "2");
+    assert_eq!(checkpoint_size(&log), "4");
     // Without the log, the newer checkpoint is not recorded, and verify says so.
     let t = out_text(&run_ok(verify(&r2, Some(&st), None)));
     assert!(t.contains("their consistency was not checked"), "{t}");
     let t = out_text(&run_ok(verify(&r2, Some(&st), Some(&log))));
     assert!(
-        t.contains("consistent with the log's checkpoint of size 2"),
+        t.contains("consistent with the log's checkpoint of size 4"),
         "{t}"
     );
     // Signing again (a re-run after an interruption) does not append a second entry.
@@ -240,7 +240,7 @@ fn signed_releases_are_logged_verified_and_monitored() {
         c
     });
     assert!(
-        out_text(&o).contains("at index 0 (already there) (checkpoint size 2)"),
+        out_text(&o).contains("at index 0 (already there) (checkpoint size 4)"),
         "{}",
         out_text(&o)
     );
@@ -270,22 +270,25 @@ fn signed_releases_are_logged_verified_and_monitored() {
         t.contains(&format!("#0 demo 0.1.0 key {}", f.key_id("alice"))),
         "{t}"
     );
-    assert!(t.contains("#1 demo 0.2.0"), "{t}");
-    assert!(t.contains("2 entries since size 0; 0 alert(s)"), "{t}");
+    shows_record(&t, 1, &f.key_id("alice"));
+    assert!(t.contains("#2 demo 0.2.0"), "{t}");
+    assert!(t.contains("4 entries since size 0; 0 alert(s)"), "{t}");
     let _evil = f.release("evil", "0.4.0", "mallory", Some(&log));
     let t = refused(monitor(&log, Some(&mst)), "log monitor");
     assert!(
-        t.contains(&format!("#2 demo 0.4.0 key {}", f.key_id("mallory"))),
+        t.contains(&format!("#4 demo 0.4.0 key {}", f.key_id("mallory"))),
         "{t}"
     );
     assert!(
         t.contains("ALERT: key") && t.contains("is not a release key of policy version 1"),
         "{t}"
     );
-    assert!(t.contains("1 entry since size 2; 1 alert(s)"), "{t}");
+    // Both of mallory's leaves raise an alert.
+    shows_record(&t, 5, &f.key_id("mallory"));
+    assert!(t.contains("2 entries since size 4; 2 alert(s)"), "{t}");
     // The alert is not forgotten: the monitored position did not advance.
     let t = refused(monitor(&log, Some(&mst)), "log monitor");
-    assert!(t.contains("1 entry since size 2"), "{t}");
+    assert!(t.contains("2 entries since size 4"), "{t}");
     // Over HTTP, as a mirror serves it: the same walk and the same verdict.
     let server = FileServer::start(&log);
     let url = format!("http://127.0.0.1:{}", server.port);
@@ -298,13 +301,13 @@ fn signed_releases_are_logged_verified_and_monitored() {
         "--no-state",
     ]);
     let t = refused(c, "log monitor");
-    assert!(t.contains("3 entries since size 0; 1 alert(s)"), "{t}");
+    assert!(t.contains("6 entries since size 0; 2 alert(s)"), "{t}");
     let mut c = verify(&r2, None, None);
     c.args(["--log", &url]);
     let t = out_text(&run_ok(c));
     assert!(
         t.contains(&format!(
-            "consistent with the log's checkpoint of size 3 ({url}/checkpoint)"
+            "consistent with the log's checkpoint of size 6 ({url}/checkpoint)"
         )),
         "{t}"
     );
@@ -314,11 +317,11 @@ fn signed_releases_are_logged_verified_and_monitored() {
     assert!(o.status.success(), "{}", out_text(&o));
     let t = out_text(&o);
     assert!(
-        t.contains("ok: the 3 entries hash to the checkpoint's root"),
+        t.contains("ok: the 6 entries hash to the checkpoint's root"),
         "{t}"
     );
     assert!(
-        t.contains("entry 1 (demo 0.2.0) included under the checkpoint of size 2"),
+        t.contains("entry 2 (demo 0.2.0) included under the checkpoint of size 4"),
         "{t}"
     );
 }
@@ -350,21 +353,21 @@ fn a_fork_and_a_rollback_are_refused_by_verify_and_the_monitor() {
         t.contains("two checkpoints of the same size with different roots"),
         "{t}"
     );
-    // The forked log grows: the real release's checkpoint (size 2) is not contained in the
-    // fork's (size 3): the consistency proof built from its tiles does not join them.
+    // The forked log grows: the real release's checkpoint (size 4) is not contained in the
+    // fork's (size 6): the consistency proof built from its tiles does not join them.
     let _more = f.release("fork-more", "1.2.0", "alice", Some(&forked));
     let t = refused(verify(&b, None, Some(&forked)), "transparency log fork");
     assert!(
-        t.contains("is not contained in the checkpoint of size 3"),
+        t.contains("is not contained in the checkpoint of size 6"),
         "{t}"
     );
     assert!(t.contains("the consistency proof built from"), "{t}");
     let mst = state("fork-monitor");
     run_ok(monitor(&log, Some(&mst)));
-    // The monitor that saw the real log (size 2) meets the fork, now of size 3.
+    // The monitor that saw the real log (size 4) meets the fork, now of size 6.
     let t = refused(monitor(&forked, Some(&mst)), "transparency log fork");
     assert!(
-        t.contains("(last seen, ") && t.contains("is not contained in the checkpoint of size 3"),
+        t.contains("(last seen, ") && t.contains("is not contained in the checkpoint of size 6"),
         "{t}"
     );
     // The rollback: the log served as it was before the last append.
@@ -372,7 +375,7 @@ fn a_fork_and_a_rollback_are_refused_by_verify_and_the_monitor() {
         verify(&a, Some(&st), Some(&before)),
         "transparency log rollback",
     );
-    assert!(t.contains("is larger than the checkpoint of size 1"), "{t}");
+    assert!(t.contains("is larger than the checkpoint of size 2"), "{t}");
     let t = refused(monitor(&before, Some(&mst)), "transparency log rollback");
     assert!(t.contains("the log was rolled back"), "{t}");
 }
@@ -388,11 +391,12 @@ fn flipped_bytes_are_refused_by_relsign_and_the_independent_checker() {
     assert!(o.status.success(), "{}", out_text(&o));
     run_ok(monitor(&log, None));
     run_ok(verify(&r, None, Some(&log)));
-    // A tile (the level-0 partial tile of 3 leaf hashes), a checkpoint, an entry bundle.
+    // A tile (the level-0 partial tile of 6 leaf hashes: two per release), a checkpoint, an
+    // entry bundle.
     for (file, positions) in [
-        ("tile/0/000.p/3", vec![0usize, 37, 95]),
+        ("tile/0/000.p/6", vec![0usize, 37, 95, 170]),
         ("checkpoint", vec![0, 20, 30, 60, 100]),
-        ("tile/entries/000.p/3", vec![1, 30, 200]),
+        ("tile/entries/000.p/6", vec![1, 30, 200, 900]),
     ] {
         for at in positions {
             let bad = f.dir.join("logs/flip-bad");
@@ -401,7 +405,7 @@ fn flipped_bytes_are_refused_by_relsign_and_the_independent_checker() {
             let what = format!("{file} flipped at {at}");
             refuses(checker(&bad, &[&r]), "checker", &what);
             refuses(monitor(&bad, None).output().unwrap(), "monitor", &what);
-            if file != "tile/entries/000.p/3" {
+            if file != "tile/entries/000.p/6" {
                 refuses(
                     verify(&r, None, Some(&bad)).output().unwrap(),
                     "verify",
@@ -443,15 +447,16 @@ fn refuses(o: Output, who: &str, what: &str) {
 fn an_append_killed_at_every_point_leaves_a_valid_log_and_resumes() {
     use relsign::tlog::entry::Entry;
     let f = fixture();
-    // 255 entries first (by alice's key id, so the monitor trusts them): the next append fills
-    // tile 0 and bundle 0 and starts level 1.
+    // 254 entries first (by alice's key id, so the monitor trusts them): the next append (a
+    // signature is two leaves: relsign's entry and the Sigstore record) fills tile 0 and bundle
+    // 0 and starts level 1.
     let base = f.new_log("kill-base");
     let lk = relsign::keys::SecretKey::read(
         &f.privk("log"),
         &relsign::keys::Passphrase::new(PASS.into()),
     )
     .unwrap();
-    let entries: Vec<Vec<u8>> = (0..255)
+    let entries: Vec<Vec<u8>> = (0..254)
         .map(|i| {
             Entry {
                 name: "filler".into(),
@@ -505,14 +510,14 @@ fn an_append_killed_at_every_point_leaves_a_valid_log_and_resumes() {
         // Whatever was on disk when it died is a valid log: old checkpoint (or, after the 4th
         // write, the new one) with all its tiles.
         let size = checkpoint_size(&log);
-        assert_eq!(size, if k < 4 { "255" } else { "256" }, "kill after {k}");
+        assert_eq!(size, if k < 4 { "254" } else { "256" }, "kill after {k}");
         let o = checker(&log, &[]);
         assert!(o.status.success(), "kill after {k}: {}", out_text(&o));
         run_ok(monitor(&log, None));
         // The re-run finishes the job, without a second entry.
         let o = add(&log, None);
         assert!(o.status.success(), "{}", out_text(&o));
-        assert!(out_text(&o).contains("at index 255"), "{}", out_text(&o));
+        assert!(out_text(&o).contains("at index 254"), "{}", out_text(&o));
         assert_eq!(
             std::fs::read(log.join("checkpoint")).unwrap(),
             want,
@@ -567,7 +572,7 @@ fn an_advisory_refuses_later_and_backdated_signatures_by_the_revoked_key() {
     };
     let t = revoke(&["--key", s(&f.pubk("alice"))], "RELSIGN-ADV-1");
     assert!(
-        t.contains("for key:") && t.contains("logged at index 1"),
+        t.contains("for key:") && t.contains("logged at index 2"),
         "{t}"
     );
     // Signed and logged before the advisory: still accepted.
@@ -582,8 +587,8 @@ fn an_advisory_refuses_later_and_backdated_signatures_by_the_revoked_key() {
         Some("2026-02-01T00:00:00Z"),
     );
     let t = refused(v(&backdated), "key revoked");
-    assert!(t.contains("revoked by advisory RELSIGN-ADV-1 (2026-06-01T00:00:00Z): key stolen; details: https://advisories.example/1, logged at index 1"), "{t}");
-    assert!(t.contains("logged at index 2, after it"), "{t}");
+    assert!(t.contains("revoked by advisory RELSIGN-ADV-1 (2026-06-01T00:00:00Z): key stolen; details: https://advisories.example/1, logged at index 2"), "{t}");
+    assert!(t.contains("logged at index 3, after it"), "{t}");
     // Signed (by its own account) after the date.
     let later = f.release("rv-later", "5.2.0", "alice", Some(&log));
     let t = refused(v(&later), "key revoked");
@@ -591,19 +596,25 @@ fn an_advisory_refuses_later_and_backdated_signatures_by_the_revoked_key() {
         t.contains("is revoked by advisory RELSIGN-ADV-1") && t.contains("(signed at 20"),
         "{t}"
     );
-    // The monitor shows the advisory and flags both signatures.
+    // The monitor shows the advisory and flags both signatures (each with its Sigstore record).
     let t = refused(monitor_with(&log, &pol), "log monitor");
-    assert!(t.contains("#1 advisory RELSIGN-ADV-1 for key:"), "{t}");
+    assert!(t.contains("#2 advisory RELSIGN-ADV-1 for key:"), "{t}");
     assert!(t.contains("ok: in the policy"), "{t}");
     assert!(
         t.contains("#0 demo 5.0.0") && t.contains("ok: a trusted release key"),
         "{t}"
     );
     assert!(
-        t.contains("#2 demo 5.1.0") && t.contains("#3 demo 5.2.0"),
+        t.contains("#3 demo 5.1.0") && t.contains("#5 demo 5.2.0"),
         "{t}"
     );
-    assert!(t.contains("4 entries since size 0; 2 alert(s)"), "{t}");
+    assert!(
+        t.contains("#4 sigstore dsse record: key")
+            && t.contains("is revoked by advisory RELSIGN-ADV-1")
+            && t.contains("logged before"),
+        "{t}"
+    );
+    assert!(t.contains("7 entries since size 0; 4 alert(s)"), "{t}");
     // A release withdrawn by an advisory is refused, naming it.
     revoke(&["--release", "demo@5.0.0"], "RELSIGN-ADV-2");
     let t = refused(v(&before), "release revoked");
@@ -625,4 +636,158 @@ fn monitor_with(log: &Path, policy: &Path) -> Command {
         s(policy),
         "--no-state",
     ])
+}
+
+/// Rewrite the JSON file at `path` with `f`.
+fn edit_json(path: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    f(&mut v);
+    std::fs::write(path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+fn flip_b64(v: &mut serde_json::Value) {
+    use base64::Engine as _;
+    let e = base64::engine::general_purpose::STANDARD;
+    let mut b = e.decode(v.as_str().unwrap()).unwrap();
+    let at = b.len() / 2;
+    b[at] ^= 0x01;
+    *v = serde_json::Value::String(e.encode(b));
+}
+
+#[test]
+fn sigstore_js_verifies_the_log_entry_in_the_provenance_bundle() {
+    let f = fixture();
+    let log = f.new_log("sigstore");
+    let rel = f.release("sigstore", "0.5.0", "alice", Some(&log));
+    // Two leaves per signature: relsign's entry, then the Rekor-style dsse record.
+    assert_eq!(checkpoint_size(&log), "2");
+    let root_json = f.dir.join("sigstore-trusted-root.json");
+    let o = run_ok(rs(&["log", "trusted-root", "--policy", s(&f.policy())]));
+    std::fs::write(&root_json, &o.stdout).unwrap();
+    let keys = [f.pubk("alice")];
+    let o = sigstore_js_with_root(&rel, &keys, Some(&root_json));
+    let t = out_text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("bundle(s), 1 tlog entry"), "{t}");
+    // relsign verify still accepts the release with the extended bundle.
+    run_ok(verify(&rel, None, Some(&log)));
+    let bundle = proof_of(&rel).with_file_name(
+        proof_of(&rel)
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .replace(".tlog-proof", ".sigstore.json"),
+    );
+    let b: serde_json::Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    let e = &b["verificationMaterial"]["tlogEntries"][0];
+    assert_eq!(e["kindVersion"]["kind"], "dsse");
+    assert_eq!(e["inclusionProof"]["treeSize"], "2");
+    assert_eq!(e["logIndex"], "1");
+    // Each change is refused by sigstore-js, naming what failed.
+    let envelope = |v: &mut serde_json::Value| -> String {
+        v["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["checkpoint"]["envelope"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "an inclusion hash",
+            Box::new(|v| {
+                flip_b64(
+                    &mut v["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["hashes"][0],
+                )
+            }),
+            "calculated root hash does not match",
+        ),
+        (
+            "the checkpoint's root",
+            Box::new(move |v| {
+                let env = envelope(v);
+                let mut lines: Vec<String> = env.split('\n').map(String::from).collect();
+                let mut root = serde_json::Value::String(lines[2].clone());
+                flip_b64(&mut root);
+                lines[2] = root.as_str().unwrap().to_string();
+                v["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["checkpoint"]
+                    ["envelope"] = lines.join("\n").into();
+            }),
+            "invalid checkpoint signature",
+        ),
+        (
+            "the checkpoint's signature",
+            Box::new(move |v| {
+                let env = envelope(v);
+                let (head, sig) = env.rsplit_once(' ').unwrap();
+                let mut sv = serde_json::Value::String(sig.trim_end().to_string());
+                flip_b64(&mut sv);
+                v["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["checkpoint"]
+                    ["envelope"] = format!("{head} {}\n", sv.as_str().unwrap()).into();
+            }),
+            "invalid checkpoint signature",
+        ),
+        (
+            "the log entry's body",
+            Box::new(|v| {
+                flip_b64(&mut v["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"])
+            }),
+            "TLOG_",
+        ),
+        (
+            "the log index",
+            Box::new(|v| {
+                v["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["logIndex"] =
+                    "0".into()
+            }),
+            "calculated root hash does not match",
+        ),
+        (
+            "no log entry",
+            Box::new(|v| v["verificationMaterial"]["tlogEntries"] = serde_json::json!([])),
+            "expected 1 tlog entries, got 0",
+        ),
+    ];
+    for (what, edit, why) in cases {
+        let bad = f.dir.join("work/sigstore-bad");
+        copy_dir(&rel, &bad);
+        edit_json(
+            &bad.join("attestations").join(bundle.file_name().unwrap()),
+            edit,
+        );
+        let o = sigstore_js_with_root(&bad, &keys, Some(&root_json));
+        let t = out_text(&o);
+        assert!(!o.status.success(), "{what}: {t}");
+        assert!(
+            t.contains("refused: provenance.") && t.contains(why),
+            "{what}: {t}"
+        );
+    }
+    // A trusted root naming another log key: the checkpoint is not trusted.
+    let other = f.dir.join("sigstore-other-root.json");
+    std::fs::copy(&root_json, &other).unwrap();
+    edit_json(&other, |v| {
+        v["tlogs"][0]["publicKey"]["rawBytes"] = {
+            let pem = std::fs::read_to_string(f.pubk("mallory")).unwrap();
+            let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+            b64.into()
+        }
+    });
+    let o = sigstore_js_with_root(&rel, &keys, Some(&other));
+    let t = out_text(&o);
+    assert!(
+        !o.status.success() && t.contains("invalid checkpoint signature"),
+        "{t}"
+    );
+    // The monitor lists the record with alice's key id.
+    let t = out_text(&run_ok(monitor(&log, None)));
+    shows_record(&t, 1, &f.key_id("alice"));
+}
+
+/// The monitor's output `t` lists the Sigstore record at `index` with `keyid`.
+fn shows_record(t: &str, index: u64, keyid: &str) {
+    assert!(
+        t.contains(&format!("#{index} sigstore dsse record: key {keyid}")),
+        "{t}"
+    );
 }

@@ -8,8 +8,9 @@
 //!   which the verifier checks too. relsign no longer writes these (a file's bundle is now a
 //!   DSSE publish statement, which sigstore-js accepts); they are read for older releases.
 //!
-//! No transparency-log entry or timestamp is included (`tlogEntries` is empty): these bundles
-//! are for keys in relsign's trust policy, not for the public-good instance.
+//! No timestamp is included. A provenance bundle gets its transparency-log entry
+//! (`verificationMaterial.tlogEntries`) when the release is logged: see
+//! [`crate::tlog::rekor`]; reading ignores it (relsign checks its own `.tlog-proof`).
 
 use super::dsse::{b64, b64_decode, Envelope, EnvelopeJson};
 use serde_json::{json, Value};

@@ -12,6 +12,10 @@
 //! instance cannot be reached from relsign's build machines, so no keyless signature is made
 //! or verified in the tests, and `relsign verify` does not accept keyless bundles (the trust
 //! policy names keys, not identities). See the README, "Keyless".
+//!
+//! Local stand-ins cannot be used through this code either: `SigningContext::new` takes a
+//! `Keyring` from the crate-private `sigstore::crypto::keyring`, so only `production()` (the
+//! public-good URLs and trust root) can be built from outside the crate.
 
 use crate::attest::{self, dsse::Envelope, statement};
 use crate::fsutil::{self, FsError};

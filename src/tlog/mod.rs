@@ -23,6 +23,7 @@ pub mod merkle;
 pub mod monitor;
 pub mod note;
 pub mod proof;
+pub mod rekor;
 pub mod release;
 pub mod tiles;
 pub mod writer;

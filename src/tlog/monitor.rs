@@ -17,11 +17,15 @@ use super::{refused, writer, TlogError, CHECK_FORK, CHECK_LOG, CHECK_ROLLBACK};
 use crate::attest::time;
 use crate::keys::policy::CheckedPolicy;
 
+/// The kind of a Rekor-style `dsse` leaf (see [`super::rekor`]).
+pub const SIGSTORE_DSSE: &str = "sigstore-dsse";
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MonitoredEntry {
     pub index: u64,
-    /// `release-signature` or `advisory` (then `name` is the advisory id and `version` its
-    /// subject).
+    /// `release-signature`, `advisory` (then `name` is the advisory id and `version` its
+    /// subject) or `sigstore-dsse` (the Sigstore record of the signature before it: `keyid`
+    /// and `provenance_sha256` only).
     pub kind: String,
     pub name: String,
     pub version: String,
@@ -217,6 +221,33 @@ fn describe(index: u64, bytes: &[u8], pol: &CheckedPolicy) -> MonitoredEntry {
                  adds it, or find out who logged it"
                     .to_string()
             }),
+        };
+    }
+    if let Ok((keyid, payload)) = super::rekor::parse_dsse_body(bytes) {
+        // The Sigstore record of a signature (the leaf after relsign's entry): the key must be
+        // a release key of the policy, not revoked, and not named by an advisory logged before.
+        let v = pol.doc.version;
+        let alert = if pol.release_key(&keyid).is_none() {
+            Some(format!(
+                "key {keyid} is not a release key of policy version {v}"
+            ))
+        } else if pol.key_revoked(&keyid) {
+            Some(format!("key {keyid} is revoked by policy version {v}"))
+        } else {
+            pol.key_advisories(&keyid)
+                .into_iter()
+                .find(|(a, _)| a.log_index.is_some_and(|at| index > at))
+                .map(|(a, _)| format!("key {keyid} is revoked by {}, logged before", a.describe()))
+        };
+        return MonitoredEntry {
+            index,
+            kind: SIGSTORE_DSSE.into(),
+            name: String::new(),
+            version: String::new(),
+            keyid,
+            signed_on: String::new(),
+            provenance_sha256: payload,
+            alert,
         };
     }
     match Entry::parse(bytes) {

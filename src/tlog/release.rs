@@ -73,18 +73,24 @@ pub fn log_release(
         let bytes = e
             .encode()
             .map_err(|e| usage(&env_path, format!("the log entry: {e}")))?;
-        wanted.push((k, bytes));
+        let rekor = super::rekor::dsse_body(&env, k).expect("verified above");
+        wanted.push((k, bytes, rekor));
     }
     let src = Source::Dir(log_dir.to_path_buf());
     let (_, cp) = writer::read_checkpoint(&src, log_key.public())?;
     let mut found = Vec::new();
     let mut new = Vec::new();
-    for (_, bytes) in &wanted {
+    // Each signature is two adjacent leaves: relsign's entry, then the Rekor-style body the
+    // provenance bundle carries (see [`super::rekor`]).
+    for (_, bytes, rekor) in &wanted {
         let at = writer::find(&src, cp.checkpoint.size, bytes)?;
-        if at.is_none() && !new.contains(bytes) {
-            new.push(bytes.clone());
+        let at_rekor = writer::find(&src, cp.checkpoint.size, rekor)?;
+        for (b, a) in [(bytes, at), (rekor, at_rekor)] {
+            if a.is_none() && !new.contains(b) {
+                new.push(b.clone());
+            }
         }
-        found.push(at);
+        found.push((at, at_rekor));
     }
     let (cp, first) = if new.is_empty() {
         (cp, 0)
@@ -93,16 +99,33 @@ pub fn log_release(
         (a.checkpoint, a.first)
     };
     let mut out = Vec::new();
-    for ((k, bytes), at) in wanted.iter().zip(found) {
-        let index = match at {
-            Some(i) => i,
-            None => first + new.iter().position(|b| b == bytes).expect("appended") as u64,
-        };
+    let index_of = |at: Option<u64>, bytes: &Vec<u8>| match at {
+        Some(i) => i,
+        None => first + new.iter().position(|b| b == bytes).expect("appended") as u64,
+    };
+    let att = release.join(crate::attest::ATTESTATIONS_DIR);
+    for ((k, bytes, rekor), (at, at_rekor)) in wanted.iter().zip(found) {
+        let index = index_of(at, bytes);
         let proof = writer::prove(&src, index, &cp)?;
-        let path = release
-            .join(crate::attest::ATTESTATIONS_DIR)
-            .join(proof_name(&k.fingerprint()));
+        let path = att.join(proof_name(&k.fingerprint()));
         fsutil::write_atomic(&path, proof.encode().as_bytes())?;
+        // The provenance bundle of this key carries the Rekor-style leaf with its proof.
+        let rproof = writer::prove(&src, index_of(at_rekor, rekor), &cp)?;
+        let bpath = att.join(crate::attest::provenance_bundle_name(&k.fingerprint()));
+        if bpath.exists() {
+            let mut b: serde_json::Value =
+                serde_json::from_slice(&fsutil::read(&bpath)?).map_err(|e| usage(&bpath, e))?;
+            b["verificationMaterial"]["tlogEntries"] =
+                serde_json::json!([super::rekor::tlog_entry(
+                    rekor,
+                    &rproof,
+                    &cp.checkpoint,
+                    log_key.public()
+                )]);
+            let mut out = serde_json::to_vec_pretty(&b).expect("json");
+            out.push(b'\n');
+            fsutil::write_atomic(&bpath, &out)?;
+        }
         out.push(Logged {
             keyid: k.key_id().to_string(),
             index,

@@ -41,6 +41,16 @@ pub fn venv() -> PathBuf {
 /// every bundle of `release` with the given public keys. Its absence is a failure that says
 /// how to get it, never a skip.
 pub fn sigstore_js(release: &Path, pubkeys: &[PathBuf]) -> Output {
+    sigstore_js_with_root(release, pubkeys, None)
+}
+
+/// [`sigstore_js`] with a Sigstore trusted root naming transparency logs: the tlog entries of
+/// the bundles are verified, and a provenance bundle needs one.
+pub fn sigstore_js_with_root(
+    release: &Path,
+    pubkeys: &[PathBuf],
+    trusted_root: Option<&Path>,
+) -> Output {
     require_tool("node");
     let js = std::env::var_os("RELSIGN_TEST_JS")
         .map(PathBuf::from)
@@ -56,6 +66,10 @@ pub fn sigstore_js(release: &Path, pubkeys: &[PathBuf]) -> Output {
     std::fs::copy(root().join("tests/js/sigstore_verify.mjs"), &script).unwrap();
     let mut c = Command::new("node");
     c.arg(&script).arg(release).args(pubkeys);
+    match trusted_root {
+        Some(r) => c.env("SIGSTORE_TRUSTED_ROOT", r),
+        None => c.env_remove("SIGSTORE_TRUSTED_ROOT"),
+    };
     c.output().expect("spawn node")
 }
 
