@@ -304,15 +304,26 @@ pub enum Command {
     ///
     /// PyPI packages by normalized name and PEP 440 order; Debian packages by source package
     /// (as Debian's advisories are keyed) and dpkg order, for the release's Debian suite.
-    /// Withdrawn records are ignored. Nothing touches the network. Exit 1 when a finding fails
-    /// the policy: by default every vulnerability with a fixed version (--fail-on fixed);
-    /// --severity adds every finding at or above a level. An --allow entry lets a finding
-    /// pass until its expiry date; an expired entry fails.
+    /// Withdrawn records are ignored. Nothing touches the network.
+    ///
+    /// Without --db, the recipe's own gate: the databases locked by `relsign vulndb RECIPE`
+    /// (from the store, checked by sha256, refused when older than the recipe's
+    /// vulnerabilities.max-age-days) judged by its [vulnerabilities] policy (fail-on,
+    /// severity, allow-list with expiry), exactly as `relsign release` judges. For a release
+    /// directory: its recipe copy under inputs/ and the databases its gate report
+    /// (scan/vulnerabilities.json) names. No locked database: exit 2.
+    ///
+    /// With --db, the given databases, judged by the flags: by default every vulnerability
+    /// with a fixed version fails (--fail-on fixed); --severity adds every finding at or above
+    /// a level; an --allow entry lets a finding pass until its expiry date.
+    ///
+    /// Exit 1 when a finding fails the policy.
     ///
     /// Examples:
+    ///   relsign vulndb app.toml && relsign scan app.toml    (app.toml has [vulnerabilities])
+    ///   relsign scan target/app/release --json               (its gate's databases)
     ///   relsign scan target/demo/release --db osv/PyPI.zip --db osv/Debian.zip
     ///   relsign scan release/sbom/image.cdx.json --db osv/ --severity HIGH --json
-    ///   relsign scan recipes/docassemble.toml --db osv/PyPI.zip --db osv/Debian.zip
     ///   relsign scan release --db osv/ --allow scan-allow.toml
     #[command(verbatim_doc_comment)]
     Scan {
@@ -321,18 +332,22 @@ pub enum Command {
         /// packages by their own name), or a published release by `docker://host/repo:tag`
         /// (pulled first; credentials from $RELSIGN_REGISTRY_CREDENTIALS).
         target: PathBuf,
-        /// An OSV database: a zip of OSV JSON records or a directory of them. Repeatable.
-        #[arg(long, value_name = "ZIP-OR-DIR", required = true)]
+        /// An OSV database: a zip of OSV JSON records or a directory of them, instead of the
+        /// recipe's locked ones. Repeatable.
+        #[arg(long, value_name = "ZIP-OR-DIR")]
         db: Vec<PathBuf>,
-        /// What fails: `fixed` (a vulnerability with a fix available), `any`, or `none`.
-        #[arg(long, value_name = "WHAT", default_value = "fixed",
-              value_parser = ["fixed", "any", "none"])]
-        fail_on: String,
-        /// Also fail on findings at or above this severity (LOW, MODERATE, HIGH, CRITICAL).
-        #[arg(long, value_name = "LEVEL", value_parser = ["LOW", "MODERATE", "MEDIUM", "HIGH", "CRITICAL"])]
+        /// With --db: what fails: `fixed` (a vulnerability with a fix available, the
+        /// default), `any`, or `none`.
+        #[arg(long, value_name = "WHAT", requires = "db", value_parser = ["fixed", "any", "none"])]
+        fail_on: Option<String>,
+        /// With --db: also fail on findings at or above this severity (LOW, MODERATE, HIGH,
+        /// CRITICAL).
+        #[arg(long, value_name = "LEVEL", requires = "db",
+              value_parser = ["LOW", "MODERATE", "MEDIUM", "HIGH", "CRITICAL"])]
         severity: Option<String>,
-        /// An allow-list (TOML: [[allow]] id, package, reason, expires = "YYYY-MM-DD").
-        #[arg(long, value_name = "FILE")]
+        /// With --db: an allow-list (TOML: [[allow]] id, package, reason,
+        /// expires = "YYYY-MM-DD").
+        #[arg(long, value_name = "FILE", requires = "db")]
         allow: Option<PathBuf>,
     },
     /// What an upgrade from OLD to NEW changes: packages added, removed, upgraded and

@@ -292,6 +292,95 @@ fn print_json<T: serde::Serialize>(v: T) {
     outln!("{}", serde_json::to_string_pretty(&v).expect("json"));
 }
 
+/// `relsign scan TARGET` without --db: the recipe's locked databases (for a release
+/// directory, its recipe copy's) judged by its [vulnerabilities] policy, as the release's gate
+/// judges; exit 1 when the policy fails.
+fn scan_with_recipe_gate(
+    target: &Path,
+    is_recipe: bool,
+    pkgs: &[relsign::packages::Package],
+    store_dir: &Option<std::path::PathBuf>,
+    json: bool,
+) -> Result<()> {
+    let (recipe, gate_report) = if is_recipe {
+        (load(target)?, None)
+    } else {
+        match relsign::vulns::release_recipe(target)? {
+            Some(recipe) => (recipe, Some(target.join(relsign::vulns::REPORT_FILE))),
+            None => anyhow::bail!(
+                "{}: no recipe to take the locked vulnerability databases from (a recipe, or a release directory with release.json and inputs/): give --db ZIP-OR-DIR",
+                target.display()
+            ),
+        }
+    };
+    let store = store(store_dir)?;
+    let started = relsign::attest::time::now();
+    let db = relsign::vulndb::load_for_scan(&recipe, gate_report.as_deref(), &store, started)?;
+    let spec = recipe
+        .file
+        .vulnerabilities
+        .as_ref()
+        .expect("load_for_scan needs the section");
+    let today = relsign::attest::time::format(started);
+    let report = relsign::vulns::judge(pkgs, spec, &db, &today[..10], started);
+    if json {
+        let mut v = serde_json::to_value(&report)?;
+        v["ok"] = report.passed().into();
+        v["recipe"] = serde_json::to_value(&recipe.path)?;
+        v["lock"] = serde_json::to_value(&db.lock)?;
+        print_json(v);
+    } else {
+        outln!(
+            "{} package(s) against {} OSV record(s) from {} (pinned in {}):\n{}",
+            report.packages,
+            report.records,
+            if gate_report.as_deref() == Some(db.lock.as_path()) {
+                "the databases the release's gate report names"
+            } else {
+                "the recipe's locked databases"
+            },
+            db.lock.display(),
+            report
+                .databases
+                .iter()
+                .map(|d| format!(
+                    "  {} {} sha256:{} taken {}",
+                    d.name, d.file, d.sha256, d.taken
+                ))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let p = &report.policy;
+        outln!(
+            "policy: [vulnerabilities] of {}: fail-on {}, severity {}, {} allow-list entr{}",
+            recipe.path.display(),
+            p.fail_on,
+            p.severity.as_deref().unwrap_or("-"),
+            p.allow.len(),
+            if p.allow.len() == 1 { "y" } else { "ies" }
+        );
+        outln!("{}", relsign::scan::render(&report.findings).trim_end());
+        outln!("{}", report.result);
+    }
+    if !report.passed() {
+        let failing = report
+            .findings
+            .iter()
+            .filter(|j| j.verdict == "fail")
+            .count();
+        return Err(CheckFailed(
+            format!(
+                "{failing} finding(s) fail the [vulnerabilities] policy of {}:\n{}",
+                recipe.path.display(),
+                report.remediation()
+            ),
+            serde_json::json!({"check": "scan", "failing": failing}),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// What the release's policy gates need, loaded before the build: the locked vulnerability
 /// databases and the stable branch's baseline.
 struct PolicyInputs {
@@ -653,11 +742,7 @@ fn run_services(
                 "services from {} (not the ones recorded in the image)",
                 recipe.path.display()
             ));
-            recipe
-                .file
-                .image
-                .map(|i| i.services)
-                .unwrap_or_default()
+            recipe.file.image.map(|i| i.services).unwrap_or_default()
         }
         None => relsign::services::from_labels(&c.labels)
             .map_err(|e| anyhow::anyhow!("{}: {e}", layout.display()))?,
@@ -1143,12 +1228,17 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             allow,
         } => {
             let (_pulled, target) = pulled_release(&target, r)?;
+            let is_recipe = target.extension().is_some_and(|e| e == "toml");
             // A recipe: the packages its locks pin; else a release directory or an SBOM.
-            let pkgs = if target.extension().is_some_and(|e| e == "toml") {
+            let pkgs = if is_recipe {
                 relsign::packages::from_locks(&load(&target)?)?
             } else {
                 relsign::packages::read(&target)?
             };
+            if db.is_empty() {
+                return scan_with_recipe_gate(&target, is_recipe, &pkgs, &cli.global.store, json);
+            }
+            let fail_on = fail_on.unwrap_or_else(|| "fixed".into());
             let mut records = Vec::new();
             let mut named = Vec::new();
             for d in &db {

@@ -146,19 +146,31 @@ pub enum VulnDbError {
     AllFailed { name: String, attempts: Vec<String> },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{}: {field}: {name}: {source}", .file.display())]
+    Stored {
+        file: PathBuf,
+        field: String,
+        name: String,
+        #[source]
+        source: StoreError,
+    },
     #[error(transparent)]
     Fs(#[from] FsError),
     #[error(transparent)]
     Scan(#[from] crate::scan::ScanError),
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    #[error("{}: {reason}: run `relsign vulndb {}` to take and lock the recipe's databases, or give --db ZIP-OR-DIR", .recipe.display(), .recipe.display())]
+    NoDatabase { recipe: PathBuf, reason: String },
+    #[error(transparent)]
+    Report(Box<crate::vulns::VulnsError>),
 }
 
 impl VulnDbError {
     /// A digest mismatch in the store (exit 1); everything else is an input error (exit 2).
     pub fn is_integrity(&self) -> bool {
         match self {
-            VulnDbError::Store(e) => e.is_integrity(),
+            VulnDbError::Store(e) | VulnDbError::Stored { source: e, .. } => e.is_integrity(),
             VulnDbError::Fetch(e) => e.is_integrity(),
             _ => false,
         }
@@ -366,27 +378,71 @@ pub fn load(recipe: &Recipe, store: &Store, now: i64) -> Result<Loaded, VulnDbEr
         ));
     }
     let lock = VulnDbLock::read(&path)?;
+    load_pinned(spec, &path, "database", lock.databases, store, now)
+}
+
+/// The databases for `relsign scan` without `--db`: the recipe's vulndb lock, as
+/// [`load`] takes them for a release; for a release's recipe copy whose lock is not under
+/// inputs/, the databases its gate report (`gate_report`, `scan/vulnerabilities.json`) names,
+/// by the same checks. Neither: [`VulnDbError::NoDatabase`], naming the recipe and the fix.
+pub fn load_for_scan(
+    recipe: &Recipe,
+    gate_report: Option<&Path>,
+    store: &Store,
+    now: i64,
+) -> Result<Loaded, VulnDbError> {
+    let none = |reason: String| VulnDbError::NoDatabase {
+        recipe: recipe.path.clone(),
+        reason,
+    };
+    let Some(spec) = recipe.file.vulnerabilities.as_ref() else {
+        return Err(none(
+            "no [vulnerabilities] section, so no locked vulnerability database (add one: README, \"Vulnerability gate\")".into(),
+        ));
+    };
+    let path = lock_path(recipe, spec);
+    if path.is_file() {
+        return load(recipe, store, now);
+    }
+    if let Some(report) = gate_report.filter(|p| p.is_file()) {
+        let r = crate::vulns::Report::read(report).map_err(|e| VulnDbError::Report(Box::new(e)))?;
+        return load_pinned(spec, report, "databases", r.databases, store, now);
+    }
+    Err(none(format!(
+        "vulnerabilities.lock: {} is missing",
+        path.display()
+    )))
+}
+
+/// The pinned databases (`pinned`, as `source` lists them under `field`) from the store:
+/// every database `spec` names must be pinned, have its digest and record count, and be no
+/// older than `max-age-days`.
+fn load_pinned(
+    spec: &VulnSpec,
+    source: &Path,
+    field: &str,
+    pinned: Vec<LockedDb>,
+    store: &Store,
+    now: i64,
+) -> Result<Loaded, VulnDbError> {
+    let path = source;
     let mut records = Vec::new();
     for d in &spec.databases {
-        let Some((i, l)) = lock
-            .databases
-            .iter()
-            .enumerate()
-            .find(|(_, l)| l.name == d.name)
-        else {
+        let Some((i, l)) = pinned.iter().enumerate().find(|(_, l)| l.name == d.name) else {
             return Err(input(
-                &path,
-                "database",
+                path,
+                field,
                 format!("{} is not locked: run `relsign vulndb RECIPE`", d.name),
             ));
         };
-        let taken = crate::attest::time::parse(&l.taken).expect("checked when read");
+        let taken = crate::attest::time::parse(&l.taken)
+            .map_err(|e| input(path, format!("{field}[{i}].taken"), e))?;
         let age = now - taken;
         let limit = i64::from(spec.max_age_days) * 86_400;
         if age > limit {
             return Err(input(
-                &path,
-                format!("database[{i}].taken"),
+                path,
+                format!("{field}[{i}].taken"),
                 format!(
                     "{} was taken {}, {} day(s) ago: older than the recipe's vulnerabilities.max-age-days = {}; run `relsign vulndb RECIPE`",
                     l.name, l.taken, age / 86_400, spec.max_age_days
@@ -395,31 +451,38 @@ pub fn load(recipe: &Recipe, store: &Store, now: i64) -> Result<Loaded, VulnDbEr
         }
         if age < -86_400 {
             return Err(input(
-                &path,
-                format!("database[{i}].taken"),
+                path,
+                format!("{field}[{i}].taken"),
                 format!("{} is in the future", l.taken),
             ));
         }
-        let p = store.get(&l.sha256, &l.file)?;
+        let p = store
+            .get(&l.sha256, &l.file)
+            .map_err(|source| VulnDbError::Stored {
+                file: path.to_path_buf(),
+                field: format!("{field}[{i}]"),
+                name: format!("{} ({})", l.name, l.file),
+                source,
+            })?;
         let recs = crate::scan::load_db(&p).map_err(|e| {
             input(
-                &path,
-                format!("database[{i}]"),
+                path,
+                format!("{field}[{i}]"),
                 format!("{} ({}, sha256:{}): {e}", l.name, l.file, l.sha256),
             )
         })?;
         if recs.len() as u64 != l.records {
             return Err(input(
-                &path,
-                format!("database[{i}].records"),
+                path,
+                format!("{field}[{i}].records"),
                 format!("expected={}, got={}", l.records, recs.len()),
             ));
         }
         records.extend(recs);
     }
     Ok(Loaded {
-        lock: path,
-        databases: lock.databases,
+        lock: path.to_path_buf(),
+        databases: pinned,
         records,
     })
 }

@@ -29,6 +29,10 @@ pub enum VulnsError {
     Fs(#[from] FsError),
     #[error(transparent)]
     Packages(#[from] crate::packages::PackagesError),
+    #[error(transparent)]
+    Attest(#[from] Box<crate::attest::AttestError>),
+    #[error(transparent)]
+    Recipe(#[from] Box<crate::recipe::RecipeError>),
     #[error("{}: {reason}", .file.display())]
     Format {
         file: std::path::PathBuf,
@@ -113,7 +117,24 @@ pub fn run(
     started: i64,
 ) -> Result<Report, VulnsError> {
     let pkgs = crate::packages::read(dir)?;
-    let findings = crate::scan::scan(&pkgs, &db.records);
+    let report = judge(&pkgs, spec, db, today, started);
+    let mut bytes = crate::build::canonical_json(&report);
+    bytes.push(b'\n');
+    fsutil::write_atomic(&dir.join(REPORT_FILE), &bytes)?;
+    Ok(report)
+}
+
+/// The gate's verdict on `pkgs`: scanned against the loaded databases and judged by `spec`
+/// on `today` (`YYYY-MM-DD`); `started` is when the scan began (unix seconds). The release's
+/// gate and `relsign scan` without `--db` both judge here.
+pub fn judge(
+    pkgs: &[crate::packages::Package],
+    spec: &VulnSpec,
+    db: &crate::vulndb::Loaded,
+    today: &str,
+    started: i64,
+) -> Report {
+    let findings = crate::scan::scan(pkgs, &db.records);
     let judged = crate::scan::judge(
         findings,
         &spec.fail_on,
@@ -122,7 +143,7 @@ pub fn run(
         today,
     );
     let failing = judged.iter().any(|j| j.verdict == "fail");
-    let report = Report {
+    Report {
         result: if failing { "FAILED" } else { "PASSED" }.into(),
         policy: Policy {
             fail_on: spec.fail_on.clone(),
@@ -136,11 +157,27 @@ pub fn run(
         started: crate::attest::time::format(started),
         finished: crate::attest::time::format(crate::attest::time::now()),
         findings: judged,
-    };
-    let mut bytes = crate::build::canonical_json(&report);
-    bytes.push(b'\n');
-    fsutil::write_atomic(&dir.join(REPORT_FILE), &bytes)?;
-    Ok(report)
+    }
+}
+
+/// A release directory's recipe copy (the file release.json names under inputs/, with the
+/// digest it records), loaded as a recipe: its `[vulnerabilities]` policy and paths resolve
+/// under inputs/. `None` when the release carries no release.json or no inputs/.
+pub fn release_recipe(dir: &Path) -> Result<Option<crate::recipe::Recipe>, VulnsError> {
+    let manifest = dir.join("release.json");
+    if !manifest.is_file() || !dir.join("inputs").is_dir() {
+        return Ok(None);
+    }
+    let m = crate::attest::statement::read_release(dir).map_err(Box::new)?;
+    crate::attest::statement::recipe_copy_with_digest(
+        dir,
+        &m.recipe.path,
+        &m.recipe.sha256,
+        "release.json",
+    )
+    .map_err(Box::new)?;
+    let path = dir.join(fsutil::relative_path(&m.recipe.path).expect("checked above"));
+    Ok(Some(crate::recipe::Recipe::load(&path).map_err(Box::new)?))
 }
 
 /// The databases as in-toto ResourceDescriptors (name, digest, when taken).

@@ -342,21 +342,7 @@ fn the_demo_against_every_kind_of_record_gives_the_exact_findings() {
         j["databases"][0]["sha256"].as_str(),
         Some(Sha256Hex::of(&bytes).as_str())
     );
-    let got: Vec<String> = j["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            format!(
-                "{} {} {} {} {}",
-                f["id"].as_str().unwrap(),
-                f["package"].as_str().unwrap(),
-                f["installed"].as_str().unwrap(),
-                f["fixed"].as_str().unwrap_or("-"),
-                f["verdict"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let got = finding_lines(&j);
     // openssl's three binaries by their source; python3.13's four by theirs (last_affected:
     // no fix, reported); click fixed in 8.1.9; nothing from the withdrawn record, the other
     // suite or the advisory fixed before 8.1.8.
@@ -374,6 +360,177 @@ fn the_demo_against_every_kind_of_record_gives_the_exact_findings() {
     ]
     .into();
     assert_eq!(got, want, "{j}");
+}
+
+/// One finding of `relsign scan --json` as `ID PACKAGE INSTALLED FIXED VERDICT`.
+fn finding_lines(j: &serde_json::Value) -> Vec<String> {
+    j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {} {} {}",
+                f["id"].as_str().unwrap(),
+                f["package"].as_str().unwrap(),
+                f["installed"].as_str().unwrap(),
+                f["fixed"].as_str().unwrap_or("-"),
+                f["verdict"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn scan_without_db_is_the_recipes_gate_on_its_locked_database() {
+    let t = tempfile::tempdir().unwrap();
+    // A store of its own: the database is tampered with below.
+    let store = t.path().join("store");
+    let zip = osv_zip(&gate_records());
+    let db_sha = Sha256Hex::of(&zip);
+    let srv = Serve::start(zip.clone());
+    let recipe = demo_copy(t.path(), VULNS);
+    let lock = t.path().join("recipes/demo.vulndb.lock.toml");
+    let scan = |recipe: &Path, extra: &[&str]| {
+        let mut args = vec!["scan", s(recipe)];
+        args.extend(extra);
+        relsign(&args)
+            .env("RELSIGN_STORE", &store)
+            .output()
+            .unwrap()
+    };
+
+    // No database locked yet, or no [vulnerabilities] section: exit 2, naming the recipe and
+    // the fix.
+    let o = scan(&recipe, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let want = format!(
+        "{r}: vulnerabilities.lock: {l} is missing: run `relsign vulndb {r}` to take and lock the recipe's databases, or give --db ZIP-OR-DIR",
+        r = recipe.display(),
+        l = lock.display()
+    );
+    assert!(text(&o).contains(&want), "{want}\n{}", text(&o));
+    let plain = demo_copy(&t.path().join("plain"), "");
+    let o = scan(&plain, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let want = format!(
+        "{r}: no [vulnerabilities] section, so no locked vulnerability database (add one: README, \"Vulnerability gate\"): run `relsign vulndb {r}`",
+        r = plain.display()
+    );
+    assert!(text(&o).contains(&want), "{want}\n{}", text(&o));
+    // The --db policy flags do not loosen the recipe's policy.
+    let o = scan(&recipe, &["--fail-on", "none"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--db <ZIP-OR-DIR>"), "{}", text(&o));
+
+    let mut vulndb = relsign(&[
+        "vulndb",
+        s(&recipe),
+        "--from",
+        &format!("PyPI={}", srv.url()),
+    ]);
+    vulndb.env("RELSIGN_STORE", &store);
+    run_ok(vulndb);
+    let taken = read_lock(&recipe)["database"][0]["taken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // click 8.1.8 has a fixed advisory: the recipe's policy fails it, exit 1, and the report
+    // names the database and what to do. From the locks, Debian packages go by their own
+    // name: python3.13 (last_affected only, reported).
+    let o = scan(&recipe, &["--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["result"], "FAILED");
+    assert_eq!(j["ok"], false);
+    assert_eq!(j["recipe"].as_str(), Some(s(&recipe)));
+    assert_eq!(j["lock"].as_str(), Some(s(&lock)));
+    assert_eq!(j["policy"]["fail-on"], "fixed");
+    assert_eq!(j["policy"]["max-age-days"], 7);
+    let d = &j["databases"][0];
+    assert_eq!(j["databases"].as_array().unwrap().len(), 1);
+    assert_eq!(d["name"], "PyPI");
+    assert_eq!(d["file"], "osv-PyPI.zip");
+    assert_eq!(d["sha256"].as_str(), Some(db_sha.as_str()));
+    assert_eq!(d["taken"].as_str(), Some(taken.as_str()));
+    assert_eq!(j["records"], 2);
+    let want = [
+        "TEST-PY-0001 click 8.1.8 8.1.9 fail",
+        "TEST-DEB-0003 python3.13 3.13.5-2+deb13u5 - reported",
+    ];
+    assert_eq!(finding_lines(&j), want, "{j}");
+    let o = scan(&recipe, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    for want in [
+        format!("PyPI osv-PyPI.zip sha256:{db_sha} taken {taken}"),
+        format!(
+            "policy: [vulnerabilities] of {}: fail-on fixed, severity -, 0 allow-list entries",
+            recipe.display()
+        ),
+        "move click (pypi) from 8.1.8 to 8.1.9 or later [TEST-PY-0001]".to_string(),
+    ] {
+        assert!(text(&o).contains(&want), "{want}\n{}", text(&o));
+    }
+
+    // An unexpired allow-list entry: exit 0, the finding allowed; an expired one: exit 1.
+    let with_allow = |expires: &str| {
+        let base = std::fs::read_to_string(root().join("recipes/demo.toml")).unwrap();
+        std::fs::write(&recipe, format!("{base}{VULNS}{}", allow(expires))).unwrap();
+    };
+    with_allow("2999-01-01");
+    let o = scan(&recipe, &["--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["result"], "PASSED");
+    assert_eq!(
+        finding_lines(&j),
+        [
+            "TEST-PY-0001 click 8.1.8 8.1.9 allowed",
+            "TEST-DEB-0003 python3.13 3.13.5-2+deb13u5 - reported",
+        ],
+        "{j}"
+    );
+    with_allow("2001-01-01");
+    let o = scan(&recipe, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("the allow-list entry expired on 2001-01-01"),
+        "{}",
+        text(&o)
+    );
+
+    // A database older than max-age-days is refused, naming the lock, field and limit.
+    let pinned = std::fs::read_to_string(&lock).unwrap();
+    let old = relsign::attest::time::format(relsign::attest::time::now() - 30 * 86_400);
+    std::fs::write(&lock, pinned.replace(&taken, &old)).unwrap();
+    let o = scan(&recipe, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let want = format!(
+        "{}: database[0].taken: PyPI was taken {old}, 30 day(s) ago: older than the recipe's vulnerabilities.max-age-days = 7",
+        lock.display()
+    );
+    assert!(text(&o).contains(&want), "{want}\n{}", text(&o));
+    std::fs::write(&lock, &pinned).unwrap();
+
+    // The database's bytes in the store changed: refused by digest (exit 1), nothing judged.
+    let entry = relsign::store::Store::at(store.clone()).path_for(&db_sha);
+    let mut perms = std::fs::metadata(&entry).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&entry, perms).unwrap();
+    let tampered = osv_zip(&all_records()[2..3]);
+    std::fs::write(&entry, &tampered).unwrap();
+    let o = scan(&recipe, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let want = format!(
+        "{}: database[0]: PyPI (osv-PyPI.zip): store entry {} is corrupt: expected={db_sha}, got={}",
+        lock.display(),
+        entry.display(),
+        Sha256Hex::of(&tampered)
+    );
+    assert!(text(&o).contains(&want), "{want}\n{}", text(&o));
+    assert!(!text(&o).contains("TEST-"), "{}", text(&o));
 }
 
 /// Build the demo (as a copy with `extra` in its recipe) with `relsign release`.
@@ -460,6 +617,29 @@ fn a_fixed_advisory_fails_the_release_gate_and_an_unexpired_allow_entry_lets_it_
         "ok           vulnerabilities: the vulnerability gate passed, signed, about every artifact: 5 finding(s) (1 allowed, 4 reported, none failing) against osv-PyPI.zip sha256:{db_sha} (as the provenance names them); scan/vulnerabilities.json matches"
     );
     assert!(text(&o).contains(&want), "{want}\n{}", text(&o));
+    // The release directory scanned without --db: its recipe copy's policy against the
+    // databases its gate report names, from the store.
+    let o = rs(&["scan", s(&out), "--json"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["result"], "PASSED");
+    assert_eq!(j["recipe"].as_str(), Some(s(&out.join("inputs/demo.toml"))));
+    assert_eq!(
+        j["lock"].as_str(),
+        Some(s(&out.join("scan/vulnerabilities.json")))
+    );
+    assert_eq!(j["databases"][0]["sha256"].as_str(), Some(db_sha.as_str()));
+    let verdicts: Vec<&str> = j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        verdicts,
+        ["allowed", "reported", "reported", "reported", "reported"],
+        "{j}"
+    );
     // Published to a registry and verified from there: the attestation, its bundle and the
     // report travel with the image.
     let reg = Registry::start(None);
