@@ -487,7 +487,7 @@ pub fn hosts_file() -> String {
 
 /// The holder sandbox's bwrap arguments (pure): no user namespace, every other namespace new,
 /// the rootfs writable at `/`; the holder prints a line once the sandbox is set up.
-pub fn holder_args(rootfs: &Path, binds: &[HostBind]) -> Vec<String> {
+pub fn holder_args(rootfs: &Path, binds: &[HostBind], parents: &[String]) -> Vec<String> {
     let mut a: Vec<String> = [
         "--unshare-net",
         "--unshare-ipc",
@@ -514,6 +514,9 @@ pub fn holder_args(rootfs: &Path, binds: &[HostBind]) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect();
+    for p in parents {
+        a.extend(["--perms".into(), "0755".into(), "--dir".into(), p.clone()]);
+    }
     for b in binds {
         a.push(if b.writable { "--bind" } else { "--ro-bind" }.into());
         a.push(b.host.display().to_string());
@@ -532,6 +535,31 @@ pub fn holder_args(rootfs: &Path, binds: &[HostBind]) -> Vec<String> {
         .map(|s| s.to_string()),
     );
     a
+}
+
+/// The directories above the binds' destinations that the image lacks, outermost first: the
+/// sandbox makes them 0755 (left to bwrap they are 0700, and a service's user could not reach
+/// the bind). A symlink on the way is left to bwrap, which resolves it inside the sandbox.
+pub fn missing_parents(rootfs: &Path, binds: &[HostBind]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for b in binds {
+        let names: Vec<&str> = b.dest.split('/').filter(|c| !c.is_empty()).collect();
+        let mut inside = String::new();
+        for name in &names[..names.len().saturating_sub(1)] {
+            inside.push('/');
+            inside.push_str(name);
+            match std::fs::symlink_metadata(rootfs.join(&inside[1..])) {
+                Ok(m) if m.is_dir() => continue,
+                Ok(_) => break,
+                Err(_) => {
+                    if !out.contains(&inside) {
+                        out.push(inside.clone());
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A host directory or file mounted into the sandbox (`relsign run --bind HOST:DEST[:rw]`):
@@ -783,7 +811,7 @@ impl Sandbox {
         helper: PathBuf,
     ) -> Result<Sandbox, ServicesError> {
         let mut bwrap = Command::new("bwrap")
-            .args(holder_args(rootfs, binds))
+            .args(holder_args(rootfs, binds, &missing_parents(rootfs, binds)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -1353,6 +1381,11 @@ fn start_all<'a>(
             std::thread::sleep(Duration::from_millis(100));
         }
         let secs = t.elapsed().as_secs_f64();
+        // Looked up again now that it is ready: the first child seen may have been a
+        // short-lived step of the entry (under load, before the service's own exec).
+        if let Some(p) = service_pid(r.child.id()) {
+            r.pid = Some(p);
+        }
         let (uid, nspid) = match r.pid {
             Some(p) => (
                 proc_status(p, "Uid")
@@ -1632,8 +1665,26 @@ stop-signal = "INT"
         for bad in ["/tmp", "/tmp:relative", "/tmp:/a/../etc", "/tmp:/", "/nonexistent-relsign:/x"] {
             assert!(bad.parse::<HostBind>().is_err(), "{bad}");
         }
-        let h = holder_args(Path::new("/r"), &["/tmp:/t".parse().unwrap()]).join(" ");
+        let h = holder_args(Path::new("/r"), &["/tmp:/t".parse().unwrap()], &[]).join(" ");
         assert!(h.contains("--ro-bind /tmp /t --chdir"), "{h}");
+    }
+
+    #[test]
+    fn missing_parents_of_binds_are_made_reachable() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("home/app")).unwrap();
+        std::fs::write(root.path().join("file"), "").unwrap();
+        let binds: Vec<HostBind> = ["/tmp:/home/jpyle/da/tests", "/tmp:/home/app/x", "/tmp:/file/y", "/tmp:/home/jpyle/other"]
+            .iter()
+            .map(|b| b.parse().unwrap())
+            .collect();
+        let p = missing_parents(root.path(), &binds);
+        assert_eq!(p, ["/home/jpyle", "/home/jpyle/da"]);
+        let h = holder_args(root.path(), &binds, &p).join(" ");
+        assert!(
+            h.contains("--perms 0755 --dir /home/jpyle --perms 0755 --dir /home/jpyle/da --ro-bind /tmp /home/jpyle/da/tests"),
+            "{h}"
+        );
     }
 
     #[test]
@@ -1684,7 +1735,7 @@ stop-signal = "INT"
         assert_eq!(keep.bits().count_ones() as usize, CAPS.len());
         assert!(!keep.contains(rustix::thread::CapabilitySet::SYS_ADMIN));
         assert!(!keep.contains(rustix::thread::CapabilitySet::MKNOD));
-        let h = holder_args(Path::new("/r"), &[]).join(" ");
+        let h = holder_args(Path::new("/r"), &[], &[]).join(" ");
         assert!(
             h.contains("--unshare-net")
                 && !h.contains("--unshare-user")

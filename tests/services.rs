@@ -374,10 +374,13 @@ fn host_paths_are_bound_for_one_run(tmp: &Path, out: &Path) {
         &format!("{}:/relsign/suite", input.display()),
         "--bind",
         &format!("{}:/relsign/out:rw", results.display()),
+        "--bind",
+        &format!("{}:/home/someone/deep/suite", input.display()),
         "--",
         "sh",
         "-c",
-        "cat /relsign/suite/suite.txt > /relsign/out/seen.txt && ! touch /relsign/suite/x 2>/dev/null",
+        "cat /relsign/suite/suite.txt > /relsign/out/seen.txt && ! touch /relsign/suite/x 2>/dev/null \
+         && python3 -c \"import os; os.setgid(1000); os.setuid(1000); print(open('/home/someone/deep/suite/suite.txt').read(), end='')\" > /relsign/out/as-app.txt",
     ])
     .output()
     .unwrap();
@@ -387,6 +390,11 @@ fn host_paths_are_bound_for_one_run(tmp: &Path, out: &Path) {
         "from the host\n"
     );
     assert!(!input.join("x").exists(), "the read-only bind was written");
+    // Directories the image lacks above a bind are made 0755: another user reaches it.
+    assert_eq!(
+        std::fs::read_to_string(results.join("as-app.txt")).unwrap(),
+        "from the host\n"
+    );
     let o = relsign(&["run", out.to_str().unwrap(), "--services", "--bind", "/tmp:relative"])
         .output()
         .unwrap();
