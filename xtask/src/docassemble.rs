@@ -48,6 +48,14 @@ pub fn docassemble(args: &[String]) -> Result<()> {
     // Test-only keys; the passphrase through the environment (never on a command line).
     std::env::set_var("RELSIGN_PASSPHRASE", super::demo_passphrase());
     let (keys, release_key) = super::test_keys(&bin, &work.join("keys"), "docassemble")?;
+    let root_key = keys.join("docassemble-root-TEST-ONLY.key");
+    super::run(std::process::Command::new(&bin).args([
+        "policy".as_ref(),
+        "sign".as_ref(),
+        keys.as_os_str(),
+        "--key".as_ref(),
+        root_key.as_os_str(),
+    ]))?;
     let hub = crate::servers::registry(&servers, 1)?;
     let harbor = crate::servers::registry(&servers, 2)?;
     let pypi = crate::servers::pypiserver(&venv, &servers, 3)?;

@@ -364,14 +364,15 @@ fn demo_passphrase() -> String {
 }
 
 /// Generate test-only demo keys (a root key and a release key) under target/demo/keys, and
-/// write and sign a test-only policy there. Returns the policy directory and the release key.
+/// write a test-only policy there (`demo_log` names the log in it and signs it). Returns the
+/// policy directory and the release key.
 fn demo_keys(bin: &Path) -> Result<(PathBuf, String)> {
     test_keys(bin, &root().join("target/demo/keys"), "demo")
 }
 
 /// Generate test-only keys (`PREFIX-root-TEST-ONLY`, `PREFIX-release-TEST-ONLY`) in `keys`
-/// (emptied first), and write and sign a test-only policy there. Returns the policy directory
-/// and the release key.
+/// (emptied first), and write a test-only policy there, for the caller to complete and sign
+/// with the root key. Returns the policy directory and the release key.
 fn test_keys(bin: &Path, keys: &Path, prefix: &str) -> Result<(PathBuf, String)> {
     let keys = keys.to_path_buf();
     if keys.exists() {
