@@ -148,9 +148,17 @@ impl GateReport {
                     .gating
                     .iter()
                     .filter(|o| o.status != "passed")
-                    .map(|o| format!("gating scenario {}: {} :: {}\n", o.status, o.feature, o.scenario))
+                    .map(|o| {
+                        format!(
+                            "gating scenario {}: {} :: {}\n",
+                            o.status, o.feature, o.scenario
+                        )
+                    })
                     .collect();
-                format!("behave in {}: {} failed\n{gating}{}", g.place, g.failed, g.log)
+                format!(
+                    "behave in {}: {} failed\n{gating}{}",
+                    g.place, g.failed, g.log
+                )
             })
             .collect::<Vec<_>>()
             .join("\n")

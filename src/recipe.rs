@@ -240,7 +240,10 @@ fn validate_test(
         if !g.feature.ends_with(".feature") || g.feature.contains('/') {
             return Err((
                 format!("test.server.gating[{i}].feature"),
-                format!("{:?} is not a feature file's name (NAME.feature)", g.feature),
+                format!(
+                    "{:?} is not a feature file's name (NAME.feature)",
+                    g.feature
+                ),
             ));
         }
     }
@@ -1166,18 +1169,54 @@ lock = "demo.debian.lock.toml"
         let r = parse(base.clone()).unwrap();
         assert_eq!(r.file.test.unwrap().server.unwrap().gating.len(), 1);
         let cases = [
-            (base.replace("archive = \"up\"\nfeatures", "archive = \"down\"\nfeatures"), "test.server.archive"),
-            (base.replace("\"tests/features\"", "\"../x\""), "test.server.features"),
-            (base.replace("gating = [{ feature = \"A.feature\", scenario = \"s\" }]", "gating = []"), "test.server.gating"),
-            (base.replace("scenario = \"s\" }]", "scenario = \"s\" }, { feature = \"A.feature\", scenario = \"s\" }]"), "test.server.gating[1]"),
-            (base.replace("\"A.feature\"", "\"A\""), "test.server.gating[0].feature"),
-            (base.replace("run-in = [\"services\"]", "run-in = [\"venv\"]"), "test.server"),
-            (base.replace("run-in = [\"services\"]", "run-in = [\"vm\"]"), "test.run-in[0]"),
-            (base.replace("user = \"www-data\"\n", "user = \"www-data\"\nbinds = [{ src = \"d\", dest = \"rel\" }]\n"), "test.server.binds[0].dest"),
+            (
+                base.replace("archive = \"up\"\nfeatures", "archive = \"down\"\nfeatures"),
+                "test.server.archive",
+            ),
+            (
+                base.replace("\"tests/features\"", "\"../x\""),
+                "test.server.features",
+            ),
+            (
+                base.replace(
+                    "gating = [{ feature = \"A.feature\", scenario = \"s\" }]",
+                    "gating = []",
+                ),
+                "test.server.gating",
+            ),
+            (
+                base.replace(
+                    "scenario = \"s\" }]",
+                    "scenario = \"s\" }, { feature = \"A.feature\", scenario = \"s\" }]",
+                ),
+                "test.server.gating[1]",
+            ),
+            (
+                base.replace("\"A.feature\"", "\"A\""),
+                "test.server.gating[0].feature",
+            ),
+            (
+                base.replace("run-in = [\"services\"]", "run-in = [\"venv\"]"),
+                "test.server",
+            ),
+            (
+                base.replace("run-in = [\"services\"]", "run-in = [\"vm\"]"),
+                "test.run-in[0]",
+            ),
+            (
+                base.replace(
+                    "user = \"www-data\"\n",
+                    "user = \"www-data\"\nbinds = [{ src = \"d\", dest = \"rel\" }]\n",
+                ),
+                "test.server.binds[0].dest",
+            ),
         ];
         for (text, key) in cases {
             let e = parse(text).unwrap_err().to_string();
-            assert!(e.contains("recipes/x.toml") && e.contains(key), "{key}: {e}");
+            assert!(
+                e.contains("recipes/x.toml") && e.contains(key),
+                "{key}: {e}"
+            );
         }
     }
 

@@ -482,7 +482,9 @@ pub const HOSTNAME: &str = "relsign";
 
 /// The sandbox's /etc/hosts: localhost and its host name, on loopback (its only interface).
 pub fn hosts_file() -> String {
-    format!("127.0.0.1\tlocalhost\n127.0.1.1\t{HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+    format!(
+        "127.0.0.1\tlocalhost\n127.0.1.1\t{HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    )
 }
 
 /// The holder sandbox's bwrap arguments (pure): no user namespace, every other namespace new,
@@ -589,8 +591,7 @@ impl std::str::FromStr for HostBind {
                 "--bind {s:?}: {dest:?} is not a plain absolute path below / in the image"
             ));
         }
-        let host = std::fs::canonicalize(host)
-            .map_err(|e| format!("--bind {s:?}: {host}: {e}"))?;
+        let host = std::fs::canonicalize(host).map_err(|e| format!("--bind {s:?}: {host}: {e}"))?;
         Ok(HostBind {
             host,
             dest: dest.to_string(),
@@ -805,11 +806,7 @@ struct Sandbox {
 }
 
 impl Sandbox {
-    fn start(
-        rootfs: &Path,
-        binds: &[HostBind],
-        helper: PathBuf,
-    ) -> Result<Sandbox, ServicesError> {
+    fn start(rootfs: &Path, binds: &[HostBind], helper: PathBuf) -> Result<Sandbox, ServicesError> {
         let mut bwrap = Command::new("bwrap")
             .args(holder_args(rootfs, binds, &missing_parents(rootfs, binds)))
             .stdin(Stdio::null())
@@ -1643,17 +1640,33 @@ stop-signal = "INT"
 
     #[test]
     fn redirects_are_followed_only_on_the_same_server() {
-        let r = |loc: &str| format!("HTTP/1.1 302 Found\r\nServer: x\r\nLocation: {loc}\r\n\r\nbody");
+        let r =
+            |loc: &str| format!("HTTP/1.1 302 Found\r\nServer: x\r\nLocation: {loc}\r\n\r\nbody");
         let p = |loc: &str, host: &str| redirect_path(r(loc).as_bytes(), host);
-        assert_eq!(p("/interview?i=a:b.yml", "localhost").as_deref(), Some("/interview?i=a:b.yml"));
-        assert_eq!(p("http://localhost/user/sign-in", "localhost").as_deref(), Some("/user/sign-in"));
-        assert_eq!(p("http://LOCALHOST:8080", "localhost:8080").as_deref(), Some("/"));
+        assert_eq!(
+            p("/interview?i=a:b.yml", "localhost").as_deref(),
+            Some("/interview?i=a:b.yml")
+        );
+        assert_eq!(
+            p("http://localhost/user/sign-in", "localhost").as_deref(),
+            Some("/user/sign-in")
+        );
+        assert_eq!(
+            p("http://LOCALHOST:8080", "localhost:8080").as_deref(),
+            Some("/")
+        );
         assert_eq!(p("http://localhost:8080/x", "localhost").as_deref(), None);
         assert_eq!(p("http://example.test/x", "localhost").as_deref(), None);
         assert_eq!(p("https://localhost/x", "localhost").as_deref(), None);
         assert_eq!(p("//example.test/x", "localhost").as_deref(), None);
-        assert_eq!(redirect_path(b"HTTP/1.1 302 Found\r\nServer: x\r\n\r\n", "localhost"), None);
-        assert_eq!(redirect_path(b"HTTP/1.1 302 Found\r\nLocation: /a", "localhost"), None);
+        assert_eq!(
+            redirect_path(b"HTTP/1.1 302 Found\r\nServer: x\r\n\r\n", "localhost"),
+            None
+        );
+        assert_eq!(
+            redirect_path(b"HTTP/1.1 302 Found\r\nLocation: /a", "localhost"),
+            None
+        );
     }
 
     #[test]
@@ -1662,7 +1675,13 @@ stop-signal = "INT"
         assert_eq!((b.dest.as_str(), b.writable), ("/relsign/tests", false));
         let b: HostBind = "/tmp:/out:rw".parse().unwrap();
         assert!(b.writable);
-        for bad in ["/tmp", "/tmp:relative", "/tmp:/a/../etc", "/tmp:/", "/nonexistent-relsign:/x"] {
+        for bad in [
+            "/tmp",
+            "/tmp:relative",
+            "/tmp:/a/../etc",
+            "/tmp:/",
+            "/nonexistent-relsign:/x",
+        ] {
             assert!(bad.parse::<HostBind>().is_err(), "{bad}");
         }
         let h = holder_args(Path::new("/r"), &["/tmp:/t".parse().unwrap()], &[]).join(" ");
@@ -1674,10 +1693,15 @@ stop-signal = "INT"
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("home/app")).unwrap();
         std::fs::write(root.path().join("file"), "").unwrap();
-        let binds: Vec<HostBind> = ["/tmp:/home/jpyle/da/tests", "/tmp:/home/app/x", "/tmp:/file/y", "/tmp:/home/jpyle/other"]
-            .iter()
-            .map(|b| b.parse().unwrap())
-            .collect();
+        let binds: Vec<HostBind> = [
+            "/tmp:/home/jpyle/da/tests",
+            "/tmp:/home/app/x",
+            "/tmp:/file/y",
+            "/tmp:/home/jpyle/other",
+        ]
+        .iter()
+        .map(|b| b.parse().unwrap())
+        .collect();
         let p = missing_parents(root.path(), &binds);
         assert_eq!(p, ["/home/jpyle", "/home/jpyle/da"]);
         let h = holder_args(root.path(), &binds, &p).join(" ");

@@ -205,12 +205,20 @@ fn a_projects_suite_gates_against_the_running_server(tmp: &Path, out: &Path) {
          { feature = \"server.feature\", scenario = \"PostgreSQL answers over TCP\" }",
     );
     let r = pass.to_str().unwrap();
-    run_ok(relsign(&["fetch", r, "--archive-mirror", mirror.to_str().unwrap()]));
+    run_ok(relsign(&[
+        "fetch",
+        r,
+        "--archive-mirror",
+        mirror.to_str().unwrap(),
+    ]));
     let rel = out.to_str().unwrap();
     let o = relsign(&["test", r, "--release", rel]).output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
     assert_eq!(o.status.code(), Some(0), "{text}");
-    assert!(text.contains("gating scenarios: 2 passed, 0 not passed"), "{text}");
+    assert!(
+        text.contains("gating scenarios: 2 passed, 0 not passed"),
+        "{text}"
+    );
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("test-results/summary.json")).unwrap())
             .unwrap();
@@ -225,17 +233,32 @@ fn a_projects_suite_gates_against_the_running_server(tmp: &Path, out: &Path) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|g| (g["scenario"].as_str().unwrap().into(), g["status"].as_str().unwrap().into()))
+        .map(|g| {
+            (
+                g["scenario"].as_str().unwrap().into(),
+                g["status"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         statuses,
         [
-            ("The page lists the home directory".to_string(), "passed".to_string()),
-            ("PostgreSQL answers over TCP".to_string(), "passed".to_string()),
+            (
+                "The page lists the home directory".to_string(),
+                "passed".to_string()
+            ),
+            (
+                "PostgreSQL answers over TCP".to_string(),
+                "passed".to_string()
+            ),
         ]
     );
     // Only the gating scenarios ran; the suite is recorded by digest.
-    assert_eq!((run["passed"].as_u64(), run["failed"].as_u64()), (Some(2), Some(0)), "{run}");
+    assert_eq!(
+        (run["passed"].as_u64(), run["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{run}"
+    );
     let suite_digest = relsign::source::tree_digest(&src).unwrap();
     assert_eq!(
         run["inputs"][0],
@@ -261,7 +284,10 @@ fn a_projects_suite_gates_against_the_running_server(tmp: &Path, out: &Path) {
         text.contains("not run: server.feature :: No such scenario"),
         "{text}"
     );
-    assert!(text.contains("words that are not there"), "behave's own message:\n{text}");
+    assert!(
+        text.contains("words that are not there"),
+        "behave's own message:\n{text}"
+    );
 }
 
 /// The recipe and what it refers to, copied into `dir`, with `edit` applied to the recipe.
@@ -395,9 +421,19 @@ fn host_paths_are_bound_for_one_run(tmp: &Path, out: &Path) {
         std::fs::read_to_string(results.join("as-app.txt")).unwrap(),
         "from the host\n"
     );
-    let o = relsign(&["run", out.to_str().unwrap(), "--services", "--bind", "/tmp:relative"])
-        .output()
-        .unwrap();
+    let o = relsign(&[
+        "run",
+        out.to_str().unwrap(),
+        "--services",
+        "--bind",
+        "/tmp:relative",
+    ])
+    .output()
+    .unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("not a plain absolute path"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a plain absolute path"),
+        "{}",
+        stderr(&o)
+    );
 }

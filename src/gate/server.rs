@@ -162,7 +162,10 @@ fn mounts(
         );
     for (src, dest, from_archive) in extra {
         let (host, what) = if from_archive {
-            (archive.join(src), format!("archive {}: {}", spec.archive, src.display()))
+            (
+                archive.join(src),
+                format!("archive {}: {}", spec.archive, src.display()),
+            )
         } else {
             (recipe.resolve(src), format!("stand-in {}", src.display()))
         };
@@ -281,8 +284,14 @@ mod tests {
             status: st.into(),
         };
         let cases = [
-            c("TestExamples.Example interviews :: Test the interview &quot;Fields&quot;", "passed"),
-            c("TestExamples.Example interviews :: Test the interview &quot;Money&quot;", "failed"),
+            c(
+                "TestExamples.Example interviews :: Test the interview &quot;Fields&quot;",
+                "passed",
+            ),
+            c(
+                "TestExamples.Example interviews :: Test the interview &quot;Money&quot;",
+                "failed",
+            ),
             c("Demo.Demo interview :: Test whole interview", "passed"),
         ];
         let out = outcomes(
@@ -301,6 +310,9 @@ mod tests {
     #[test]
     fn scenario_names_are_matched_literally() {
         assert_eq!(regex_escape("a (b) [c] $5.00?"), r"a \(b\) \[c\] \$5\.00\?");
-        assert_eq!(regex_escape("Test the interview \"x\""), "Test the interview \"x\"");
+        assert_eq!(
+            regex_escape("Test the interview \"x\""),
+            "Test the interview \"x\""
+        );
     }
 }

@@ -7,9 +7,9 @@
 //! Each measurement is the best of three runs, each against freshly started servers (so every
 //! run really uploads). Ratios are relsign's time over the anchor's (≤ 1 is as fast or faster).
 
+use crate::servers::{pypiserver, registry};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
-use crate::servers::{pypiserver, registry};
 use std::process::Command;
 use std::time::Instant;
 

@@ -34,11 +34,12 @@ pub fn docassemble(args: &[String]) -> Result<()> {
     super::ensure_apt(super::APT_PACKAGES)?;
     let venv = super::ensure_venv()?;
     // Release profile: the image is gigabytes, hashed and copied several times.
-    super::run(
-        super::cargo()
-            .current_dir(super::root())
-            .args(["build", "--release", "--bin", "relsign"]),
-    )?;
+    super::run(super::cargo().current_dir(super::root()).args([
+        "build",
+        "--release",
+        "--bin",
+        "relsign",
+    ]))?;
     let bin = super::root().join("target/release/relsign");
     let work = super::root().join("target/docassemble");
     std::fs::create_dir_all(&work)?;

@@ -5,8 +5,8 @@
 //! fails naming it; nothing is skipped.
 
 mod bench_publish;
-mod docassemble;
 mod bench_scan;
+mod docassemble;
 mod fuzz;
 mod incident;
 mod release;
@@ -124,7 +124,13 @@ fn stage_times(min: std::time::Duration) -> Vec<String> {
             (next.saturating_sub(*at), at, what)
         })
         .filter(|(d, _, _)| *d >= min)
-        .map(|(d, at, what)| format!("{:>7.1} min  from {}  {what}", d.as_secs_f64() / 60.0, clock(*at)))
+        .map(|(d, at, what)| {
+            format!(
+                "{:>7.1} min  from {}  {what}",
+                d.as_secs_f64() / 60.0,
+                clock(*at)
+            )
+        })
         .collect()
 }
 

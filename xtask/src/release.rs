@@ -106,8 +106,7 @@ pub fn release(args: &[String], bin: &Path) -> Result<()> {
     let git = |args: &[&str]| -> Result<String> {
         output(Command::new("git").arg("-C").arg(&repo_dir).args(args))
     };
-    let relsign =
-        |args: &[&str]| -> Result<()> { super::run_timed(Command::new(bin).args(args)) };
+    let relsign = |args: &[&str]| -> Result<()> { super::run_timed(Command::new(bin).args(args)) };
     let url_args: Vec<String> = a
         .urls
         .iter()

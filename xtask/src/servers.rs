@@ -89,4 +89,3 @@ pub fn pypiserver(venv: &Path, work: &Path, n: usize) -> Result<Server> {
     wait_port(port, "pypi-server")?;
     Ok(s)
 }
-
