@@ -4,12 +4,16 @@
 use crate::archive::{self, ArchiveError};
 use crate::digest::Sha256Hex;
 use crate::fsutil::{self, FsError};
+use crate::model::{
+    canonical_json, Artifact, ArtifactKind, BuildRequirement, BuildUsed, InputFile,
+    ReleaseManifest, SourceRecord, RELEASE_TYPE,
+};
 use crate::recipe::{Recipe, Source};
 use crate::report::Reporter;
 use crate::sandbox::{self, Bind, SandboxError, Step};
-use crate::source::{copy_source_tree, extract_sdist, materialize_source, SourceRecord};
+use crate::source::{copy_source_tree, extract_sdist, materialize_source};
 use crate::store::{Store, StoreError};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -59,72 +63,6 @@ impl BuildError {
         let context = context.into();
         move |source| BuildError::Other { context, source }
     }
-}
-
-/// One artifact in `release.json`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Artifact {
-    pub file: String,
-    pub kind: String,
-    pub package: String,
-    pub size: u64,
-    pub sha256: Sha256Hex,
-    pub media_type: String,
-}
-
-/// An input file copied into the release directory (recipe, locks).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct InputFile {
-    pub path: String,
-    pub sha256: Sha256Hex,
-}
-
-/// `release.json`: names, versions, digests.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ReleaseManifest {
-    #[serde(rename = "_type")]
-    pub type_: String,
-    pub name: String,
-    pub version: String,
-    pub source_date_epoch: u64,
-    pub recipe: InputFile,
-    pub locks: Vec<InputFile>,
-    pub sources: Vec<SourceRecord>,
-    pub artifacts: Vec<Artifact>,
-    pub builder: String,
-    /// Each package's build environment: its backend and the locked build requirements
-    /// installed for it (its `build-<package>` group of the Python lock).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub builds: Vec<BuildUsed>,
-}
-
-/// One package's build environment in `release.json`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct BuildUsed {
-    pub package: String,
-    /// The PEP 517 backend its project declares.
-    pub backend: String,
-    /// The lock's dependency group.
-    pub group: String,
-    pub requirements: Vec<BuildRequirement>,
-}
-
-/// A build requirement installed from the store.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct BuildRequirement {
-    pub name: String,
-    pub version: String,
-    pub file: String,
-    pub sha256: Sha256Hex,
-}
-
-pub const RELEASE_TYPE: &str = "https://relsign.dev/release/v1";
-
-/// Canonical JSON: sorted keys (serde_json's default map is ordered), no insignificant
-/// whitespace, UTF-8.
-pub fn canonical_json<T: Serialize>(v: &T) -> Vec<u8> {
-    let value = serde_json::to_value(v).expect("serializable");
-    serde_json::to_vec(&value).expect("serializable")
 }
 
 pub struct BuildOptions {
@@ -397,14 +335,14 @@ pub fn build(
         f.sync_all().map_err(fsutil::err("fsync", &wheel_out))?;
 
         for (file, kind, media) in [
-            (&sdist_name, "sdist", "application/gzip"),
-            (&wheel_name, "wheel", "application/zip"),
+            (&sdist_name, ArtifactKind::Sdist, "application/gzip"),
+            (&wheel_name, ArtifactKind::Wheel, "application/zip"),
         ] {
             let (sha256, size) = crate::digest::hash_file(&stage.join(file))
                 .map_err(fsutil::err("read", &stage.join(file)))?;
             artifacts.push(Artifact {
                 file: file.clone(),
-                kind: kind.into(),
+                kind,
                 package: pkg.name.clone(),
                 size,
                 sha256,
@@ -428,7 +366,7 @@ pub fn build(
     if let (Some(spec), Some(lock)) = (&recipe.file.image, &image_lock) {
         let wheels = artifacts
             .iter()
-            .filter(|a| a.kind == "wheel")
+            .filter(|a| a.kind == crate::model::ArtifactKind::Wheel)
             .map(|a| (a.file.clone(), stage.join(&a.file)))
             .collect();
         let revision = Sha256Hex::of(
@@ -525,7 +463,7 @@ pub fn build(
     fsutil::create_dir_all(&opts.out)?;
     for a in &manifest.artifacts {
         let dest = opts.out.join(&a.file);
-        if a.kind == "oci-image" && dest.exists() {
+        if a.kind == crate::model::ArtifactKind::OciImage && dest.exists() {
             std::fs::remove_dir_all(&dest).map_err(fsutil::err("remove", &dest))?;
         }
         move_into(&stage.join(&a.file), &dest)?;
@@ -752,18 +690,6 @@ fn run_hook(
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[test]
-    fn canonical_json_sorts_keys_without_spaces() {
-        #[derive(Serialize)]
-        struct T {
-            b: u8,
-            a: Vec<u8>,
-        }
-        assert_eq!(
-            canonical_json(&T { b: 1, a: vec![2] }),
-            br#"{"a":[2],"b":1}"#
-        );
-    }
     #[test]
     fn safe_relative_refuses_escapes() {
         assert!(safe_relative(Path::new("../x")).is_none());

@@ -195,10 +195,14 @@ fn image_layers(dir: &Path) -> Result<Option<Vec<(PathBuf, String)>>, DiffError>
     if !rel.is_file() {
         return Ok(None);
     }
-    let m: crate::build::ReleaseManifest =
+    let m: crate::model::ReleaseManifest =
         crate::json::from_slice(&fsutil::read(&rel)?, crate::json::limit::RELEASE)
             .map_err(|e| bad(&rel, e.to_string()))?;
-    let Some(a) = m.artifacts.iter().find(|a| a.kind == "oci-image") else {
+    let Some(a) = m
+        .artifacts
+        .iter()
+        .find(|a| a.kind == crate::model::ArtifactKind::OciImage)
+    else {
         return Ok(None);
     };
     let layout = dir.join(&a.file);

@@ -5,10 +5,11 @@
 //! The JUnit XML goes into `DIR/test-results/<where>/`; the summary counts passed, failed and
 //! skipped scenarios per feature.
 
-use crate::build::{BuildError, ReleaseManifest};
+use crate::build::BuildError;
 use crate::digest::Sha256Hex;
 use crate::fsutil;
 use crate::lock::python::PyLock;
+use crate::model::ReleaseManifest;
 use crate::python::install::Venv;
 use crate::recipe::Recipe;
 use crate::report::Reporter;
@@ -413,7 +414,11 @@ pub fn run(
                 let venv_root = work.path().join("venv-tree");
                 let python = &recipe.file.python.version;
                 let mut venv = Venv::create(&venv_root, "/opt/venv", python, python)?;
-                for a in manifest.artifacts.iter().filter(|a| a.kind == "wheel") {
+                for a in manifest
+                    .artifacts
+                    .iter()
+                    .filter(|a| a.kind == crate::model::ArtifactKind::Wheel)
+                {
                     let p = release_dir.join(&a.file);
                     let (got, _) = crate::digest::hash_file(&p).map_err(fsutil::err("read", &p))?;
                     if got != a.sha256 {
@@ -445,7 +450,7 @@ pub fn run(
                 let img = manifest
                     .artifacts
                     .iter()
-                    .find(|a| a.kind == "oci-image")
+                    .find(|a| a.kind == crate::model::ArtifactKind::OciImage)
                     .ok_or_else(|| {
                         BuildError::Message(
                             "test.run-in has \"image\" but the release has no image".into(),
@@ -488,7 +493,7 @@ pub fn run(
         runs,
         features_sha256,
     };
-    let mut json = crate::build::canonical_json(&report);
+    let mut json = crate::model::canonical_json(&report);
     json.push(b'\n');
     fsutil::write_atomic(&results.join("summary.json"), &json)?;
     Ok(report)

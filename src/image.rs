@@ -12,10 +12,11 @@
 //!
 //! `relsign run` unpacks a layout and runs a command in it, in the sandbox.
 
-use crate::build::{Artifact, BuildError};
+use crate::build::BuildError;
 use crate::digest::Sha256Hex;
 use crate::fsutil;
 use crate::lock::debian::DebianLock;
+use crate::model::Artifact;
 use crate::oci::layer::{write_layer, Compression};
 use crate::oci::{rfc3339, Layout, Manifest, OciError, MEDIA_CONFIG, MEDIA_MANIFEST, REF_NAME};
 use crate::python::install::Venv;
@@ -710,7 +711,7 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
     let digest = Sha256Hex::parse(mdesc.hex()).map_err(BuildError::Message)?;
     Ok(Artifact {
         file: "image".into(),
-        kind: "oci-image".into(),
+        kind: crate::model::ArtifactKind::OciImage,
         package: spec.name.clone(),
         size: mdesc.size,
         sha256: digest,

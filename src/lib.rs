@@ -18,6 +18,7 @@ pub mod image;
 pub mod json;
 pub mod keys;
 pub mod lock;
+pub mod model;
 pub mod oci;
 pub mod packages;
 pub mod par;

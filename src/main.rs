@@ -1437,7 +1437,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             recipe.run_all_scenarios(all_scenarios);
             let store = store(&cli.global.store)?;
             let path = release.join("release.json");
-            let manifest: relsign::build::ReleaseManifest = serde_json::from_slice(
+            let manifest: relsign::model::ReleaseManifest = serde_json::from_slice(
                 &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
             )
             .with_context(|| format!("parsing {}", path.display()))?;

@@ -1,10 +1,12 @@
 //! `relsign rebuild`: rebuild a release from its own inputs and prove every digest matches
 //! bit for bit, or name the first difference.
 
-use crate::build::{self, BuildError, BuildOptions, ReleaseManifest};
+use crate::build::{self, BuildError, BuildOptions};
 use crate::compare::{compare_paths, Difference};
 use crate::digest::Sha256Hex;
 use crate::fsutil;
+use crate::model::ArtifactKind;
+use crate::model::ReleaseManifest;
 use crate::recipe::Recipe;
 use crate::report::Reporter;
 use crate::store::Store;
@@ -15,7 +17,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Serialize)]
 pub struct ArtifactCheck {
     pub file: String,
-    pub kind: String,
+    pub kind: ArtifactKind,
     pub expected: Sha256Hex,
     pub got: Option<Sha256Hex>,
     pub matches: bool,
@@ -52,8 +54,8 @@ pub fn read_manifest(dir: &Path) -> Result<ReleaseManifest, BuildError> {
 }
 
 /// The file that holds an artifact's digest: the file itself, or an image's manifest blob.
-pub fn artifact_file(dir: &Path, a: &build::Artifact) -> PathBuf {
-    if a.kind == "oci-image" {
+pub fn artifact_file(dir: &Path, a: &crate::model::Artifact) -> PathBuf {
+    if a.kind == crate::model::ArtifactKind::OciImage {
         dir.join(&a.file)
             .join("blobs/sha256")
             .join(a.sha256.as_str())
@@ -75,7 +77,7 @@ pub struct Expected {
     /// (package, location, digest, SOURCE_DATE_EPOCH) per source.
     pub sources: Vec<(String, String, String, u64)>,
     /// (file, kind, sha256) per artifact.
-    pub artifacts: Vec<(String, String, Sha256Hex)>,
+    pub artifacts: Vec<(String, ArtifactKind, Sha256Hex)>,
     /// Where the released files are, when we have them (to explain a difference).
     pub release_dir: Option<PathBuf>,
 }
@@ -151,13 +153,13 @@ impl Expected {
             .iter()
             .map(|s| {
                 let kind = if s.name.ends_with(".whl") {
-                    "wheel"
+                    ArtifactKind::Wheel
                 } else if s.name.ends_with(".tar.gz") || s.name.ends_with(".zip") {
-                    "sdist"
+                    ArtifactKind::Sdist
                 } else {
-                    "oci-image"
+                    ArtifactKind::OciImage
                 };
-                (s.name.clone(), kind.to_string(), s.sha256.clone())
+                (s.name.clone(), kind, s.sha256.clone())
             })
             .collect();
         // Beside a release's release.json, the released files can explain a difference.
@@ -271,10 +273,10 @@ pub fn rebuild_expected(
         let got = rebuilt
             .artifacts
             .iter()
-            .find(|b| &b.file == file && &b.kind == kind);
+            .find(|b| &b.file == file && b.kind == *kind);
         let mut check = ArtifactCheck {
             file: file.clone(),
-            kind: kind.clone(),
+            kind: *kind,
             expected: sha.clone(),
             got: got.map(|b| b.sha256.clone()),
             matches: false,
@@ -292,7 +294,7 @@ pub fn rebuild_expected(
         };
         // The released bytes, when we have them, must still be what was recorded.
         let published = exp.release_dir.as_ref().map(|d| {
-            if kind == "oci-image" {
+            if *kind == ArtifactKind::OciImage {
                 (
                     d.join(file),
                     d.join(file).join("blobs/sha256").join(sha.as_str()),
@@ -361,7 +363,7 @@ pub fn compare_releases(a: &Path, b: &Path) -> Result<Vec<ArtifactCheck>, BuildE
             .find(|y| y.file == x.file && y.kind == x.kind);
         let mut check = ArtifactCheck {
             file: x.file.clone(),
-            kind: x.kind.clone(),
+            kind: x.kind,
             expected: x.sha256.clone(),
             got: y.map(|y| y.sha256.clone()),
             matches: false,

@@ -40,7 +40,7 @@ pub fn sign_statement(
     key: &SecretKey,
     replace: bool,
 ) -> Result<(PathBuf, PathBuf), AttestError> {
-    let payload = crate::build::canonical_json(statement);
+    let payload = crate::model::canonical_json(statement);
     let path = statement_path(dir, name);
     let mut env = match fsutil::read(&path) {
         Ok(bytes) => {
@@ -76,7 +76,7 @@ pub fn sign_statement(
 /// recipe has a gate that did not pass (or did not run), or an artifact has no SBOM.
 pub fn preflight(
     dir: &Path,
-    m: &crate::build::ReleaseManifest,
+    m: &crate::model::ReleaseManifest,
 ) -> Result<Option<crate::gate::GateReport>, AttestError> {
     let refuse = |reason: String| AttestError::Format {
         file: dir.to_path_buf(),
@@ -121,7 +121,7 @@ pub fn preflight(
 /// The vulnerability gate's part of [`preflight`]: a recipe with `[vulnerabilities]` needs a
 /// passing `scan/vulnerabilities.json`, and a failing report anywhere refuses signing; so does
 /// a failing `scan/stable.json`.
-fn vuln_preflight(dir: &Path, m: &crate::build::ReleaseManifest) -> Result<(), AttestError> {
+fn vuln_preflight(dir: &Path, m: &crate::model::ReleaseManifest) -> Result<(), AttestError> {
     let refuse = |reason: String| AttestError::Format {
         file: dir.join(crate::vulns::REPORT_FILE),
         reason,
@@ -157,7 +157,7 @@ fn vuln_preflight(dir: &Path, m: &crate::build::ReleaseManifest) -> Result<(), A
 /// The vulnerability attestation, when the release carries a (passing) scan report.
 fn sign_vulns(
     dir: &Path,
-    m: &crate::build::ReleaseManifest,
+    m: &crate::model::ReleaseManifest,
     key: &SecretKey,
 ) -> Result<Vec<PathBuf>, AttestError> {
     let path = dir.join(crate::vulns::REPORT_FILE);

@@ -5,22 +5,10 @@ use crate::archive;
 use crate::build::BuildError;
 use crate::digest::Sha256Hex;
 use crate::fsutil;
+use crate::model::SourceRecord;
 use crate::recipe::{Package, Recipe, Source};
 use crate::store::Store;
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-
-/// Where a package's source came from.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SourceRecord {
-    pub package: String,
-    pub kind: String,
-    /// Dir: relative path in the recipe; sdist: file name; git: URL (credentials removed).
-    pub location: String,
-    /// Dir: digest of the tree listing; sdist: file digest; git: commit id.
-    pub digest: String,
-    pub source_date_epoch: u64,
-}
 
 pub fn extract_sdist(path: &Path, shown: &str, dest: &Path) -> Result<(), BuildError> {
     let f = std::fs::File::open(path).map_err(fsutil::err("open", path))?;

@@ -106,7 +106,7 @@ fn on_branch(version: &str, branch: &str) -> bool {
 /// The `release.stable` of a release's recipe copy (how a branch named by a name, not a
 /// version, recognizes its releases); `None` when the copy is absent, is not the one
 /// `release.json` names by digest, or says nothing.
-fn declared_branch(dir: &Path, m: &crate::build::ReleaseManifest) -> Option<String> {
+fn declared_branch(dir: &Path, m: &crate::model::ReleaseManifest) -> Option<String> {
     crate::attest::statement::recipe_copy(dir, m)
         .ok()?
         .get("release")?
@@ -274,7 +274,7 @@ pub fn run(
         changes,
         offences,
     };
-    let mut bytes = crate::build::canonical_json(&report);
+    let mut bytes = crate::model::canonical_json(&report);
     bytes.push(b'\n');
     fsutil::write_atomic(&dir.join(REPORT_FILE), &bytes)?;
     Ok(report)
@@ -341,12 +341,12 @@ mod tests {
         let dir = root.join(version);
         std::fs::create_dir_all(dir.join("recipe")).unwrap();
         let text = |b: &str| format!("[release]\nversion = \"{version}\"\nstable = \"{b}\"\n");
-        let m = crate::build::ReleaseManifest {
-            type_: crate::build::RELEASE_TYPE.into(),
+        let m = crate::model::ReleaseManifest {
+            type_: crate::model::RELEASE_TYPE.into(),
             name: "demo".into(),
             version: version.into(),
             source_date_epoch: 0,
-            recipe: crate::build::InputFile {
+            recipe: crate::model::InputFile {
                 path: "recipe/demo.toml".into(),
                 sha256: crate::digest::Sha256Hex::of(text(signed).as_bytes()),
             },

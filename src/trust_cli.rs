@@ -576,7 +576,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
                             rep.provenance_threshold
                         );
                         for a in &rep.artifacts {
-                            let how = if a.kind == "oci-image" {
+                            let how = if a.kind == relsign::model::ArtifactKind::OciImage {
                                 "index.json names only this manifest; its config and every layer present with the size and sha256 it names".to_string()
                             } else {
                                 format!("{} bundle signer(s)", a.bundle_signers.len())

@@ -16,11 +16,11 @@ use crate::attest::bundle::{Bundle, Content};
 use crate::attest::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
 use crate::attest::statement::{parse_provenance, Provenance};
 use crate::attest::{self, time};
-use crate::build::{Artifact, ReleaseManifest};
 use crate::digest::{hex, Sha256Hex};
 use crate::fsutil::{self, FsError};
 use crate::keys::policy::{self, PolicyError, TrustedPolicy};
 use crate::keys::PublicKey;
+use crate::model::{Artifact, ReleaseManifest};
 use crate::report::Reporter;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -126,7 +126,7 @@ pub struct VerifyReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct ArtifactReport {
     pub file: String,
-    pub kind: String,
+    pub kind: crate::model::ArtifactKind,
     pub sha256: String,
     pub size: u64,
     /// Distinct release keys with a valid bundle for this file: a signed publish statement
@@ -697,7 +697,7 @@ pub fn verify(
     let mut jobs = Vec::new();
     for a in &in_scope {
         let subject = *subjects.get(a.file.as_str()).expect("checked above");
-        if a.kind == "oci-image" {
+        if a.kind == crate::model::ArtifactKind::OciImage {
             r.step(&format!("hashing the blobs of {}", a.file));
             check_layout(dir, a, subject, &mut covered)?;
             continue;
@@ -801,16 +801,19 @@ pub fn verify(
         bundle_signers.insert(a.file.clone(), signers.clone());
         artifacts.push(ArtifactReport {
             file: a.file.clone(),
-            kind: a.kind.clone(),
+            kind: a.kind,
             sha256: got.to_string(),
             size,
             bundle_signers: signers,
         });
     }
-    for a in in_scope.iter().filter(|a| a.kind == "oci-image") {
+    for a in in_scope
+        .iter()
+        .filter(|a| a.kind == crate::model::ArtifactKind::OciImage)
+    {
         artifacts.push(ArtifactReport {
             file: a.file.clone(),
-            kind: a.kind.clone(),
+            kind: a.kind,
             sha256: subjects[a.file.as_str()].to_string(),
             size: a.size,
             bundle_signers: vec![],
@@ -939,7 +942,7 @@ pub fn verify(
     ));
     if art_threshold > 0 {
         for a in &artifacts {
-            if a.kind == "oci-image" {
+            if a.kind == crate::model::ArtifactKind::OciImage {
                 continue;
             }
             let mut good = 0;

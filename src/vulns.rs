@@ -6,9 +6,9 @@
 //! an in-toto vulnerability attestation (`https://in-toto.io/attestation/vulns/v0.1`) about
 //! every artifact, which names the databases by digest and the report by digest.
 
-use crate::build::ReleaseManifest;
 use crate::digest::Sha256Hex;
 use crate::fsutil::{self, FsError};
+use crate::model::ReleaseManifest;
 use crate::scan::{Allow, Judged};
 use crate::vulndb::{LockedDb, VulnSpec};
 use serde::{Deserialize, Serialize};
@@ -118,7 +118,7 @@ pub fn run(
 ) -> Result<Report, VulnsError> {
     let pkgs = crate::packages::read(dir)?;
     let report = judge(&pkgs, spec, db, today, started);
-    let mut bytes = crate::build::canonical_json(&report);
+    let mut bytes = crate::model::canonical_json(&report);
     bytes.push(b'\n');
     fsutil::write_atomic(&dir.join(REPORT_FILE), &bytes)?;
     Ok(report)

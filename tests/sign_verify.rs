@@ -385,7 +385,7 @@ fn tamper_matrix() {
         .unwrap();
         let mut env = relsign::attest::dsse::Envelope::new(
             relsign::attest::dsse::INTOTO_PAYLOAD_TYPE,
-            relsign::build::canonical_json(&st),
+            relsign::model::canonical_json(&st),
         );
         env.sign(&key);
         let nb = relsign::attest::bundle::Bundle::dsse(&env, &hint).unwrap();
@@ -430,7 +430,7 @@ fn tamper_matrix() {
         doc["release_keys"][0]["public_key_pem"] =
             std::fs::read_to_string(f.pubk("mallory")).unwrap().into();
         doc["release_keys"][0]["keyid"] = mallory.into();
-        penv["payload"] = b64e(&relsign::build::canonical_json(&doc)).into();
+        penv["payload"] = b64e(&relsign::model::canonical_json(&doc)).into();
         write_json(&f1, &penv);
         refused(verify(&good, &p, None), "policy signature");
         cases += 1;
@@ -1002,7 +1002,7 @@ fn legacy_message_signature_bundles_still_verify() {
     let f = fixture();
     let pol = f.policy("two");
     let d = f.signed("legacy-bundles", "0.1.0", &["alice", "bob"]);
-    let m: relsign::build::ReleaseManifest =
+    let m: relsign::model::ReleaseManifest =
         serde_json::from_slice(&std::fs::read(d.join("release.json")).unwrap()).unwrap();
     let mut replaced = 0;
     for k in ["alice", "bob"] {

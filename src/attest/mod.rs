@@ -17,10 +17,10 @@ pub mod dsse;
 pub mod statement;
 pub mod time;
 
-use crate::build::{Artifact, ReleaseManifest};
 use crate::digest::Sha256Hex;
 use crate::fsutil::{self, FsError};
 use crate::keys::SecretKey;
+use crate::model::{Artifact, ReleaseManifest};
 use crate::report::Reporter;
 use std::path::{Path, PathBuf};
 
@@ -51,7 +51,7 @@ pub enum AttestError {
 /// The bytes that stand for an artifact: the file itself, or for an OCI image (a layout
 /// directory) its manifest blob, whose digest names the image.
 pub fn artifact_path(dir: &Path, a: &Artifact) -> PathBuf {
-    if a.kind == "oci-image" {
+    if a.kind == crate::model::ArtifactKind::OciImage {
         dir.join(&a.file)
             .join("blobs/sha256")
             .join(a.sha256.as_str())
@@ -62,7 +62,7 @@ pub fn artifact_path(dir: &Path, a: &Artifact) -> PathBuf {
 
 /// True for artifacts that are single files (they get per-file publish-statement bundles).
 pub fn is_file_artifact(a: &Artifact) -> bool {
-    a.kind != "oci-image"
+    a.kind != crate::model::ArtifactKind::OciImage
 }
 
 pub fn provenance_path(dir: &Path) -> PathBuf {
@@ -160,7 +160,7 @@ pub fn sign_release(
     } else {
         r.step("writing the SLSA provenance statement");
         let st = statement::provenance(dir, &m, signed_on)?;
-        let payload = crate::build::canonical_json(&st);
+        let payload = crate::model::canonical_json(&st);
         (
             dsse::Envelope::new(dsse::INTOTO_PAYLOAD_TYPE, payload),
             true,
@@ -190,7 +190,7 @@ pub fn sign_release(
         // pass for the verifier, and a bundle every Sigstore verifier accepts.
         let st = statement::publish_statement(&a.file, &sha);
         let mut one =
-            dsse::Envelope::new(dsse::INTOTO_PAYLOAD_TYPE, crate::build::canonical_json(&st));
+            dsse::Envelope::new(dsse::INTOTO_PAYLOAD_TYPE, crate::model::canonical_json(&st));
         one.sign(key);
         let b = bundle::Bundle::dsse(&one, pk.key_id()).expect("just signed");
         let bp = att.join(artifact_bundle_name(&a.file, &fp));

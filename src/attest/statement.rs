@@ -2,9 +2,9 @@
 //! (its `release.json` and the locks under `inputs/`), and the checked form a verifier reads.
 
 use super::AttestError;
-use crate::build::{ReleaseManifest, RELEASE_TYPE};
 use crate::digest::Sha256Hex;
 use crate::fsutil;
+use crate::model::{ReleaseManifest, RELEASE_TYPE};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -119,7 +119,7 @@ fn resolved_dependencies(dir: &Path, m: &ReleaseManifest) -> Result<Vec<Value>, 
     Ok(out)
 }
 
-fn source_digest(s: &crate::source::SourceRecord) -> Value {
+fn source_digest(s: &crate::model::SourceRecord) -> Value {
     if s.kind == "git" {
         json!({ "gitCommit": s.digest })
     } else {
@@ -127,7 +127,7 @@ fn source_digest(s: &crate::source::SourceRecord) -> Value {
     }
 }
 
-fn source_descriptor(s: &crate::source::SourceRecord) -> Value {
+fn source_descriptor(s: &crate::model::SourceRecord) -> Value {
     match s.kind.as_str() {
         "git" => {
             json!({"name": s.package, "uri": format!("git+{}@{}", s.location, s.digest), "digest": source_digest(s)})

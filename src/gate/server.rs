@@ -12,8 +12,9 @@
 //!   attestation says exactly what ran besides the release.
 
 use super::{summarize, GateRun, GatingOutcome};
-use crate::build::{BuildError, ReleaseManifest};
+use crate::build::BuildError;
 use crate::digest::Sha256Hex;
+use crate::model::ReleaseManifest;
 use crate::recipe::{GatingScenario, Recipe, ServerTest};
 use crate::report::Reporter;
 use crate::sandbox::RawOutput;
@@ -56,7 +57,7 @@ pub fn run(ctx: &ServerRun, reporter: &dyn Reporter) -> Result<GateRun, BuildErr
         .manifest
         .artifacts
         .iter()
-        .find(|a| a.kind == "oci-image")
+        .find(|a| a.kind == crate::model::ArtifactKind::OciImage)
         .ok_or_else(|| msg("test.run-in has \"services\" but the release has no image".into()))?;
     let (binds, inputs) = mounts(ctx, spec)?;
 

@@ -147,7 +147,7 @@ impl Advisory {
     pub fn digest(&self) -> crate::digest::Sha256Hex {
         let mut a = self.clone();
         a.log_index = None;
-        crate::digest::Sha256Hex::of(&crate::build::canonical_json(&a))
+        crate::digest::Sha256Hex::of(&crate::model::canonical_json(&a))
     }
     /// `ID (DATE): REASON; details: URL`, for messages.
     pub fn describe(&self) -> String {
@@ -190,7 +190,7 @@ pub struct CheckedPolicy {
 
 impl Policy {
     pub fn to_payload(&self) -> Vec<u8> {
-        crate::build::canonical_json(self)
+        crate::model::canonical_json(self)
     }
 
     /// Check every field; `what` names the source in messages.

@@ -4,9 +4,9 @@
 
 pub mod layer;
 
-use crate::build::canonical_json;
 use crate::digest::{HashingWriter, Sha256Hex};
 use crate::fsutil::{self, FsError};
+use crate::model::canonical_json;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

@@ -7,9 +7,9 @@
 //! tags and index pages. A reader never sees a tag, referrers index or index page that points at
 //! content not yet there.
 
-use crate::build::{canonical_json, ReleaseManifest};
 use crate::digest::Sha256Hex;
 use crate::fsutil::{self, FsError};
+use crate::model::{canonical_json, ReleaseManifest};
 use crate::oci::{self, Descriptor};
 use crate::python::requirements::normalize_name;
 use crate::python::simple;
@@ -278,7 +278,7 @@ impl ReleaseDir {
         self.manifest
             .artifacts
             .iter()
-            .find(|a| a.kind == "oci-image")
+            .find(|a| a.kind == crate::model::ArtifactKind::OciImage)
             .map(|a| (a.file.as_str(), &a.sha256))
     }
 
@@ -377,9 +377,12 @@ fn plan_pypi(rel: &ReleaseDir) -> Vec<Step> {
         .manifest
         .artifacts
         .iter()
-        .filter(|a| a.kind == "sdist" || a.kind == "wheel")
+        .filter(|a| {
+            a.kind == crate::model::ArtifactKind::Sdist
+                || a.kind == crate::model::ArtifactKind::Wheel
+        })
         .collect();
-    arts.sort_by_key(|a| (a.kind != "sdist", a.file.clone()));
+    arts.sort_by_key(|a| (a.kind != crate::model::ArtifactKind::Sdist, a.file.clone()));
     arts.iter()
         .map(|a| Step {
             phase: Phase::Blobs,
@@ -744,7 +747,9 @@ fn plan_mirror(
     let mut add = |m: &ReleaseManifest| {
         let base = mirror_release_dir(&m.name, &m.version);
         for a in &m.artifacts {
-            if a.kind == "sdist" || a.kind == "wheel" {
+            if a.kind == crate::model::ArtifactKind::Sdist
+                || a.kind == crate::model::ArtifactKind::Wheel
+            {
                 by_project
                     .entry(normalize_name(&a.package))
                     .or_default()

@@ -100,13 +100,13 @@ pub fn pull_release(
         )));
     }
     r.info(&format!("{files} release file(s) from the referrers"));
-    let m: crate::build::ReleaseManifest =
+    let m: crate::model::ReleaseManifest =
         serde_json::from_slice(&fsutil::read(&dir.join("release.json"))?)
             .map_err(|e| refuse(format!("release.json: {e}")))?;
     let file = m
         .artifacts
         .iter()
-        .find(|a| a.kind == "oci-image")
+        .find(|a| a.kind == crate::model::ArtifactKind::OciImage)
         .map(|a| a.file.clone())
         .unwrap_or_else(|| "image".into());
     let layout = dir.join(&file);

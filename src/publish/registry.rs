@@ -1231,7 +1231,7 @@ impl<'a> Registry<'a> {
         if idx.manifests.len() == before && before > 0 {
             return Ok(());
         }
-        let bytes = crate::build::canonical_json(&idx);
+        let bytes = crate::model::canonical_json(&idx);
         self.put_manifest(&tag, oci::MEDIA_INDEX, &bytes, r)?;
         Ok(())
     }

@@ -3,10 +3,10 @@
 use super::{
     deb_purl, oci_purl, pypi_purl, Component, Inventory, Kind, License, Relation, SbomError,
 };
-use crate::build::{Artifact, ReleaseManifest};
 use crate::fsutil;
 use crate::lock::debian::DebianLock;
 use crate::lock::python::PyLock;
+use crate::model::{Artifact, ReleaseManifest};
 use crate::python::requirements::normalize_name;
 use crate::store::{Store, StoreError};
 use std::collections::BTreeMap;
@@ -255,7 +255,7 @@ pub(super) fn python(
     store: &Store,
 ) -> Result<Inventory, SbomError> {
     let path = release.join(&a.file);
-    let (meta, kind) = if a.kind == "wheel" {
+    let (meta, kind) = if a.kind == crate::model::ArtifactKind::Wheel {
         let meta = wheel_meta(&path, &a.file)?;
         let k = if meta.application {
             Kind::Application
@@ -649,7 +649,11 @@ pub(super) fn image(
             }
         }
     }
-    for w in m.artifacts.iter().filter(|w| w.kind == "wheel") {
+    for w in m
+        .artifacts
+        .iter()
+        .filter(|w| w.kind == crate::model::ArtifactKind::Wheel)
+    {
         if let Ok(n) = crate::python::tags::WheelName::parse(&w.file) {
             wheels.insert(
                 (n.normalized_name(), n.version.clone()),

@@ -19,9 +19,10 @@ mod inventory;
 mod license;
 mod spdx;
 
-use crate::build::{canonical_json, Artifact, BuildError};
+use crate::build::BuildError;
 use crate::digest::Sha256Hex;
 use crate::fsutil::{self, FsError};
+use crate::model::{canonical_json, Artifact};
 use crate::report::Reporter;
 use crate::store::Store;
 pub use license::{License, SPDX_EXCEPTIONS, SPDX_IDS};
@@ -237,7 +238,7 @@ fn to_bytes(v: &Value) -> Vec<u8> {
 /// The inventory of one artifact of a release.
 pub fn inventory(
     release: &Path,
-    m: &crate::build::ReleaseManifest,
+    m: &crate::model::ReleaseManifest,
     a: &Artifact,
     store: &Store,
 ) -> Result<Inventory, SbomError> {

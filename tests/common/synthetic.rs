@@ -1,8 +1,8 @@
 //! A synthetic release directory (release.json, a recipe copy, a directory source, two
 //! artifact files and stand-in SBOMs): signable in milliseconds, no build needed.
 
-use relsign::build::{Artifact, InputFile, ReleaseManifest, RELEASE_TYPE};
 use relsign::digest::Sha256Hex;
+use relsign::model::{Artifact, InputFile, ReleaseManifest, RELEASE_TYPE};
 use std::path::Path;
 
 /// A synthetic release: release.json, a recipe copy and two artifact files.
@@ -16,8 +16,14 @@ pub fn synthetic_release(dir: &Path, name: &str, version: &str) {
     let src_digest = relsign::source::tree_digest(&dir.join("inputs/src")).unwrap();
     let mut artifacts = Vec::new();
     for (i, (file, kind)) in [
-        (format!("{name}-{version}.tar.gz"), "sdist"),
-        (format!("{name}-{version}-py3-none-any.whl"), "wheel"),
+        (
+            format!("{name}-{version}.tar.gz"),
+            relsign::model::ArtifactKind::Sdist,
+        ),
+        (
+            format!("{name}-{version}-py3-none-any.whl"),
+            relsign::model::ArtifactKind::Wheel,
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -28,7 +34,7 @@ pub fn synthetic_release(dir: &Path, name: &str, version: &str) {
         std::fs::write(dir.join(&file), &bytes).unwrap();
         artifacts.push(Artifact {
             file,
-            kind: kind.into(),
+            kind,
             package: name.into(),
             size: bytes.len() as u64,
             sha256: Sha256Hex::of(&bytes),
@@ -53,7 +59,7 @@ pub fn synthetic_release(dir: &Path, name: &str, version: &str) {
             sha256: Sha256Hex::of(recipe.as_bytes()),
         },
         locks: vec![],
-        sources: vec![relsign::source::SourceRecord {
+        sources: vec![relsign::model::SourceRecord {
             package: name.into(),
             kind: "dir".into(),
             location: "src".into(),
@@ -64,5 +70,5 @@ pub fn synthetic_release(dir: &Path, name: &str, version: &str) {
         builder: "relsign test".into(),
         builds: vec![],
     };
-    std::fs::write(dir.join("release.json"), relsign::build::canonical_json(&m)).unwrap();
+    std::fs::write(dir.join("release.json"), relsign::model::canonical_json(&m)).unwrap();
 }
