@@ -159,7 +159,7 @@ fn exit_code(e: &anyhow::Error) -> i32 {
             relsign::upstream::UpstreamError => is_integrity,
             relsign::vulndb::VulnDbError => is_integrity,
             relsign::verify::VerifyError => is_refusal,
-            relsign::keys::policy::PolicyError => is_refusal,
+            relsign::policy::PolicyError => is_refusal,
         );
         false
     };
@@ -314,14 +314,14 @@ fn scan_with_recipe_gate(
         }
     };
     let store = store(store_dir)?;
-    let started = relsign::attest::time::now();
+    let started = relsign::time::now();
     let db = relsign::vulndb::load_for_scan(&recipe, gate_report.as_deref(), &store, started)?;
     let spec = recipe
         .file
         .vulnerabilities
         .as_ref()
         .expect("load_for_scan needs the section");
-    let today = relsign::attest::time::format(started);
+    let today = relsign::time::format(started);
     let report = relsign::vulns::judge(pkgs, spec, &db, &today[..10], started);
     if json {
         let mut v = serde_json::to_value(&report)?;
@@ -397,7 +397,7 @@ impl PolicyInputs {
     ) -> Result<PolicyInputs> {
         let vulns = match &recipe.file.vulnerabilities {
             Some(_) => {
-                let l = relsign::vulndb::load(recipe, store, relsign::attest::time::now())?;
+                let l = relsign::vulndb::load(recipe, store, relsign::time::now())?;
                 r.info(&format!(
                     "vulnerability gate: {} OSV record(s) from {}",
                     l.records.len(),
@@ -445,8 +445,8 @@ impl PolicyInputs {
         let mut details = serde_json::json!({});
         if let (Some(db), Some(spec)) = (&self.vulns, &recipe.file.vulnerabilities) {
             r.step("vulnerability gate: the release's packages against the locked databases");
-            let now = relsign::attest::time::now();
-            let today = relsign::attest::time::format(now);
+            let now = relsign::time::now();
+            let today = relsign::time::format(now);
             let report = relsign::vulns::run(out, spec, db, &today[..10], now)?;
             if !json {
                 let judged: Vec<String> = report
@@ -1081,7 +1081,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             let from = relsign::vulndb::parse_from(&from).map_err(anyhow::Error::msg)?;
             let store = store(&cli.global.store)?;
             let http = relsign::fetch::Http::new()?;
-            let now = relsign::attest::time::now();
+            let now = relsign::time::now();
             let dbs = relsign::vulndb::record(&recipe, &from, &http, &store, now, r)?;
             if json {
                 print_json(serde_json::json!({"ok": true, "databases": dbs}));
@@ -1163,7 +1163,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             }
             relsign::sbom::generate(&out, &store, r)?;
             policy.run(&recipe, &out, json, r)?;
-            let signed_on = relsign::attest::time::now();
+            let signed_on = relsign::time::now();
             let mut written = Vec::new();
             for sk in &secret {
                 let (o, statements) = relsign::release::sign_all(&out, sk, signed_on, r)?;
@@ -1176,7 +1176,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             let logged = match (&log.log, &log_key) {
                 (Some(dir), Some(lk)) => {
                     let signers: Vec<_> = secret.iter().map(|k| k.public().clone()).collect();
-                    relsign::tlog::release::log_release(&out, dir, lk, &signers)
+                    relsign::releaselog::log_release(&out, dir, lk, &signers)
                         .map_err(tlog_cli::tlog_err)
                         .with_context(|| format!("logging the signatures in {}", dir.display()))?
                 }
@@ -1259,7 +1259,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 Some(p) => relsign::scan::read_allow(p)?,
                 None => vec![],
             };
-            let today = relsign::attest::time::format(relsign::attest::time::now());
+            let today = relsign::time::format(relsign::time::now());
             let judged = relsign::scan::judge(
                 relsign::scan::scan(&pkgs, &records),
                 &fail_on,

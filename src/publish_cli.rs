@@ -159,7 +159,7 @@ pub fn preflight_release(dir: &Path, policy: &Path, r: &dyn Reporter) -> Result<
         allow_downgrade: true,
         state_file: None,
         strict: true,
-        now: relsign::attest::time::now(),
+        now: relsign::time::now(),
         log: None,
     };
     match verify::verify(dir, &o, r) {

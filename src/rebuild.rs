@@ -109,7 +109,7 @@ impl Expected {
     /// claims, and a forged claim simply fails to reproduce.
     pub fn from_provenance(path: &Path) -> Result<Expected, BuildError> {
         let bad = |why: String| BuildError::Message(format!("{}: {why}", path.display()));
-        let env = crate::attest::dsse::Envelope::from_json(&fsutil::read(path)?)
+        let env = crate::dsse::Envelope::from_json(&fsutil::read(path)?)
             .map_err(|e| bad(e.to_string()))?;
         let prov = crate::attest::statement::parse_provenance(&env.payload).map_err(bad)?;
         let v: serde_json::Value =

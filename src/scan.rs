@@ -63,7 +63,7 @@ fn check_record(v: &Value) -> Result<(), String> {
     }
     let m =
         s("modified").ok_or_else(|| format!("{id}: not an OSV record: no string `modified`"))?;
-    crate::attest::time::parse(m).map_err(|e| format!("{id}: modified: {e}"))?;
+    crate::time::parse(m).map_err(|e| format!("{id}: modified: {e}"))?;
     let Some(aff) = v.get("affected") else {
         return Ok(());
     };
@@ -383,7 +383,7 @@ pub fn check_allow(entries: &[Allow]) -> Result<(), (usize, String)> {
             return Err((i, format!("({}): a reason is required", a.id)));
         }
         let date_ok = a.expires.len() == 10
-            && crate::attest::time::parse(&format!("{}T00:00:00Z", a.expires)).is_ok();
+            && crate::time::parse(&format!("{}T00:00:00Z", a.expires)).is_ok();
         if !date_ok {
             return Err((
                 i,

@@ -126,7 +126,7 @@ pub fn tlog_err(e: TlogError) -> anyhow::Error {
     }
 }
 
-pub fn print_logged(logged: &[tlog::release::Logged]) {
+pub fn print_logged(logged: &[relsign::releaselog::Logged]) {
     for l in logged {
         outln!(
             "  logged: key {} at index {}{} (checkpoint size {}), proof {}",
@@ -173,7 +173,7 @@ pub fn run(a: LogArgs, json: bool) -> Result<()> {
                 .iter()
                 .map(|p| PublicKey::read(p))
                 .collect::<Result<Vec<_>, _>>()?;
-            let logged = tlog::release::log_release(&release, &dir, &lk, &signers)
+            let logged = relsign::releaselog::log_release(&release, &dir, &lk, &signers)
                 .map_err(tlog_err)
                 .with_context(|| format!("logging {} in {}", release.display(), dir.display()))?;
             if json {
@@ -184,7 +184,7 @@ pub fn run(a: LogArgs, json: bool) -> Result<()> {
             Ok(())
         }
         LogCommand::TrustedRoot { policy } => {
-            let trusted = relsign::keys::policy::load_chain(&policy, relsign::attest::time::now())
+            let trusted = relsign::policy::load_chain(&policy, relsign::time::now())
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let Some((key, _)) = &trusted.policy.log else {
                 anyhow::bail!(
@@ -221,7 +221,7 @@ fn monitor(
     state_file: Option<PathBuf>,
     json: bool,
 ) -> Result<()> {
-    let trusted = relsign::keys::policy::load_chain(policy, relsign::attest::time::now())
+    let trusted = relsign::policy::load_chain(policy, relsign::time::now())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let pol = &trusted.policy;
     let Some((key, _)) = &pol.log else {
@@ -243,7 +243,7 @@ fn monitor(
     };
     let last = seen(&state.logs).map_err(|e| anyhow::anyhow!("{e}"))?;
     let monitored = seen(&state.monitored).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (rep, cur) = tlog::monitor::monitor(
+    let (rep, cur) = relsign::releaselog::monitor::monitor(
         &src,
         key,
         pol,
@@ -282,7 +282,7 @@ fn monitor(
                     e.version,
                     e.signed_on
                 );
-            } else if e.kind == tlog::monitor::SIGSTORE_DSSE {
+            } else if e.kind == relsign::releaselog::monitor::SIGSTORE_DSSE {
                 outln!(
                     "  #{} sigstore dsse record: key {} payload sha256:{}  {verdict}",
                     e.index,

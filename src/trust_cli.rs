@@ -3,8 +3,8 @@
 use crate::print_json;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use relsign::attest::time;
-use relsign::keys::policy::{self, InitOptions, PolicyError, ReleaseRef, RootKey, Thresholds};
+use relsign::time;
+use relsign::policy::{self, InitOptions, PolicyError, ReleaseRef, RootKey, Thresholds};
 use relsign::keys::{self, Passphrase, PublicKey, SecretKey};
 use relsign::report::Reporter;
 use relsign::verify::{self, VerifyError, VerifyOptions};
@@ -505,7 +505,7 @@ pub fn run(cmd: TrustCommand, global: &crate::cli::Global, r: &dyn Reporter) -> 
                         "keyless signing needs an OIDC identity token in $SIGSTORE_ID_TOKEN"
                     )
                 })?);
-            let written = relsign::keys::keyless::sign_keyless(&release, &token, r)?;
+            let written = relsign::attest::keyless::sign_keyless(&release, &token, r)?;
             if json {
                 print_json(&serde_json::json!({"ok": true, "bundles": written}));
             } else {
@@ -863,7 +863,7 @@ fn revoke(
     };
     let log_key = log.secret_key()?;
     if let (Some(ldir), Some(lk)) = (&log.log, &log_key) {
-        let i = relsign::tlog::release::log_advisory(ldir, lk, &a)
+        let i = relsign::releaselog::log_advisory(ldir, lk, &a)
             .map_err(crate::tlog_cli::tlog_err)
             .with_context(|| format!("logging the advisory in {}", ldir.display()))?;
         a.log_index = Some(i);
@@ -931,7 +931,7 @@ fn sign_cmd(
         .with_context(|| format!("signing {}", release.display()))?;
     let logged = match (&log.log, &log_key) {
         (Some(dir), Some(lk)) => {
-            relsign::tlog::release::log_release(&release, dir, lk, &[sk.public().clone()])
+            relsign::releaselog::log_release(&release, dir, lk, &[sk.public().clone()])
                 .map_err(crate::tlog_cli::tlog_err)
                 .with_context(|| format!("logging the signature in {}", dir.display()))?
         }

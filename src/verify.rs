@@ -13,12 +13,13 @@
 //! unreadable file, a usage error) is another variant.
 
 use crate::attest::bundle::{Bundle, Content};
-use crate::attest::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
+use crate::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
 use crate::attest::statement::{parse_provenance, Provenance};
-use crate::attest::{self, time};
+use crate::attest;
+use crate::time;
 use crate::digest::{hex, Sha256Hex};
 use crate::fsutil::{self, FsError};
-use crate::keys::policy::{self, PolicyError, TrustedPolicy};
+use crate::policy::{self, PolicyError, TrustedPolicy};
 use crate::keys::PublicKey;
 use crate::model::{Artifact, ReleaseManifest};
 use crate::report::Reporter;
@@ -195,7 +196,7 @@ impl LogSeen {
         origin: &str,
         state: &Path,
     ) -> Result<crate::tlog::check::Seen, VerifyError> {
-        let root = crate::attest::dsse::b64_decode(&self.root)
+        let root = crate::dsse::b64_decode(&self.root)
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
             .ok_or_else(|| {
                 refused(
@@ -1462,7 +1463,8 @@ fn transparency_proofs(
     rejected: &mut Vec<String>,
     covered: &mut BTreeSet<PathBuf>,
 ) -> Result<Option<LogProofs>, VerifyError> {
-    use crate::tlog::{check, release};
+    use crate::releaselog as release;
+    use crate::tlog::check;
     let Some((key, required)) = &pol.log else {
         return Ok(None);
     };

@@ -226,7 +226,7 @@ impl VulnDbLock {
                     format!("{:?} appears twice", d.name),
                 ));
             }
-            crate::attest::time::parse(&d.taken)
+            crate::time::parse(&d.taken)
                 .map_err(|e| input(path, format!("database[{i}].taken"), e))?;
         }
         Ok(lock)
@@ -309,7 +309,7 @@ pub fn record(
             file,
             sha256,
             size,
-            taken: crate::attest::time::format(now),
+            taken: crate::time::format(now),
             records,
         });
     }
@@ -435,7 +435,7 @@ fn load_pinned(
                 format!("{} is not locked: run `relsign vulndb RECIPE`", d.name),
             ));
         };
-        let taken = crate::attest::time::parse(&l.taken)
+        let taken = crate::time::parse(&l.taken)
             .map_err(|e| input(path, format!("{field}[{i}].taken"), e))?;
         let age = now - taken;
         let limit = i64::from(spec.max_age_days) * 86_400;

@@ -154,8 +154,8 @@ pub fn judge(
         databases: db.databases.clone(),
         records: db.records.len() as u64,
         packages: pkgs.len() as u64,
-        started: crate::attest::time::format(started),
-        finished: crate::attest::time::format(crate::attest::time::now()),
+        started: crate::time::format(started),
+        finished: crate::time::format(crate::time::now()),
         findings: judged,
     }
 }

@@ -208,14 +208,14 @@ fn vulndb_pins_an_export_from_a_loopback_server_and_bad_input_exits_2() {
     let lock_path = t.path().join("recipes/demo.vulndb.lock.toml");
     let good = osv_zip(&all_records());
     let srv = Serve::start(good.clone());
-    let before = relsign::attest::time::now();
+    let before = relsign::time::now();
     let o = run_ok(relsign(&[
         "vulndb",
         s(&recipe),
         "--from",
         &format!("PyPI={}", srv.url()),
     ]));
-    let after = relsign::attest::time::now();
+    let after = relsign::time::now();
     let lock = read_lock(&recipe);
     let db = &lock["database"].as_array().unwrap()[0];
     let sha = Sha256Hex::of(&good);
@@ -223,7 +223,7 @@ fn vulndb_pins_an_export_from_a_loopback_server_and_bad_input_exits_2() {
     assert_eq!(db["sha256"].as_str(), Some(sha.as_str()));
     assert_eq!(db["size"].as_integer(), Some(good.len() as i64));
     assert_eq!(db["records"].as_integer(), Some(all_records().len() as i64));
-    let taken = relsign::attest::time::parse(db["taken"].as_str().unwrap()).unwrap();
+    let taken = relsign::time::parse(db["taken"].as_str().unwrap()).unwrap();
     assert!(
         before <= taken && taken <= after,
         "{taken} not in {before}..{after}"
@@ -286,7 +286,7 @@ fn vulndb_pins_an_export_from_a_loopback_server_and_bad_input_exits_2() {
 
     // A database older than the recipe's limit: the release stops before building, exit 2,
     // naming the lock, the field and the limit; nothing is built or signed.
-    let old = relsign::attest::time::format(relsign::attest::time::now() - 30 * 86_400);
+    let old = relsign::time::format(relsign::time::now() - 30 * 86_400);
     let stale = String::from_utf8(pinned.clone())
         .unwrap()
         .replace(db["taken"].as_str().unwrap(), &old);
@@ -502,7 +502,7 @@ fn scan_without_db_is_the_recipes_gate_on_its_locked_database() {
 
     // A database older than max-age-days is refused, naming the lock, field and limit.
     let pinned = std::fs::read_to_string(&lock).unwrap();
-    let old = relsign::attest::time::format(relsign::attest::time::now() - 30 * 86_400);
+    let old = relsign::time::format(relsign::time::now() - 30 * 86_400);
     std::fs::write(&lock, pinned.replace(&taken, &old)).unwrap();
     let o = scan(&recipe, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

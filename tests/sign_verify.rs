@@ -131,10 +131,10 @@ fn flip_file(path: &Path, at: usize) {
 }
 
 fn b64d(s: &str) -> Vec<u8> {
-    relsign::attest::dsse::b64_decode(s).unwrap()
+    relsign::dsse::b64_decode(s).unwrap()
 }
 fn b64e(b: &[u8]) -> String {
-    relsign::attest::dsse::b64(b)
+    relsign::dsse::b64(b)
 }
 
 fn read_json(p: &Path) -> serde_json::Value {
@@ -383,8 +383,8 @@ fn tamper_matrix() {
             &relsign::keys::Passphrase::new(PASS.into()),
         )
         .unwrap();
-        let mut env = relsign::attest::dsse::Envelope::new(
-            relsign::attest::dsse::INTOTO_PAYLOAD_TYPE,
+        let mut env = relsign::dsse::Envelope::new(
+            relsign::dsse::INTOTO_PAYLOAD_TYPE,
             relsign::model::canonical_json(&st),
         );
         env.sign(&key);

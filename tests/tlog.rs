@@ -533,7 +533,7 @@ fn proof_of_opt(rel: &Path) -> PathBuf {
         .unwrap()
         .fingerprint();
     rel.join("attestations")
-        .join(relsign::tlog::release::proof_name(&fp))
+        .join(relsign::releaselog::proof_name(&fp))
 }
 
 #[test]

@@ -5,7 +5,7 @@
 mod common;
 use common::signed::{rs, shared_signed_demo, signed_copy, PASSPHRASE};
 use common::*;
-use relsign::attest::dsse::{b64, b64_decode};
+use relsign::dsse::{b64, b64_decode};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -239,8 +239,8 @@ fn resign(env_path: &Path, payload: &str) {
         &relsign::keys::Passphrase::new(PASSPHRASE.into()),
     )
     .unwrap();
-    let mut env = relsign::attest::dsse::Envelope::new(
-        relsign::attest::dsse::INTOTO_PAYLOAD_TYPE,
+    let mut env = relsign::dsse::Envelope::new(
+        relsign::dsse::INTOTO_PAYLOAD_TYPE,
         payload.as_bytes().to_vec(),
     );
     env.sign(&key);
@@ -321,7 +321,7 @@ fn attack_5_duplicate_keys_in_the_policy() {
     let payload = String::from_utf8(b64_decode(env["payload"].as_str().unwrap()).unwrap()).unwrap();
     let dup = payload.replacen("\"thresholds\":", "\"thresholds\":{},\"thresholds\":", 1);
     assert_ne!(dup, payload);
-    let mut e = relsign::attest::dsse::Envelope::new(
+    let mut e = relsign::dsse::Envelope::new(
         env["payloadType"].as_str().unwrap(),
         dup.into_bytes(),
     );

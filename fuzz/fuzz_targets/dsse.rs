@@ -1,8 +1,8 @@
-//! A DSSE envelope (`attest::dsse::Envelope::from_json`), its signatures checked against a
+//! A DSSE envelope (`relsign::dsse::Envelope::from_json`), its signatures checked against a
 //! fixed key (`verify`), and its JSON form written back, which must read to the same envelope.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use relsign::attest::dsse::{pae, Envelope};
+use relsign::dsse::{pae, Envelope};
 use relsign::keys::PublicKey;
 
 const KEY: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPaYiMlrwIaaPcHURo=\n-----END PUBLIC KEY-----\n";

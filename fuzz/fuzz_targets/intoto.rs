@@ -1,5 +1,5 @@
 //! An in-toto Statement v1 with the SLSA provenance predicate, as the verifier reads a payload
-//! (`attest::statement::parse_provenance`), the RFC 3339 times in it (`attest::time::parse`),
+//! (`attest::statement::parse_provenance`), the RFC 3339 times in it (`relsign::time::parse`),
 //! and the same payload inside a DSSE envelope.
 #![no_main]
 use libfuzzer_sys::fuzz_target;

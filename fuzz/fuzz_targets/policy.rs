@@ -1,9 +1,9 @@
 //! The trust policy: the input is `keys/policy/1.json` (a DSSE envelope over a policy) read
-//! with `keys::policy::load_chain` and `show`, and also a bare policy document checked with
+//! with `relsign::policy::load_chain` and `show`, and also a bare policy document checked with
 //! `Policy::check`. A version 1 that loads must carry its root keys' threshold of signatures.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use relsign::keys::policy::{load_chain, show, Policy};
+use relsign::policy::{load_chain, show, Policy};
 
 fuzz_target!(|data: &[u8]| {
     let d = tempfile::Builder::new()
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     // Only an intact signed version 1 (a seed) loads; it is then the chain's anchor.
     if let Ok(t) = load_chain(d.path(), 1_800_000_000) {
         assert_eq!(t.version, 1);
-        let env = relsign::attest::dsse::Envelope::from_json(data).expect("it loaded");
+        let env = relsign::dsse::Envelope::from_json(data).expect("it loaded");
         assert_eq!(
             t.anchor_sha256,
             relsign::digest::Sha256Hex::of(&env.payload).to_string()

@@ -12,7 +12,7 @@
 //! (`verificationMaterial.tlogEntries`) when the release is logged: see
 //! [`crate::tlog::rekor`]; reading ignores it (relsign checks its own `.tlog-proof`).
 
-use super::dsse::{b64, b64_decode, Envelope, EnvelopeJson};
+use crate::dsse::{b64, b64_decode, Envelope, EnvelopeJson};
 use serde_json::{json, Value};
 
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";

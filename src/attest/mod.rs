@@ -13,11 +13,12 @@
 //! `<fp>` is the key's fingerprint: the first 16 hex digits of SHA-256(DER SPKI).
 
 pub mod bundle;
-pub mod dsse;
+#[cfg(feature = "keyless")]
+pub mod keyless;
 pub mod statement;
-pub mod time;
 
 use crate::digest::Sha256Hex;
+use crate::dsse;
 use crate::fsutil::{self, FsError};
 use crate::keys::SecretKey;
 use crate::model::{Artifact, ReleaseManifest};

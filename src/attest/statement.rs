@@ -298,7 +298,7 @@ pub fn provenance(dir: &Path, m: &ReleaseManifest, signed_on: i64) -> Result<Val
             },
             "runDetails": {
                 "builder": {"id": BUILDER_ID, "version": {"relsign": env!("CARGO_PKG_VERSION")}},
-                "metadata": {"finishedOn": super::time::format(signed_on)},
+                "metadata": {"finishedOn": crate::time::format(signed_on)},
                 "byproducts": byproducts,
             }
         }
@@ -504,7 +504,7 @@ pub fn parse_provenance(payload: &[u8]) -> Result<Provenance, String> {
     };
     let (vulns_required, vuln_databases) = parse_vulns(&v, ext)?;
     let finished = s("/predicate/runDetails/metadata/finishedOn")?;
-    let signed_on = super::time::parse(&finished)
+    let signed_on = crate::time::parse(&finished)
         .map_err(|e| format!("runDetails.metadata.finishedOn: {e}"))?;
     let mut byproducts = BTreeMap::new();
     if let Some(list) = v

@@ -12,10 +12,6 @@
 //! Secrets (the seed, the decrypted PKCS#8 document, passphrases) live in zeroizing buffers and
 //! never appear in an error message, a report or a statement.
 
-#[cfg(feature = "keyless")]
-pub mod keyless;
-pub mod policy;
-
 use crate::fsutil::{self, FsError};
 use base64::Engine as _;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};

@@ -26,7 +26,7 @@
 //! control characters. `relsign verify` rebuilds the entry from the verified provenance and
 //! the signature's key, so the entry's bytes are never trusted as given.
 
-use crate::attest::time;
+use crate::time;
 use crate::digest::Sha256Hex;
 
 pub const ENTRY_TYPE: &str = "relsign.dev/tlog-entry/v1";

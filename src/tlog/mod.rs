@@ -20,11 +20,9 @@ pub mod check;
 pub mod checkpoint;
 pub mod entry;
 pub mod merkle;
-pub mod monitor;
 pub mod note;
 pub mod proof;
 pub mod rekor;
-pub mod release;
 pub mod tiles;
 pub mod writer;
 

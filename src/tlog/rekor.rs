@@ -21,7 +21,7 @@
 //! the bundle (sigstore-js does not check `envelopeHash`; it checks the signature and the
 //! payload hash against the bundle's envelope).
 
-use crate::attest::dsse::{b64, Envelope};
+use crate::dsse::{b64, Envelope};
 use crate::digest::Sha256Hex;
 use crate::keys::PublicKey;
 use serde_json::{json, Value};
@@ -68,7 +68,7 @@ pub fn parse_dsse_body(bytes: &[u8]) -> Result<(String, String), String> {
         .ok_or("spec.signatures: expected one")?;
     let pem = sigs[0]["verifier"]
         .as_str()
-        .and_then(crate::attest::dsse::b64_decode)
+        .and_then(crate::dsse::b64_decode)
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or("spec.signatures[0].verifier: not base64 of a PEM key")?;
     let key = PublicKey::from_pem(&pem, std::path::Path::new("verifier"))

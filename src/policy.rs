@@ -13,9 +13,9 @@
 //! version in place while it has no signature yet, and otherwise start version N+1; `sign`
 //! adds a root key's signature to the newest version.
 
-use super::{KeyError, PublicKey, SecretKey};
-use crate::attest::dsse::Envelope;
-use crate::attest::time;
+use crate::keys::{KeyError, PublicKey, SecretKey};
+use crate::dsse::Envelope;
+use crate::time;
 use crate::fsutil::{self, FsError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;

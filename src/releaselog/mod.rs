@@ -2,10 +2,12 @@
 //! a signed release directory, and the proof files it then carries
 //! (`attestations/provenance.<fp>.tlog-proof`, one per signature).
 
-use super::entry::Entry;
-use super::tiles::Source;
-use super::{writer, TlogError};
-use crate::attest::dsse::Envelope;
+pub mod monitor;
+
+use crate::tlog::entry::Entry;
+use crate::tlog::tiles::Source;
+use crate::tlog::{writer, TlogError};
+use crate::dsse::Envelope;
 use crate::attest::statement::Provenance;
 use crate::digest::Sha256Hex;
 use crate::fsutil;
@@ -73,7 +75,7 @@ pub fn log_release(
         let bytes = e
             .encode()
             .map_err(|e| usage(&env_path, format!("the log entry: {e}")))?;
-        let rekor = super::rekor::dsse_body(&env, k).expect("verified above");
+        let rekor = crate::tlog::rekor::dsse_body(&env, k).expect("verified above");
         wanted.push((k, bytes, rekor));
     }
     let src = Source::Dir(log_dir.to_path_buf());
@@ -81,7 +83,7 @@ pub fn log_release(
     let mut found = Vec::new();
     let mut new = Vec::new();
     // Each signature is two adjacent leaves: relsign's entry, then the Rekor-style body the
-    // provenance bundle carries (see [`super::rekor`]).
+    // provenance bundle carries (see [`crate::tlog::rekor`]).
     for (_, bytes, rekor) in &wanted {
         let at = writer::find(&src, cp.checkpoint.size, bytes)?;
         let at_rekor = writer::find(&src, cp.checkpoint.size, rekor)?;
@@ -116,7 +118,7 @@ pub fn log_release(
             let mut b: serde_json::Value =
                 serde_json::from_slice(&fsutil::read(&bpath)?).map_err(|e| usage(&bpath, e))?;
             b["verificationMaterial"]["tlogEntries"] =
-                serde_json::json!([super::rekor::tlog_entry(
+                serde_json::json!([crate::tlog::rekor::tlog_entry(
                     rekor,
                     &rproof,
                     &cp.checkpoint,
@@ -141,10 +143,10 @@ pub fn log_release(
 pub fn log_advisory(
     log_dir: &Path,
     log_key: &SecretKey,
-    a: &crate::keys::policy::Advisory,
+    a: &crate::policy::Advisory,
 ) -> Result<u64, TlogError> {
-    let date = crate::attest::time::parse(&a.date).map_err(TlogError::Usage)?;
-    let entry = super::entry::AdvisoryEntry {
+    let date = crate::time::parse(&a.date).map_err(TlogError::Usage)?;
+    let entry = crate::tlog::entry::AdvisoryEntry {
         id: a.id.clone(),
         subject: a.subject(),
         date,

@@ -7,17 +7,17 @@
 //! new entries are appended to it from the entry bundles, and the result must hash to the
 //! current checkpoint's root (else an entry or tile was changed).
 
-use super::check::{self, Seen};
-use super::checkpoint::Checkpoint;
-use super::entry::{AdvisoryEntry, Entry};
-use super::merkle::{self, Frontier};
-use super::note::NoteKey;
-use super::tiles::{self, Source, TileNodes, TILE_WIDTH};
-use super::{refused, writer, TlogError, CHECK_FORK, CHECK_LOG, CHECK_ROLLBACK};
-use crate::attest::time;
-use crate::keys::policy::CheckedPolicy;
+use crate::tlog::check::{self, Seen};
+use crate::tlog::checkpoint::Checkpoint;
+use crate::tlog::entry::{AdvisoryEntry, Entry};
+use crate::tlog::merkle::{self, Frontier};
+use crate::tlog::note::NoteKey;
+use crate::tlog::tiles::{self, Source, TileNodes, TILE_WIDTH};
+use crate::tlog::{refused, writer, TlogError, CHECK_FORK, CHECK_LOG, CHECK_ROLLBACK};
+use crate::time;
+use crate::policy::CheckedPolicy;
 
-/// The kind of a Rekor-style `dsse` leaf (see [`super::rekor`]).
+/// The kind of a Rekor-style `dsse` leaf (see [`crate::tlog::rekor`]).
 pub const SIGSTORE_DSSE: &str = "sigstore-dsse";
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -223,7 +223,7 @@ fn describe(index: u64, bytes: &[u8], pol: &CheckedPolicy) -> MonitoredEntry {
             }),
         };
     }
-    if let Ok((keyid, payload)) = super::rekor::parse_dsse_body(bytes) {
+    if let Ok((keyid, payload)) = crate::tlog::rekor::parse_dsse_body(bytes) {
         // The Sigstore record of a signature (the leaf after relsign's entry): the key must be
         // a release key of the policy, not revoked, and not named by an advisory logged before.
         let v = pol.doc.version;
@@ -253,7 +253,7 @@ fn describe(index: u64, bytes: &[u8], pol: &CheckedPolicy) -> MonitoredEntry {
     match Entry::parse(bytes) {
         Ok(e) => MonitoredEntry {
             index,
-            kind: super::entry::KIND_SIGNATURE.into(),
+            kind: crate::tlog::entry::KIND_SIGNATURE.into(),
             alert: judge_key(&e, index, pol),
             name: e.name,
             version: e.version,
