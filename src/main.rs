@@ -315,7 +315,7 @@ fn scan_with_recipe_gate(
     };
     let store = store(store_dir)?;
     let started = relsign::time::now();
-    let db = relsign::vulndb::load_for_scan(&recipe, gate_report.as_deref(), &store, started)?;
+    let db = relsign::vulns::load_for_scan(&recipe, gate_report.as_deref(), &store, started)?;
     let spec = recipe
         .file
         .vulnerabilities

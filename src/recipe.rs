@@ -3,6 +3,8 @@
 //! Recipes are TOML files (see README "Recipe reference"). Unknown keys are errors, and every
 //! error names the file, the key and the reason.
 
+pub mod vulns;
+
 use crate::digest::Sha256Hex;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -46,7 +48,7 @@ pub struct RecipeFile {
     pub archives: Vec<ArchiveSpec>,
     /// The vulnerability gate: a locked OSV database and the policy `relsign release` applies
     /// before signing.
-    pub vulnerabilities: Option<crate::vulndb::VulnSpec>,
+    pub vulnerabilities: Option<crate::recipe::vulns::VulnSpec>,
 }
 
 /// `[[archive]]`: a file the release needs from upstream (a `git archive` of configs or a test

@@ -12,6 +12,7 @@
 //! A finding names the advisory, the package, the installed version, the first fixed version
 //! when the record gives one, the severity when it gives one, and the summary.
 
+use crate::recipe::vulns::{check_allow, severity_rank, Allow};
 use crate::fsutil::{self, FsError};
 use crate::packages::{version_cmp, Package};
 use serde::Serialize;
@@ -352,49 +353,11 @@ pub fn scan(pkgs: &[Package], db: &[Value]) -> Vec<Finding> {
     out
 }
 
-/// An allow-list entry (`--allow FILE`, TOML `[[allow]]`): an advisory accepted for a package
-/// until a date, with the reason.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Allow {
-    pub id: String,
-    pub package: String,
-    pub reason: String,
-    /// `YYYY-MM-DD`: after this day the entry no longer applies, and says so.
-    pub expires: String,
-}
-
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AllowFile {
     #[serde(default)]
     allow: Vec<Allow>,
-}
-
-/// Check allow-list entries: each needs an id, a package, a reason and a `YYYY-MM-DD` expiry;
-/// the same id and package twice is refused. `Err((index, reason))`.
-pub fn check_allow(entries: &[Allow]) -> Result<(), (usize, String)> {
-    let mut seen = std::collections::BTreeSet::new();
-    for (i, a) in entries.iter().enumerate() {
-        if a.id.trim().is_empty() || a.package.trim().is_empty() {
-            return Err((i, "id and package are required".into()));
-        }
-        if a.reason.trim().is_empty() {
-            return Err((i, format!("({}): a reason is required", a.id)));
-        }
-        let date_ok = a.expires.len() == 10
-            && crate::time::parse(&format!("{}T00:00:00Z", a.expires)).is_ok();
-        if !date_ok {
-            return Err((
-                i,
-                format!("expires {:?}: not a date (YYYY-MM-DD)", a.expires),
-            ));
-        }
-        if !seen.insert((a.id.as_str(), a.package.as_str())) {
-            return Err((i, format!("{} for {} appears twice", a.id, a.package)));
-        }
-    }
-    Ok(())
 }
 
 /// Read an allow-list; every entry needs a reason and a valid date.
@@ -403,17 +366,6 @@ pub fn read_allow(path: &Path) -> Result<Vec<Allow>, ScanError> {
     let f: AllowFile = toml::from_str(&text).map_err(|e| bad(path, e.to_string()))?;
     check_allow(&f.allow).map_err(|(i, reason)| bad(path, format!("allow[{i}]: {reason}")))?;
     Ok(f.allow)
-}
-
-/// A severity's rank: LOW 1, MODERATE = MEDIUM 2, HIGH 3, CRITICAL 4; anything else 0.
-pub fn severity_rank(s: &str) -> u8 {
-    match s.to_ascii_uppercase().as_str() {
-        "LOW" => 1,
-        "MODERATE" | "MEDIUM" => 2,
-        "HIGH" => 3,
-        "CRITICAL" => 4,
-        _ => 0,
-    }
 }
 
 /// The policy's verdict on one finding.

@@ -11,6 +11,7 @@
 use crate::digest::Sha256Hex;
 use crate::fetch::{FetchError, Http};
 use crate::fsutil::{self, FsError};
+use crate::recipe::vulns::{DatabaseSpec, VulnSpec};
 use crate::recipe::Recipe;
 use crate::report::Reporter;
 use crate::store::{Store, StoreError};
@@ -22,90 +23,6 @@ use std::path::{Path, PathBuf};
 /// The largest database zip accepted.
 pub const MAX_DB_BYTES: u64 = 2 << 30;
 /// The most databases a recipe may name.
-const MAX_DATABASES: usize = 16;
-
-/// `[vulnerabilities]`: the gate `relsign release` runs before signing.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct VulnSpec {
-    /// The vulndb lock, relative to the recipe (written by `relsign vulndb`).
-    pub lock: PathBuf,
-    /// What fails: `fixed` (a known vulnerability with a fix available), `any` or `none`.
-    #[serde(default = "default_fail_on")]
-    pub fail_on: String,
-    /// Also fail on findings at or above this severity (LOW, MODERATE/MEDIUM, HIGH, CRITICAL).
-    pub severity: Option<String>,
-    /// A database taken longer ago than this is refused.
-    pub max_age_days: u32,
-    #[serde(default, rename = "database")]
-    pub databases: Vec<DatabaseSpec>,
-    /// Accepted findings, each with a reason and an expiry date.
-    #[serde(default)]
-    pub allow: Vec<crate::scan::Allow>,
-}
-
-fn default_fail_on() -> String {
-    "fixed".into()
-}
-
-/// `[[vulnerabilities.database]]`: one OSV export and where to take it from.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatabaseSpec {
-    /// A short name (`PyPI`, `Debian`): the lock's key and `--from NAME=…`.
-    pub name: String,
-    /// URLs (`https://…`, `file://…`) or paths relative to the recipe, tried in order.
-    #[serde(default)]
-    pub locations: Vec<String>,
-}
-
-impl VulnSpec {
-    /// Check the section; `Err((key, reason))` names the offending key.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        if !["fixed", "any", "none"].contains(&self.fail_on.as_str()) {
-            return Err((
-                "vulnerabilities.fail-on".into(),
-                format!("{:?} is not one of fixed, any, none", self.fail_on),
-            ));
-        }
-        if let Some(s) = &self.severity {
-            if crate::scan::severity_rank(s) == 0 {
-                return Err((
-                    "vulnerabilities.severity".into(),
-                    format!("{s:?} is not one of LOW, MODERATE, MEDIUM, HIGH, CRITICAL"),
-                ));
-            }
-        }
-        if self.max_age_days == 0 {
-            return Err((
-                "vulnerabilities.max-age-days".into(),
-                "must be at least 1".into(),
-            ));
-        }
-        if self.databases.is_empty() || self.databases.len() > MAX_DATABASES {
-            return Err((
-                "vulnerabilities.database".into(),
-                format!("name between 1 and {MAX_DATABASES} databases"),
-            ));
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for (i, d) in self.databases.iter().enumerate() {
-            let ok = !d.name.is_empty()
-                && d.name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-            if !ok || !seen.insert(d.name.as_str()) {
-                return Err((
-                    format!("vulnerabilities.database[{i}].name"),
-                    format!("{:?} is not a unique name (letters, digits, . _ -)", d.name),
-                ));
-            }
-        }
-        crate::scan::check_allow(&self.allow)
-            .map_err(|(i, reason)| (format!("vulnerabilities.allow[{i}]"), reason))
-    }
-}
-
 /// One pinned database.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -163,7 +80,7 @@ pub enum VulnDbError {
     #[error("{}: {reason}: run `relsign vulndb {}` to take and lock the recipe's databases, or give --db ZIP-OR-DIR", .recipe.display(), .recipe.display())]
     NoDatabase { recipe: PathBuf, reason: String },
     #[error(transparent)]
-    Report(Box<crate::vulns::VulnsError>),
+    Report(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl VulnDbError {
@@ -381,43 +298,10 @@ pub fn load(recipe: &Recipe, store: &Store, now: i64) -> Result<Loaded, VulnDbEr
     load_pinned(spec, &path, "database", lock.databases, store, now)
 }
 
-/// The databases for `relsign scan` without `--db`: the recipe's vulndb lock, as
-/// [`load`] takes them for a release; for a release's recipe copy whose lock is not under
-/// inputs/, the databases its gate report (`gate_report`, `scan/vulnerabilities.json`) names,
-/// by the same checks. Neither: [`VulnDbError::NoDatabase`], naming the recipe and the fix.
-pub fn load_for_scan(
-    recipe: &Recipe,
-    gate_report: Option<&Path>,
-    store: &Store,
-    now: i64,
-) -> Result<Loaded, VulnDbError> {
-    let none = |reason: String| VulnDbError::NoDatabase {
-        recipe: recipe.path.clone(),
-        reason,
-    };
-    let Some(spec) = recipe.file.vulnerabilities.as_ref() else {
-        return Err(none(
-            "no [vulnerabilities] section, so no locked vulnerability database (add one: README, \"Vulnerability gate\")".into(),
-        ));
-    };
-    let path = lock_path(recipe, spec);
-    if path.is_file() {
-        return load(recipe, store, now);
-    }
-    if let Some(report) = gate_report.filter(|p| p.is_file()) {
-        let r = crate::vulns::Report::read(report).map_err(|e| VulnDbError::Report(Box::new(e)))?;
-        return load_pinned(spec, report, "databases", r.databases, store, now);
-    }
-    Err(none(format!(
-        "vulnerabilities.lock: {} is missing",
-        path.display()
-    )))
-}
-
 /// The pinned databases (`pinned`, as `source` lists them under `field`) from the store:
 /// every database `spec` names must be pinned, have its digest and record count, and be no
 /// older than `max-age-days`.
-fn load_pinned(
+pub fn load_pinned(
     spec: &VulnSpec,
     source: &Path,
     field: &str,

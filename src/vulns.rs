@@ -9,8 +9,9 @@
 use crate::digest::Sha256Hex;
 use crate::fsutil::{self, FsError};
 use crate::model::ReleaseManifest;
-use crate::scan::{Allow, Judged};
-use crate::vulndb::{LockedDb, VulnSpec};
+use crate::scan::Judged;
+use crate::recipe::vulns::{Allow, VulnSpec};
+use crate::vulndb::{LockedDb, Loaded, VulnDbError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -256,3 +257,37 @@ pub fn statement(m: &ReleaseManifest, report: &Report, report_sha256: &Sha256Hex
         }
     })
 }
+
+/// The databases for `relsign scan` without `--db`: the recipe's vulndb lock, as
+/// [`crate::vulndb::load`] takes them for a release; for a release's recipe copy whose lock is not under
+/// inputs/, the databases its gate report (`gate_report`, `scan/vulnerabilities.json`) names,
+/// by the same checks. Neither: [`VulnDbError::NoDatabase`], naming the recipe and the fix.
+pub fn load_for_scan(
+    recipe: &crate::recipe::Recipe,
+    gate_report: Option<&Path>,
+    store: &crate::store::Store,
+    now: i64,
+) -> Result<Loaded, VulnDbError> {
+    let none = |reason: String| VulnDbError::NoDatabase {
+        recipe: recipe.path.clone(),
+        reason,
+    };
+    let Some(spec) = recipe.file.vulnerabilities.as_ref() else {
+        return Err(none(
+            "no [vulnerabilities] section, so no locked vulnerability database (add one: README, \"Vulnerability gate\")".into(),
+        ));
+    };
+    let path = crate::vulndb::lock_path(recipe, spec);
+    if path.is_file() {
+        return crate::vulndb::load(recipe, store, now);
+    }
+    if let Some(report) = gate_report.filter(|p| p.is_file()) {
+        let r = Report::read(report).map_err(|e| VulnDbError::Report(Box::new(e)))?;
+        return crate::vulndb::load_pinned(spec, report, "databases", r.databases, store, now);
+    }
+    Err(none(format!(
+        "vulnerabilities.lock: {} is missing",
+        path.display()
+    )))
+}
+
