@@ -5,7 +5,7 @@
 //! The JUnit XML goes into `DIR/test-results/<where>/`; the summary counts passed, failed and
 //! skipped scenarios per feature.
 
-use crate::build::BuildError;
+use crate::build::error::BuildError;
 use crate::digest::Sha256Hex;
 use crate::fsutil;
 use crate::lock::python::PyLock;
@@ -343,7 +343,7 @@ pub fn run(
             features.display()
         )));
     }
-    let features_sha256 = crate::source::tree_digest(&features)?;
+    let features_sha256 = crate::build::source::tree_digest(&features)?;
     let py_lock = PyLock::read(&recipe.python_lock_path()).map_err(|e| BuildError::Other {
         context: "reading the Python lock".into(),
         source: Box::new(e),
@@ -355,7 +355,7 @@ pub fn run(
     let site = work.path().join("test-site");
     install_test_site(&py_lock, store, &site)?;
     let features_copy = work.path().join("features");
-    crate::source::copy_source_tree(&features, &features_copy, manifest.source_date_epoch)?;
+    crate::build::source::copy_source_tree(&features, &features_copy, manifest.source_date_epoch)?;
     let results = release_dir.join("test-results");
     let mut runs = Vec::new();
     for place in &spec.run_in {
@@ -405,7 +405,7 @@ pub fn run(
                         source: Box::new(e),
                     })?;
                 let rootfs = work.path().join("venv-rootfs");
-                crate::debian::assemble_rootfs(&deb, store, &rootfs, reporter).map_err(|e| {
+                crate::build::rootfs::assemble_rootfs(&deb, store, &rootfs, reporter).map_err(|e| {
                     BuildError::Other {
                         context: "assembling the gate rootfs".into(),
                         source: Box::new(e),
@@ -458,7 +458,7 @@ pub fn run(
                     })?;
                 let rootfs = work.path().join("image-rootfs");
                 let config =
-                    crate::image::unpack_layout(&release_dir.join(&img.file), None, &rootfs)?;
+                    crate::build::image::unpack_layout(&release_dir.join(&img.file), None, &rootfs)?;
                 let venv = recipe.image_venv();
                 let env = config.config.env_pairs();
                 (rootfs, format!("{venv}/bin/python"), env)

@@ -152,7 +152,7 @@ fn exit_code(e: &anyhow::Error) -> i32 {
         failed_check!(cause,
             relsign::store::StoreError => is_integrity,
             relsign::fetch::FetchError => is_integrity,
-            relsign::build::BuildError => is_integrity,
+            relsign::build::error::BuildError => is_integrity,
             lock::python::PyLockError => is_integrity,
             lock::debian::DebianLockError => is_integrity,
             relsign::debian::DebError => is_integrity,
@@ -730,7 +730,7 @@ fn run_services(
     let rootfs = work.join("rootfs");
     r.step(&format!("unpacking {} (with owners)", layout.display()));
     let t = std::time::Instant::now();
-    let config = relsign::image::unpack_layout_with(layout, tag, &rootfs, true)?;
+    let config = relsign::build::image::unpack_layout_with(layout, tag, &rootfs, true)?;
     r.info(&format!("unpacked in {:.1} s", t.elapsed().as_secs_f64()));
     // The rootfs is the sandbox's /: every user must be able to traverse it.
     std::fs::set_permissions(&rootfs, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
@@ -943,7 +943,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                         lock::python::fetch_file(file, sha256, &index, &http, &store, r)?;
                     }
                     relsign::recipe::Source::Git { url, commit, .. } => {
-                        relsign::source::fetch_git(&store, url, commit)?;
+                        relsign::build::source::fetch_git(&store, url, commit)?;
                     }
                     relsign::recipe::Source::Dir(_) => {}
                 }
@@ -1484,7 +1484,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 return Ok(());
             }
             r.step(&format!("unpacking {}", layout.display()));
-            let config = relsign::image::unpack_layout(&layout, tag.as_deref(), &rootfs)?;
+            let config = relsign::build::image::unpack_layout(&layout, tag.as_deref(), &rootfs)?;
             let c = &config.config;
             let argv = if command.is_empty() {
                 c.entrypoint.iter().chain(&c.cmd).cloned().collect()
@@ -1553,7 +1553,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             let deb = lock::debian::DebianLock::read(&recipe.debian_lock_path())?;
             let work = tempfile::tempdir()?;
             let rootfs = work.path().join("rootfs");
-            relsign::debian::assemble_rootfs(&deb, &store, &rootfs, r)?;
+            relsign::build::rootfs::assemble_rootfs(&deb, &store, &rootfs, r)?;
             let step = relsign::sandbox::Step {
                 uid: None,
                 system: false,

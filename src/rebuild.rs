@@ -1,7 +1,8 @@
 //! `relsign rebuild`: rebuild a release from its own inputs and prove every digest matches
 //! bit for bit, or name the first difference.
 
-use crate::build::{self, BuildError, BuildOptions};
+use crate::build::error::BuildError;
+use crate::build::{self, BuildOptions};
 use crate::compare::{compare_paths, Difference};
 use crate::digest::Sha256Hex;
 use crate::fsutil;

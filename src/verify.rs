@@ -2079,7 +2079,7 @@ fn input_checks(
         // lines, and a symlink or special file would be followed or block. Refuse them first.
         check_plain_tree(&p).map_err(bad)?;
         let got =
-            crate::source::tree_digest(&p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
+            crate::build::source::tree_digest(&p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
         if got.as_str() != s.digest {
             return Err(bad(format!(
                 "{}: tree digest expected={} (release.json), got={got}: the source copy was changed",

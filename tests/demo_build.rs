@@ -362,7 +362,7 @@ fn image_status_d_matches_the_lock_and_every_wheel_has_metadata() {
     let dir = demo_release();
     let work = tempfile::tempdir().unwrap();
     let rootfs = work.path().join("rootfs");
-    relsign::image::unpack_layout(&dir.join("image"), Some("0.1.0"), &rootfs).unwrap();
+    relsign::build::image::unpack_layout(&dir.join("image"), Some("0.1.0"), &rootfs).unwrap();
     let lock = relsign::lock::debian::DebianLock::read(
         &root().join("recipes/demo.image.debian.lock.toml"),
     )

@@ -217,7 +217,7 @@ fn the_image_sbom_lists_exactly_what_the_image_holds() {
     let rel = demo_release();
     let work = tempfile::tempdir().unwrap();
     let rootfs = work.path().join("rootfs");
-    relsign::image::unpack_layout(&rel.join("image"), None, &rootfs).unwrap();
+    relsign::build::image::unpack_layout(&rel.join("image"), None, &rootfs).unwrap();
 
     // What the image holds: status.d entries and dist-info directories.
     let mut in_image = BTreeSet::new();

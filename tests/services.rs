@@ -259,7 +259,7 @@ fn a_projects_suite_gates_against_the_running_server(tmp: &Path, out: &Path) {
         (Some(2), Some(0)),
         "{run}"
     );
-    let suite_digest = relsign::source::tree_digest(&src).unwrap();
+    let suite_digest = relsign::build::source::tree_digest(&src).unwrap();
     assert_eq!(
         run["inputs"][0],
         serde_json::json!(["archive suite: tests/features", suite_digest.as_str()]),

@@ -210,7 +210,7 @@ fn image_files_come_from_the_archive_and_the_release_names_it() {
     let out = t.path().join("release");
     run_ok(relsign(&["build", r, "--out", out.to_str().unwrap()]));
     let root = t.path().join("rootfs");
-    relsign::image::unpack_layout(&out.join("image"), None, &root).unwrap();
+    relsign::build::image::unpack_layout(&out.join("image"), None, &root).unwrap();
     let init = root.join("usr/share/docassemble/webapp/initialize.sh");
     let want = {
         let d = t.path().join("ref");

@@ -6,15 +6,9 @@
 
 pub mod ar;
 pub mod control;
-pub mod rootfs;
-pub mod scripts;
 pub mod version;
 
 pub use control::{parse_paragraphs, Paragraph};
-pub use rootfs::{
-    assemble_rootfs, merged_usr_rewrite, setup_merged_usr, write_dpkg_status, Conflict,
-    RootfsReport,
-};
 pub use version::deb_version_cmp;
 
 use crate::archive::safe::{self, ExtractOptions, ExtractedEntry, Overwrite};

@@ -12,7 +12,7 @@
 //!   attestation says exactly what ran besides the release.
 
 use super::{summarize, GateRun, GatingOutcome};
-use crate::build::BuildError;
+use crate::build::error::BuildError;
 use crate::digest::Sha256Hex;
 use crate::model::ReleaseManifest;
 use crate::recipe::{GatingScenario, Recipe, ServerTest};
@@ -65,7 +65,7 @@ pub fn run(ctx: &ServerRun, reporter: &dyn Reporter) -> Result<GateRun, BuildErr
     let rootfs = ctx.work.join("server-rootfs");
     let layout = ctx.release_dir.join(&img.file);
     let t = std::time::Instant::now();
-    let config = crate::image::unpack_layout_with(&layout, None, &rootfs, true)?;
+    let config = crate::build::image::unpack_layout_with(&layout, None, &rootfs, true)?;
     reporter.info(&format!(
         "unpacked the image with owners in {:.1} s",
         t.elapsed().as_secs_f64()
@@ -140,7 +140,7 @@ fn mounts(
     }
     let mut inputs = vec![(
         format!("archive {}: {}", spec.archive, spec.features.display()),
-        crate::source::tree_digest(&features)?,
+        crate::build::source::tree_digest(&features)?,
     )];
     let bind = |host: &Path, dest: &str, writable: bool| HostBind {
         host: host.to_path_buf(),
@@ -179,7 +179,7 @@ fn mounts(
         }
         inputs.push((
             format!("{what} at {dest}"),
-            crate::source::tree_digest(&host)?,
+            crate::build::source::tree_digest(&host)?,
         ));
         binds.push(bind(&host, dest, false));
     }

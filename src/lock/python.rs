@@ -1166,7 +1166,7 @@ pub fn lock(
                 fetch_file(file, sha256, index_urls, http, store, reporter)?
             }
             crate::recipe::Source::Git { url, commit, .. } => {
-                crate::source::fetch_git(store, url, commit).map_err(|e| PyLockError::Recipe {
+                crate::build::source::fetch_git(store, url, commit).map_err(|e| PyLockError::Recipe {
                     file: recipe.path.clone(),
                     key: format!("package {}", p.name),
                     reason: e.to_string(),

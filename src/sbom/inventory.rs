@@ -615,7 +615,7 @@ pub(super) fn image(
     let root = work.path().join("rootfs");
     let layout = release.join(&a.file);
     let config =
-        crate::image::unpack_layout(&layout, None, &root).map_err(|source| SbomError::Image {
+        crate::build::image::unpack_layout(&layout, None, &root).map_err(|source| SbomError::Image {
             layout: layout.clone(),
             source,
         })?;

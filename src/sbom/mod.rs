@@ -19,7 +19,7 @@ mod inventory;
 mod license;
 mod spdx;
 
-use crate::build::BuildError;
+use crate::build::error::BuildError;
 use crate::digest::Sha256Hex;
 use crate::fsutil::{self, FsError};
 use crate::model::{canonical_json, Artifact};

@@ -13,7 +13,7 @@ pub fn synthetic_release(dir: &Path, name: &str, version: &str) {
     // The directory source's copy, with the tree digest release.json records for it.
     std::fs::create_dir_all(dir.join("inputs/src")).unwrap();
     std::fs::write(dir.join("inputs/src/hello.py"), "print('hello')\n").unwrap();
-    let src_digest = relsign::source::tree_digest(&dir.join("inputs/src")).unwrap();
+    let src_digest = relsign::build::source::tree_digest(&dir.join("inputs/src")).unwrap();
     let mut artifacts = Vec::new();
     for (i, (file, kind)) in [
         (

@@ -1,5 +1,5 @@
 //! Maintainer scripts and triggers, run reproducibly: `dpkg --unpack` then `dpkg --configure` of every locked .deb
-//! inside the sandbox, over a rootfs that [`super::assemble_rootfs`] already extracted (so that
+//! inside the sandbox, over a rootfs that [`crate::build::rootfs::assemble_rootfs`] already extracted (so that
 //! dpkg, the shell and the tools the scripts call exist before the first script runs: the
 //! bootstrap of mmdebstrap's "extract" and "unshare" modes).
 //!
@@ -10,7 +10,7 @@
 //! ([`normalize`]): logs, backups of dpkg's and debconf's databases, ldconfig's aux-cache,
 //! the machine id, plus what the recipe names (keys and cluster ids, made at first start).
 
-use super::{read_control, DebError};
+use crate::debian::{read_control, DebError};
 use crate::fsutil::{self, FsError};
 use crate::lock::debian::{parse_depends, DebianLock};
 use crate::report::Reporter;
@@ -99,7 +99,7 @@ fn install_order(pkgs: &[(String, String, String)]) -> Vec<usize> {
 }
 
 /// Run every locked package's maintainer scripts over `root` (already extracted by
-/// [`super::assemble_rootfs`]): `dpkg --unpack`, the tree's times set to the epoch, then
+/// [`crate::build::rootfs::assemble_rootfs`]): `dpkg --unpack`, the tree's times set to the epoch, then
 /// `dpkg --configure` (essential packages first), inside the sandbox as root, then
 /// [`normalize`]. `remove` are recipe paths (absolute in the image) removed afterwards.
 /// `libfaketime` is the locked toolchain's `libfaketime.so.1` (on the host): every script

@@ -2,7 +2,7 @@
 //! Each is materialized into a work directory with its SOURCE_DATE_EPOCH.
 
 use crate::archive;
-use crate::build::BuildError;
+use crate::build::error::BuildError;
 use crate::digest::Sha256Hex;
 use crate::fsutil;
 use crate::model::SourceRecord;

@@ -1,69 +1,27 @@
 //! `relsign build`: plan the steps from recipe + locks (pure), then run them offline from the
 //! store inside the sandbox, normalize the outputs and write the release directory.
 
-use crate::archive::{self, ArchiveError};
+pub mod error;
+pub mod image;
+pub mod rootfs;
+pub mod scripts;
+pub mod source;
+
+use crate::archive;
+use crate::build::error::BuildError;
 use crate::digest::Sha256Hex;
-use crate::fsutil::{self, FsError};
+use crate::fsutil;
 use crate::model::{
     canonical_json, Artifact, ArtifactKind, BuildRequirement, BuildUsed, InputFile,
     ReleaseManifest, SourceRecord, RELEASE_TYPE,
 };
 use crate::recipe::{Recipe, Source};
 use crate::report::Reporter;
-use crate::sandbox::{self, Bind, SandboxError, Step};
-use crate::source::{copy_source_tree, extract_sdist, materialize_source};
-use crate::store::{Store, StoreError};
+use crate::sandbox::{self, Bind, Step};
+use crate::build::source::{copy_source_tree, extract_sdist, materialize_source};
+use crate::store::Store;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    #[error(transparent)]
-    Recipe(#[from] crate::recipe::RecipeError),
-    #[error("{file} no longer matches the recipe ({}); run `relsign lock {recipe}`", .reasons.join("; "))]
-    StaleLock {
-        file: PathBuf,
-        recipe: PathBuf,
-        reasons: Vec<String>,
-    },
-    #[error("{} input(s) missing from the store {store}; run `relsign fetch {recipe}`:\n{}", .missing.len(), .missing.join("\n"))]
-    MissingInputs {
-        store: PathBuf,
-        recipe: PathBuf,
-        missing: Vec<String>,
-    },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Archive(#[from] ArchiveError),
-    #[error(transparent)]
-    Sandbox(#[from] SandboxError),
-    #[error(transparent)]
-    Fs(#[from] FsError),
-    #[error("{context}: {source}")]
-    Other {
-        context: String,
-        #[source]
-        source: BoxError,
-    },
-    #[error("{0}")]
-    Message(String),
-}
-
-impl BuildError {
-    pub fn is_integrity(&self) -> bool {
-        match self {
-            BuildError::Store(e) => e.is_integrity(),
-            _ => false,
-        }
-    }
-    fn other(context: impl Into<String>) -> impl FnOnce(BoxError) -> BuildError {
-        let context = context.into();
-        move |source| BuildError::Other { context, source }
-    }
-}
 
 pub struct BuildOptions {
     pub out: PathBuf,
@@ -76,6 +34,7 @@ pub struct BuildOptions {
     /// Build with the `--check-reproducible` variations.
     pub vary: Option<Variation>,
 }
+
 
 /// Read a Debian lock (`what`: whose, for the message) and check it still matches
 /// `toolchain`: a missing lock says how to make it, a stale one names its reasons.
@@ -103,7 +62,7 @@ fn read_checked_debian_lock(
     Ok(lock)
 }
 
-const DRIVER: &str = include_str!("python/pep517_driver.py");
+const DRIVER: &str = include_str!("../python/pep517_driver.py");
 const PYTHON: &str = "/usr/bin/python3";
 
 /// Build every package of the recipe and write the release directory.
@@ -255,7 +214,7 @@ pub fn build(
         "assembling the build rootfs from {} locked .debs",
         deb_lock.packages.len()
     ));
-    crate::debian::assemble_rootfs(&deb_lock, store, &rootfs, reporter)
+    crate::build::rootfs::assemble_rootfs(&deb_lock, store, &rootfs, reporter)
         .map_err(|e| BuildError::other("assembling the build rootfs")(Box::new(e)))?;
     sandbox::require_in_rootfs(&rootfs, PYTHON)?;
 
@@ -376,7 +335,7 @@ pub fn build(
                 .collect::<String>()
                 .as_bytes(),
         );
-        let inputs = crate::image::ImageInputs {
+        let inputs = crate::build::image::ImageInputs {
             recipe,
             spec,
             lock,
@@ -389,7 +348,7 @@ pub fn build(
             toolchain_rootfs: &rootfs,
             out: &stage.join("image"),
         };
-        artifacts.push(crate::image::build_image(&inputs, reporter)?);
+        artifacts.push(crate::build::image::build_image(&inputs, reporter)?);
     }
 
     // 5. Inputs: the recipe and the locks (and directory sources), so the release can be

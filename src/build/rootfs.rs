@@ -4,7 +4,7 @@
 //! the later package in lock order wins, and the overlap is recorded in
 //! [`RootfsReport::conflicts`].
 
-use super::{extract_data, read_control, ControlInfo, DebError};
+use crate::debian::{extract_data, read_control, ControlInfo, DebError};
 use crate::archive::safe::EntryKind;
 use crate::fsutil::{self, FsError};
 use crate::lock::debian::DebianLock;
@@ -160,7 +160,7 @@ pub fn write_dpkg_status(root: &Path, info: &ControlInfo) -> Result<(), DebError
             fields.push(("Status".to_string(), "install ok installed".to_string()));
         }
     }
-    let text = super::Paragraph { fields }.to_text();
+    let text = crate::debian::Paragraph { fields }.to_text();
     fsutil::write_atomic(&dir.join(name), text.as_bytes())?;
     if let Some(m) = &info.md5sums {
         fsutil::write_atomic(&dir.join(format!("{name}.md5sums")), m.as_bytes())?;

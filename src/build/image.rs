@@ -6,13 +6,13 @@
 //!    passwd/group, the alternatives symlinks the recipe asks for, the CA bundle, dpkg's
 //!    `status.d`, `/etc/os-release` and `/etc/debian_version`; volatile files removed. With
 //!    `image.scripts`, dpkg installs them instead, with their maintainer scripts
-//!    ([`crate::debian::scripts`]);
+//!    ([`crate::build::scripts`]);
 //! 2. the Python venv with the built wheels and their locked runtime dependencies;
 //! 3. the recipe's extra files and directories (`[[image.files]]`, `[[image.dirs]]`).
 //!
 //! `relsign run` unpacks a layout and runs a command in it, in the sandbox.
 
-use crate::build::BuildError;
+use crate::build::error::BuildError;
 use crate::digest::Sha256Hex;
 use crate::fsutil;
 use crate::lock::debian::DebianLock;
@@ -396,7 +396,7 @@ fn add_user_with_scripts(
         context: format!("image.user {}", u.name),
         source: Box::new(e),
     })?;
-    crate::debian::scripts::normalize(root, epoch, &[]).map_err(|e| BuildError::Other {
+    crate::build::scripts::normalize(root, epoch, &[]).map_err(|e| BuildError::Other {
         context: format!("image.user {}", u.name),
         source: Box::new(e),
     })?;
@@ -441,7 +441,7 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
         inp.lock.packages.len()
     ));
     let debs = inp.work.join("image-debs");
-    crate::debian::assemble_rootfs(inp.lock, inp.store, &debs, reporter).map_err(|e| {
+    crate::build::rootfs::assemble_rootfs(inp.lock, inp.store, &debs, reporter).map_err(|e| {
         BuildError::Other {
             context: "assembling the image rootfs".into(),
             source: Box::new(e),
@@ -449,12 +449,12 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
     })?;
     let mut owners = BTreeMap::new();
     if spec.scripts {
-        let faketime = crate::debian::scripts::find_libfaketime(inp.toolchain_rootfs)
+        let faketime = crate::build::scripts::find_libfaketime(inp.toolchain_rootfs)
             .ok_or_else(|| BuildError::Message(format!(
                 "image {}: image.scripts runs the maintainer scripts with the clock stopped at SOURCE_DATE_EPOCH, with libfaketime from the toolchain: add `libfaketime` to [toolchain] packages and run `relsign lock`",
                 spec.name
             )))?;
-        crate::debian::scripts::run_maintainer_scripts(
+        crate::build::scripts::run_maintainer_scripts(
             &debs,
             inp.lock,
             inp.store,
