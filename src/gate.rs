@@ -405,12 +405,12 @@ pub fn run(
                         source: Box::new(e),
                     })?;
                 let rootfs = work.path().join("venv-rootfs");
-                crate::build::rootfs::assemble_rootfs(&deb, store, &rootfs, reporter).map_err(|e| {
-                    BuildError::Other {
+                crate::build::rootfs::assemble_rootfs(&deb, store, &rootfs, reporter).map_err(
+                    |e| BuildError::Other {
                         context: "assembling the gate rootfs".into(),
                         source: Box::new(e),
-                    }
-                })?;
+                    },
+                )?;
                 let venv_root = work.path().join("venv-tree");
                 let python = &recipe.file.python.version;
                 let mut venv = Venv::create(&venv_root, "/opt/venv", python, python)?;
@@ -457,8 +457,11 @@ pub fn run(
                         )
                     })?;
                 let rootfs = work.path().join("image-rootfs");
-                let config =
-                    crate::build::image::unpack_layout(&release_dir.join(&img.file), None, &rootfs)?;
+                let config = crate::build::image::unpack_layout(
+                    &release_dir.join(&img.file),
+                    None,
+                    &rootfs,
+                )?;
                 let venv = recipe.image_venv();
                 let env = config.config.env_pairs();
                 (rootfs, format!("{venv}/bin/python"), env)

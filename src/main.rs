@@ -869,7 +869,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                 deb_counts.push((path, deb.packages.len(), deb.snapshot));
             }
             r.step("locking the Python pins");
-            let index = relsign::python::index::index_urls(&recipe, &mirrors.index_urls)?;
+            let index = relsign::lock::index::index_urls(&recipe, &mirrors.index_urls)?;
             let out = lock::python::lock(&recipe, &index, &http, &store, r, allow_incomplete)?;
             out.lock.write(&recipe.python_lock_path())?;
             if json {
@@ -926,16 +926,18 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             ));
             let deb_mirrors =
                 lock::debian::mirrors(&recipe.file.toolchain, &mirrors.debian_mirrors);
-            let snapshots =
-                lock::snapshot::patterns(&debian_snapshots, &recipe.file.toolchain.snapshot_urls)
-                    .map_err(anyhow::Error::msg)?;
+            let snapshots = relsign::snapshot::patterns(
+                &debian_snapshots,
+                &recipe.file.toolchain.snapshot_urls,
+            )
+            .map_err(anyhow::Error::msg)?;
             // Each lock on its own: each has its own snapshot timestamp.
             for l in &deb_locks {
                 lock::debian::fetch(l, &deb_mirrors, &snapshots, &http, &store, r)?;
             }
             relsign::vulndb::fetch(&recipe, &http, &store, r)?;
             r.step("fetching Python files");
-            let index = relsign::python::index::index_urls(&recipe, &mirrors.index_urls)?;
+            let index = relsign::lock::index::index_urls(&recipe, &mirrors.index_urls)?;
             lock::python::fetch(&py, &index, &http, &store, r)?;
             for p in &recipe.packages {
                 match &p.source {
@@ -943,7 +945,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
                         lock::python::fetch_file(file, sha256, &index, &http, &store, r)?;
                     }
                     relsign::recipe::Source::Git { url, commit, .. } => {
-                        relsign::build::source::fetch_git(&store, url, commit)?;
+                        relsign::git::fetch_git(&store, url, commit)?;
                     }
                     relsign::recipe::Source::Dir(_) => {}
                 }

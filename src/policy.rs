@@ -13,10 +13,10 @@
 //! version in place while it has no signature yet, and otherwise start version N+1; `sign`
 //! adds a root key's signature to the newest version.
 
-use crate::keys::{KeyError, PublicKey, SecretKey};
 use crate::dsse::Envelope;
-use crate::time;
 use crate::fsutil::{self, FsError};
+use crate::keys::{KeyError, PublicKey, SecretKey};
+use crate::time;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -834,7 +834,7 @@ impl Recipe {
             }
         }
         for (i, p) in file.toolchain.snapshot_urls.iter().enumerate() {
-            crate::lock::snapshot::check_pattern(p)
+            crate::snapshot::check_pattern(p)
                 .map_err(|why| invalid(&format!("toolchain.snapshot-urls[{i}]"), why))?;
         }
         let mut names = std::collections::BTreeSet::new();

@@ -12,9 +12,9 @@
 //! A finding names the advisory, the package, the installed version, the first fixed version
 //! when the record gives one, the severity when it gives one, and the summary.
 
-use crate::recipe::vulns::{check_allow, severity_rank, Allow};
 use crate::fsutil::{self, FsError};
 use crate::packages::{version_cmp, Package};
+use crate::recipe::vulns::{check_allow, severity_rank, Allow};
 use serde::Serialize;
 use serde_json::Value;
 use std::cmp::Ordering;

@@ -67,6 +67,13 @@ pub struct Store {
 }
 
 impl Store {
+    /// Where `relsign fetch` keeps a bare clone of a git source (inside the store's root).
+    pub fn git_cache_dir(&self, url: &str) -> PathBuf {
+        self.root()
+            .join("git")
+            .join(crate::digest::Sha256Hex::of(url.as_bytes()).as_str())
+    }
+
     pub fn at(root: impl Into<PathBuf>) -> Self {
         Store { root: root.into() }
     }

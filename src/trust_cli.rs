@@ -3,10 +3,10 @@
 use crate::print_json;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use relsign::time;
-use relsign::policy::{self, InitOptions, PolicyError, ReleaseRef, RootKey, Thresholds};
 use relsign::keys::{self, Passphrase, PublicKey, SecretKey};
+use relsign::policy::{self, InitOptions, PolicyError, ReleaseRef, RootKey, Thresholds};
 use relsign::report::Reporter;
+use relsign::time;
 use relsign::verify::{self, VerifyError, VerifyOptions};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};

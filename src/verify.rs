@@ -12,17 +12,17 @@
 //! Every refusal is a [`VerifyError::Refused`] naming the check; any other problem (an
 //! unreadable file, a usage error) is another variant.
 
-use crate::attest::bundle::{Bundle, Content};
-use crate::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
-use crate::attest::statement::{parse_provenance, Provenance};
 use crate::attest;
-use crate::time;
+use crate::attest::bundle::{Bundle, Content};
+use crate::attest::statement::{parse_provenance, Provenance};
 use crate::digest::{hex, Sha256Hex};
+use crate::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
 use crate::fsutil::{self, FsError};
-use crate::policy::{self, PolicyError, TrustedPolicy};
 use crate::keys::PublicKey;
 use crate::model::{Artifact, ReleaseManifest};
+use crate::policy::{self, PolicyError, TrustedPolicy};
 use crate::report::Reporter;
+use crate::time;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -2078,8 +2078,8 @@ fn input_checks(
         // The tree digest's listing is one line per file: a name with a newline could forge
         // lines, and a symlink or special file would be followed or block. Refuse them first.
         check_plain_tree(&p).map_err(bad)?;
-        let got =
-            crate::build::source::tree_digest(&p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
+        let got = crate::build::source::tree_digest(&p)
+            .map_err(|e| bad(format!("{}: {e}", p.display())))?;
         if got.as_str() != s.digest {
             return Err(bad(format!(
                 "{}: tree digest expected={} (release.json), got={got}: the source copy was changed",

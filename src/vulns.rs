@@ -9,9 +9,9 @@
 use crate::digest::Sha256Hex;
 use crate::fsutil::{self, FsError};
 use crate::model::ReleaseManifest;
-use crate::scan::Judged;
 use crate::recipe::vulns::{Allow, VulnSpec};
-use crate::vulndb::{LockedDb, Loaded, VulnDbError};
+use crate::scan::Judged;
+use crate::vulndb::{Loaded, LockedDb, VulnDbError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -290,4 +290,3 @@ pub fn load_for_scan(
         path.display()
     )))
 }
-

@@ -248,7 +248,7 @@ fn rs(store: &Path, args: &[&str]) -> Output {
     Command::new(bin())
         .args(args)
         .env("RELSIGN_STORE", store)
-        .env_remove(relsign::lock::snapshot::ENV)
+        .env_remove(relsign::snapshot::ENV)
         .output()
         .unwrap()
 }
@@ -623,7 +623,7 @@ fn fetch_falls_back_to_a_snapshot_when_the_mirror_lost_a_package() {
     let out = Command::new(bin())
         .args(["fetch", recipe.to_str().unwrap()])
         .env("RELSIGN_STORE", &store)
-        .env(relsign::lock::snapshot::ENV, &pattern)
+        .env(relsign::snapshot::ENV, &pattern)
         .output()
         .unwrap();
     ok(out);

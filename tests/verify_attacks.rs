@@ -321,10 +321,8 @@ fn attack_5_duplicate_keys_in_the_policy() {
     let payload = String::from_utf8(b64_decode(env["payload"].as_str().unwrap()).unwrap()).unwrap();
     let dup = payload.replacen("\"thresholds\":", "\"thresholds\":{},\"thresholds\":", 1);
     assert_ne!(dup, payload);
-    let mut e = relsign::dsse::Envelope::new(
-        env["payloadType"].as_str().unwrap(),
-        dup.into_bytes(),
-    );
+    let mut e =
+        relsign::dsse::Envelope::new(env["payloadType"].as_str().unwrap(), dup.into_bytes());
     e.sign(&key);
     std::fs::write(&p1, e.to_json()).unwrap();
     let (_t2, rel) = signed_copy();

@@ -1,11 +1,11 @@
 //! The Release text of an InRelease file (`lock::debian::parse_release`): what relsign parses
 //! after gpgv has checked the signature, with its dates (`Release::snapshot`,
-//! `check_valid_until`, `lock::snapshot::parse_rfc2822`). The input is taken both as the signed
+//! `check_valid_until`, `relsign::snapshot::parse_rfc2822`). The input is taken both as the signed
 //! text and as a clearsigned InRelease whose armor is stripped here as gpgv would.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use relsign::lock::debian::{check_valid_until, parse_release};
-use relsign::lock::snapshot;
+use relsign::snapshot;
 use relsign::report::Silent;
 
 fn clearsigned_body(text: &str) -> Option<&str> {

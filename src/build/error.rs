@@ -55,4 +55,3 @@ impl BuildError {
         move |source| BuildError::Other { context, source }
     }
 }
-

@@ -9,6 +9,7 @@ pub mod source;
 
 use crate::archive;
 use crate::build::error::BuildError;
+use crate::build::source::{copy_source_tree, extract_sdist, materialize_source};
 use crate::digest::Sha256Hex;
 use crate::fsutil;
 use crate::model::{
@@ -18,7 +19,6 @@ use crate::model::{
 use crate::recipe::{Recipe, Source};
 use crate::report::Reporter;
 use crate::sandbox::{self, Bind, Step};
-use crate::build::source::{copy_source_tree, extract_sdist, materialize_source};
 use crate::store::Store;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -34,7 +34,6 @@ pub struct BuildOptions {
     /// Build with the `--check-reproducible` variations.
     pub vary: Option<Variation>,
 }
-
 
 /// Read a Debian lock (`what`: whose, for the message) and check it still matches
 /// `toolchain`: a missing lock says how to make it, a stale one names its reasons.

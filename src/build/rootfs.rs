@@ -4,8 +4,8 @@
 //! the later package in lock order wins, and the overlap is recorded in
 //! [`RootfsReport::conflicts`].
 
-use crate::debian::{extract_data, read_control, ControlInfo, DebError};
 use crate::archive::safe::EntryKind;
+use crate::debian::{extract_data, read_control, ControlInfo, DebError};
 use crate::fsutil::{self, FsError};
 use crate::lock::debian::DebianLock;
 use crate::report::Reporter;

@@ -8,7 +8,7 @@ use crate::fsutil;
 use crate::model::SourceRecord;
 use crate::recipe::{Package, Recipe, Source};
 use crate::store::Store;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub fn extract_sdist(path: &Path, shown: &str, dest: &Path) -> Result<(), BuildError> {
     let f = std::fs::File::open(path).map_err(fsutil::err("open", path))?;
@@ -72,7 +72,7 @@ pub fn materialize_source(
             commit,
             subdir,
         } => {
-            let repo = git_cache_dir(store, url);
+            let repo = store.git_cache_dir(url);
             let run = |args: &[&str]| -> Result<Vec<u8>, BuildError> {
                 let out = std::process::Command::new("git")
                     .arg("--git-dir")
@@ -280,60 +280,4 @@ fn sdist_epoch(path: &Path, shown: &str) -> Result<u64, BuildError> {
         max = max.max(e.header().mtime().unwrap_or(0));
     }
     Ok(max)
-}
-
-/// Where `relsign fetch` keeps a bare clone of a git source (inside the store's root).
-pub fn git_cache_dir(store: &Store, url: &str) -> PathBuf {
-    store
-        .root()
-        .join("git")
-        .join(Sha256Hex::of(url.as_bytes()).as_str())
-}
-
-/// Fetch a git source's commit into the git cache (network). Git checks object ids itself.
-pub fn fetch_git(store: &Store, url: &str, commit: &str) -> Result<(), BuildError> {
-    let repo = git_cache_dir(store, url);
-    let git = |args: &[&str]| -> Result<(), BuildError> {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .output()
-            .map_err(|e| BuildError::Other {
-                context: "running git (is it installed?)".into(),
-                source: Box::new(e),
-            })?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(BuildError::Message(format!(
-                "git {}: {}",
-                args.first().unwrap_or(&""),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )))
-        }
-    };
-    let repo_s = repo.display().to_string();
-    if !repo.join("HEAD").exists() {
-        fsutil::create_dir_all(&repo)?;
-        git(&["init", "--quiet", "--bare", &repo_s])?;
-    }
-    let have = std::process::Command::new("git")
-        .args([
-            "--git-dir",
-            &repo_s,
-            "cat-file",
-            "-e",
-            &format!("{commit}^{{commit}}"),
-        ])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !have {
-        git(&["--git-dir", &repo_s, "fetch", "--quiet", url, commit]).map_err(|e| {
-            BuildError::Message(format!(
-                "fetching {commit} from {}: {e}",
-                crate::fetch::redact(url)
-            ))
-        })?;
-    }
-    Ok(())
 }

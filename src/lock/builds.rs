@@ -107,7 +107,7 @@ pub fn read_declared(
             commit,
             subdir,
         } => {
-            let repo = crate::build::source::git_cache_dir(store, url);
+            let repo = store.git_cache_dir(url);
             let path = match subdir {
                 Some(d) => format!("{}/pyproject.toml", d.display()),
                 None => "pyproject.toml".into(),

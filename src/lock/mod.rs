@@ -3,5 +3,5 @@
 
 pub mod builds;
 pub mod debian;
+pub mod index;
 pub mod python;
-pub mod snapshot;

@@ -36,7 +36,7 @@
 use crate::digest::Sha256Hex;
 use crate::fetch::{FetchError, Http};
 use crate::fsutil::{self, FsError};
-use crate::python::index::{self, IndexError};
+use crate::lock::index::{self, IndexError};
 use crate::python::markers::{Env, Marker};
 use crate::python::metadata::{self, Metadata, MetadataError};
 use crate::python::requirements::{self, normalize_name, Pin, Requirement, RequirementError};
@@ -1166,7 +1166,7 @@ pub fn lock(
                 fetch_file(file, sha256, index_urls, http, store, reporter)?
             }
             crate::recipe::Source::Git { url, commit, .. } => {
-                crate::build::source::fetch_git(store, url, commit).map_err(|e| PyLockError::Recipe {
+                crate::git::fetch_git(store, url, commit).map_err(|e| PyLockError::Recipe {
                     file: recipe.path.clone(),
                     key: format!("package {}", p.name),
                     reason: e.to_string(),

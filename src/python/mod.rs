@@ -1,5 +1,4 @@
 //! Python packaging: markers, tags, metadata, simple index, PEP 517 builds, wheel installation.
-pub mod index;
 pub mod install;
 pub mod markers;
 pub mod metadata;

@@ -4,14 +4,14 @@
 
 pub mod monitor;
 
+use crate::attest::statement::Provenance;
+use crate::digest::Sha256Hex;
+use crate::dsse::Envelope;
+use crate::fsutil;
+use crate::keys::{PublicKey, SecretKey};
 use crate::tlog::entry::Entry;
 use crate::tlog::tiles::Source;
 use crate::tlog::{writer, TlogError};
-use crate::dsse::Envelope;
-use crate::attest::statement::Provenance;
-use crate::digest::Sha256Hex;
-use crate::fsutil;
-use crate::keys::{PublicKey, SecretKey};
 use std::path::{Path, PathBuf};
 
 /// `provenance.<fingerprint>.tlog-proof`: the proof of the signature by that key.

@@ -7,6 +7,8 @@
 //! new entries are appended to it from the entry bundles, and the result must hash to the
 //! current checkpoint's root (else an entry or tile was changed).
 
+use crate::policy::CheckedPolicy;
+use crate::time;
 use crate::tlog::check::{self, Seen};
 use crate::tlog::checkpoint::Checkpoint;
 use crate::tlog::entry::{AdvisoryEntry, Entry};
@@ -14,8 +16,6 @@ use crate::tlog::merkle::{self, Frontier};
 use crate::tlog::note::NoteKey;
 use crate::tlog::tiles::{self, Source, TileNodes, TILE_WIDTH};
 use crate::tlog::{refused, writer, TlogError, CHECK_FORK, CHECK_LOG, CHECK_ROLLBACK};
-use crate::time;
-use crate::policy::CheckedPolicy;
 
 /// The kind of a Rekor-style `dsse` leaf (see [`crate::tlog::rekor`]).
 pub const SIGSTORE_DSSE: &str = "sigstore-dsse";

@@ -614,11 +614,12 @@ pub(super) fn image(
     let work = tempfile::tempdir().map_err(fsutil::err("create a temp dir in", &tmp))?;
     let root = work.path().join("rootfs");
     let layout = release.join(&a.file);
-    let config =
-        crate::build::image::unpack_layout(&layout, None, &root).map_err(|source| SbomError::Image {
+    let config = crate::build::image::unpack_layout(&layout, None, &root).map_err(|source| {
+        SbomError::Image {
             layout: layout.clone(),
             source,
-        })?;
+        }
+    })?;
     // The image's own venv, wherever it is (docassemble's is under /usr/share).
     let venv = config
         .config

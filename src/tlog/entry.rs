@@ -26,8 +26,8 @@
 //! control characters. `relsign verify` rebuilds the entry from the verified provenance and
 //! the signature's key, so the entry's bytes are never trusted as given.
 
-use crate::time;
 use crate::digest::Sha256Hex;
+use crate::time;
 
 pub const ENTRY_TYPE: &str = "relsign.dev/tlog-entry/v1";
 pub const KIND_SIGNATURE: &str = "release-signature";

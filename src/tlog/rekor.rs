@@ -21,8 +21,8 @@
 //! the bundle (sigstore-js does not check `envelopeHash`; it checks the signature and the
 //! payload hash against the bundle's envelope).
 
-use crate::dsse::{b64, Envelope};
 use crate::digest::Sha256Hex;
+use crate::dsse::{b64, Envelope};
 use crate::keys::PublicKey;
 use serde_json::{json, Value};
 
