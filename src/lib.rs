@@ -14,6 +14,7 @@ pub mod digest;
 pub mod fetch;
 pub mod fsutil;
 pub mod gate;
+pub mod http;
 pub mod image;
 pub mod json;
 pub mod keys;

@@ -3,7 +3,7 @@
 use crate::{print_json, CheckFailed};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use relsign::publish::http::Transport;
+use relsign::http::{redact, Client};
 use relsign::publish::journal::Journal;
 use relsign::publish::plan::{self, Destination, Gen, ReleaseDir};
 use relsign::publish::run::{self, Outcome, RunOptions};
@@ -197,7 +197,7 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
 
     if a.dry_run {
         let journal = Journal::open(journal_path.exists().then_some(journal_path.as_path()))?;
-        let t = Transport::for_ping()?;
+        let t = Client::for_ping()?;
         let mut pings = Vec::new();
         if a.ping {
             for d in &dests {
@@ -230,7 +230,7 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
                     dp.dest.name,
                     dp.dest.kind,
                     dp.dest.role,
-                    relsign::fetch::redact(&dp.dest.url),
+                    redact(&dp.dest.url),
                     dp.steps.len(),
                     if done > 0 {
                         format!(", {done} already done (journal)")
@@ -260,7 +260,7 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
     }
 
     let mut journal = Journal::open(Some(&journal_path))?;
-    let t = Transport::new()?;
+    let t = Client::for_publish()?;
     let mut opts = RunOptions::from_env();
     opts.read_back = !a.no_read_back;
     let report = run::execute(&plan, &mut journal, &t, &opts, r);
@@ -340,7 +340,7 @@ pub struct DestinationsArgs {
 pub fn destinations_cmd(a: DestinationsArgs, json: bool, r: &dyn Reporter) -> Result<()> {
     let recipe = Recipe::load(&a.recipe)?;
     let dests = destinations(&recipe, &a.to, &a.urls, false)?;
-    let t = Transport::for_ping()?;
+    let t = Client::for_ping()?;
     let mut rows = Vec::new();
     let mut bad = Vec::new();
     for d in &dests {
@@ -363,8 +363,8 @@ pub fn destinations_cmd(a: DestinationsArgs, json: bool, r: &dyn Reporter) -> Re
             "release": recipe.file.release.name,
             "version": recipe.file.release.version,
             "destinations": rows.iter().map(|(d, p)| serde_json::json!({
-                "name": d.name, "kind": d.kind, "url": relsign::fetch::redact(&d.url), "role": d.role,
-                "index_url": d.index_url.as_deref().map(relsign::fetch::redact),
+                "name": d.name, "kind": d.kind, "url": redact(&d.url), "role": d.role,
+                "index_url": d.index_url.as_deref().map(redact),
                 "reachable": p.as_ref().map(|p| p.is_ok()),
                 "error": p.as_ref().and_then(|p| p.as_ref().err()),
             })).collect::<Vec<_>>(),
@@ -381,7 +381,7 @@ pub fn destinations_cmd(a: DestinationsArgs, json: bool, r: &dyn Reporter) -> Re
                 d.name,
                 d.kind.to_string(),
                 d.role,
-                relsign::fetch::redact(&d.url)
+                redact(&d.url)
             );
         }
     }

@@ -1,13 +1,12 @@
 //! Executing a publish plan: each destination's steps in order, skipping what the journal
 //! records, recording each step once it is done, then reading the destination back.
 
-use super::http::{HttpError, Transport};
 use super::journal::{Journal, Record};
 use super::plan::{mirror_root, Action, DestPlan, Kind, Plan, PlanError, Step};
 use super::{pypi, registry, CredentialError, Credentials};
 use crate::digest::Sha256Hex;
-use crate::fetch::redact;
 use crate::fsutil::{self, FsError};
+use crate::http::{redact, Client, HttpError};
 use crate::report::Reporter;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -120,7 +119,7 @@ trait Target {
 pub fn execute(
     plan: &Plan,
     journal: &mut Journal,
-    t: &Transport,
+    t: &Client,
     o: &RunOptions,
     r: &dyn Reporter,
 ) -> PublishReport {
@@ -206,7 +205,7 @@ fn run_dest(
     repo: Option<&registry::RepoRef>,
     mount_from: Option<&str>,
     journal: &mut Journal,
-    t: &Transport,
+    t: &Client,
     o: &RunOptions,
     r: &dyn Reporter,
     executed: &mut usize,
@@ -342,7 +341,7 @@ fn push_parallel(
     repo: &registry::RepoRef,
     creds: &Option<Credentials>,
     mount_from: Option<&str>,
-    t: &Transport,
+    t: &Client,
     r: &dyn Reporter,
     done: &mut dyn FnMut(usize) -> Result<(), PublishError>,
 ) -> Result<std::collections::BTreeMap<usize, Outcome>, PublishError> {
@@ -676,7 +675,7 @@ impl Target for MirrorTarget {
 /// the release preflight). A mirror must be a directory that can be created or written.
 pub fn ping(
     d: &super::plan::Destination,
-    t: &Transport,
+    t: &Client,
     r: &dyn Reporter,
 ) -> Result<(), PublishError> {
     let creds = Credentials::resolve(d.credentials.as_deref(), &d.name)?;
