@@ -16,6 +16,7 @@ pub mod fetch;
 pub mod fsutil;
 pub mod gate;
 pub mod git;
+pub mod http;
 pub mod json;
 pub mod keys;
 pub mod lock;

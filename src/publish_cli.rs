@@ -3,7 +3,7 @@
 use crate::{print_json, CheckFailed};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use relsign::publish::http::Transport;
+use relsign::http::{redact, Client};
 use relsign::publish::journal::Journal;
 use relsign::publish::plan::{self, Destination, Gen, ReleaseDir};
 use relsign::publish::run::{self, Outcome, RunOptions};
@@ -194,73 +194,11 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
         .journal
         .clone()
         .unwrap_or_else(|| work.join("journal.jsonl"));
-
     if a.dry_run {
-        let journal = Journal::open(journal_path.exists().then_some(journal_path.as_path()))?;
-        let t = Transport::for_ping()?;
-        let mut pings = Vec::new();
-        if a.ping {
-            for d in &dests {
-                let res = relsign::publish::run::ping(d, &t, r);
-                pings.push((d.name.clone(), res.map_err(|e| e.to_string())));
-            }
-        }
-        if json {
-            print_json(serde_json::json!({
-                "ok": pings.iter().all(|(_, p)| p.is_ok()),
-                "dry_run": true,
-                "plan": plan,
-                "ping": pings.iter().map(|(n, p)| serde_json::json!({"destination": n, "ok": p.is_ok(), "error": p.as_ref().err()})).collect::<Vec<_>>(),
-            }));
-        } else {
-            outln!(
-                "plan: publish {} {} to {} destination(s)",
-                plan.release,
-                plan.version,
-                plan.destinations.len()
-            );
-            for dp in &plan.destinations {
-                let done = dp
-                    .steps
-                    .iter()
-                    .filter(|s| journal.is_done(&dp.record(s)))
-                    .count();
-                outln!(
-                    "  {} ({}, {}) {}: {} step(s){}",
-                    dp.dest.name,
-                    dp.dest.kind,
-                    dp.dest.role,
-                    relsign::fetch::redact(&dp.dest.url),
-                    dp.steps.len(),
-                    if done > 0 {
-                        format!(", {done} already done (journal)")
-                    } else {
-                        String::new()
-                    }
-                );
-                for s in &dp.steps {
-                    outln!(
-                        "    {:<10} {}",
-                        format!("{:?}", s.phase).to_lowercase(),
-                        s.describe()
-                    );
-                }
-            }
-            for (n, p) in &pings {
-                match p {
-                    Ok(()) => outln!("  reachable: {n}"),
-                    Err(e) => outln!("  UNREACHABLE: {n}: {e}"),
-                }
-            }
-        }
-        if let Some((n, Err(e))) = pings.iter().find(|(_, p)| p.is_err()) {
-            bail!("destination {n} is not reachable: {e}");
-        }
-        return Ok(());
+        return dry_run(&a, &plan, &dests, &journal_path, json, r);
     }
-
     let mut journal = Journal::open(Some(&journal_path))?;
-    let t = Transport::new()?;
+    let t = Client::for_publish()?;
     let mut opts = RunOptions::from_env();
     opts.read_back = !a.no_read_back;
     let report = run::execute(&plan, &mut journal, &t, &opts, r);
@@ -270,26 +208,115 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
             print_json(serde_json::to_value(&report)?);
         }
     } else {
-        for d in &report.destinations {
-            let count = |o: Outcome| d.steps.iter().filter(|s| s.outcome == o).count();
-            match &d.error {
-                None => outln!(
-                    "published to {} ({}): {} done{}, {} already there, {} resumed from the journal; {}",
-                    d.name,
-                    d.url,
-                    count(Outcome::Done) + count(Outcome::Mounted),
-                    match count(Outcome::Mounted) {
-                        0 => String::new(),
-                        n => format!(" ({n} blob(s) mounted from another repository)"),
-                    },
-                    count(Outcome::Present),
-                    count(Outcome::Journaled),
-                    d.read_back.as_deref().unwrap_or("not read back")
-                ),
-                Some(e) => outln!("FAILED   {} ({}): {e}", d.name, d.url),
+        print_report(&report);
+    }
+    failures(&a, &report)
+}
+
+/// `--dry-run`: the plan, what the journal already records, and with `--ping` whether every
+/// destination answers.
+fn dry_run(
+    a: &PublishArgs,
+    plan: &plan::Plan,
+    dests: &[Destination],
+    journal_path: &Path,
+    json: bool,
+    r: &dyn Reporter,
+) -> Result<()> {
+    let journal = Journal::open(journal_path.exists().then_some(journal_path))?;
+    let t = Client::for_ping()?;
+    let mut pings = Vec::new();
+    if a.ping {
+        for d in dests {
+            let res = relsign::publish::run::ping(d, &t, r);
+            pings.push((d.name.clone(), res.map_err(|e| e.to_string())));
+        }
+    }
+    if json {
+        print_json(serde_json::json!({
+            "ok": pings.iter().all(|(_, p)| p.is_ok()),
+            "dry_run": true,
+            "plan": plan,
+            "ping": pings.iter().map(|(n, p)| serde_json::json!({"destination": n, "ok": p.is_ok(), "error": p.as_ref().err()})).collect::<Vec<_>>(),
+        }));
+    } else {
+        print_plan(plan, &journal);
+        for (n, p) in &pings {
+            match p {
+                Ok(()) => outln!("  reachable: {n}"),
+                Err(e) => outln!("  UNREACHABLE: {n}: {e}"),
             }
         }
     }
+    if let Some((n, Err(e))) = pings.iter().find(|(_, p)| p.is_err()) {
+        bail!("destination {n} is not reachable: {e}");
+    }
+    Ok(())
+}
+
+/// The plan as text, with the steps the journal records as done counted.
+fn print_plan(plan: &plan::Plan, journal: &Journal) {
+    outln!(
+        "plan: publish {} {} to {} destination(s)",
+        plan.release,
+        plan.version,
+        plan.destinations.len()
+    );
+    for dp in &plan.destinations {
+        let done = dp
+            .steps
+            .iter()
+            .filter(|s| journal.is_done(&dp.record(s)))
+            .count();
+        outln!(
+            "  {} ({}, {}) {}: {} step(s){}",
+            dp.dest.name,
+            dp.dest.kind,
+            dp.dest.role,
+            redact(&dp.dest.url),
+            dp.steps.len(),
+            if done > 0 {
+                format!(", {done} already done (journal)")
+            } else {
+                String::new()
+            }
+        );
+        for s in &dp.steps {
+            outln!(
+                "    {:<10} {}",
+                format!("{:?}", s.phase).to_lowercase(),
+                s.describe()
+            );
+        }
+    }
+}
+
+/// One line per destination: what was done, or why it failed.
+fn print_report(report: &run::PublishReport) {
+    for d in &report.destinations {
+        let count = |o: Outcome| d.steps.iter().filter(|s| s.outcome == o).count();
+        match &d.error {
+            None => outln!(
+                "published to {} ({}): {} done{}, {} already there, {} resumed from the journal; {}",
+                d.name,
+                d.url,
+                count(Outcome::Done) + count(Outcome::Mounted),
+                match count(Outcome::Mounted) {
+                    0 => String::new(),
+                    n => format!(" ({n} blob(s) mounted from another repository)"),
+                },
+                count(Outcome::Present),
+                count(Outcome::Journaled),
+                d.read_back.as_deref().unwrap_or("not read back")
+            ),
+            Some(e) => outln!("FAILED   {} ({}): {e}", d.name, d.url),
+        }
+    }
+}
+
+/// The error for the destinations that failed, with the command that resumes them (a
+/// refusal exits 1); none when every destination was published.
+fn failures(a: &PublishArgs, report: &run::PublishReport) -> Result<()> {
     let failed: Vec<&run::DestReport> = report
         .destinations
         .iter()
@@ -298,7 +325,7 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
     if failed.is_empty() {
         return Ok(());
     }
-    let resume = resume_command(&a, failed.iter().map(|d| d.name.as_str()));
+    let resume = resume_command(a, failed.iter().map(|d| d.name.as_str()));
     let msg = format!(
         "{} of {} destination(s) failed: {}; fix the cause and resume with: {resume}",
         failed.len(),
@@ -340,7 +367,7 @@ pub struct DestinationsArgs {
 pub fn destinations_cmd(a: DestinationsArgs, json: bool, r: &dyn Reporter) -> Result<()> {
     let recipe = Recipe::load(&a.recipe)?;
     let dests = destinations(&recipe, &a.to, &a.urls, false)?;
-    let t = Transport::for_ping()?;
+    let t = Client::for_ping()?;
     let mut rows = Vec::new();
     let mut bad = Vec::new();
     for d in &dests {
@@ -363,8 +390,8 @@ pub fn destinations_cmd(a: DestinationsArgs, json: bool, r: &dyn Reporter) -> Re
             "release": recipe.file.release.name,
             "version": recipe.file.release.version,
             "destinations": rows.iter().map(|(d, p)| serde_json::json!({
-                "name": d.name, "kind": d.kind, "url": relsign::fetch::redact(&d.url), "role": d.role,
-                "index_url": d.index_url.as_deref().map(relsign::fetch::redact),
+                "name": d.name, "kind": d.kind, "url": redact(&d.url), "role": d.role,
+                "index_url": d.index_url.as_deref().map(redact),
                 "reachable": p.as_ref().map(|p| p.is_ok()),
                 "error": p.as_ref().and_then(|p| p.as_ref().err()),
             })).collect::<Vec<_>>(),
@@ -381,7 +408,7 @@ pub fn destinations_cmd(a: DestinationsArgs, json: bool, r: &dyn Reporter) -> Re
                 d.name,
                 d.kind.to_string(),
                 d.role,
-                relsign::fetch::redact(&d.url)
+                redact(&d.url)
             );
         }
     }

@@ -10,8 +10,8 @@ use common::proxy::{Faults, Proxy, TokenGate};
 use common::pyindex::htpasswd;
 use common::*;
 use relsign::digest::Sha256Hex;
+use relsign::http::Client as Transport;
 use relsign::oci::{self, Descriptor, Layout};
-use relsign::publish::http::Transport;
 use relsign::publish::registry::{
     BlobPush, Registry as Client, RegistryError, RepoRef, Resolver, Target,
 };
@@ -64,7 +64,7 @@ impl Notes {
 }
 
 fn transport() -> Transport {
-    let mut t = Transport::new().unwrap();
+    let mut t = Transport::for_publish().unwrap();
     t.base_backoff = Duration::from_millis(20);
     t.max_backoff = Duration::from_millis(500);
     t
@@ -646,7 +646,7 @@ fn wrong_or_missing_credentials_are_clear_errors_without_the_secret() {
     );
 
     // Nothing listens: a transport error naming the URL, after the retries.
-    let mut quick = Transport::new().unwrap();
+    let mut quick = Transport::for_publish().unwrap();
     quick.attempts = 2;
     quick.base_backoff = Duration::from_millis(10);
     let port = free_port();

@@ -173,12 +173,7 @@ pub fn project_files(
             let links = parse_project_page(&html, &url);
             Ok(Some((url, links)))
         }
-        Err(FetchError::Status {
-            status: 404 | 410, ..
-        }) => Ok(None),
-        Err(FetchError::File { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            Ok(None)
-        }
+        Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
     }
 }

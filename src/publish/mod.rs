@@ -4,7 +4,6 @@
 //! items) executed in a fixed order (blobs, manifests, signatures, then tags and index pages),
 //! recorded step by step in a journal so that a re-run resumes, and read back at the end.
 
-pub mod http;
 pub mod journal;
 pub mod plan;
 pub mod pull;

@@ -405,86 +405,200 @@ fn plan_oci(rel: &ReleaseDir, dest: &str, gen: &Gen) -> Result<Vec<Step>, PlanEr
             "destination {dest} is an OCI registry, but the release has no image artifact"
         )));
     };
-    let layout_dir = rel.dir.join(file);
-    let layout = oci::Layout::open(&layout_dir).map_err(|e| PlanError::Release {
-        path: layout_dir.clone(),
-        reason: e.to_string(),
-    })?;
-    let mpath = layout.blob_path(digest.as_str());
-    let mbytes = fsutil::read(&mpath)?;
-    if Sha256Hex::of(&mbytes) != *digest {
-        return Err(PlanError::Release {
-            path: mpath,
-            reason: format!(
-                "manifest sha256 expected={digest} (release.json), got={}",
-                Sha256Hex::of(&mbytes)
-            ),
-        });
+    let image = Image::open(rel, file, digest)?;
+    let mut steps = OciSteps::default();
+    for d in std::iter::once(&image.manifest.config).chain(&image.manifest.layers) {
+        steps.blob(d, image.layout.blob_path(d.hex()))?;
     }
-    let manifest: oci::Manifest =
-        serde_json::from_slice(&mbytes).map_err(|e| PlanError::Release {
-            path: mpath.clone(),
+    steps.push(
+        Phase::Manifests,
+        Action::Manifest {
+            digest: digest.clone(),
+            media_type: image.manifest.media_type.clone(),
+            path: image.path.clone(),
+        },
+    );
+    let base = ReferrerBase::new(rel, &image, digest, gen, &mut steps)?;
+    let files = rel.files()?;
+    let mut referrers = bundle_referrers(rel, &files, file, &base, &mut steps)?;
+    referrers.push(release_referrer(rel, &files, file, &base, &mut steps)?);
+    for (d, path) in &referrers {
+        steps.push(
+            Phase::Signatures,
+            Action::Manifest {
+                digest: Sha256Hex::parse(d.hex()).expect("we made it"),
+                media_type: oci::MEDIA_MANIFEST.into(),
+                path: path.clone(),
+            },
+        );
+    }
+    steps.push(
+        Phase::Tags,
+        Action::ReferrersIndex {
+            subject: digest.clone(),
+            descriptors: referrers.iter().map(|(d, _)| d.clone()).collect(),
+        },
+    );
+    steps.push(
+        Phase::Tags,
+        Action::Tag {
+            tag: rel.manifest.version.clone(),
+            digest: digest.clone(),
+            media_type: image.manifest.media_type.clone(),
+            path: image.path,
+        },
+    );
+    Ok(steps.steps)
+}
+
+/// The release's image: its layout, and its manifest (checked against release.json).
+struct Image {
+    layout: oci::Layout,
+    /// The manifest's blob, its bytes and the manifest.
+    path: PathBuf,
+    bytes: Vec<u8>,
+    manifest: oci::Manifest,
+}
+
+impl Image {
+    fn open(rel: &ReleaseDir, file: &str, digest: &Sha256Hex) -> Result<Image, PlanError> {
+        let layout_dir = rel.dir.join(file);
+        let layout = oci::Layout::open(&layout_dir).map_err(|e| PlanError::Release {
+            path: layout_dir.clone(),
             reason: e.to_string(),
         })?;
-    let mut steps = Vec::new();
-    let mut seen = BTreeSet::new();
-    let mut blob =
-        |steps: &mut Vec<Step>, d: &Descriptor, path: PathBuf| -> Result<(), PlanError> {
-            let hex = Sha256Hex::parse(d.hex()).map_err(|e| PlanError::Release {
+        let path = layout.blob_path(digest.as_str());
+        let bytes = fsutil::read(&path)?;
+        if Sha256Hex::of(&bytes) != *digest {
+            return Err(PlanError::Release {
+                path,
+                reason: format!(
+                    "manifest sha256 expected={digest} (release.json), got={}",
+                    Sha256Hex::of(&bytes)
+                ),
+            });
+        }
+        let manifest: oci::Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| PlanError::Release {
                 path: path.clone(),
-                reason: e,
+                reason: e.to_string(),
             })?;
-            if seen.insert(hex.clone()) {
-                steps.push(Step {
-                    phase: Phase::Blobs,
-                    action: Action::Blob {
-                        digest: hex,
-                        size: d.size,
-                        path,
-                    },
-                });
-            }
-            Ok(())
-        };
-    for d in std::iter::once(&manifest.config).chain(&manifest.layers) {
-        blob(&mut steps, d, layout.blob_path(d.hex()))?;
+        Ok(Image {
+            layout,
+            path,
+            bytes,
+            manifest,
+        })
     }
-    steps.push(Step {
-        phase: Phase::Manifests,
-        action: Action::Manifest {
-            digest: digest.clone(),
-            media_type: manifest.media_type.clone(),
-            path: mpath.clone(),
-        },
-    });
+}
 
-    let subject = Descriptor {
-        media_type: manifest.media_type.clone(),
-        digest: format!("sha256:{digest}"),
-        size: mbytes.len() as u64,
-        annotations: None,
-        artifact_type: None,
-    };
-    let created = oci::rfc3339(rel.manifest.source_date_epoch);
-    let (ed, es, ep) = gen.put(b"{}")?;
-    let empty = Descriptor {
-        media_type: MEDIA_EMPTY.into(),
-        digest: format!("sha256:{ed}"),
-        size: es,
-        annotations: None,
-        artifact_type: None,
-    };
-    blob(&mut steps, &empty, ep)?;
+/// A registry destination's steps, each blob once.
+#[derive(Default)]
+struct OciSteps {
+    steps: Vec<Step>,
+    seen: BTreeSet<Sha256Hex>,
+}
 
-    let files = rel.files()?;
-    let image_prefix = format!("{file}/");
-    let mut referrers: Vec<(Descriptor, PathBuf)> = Vec::new();
-    // One referrer per Sigstore bundle about the image, laid out as cosign's bundle format.
-    for f in &files {
+impl OciSteps {
+    fn push(&mut self, phase: Phase, action: Action) {
+        self.steps.push(Step { phase, action });
+    }
+
+    /// The blob `d` at `path`, unless it is planned already.
+    fn blob(&mut self, d: &Descriptor, path: PathBuf) -> Result<(), PlanError> {
+        let hex = Sha256Hex::parse(d.hex()).map_err(|e| PlanError::Release {
+            path: path.clone(),
+            reason: e,
+        })?;
+        if self.seen.insert(hex.clone()) {
+            self.push(
+                Phase::Blobs,
+                Action::Blob {
+                    digest: hex,
+                    size: d.size,
+                    path,
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What every referrer of the image shares: the empty config (its blob planned), the subject,
+/// the creation time.
+struct ReferrerBase<'g> {
+    gen: &'g Gen,
+    empty: Descriptor,
+    subject: Descriptor,
+    created: String,
+}
+
+impl<'g> ReferrerBase<'g> {
+    fn new(
+        rel: &ReleaseDir,
+        image: &Image,
+        digest: &Sha256Hex,
+        gen: &'g Gen,
+        steps: &mut OciSteps,
+    ) -> Result<Self, PlanError> {
+        let subject = Descriptor {
+            media_type: image.manifest.media_type.clone(),
+            digest: format!("sha256:{digest}"),
+            size: image.bytes.len() as u64,
+            annotations: None,
+            artifact_type: None,
+        };
+        let created = oci::rfc3339(rel.manifest.source_date_epoch);
+        let (ed, es, ep) = gen.put(b"{}")?;
+        let empty = Descriptor {
+            media_type: MEDIA_EMPTY.into(),
+            digest: format!("sha256:{ed}"),
+            size: es,
+            annotations: None,
+            artifact_type: None,
+        };
+        steps.blob(&empty, ep)?;
+        Ok(ReferrerBase {
+            gen,
+            empty,
+            subject,
+            created,
+        })
+    }
+
+    /// A referrer with these layers and annotations; see [`referrer`].
+    fn referrer(
+        &self,
+        artifact_type: &str,
+        layers: Vec<Descriptor>,
+        annotations: BTreeMap<String, String>,
+    ) -> Result<(Descriptor, PathBuf), PlanError> {
+        referrer(
+            self.gen,
+            artifact_type,
+            &self.empty,
+            layers,
+            &self.subject,
+            annotations,
+        )
+    }
+}
+
+/// One referrer per Sigstore bundle about the image, laid out as cosign's bundle format; the
+/// bundles' blobs are planned.
+fn bundle_referrers(
+    rel: &ReleaseDir,
+    files: &[String],
+    image_file: &str,
+    base: &ReferrerBase<'_>,
+    steps: &mut OciSteps,
+) -> Result<Vec<(Descriptor, PathBuf)>, PlanError> {
+    let mut referrers = Vec::new();
+    for f in files {
         let Some(name) = f.strip_prefix("attestations/") else {
             continue;
         };
-        if !name.ends_with(".sigstore.json") || !bundle_is_about_image(name, file) {
+        if !name.ends_with(".sigstore.json") || !bundle_is_about_image(name, image_file) {
             continue;
         }
         let path = rel.dir.join(f);
@@ -496,9 +610,9 @@ fn plan_oci(rel: &ReleaseDir, dest: &str, gen: &Gen) -> Result<Vec<Step>, PlanEr
             annotations: Some(BTreeMap::from([(TITLE.to_string(), f.clone())])),
             artifact_type: None,
         };
-        blob(&mut steps, &layer, path)?;
+        steps.blob(&layer, path)?;
         let mut ann = BTreeMap::from([
-            (CREATED.to_string(), created.clone()),
+            (CREATED.to_string(), base.created.clone()),
             (
                 "dev.sigstore.bundle.content".to_string(),
                 "dsse-envelope".to_string(),
@@ -507,18 +621,23 @@ fn plan_oci(rel: &ReleaseDir, dest: &str, gen: &Gen) -> Result<Vec<Step>, PlanEr
         if let Some(pt) = bundle_predicate_type(&bytes) {
             ann.insert("dev.sigstore.bundle.predicateType".into(), pt);
         }
-        referrers.push(referrer(
-            gen,
-            MEDIA_BUNDLE,
-            &empty,
-            vec![layer],
-            &subject,
-            ann,
-        )?);
+        referrers.push(base.referrer(MEDIA_BUNDLE, vec![layer], ann)?);
     }
-    // The release's metadata, so that `relsign verify` and `relsign rebuild` work from the
-    // registry alone: one tar layer, so the number of blobs (each a few round trips) does not
-    // grow with the number of files (a source tree in inputs/ can have thousands).
+    Ok(referrers)
+}
+
+/// The referrer carrying the release's metadata, so that `relsign verify` and `relsign
+/// rebuild` work from the registry alone: one tar layer (its blob planned), so the number of
+/// blobs (each a few round trips) does not grow with the number of files (a source tree in
+/// inputs/ can have thousands).
+fn release_referrer(
+    rel: &ReleaseDir,
+    files: &[String],
+    image_file: &str,
+    base: &ReferrerBase<'_>,
+    steps: &mut OciSteps,
+) -> Result<(Descriptor, PathBuf), PlanError> {
+    let image_prefix = format!("{image_file}/");
     let metadata: Vec<&String> = files
         .iter()
         .filter(|f| {
@@ -533,7 +652,7 @@ fn plan_oci(rel: &ReleaseDir, dest: &str, gen: &Gen) -> Result<Vec<Step>, PlanEr
         })
         .collect();
     let tar = metadata_tar(&rel.dir, &metadata, rel.manifest.source_date_epoch)?;
-    let (td, ts, tp) = gen.put(&tar)?;
+    let (td, ts, tp) = base.gen.put(&tar)?;
     let layer = Descriptor {
         media_type: MEDIA_RELEASE_TAR.into(),
         digest: format!("sha256:{td}"),
@@ -544,51 +663,15 @@ fn plan_oci(rel: &ReleaseDir, dest: &str, gen: &Gen) -> Result<Vec<Step>, PlanEr
         )])),
         artifact_type: None,
     };
-    blob(&mut steps, &layer, tp)?;
-    let layers = vec![layer];
+    steps.blob(&layer, tp)?;
     let ann = BTreeMap::from([
-        (CREATED.to_string(), created.clone()),
+        (CREATED.to_string(), base.created.clone()),
         (
             "dev.relsign.release".to_string(),
             format!("{} {}", rel.manifest.name, rel.manifest.version),
         ),
     ]);
-    referrers.push(referrer(
-        gen,
-        ARTIFACT_RELEASE,
-        &empty,
-        layers,
-        &subject,
-        ann,
-    )?);
-
-    for (d, path) in &referrers {
-        steps.push(Step {
-            phase: Phase::Signatures,
-            action: Action::Manifest {
-                digest: Sha256Hex::parse(d.hex()).expect("we made it"),
-                media_type: oci::MEDIA_MANIFEST.into(),
-                path: path.clone(),
-            },
-        });
-    }
-    steps.push(Step {
-        phase: Phase::Tags,
-        action: Action::ReferrersIndex {
-            subject: digest.clone(),
-            descriptors: referrers.iter().map(|(d, _)| d.clone()).collect(),
-        },
-    });
-    steps.push(Step {
-        phase: Phase::Tags,
-        action: Action::Tag {
-            tag: rel.manifest.version.clone(),
-            digest: digest.clone(),
-            media_type: manifest.media_type.clone(),
-            path: mpath,
-        },
-    });
-    Ok(steps)
+    base.referrer(ARTIFACT_RELEASE, vec![layer], ann)
 }
 
 /// A referrer manifest (OCI 1.1: empty config, artifactType, subject), written to the work
@@ -691,6 +774,21 @@ fn plan_mirror(
 ) -> Result<Vec<Step>, PlanError> {
     let root = mirror_root(&d.url);
     let base = mirror_release_dir(&rel.manifest.name, &rel.manifest.version);
+    let mut steps = release_copies(rel, &base)?;
+    let Some(pdir) = policy_dir else {
+        return Err(PlanError::Usage(format!(
+            "destination {} is a mirror: it carries the trust policy; give --policy DIR",
+            d.name
+        )));
+    };
+    steps.extend(policy_copies(pdir)?);
+    steps.extend(index_pages(rel, &root, &base, gen)?);
+    steps.sort_by_key(|s| s.phase);
+    Ok(steps)
+}
+
+/// The release directory's files, copied under `base`.
+fn release_copies(rel: &ReleaseDir, base: &str) -> Result<Vec<Step>, PlanError> {
     let mut steps = Vec::new();
     for f in rel.files()? {
         if f == crate::release::NOT_A_RELEASE {
@@ -714,12 +812,11 @@ fn plan_mirror(
             },
         });
     }
-    let Some(pdir) = policy_dir else {
-        return Err(PlanError::Usage(format!(
-            "destination {} is a mirror: it carries the trust policy; give --policy DIR",
-            d.name
-        )));
-    };
+    Ok(steps)
+}
+
+/// The trust policy's files (`<policy dir>/policy/*.json`), copied under `keys/policy/`.
+fn policy_copies(pdir: &Path) -> Result<Vec<Step>, PlanError> {
     let pol = pdir.join("policy");
     let mut pfiles: Vec<_> = std::fs::read_dir(&pol)
         .map_err(fsutil::err("read directory", &pol))?
@@ -728,6 +825,7 @@ fn plan_mirror(
         .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
         .collect();
     pfiles.sort();
+    let mut steps = Vec::new();
     for n in pfiles {
         let path = pol.join(&n);
         let (sha, _) = crate::digest::hash_file(&path).map_err(fsutil::err("read", &path))?;
@@ -740,9 +838,17 @@ fn plan_mirror(
             },
         });
     }
+    Ok(steps)
+}
 
-    // Index pages: every wheel/sdist of every release in the mirror (as its release.json says)
-    // plus this release's.
+/// Index pages: every wheel/sdist of every release in the mirror (as its release.json says)
+/// plus this release's, one page per project and the root page.
+fn index_pages(
+    rel: &ReleaseDir,
+    root: &Path,
+    base: &str,
+    gen: &Gen,
+) -> Result<Vec<Step>, PlanError> {
     let mut by_project: BTreeMap<String, BTreeMap<String, (String, Sha256Hex)>> = BTreeMap::new();
     let mut add = |m: &ReleaseManifest| {
         let base = mirror_release_dir(&m.name, &m.version);
@@ -762,10 +868,23 @@ fn plan_mirror(
     };
     // This release's own directory is not read: its files are being (re)placed, and a copy
     // step refuses other bytes under its names.
-    for m in mirror_releases(&root, &base)? {
+    for m in mirror_releases(root, base)? {
         add(&m);
     }
     add(&rel.manifest);
+    let mut steps = Vec::new();
+    let mut page_step = |rel: String, page: String| -> Result<(), PlanError> {
+        let (sha, _, path) = gen.put(page.as_bytes())?;
+        steps.push(Step {
+            phase: Phase::Tags,
+            action: Action::Copy {
+                rel,
+                sha256: sha,
+                path,
+            },
+        });
+        Ok(())
+    };
     for (project, files) in &by_project {
         let links: Vec<(String, String)> = files
             .iter()
@@ -784,28 +903,13 @@ fn plan_mirror(
             })
             .collect();
         let page = simple::render_project_page(project, &links);
-        let (sha, _, path) = gen.put(page.as_bytes())?;
-        steps.push(Step {
-            phase: Phase::Tags,
-            action: Action::Copy {
-                rel: format!("simple/{project}/index.html"),
-                sha256: sha,
-                path,
-            },
-        });
+        page_step(format!("simple/{project}/index.html"), page)?;
     }
     let projects: Vec<String> = by_project.keys().cloned().collect();
-    let page = simple::render_root_page(&projects);
-    let (sha, _, path) = gen.put(page.as_bytes())?;
-    steps.push(Step {
-        phase: Phase::Tags,
-        action: Action::Copy {
-            rel: "simple/index.html".into(),
-            sha256: sha,
-            path,
-        },
-    });
-    steps.sort_by_key(|s| s.phase);
+    page_step(
+        "simple/index.html".into(),
+        simple::render_root_page(&projects),
+    )?;
     Ok(steps)
 }
 

@@ -2,13 +2,13 @@
 //! from its referrers (the Sigstore bundles and the relsign release artifact), into a release
 //! directory that `relsign verify` and `relsign rebuild` read like any other.
 
-use super::http::Transport;
 use super::plan::{ARTIFACT_RELEASE, MEDIA_BUNDLE, MEDIA_RELEASE_TAR, TITLE};
 use super::registry::{self, Registry, Target};
 use super::run::PublishError;
 use super::Credentials;
 use crate::digest::Sha256Hex;
 use crate::fsutil;
+use crate::http::{redact, Client};
 use crate::report::Reporter;
 use std::path::{Path, PathBuf};
 
@@ -36,12 +36,12 @@ pub fn pull_release(
     dir: &Path,
     r: &dyn Reporter,
 ) -> Result<PathBuf, PublishError> {
-    let t = Transport::new()?;
+    let t = Client::for_publish()?;
     let bare = reference.strip_prefix("docker://").unwrap_or(reference);
     let (repo, target) = registry::parse_reference(bare)?;
     let creds = Credentials::from_env(super::PULL_CREDENTIALS_ENV);
     let reg = Registry::new(repo, creds, &t);
-    let shown = crate::fetch::redact(bare);
+    let shown = redact(bare);
     let refuse = |reason: String| PublishError::ReadBack {
         dest: shown.clone(),
         reason,

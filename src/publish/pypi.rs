@@ -3,10 +3,9 @@
 //! `protocol_version=1`, `sha256_digest`, and the artifact's own metadata (METADATA or PKG-INFO)
 //! as lowercased fields. Before uploading, the index's simple page is asked for the file.
 
-use super::http::{short, HttpError, Transport};
 use super::Credentials;
 use crate::digest::Sha256Hex;
-use crate::fetch::{redact, resolve_href};
+use crate::http::{redact, resolve_href, Client, HttpError};
 use crate::python::requirements::normalize_name;
 use crate::python::{metadata, simple};
 use crate::report::Reporter;
@@ -24,13 +23,9 @@ pub enum PypiError {
         expected: Sha256Hex,
         got: String,
     },
-    #[error("{method} {url}: HTTP {status}{}{}", if .body.is_empty() { String::new() } else { format!(": {}", .body) }, if matches!(.status, 401 | 403) { " (wrong credentials, or no upload permission? see $RELSIGN_PUBLISH_<NAME>)" } else { "" })]
-    Status {
-        method: String,
-        url: String,
-        status: u16,
-        body: String,
-    },
+    /// An answer the index should not give; 401 and 403 with a hint about credentials.
+    #[error("{answer}{}", if matches!(.answer.status_code(), Some(401 | 403)) { " (wrong credentials, or no upload permission? see $RELSIGN_PUBLISH_<NAME>)" } else { "" })]
+    Status { answer: HttpError },
     #[error("{file}: {reason}")]
     Artifact { file: String, reason: String },
     #[error("{index}: read-back of {file}: {reason}")]
@@ -70,7 +65,7 @@ pub struct Index<'a> {
     upload_url: String,
     simple_url: String,
     creds: Option<Credentials>,
-    t: &'a Transport,
+    t: &'a Client,
 }
 
 /// The simple index beside an upload URL: `…/legacy/` → `…/simple/` (PyPI's layout), else
@@ -88,7 +83,7 @@ impl<'a> Index<'a> {
         upload_url: &str,
         simple_url: Option<&str>,
         creds: Option<Credentials>,
-        t: &'a Transport,
+        t: &'a Client,
     ) -> Self {
         Index {
             upload_url: upload_url.to_string(),
@@ -111,27 +106,18 @@ impl<'a> Index<'a> {
         let resp = self
             .t
             .send("GET", url, r, &|| Ok(self.auth(self.t.client().get(url))))?;
-        let status = resp.status().as_u16();
-        if status == 404 {
+        if resp.status().as_u16() == 404 {
             return Ok(None);
         }
         if !resp.status().is_success() {
-            let body = resp.text().unwrap_or_default();
             return Err(PypiError::Status {
-                method: "GET".into(),
-                url: redact(url),
-                status,
-                body: short(&body),
+                answer: HttpError::status("GET", url, resp),
             });
         }
         let mut v = Vec::new();
         let mut resp = resp;
-        resp.read_to_end(&mut v).map_err(|e| HttpError::Transport {
-            method: "GET".into(),
-            url: redact(url),
-            reason: e.to_string(),
-            attempts: 1,
-        })?;
+        resp.read_to_end(&mut v)
+            .map_err(|e| HttpError::read("GET", url, e.to_string(), Some(1)))?;
         Ok(Some(v))
     }
 
@@ -221,23 +207,17 @@ impl<'a> Index<'a> {
                     .body(body),
             ))
         })?;
-        let status = resp.status().as_u16();
         if resp.status().is_success() {
             return Ok(UploadOutcome::Uploaded);
         }
-        let body = resp.text().unwrap_or_default();
-        if status == 400 || status == 409 {
+        let err = HttpError::status("POST", &self.upload_url, resp);
+        if matches!(err.status_code(), Some(400 | 409)) {
             // An earlier attempt may have landed before its answer was lost.
             if check(r)? == Some(true) {
                 return Ok(UploadOutcome::ExistsIdentical);
             }
         }
-        Err(PypiError::Status {
-            method: "POST".into(),
-            url: shown,
-            status,
-            body: short(&body),
-        })
+        Err(PypiError::Status { answer: err })
     }
 
     /// Download the file the index serves and compare its digest.

@@ -7,14 +7,15 @@
 //! No registry address is built in: `docker.io/…` names go where containers'
 //! `registries.conf` (or `$RELSIGN_DOCKER_IO_ENDPOINT`) sends them.
 
-use super::http::{short, HttpError, Transport};
 use super::Credentials;
 use crate::digest::{HashingWriter, Sha256Hex};
-use crate::fetch::redact;
 use crate::fsutil::{self, FsError};
+use crate::http::{
+    error_chain, redact, resolve_href, short, Attempt, Client, HttpError, Method, RequestBuilder,
+    Response,
+};
 use crate::oci::{self, Descriptor};
 use crate::report::Reporter;
-use reqwest::blocking::{RequestBuilder, Response};
 use std::cell::RefCell;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -25,13 +26,6 @@ pub enum RegistryError {
     Http(#[from] HttpError),
     #[error(transparent)]
     Fs(#[from] FsError),
-    #[error("{method} {url}: HTTP {status}{}", if .body.is_empty() { String::new() } else { format!(": {}", .body) })]
-    Status {
-        method: String,
-        url: String,
-        status: u16,
-        body: String,
-    },
     #[error("{registry}: authentication failed: {reason}")]
     Auth { registry: String, reason: String },
     #[error("{what}: sha256 expected={expected}, got={got}")]
@@ -409,10 +403,38 @@ enum Payload<'b> {
     },
 }
 
+impl Payload<'_> {
+    /// The request with this body.
+    fn attach(&self, b: RequestBuilder) -> Result<RequestBuilder, String> {
+        Ok(match self {
+            Payload::Empty => b,
+            Payload::Bytes(x) => b.body(x.to_vec()),
+            Payload::File { path, offset, len } => {
+                // Read into memory (at most one chunk): the blocking client streams a reader
+                // in small pieces through a channel, several times slower than handing it the
+                // bytes.
+                let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+                let mut f = std::fs::File::open(path).map_err(fail)?;
+                f.seek(SeekFrom::Start(*offset)).map_err(fail)?;
+                let mut buf = Vec::with_capacity(*len as usize);
+                f.take(*len).read_to_end(&mut buf).map_err(fail)?;
+                if buf.len() as u64 != *len {
+                    return Err(format!(
+                        "{}: {} bytes at offset {offset}, expected {len} (file shrank)",
+                        path.display(),
+                        buf.len()
+                    ));
+                }
+                b.body(buf)
+            }
+        })
+    }
+}
+
 pub struct Registry<'a> {
     repo: RepoRef,
     creds: Option<Credentials>,
-    t: &'a Transport,
+    t: &'a Client,
     auth: RefCell<Auth>,
     /// Blobs larger than this are uploaded in chunks of this size (default 64 MiB, as large
     /// as a failed chunk can cost; each chunk costs the registry a hash-state save and the
@@ -421,7 +443,7 @@ pub struct Registry<'a> {
 }
 
 impl<'a> Registry<'a> {
-    pub fn new(repo: RepoRef, creds: Option<Credentials>, t: &'a Transport) -> Self {
+    pub fn new(repo: RepoRef, creds: Option<Credentials>, t: &'a Client) -> Self {
         let chunk_size = std::env::var("RELSIGN_OCI_CHUNK_SIZE")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -450,7 +472,7 @@ impl<'a> Registry<'a> {
 
     /// An upload Location, absolute or relative, with `extra` query parameters.
     fn location_url(&self, loc: &str, extra: &str) -> String {
-        let base = crate::fetch::resolve_href(&self.url("blobs/uploads/"), loc);
+        let base = resolve_href(&self.url("blobs/uploads/"), loc);
         if extra.is_empty() {
             base
         } else if base.contains('?') {
@@ -472,7 +494,7 @@ impl<'a> Registry<'a> {
     /// challenge is answered (a token fetched again) and the request sent once more.
     fn send(
         &self,
-        method: reqwest::Method,
+        method: Method,
         url: &str,
         headers: &[(&str, String)],
         body: Payload<'_>,
@@ -490,32 +512,7 @@ impl<'a> Registry<'a> {
             for (k, v) in headers {
                 b = b.header(*k, v);
             }
-            b = match &body {
-                Payload::Empty => b,
-                Payload::Bytes(x) => b.body(x.to_vec()),
-                Payload::File { path, offset, len } => {
-                    // Read into memory (at most one chunk): the blocking client streams a
-                    // reader in small pieces through a channel, several times slower than
-                    // handing it the bytes.
-                    let mut f = std::fs::File::open(path)
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
-                    f.seek(SeekFrom::Start(*offset))
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
-                    let mut buf = Vec::with_capacity(*len as usize);
-                    f.take(*len)
-                        .read_to_end(&mut buf)
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
-                    if buf.len() as u64 != *len {
-                        return Err(format!(
-                            "{}: {} bytes at offset {offset}, expected {len} (file shrank)",
-                            path.display(),
-                            buf.len()
-                        ));
-                    }
-                    b.body(buf)
-                }
-            };
-            Ok(self.authorize(b))
+            Ok(self.authorize(body.attach(b)?))
         };
         // A mount needs pull access to the source: a token without it makes the registry
         // answer 202 (upload) instead of mounting, so ask for one that has it first.
@@ -670,44 +667,19 @@ impl<'a> Registry<'a> {
         }
     }
 
-    fn status_error(&self, method: &str, url: &str, resp: Response) -> RegistryError {
-        let status = resp.status().as_u16();
-        let body = resp.text().unwrap_or_default();
-        RegistryError::Status {
-            method: method.into(),
-            url: redact(url),
-            status,
-            body: short(&body),
-        }
-    }
-
     /// GET /v2/: the registry answers and accepts the credentials.
     pub fn ping(&self, r: &dyn Reporter) -> Result<(), RegistryError> {
         let url = format!("{}/v2/", self.origin());
-        let resp = self.send(
-            reqwest::Method::GET,
-            &url,
-            &[],
-            Payload::Empty,
-            Mode::Retried,
-            r,
-        )?;
+        let resp = self.send(Method::GET, &url, &[], Payload::Empty, Mode::Retried, r)?;
         if !resp.status().is_success() {
-            return Err(self.status_error("GET", &url, resp));
+            return Err(status_error("GET", &url, resp));
         }
         // A registry may answer /v2/ anonymously and challenge only on the repository: ask
         // for the tag list too (404 is fine: the repository does not exist yet).
         let url = self.url("tags/list");
-        let resp = self.send(
-            reqwest::Method::GET,
-            &url,
-            &[],
-            Payload::Empty,
-            Mode::Retried,
-            r,
-        )?;
+        let resp = self.send(Method::GET, &url, &[], Payload::Empty, Mode::Retried, r)?;
         if !(resp.status().is_success() || resp.status().as_u16() == 404) {
-            return Err(self.status_error("GET", &url, resp));
+            return Err(status_error("GET", &url, resp));
         }
         Ok(())
     }
@@ -719,14 +691,7 @@ impl<'a> Registry<'a> {
         r: &dyn Reporter,
     ) -> Result<Option<u64>, RegistryError> {
         let url = self.url(&format!("blobs/sha256:{d}"));
-        let resp = self.send(
-            reqwest::Method::HEAD,
-            &url,
-            &[],
-            Payload::Empty,
-            Mode::Retried,
-            r,
-        )?;
+        let resp = self.send(Method::HEAD, &url, &[], Payload::Empty, Mode::Retried, r)?;
         match resp.status().as_u16() {
             200 => Ok(Some(
                 resp.headers()
@@ -736,7 +701,7 @@ impl<'a> Registry<'a> {
                     .unwrap_or(0),
             )),
             404 => Ok(None),
-            _ => Err(self.status_error("HEAD", &url, resp)),
+            _ => Err(status_error("HEAD", &url, resp)),
         }
     }
 
@@ -760,42 +725,36 @@ impl<'a> Registry<'a> {
         if self.blob_exists(d, r)?.is_some() {
             return Ok(BlobPush::Existed);
         }
-        let mut last = None;
         // At least 2 bytes: a one-byte session would read as empty (see session_size).
         let mut chunk = self.chunk_size.max(2);
-        for attempt in 0..self.t.attempts.max(1) {
-            match self.upload_once(
-                d,
-                size,
-                path,
-                if attempt == 0 { mount_from } else { None },
-                chunk,
-                r,
-            ) {
-                Ok(p) => return Ok(p),
-                Err(e) => {
-                    // The upload may have landed before the connection dropped.
-                    if self.blob_exists(d, r)?.is_some() {
-                        return Ok(BlobPush::Uploaded);
-                    }
-                    chunk = chunk.saturating_mul(2);
-                    r.info(&format!(
-                        "blob sha256:{}: {e}; starting the upload again{}",
-                        &d.as_str()[..12],
-                        if size > chunk {
-                            format!(" in chunks of {chunk} bytes")
-                        } else {
-                            " in one request".into()
-                        }
-                    ));
-                    std::thread::sleep(self.t.backoff(attempt + 1, None));
-                    last = Some(e);
-                }
+        self.t.again(|attempt, _| {
+            let mount = if attempt == 1 { mount_from } else { None };
+            let e = match self.upload_once(d, size, path, mount, chunk, r) {
+                Ok(p) => return Attempt::Done(p),
+                Err(e) => e,
+            };
+            // The upload may have landed before the connection dropped.
+            match self.blob_exists(d, r) {
+                Ok(Some(_)) => return Attempt::Done(BlobPush::Uploaded),
+                Ok(None) => {}
+                Err(e) => return Attempt::Fail(e),
             }
-        }
-        Err(last.expect("at least one attempt"))
+            chunk = chunk.saturating_mul(2);
+            r.info(&format!(
+                "blob sha256:{}: {e}; starting the upload again{}",
+                &d.as_str()[..12],
+                if size > chunk {
+                    format!(" in chunks of {chunk} bytes")
+                } else {
+                    " in one request".into()
+                }
+            ));
+            Attempt::Retry(e)
+        })
     }
 
+    /// One upload session: started (or the blob mounted), the bytes sent in one PUT or in
+    /// chunks, the session completed.
     fn upload_once(
         &self,
         d: &Sha256Hex,
@@ -805,71 +764,119 @@ impl<'a> Registry<'a> {
         chunk: u64,
         r: &dyn Reporter,
     ) -> Result<BlobPush, RegistryError> {
-        let mut url = self.url("blobs/uploads/");
-        if let Some(src) = mount_from {
-            url = format!("{url}?mount=sha256:{d}&from={src}");
-        }
-        let resp = self.send(
-            reqwest::Method::POST,
-            &url,
-            &[("Content-Length", "0".into())],
-            Payload::Empty,
-            match mount_from {
-                Some(src) => Mode::Mounting(src),
-                None => Mode::Retried,
-            },
-            r,
-        )?;
-        let status = resp.status().as_u16();
-        if status == 201 && mount_from.is_some() {
-            return Ok(BlobPush::Mounted);
-        }
-        if status != 202 {
-            return Err(self.status_error("POST", &url, resp));
-        }
-        let mut loc = location(&resp).ok_or_else(|| RegistryError::Status {
-            method: "POST".into(),
-            url: redact(&url),
-            status,
-            body: "no Location header".into(),
-        })?;
+        let loc = match self.start_upload(d, mount_from, r)? {
+            Started::Mounted => return Ok(BlobPush::Mounted),
+            Started::Session(loc) => loc,
+        };
         let digest_q = format!("digest=sha256:{d}");
-        let octet = ("Content-Type", "application/octet-stream".to_string());
         if size <= chunk {
             // Retried like any request (the file is re-opened): a repeat after a lost answer
             // finds the session gone (404), and the caller then finds the blob present.
             let put = self.location_url(&loc, &digest_q);
-            let resp = self.send(
-                reqwest::Method::PUT,
-                &put,
-                &[octet],
-                Payload::File {
-                    path,
-                    offset: 0,
-                    len: size,
-                },
-                Mode::Retried,
-                r,
-            )?;
-            if resp.status().as_u16() != 201 {
-                return Err(self.status_error("PUT", &put, resp));
-            }
+            let whole = Payload::File {
+                path,
+                offset: 0,
+                len: size,
+            };
+            self.put_expecting_201(&put, &[octet_stream()], whole, r)?;
             return Ok(BlobPush::Uploaded);
         }
+        let mut loc = loc;
         let mut offset = 0u64;
-        // Failed PATCHes since the last progress.
-        let mut failures = 0;
         while offset < size {
+            (offset, loc) = self.push_chunk(d, size, path, chunk, offset, loc, r)?;
+        }
+        // Completing the session is safe to retry: a repeat after a lost answer finds the
+        // session gone (404), and the caller then finds the blob present.
+        let put = self.location_url(&loc, &digest_q);
+        self.put_expecting_201(&put, &[("Content-Length", "0".into())], Payload::Empty, r)?;
+        Ok(BlobPush::Uploaded)
+    }
+
+    /// POST for an upload session; with `mount_from`, asking the registry to mount the blob
+    /// from that repository instead.
+    fn start_upload(
+        &self,
+        d: &Sha256Hex,
+        mount_from: Option<&str>,
+        r: &dyn Reporter,
+    ) -> Result<Started, RegistryError> {
+        let mut url = self.url("blobs/uploads/");
+        if let Some(src) = mount_from {
+            url = format!("{url}?mount=sha256:{d}&from={src}");
+        }
+        let mode = match mount_from {
+            Some(src) => Mode::Mounting(src),
+            None => Mode::Retried,
+        };
+        let resp = self.send(
+            Method::POST,
+            &url,
+            &[("Content-Length", "0".into())],
+            Payload::Empty,
+            mode,
+            r,
+        )?;
+        let status = resp.status().as_u16();
+        if status == 201 && mount_from.is_some() {
+            return Ok(Started::Mounted);
+        }
+        if status != 202 {
+            return Err(status_error("POST", &url, resp));
+        }
+        match location(&resp) {
+            Some(loc) => Ok(Started::Session(loc)),
+            None => {
+                Err(HttpError::status_because("POST", &url, status, "no Location header").into())
+            }
+        }
+    }
+
+    /// Send the chunk at `offset` of the session at `loc` until the session holds more than
+    /// `offset` bytes; returns what it holds and its Location. A PATCH is sent once (it is not
+    /// idempotent): after a failure, the session is asked how much it holds and the next
+    /// PATCH starts there. A lost session (404), or `attempts` failures, end the session (the
+    /// caller starts a new one).
+    #[allow(clippy::too_many_arguments)]
+    fn push_chunk(
+        &self,
+        d: &Sha256Hex,
+        size: u64,
+        path: &Path,
+        chunk: u64,
+        offset: u64,
+        loc: String,
+        r: &dyn Reporter,
+    ) -> Result<(u64, String), RegistryError> {
+        let (mut offset, mut loc) = (offset, loc);
+        // Why the last PATCH failed.
+        let mut why = String::new();
+        self.t.again(|attempt, last| {
+            if attempt > 1 {
+                let (held, next) = match self.session_status(&loc, r) {
+                    Ok(v) => v,
+                    Err(e) => return Attempt::Fail(e),
+                };
+                loc = next;
+                r.info(&format!(
+                    "blob sha256:{}: chunk at {offset} failed ({why}); the upload session \
+                     holds {held} bytes, resuming there",
+                    &d.as_str()[..12]
+                ));
+                offset = held;
+                if offset >= size {
+                    return Attempt::Done((offset, loc.clone()));
+                }
+            }
             let len = chunk.min(size - offset);
             let patch = self.location_url(&loc, "");
+            let range = ("Content-Range", format!("{offset}-{}", offset + len - 1));
+            let file = Payload::File { path, offset, len };
             let res = self.send(
-                reqwest::Method::PATCH,
+                Method::PATCH,
                 &patch,
-                &[
-                    octet.clone(),
-                    ("Content-Range", format!("{offset}-{}", offset + len - 1)),
-                ],
-                Payload::File { path, offset, len },
+                &[octet_stream(), range],
+                file,
                 Mode::Once,
                 r,
             );
@@ -884,72 +891,57 @@ impl<'a> Registry<'a> {
                 }
                 _ => None,
             };
-            match progressed {
-                Some((held, next)) => {
-                    loc = next.unwrap_or(loc);
-                    offset = held;
-                    failures = 0;
-                    r.info(&format!(
-                        "blob sha256:{}: {:.1} of {:.1} MiB",
-                        &d.as_str()[..12],
-                        held as f64 / (1u64 << 20) as f64,
-                        size as f64 / (1u64 << 20) as f64
-                    ));
-                }
-                None => {
-                    let other = res;
-                    failures += 1;
-                    let why = match &other {
-                        Ok(resp) => format!("HTTP {}", resp.status().as_u16()),
-                        Err(e) => e.to_string(),
-                    };
-                    if failures >= self.t.attempts.max(1) {
-                        return Err(match other {
-                            Ok(resp) => self.status_error("PATCH", &patch, resp),
-                            Err(e) => e,
-                        });
-                    }
-                    drop(other);
-                    std::thread::sleep(self.t.backoff(failures, None));
-                    // Ask the session how much it holds; a lost session (404) restarts the
-                    // blob (the caller starts a new upload).
-                    let resp = self.send(
-                        reqwest::Method::GET,
-                        &patch,
-                        &[],
-                        Payload::Empty,
-                        Mode::Retried,
-                        r,
-                    )?;
-                    if resp.status().as_u16() != 204 {
-                        return Err(self.status_error("GET", &patch, resp));
-                    }
-                    loc = location(&resp).unwrap_or(loc);
-                    let held = session_size(&resp);
-                    r.info(&format!(
-                        "blob sha256:{}: chunk at {offset} failed ({why}); the upload session \
-                         holds {held} bytes, resuming there",
-                        &d.as_str()[..12]
-                    ));
-                    offset = held;
-                }
+            if let Some((held, next)) = progressed {
+                r.info(&format!(
+                    "blob sha256:{}: {:.1} of {:.1} MiB",
+                    &d.as_str()[..12],
+                    held as f64 / (1u64 << 20) as f64,
+                    size as f64 / (1u64 << 20) as f64
+                ));
+                return Attempt::Done((held, next.unwrap_or_else(|| loc.clone())));
             }
+            Attempt::Retry(match res {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    why = format!("HTTP {status}");
+                    // The answer's body is read for the error that is returned only.
+                    if last {
+                        status_error("PATCH", &patch, resp)
+                    } else {
+                        HttpError::status_because("PATCH", &patch, status, "").into()
+                    }
+                }
+                Err(e) => {
+                    why = e.to_string();
+                    e
+                }
+            })
+        })
+    }
+
+    /// How many bytes the upload session at `loc` holds, and its Location.
+    fn session_status(&self, loc: &str, r: &dyn Reporter) -> Result<(u64, String), RegistryError> {
+        let url = self.location_url(loc, "");
+        let resp = self.send(Method::GET, &url, &[], Payload::Empty, Mode::Retried, r)?;
+        if resp.status().as_u16() != 204 {
+            return Err(status_error("GET", &url, resp));
         }
-        // Completing the session is safe to retry: a repeat after a lost answer finds the
-        // session gone (404), and the caller then finds the blob present.
-        let put = self.location_url(&loc, &digest_q);
-        let resp = self.send(
-            reqwest::Method::PUT,
-            &put,
-            &[("Content-Length", "0".into())],
-            Payload::Empty,
-            Mode::Retried,
-            r,
-        )?;
+        let held = session_size(&resp);
+        Ok((held, location(&resp).unwrap_or_else(|| loc.to_string())))
+    }
+
+    fn put_expecting_201(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Payload<'_>,
+        r: &dyn Reporter,
+    ) -> Result<(), RegistryError> {
+        let resp = self.send(Method::PUT, url, headers, body, Mode::Retried, r)?;
         if resp.status().as_u16() != 201 {
-            return Err(self.status_error("PUT", &put, resp));
+            return Err(status_error("PUT", url, resp));
         }
-        Ok(BlobPush::Uploaded)
+        Ok(())
     }
 
     /// PUT a manifest under a tag or `sha256:…`; returns its digest.
@@ -962,7 +954,7 @@ impl<'a> Registry<'a> {
     ) -> Result<Sha256Hex, RegistryError> {
         let url = self.url(&format!("manifests/{reference}"));
         let resp = self.send(
-            reqwest::Method::PUT,
+            Method::PUT,
             &url,
             &[("Content-Type", media_type.to_string())],
             Payload::Bytes(bytes),
@@ -970,7 +962,7 @@ impl<'a> Registry<'a> {
             r,
         )?;
         if !resp.status().is_success() {
-            return Err(self.status_error("PUT", &url, resp));
+            return Err(status_error("PUT", &url, resp));
         }
         let ours = Sha256Hex::of(bytes);
         if let Some(theirs) = resp
@@ -997,7 +989,7 @@ impl<'a> Registry<'a> {
     ) -> Result<Option<(String, Vec<u8>)>, RegistryError> {
         let url = self.url(&format!("manifests/{reference}"));
         let resp = self.send(
-            reqwest::Method::GET,
+            Method::GET,
             &url,
             &[("Accept", ACCEPT.to_string())],
             Payload::Empty,
@@ -1008,7 +1000,7 @@ impl<'a> Registry<'a> {
             return Ok(None);
         }
         if !resp.status().is_success() {
-            return Err(self.status_error("GET", &url, resp));
+            return Err(status_error("GET", &url, resp));
         }
         let header = |name: &str| {
             resp.headers()
@@ -1020,12 +1012,9 @@ impl<'a> Registry<'a> {
             .map(|v| v.split(';').next().unwrap_or_default().trim().to_string())
             .unwrap_or_default();
         let announced = header("docker-content-digest");
-        let bytes = resp.bytes().map_err(|e| HttpError::Transport {
-            method: "GET".into(),
-            url: redact(&url),
-            reason: super::http::error_chain(&e),
-            attempts: 1,
-        })?;
+        let bytes = resp
+            .bytes()
+            .map_err(|e| HttpError::read("GET", &url, error_chain(&e), Some(1)))?;
         let got = Sha256Hex::of(&bytes);
         // By digest: the bytes must hash to it. By tag: to what the registry announces.
         let expected = reference
@@ -1088,19 +1077,14 @@ impl<'a> Registry<'a> {
         r: &dyn Reporter,
         once: impl Fn() -> Result<u64, RegistryError>,
     ) -> Result<u64, RegistryError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match once() {
-                Err(RegistryError::Http(e @ HttpError::Transport { .. }))
-                    if attempt < self.t.attempts =>
-                {
-                    r.info(&format!("{e}; fetching the blob again"));
-                    std::thread::sleep(self.t.backoff(attempt, None));
-                }
-                other => return other,
+        self.t.again(|_, last| match once() {
+            Ok(n) => Attempt::Done(n),
+            Err(RegistryError::Http(e @ HttpError::Transport { .. })) if !last => {
+                r.info(&format!("{e}; fetching the blob again"));
+                Attempt::Retry(e.into())
             }
-        }
+            Err(e) => Attempt::Fail(e),
+        })
     }
 
     /// GET a blob (following redirects to blob storage) into `w`, its digest checked.
@@ -1111,38 +1095,25 @@ impl<'a> Registry<'a> {
         r: &dyn Reporter,
     ) -> Result<(W, u64), RegistryError> {
         let url = self.url(&format!("blobs/sha256:{d}"));
-        let mut resp = self.send(
-            reqwest::Method::GET,
-            &url,
-            &[],
-            Payload::Empty,
-            Mode::Retried,
-            r,
-        )?;
+        let mut resp = self.send(Method::GET, &url, &[], Payload::Empty, Mode::Retried, r)?;
         let mut from = url.clone();
         let mut hops = 0;
         while resp.status().is_redirection() {
             let Some(next) = location(&resp) else { break };
-            let next = crate::fetch::resolve_href(&from, &next);
+            let next = resolve_href(&from, &next);
             hops += 1;
             if hops > 5 {
-                return Err(self.status_error("GET", &next, resp));
+                return Err(status_error("GET", &next, resp));
             }
-            resp = self
-                .t
-                .send("GET", &next, r, &|| Ok(self.t.client().get(&next)))?;
+            resp = self.t.get(&next, r)?;
             from = next;
         }
         if !resp.status().is_success() {
-            return Err(self.status_error("GET", &from, resp));
+            return Err(status_error("GET", &from, resp));
         }
         let mut w = HashingWriter::new(w);
-        std::io::copy(&mut resp, &mut w).map_err(|e| HttpError::Transport {
-            method: "GET".into(),
-            url: redact(&from),
-            reason: super::http::error_chain(&e),
-            attempts: 1,
-        })?;
+        std::io::copy(&mut resp, &mut w)
+            .map_err(|e| HttpError::read("GET", &from, error_chain(&e), Some(1)))?;
         let (w, got, n) = w.finish();
         if got != *d {
             return Err(RegistryError::Digest {
@@ -1163,7 +1134,7 @@ impl<'a> Registry<'a> {
     ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
         let url = self.url(&format!("referrers/sha256:{subject}"));
         let resp = self.send(
-            reqwest::Method::GET,
+            Method::GET,
             &url,
             &[("Accept", oci::MEDIA_INDEX.to_string())],
             Payload::Empty,
@@ -1175,7 +1146,7 @@ impl<'a> Registry<'a> {
             return Ok(None);
         }
         if !resp.status().is_success() {
-            return Err(self.status_error("GET", &url, resp));
+            return Err(status_error("GET", &url, resp));
         }
         let ct = resp
             .headers()
@@ -1208,14 +1179,10 @@ impl<'a> Registry<'a> {
     ) -> Result<(), RegistryError> {
         let tag = Self::fallback_tag(subject);
         let mut idx = match self.get_manifest(&tag, r)? {
-            Some((_, b)) => {
-                serde_json::from_slice::<oci::Index>(&b).map_err(|e| RegistryError::Status {
-                    method: "GET".into(),
-                    url: redact(&self.url(&format!("manifests/{tag}"))),
-                    status: 200,
-                    body: format!("not an image index: {e}"),
-                })?
-            }
+            Some((_, b)) => serde_json::from_slice::<oci::Index>(&b).map_err(|e| {
+                let url = self.url(&format!("manifests/{tag}"));
+                HttpError::status_because("GET", &url, 200, &format!("not an image index: {e}"))
+            })?,
             None => oci::Index {
                 schema_version: 2,
                 media_type: Some(oci::MEDIA_INDEX.into()),
@@ -1267,21 +1234,14 @@ impl<'a> Registry<'a> {
             Target::Digest(d) => format!("sha256:{d}"),
         };
         let Some((mt, bytes)) = self.get_manifest(&reference, r)? else {
-            return Err(RegistryError::Status {
-                method: "GET".into(),
-                url: redact(&self.url(&format!("manifests/{reference}"))),
-                status: 404,
-                body: "no such manifest".into(),
-            });
+            let url = self.url(&format!("manifests/{reference}"));
+            return Err(HttpError::status_because("GET", &url, 404, "no such manifest").into());
         };
         let digest = Sha256Hex::of(&bytes);
-        let m: oci::Manifest =
-            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Status {
-                method: "GET".into(),
-                url: redact(&self.url(&format!("manifests/{reference}"))),
-                status: 200,
-                body: format!("not an image manifest: {e}"),
-            })?;
+        let m: oci::Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+            let url = self.url(&format!("manifests/{reference}"));
+            HttpError::status_because("GET", &url, 200, &format!("not an image manifest: {e}"))
+        })?;
         let layout = oci::Layout::create(dir).map_err(|e| RegistryError::Config {
             path: dir.to_path_buf(),
             reason: e.to_string(),
@@ -1316,6 +1276,23 @@ impl<'a> Registry<'a> {
             })?;
         Ok(digest)
     }
+}
+
+/// How an upload session started.
+enum Started {
+    /// The registry mounted the blob from the other repository: nothing to send.
+    Mounted,
+    /// The session's Location.
+    Session(String),
+}
+
+fn octet_stream() -> (&'static str, String) {
+    ("Content-Type", "application/octet-stream".to_string())
+}
+
+/// An answer the registry should not have given, its body read into the error.
+fn status_error(method: &str, url: &str, resp: Response) -> RegistryError {
+    HttpError::status(method, url, resp).into()
 }
 
 /// Percent-encode a query value.

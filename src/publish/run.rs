@@ -1,13 +1,12 @@
 //! Executing a publish plan: each destination's steps in order, skipping what the journal
 //! records, recording each step once it is done, then reading the destination back.
 
-use super::http::{HttpError, Transport};
 use super::journal::{Journal, Record};
 use super::plan::{mirror_root, Action, DestPlan, Kind, Plan, PlanError, Step};
 use super::{pypi, registry, CredentialError, Credentials};
 use crate::digest::Sha256Hex;
-use crate::fetch::redact;
 use crate::fsutil::{self, FsError};
+use crate::http::{redact, Client, HttpError};
 use crate::report::Reporter;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -120,7 +119,7 @@ trait Target {
 pub fn execute(
     plan: &Plan,
     journal: &mut Journal,
-    t: &Transport,
+    t: &Client,
     o: &RunOptions,
     r: &dyn Reporter,
 ) -> PublishReport {
@@ -206,7 +205,7 @@ fn run_dest(
     repo: Option<&registry::RepoRef>,
     mount_from: Option<&str>,
     journal: &mut Journal,
-    t: &Transport,
+    t: &Client,
     o: &RunOptions,
     r: &dyn Reporter,
     executed: &mut usize,
@@ -214,75 +213,29 @@ fn run_dest(
 ) -> Result<(), PublishError> {
     let d = &dp.dest;
     let creds = Credentials::resolve(d.credentials.as_deref(), &d.name)?;
-    let creds_for_workers = creds.clone();
-    let mut target: Box<dyn Target + '_> = match d.kind {
-        Kind::Pypi => Box::new(PypiTarget {
-            index: pypi::Index::new(&d.url, d.index_url.as_deref(), creds, t),
-        }),
-        Kind::Oci => Box::new(OciTarget {
-            reg: registry::Registry::new(
-                repo.cloned()
-                    .expect("execute parses every registry destination's repository"),
-                creds,
-                t,
-            ),
-        }),
-        Kind::Mirror => Box::new(MirrorTarget {
-            root: mirror_root(&d.url),
-        }),
-    };
+    let mut target = make_target(d, repo, creds.clone(), t);
     let total = dp.steps.len();
-    let record = |step: &Step| dp.record(step);
     // A registry's blobs, and then the signature manifests, go up concurrently (each worker
     // with its own connection and token); everything else keeps its order.
     let mut pushed: std::collections::BTreeMap<usize, Outcome> = Default::default();
-    let group = |step: &Step| match (&step.action, step.phase) {
-        (Action::Blob { .. }, _) => Some(0),
-        (Action::Manifest { .. }, super::plan::Phase::Signatures) => Some(1),
-        _ => None,
-    };
     for (i, step) in dp.steps.iter().enumerate() {
-        let rec = record(step);
+        let rec = dp.record(step);
         let outcome = if let Some(out) = pushed.get(&i) {
             // Done by a worker of this run (and journaled as it finished).
             *out
         } else if journal.is_done(&rec) {
             Outcome::Journaled
         } else {
-            if let (Some(g), Some(repo)) = (group(step), repo) {
-                let todo: Vec<usize> = (i..total)
-                    .filter(|&j| {
-                        group(&dp.steps[j]) == Some(g) && !journal.is_done(&record(&dp.steps[j]))
-                    })
-                    .collect();
-                let bytes: u64 = todo
-                    .iter()
-                    .map(|&j| match &dp.steps[j].action {
-                        Action::Blob { size, .. } => *size,
-                        _ => 0,
-                    })
-                    .sum();
-                r.info(&if g == 0 {
-                    format!(
-                        "{} blob(s), {:.1} MiB, {WORKERS} at a time",
-                        todo.len(),
-                        bytes as f64 / (1u64 << 20) as f64
-                    )
-                } else {
-                    format!("{} signature manifest(s), {WORKERS} at a time", todo.len())
-                });
-                // Journaled one by one as the workers finish them.
-                let mut done = |j: usize| journal_step(executed, o, journal, record(&dp.steps[j]));
-                pushed.extend(push_parallel(
-                    &dp.steps,
-                    &todo,
+            if let (Some(g), Some(repo)) = (parallel_group(step), repo) {
+                let group = Group {
+                    dp,
+                    from: i,
+                    group: g,
                     repo,
-                    &creds_for_workers,
+                    creds: &creds,
                     mount_from,
-                    t,
-                    r,
-                    &mut done,
-                )?);
+                };
+                pushed.extend(group.push(journal, t, o, r, executed)?);
             }
             match pushed.get(&i) {
                 // Done by a worker just now, and journaled as it finished.
@@ -302,28 +255,133 @@ fn run_dest(
         });
     }
     if o.read_back {
-        r.info(&format!("{}: reading back", d.name));
-        match target.read_back(&dp.steps, r) {
-            Ok(s) => rep.read_back = Some(s),
-            Err(e) => {
-                // What the journal vouched for is not there: forget it, so a re-run pushes
-                // everything again (each push first checks what the destination has).
-                journal.forget(&d.name)?;
-                let reason = match e {
-                    PublishError::ReadBack { reason, .. } => reason,
-                    other => other.to_string(),
-                };
-                return Err(PublishError::ReadBack {
-                    dest: d.name.clone(),
-                    reason: format!(
-                        "{reason}; the journal's records for {} were dropped, so a re-run pushes what is missing",
-                        d.name
-                    ),
-                });
-            }
-        }
+        rep.read_back = Some(read_back(&mut *target, dp, journal, r)?);
     }
     Ok(())
+}
+
+/// The side effects of destination `d`.
+fn make_target<'t>(
+    d: &super::plan::Destination,
+    repo: Option<&registry::RepoRef>,
+    creds: Option<Credentials>,
+    t: &'t Client,
+) -> Box<dyn Target + 't> {
+    match d.kind {
+        Kind::Pypi => Box::new(PypiTarget {
+            index: pypi::Index::new(&d.url, d.index_url.as_deref(), creds, t),
+        }),
+        Kind::Oci => Box::new(OciTarget {
+            reg: registry::Registry::new(
+                repo.cloned()
+                    .expect("execute parses every registry destination's repository"),
+                creds,
+                t,
+            ),
+        }),
+        Kind::Mirror => Box::new(MirrorTarget {
+            root: mirror_root(&d.url),
+        }),
+    }
+}
+
+/// The registry steps that go up concurrently: blobs (group 0), then signature manifests
+/// (group 1).
+fn parallel_group(step: &Step) -> Option<u8> {
+    match (&step.action, step.phase) {
+        (Action::Blob { .. }, _) => Some(0),
+        (Action::Manifest { .. }, super::plan::Phase::Signatures) => Some(1),
+        _ => None,
+    }
+}
+
+/// The steps of one parallel group from step `from` on, at a registry destination.
+struct Group<'a> {
+    dp: &'a DestPlan,
+    from: usize,
+    group: u8,
+    repo: &'a registry::RepoRef,
+    creds: &'a Option<Credentials>,
+    mount_from: Option<&'a str>,
+}
+
+impl Group<'_> {
+    /// Push the group's steps the journal does not record, with [`push_parallel`]; each is
+    /// journaled as it finishes. Outcome per step index.
+    fn push(
+        &self,
+        journal: &mut Journal,
+        t: &Client,
+        o: &RunOptions,
+        r: &dyn Reporter,
+        executed: &mut usize,
+    ) -> Result<std::collections::BTreeMap<usize, Outcome>, PublishError> {
+        let steps = &self.dp.steps;
+        let todo: Vec<usize> = (self.from..steps.len())
+            .filter(|&j| {
+                parallel_group(&steps[j]) == Some(self.group)
+                    && !journal.is_done(&self.dp.record(&steps[j]))
+            })
+            .collect();
+        let bytes: u64 = todo
+            .iter()
+            .map(|&j| match &steps[j].action {
+                Action::Blob { size, .. } => *size,
+                _ => 0,
+            })
+            .sum();
+        r.info(&if self.group == 0 {
+            format!(
+                "{} blob(s), {:.1} MiB, {WORKERS} at a time",
+                todo.len(),
+                bytes as f64 / (1u64 << 20) as f64
+            )
+        } else {
+            format!("{} signature manifest(s), {WORKERS} at a time", todo.len())
+        });
+        // Journaled one by one as the workers finish them.
+        let mut done = |j: usize| journal_step(executed, o, journal, self.dp.record(&steps[j]));
+        push_parallel(
+            steps,
+            &todo,
+            self.repo,
+            self.creds,
+            self.mount_from,
+            t,
+            r,
+            &mut done,
+        )
+    }
+}
+
+/// Read the destination back. When it does not serve what the journal vouched for, the
+/// journal's records of it are dropped, so a re-run pushes everything again (each push first
+/// checks what the destination has).
+fn read_back(
+    target: &mut dyn Target,
+    dp: &DestPlan,
+    journal: &mut Journal,
+    r: &dyn Reporter,
+) -> Result<String, PublishError> {
+    let d = &dp.dest;
+    r.info(&format!("{}: reading back", d.name));
+    match target.read_back(&dp.steps, r) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            journal.forget(&d.name)?;
+            let reason = match e {
+                PublishError::ReadBack { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            Err(PublishError::ReadBack {
+                dest: d.name.clone(),
+                reason: format!(
+                    "{reason}; the journal's records for {} were dropped, so a re-run pushes what is missing",
+                    d.name
+                ),
+            })
+        }
+    }
 }
 
 /// Registry steps in flight at once. Small blobs cost the registry a few round trips each
@@ -342,7 +400,7 @@ fn push_parallel(
     repo: &registry::RepoRef,
     creds: &Option<Credentials>,
     mount_from: Option<&str>,
-    t: &Transport,
+    t: &Client,
     r: &dyn Reporter,
     done: &mut dyn FnMut(usize) -> Result<(), PublishError>,
 ) -> Result<std::collections::BTreeMap<usize, Outcome>, PublishError> {
@@ -676,7 +734,7 @@ impl Target for MirrorTarget {
 /// the release preflight). A mirror must be a directory that can be created or written.
 pub fn ping(
     d: &super::plan::Destination,
-    t: &Transport,
+    t: &Client,
     r: &dyn Reporter,
 ) -> Result<(), PublishError> {
     let creds = Credentials::resolve(d.credentials.as_deref(), &d.name)?;
