@@ -29,6 +29,7 @@ pub mod publish;
 pub mod python;
 pub mod rebuild;
 pub mod recipe;
+pub mod reldir;
 pub mod release;
 pub mod releaselog;
 pub mod report;

@@ -1131,7 +1131,7 @@ fn run(cli: Cli, r: &Term) -> Result<()> {
             // The policy's inputs before an hour of building: the locked vulnerability
             // databases (present, valid, not too old) and the stable branch's baseline.
             let policy = PolicyInputs::load(&recipe, &store, &stable_releases, r)?;
-            let _ = std::fs::remove_file(out.join(relsign::release::NOT_A_RELEASE));
+            let _ = std::fs::remove_file(out.join(relsign::reldir::NOT_A_RELEASE));
             let opts = relsign::build::BuildOptions {
                 out: out.clone(),
                 store: store.clone(),

@@ -96,6 +96,9 @@ pub struct BuildRequirement {
     pub sha256: Sha256Hex,
 }
 
+/// The in-toto statement type every attestation carries.
+pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+
 pub const RELEASE_TYPE: &str = "https://relsign.dev/release/v1";
 
 /// Canonical JSON: sorted keys (serde_json's default map is ordered), no insignificant

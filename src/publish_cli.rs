@@ -136,12 +136,12 @@ pub fn destinations(
 
 /// The release must be a signed release that verifies against the policy.
 pub fn preflight_release(dir: &Path, policy: &Path, r: &dyn Reporter) -> Result<()> {
-    if relsign::release::is_marked(dir) {
+    if relsign::reldir::is_marked(dir) {
         return Err(CheckFailed(
             format!(
                 "{}: {} is present: the release gate failed; nothing is published",
                 dir.display(),
-                relsign::release::NOT_A_RELEASE
+                relsign::reldir::NOT_A_RELEASE
             ),
             serde_json::json!({"check": "release"}),
         )

@@ -7,10 +7,8 @@ use crate::attest::{bundle, AttestError, ATTESTATIONS_DIR};
 use crate::dsse;
 use crate::fsutil;
 use crate::keys::SecretKey;
+use crate::reldir::{is_marked, NOT_A_RELEASE};
 use std::path::{Path, PathBuf};
-
-/// The marker a failed gate leaves in the output directory.
-pub const NOT_A_RELEASE: &str = "NOT-A-RELEASE.txt";
 
 /// Write the marker that says the directory is not a release, and why.
 pub fn mark_not_a_release(dir: &Path, why: &str) -> Result<(), fsutil::FsError> {
@@ -18,11 +16,6 @@ pub fn mark_not_a_release(dir: &Path, why: &str) -> Result<(), fsutil::FsError> 
         "THIS DIRECTORY IS NOT A RELEASE.\n\nThe release gate failed, so nothing here was signed and nothing may be published.\n\n{why}\n"
     );
     fsutil::write_atomic(&dir.join(NOT_A_RELEASE), text.as_bytes())
-}
-
-/// True when the directory carries the not-a-release marker.
-pub fn is_marked(dir: &Path) -> bool {
-    dir.join(NOT_A_RELEASE).exists()
 }
 
 /// Where a named attestation's envelope lives: `attestations/<name>.dsse.json`.
@@ -184,7 +177,7 @@ pub fn sign_all(
     signed_on: i64,
     r: &dyn crate::report::Reporter,
 ) -> Result<(crate::attest::SignOutcome, Vec<PathBuf>), AttestError> {
-    let m = crate::attest::statement::read_release(dir)?;
+    let m = crate::reldir::read_release(dir)?;
     let gate = preflight(dir, &m)?;
     let o = crate::attest::sign_release(dir, key, signed_on, r)?;
     let mut written = Vec::new();

@@ -107,7 +107,7 @@ fn on_branch(version: &str, branch: &str) -> bool {
 /// version, recognizes its releases); `None` when the copy is absent, is not the one
 /// `release.json` names by digest, or says nothing.
 fn declared_branch(dir: &Path, m: &crate::model::ReleaseManifest) -> Option<String> {
-    crate::attest::statement::recipe_copy(dir, m)
+    crate::reldir::recipe_copy(dir, m)
         .ok()?
         .get("release")?
         .get("stable")?
@@ -156,14 +156,13 @@ pub fn find_baseline(
     let mut best: Option<Baseline> = None;
     for loc in locations {
         for dir in candidates(loc, name)? {
-            if crate::release::is_marked(&dir) {
+            if crate::reldir::is_marked(&dir) {
                 continue;
             }
-            let m =
-                crate::attest::statement::read_release(&dir).map_err(|e| StableError::Input {
-                    path: dir.clone(),
-                    reason: e.to_string(),
-                })?;
+            let m = crate::reldir::read_release(&dir).map_err(|e| StableError::Input {
+                path: dir.clone(),
+                reason: e.to_string(),
+            })?;
             let older = version_cmp("pypi", &m.version, version) == Ordering::Less;
             let ours = on_branch(&m.version, branch)
                 || declared_branch(&dir, &m).as_deref() == Some(branch);

@@ -1885,7 +1885,7 @@ fn legacy_gate_required(
     m: &ReleaseManifest,
     prov: &Provenance,
 ) -> Result<bool, VerifyError> {
-    let recipe = crate::attest::statement::recipe_copy_with_digest(
+    let recipe = crate::reldir::recipe_copy_with_digest(
         dir,
         &m.recipe.path,
         &prov.recipe_sha256,

@@ -31,7 +31,7 @@ pub enum VulnsError {
     #[error(transparent)]
     Packages(#[from] crate::packages::PackagesError),
     #[error(transparent)]
-    Attest(#[from] Box<crate::attest::AttestError>),
+    ReleaseDir(#[from] crate::reldir::ReadError),
     #[error(transparent)]
     Recipe(#[from] Box<crate::recipe::RecipeError>),
     #[error("{}: {reason}", .file.display())]
@@ -169,14 +169,8 @@ pub fn release_recipe(dir: &Path) -> Result<Option<crate::recipe::Recipe>, Vulns
     if !manifest.is_file() || !dir.join("inputs").is_dir() {
         return Ok(None);
     }
-    let m = crate::attest::statement::read_release(dir).map_err(Box::new)?;
-    crate::attest::statement::recipe_copy_with_digest(
-        dir,
-        &m.recipe.path,
-        &m.recipe.sha256,
-        "release.json",
-    )
-    .map_err(Box::new)?;
+    let m = crate::reldir::read_release(dir)?;
+    crate::reldir::recipe_copy_with_digest(dir, &m.recipe.path, &m.recipe.sha256, "release.json")?;
     let path = dir.join(fsutil::relative_path(&m.recipe.path).expect("checked above"));
     Ok(Some(crate::recipe::Recipe::load(&path).map_err(Box::new)?))
 }

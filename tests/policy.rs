@@ -570,7 +570,7 @@ fn a_fixed_advisory_fails_the_release_gate_and_an_unexpired_allow_entry_lets_it_
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let want = "move click (pypi) from 8.1.8 to 8.1.9 or later [TEST-PY-0001]";
     assert!(text(&o).contains(want), "{}", text(&o));
-    assert!(out.join(relsign::release::NOT_A_RELEASE).is_file());
+    assert!(out.join(relsign::reldir::NOT_A_RELEASE).is_file());
     assert!(!out.join("attestations").exists());
     let o = rs(&["sign", s(&out), "--key", s(&key)]).output().unwrap();
     assert_ne!(o.status.code(), Some(0), "{}", text(&o));
@@ -897,7 +897,7 @@ fn the_stable_branch_refuses_an_added_dependency_and_diff_shows_it() {
         .map(|o| o["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, vec!["six"], "{report}");
-    assert!(new.join(relsign::release::NOT_A_RELEASE).is_file());
+    assert!(new.join(relsign::reldir::NOT_A_RELEASE).is_file());
     assert!(!new.join("attestations").exists());
     let o = relsign(&["diff", s(&base), s(&new), "--fail-on", "added"])
         .output()

@@ -54,7 +54,7 @@ pub fn sign_keyless(
     id_token: &str,
     r: &dyn Reporter,
 ) -> Result<Vec<PathBuf>, KeylessError> {
-    let m = statement::read_release(dir)?;
+    let m = crate::reldir::read_release(dir)?;
     let env_path = attest::provenance_path(dir);
     let env = Envelope::from_json(&fsutil::read(&env_path)?).map_err(|e| {
         KeylessError::Other(format!(

@@ -49,6 +49,17 @@ pub enum AttestError {
     Mismatch { file: PathBuf, reason: String },
 }
 
+impl From<crate::reldir::ReadError> for AttestError {
+    fn from(e: crate::reldir::ReadError) -> Self {
+        match e {
+            crate::reldir::ReadError::Fs(e) => AttestError::Fs(e),
+            crate::reldir::ReadError::Format { file, reason } => {
+                AttestError::Format { file, reason }
+            }
+        }
+    }
+}
+
 /// The bytes that stand for an artifact: the file itself, or for an OCI image (a layout
 /// directory) its manifest blob, whose digest names the image.
 pub fn artifact_path(dir: &Path, a: &Artifact) -> PathBuf {
@@ -102,7 +113,7 @@ pub fn sign_release(
     signed_on: i64,
     r: &dyn Reporter,
 ) -> Result<SignOutcome, AttestError> {
-    let m: ReleaseManifest = statement::read_release(dir)?;
+    let m: ReleaseManifest = crate::reldir::read_release(dir)?;
     r.step(&format!(
         "checking the {} artifacts of {} {}",
         m.artifacts.len(),

@@ -4,37 +4,18 @@
 use super::AttestError;
 use crate::digest::Sha256Hex;
 use crate::fsutil;
-use crate::model::{ReleaseManifest, RELEASE_TYPE};
+use crate::model::ReleaseManifest;
+use crate::reldir::recipe_copy;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+pub use crate::model::STATEMENT_TYPE;
 pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
 /// relsign's build type (documented in the README, "Provenance").
 pub const BUILD_TYPE: &str = "https://relsign.dev/buildtypes/release/v1";
 /// relsign's builder id.
 pub const BUILDER_ID: &str = "https://relsign.dev/builder/relsign";
-
-/// Read `DIR/release.json`.
-pub fn read_release(dir: &Path) -> Result<ReleaseManifest, AttestError> {
-    let path = dir.join("release.json");
-    let bytes = fsutil::read(&path)?;
-    let m: ReleaseManifest =
-        crate::json::from_slice(&bytes, crate::json::limit::RELEASE).map_err(|e| {
-            AttestError::Format {
-                file: path.clone(),
-                reason: e.to_string(),
-            }
-        })?;
-    if m.type_ != RELEASE_TYPE {
-        return Err(AttestError::Format {
-            file: path,
-            reason: format!("_type: expected={RELEASE_TYPE}, got={}", m.type_),
-        });
-    }
-    Ok(m)
-}
 
 /// Percent-encode a purl component (everything but unreserved characters).
 fn purl_escape(s: &str) -> String {
@@ -148,53 +129,6 @@ pub fn recipe_has_gate(dir: &Path, m: &ReleaseManifest) -> Result<bool, AttestEr
 /// provenance as `externalParameters.vulnerabilities.required`).
 pub fn recipe_has_vuln_gate(dir: &Path, m: &ReleaseManifest) -> Result<bool, AttestError> {
     Ok(recipe_copy(dir, m)?.contains_key("vulnerabilities"))
-}
-
-/// The release's recipe copy as a TOML table, after checking its digest against release.json.
-pub fn recipe_copy(dir: &Path, m: &ReleaseManifest) -> Result<toml::Table, AttestError> {
-    recipe_copy_with_digest(dir, &m.recipe.path, &m.recipe.sha256, "release.json")
-}
-
-/// A release's recipe copy (`recipe_path`, as release.json names it, under `dir`; read as
-/// untrusted input: a regular file of at most 1 MiB) as a TOML table, after checking that its
-/// sha256 is `want`, the digest `recorded_in` records.
-pub fn recipe_copy_with_digest(
-    dir: &Path,
-    recipe_path: &str,
-    want: &Sha256Hex,
-    recorded_in: &str,
-) -> Result<toml::Table, AttestError> {
-    let path = match fsutil::relative_path(recipe_path) {
-        Some(r) => dir.join(r),
-        None => {
-            return Err(AttestError::Format {
-                file: dir.join("release.json"),
-                reason: format!("recipe.path {recipe_path:?} is not a relative path"),
-            })
-        }
-    };
-    let bytes =
-        crate::json::read_limited(&path, crate::json::limit::POLICY).map_err(|e| match e {
-            crate::json::ReadError::Fs(e) => AttestError::Fs(e),
-            crate::json::ReadError::Json { source, .. } => AttestError::Format {
-                file: path.clone(),
-                reason: source.to_string(),
-            },
-        })?;
-    let got = Sha256Hex::of(&bytes);
-    if got != *want {
-        return Err(AttestError::Format {
-            file: path,
-            reason: format!("sha256 expected={want} ({recorded_in}), got={got}"),
-        });
-    }
-    std::str::from_utf8(&bytes)
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .ok_or_else(|| AttestError::Format {
-            file: path.clone(),
-            reason: "not a TOML recipe".into(),
-        })
 }
 
 /// The policy reports a release directory carries (`scan/vulnerabilities.json`,
@@ -573,6 +507,7 @@ fn parse_vulns(v: &Value, ext: &str) -> Result<(bool, Vec<(String, Sha256Hex)>),
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reldir::recipe_copy_with_digest;
 
     #[test]
     fn a_recipe_copy_is_read_only_with_the_recorded_digest() {

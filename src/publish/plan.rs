@@ -791,7 +791,7 @@ fn plan_mirror(
 fn release_copies(rel: &ReleaseDir, base: &str) -> Result<Vec<Step>, PlanError> {
     let mut steps = Vec::new();
     for f in rel.files()? {
-        if f == crate::release::NOT_A_RELEASE {
+        if f == crate::reldir::NOT_A_RELEASE {
             continue;
         }
         let path = rel.dir.join(&f);
