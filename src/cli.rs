@@ -1,5 +1,6 @@
 //! Command-line definitions. Doc comments are the help text.
 
+use crate::args::{Global, LogAppendArgs, Mirrors, PassArgs};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -34,30 +35,6 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
-pub struct Global {
-    /// Print machine-readable JSON on stdout instead of the human summary.
-    #[arg(long, global = true)]
-    pub json: bool,
-    /// The content-addressed store [default: $RELSIGN_STORE, else ~/.cache/relsign/store].
-    #[arg(long, global = true, value_name = "DIR")]
-    pub store: Option<PathBuf>,
-    /// No progress output on stderr.
-    #[arg(long, short, global = true)]
-    pub quiet: bool,
-}
-
-#[derive(Debug, Args, Clone, Default)]
-pub struct Mirrors {
-    /// Python package index (PEP 503 simple API), tried in order. Overrides RELSIGN_INDEX_URL,
-    /// the recipe's python.index-urls and pip's configuration.
-    #[arg(long = "index-url", value_name = "URL")]
-    pub index_urls: Vec<String>,
-    /// Debian mirror, tried in order. Overrides the recipe's toolchain.mirrors and apt's sources.
-    #[arg(long = "debian-mirror", value_name = "URL")]
-    pub debian_mirrors: Vec<String>,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Keys, signing, the trust policy and verification.
@@ -80,33 +57,7 @@ pub enum Command {
     ///   relsign lock --allow-expired-release \
     ///       --debian-mirror https://snapshot.example/archive/debian/20250809T000000Z recipes/demo.toml
     #[command(verbatim_doc_comment)]
-    Lock {
-        /// The recipe (TOML; see README, "Recipes").
-        recipe: PathBuf,
-        /// Only check that the locks still match the recipe (offline); exit 1 when they don't.
-        #[arg(long, conflicts_with = "refresh")]
-        check: bool,
-        /// Only repair the Debian locks: the locked .debs no mirror serves any more (404) move
-        /// to the smallest update the suite offers now (the same package, at the lowest
-        /// version not below the locked one); every other locked package stays as it is. The
-        /// closure is checked again and the change printed as `- name version` /
-        /// `+ name version`. The Python lock is not touched.
-        #[arg(long)]
-        refresh: bool,
-        /// Re-lock only the Python side (the pylock: pins, each package's build environment);
-        /// the Debian locks are left as they are.
-        #[arg(long, conflicts_with_all = ["check", "refresh"])]
-        python_only: bool,
-        /// Accept an InRelease whose Valid-Until has passed, to lock from an old snapshot on
-        /// purpose (the recipe's toolchain.allow-expired-release = true does the same).
-        #[arg(long)]
-        allow_expired_release: bool,
-        /// Write the lock even when the closure check finds unpinned dependencies.
-        #[arg(long)]
-        allow_incomplete: bool,
-        #[command(flatten)]
-        mirrors: Mirrors,
-    },
+    Lock(LockArgs),
     /// Download every locked file into the store, checking size and sha256.
     ///
     /// Examples:
@@ -118,51 +69,13 @@ pub enum Command {
     ///   relsign fetch recipes/demo.toml \
     ///       --debian-snapshot 'https://snapshot.example/archive/debian/{timestamp}/'
     #[command(verbatim_doc_comment)]
-    Fetch {
-        /// The recipe (TOML; see README, "Recipes").
-        recipe: PathBuf,
-        /// Also write a vendor directory (PEP 503 index under simple/, .debs under debian/)
-        /// that serves later as a mirror.
-        #[arg(long, value_name = "DIR")]
-        export: Option<PathBuf>,
-        /// A snapshot mirror as a URL pattern with {timestamp}, tried after the mirrors for
-        /// .debs they no longer serve; the Debian lock's `snapshot` fills in the timestamp.
-        /// Repeatable. Overrides $RELSIGN_DEBIAN_SNAPSHOT (space-separated patterns) and the
-        /// recipe's toolchain.snapshot-urls.
-        #[arg(long = "debian-snapshot", value_name = "URL-PATTERN")]
-        debian_snapshots: Vec<String>,
-        /// A location for the recipe's [[archive]] files, tried after the recipe's own
-        /// `locations` (a URL or a directory; the file name is appended to a directory).
-        /// Repeatable; $RELSIGN_ARCHIVE_MIRRORS (space-separated) comes after.
-        #[arg(long = "archive-mirror", value_name = "URL-OR-DIR")]
-        archive_mirrors: Vec<String>,
-        #[command(flatten)]
-        mirrors: Mirrors,
-    },
+    Fetch(FetchArgs),
     /// Build the recipe's sdists and wheels offline, in the sandbox, into a release directory.
     ///
     /// Examples:
     ///   relsign build recipes/demo.toml --out out/demo
     #[command(verbatim_doc_comment)]
-    Build {
-        /// The recipe (TOML; see README, "Recipes").
-        recipe: PathBuf,
-        /// The release directory to write (artifacts, release.json, inputs/).
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// Keep the work directory (rootfs, raw backend outputs) for inspection.
-        #[arg(long)]
-        keep_work: bool,
-        /// Build a second time with variations and compare: another build directory and
-        /// working directory, TZ and locale, and inside the sandbox another uid, the clock
-        /// three days ahead (libfaketime) and the source copied in reverse order. Exit 1 and
-        /// name the first difference when an artifact differs.
-        #[arg(long)]
-        check_reproducible: bool,
-        /// (internal) this is the varied build of --check-reproducible.
-        #[arg(long, hide = true)]
-        variation: bool,
-    },
+    Build(BuildArgs),
     /// Cut a release: build, (check reproducibility,) run the gate (behave), write the SBOMs,
     /// sign. The gate cannot be skipped: when a scenario fails, nothing is signed, DIR gets
     /// NOT-A-RELEASE.txt, and the command exits 1.
@@ -173,32 +86,7 @@ pub enum Command {
     /// Examples:
     ///   relsign release recipes/demo.toml --out dist/ --key ~/.config/relsign/release.key
     #[command(verbatim_doc_comment)]
-    Release {
-        /// The recipe (TOML; see README, "Recipes").
-        recipe: PathBuf,
-        /// The release directory to write.
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// A release key (encrypted PEM, mode 0600); repeat to sign with several.
-        #[arg(long = "key", value_name = "FILE", required = true)]
-        keys: Vec<PathBuf>,
-        #[command(flatten)]
-        pass: crate::trust_cli::PassArgs,
-        /// After the build, build again with variations and compare (see `build
-        /// --check-reproducible`); a difference stops the release before the gate.
-        #[arg(long)]
-        check_reproducible: bool,
-        /// Run the whole of `[test.server]`'s suite, not only its gating scenarios (they still
-        /// decide; the report counts the rest).
-        #[arg(long)]
-        all_scenarios: bool,
-        #[command(flatten)]
-        log: crate::tlog_cli::LogAppendArgs,
-        /// Where the stable branch's earlier releases are (a release directory or a static
-        /// mirror), instead of the recipe's release.stable-releases. Repeatable.
-        #[arg(long = "stable-releases", value_name = "DIR")]
-        stable_releases: Vec<PathBuf>,
-    },
+    Release(ReleaseArgs),
     /// Take the recipe's vulnerability databases (`[[vulnerabilities.database]]`: OSV exports,
     /// zips of OSV JSON records) from their locations, check every record, keep them in the
     /// store and pin them in the vulndb lock by sha256, size, record count and the time taken.
@@ -209,13 +97,7 @@ pub enum Command {
     ///   relsign vulndb recipes/docassemble.toml
     ///   relsign vulndb recipes/demo.toml --from PyPI=/srv/osv/PyPI.zip
     #[command(verbatim_doc_comment)]
-    Vulndb {
-        /// The recipe (TOML; see README, "Vulnerability gate").
-        recipe: PathBuf,
-        /// NAME=URL-OR-PATH: a location for database NAME, tried before the recipe's own.
-        #[arg(long = "from", value_name = "NAME=LOCATION")]
-        from: Vec<String>,
-    },
+    Vulndb(VulndbArgs),
     /// Run the release gate: the recipe's behave suite against a built release, offline, in the
     /// sandbox (in a fresh venv and/or inside the image, per `[test] run-in`).
     ///
@@ -226,17 +108,7 @@ pub enum Command {
     ///   relsign test recipes/demo.toml --release target/demo/release
     ///   relsign test recipes/docassemble.toml --release dist/da --all-scenarios
     #[command(verbatim_doc_comment)]
-    Test {
-        /// The recipe (TOML; see README, "Recipes").
-        recipe: PathBuf,
-        /// The release directory written by `relsign build`.
-        #[arg(long, value_name = "DIR")]
-        release: PathBuf,
-        /// Run the whole of `[test.server]`'s suite, not only its gating scenarios (they still
-        /// decide; the report counts the rest).
-        #[arg(long)]
-        all_scenarios: bool,
-    },
+    Test(TestArgs),
     /// Rebuild a release from its provenance and inputs (recipe, locks, sources) and check
     /// that every artifact's digest matches bit for bit; name the first difference otherwise.
     ///
@@ -253,28 +125,14 @@ pub enum Command {
     ///   relsign rebuild provenance.dsse.json --recipe recipes/demo.toml
     ///   relsign rebuild docker://127.0.0.1:5000/relsign/demo:0.1.0 --json
     #[command(verbatim_doc_comment)]
-    Rebuild {
-        /// A release directory, a provenance file, or docker://REFERENCE.
-        #[arg(value_name = "TARGET")]
-        release: PathBuf,
-        /// Rebuild from this recipe (in a checkout) instead of the release's copy; its digest
-        /// and its locks' digests must match the release's.
-        #[arg(long)]
-        recipe: Option<PathBuf>,
-        /// Keep the rebuilt release here instead of a temporary directory.
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-    },
+    Rebuild(RebuildArgs),
     /// Write CycloneDX 1.6 and SPDX 2.3 SBOMs for every artifact of a release, into
     /// RELEASE/sbom/<artifact>.cdx.json and .spdx.json (deterministic: same release, same bytes).
     ///
     /// Examples:
     ///   relsign sbom target/demo/release
     #[command(verbatim_doc_comment)]
-    Sbom {
-        /// The release directory (release.json and its artifacts).
-        release: PathBuf,
-    },
+    Sbom(SbomArgs),
     /// Explain the first difference between two build outputs: sdists and other tars (plain,
     /// gzip or zstd), wheels and zips, OCI layouts (layer by layer, then the config), JSON.
     ///
@@ -287,19 +145,7 @@ pub enum Command {
     ///   relsign compare --diffoscope a.whl b.whl
     ///   relsign compare --all ours.whl theirs.whl
     #[command(verbatim_doc_comment)]
-    Compare {
-        /// The first file or OCI layout (shown as `release`/left).
-        left: PathBuf,
-        /// The second file or OCI layout (shown as `rebuilt`/right).
-        right: PathBuf,
-        /// Hand over to diffoscope for the full report (when it is installed).
-        #[arg(long)]
-        diffoscope: bool,
-        /// For zips and wheels: list every entry that differs (matched by name) and in what,
-        /// with counts, instead of the first difference only.
-        #[arg(long)]
-        all: bool,
-    },
+    Compare(CompareArgs),
     /// Scan a release's packages (its CycloneDX SBOMs) against an offline OSV database.
     ///
     /// PyPI packages by normalized name and PEP 440 order; Debian packages by source package
@@ -326,30 +172,7 @@ pub enum Command {
     ///   relsign scan release/sbom/image.cdx.json --db osv/ --severity HIGH --json
     ///   relsign scan release --db osv/ --allow scan-allow.toml
     #[command(verbatim_doc_comment)]
-    Scan {
-        /// A release directory (every sbom/*.cdx.json), a CycloneDX SBOM file, a recipe
-        /// (`*.toml`: the runtime pins of its Python lock and its image's Debian lock, Debian
-        /// packages by their own name), or a published release by `docker://host/repo:tag`
-        /// (pulled first; credentials from $RELSIGN_REGISTRY_CREDENTIALS).
-        target: PathBuf,
-        /// An OSV database: a zip of OSV JSON records or a directory of them, instead of the
-        /// recipe's locked ones. Repeatable.
-        #[arg(long, value_name = "ZIP-OR-DIR")]
-        db: Vec<PathBuf>,
-        /// With --db: what fails: `fixed` (a vulnerability with a fix available, the
-        /// default), `any`, or `none`.
-        #[arg(long, value_name = "WHAT", requires = "db", value_parser = ["fixed", "any", "none"])]
-        fail_on: Option<String>,
-        /// With --db: also fail on findings at or above this severity (LOW, MODERATE, HIGH,
-        /// CRITICAL).
-        #[arg(long, value_name = "LEVEL", requires = "db",
-              value_parser = ["LOW", "MODERATE", "MEDIUM", "HIGH", "CRITICAL"])]
-        severity: Option<String>,
-        /// With --db: an allow-list (TOML: [[allow]] id, package, reason,
-        /// expires = "YYYY-MM-DD").
-        #[arg(long, value_name = "FILE", requires = "db")]
-        allow: Option<PathBuf>,
-    },
+    Scan(ScanArgs),
     /// What an upgrade from OLD to NEW changes: packages added, removed, upgraded and
     /// downgraded per ecosystem (from the CycloneDX SBOMs, versions in dpkg's and PEP 440's
     /// order) and, for two release directories with images, the files changed per layer.
@@ -363,15 +186,7 @@ pub enum Command {
     ///   relsign diff old/sbom/image.cdx.json new/sbom/image.cdx.json --json
     ///   relsign diff releases/1.10.4 releases/1.10.5 --fail-on added,downgraded
     #[command(verbatim_doc_comment)]
-    Diff {
-        /// The release (directory, or docker://host/repo:tag) or SBOM upgraded from.
-        old: PathBuf,
-        /// The release (directory, or docker://host/repo:tag) or SBOM upgraded to.
-        new: PathBuf,
-        /// Exit 1 when any of these changed: added, removed, upgraded, downgraded, files.
-        #[arg(long, value_delimiter = ',', value_name = "KINDS")]
-        fail_on: Vec<String>,
-    },
+    Diff(DiffArgs),
     /// Run a command inside a built image, in the sandbox (no network), without Docker.
     ///
     /// LAYOUT is an OCI image layout, or a release directory holding one under image/.
@@ -388,59 +203,263 @@ pub enum Command {
     ///   relsign run target/demo/release/image --tag 0.1.0 -- relsign-demo greet Ada
     ///   sudo relsign run target/server-mini --services -- psql -h 127.0.0.1 -U postgres -c 'select 1'
     #[command(verbatim_doc_comment)]
-    Run {
-        /// An OCI image layout, or a release directory with one under image/.
-        layout: PathBuf,
-        /// The manifest's tag (org.opencontainers.image.ref.name); needed when the layout has several.
-        #[arg(long)]
-        tag: Option<String>,
-        /// Start the image's services first (needs root; see README, "Services").
-        #[arg(long)]
-        services: bool,
-        /// With --services: the user COMMAND runs as (a name in the image; default root).
-        #[arg(long, requires = "services", value_name = "NAME")]
-        user: Option<String>,
-        /// With --services: mount a host path into the sandbox, read-only (HOST:DEST) or
-        /// writable (HOST:DEST:rw); repeatable. For test inputs that are not part of the
-        /// image (a test suite, its driver, a directory for its results).
-        #[arg(long, requires = "services", value_name = "HOST:DEST[:rw]")]
-        bind: Vec<relsign::services::HostBind>,
-        /// With --services: the services of this recipe's [[image.services]] instead of the
-        /// ones recorded in the image (to try a recipe's changed services on an image built
-        /// before the change, without rebuilding it; the release is unchanged).
-        #[arg(long, requires = "services", value_name = "RECIPE")]
-        services_from: Option<PathBuf>,
-        /// The command and its arguments (default: the image's Entrypoint + Cmd).
-        #[arg(last = true)]
-        command: Vec<String>,
-    },
+    Run(RunArgs),
     /// Internal: how `relsign run --services` starts a process inside its sandbox (joins the
     /// namespaces of host pid PID and its root, drops to UID/GID/GROUPS, then runs COMMAND).
     #[command(name = "__enter", hide = true)]
-    Enter {
-        #[arg(long)]
-        pid: i32,
-        #[arg(long)]
-        uid: u32,
-        #[arg(long)]
-        gid: u32,
-        #[arg(long, value_delimiter = ',')]
-        groups: Vec<u32>,
-        #[arg(long)]
-        cwd: String,
-        #[arg(last = true, required = true)]
-        command: Vec<String>,
-    },
+    Enter(EnterArgs),
     /// Run a command inside the recipe's toolchain rootfs, in the build sandbox (no network).
     ///
     /// Examples:
     ///   relsign exec recipes/demo.toml -- python3 -c 'import sys; print(sys.version)'
     #[command(verbatim_doc_comment)]
-    Exec {
-        /// The recipe (TOML; see README, "Recipes").
-        recipe: PathBuf,
-        /// The command and its arguments.
-        #[arg(last = true, required = true)]
-        command: Vec<String>,
-    },
+    Exec(ExecArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// The recipe (TOML; see README, "Recipes").
+    pub recipe: PathBuf,
+    /// Only check that the locks still match the recipe (offline); exit 1 when they don't.
+    #[arg(long, conflicts_with = "refresh")]
+    pub check: bool,
+    /// Only repair the Debian locks: the locked .debs no mirror serves any more (404) move
+    /// to the smallest update the suite offers now (the same package, at the lowest
+    /// version not below the locked one); every other locked package stays as it is. The
+    /// closure is checked again and the change printed as `- name version` /
+    /// `+ name version`. The Python lock is not touched.
+    #[arg(long)]
+    pub refresh: bool,
+    /// Re-lock only the Python side (the pylock: pins, each package's build environment);
+    /// the Debian locks are left as they are.
+    #[arg(long, conflicts_with_all = ["check", "refresh"])]
+    pub python_only: bool,
+    /// Accept an InRelease whose Valid-Until has passed, to lock from an old snapshot on
+    /// purpose (the recipe's toolchain.allow-expired-release = true does the same).
+    #[arg(long)]
+    pub allow_expired_release: bool,
+    /// Write the lock even when the closure check finds unpinned dependencies.
+    #[arg(long)]
+    pub allow_incomplete: bool,
+    #[command(flatten)]
+    pub mirrors: Mirrors,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// The recipe (TOML; see README, "Recipes").
+    pub recipe: PathBuf,
+    /// Also write a vendor directory (PEP 503 index under simple/, .debs under debian/)
+    /// that serves later as a mirror.
+    #[arg(long, value_name = "DIR")]
+    pub export: Option<PathBuf>,
+    /// A snapshot mirror as a URL pattern with {timestamp}, tried after the mirrors for
+    /// .debs they no longer serve; the Debian lock's `snapshot` fills in the timestamp.
+    /// Repeatable. Overrides $RELSIGN_DEBIAN_SNAPSHOT (space-separated patterns) and the
+    /// recipe's toolchain.snapshot-urls.
+    #[arg(long = "debian-snapshot", value_name = "URL-PATTERN")]
+    pub debian_snapshots: Vec<String>,
+    /// A location for the recipe's [[archive]] files, tried after the recipe's own
+    /// `locations` (a URL or a directory; the file name is appended to a directory).
+    /// Repeatable; $RELSIGN_ARCHIVE_MIRRORS (space-separated) comes after.
+    #[arg(long = "archive-mirror", value_name = "URL-OR-DIR")]
+    pub archive_mirrors: Vec<String>,
+    #[command(flatten)]
+    pub mirrors: Mirrors,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The recipe (TOML; see README, "Recipes").
+    pub recipe: PathBuf,
+    /// The release directory to write (artifacts, release.json, inputs/).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Keep the work directory (rootfs, raw backend outputs) for inspection.
+    #[arg(long)]
+    pub keep_work: bool,
+    /// Build a second time with variations and compare: another build directory and
+    /// working directory, TZ and locale, and inside the sandbox another uid, the clock
+    /// three days ahead (libfaketime) and the source copied in reverse order. Exit 1 and
+    /// name the first difference when an artifact differs.
+    #[arg(long)]
+    pub check_reproducible: bool,
+    /// (internal) this is the varied build of --check-reproducible.
+    #[arg(long, hide = true)]
+    pub variation: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// The recipe (TOML; see README, "Recipes").
+    pub recipe: PathBuf,
+    /// The release directory to write.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// A release key (encrypted PEM, mode 0600); repeat to sign with several.
+    #[arg(long = "key", value_name = "FILE", required = true)]
+    pub keys: Vec<PathBuf>,
+    #[command(flatten)]
+    pub pass: PassArgs,
+    /// After the build, build again with variations and compare (see `build
+    /// --check-reproducible`); a difference stops the release before the gate.
+    #[arg(long)]
+    pub check_reproducible: bool,
+    /// Run the whole of `[test.server]`'s suite, not only its gating scenarios (they still
+    /// decide; the report counts the rest).
+    #[arg(long)]
+    pub all_scenarios: bool,
+    #[command(flatten)]
+    pub log: LogAppendArgs,
+    /// Where the stable branch's earlier releases are (a release directory or a static
+    /// mirror), instead of the recipe's release.stable-releases. Repeatable.
+    #[arg(long = "stable-releases", value_name = "DIR")]
+    pub stable_releases: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VulndbArgs {
+    /// The recipe (TOML; see README, "Vulnerability gate").
+    pub recipe: PathBuf,
+    /// NAME=URL-OR-PATH: a location for database NAME, tried before the recipe's own.
+    #[arg(long = "from", value_name = "NAME=LOCATION")]
+    pub from: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The recipe (TOML; see README, "Recipes").
+    pub recipe: PathBuf,
+    /// The release directory written by `relsign build`.
+    #[arg(long, value_name = "DIR")]
+    pub release: PathBuf,
+    /// Run the whole of `[test.server]`'s suite, not only its gating scenarios (they still
+    /// decide; the report counts the rest).
+    #[arg(long)]
+    pub all_scenarios: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    /// A release directory, a provenance file, or docker://REFERENCE.
+    #[arg(value_name = "TARGET")]
+    pub release: PathBuf,
+    /// Rebuild from this recipe (in a checkout) instead of the release's copy; its digest
+    /// and its locks' digests must match the release's.
+    #[arg(long)]
+    pub recipe: Option<PathBuf>,
+    /// Keep the rebuilt release here instead of a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// The release directory (release.json and its artifacts).
+    pub release: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The first file or OCI layout (shown as `release`/left).
+    pub left: PathBuf,
+    /// The second file or OCI layout (shown as `rebuilt`/right).
+    pub right: PathBuf,
+    /// Hand over to diffoscope for the full report (when it is installed).
+    #[arg(long)]
+    pub diffoscope: bool,
+    /// For zips and wheels: list every entry that differs (matched by name) and in what,
+    /// with counts, instead of the first difference only.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// A release directory (every sbom/*.cdx.json), a CycloneDX SBOM file, a recipe
+    /// (`*.toml`: the runtime pins of its Python lock and its image's Debian lock, Debian
+    /// packages by their own name), or a published release by `docker://host/repo:tag`
+    /// (pulled first; credentials from $RELSIGN_REGISTRY_CREDENTIALS).
+    pub target: PathBuf,
+    /// An OSV database: a zip of OSV JSON records or a directory of them, instead of the
+    /// recipe's locked ones. Repeatable.
+    #[arg(long, value_name = "ZIP-OR-DIR")]
+    pub db: Vec<PathBuf>,
+    /// With --db: what fails: `fixed` (a vulnerability with a fix available, the
+    /// default), `any`, or `none`.
+    #[arg(long, value_name = "WHAT", requires = "db", value_parser = ["fixed", "any", "none"])]
+    pub fail_on: Option<String>,
+    /// With --db: also fail on findings at or above this severity (LOW, MODERATE, HIGH,
+    /// CRITICAL).
+    #[arg(long, value_name = "LEVEL", requires = "db",
+          value_parser = ["LOW", "MODERATE", "MEDIUM", "HIGH", "CRITICAL"])]
+    pub severity: Option<String>,
+    /// With --db: an allow-list (TOML: [[allow]] id, package, reason,
+    /// expires = "YYYY-MM-DD").
+    #[arg(long, value_name = "FILE", requires = "db")]
+    pub allow: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The release (directory, or docker://host/repo:tag) or SBOM upgraded from.
+    pub old: PathBuf,
+    /// The release (directory, or docker://host/repo:tag) or SBOM upgraded to.
+    pub new: PathBuf,
+    /// Exit 1 when any of these changed: added, removed, upgraded, downgraded, files.
+    #[arg(long, value_delimiter = ',', value_name = "KINDS")]
+    pub fail_on: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// An OCI image layout, or a release directory with one under image/.
+    pub layout: PathBuf,
+    /// The manifest's tag (org.opencontainers.image.ref.name); needed when the layout has several.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Start the image's services first (needs root; see README, "Services").
+    #[arg(long)]
+    pub services: bool,
+    /// With --services: the user COMMAND runs as (a name in the image; default root).
+    #[arg(long, requires = "services", value_name = "NAME")]
+    pub user: Option<String>,
+    /// With --services: mount a host path into the sandbox, read-only (HOST:DEST) or
+    /// writable (HOST:DEST:rw); repeatable. For test inputs that are not part of the
+    /// image (a test suite, its driver, a directory for its results).
+    #[arg(long, requires = "services", value_name = "HOST:DEST[:rw]")]
+    pub bind: Vec<relsign::services::HostBind>,
+    /// With --services: the services of this recipe's [[image.services]] instead of the
+    /// ones recorded in the image (to try a recipe's changed services on an image built
+    /// before the change, without rebuilding it; the release is unchanged).
+    #[arg(long, requires = "services", value_name = "RECIPE")]
+    pub services_from: Option<PathBuf>,
+    /// The command and its arguments (default: the image's Entrypoint + Cmd).
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnterArgs {
+    #[arg(long)]
+    pub pid: i32,
+    #[arg(long)]
+    pub uid: u32,
+    #[arg(long)]
+    pub gid: u32,
+    #[arg(long, value_delimiter = ',')]
+    pub groups: Vec<u32>,
+    #[arg(long)]
+    pub cwd: String,
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The recipe (TOML; see README, "Recipes").
+    pub recipe: PathBuf,
+    /// The command and its arguments.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
 }

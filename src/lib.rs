@@ -12,6 +12,7 @@ pub mod debian;
 pub mod diff;
 pub mod digest;
 pub mod dsse;
+pub mod error;
 pub mod fetch;
 pub mod fsutil;
 pub mod gate;
@@ -46,6 +47,8 @@ pub mod upstream;
 pub mod verify;
 pub mod vulndb;
 pub mod vulns;
+
+pub use error::Error;
 
 /// Exit code for a verification, integrity or policy failure.
 pub const EXIT_FAILED_CHECK: i32 = 1;

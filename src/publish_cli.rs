@@ -1,6 +1,6 @@
 //! `relsign publish`: arguments, preflight, plan, execute, report.
 
-use crate::{print_json, CheckFailed};
+use crate::print_json;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use relsign::http::{redact, Client};
@@ -10,6 +10,7 @@ use relsign::publish::run::{self, Outcome, RunOptions};
 use relsign::recipe::Recipe;
 use relsign::report::Reporter;
 use relsign::verify::{self, VerifyOptions};
+use relsign::Error;
 use std::path::{Path, PathBuf};
 
 /// Publish a signed release to the recipe's destinations (`[[publish]]`): PyPI-style indexes,
@@ -137,7 +138,7 @@ pub fn destinations(
 /// The release must be a signed release that verifies against the policy.
 pub fn preflight_release(dir: &Path, policy: &Path, r: &dyn Reporter) -> Result<()> {
     if relsign::reldir::is_marked(dir) {
-        return Err(CheckFailed(
+        return Err(Error::verification(
             format!(
                 "{}: {} is present: the release gate failed; nothing is published",
                 dir.display(),
@@ -164,7 +165,7 @@ pub fn preflight_release(dir: &Path, policy: &Path, r: &dyn Reporter) -> Result<
     };
     match verify::verify(dir, &o, r) {
         Ok(_) => Ok(()),
-        Err(verify::VerifyError::Refused { check, reason }) => Err(CheckFailed(
+        Err(verify::VerifyError::Refused { check, reason }) => Err(Error::verification(
             format!("the release does not verify, nothing is published: check `{check}` failed: {reason}"),
             serde_json::json!({"check": check}),
         )
@@ -337,7 +338,7 @@ fn failures(a: &PublishArgs, report: &run::PublishReport) -> Result<()> {
             .join("; ")
     );
     if failed.iter().any(|d| d.refusal) {
-        return Err(CheckFailed(msg, serde_json::json!({"resume": resume})).into());
+        return Err(Error::verification(msg, serde_json::json!({"resume": resume})).into());
     }
     bail!(msg)
 }

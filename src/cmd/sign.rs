@@ -1,0 +1,83 @@
+//! `relsign sign`: a release directory signed with a key (and the signature logged with
+//! --log); `relsign sign-keyless` with `--features keyless`.
+
+use crate::args::passphrase;
+use crate::output::{print_json, print_logged};
+use crate::trust_cli::SignArgs;
+use relsign::error::{Context, Result};
+use relsign::keys::{self, SecretKey};
+use relsign::report::Reporter;
+use relsign::time;
+
+pub fn run(a: SignArgs, json: bool, r: &dyn Reporter) -> Result<()> {
+    let release = &a.release;
+    let signed_on = match a.signing_time {
+        Some(t) => time::parse(&t).map_err(|e| anyhow::anyhow!("--signing-time: {e}"))?,
+        None => time::now(),
+    };
+    // A release that is not there is said before the passphrase is asked for.
+    if !release.join("release.json").is_file() {
+        bail!(
+            "{}: not a release directory (no release.json); build it first (`relsign release` or `relsign build`)",
+            release.display()
+        );
+    }
+    keys::check_private_mode(&a.key)?;
+    let pass = passphrase(&a.pass, &a.key, false)?;
+    let sk = SecretKey::read(&a.key, &pass)?;
+    drop(pass);
+    // The log key is read before anything is signed: a wrong passphrase stops here.
+    let log_key = a.log.secret_key()?;
+    let (o, statements) = relsign::release::sign_all(release, &sk, signed_on, r)
+        .with_context(|| format!("signing {}", release.display()))?;
+    let logged = match (&a.log.log, &log_key) {
+        (Some(dir), Some(lk)) => {
+            relsign::releaselog::log_release(release, dir, lk, &[sk.public().clone()])
+                .with_context(|| format!("logging the signature in {}", dir.display()))?
+        }
+        _ => vec![],
+    };
+    if json {
+        print_json(serde_json::json!({"ok": true, "sign": o, "logged": logged}));
+    } else {
+        outln!(
+            "signed {} {} with key {} ({} signer(s) now{})",
+            o.release,
+            o.version,
+            o.key_id,
+            o.signatures,
+            if o.created_statement {
+                ", new provenance statement"
+            } else {
+                ""
+            }
+        );
+        outln!("  {}", o.envelope.display());
+        for b in &o.bundles {
+            outln!("  {}", b.display());
+        }
+        for p in &statements {
+            outln!("  {}", p.display());
+        }
+        print_logged(&logged);
+    }
+    Ok(())
+}
+
+/// `relsign sign-keyless`: Fulcio certificate + Rekor entry, with the OIDC token in
+/// $SIGSTORE_ID_TOKEN.
+#[cfg(feature = "keyless")]
+pub fn keyless(release: &std::path::Path, json: bool, r: &dyn Reporter) -> Result<()> {
+    let token = zeroize::Zeroizing::new(std::env::var("SIGSTORE_ID_TOKEN").map_err(|_| {
+        anyhow::anyhow!("keyless signing needs an OIDC identity token in $SIGSTORE_ID_TOKEN")
+    })?);
+    let written = relsign::attest::keyless::sign_keyless(release, &token, r)?;
+    if json {
+        print_json(&serde_json::json!({"ok": true, "bundles": written}));
+    } else {
+        for w in written {
+            outln!("wrote {}", w.display());
+        }
+    }
+    Ok(())
+}
