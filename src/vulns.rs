@@ -225,7 +225,7 @@ pub fn statement(m: &ReleaseManifest, report: &Report, report_sha256: &Sha256Hex
         .min()
         .unwrap_or("");
     json!({
-        "_type": crate::attest::statement::STATEMENT_TYPE,
+        "_type": crate::model::STATEMENT_TYPE,
         "subject": subject,
         "predicateType": VULNS_V01,
         "predicate": {

@@ -6,6 +6,7 @@
 //! no file name, deflated by [`pgzip`] (blocks in parallel, the same bytes on any number of
 //! cores); zip with fixed timestamps and modes.
 
+pub mod error;
 pub mod normalize;
 pub mod pgzip;
 pub mod safe;
@@ -14,25 +15,7 @@ pub mod tarw;
 /// The compressor identity recorded in provenance.
 pub const GZIP_IMPL: &str = pgzip::IMPL;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ArchiveError {
-    #[error("{archive}: entry {entry:?}: {reason}")]
-    Entry {
-        archive: String,
-        entry: String,
-        reason: String,
-    },
-    #[error("{archive}: {reason}")]
-    Archive { archive: String, reason: String },
-    #[error("{archive}: {source}")]
-    Io {
-        archive: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Fs(#[from] crate::fsutil::FsError),
-}
+pub use error::ArchiveError;
 
 /// The most entries a zip (wheel) may hold.
 pub const MAX_ZIP_ENTRIES: usize = 100_000;

@@ -22,7 +22,7 @@
 //! gid, set on the open file or with `lchown` on the entry itself (never through a link).
 //! Modification times are not set: the writers normalize them later.
 
-use super::ArchiveError;
+use super::error::ArchiveError;
 use crate::digest::{HashingWriter, Sha256Hex};
 use std::collections::HashMap;
 use std::io::{self, Read};

@@ -13,13 +13,14 @@
 //! `<fp>` is the key's fingerprint: the first 16 hex digits of SHA-256(DER SPKI).
 
 pub mod bundle;
+pub mod error;
 #[cfg(feature = "keyless")]
 pub mod keyless;
 pub mod statement;
 
 use crate::digest::Sha256Hex;
 use crate::dsse;
-use crate::fsutil::{self, FsError};
+use crate::fsutil;
 use crate::keys::SecretKey;
 use crate::model::{Artifact, ReleaseManifest};
 use crate::report::Reporter;
@@ -28,37 +29,7 @@ use std::path::{Path, PathBuf};
 pub const ATTESTATIONS_DIR: &str = "attestations";
 pub const PROVENANCE_FILE: &str = "provenance.dsse.json";
 
-#[derive(Debug, thiserror::Error)]
-pub enum AttestError {
-    #[error(transparent)]
-    Fs(#[from] FsError),
-    #[error("{file}: {reason}")]
-    Format { file: PathBuf, reason: String },
-    #[error("{file}: reading the lock for the provenance: {reason}")]
-    Lock { file: PathBuf, reason: String },
-    #[error("{file}: sha256 expected={expected} (release.json), got={got}; refusing to sign")]
-    Digest {
-        file: PathBuf,
-        expected: Sha256Hex,
-        got: Sha256Hex,
-    },
-    #[error(
-        "{file}: the existing provenance describes other artifacts than release.json \
-         ({reason}); remove {file} to sign the new release"
-    )]
-    Mismatch { file: PathBuf, reason: String },
-}
-
-impl From<crate::reldir::ReadError> for AttestError {
-    fn from(e: crate::reldir::ReadError) -> Self {
-        match e {
-            crate::reldir::ReadError::Fs(e) => AttestError::Fs(e),
-            crate::reldir::ReadError::Format { file, reason } => {
-                AttestError::Format { file, reason }
-            }
-        }
-    }
-}
+pub use error::AttestError;
 
 /// The bytes that stand for an artifact: the file itself, or for an OCI image (a layout
 /// directory) its manifest blob, whose digest names the image.

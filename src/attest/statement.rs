@@ -1,7 +1,7 @@
 //! in-toto Statement v1 with the SLSA provenance v1 predicate, made from a release directory
 //! (its `release.json` and the locks under `inputs/`), and the checked form a verifier reads.
 
-use super::AttestError;
+use super::error::AttestError;
 use crate::digest::Sha256Hex;
 use crate::fsutil;
 use crate::model::ReleaseManifest;

@@ -1,6 +1,6 @@
 //! CycloneDX 1.6 JSON.
 
-use super::{content_uuid, Component, Inventory};
+use super::model::{content_uuid, Component, Inventory};
 use serde_json::{json, Value};
 
 fn component(c: &Component) -> Value {

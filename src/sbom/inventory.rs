@@ -1,7 +1,8 @@
 //! Reading the inventories: Python artifacts with their locked dependencies, and images.
 
-use super::{
-    deb_purl, oci_purl, pypi_purl, Component, Inventory, Kind, License, Relation, SbomError,
+use super::license::License;
+use super::model::{
+    deb_purl, oci_purl, pypi_purl, BoxError, Component, Inventory, Kind, Relation, SbomError,
 };
 use crate::fsutil;
 use crate::lock::debian::DebianLock;
@@ -184,8 +185,8 @@ fn read_locks(release: &Path, m: &ReleaseManifest) -> Result<Locks, SbomError> {
             .file_name()
             .map(|n| n.to_string_lossy().starts_with("pylock"))
             .unwrap_or(false);
-        let py = || PyLock::read(&path).map_err(|e| Box::new(e) as super::BoxError);
-        let deb = || DebianLock::read(&path).map_err(|e| Box::new(e) as super::BoxError);
+        let py = || PyLock::read(&path).map_err(|e| Box::new(e) as BoxError);
+        let deb = || DebianLock::read(&path).map_err(|e| Box::new(e) as BoxError);
         let lock_err = |source| SbomError::Lock {
             file: path.clone(),
             source,

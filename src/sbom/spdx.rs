@@ -1,7 +1,7 @@
 //! SPDX 2.3 JSON.
 
 use super::license::Extracted;
-use super::{content_uuid, purl_encode, Component, Inventory, Relation};
+use super::model::{content_uuid, purl_encode, Component, Inventory, Relation};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
