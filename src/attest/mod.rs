@@ -14,6 +14,7 @@
 
 pub mod bundle;
 pub mod dsse;
+pub mod intoto;
 pub mod statement;
 pub mod time;
 
