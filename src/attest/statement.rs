@@ -249,15 +249,19 @@ fn policy_reports(
 
 /// The SLSA v1 provenance statement for a release directory. `signed_on` (unix seconds) is the
 /// self-asserted signing time, recorded as `runDetails.metadata.finishedOn`.
-pub fn provenance(dir: &Path, m: &ReleaseManifest, signed_on: i64) -> Result<Value, AttestError> {
+pub fn provenance(
+    dir: &Path,
+    m: &ReleaseManifest,
+    signed_on: i64,
+) -> Result<Statement<Value>, AttestError> {
     let gate_required = recipe_has_gate(dir, m)?;
     let (vulns, vuln_deps, reports, stable) = policy_reports(dir, recipe_has_vuln_gate(dir, m)?)?;
     let mut resolved = resolved_dependencies(dir, m)?;
     resolved.extend(vuln_deps);
-    let subject: Vec<Value> = m
+    let subject: Vec<Descriptor> = m
         .artifacts
         .iter()
-        .map(|a| json!({"name": a.file, "digest": {"sha256": a.sha256}}))
+        .map(|a| Descriptor::file(&a.file, &a.sha256))
         .collect();
     let sources: Vec<Value> = m
         .sources
@@ -286,11 +290,11 @@ pub fn provenance(dir: &Path, m: &ReleaseManifest, signed_on: i64) -> Result<Val
     if let Some(s) = stable {
         external["stable"] = s;
     }
-    Ok(json!({
-        "_type": STATEMENT_TYPE,
-        "subject": subject,
-        "predicateType": SLSA_PROVENANCE_V1,
-        "predicate": {
+    Ok(Statement {
+        type_: STATEMENT_TYPE.into(),
+        subject: Some(subject),
+        predicate_type: SLSA_PROVENANCE_V1.into(),
+        predicate: json!({
             "buildDefinition": {
                 "buildType": BUILD_TYPE,
                 "externalParameters": external,
@@ -302,8 +306,8 @@ pub fn provenance(dir: &Path, m: &ReleaseManifest, signed_on: i64) -> Result<Val
                 "metadata": {"finishedOn": super::time::format(signed_on)},
                 "byproducts": byproducts,
             }
-        }
-    }))
+        }),
+    })
 }
 
 /// `internalParameters`: the epoch, the gzip implementation and, for releases that record
