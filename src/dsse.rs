@@ -59,7 +59,7 @@ pub struct Envelope {
 }
 
 /// The JSON form, as written: `{"payload", "payloadType", "signatures": [{"keyid", "sig"}]}`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvelopeJson {
     pub payload: String,
@@ -68,7 +68,7 @@ pub struct EnvelopeJson {
     pub signatures: Vec<SignatureJson>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignatureJson {
     #[serde(default)]

@@ -12,8 +12,10 @@
 //! (`verificationMaterial.tlogEntries`) when the release is logged: see
 //! [`crate::tlog::rekor`]; reading ignores it (relsign checks its own `.tlog-proof`).
 
-use crate::dsse::{b64, b64_decode, Envelope, EnvelopeJson};
-use serde_json::{json, Value};
+use super::intoto::{
+    BundleJson, MessageDigestJson, MessageSignatureJson, PublicKeyHint, VerificationMaterial,
+};
+use crate::dsse::{b64, b64_decode, Envelope};
 
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
@@ -43,22 +45,31 @@ impl Bundle {
         })
     }
 
+    /// The JSON form: pretty, with a trailing newline.
     pub fn to_json(&self) -> Vec<u8> {
-        let mut v = json!({
-            "mediaType": BUNDLE_MEDIA_TYPE,
-            "verificationMaterial": {"publicKey": {"hint": self.hint}},
-        });
-        match &self.content {
-            Content::Dsse(env) => {
-                v["dsseEnvelope"] = serde_json::to_value(env.to_json_value()).expect("json")
-            }
-            Content::Message { sha256, signature } => {
-                v["messageSignature"] = json!({
-                    "messageDigest": {"algorithm": "SHA2_256", "digest": b64(sha256)},
-                    "signature": b64(signature),
-                })
-            }
-        }
+        let (dsse_envelope, message_signature) = match &self.content {
+            Content::Dsse(env) => (Some(env.to_json_value()), None),
+            Content::Message { sha256, signature } => (
+                None,
+                Some(MessageSignatureJson {
+                    message_digest: MessageDigestJson {
+                        algorithm: "SHA2_256".into(),
+                        digest: Some(b64(sha256)),
+                    },
+                    signature: Some(b64(signature)),
+                }),
+            ),
+        };
+        let v = BundleJson {
+            dsse_envelope,
+            media_type: BUNDLE_MEDIA_TYPE.into(),
+            message_signature,
+            verification_material: VerificationMaterial {
+                public_key: PublicKeyHint {
+                    hint: Some(self.hint.clone()),
+                },
+            },
+        };
         let mut out = serde_json::to_vec_pretty(&v).expect("json");
         out.push(b'\n');
         out
@@ -67,21 +78,21 @@ impl Bundle {
     /// Parse and check the shape: media type, hint, exactly one DSSE signature whose key id is
     /// the hint, or a SHA2_256 message digest of 32 bytes.
     pub fn from_json(bytes: &[u8]) -> Result<Bundle, String> {
-        let v: Value = crate::json::value(bytes, crate::json::limit::STATEMENT)
-            .map_err(|e| format!("not JSON: {e}"))?;
-        let mt = v.get("mediaType").and_then(Value::as_str).unwrap_or("");
+        // Through the strict reader (size, depth, duplicate keys), then typed.
+        let v: BundleJson = crate::json::value(bytes, crate::json::limit::STATEMENT)
+            .map_err(|e| format!("not JSON: {e}"))
+            .and_then(|v| serde_json::from_value(v).map_err(|e| format!("not a bundle: {e}")))?;
+        let mt = v.media_type.as_str();
         if mt != BUNDLE_MEDIA_TYPE {
             return Err(format!("mediaType: expected={BUNDLE_MEDIA_TYPE}, got={mt}"));
         }
         let hint = v
-            .pointer("/verificationMaterial/publicKey/hint")
-            .and_then(Value::as_str)
-            .ok_or("verificationMaterial.publicKey.hint: missing")?
-            .to_string();
-        let content = match (v.get("dsseEnvelope"), v.get("messageSignature")) {
-            (Some(e), None) => {
-                let ej: EnvelopeJson =
-                    serde_json::from_value(e.clone()).map_err(|e| format!("dsseEnvelope: {e}"))?;
+            .verification_material
+            .public_key
+            .hint
+            .ok_or("verificationMaterial.publicKey.hint: missing")?;
+        let content = match (v.dsse_envelope, v.message_signature) {
+            (Some(ej), None) => {
                 let env =
                     Envelope::from_json_value(ej).map_err(|e| format!("dsseEnvelope: {e}"))?;
                 if env.signatures.len() != 1 {
@@ -99,24 +110,22 @@ impl Bundle {
                 Content::Dsse(env)
             }
             (None, Some(m)) => {
-                let alg = m
-                    .pointer("/messageDigest/algorithm")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
+                let alg = m.message_digest.algorithm.as_str();
                 if alg != "SHA2_256" {
                     return Err(format!(
                         "messageSignature.messageDigest.algorithm: expected=SHA2_256, got={alg}"
                     ));
                 }
                 let sha256 = m
-                    .pointer("/messageDigest/digest")
-                    .and_then(Value::as_str)
+                    .message_digest
+                    .digest
+                    .as_deref()
                     .and_then(b64_decode)
                     .filter(|d| d.len() == 32)
                     .ok_or("messageSignature.messageDigest.digest: not 32 bytes of base64")?;
                 let signature = m
-                    .get("signature")
-                    .and_then(Value::as_str)
+                    .signature
+                    .as_deref()
                     .and_then(b64_decode)
                     .ok_or("messageSignature.signature: not base64")?;
                 Content::Message { sha256, signature }

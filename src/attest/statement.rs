@@ -2,6 +2,7 @@
 //! (its `release.json` and the locks under `inputs/`), and the checked form a verifier reads.
 
 use super::error::AttestError;
+use super::intoto::{Descriptor, SlsaPredicate, Statement, VulnsParam};
 use crate::digest::Sha256Hex;
 use crate::fsutil;
 use crate::model::ReleaseManifest;
@@ -182,15 +183,19 @@ fn policy_reports(
 
 /// The SLSA v1 provenance statement for a release directory. `signed_on` (unix seconds) is the
 /// self-asserted signing time, recorded as `runDetails.metadata.finishedOn`.
-pub fn provenance(dir: &Path, m: &ReleaseManifest, signed_on: i64) -> Result<Value, AttestError> {
+pub fn provenance(
+    dir: &Path,
+    m: &ReleaseManifest,
+    signed_on: i64,
+) -> Result<Statement<Value>, AttestError> {
     let gate_required = recipe_has_gate(dir, m)?;
     let (vulns, vuln_deps, reports, stable) = policy_reports(dir, recipe_has_vuln_gate(dir, m)?)?;
     let mut resolved = resolved_dependencies(dir, m)?;
     resolved.extend(vuln_deps);
-    let subject: Vec<Value> = m
+    let subject: Vec<Descriptor> = m
         .artifacts
         .iter()
-        .map(|a| json!({"name": a.file, "digest": {"sha256": a.sha256}}))
+        .map(|a| Descriptor::file(&a.file, &a.sha256))
         .collect();
     let sources: Vec<Value> = m
         .sources
@@ -219,11 +224,11 @@ pub fn provenance(dir: &Path, m: &ReleaseManifest, signed_on: i64) -> Result<Val
     if let Some(s) = stable {
         external["stable"] = s;
     }
-    Ok(json!({
-        "_type": STATEMENT_TYPE,
-        "subject": subject,
-        "predicateType": SLSA_PROVENANCE_V1,
-        "predicate": {
+    Ok(Statement {
+        type_: STATEMENT_TYPE.into(),
+        subject: Some(subject),
+        predicate_type: SLSA_PROVENANCE_V1.into(),
+        predicate: json!({
             "buildDefinition": {
                 "buildType": BUILD_TYPE,
                 "externalParameters": external,
@@ -235,8 +240,8 @@ pub fn provenance(dir: &Path, m: &ReleaseManifest, signed_on: i64) -> Result<Val
                 "metadata": {"finishedOn": crate::time::format(signed_on)},
                 "byproducts": byproducts,
             }
-        }
-    }))
+        }),
+    })
 }
 
 /// `internalParameters`: the epoch, the gzip implementation and, for releases that record
@@ -270,43 +275,52 @@ pub const PEP740_PUBLISH_V1: &str = "https://docs.pypi.org/attestations/publish/
 /// The per-artifact statement relsign signs for each file artifact (PEP 740's publish
 /// attestation shape): its signature covers the file's SHA-256 through the statement, so a
 /// verifier hashes each file once, with SHA-256.
-pub fn publish_statement(file: &str, sha256: &Sha256Hex) -> Value {
-    json!({
-        "_type": STATEMENT_TYPE,
-        "subject": [{"name": file, "digest": {"sha256": sha256}}],
-        "predicateType": PEP740_PUBLISH_V1,
-        "predicate": null,
-    })
+pub fn publish_statement(file: &str, sha256: &Sha256Hex) -> Statement<Value> {
+    Statement {
+        type_: STATEMENT_TYPE.into(),
+        subject: Some(vec![Descriptor::file(file, sha256)]),
+        predicate_type: PEP740_PUBLISH_V1.into(),
+        predicate: Value::Null,
+    }
+}
+
+/// Read a verified payload as a statement (size, depth, duplicate keys checked) and check its
+/// `_type` and `predicateType`.
+fn read_statement<P: serde::de::DeserializeOwned + Default>(
+    payload: &[u8],
+    predicate_type: &str,
+    detailed: bool,
+) -> Result<Statement<P>, String> {
+    let st: Statement<P> = crate::json::value(payload, crate::json::limit::STATEMENT)
+        .map_err(|e| format!("not JSON: {e}"))
+        .and_then(|v| serde_json::from_value(v).map_err(|e| format!("not a statement: {e}")))?;
+    for (field, got, want) in [
+        ("_type", &st.type_, STATEMENT_TYPE),
+        ("predicateType", &st.predicate_type, predicate_type),
+    ] {
+        if got != want {
+            return Err(match (detailed, got.is_empty()) {
+                (false, _) => format!("{field}: expected={want}"),
+                (true, true) => format!("/{field}: missing or not a string"),
+                (true, false) => format!("{field}: expected={want}, got={got}"),
+            });
+        }
+    }
+    Ok(st)
 }
 
 /// Parse a verified publish statement: the one subject's name and sha256.
 pub fn parse_publish(payload: &[u8]) -> Result<Subject, String> {
-    let v: Value = crate::json::value(payload, crate::json::limit::STATEMENT)
-        .map_err(|e| format!("not JSON: {e}"))?;
-    if v.get("_type").and_then(Value::as_str) != Some(STATEMENT_TYPE) {
-        return Err(format!("_type: expected={STATEMENT_TYPE}"));
-    }
-    if v.get("predicateType").and_then(Value::as_str) != Some(PEP740_PUBLISH_V1) {
-        return Err(format!("predicateType: expected={PEP740_PUBLISH_V1}"));
-    }
-    let subjects = v
-        .get("subject")
-        .and_then(Value::as_array)
-        .ok_or("subject: missing or not a list")?;
+    let st: Statement<Value> = read_statement(payload, PEP740_PUBLISH_V1, false)?;
+    let subjects = st.subject.ok_or("subject: missing or not a list")?;
     let [s] = subjects.as_slice() else {
         return Err(format!(
             "subject: expected exactly 1 subject, got {}",
             subjects.len()
         ));
     };
-    let name = s
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or("subject[0].name: missing")?;
-    let d = s
-        .pointer("/digest/sha256")
-        .and_then(Value::as_str)
-        .ok_or("subject[0].digest.sha256: missing")?;
+    let name = s.name().ok_or("subject[0].name: missing")?;
+    let d = s.sha256().ok_or("subject[0].digest.sha256: missing")?;
     Ok(Subject {
         name: name.to_string(),
         sha256: Sha256Hex::parse(d).map_err(|e| format!("subject[0].digest.sha256: {e}"))?,
@@ -353,110 +367,73 @@ pub struct Provenance {
 
 /// Parse a verified payload into a [`Provenance`]. Errors say which field is wrong.
 pub fn parse_provenance(payload: &[u8]) -> Result<Provenance, String> {
-    let v: Value = crate::json::value(payload, crate::json::limit::STATEMENT)
-        .map_err(|e| format!("not JSON: {e}"))?;
-    let s = |p: &str| -> Result<String, String> {
-        v.pointer(p)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| format!("{p}: missing or not a string"))
-    };
-    let t = s("/_type")?;
-    if t != STATEMENT_TYPE {
-        return Err(format!("_type: expected={STATEMENT_TYPE}, got={t}"));
-    }
-    let pt = s("/predicateType")?;
-    if pt != SLSA_PROVENANCE_V1 {
-        return Err(format!(
-            "predicateType: expected={SLSA_PROVENANCE_V1}, got={pt}"
-        ));
-    }
-    let bt = s("/predicate/buildDefinition/buildType")?;
+    let st: Statement<SlsaPredicate> = read_statement(payload, SLSA_PROVENANCE_V1, true)?;
+    let def = &st.predicate.build_definition;
+    let bt = def
+        .build_type
+        .as_deref()
+        .ok_or("/predicate/buildDefinition/buildType: missing or not a string")?;
     if bt != BUILD_TYPE {
         return Err(format!("buildType: expected={BUILD_TYPE}, got={bt}"));
     }
-    let mut subjects = Vec::new();
-    let mut names = BTreeSet::new();
-    for (i, sub) in v
-        .get("subject")
-        .and_then(Value::as_array)
-        .ok_or("subject: missing or not a list")?
-        .iter()
-        .enumerate()
-    {
-        let name = sub
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("subject[{i}].name: missing"))?;
-        let d = sub
-            .pointer("/digest/sha256")
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("subject[{i}].digest.sha256: missing"))?;
-        let sha256 = Sha256Hex::parse(d).map_err(|e| format!("subject[{i}].digest.sha256: {e}"))?;
-        if !names.insert(name.to_string()) {
-            return Err(format!("subject[{i}].name: {name:?} appears twice"));
-        }
-        subjects.push(Subject {
-            name: name.to_string(),
-            sha256,
-        });
-    }
-    let ext = "/predicate/buildDefinition/externalParameters";
-    let name = s(&format!("{ext}/release/name"))?;
-    let version = s(&format!("{ext}/release/version"))?;
-    let recipe_sha256 = Sha256Hex::parse(&s(&format!("{ext}/recipe/digest/sha256"))?)
+    let subjects = provenance_subjects(&st)?;
+    let ext = &def.external_parameters;
+    let missing = |p: &str| {
+        format!("/predicate/buildDefinition/externalParameters/{p}: missing or not a string")
+    };
+    let name = ext
+        .release
+        .name
+        .clone()
+        .ok_or_else(|| missing("release/name"))?;
+    let version = ext
+        .release
+        .version
+        .clone()
+        .ok_or_else(|| missing("release/version"))?;
+    let recipe = ext
+        .recipe
+        .digest
+        .get("sha256")
+        .ok_or_else(|| missing("recipe/digest/sha256"))?;
+    let recipe_sha256 = Sha256Hex::parse(recipe)
         .map_err(|e| format!("externalParameters.recipe.digest.sha256: {e}"))?;
-    let mut sources = Vec::new();
-    if let Some(list) = v
-        .pointer(&format!("{ext}/sources"))
-        .and_then(Value::as_array)
-    {
-        for src in list {
-            let f = |k: &str| src.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            let digest = src
-                .get("digest")
-                .and_then(Value::as_object)
-                .and_then(|d| d.values().next())
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            sources.push(SourceClaim {
-                package: f("package"),
-                kind: f("kind"),
-                location: f("location"),
-                digest,
-            });
-        }
-    }
-    let gate_required = match v.pointer(&format!("{ext}/gate")) {
+    let sources = ext
+        .sources
+        .iter()
+        .flatten()
+        .map(|src| SourceClaim {
+            package: src.package.clone(),
+            kind: src.kind.clone(),
+            location: src.location.clone(),
+            digest: src.digest.values().next().cloned().unwrap_or_default(),
+        })
+        .collect();
+    let gate_required = match &ext.gate {
         None => None,
         Some(g) => Some(
-            g.get("required")
-                .and_then(Value::as_bool)
+            g.required
                 .ok_or("externalParameters.gate.required: missing or not a boolean")?,
         ),
     };
-    let (vulns_required, vuln_databases) = parse_vulns(&v, ext)?;
-    let finished = s("/predicate/runDetails/metadata/finishedOn")?;
-    let signed_on = crate::time::parse(&finished)
-        .map_err(|e| format!("runDetails.metadata.finishedOn: {e}"))?;
+    let (vulns_required, vuln_databases) = parse_vulns(ext.vulnerabilities.as_ref())?;
+    let run = &st.predicate.run_details;
+    let finished = run
+        .metadata
+        .finished_on
+        .as_deref()
+        .ok_or("/predicate/runDetails/metadata/finishedOn: missing or not a string")?;
+    let signed_on =
+        crate::time::parse(finished).map_err(|e| format!("runDetails.metadata.finishedOn: {e}"))?;
     let mut byproducts = BTreeMap::new();
-    if let Some(list) = v
-        .pointer("/predicate/runDetails/byproducts")
-        .and_then(Value::as_array)
-    {
-        for (i, b) in list.iter().enumerate() {
-            let (Some(n), Some(d)) = (
-                b.get("name").and_then(Value::as_str),
-                b.pointer("/digest/sha256").and_then(Value::as_str),
-            ) else {
-                return Err(format!(
-                    "runDetails.byproducts[{i}]: needs name and digest.sha256"
-                ));
-            };
-            let d = Sha256Hex::parse(d).map_err(|e| format!("runDetails.byproducts[{i}]: {e}"))?;
-            byproducts.insert(n.to_string(), d);
-        }
+    for (i, b) in run.byproducts.iter().enumerate() {
+        let (Some(n), Some(d)) = (b.name(), b.sha256()) else {
+            return Err(format!(
+                "runDetails.byproducts[{i}]: needs name and digest.sha256"
+            ));
+        };
+        let d = Sha256Hex::parse(d).map_err(|e| format!("runDetails.byproducts[{i}]: {e}"))?;
+        byproducts.insert(n.to_string(), d);
     }
     Ok(Provenance {
         subjects,
@@ -472,32 +449,46 @@ pub fn parse_provenance(payload: &[u8]) -> Result<Provenance, String> {
     })
 }
 
+/// The provenance's subjects: each with a name and a sha256, no name twice.
+fn provenance_subjects(st: &Statement<SlsaPredicate>) -> Result<Vec<Subject>, String> {
+    let mut subjects = Vec::new();
+    let mut names = BTreeSet::new();
+    let list = st
+        .subject
+        .as_ref()
+        .ok_or("subject: missing or not a list")?;
+    for (i, sub) in list.iter().enumerate() {
+        let name = sub
+            .name()
+            .ok_or_else(|| format!("subject[{i}].name: missing"))?;
+        let d = sub
+            .sha256()
+            .ok_or_else(|| format!("subject[{i}].digest.sha256: missing"))?;
+        let sha256 = Sha256Hex::parse(d).map_err(|e| format!("subject[{i}].digest.sha256: {e}"))?;
+        if !names.insert(name.to_string()) {
+            return Err(format!("subject[{i}].name: {name:?} appears twice"));
+        }
+        subjects.push(Subject {
+            name: name.to_string(),
+            sha256,
+        });
+    }
+    Ok(subjects)
+}
+
 /// `externalParameters.vulnerabilities`: whether the gate is required, and the databases.
-fn parse_vulns(v: &Value, ext: &str) -> Result<(bool, Vec<(String, Sha256Hex)>), String> {
-    let Some(x) = v.pointer(&format!("{ext}/vulnerabilities")) else {
+fn parse_vulns(x: Option<&VulnsParam>) -> Result<(bool, Vec<(String, Sha256Hex)>), String> {
+    let Some(x) = x else {
         return Ok((false, Vec::new()));
     };
     let required = x
-        .get("required")
-        .and_then(Value::as_bool)
+        .required
         .ok_or("externalParameters.vulnerabilities.required: missing or not a boolean")?;
     let mut dbs = Vec::new();
-    for (i, d) in x
-        .get("databases")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, d) in x.databases.iter().enumerate() {
         let at = format!("externalParameters.vulnerabilities.databases[{i}]");
-        let name = d
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or(format!("{at}.name: missing"))?;
-        let sha = d
-            .pointer("/digest/sha256")
-            .and_then(Value::as_str)
-            .ok_or(format!("{at}.digest.sha256: missing"))?;
+        let name = d.name().ok_or(format!("{at}.name: missing"))?;
+        let sha = d.sha256().ok_or(format!("{at}.digest.sha256: missing"))?;
         let sha = Sha256Hex::parse(sha).map_err(|e| format!("{at}.digest.sha256: {e}"))?;
         dbs.push((name.to_string(), sha));
     }
