@@ -743,7 +743,7 @@ fn locked_package(
 /// another tool) is taken to apply to both fixed groups (and the test group).
 fn marker_groups(m: &str, all_groups: &BTreeSet<String>) -> Result<BTreeSet<String>, String> {
     let marker = Marker::parse(m).map_err(|e| e.to_string())?;
-    let only_groups = marker_mentions_only_groups(&marker);
+    let only_groups = marker.mentions_only_groups();
     let mut g = BTreeSet::new();
     for group in all_groups {
         if !only_groups {
@@ -859,18 +859,6 @@ fn relsign_tool(
         incomplete: t.incomplete,
         builds,
     })
-}
-
-/// True when every comparison of the marker is `'x' in dependency_groups` (or `not in`), so
-/// group membership can be read from it.
-fn marker_mentions_only_groups(m: &Marker) -> bool {
-    use crate::python::markers::Value;
-    match m {
-        Marker::And(a, b) | Marker::Or(a, b) => {
-            marker_mentions_only_groups(a) && marker_mentions_only_groups(b)
-        }
-        Marker::Compare(_, _, r) => matches!(r, Value::Var(v) if v == "dependency_groups"),
-    }
 }
 
 // ------------------------------------------------------------------------------- locking

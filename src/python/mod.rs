@@ -3,6 +3,7 @@ pub mod index;
 pub mod install;
 pub mod markers;
 pub mod metadata;
+pub mod names;
 pub mod pyproject;
 pub mod requirements;
 pub mod simple;
