@@ -85,9 +85,15 @@ impl Specifier {
     pub fn contains(&self, v: &Version) -> bool {
         // PEP 440: `<V` excludes the pre-releases of V "unless the specified version is itself
         // a pre-release". pep440_rs 0.7 excludes them in that case too (`<2.0rc2` would not
-        // contain `2.0rc1`), so that case is plain ordering here, as in `packaging`.
-        if self.operator() == Operator::LessThan && self.spec.version().any_prerelease() {
-            return v.0.clone().without_local() < *self.spec.version();
+        // contain `2.0rc1`), and compares V's release with the candidate's ignoring the epoch
+        // (`<1!1.0` would not contain `1.0rc1`); `<` is decided here, as in `packaging`.
+        if self.operator() == Operator::LessThan {
+            let (sv, c) = (self.spec.version(), v.0.clone().without_local());
+            let base = |x: &pep440_rs::Version| {
+                pep440_rs::Version::new(x.release().iter().copied()).with_epoch(x.epoch())
+            };
+            return c < *sv
+                && !(!sv.any_prerelease() && c.any_prerelease() && base(&c) == base(sv));
         }
         self.spec.contains(&v.0)
     }
@@ -217,6 +223,9 @@ mod tests {
         assert!(!s("==1.0+other", "1.0+local"));
         assert!(!s("<2.0", "2.0rc1"));
         assert!(s("<2.0rc2", "2.0rc1"));
+        assert!(s("<1!1.0", "1.0rc1"));
+        assert!(!s("<1.0", "1.0.dev1"));
+        assert!(s("<1.0", "0.9.dev1"));
         assert!(!s(">1.7", "1.7.post1"));
         assert!(s(">1.7.post1", "1.7.post2"));
         assert!(s("<=1.0", "1.0+local"));
