@@ -193,8 +193,8 @@ fn pypi_patch(old: &str, new: &str) -> bool {
     let (Ok(o), Ok(n)) = (Version::parse(old), Version::parse(new)) else {
         return false;
     };
-    let part = |v: &Version, i: usize| v.release.get(i).copied().unwrap_or(0);
-    o.epoch == n.epoch && part(&o, 0) == part(&n, 0) && part(&o, 1) == part(&n, 1) && n > o
+    let part = |v: &Version, i: usize| v.release().get(i).copied().unwrap_or(0);
+    o.epoch() == n.epoch() && part(&o, 0) == part(&n, 0) && part(&o, 1) == part(&n, 1) && n > o
 }
 
 /// A Debian update of the same upstream version (a new Debian revision: a security or stable

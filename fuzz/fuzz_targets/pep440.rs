@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         let again = Version::parse(&s).unwrap_or_else(|e| panic!("{a:?} prints as {s:?}: {e}"));
         assert_eq!(again.cmp(v), Ordering::Equal, "{a:?} -> {s:?}");
         assert_eq!(again.to_string(), s, "normal form is not stable");
-        assert!(v.public() <= *v || v.local.is_empty());
+        assert!(v.public() <= *v || !v.has_local());
     }
     if let Ok(vb) = Version::parse(b) {
         if let Ok(v) = &va {

@@ -12,7 +12,7 @@
 //! `fetch` tries the mirrors, then snapshot mirrors at the lock's timestamp; `refresh` moves
 //! the locked packages that vanished from the mirrors to the smallest update the suite offers.
 
-use crate::debian::control::parse_paragraphs;
+use crate::debian::control::{for_each_paragraph, parse_paragraphs, unfold, Lines, Paragraph};
 use crate::debian::version::{deb_version_cmp, Relation};
 use crate::digest::Sha256Hex;
 use crate::fetch::{self, FetchError, Http};
@@ -740,51 +740,23 @@ pub struct IndexPackage {
     pub essential: bool,
 }
 
-/// Parse a Packages index, keeping only the fields the resolver needs.
+/// Parse a Packages index, keeping only the fields the resolver needs (the deb822 paragraphs
+/// are read by [`crate::debian::control::for_each_paragraph`], with its limits).
 pub fn parse_packages(text: &str) -> Result<Vec<IndexPackage>, String> {
     let mut out = Vec::new();
+    for_each_paragraph(text, |p, lines| {
+        out.push(index_package(&p, lines)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The resolver's fields of one Packages paragraph (field names as Debian writes them; folded
+/// dependency fields joined on one line).
+fn index_package(p: &Paragraph, lines: &Lines) -> Result<IndexPackage, String> {
     let mut cur = IndexPackage::default();
-    let mut any = false;
-    let mut field: Option<&'static str> = None;
-    let finish =
-        |cur: &mut IndexPackage, out: &mut Vec<IndexPackage>, line: usize| -> Result<(), String> {
-            let p = std::mem::take(cur);
-            if p.name.is_empty() || p.version.is_empty() || p.filename.is_empty() {
-                return Err(format!(
-                    "stanza ending at line {line}: missing Package, Version or Filename"
-                ));
-            }
-            out.push(p);
-            Ok(())
-        };
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            if any {
-                finish(&mut cur, &mut out, i)?;
-                any = false;
-            }
-            field = None;
-            continue;
-        }
-        if line.starts_with(' ') || line.starts_with('\t') {
-            // Continuations matter only for dependency fields (rarely folded).
-            match field {
-                Some("Depends") => push_cont(&mut cur.depends, line),
-                Some("Pre-Depends") => push_cont(&mut cur.pre_depends, line),
-                Some("Provides") => push_cont(&mut cur.provides, line),
-                Some("Conflicts") => push_cont(&mut cur.conflicts, line),
-                Some("Breaks") => push_cont(&mut cur.breaks, line),
-                _ => {}
-            }
-            continue;
-        }
-        let Some((k, v)) = line.split_once(':') else {
-            return Err(format!("line {}: expected `Field: value`", i + 1));
-        };
-        any = true;
-        let v = v.trim();
-        field = None;
-        match k {
+    for ((k, v), line) in p.fields.iter().zip(&lines.fields) {
+        match k.as_str() {
             "Package" => cur.name = v.to_string(),
             "Version" => cur.version = v.to_string(),
             "Architecture" => cur.architecture = v.to_string(),
@@ -792,44 +764,27 @@ pub fn parse_packages(text: &str) -> Result<Vec<IndexPackage>, String> {
             "Size" => {
                 cur.size = v
                     .parse()
-                    .map_err(|_| format!("line {}: bad Size {v:?}", i + 1))?
+                    .map_err(|_| format!("line {line}: bad Size {v:?}"))?
             }
             "SHA256" => {
-                cur.sha256 = Some(Sha256Hex::parse(v).map_err(|e| format!("line {}: {e}", i + 1))?)
+                cur.sha256 = Some(Sha256Hex::parse(v).map_err(|e| format!("line {line}: {e}"))?)
             }
-            "Depends" => {
-                cur.depends = v.to_string();
-                field = Some("Depends");
-            }
-            "Pre-Depends" => {
-                cur.pre_depends = v.to_string();
-                field = Some("Pre-Depends");
-            }
-            "Provides" => {
-                cur.provides = v.to_string();
-                field = Some("Provides");
-            }
-            "Conflicts" => {
-                cur.conflicts = v.to_string();
-                field = Some("Conflicts");
-            }
-            "Breaks" => {
-                cur.breaks = v.to_string();
-                field = Some("Breaks");
-            }
+            "Depends" => cur.depends = unfold(v),
+            "Pre-Depends" => cur.pre_depends = unfold(v),
+            "Provides" => cur.provides = unfold(v),
+            "Conflicts" => cur.conflicts = unfold(v),
+            "Breaks" => cur.breaks = unfold(v),
             "Essential" => cur.essential = v == "yes",
             _ => {}
         }
     }
-    if any {
-        finish(&mut cur, &mut out, text.lines().count())?;
+    if cur.name.is_empty() || cur.version.is_empty() || cur.filename.is_empty() {
+        return Err(format!(
+            "stanza ending at line {}: missing Package, Version or Filename",
+            lines.end
+        ));
     }
-    Ok(out)
-}
-
-fn push_cont(s: &mut String, line: &str) {
-    s.push(' ');
-    s.push_str(line.trim());
+    Ok(cur)
 }
 
 /// Packages by name and virtual packages by provided name.

@@ -484,14 +484,10 @@ impl PyLock {
             file: path.into(),
             reason: e.to_string().trim_end().to_string(),
         })?;
-        let invalid = |key: String, reason: String| PyLockError::Invalid {
-            file: path.into(),
-            key,
-            reason,
-        };
         let major = raw.lock_version.split('.').next().unwrap_or("");
         if major != "1" {
             return Err(invalid(
+                path,
                 "lock-version".into(),
                 format!(
                     "version {:?} is not supported (expected 1.x)",
@@ -499,178 +495,19 @@ impl PyLock {
                 ),
             ));
         }
-        // The groups a marker can name: the fixed ones and those the lock declares (each
-        // package's build group).
-        let mut all_groups: BTreeSet<String> = GROUPS.iter().map(|g| g.to_string()).collect();
-        for g in &raw.dependency_groups {
-            if g.is_empty() || g.len() > 200 || normalize_name(g) != *g {
-                return Err(invalid(
-                    "dependency-groups".into(),
-                    format!("{g:?} is not a normalized group name"),
-                ));
-            }
-            all_groups.insert(g.clone());
-        }
-        if all_groups.len() > 4096 {
-            return Err(invalid(
-                "dependency-groups".into(),
-                format!("{} groups, more than 4096", all_groups.len()),
-            ));
-        }
+        let all_groups = nameable_groups(&raw.dependency_groups, path)?;
         let mut packages = Vec::new();
         for (i, p) in raw.packages.into_iter().enumerate() {
-            let key = format!("packages[{i}]");
-            if normalize_name(&p.name) != p.name {
-                return Err(invalid(
-                    format!("{key}.name"),
-                    format!("{:?} is not a normalized name", p.name),
-                ));
-            }
-            let version = p.version.ok_or_else(|| {
-                invalid(
-                    format!("{key}.version"),
-                    "missing (relsign locks exact versions)".into(),
-                )
-            })?;
-            let groups = match &p.marker {
-                None => [BUILD, RUNTIME].iter().map(|s| s.to_string()).collect(),
-                Some(m) => {
-                    let marker = Marker::parse(m)
-                        .map_err(|e| invalid(format!("{key}.marker"), e.to_string()))?;
-                    // A marker over other variables too (a lock from another tool) is taken
-                    // to apply to both groups.
-                    let only_groups = marker_mentions_only_groups(&marker);
-                    let mut g = BTreeSet::new();
-                    for group in &all_groups {
-                        if !only_groups {
-                            // Not read for build groups: those are relsign's own markers.
-                            if GROUPS.contains(&group.as_str()) {
-                                g.insert(group.clone());
-                            }
-                            continue;
-                        }
-                        let mut env = Env::cpython_linux("", 0, "");
-                        env.dependency_groups.insert(group.clone());
-                        if marker.evaluate(&env) {
-                            g.insert(group.clone());
-                        }
-                    }
-                    g
-                }
-            };
-            let file = |f: RawFile, fkey: String| -> Result<LockedFile, PyLockError> {
-                let name = f
-                    .name
-                    .or_else(|| {
-                        f.url
-                            .as_deref()
-                            .or(f.path.as_deref())
-                            .and_then(|u| u.rsplit('/').next())
-                            .map(str::to_string)
-                    })
-                    .ok_or_else(|| invalid(format!("{fkey}.name"), "missing".into()))?;
-                if !plain_file_name(&name) {
-                    return Err(invalid(
-                        format!("{fkey}.name"),
-                        format!("{name:?} is not a plain file name"),
-                    ));
-                }
-                let h = f
-                    .hashes
-                    .get("sha256")
-                    .ok_or_else(|| invalid(format!("{fkey}.hashes"), "no sha256 hash".into()))?;
-                let sha256 =
-                    Sha256Hex::parse(h).map_err(|e| invalid(format!("{fkey}.hashes.sha256"), e))?;
-                Ok(LockedFile {
-                    name,
-                    size: f.size,
-                    sha256,
-                })
-            };
-            let mut wheels = Vec::new();
-            for (j, w) in p.wheels.into_iter().enumerate() {
-                let lf = file(w, format!("{key}.wheels[{j}]"))?;
-                if !lf.is_wheel() {
-                    return Err(invalid(
-                        format!("{key}.wheels[{j}].name"),
-                        format!("{:?} is not a wheel", lf.name),
-                    ));
-                }
-                wheels.push(lf);
-            }
-            let sdist = match p.sdist {
-                Some(s) => Some(file(s, format!("{key}.sdist"))?),
-                None => None,
-            };
-            if wheels.is_empty() && sdist.is_none() {
-                return Err(invalid(key, "no wheels and no sdist".into()));
-            }
-            packages.push(LockedPackage {
-                name: p.name,
-                version,
-                marker: p.marker,
-                requires_python: p.requires_python,
-                wheels,
-                sdist,
-                groups,
-            });
+            packages.push(locked_package(
+                p,
+                &format!("packages[{i}]"),
+                &all_groups,
+                path,
+            )?);
         }
         let relsign = match raw.tool.get("relsign") {
             None => None,
-            Some(v) => {
-                let t: RawTool = v.clone().try_into().map_err(|e: toml::de::Error| {
-                    invalid("tool.relsign".into(), e.to_string().trim_end().to_string())
-                })?;
-                let inputs_sha256 = match t.inputs_sha256 {
-                    Some(s) => Some(
-                        Sha256Hex::parse(&s)
-                            .map_err(|e| invalid("tool.relsign.inputs-sha256".into(), e))?,
-                    ),
-                    None => None,
-                };
-                let mut builds: Vec<super::builds::BuildRecord> = Vec::new();
-                for (i, b) in t.builds.into_iter().enumerate() {
-                    let key = format!("tool.relsign.builds[{i}]");
-                    if builds.iter().any(|x| x.package == b.package) {
-                        return Err(invalid(
-                            format!("{key}.package"),
-                            format!("{:?} appears twice", b.package),
-                        ));
-                    }
-                    if b.group != super::builds::group_name(&b.package)
-                        || !all_groups.contains(&b.group)
-                    {
-                        return Err(invalid(
-                            format!("{key}.group"),
-                            format!(
-                                "{:?}: expected {:?}, one of dependency-groups",
-                                b.group,
-                                super::builds::group_name(&b.package)
-                            ),
-                        ));
-                    }
-                    builds.push(super::builds::BuildRecord {
-                        package: b.package,
-                        group: b.group,
-                        source: b.source,
-                        backend: b.backend,
-                        declared: b.declared,
-                        requirements: b.requirements,
-                        reason: b.reason,
-                    });
-                }
-                Some(RelsignTool {
-                    inputs_sha256,
-                    python: t.python,
-                    glibc: t.glibc,
-                    machine: t.machine,
-                    runtime_pins: t.runtime_pins,
-                    build_pins: t.build_pins,
-                    test_pins: t.test_pins,
-                    incomplete: t.incomplete,
-                    builds,
-                })
-            }
+            Some(v) => Some(relsign_tool(v, &all_groups, path)?),
         };
         Ok(PyLock {
             lock_version: raw.lock_version,
@@ -813,16 +650,215 @@ impl PyLock {
     }
 }
 
-/// True when every comparison of the marker is `'x' in dependency_groups` (or `not in`), so
-/// group membership can be read from it.
-fn marker_mentions_only_groups(m: &Marker) -> bool {
-    use crate::python::markers::Value;
-    match m {
-        Marker::And(a, b) | Marker::Or(a, b) => {
-            marker_mentions_only_groups(a) && marker_mentions_only_groups(b)
-        }
-        Marker::Compare(_, _, r) => matches!(r, Value::Var(v) if v == "dependency_groups"),
+fn invalid(path: &Path, key: String, reason: String) -> PyLockError {
+    PyLockError::Invalid {
+        file: path.into(),
+        key,
+        reason,
     }
+}
+
+/// The groups a marker can name: the fixed ones and those the lock declares (each package's
+/// build group), which must be normalized names.
+fn nameable_groups(declared: &[String], path: &Path) -> Result<BTreeSet<String>, PyLockError> {
+    let mut all_groups: BTreeSet<String> = GROUPS.iter().map(|g| g.to_string()).collect();
+    for g in declared {
+        if g.is_empty() || g.len() > 200 || normalize_name(g) != *g {
+            return Err(invalid(
+                path,
+                "dependency-groups".into(),
+                format!("{g:?} is not a normalized group name"),
+            ));
+        }
+        all_groups.insert(g.clone());
+    }
+    if all_groups.len() > 4096 {
+        return Err(invalid(
+            path,
+            "dependency-groups".into(),
+            format!("{} groups, more than 4096", all_groups.len()),
+        ));
+    }
+    Ok(all_groups)
+}
+
+/// One `[[packages]]` entry, checked (`key` is `packages[i]`).
+fn locked_package(
+    p: RawPackage,
+    key: &str,
+    all_groups: &BTreeSet<String>,
+    path: &Path,
+) -> Result<LockedPackage, PyLockError> {
+    if normalize_name(&p.name) != p.name {
+        return Err(invalid(
+            path,
+            format!("{key}.name"),
+            format!("{:?} is not a normalized name", p.name),
+        ));
+    }
+    let version = p.version.ok_or_else(|| {
+        invalid(
+            path,
+            format!("{key}.version"),
+            "missing (relsign locks exact versions)".into(),
+        )
+    })?;
+    let groups = match &p.marker {
+        None => [BUILD, RUNTIME].iter().map(|s| s.to_string()).collect(),
+        Some(m) => {
+            marker_groups(m, all_groups).map_err(|e| invalid(path, format!("{key}.marker"), e))?
+        }
+    };
+    let mut wheels = Vec::new();
+    for (j, w) in p.wheels.into_iter().enumerate() {
+        let lf = locked_file(w, &format!("{key}.wheels[{j}]"), path)?;
+        if !lf.is_wheel() {
+            return Err(invalid(
+                path,
+                format!("{key}.wheels[{j}].name"),
+                format!("{:?} is not a wheel", lf.name),
+            ));
+        }
+        wheels.push(lf);
+    }
+    let sdist = match p.sdist {
+        Some(s) => Some(locked_file(s, &format!("{key}.sdist"), path)?),
+        None => None,
+    };
+    if wheels.is_empty() && sdist.is_none() {
+        return Err(invalid(path, key.into(), "no wheels and no sdist".into()));
+    }
+    Ok(LockedPackage {
+        name: p.name,
+        version,
+        marker: p.marker,
+        requires_python: p.requires_python,
+        wheels,
+        sdist,
+        groups,
+    })
+}
+
+/// The groups a package's marker puts it in. A marker over other variables too (a lock from
+/// another tool) is taken to apply to both fixed groups (and the test group).
+fn marker_groups(m: &str, all_groups: &BTreeSet<String>) -> Result<BTreeSet<String>, String> {
+    let marker = Marker::parse(m).map_err(|e| e.to_string())?;
+    let only_groups = marker.mentions_only_groups();
+    let mut g = BTreeSet::new();
+    for group in all_groups {
+        if !only_groups {
+            // Not read for build groups: those are relsign's own markers.
+            if GROUPS.contains(&group.as_str()) {
+                g.insert(group.clone());
+            }
+            continue;
+        }
+        let mut env = Env::cpython_linux("", 0, "");
+        env.dependency_groups.insert(group.clone());
+        if marker.evaluate(&env) {
+            g.insert(group.clone());
+        }
+    }
+    Ok(g)
+}
+
+/// One file of a package (`fkey` is `packages[i].wheels[j]` or `packages[i].sdist`): its name
+/// (else the last component of its url or path) must be a plain file name, and it needs a
+/// sha256.
+fn locked_file(f: RawFile, fkey: &str, path: &Path) -> Result<LockedFile, PyLockError> {
+    let name = f
+        .name
+        .or_else(|| {
+            f.url
+                .as_deref()
+                .or(f.path.as_deref())
+                .and_then(|u| u.rsplit('/').next())
+                .map(str::to_string)
+        })
+        .ok_or_else(|| invalid(path, format!("{fkey}.name"), "missing".into()))?;
+    if !plain_file_name(&name) {
+        return Err(invalid(
+            path,
+            format!("{fkey}.name"),
+            format!("{name:?} is not a plain file name"),
+        ));
+    }
+    let h = f
+        .hashes
+        .get("sha256")
+        .ok_or_else(|| invalid(path, format!("{fkey}.hashes"), "no sha256 hash".into()))?;
+    let sha256 =
+        Sha256Hex::parse(h).map_err(|e| invalid(path, format!("{fkey}.hashes.sha256"), e))?;
+    Ok(LockedFile {
+        name,
+        size: f.size,
+        sha256,
+    })
+}
+
+/// `[tool.relsign]`: the inputs digest, the target, the pins and the build records (one per
+/// package, each naming its own declared group).
+fn relsign_tool(
+    v: &toml::Value,
+    all_groups: &BTreeSet<String>,
+    path: &Path,
+) -> Result<RelsignTool, PyLockError> {
+    let t: RawTool = v.clone().try_into().map_err(|e: toml::de::Error| {
+        invalid(
+            path,
+            "tool.relsign".into(),
+            e.to_string().trim_end().to_string(),
+        )
+    })?;
+    let inputs_sha256 = match t.inputs_sha256 {
+        Some(s) => Some(
+            Sha256Hex::parse(&s)
+                .map_err(|e| invalid(path, "tool.relsign.inputs-sha256".into(), e))?,
+        ),
+        None => None,
+    };
+    let mut builds: Vec<super::builds::BuildRecord> = Vec::new();
+    for (i, b) in t.builds.into_iter().enumerate() {
+        let key = format!("tool.relsign.builds[{i}]");
+        if builds.iter().any(|x| x.package == b.package) {
+            return Err(invalid(
+                path,
+                format!("{key}.package"),
+                format!("{:?} appears twice", b.package),
+            ));
+        }
+        if b.group != super::builds::group_name(&b.package) || !all_groups.contains(&b.group) {
+            return Err(invalid(
+                path,
+                format!("{key}.group"),
+                format!(
+                    "{:?}: expected {:?}, one of dependency-groups",
+                    b.group,
+                    super::builds::group_name(&b.package)
+                ),
+            ));
+        }
+        builds.push(super::builds::BuildRecord {
+            package: b.package,
+            group: b.group,
+            source: b.source,
+            backend: b.backend,
+            declared: b.declared,
+            requirements: b.requirements,
+            reason: b.reason,
+        });
+    }
+    Ok(RelsignTool {
+        inputs_sha256,
+        python: t.python,
+        glibc: t.glibc,
+        machine: t.machine,
+        runtime_pins: t.runtime_pins,
+        build_pins: t.build_pins,
+        test_pins: t.test_pins,
+        incomplete: t.incomplete,
+        builds,
+    })
 }
 
 // ------------------------------------------------------------------------------- locking
@@ -1159,22 +1195,8 @@ pub fn lock(
     allow_incomplete: bool,
 ) -> Result<LockOutcome, PyLockError> {
     let inputs = Inputs::from_recipe(recipe)?;
-    // Each package's build system, read from its source (fetched into the store first).
-    for p in &recipe.packages {
-        match &p.source {
-            crate::recipe::Source::Sdist { file, sha256 } => {
-                fetch_file(file, sha256, index_urls, http, store, reporter)?
-            }
-            crate::recipe::Source::Git { url, commit, .. } => {
-                crate::git::fetch_git(store, url, commit).map_err(|e| PyLockError::Recipe {
-                    file: recipe.path.clone(),
-                    key: format!("package {}", p.name),
-                    reason: e.to_string(),
-                })?
-            }
-            crate::recipe::Source::Dir(_) => {}
-        }
-    }
+    fetch_package_sources(recipe, index_urls, http, store, reporter)?;
+    // Each package's build system, read from its source.
     let builds = super::builds::resolve_all(recipe, store, &inputs.build, &inputs.env)?;
     for b in &builds {
         reporter.info(&format!(
@@ -1193,6 +1215,65 @@ pub fn lock(
         ));
     }
     let mut units = units(&inputs);
+    let sdist_only = choose_files(&mut units, &inputs, index_urls, http, store, reporter)?;
+    close_build_groups(&mut units, &inputs);
+    let closure = closure_check(&units, &inputs);
+    if !closure.is_complete() {
+        if allow_incomplete {
+            for p in closure.problems() {
+                reporter.warn(&p);
+            }
+        } else {
+            return Err(PyLockError::Incomplete {
+                problems: closure.problems(),
+            });
+        }
+    }
+    let lock = assemble(units, &inputs, &closure);
+    Ok(LockOutcome {
+        lock,
+        closure,
+        sdist_only,
+    })
+}
+
+/// Fetch each recipe package's source into the store (its build system is read from it).
+fn fetch_package_sources(
+    recipe: &Recipe,
+    index_urls: &[String],
+    http: &Http,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<(), PyLockError> {
+    for p in &recipe.packages {
+        match &p.source {
+            crate::recipe::Source::Sdist { file, sha256 } => {
+                fetch_file(file, sha256, index_urls, http, store, reporter)?
+            }
+            crate::recipe::Source::Git { url, commit, .. } => {
+                crate::git::fetch_git(store, url, commit).map_err(|e| PyLockError::Recipe {
+                    file: recipe.path.clone(),
+                    key: format!("package {}", p.name),
+                    reason: e.to_string(),
+                })?
+            }
+            crate::recipe::Source::Dir(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// For each unit: read its project's page (once per project), choose its file, download it
+/// and check its metadata names the pin. Returns the `name==version` of units locked as an
+/// sdist.
+fn choose_files(
+    units: &mut [Unit],
+    inputs: &Inputs,
+    index_urls: &[String],
+    http: &Http,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<Vec<String>, PyLockError> {
     let mut pages: BTreeMap<String, Vec<FileLink>> = BTreeMap::new();
     let mut sdist_only = Vec::new();
     for u in units.iter_mut() {
@@ -1200,7 +1281,7 @@ pub fn lock(
             let links = project_links(http, index_urls, &u.pin.name, reporter)?;
             pages.insert(u.pin.name.clone(), links);
         }
-        let link = choose(&u.pin, &pages[&u.pin.name], &inputs, reporter)?;
+        let link = choose(&u.pin, &pages[&u.pin.name], inputs, reporter)?;
         reporter.info(&format!(
             "{}=={}: {}",
             u.pin.name, u.pin.version, link.filename
@@ -1227,19 +1308,11 @@ pub fn lock(
         u.metadata = Some(md);
         u.file = Some(file);
     }
-    close_build_groups(&mut units, &inputs);
-    let closure = closure_check(&units, &inputs);
-    if !closure.is_complete() {
-        if allow_incomplete {
-            for p in closure.problems() {
-                reporter.warn(&p);
-            }
-        } else {
-            return Err(PyLockError::Incomplete {
-                problems: closure.problems(),
-            });
-        }
-    }
+    Ok(sdist_only)
+}
+
+/// The lock of the chosen units (each with its file), its `[tool.relsign]` included.
+fn assemble(units: Vec<Unit>, inputs: &Inputs, closure: &ClosureReport) -> PyLock {
     let packages = units
         .into_iter()
         .map(|u| {
@@ -1260,18 +1333,16 @@ pub fn lock(
             }
         })
         .collect();
-    let lock = PyLock {
+    let mut groups: BTreeSet<String> = [BUILD.to_string(), RUNTIME.to_string()].into();
+    if !inputs.test.is_empty() {
+        groups.insert(TEST.into());
+    }
+    groups.extend(inputs.builds.iter().map(|b| b.record.group.clone()));
+    PyLock {
         lock_version: LOCK_VERSION.into(),
         environments: vec![inputs.environment_marker()],
         requires_python: Some(format!("=={}.*", inputs.python)),
-        dependency_groups: {
-            let mut g: BTreeSet<String> = [BUILD.to_string(), RUNTIME.to_string()].into();
-            if !inputs.test.is_empty() {
-                g.insert(TEST.into());
-            }
-            g.extend(inputs.builds.iter().map(|b| b.record.group.clone()));
-            g.into_iter().collect()
-        },
+        dependency_groups: groups.into_iter().collect(),
         default_groups: vec![RUNTIME.into()],
         created_by: CREATED_BY.into(),
         packages,
@@ -1286,12 +1357,7 @@ pub fn lock(
             incomplete: closure.problems(),
             builds: inputs.builds.iter().map(|b| b.record.clone()).collect(),
         }),
-    };
-    Ok(LockOutcome {
-        lock,
-        closure,
-        sdist_only,
-    })
+    }
 }
 
 /// The groups of the units, fixed ones first.

@@ -6,9 +6,9 @@
 //! venv's interpreter; console and GUI entry points become scripts; `INSTALLER` is written and
 //! `RECORD` is regenerated to list every installed file with its hash. No bytecode is written.
 
-use crate::archive::normalize::check_member_name;
 use crate::archive::ArchiveError;
 use crate::fsutil::{self, FsError};
+use crate::python::wheel::WheelReader;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -204,150 +204,184 @@ impl Venv {
     /// Install one wheel file.
     pub fn install(&mut self, wheel_path: &Path, shown: &str) -> Result<Installed, InstallError> {
         let f = std::fs::File::open(wheel_path).map_err(fsutil::err("open", wheel_path))?;
-        let zerr = |e: zip::result::ZipError| ArchiveError::Archive {
-            archive: shown.into(),
-            reason: e.to_string(),
-        };
-        let mut z = crate::archive::open_zip(f, shown)?;
+        let mut wheel = WheelReader::new(f, shown)?;
         let werr = |reason: String| InstallError::Wheel {
             wheel: shown.to_string(),
             reason,
         };
-        // The one .dist-info directory.
-        let mut dist_infos = BTreeSet::new();
-        for i in 0..z.len() {
-            let e = z.by_index(i).map_err(zerr)?;
-            let name = e.name().map_err(zerr)?.to_string();
-            if let Some((top, _)) = name.split_once('/') {
-                if top.ends_with(".dist-info") {
-                    dist_infos.insert(top.to_string());
-                }
-            }
-        }
-        let dist_info = match dist_infos.len() {
-            1 => dist_infos.into_iter().next().unwrap_or_default(),
-            n => {
-                return Err(werr(format!(
-                    "expected exactly one .dist-info directory, found {n}"
-                )))
-            }
+        let dist_info = one_dist_info(&wheel.names()?).map_err(werr)?;
+        let layout = Layout {
+            data_dir: format!("{}.data", dist_info.trim_end_matches(".dist-info")),
+            site_prefix: format!("lib/python{}/site-packages", self.python),
+            dist_info,
         };
-        let data_dir = format!("{}.data", dist_info.trim_end_matches(".dist-info"));
-        let site_prefix = format!("lib/python{}/site-packages", self.python);
         let mut record: Vec<(String, String, usize)> = Vec::new();
         let mut scripts = Vec::new();
         let mut entry_points = None;
         let mut files = 0;
-        for i in 0..z.len() {
-            let mut e = z.by_index(i).map_err(zerr)?;
-            let name = e.name().map_err(zerr)?.to_string();
-            check_member_name(Path::new(shown), &name)?;
-            if e.is_dir() {
-                continue;
+        wheel.for_each_file(|mut file| {
+            if layout.is_record(&file.name) {
+                return Ok(()); // regenerated below (signatures over the old RECORD no longer apply)
             }
-            if e.is_symlink() {
-                return Err(werr(format!("{name}: symlinks are not allowed in wheels")));
-            }
-            if name == format!("{dist_info}/RECORD")
-                || name.starts_with(&format!("{dist_info}/RECORD."))
-            {
-                continue; // regenerated below (signatures over the old RECORD no longer apply)
-            }
-            let exec = e.unix_mode().map(|m| m & 0o111 != 0).unwrap_or(false);
-            let mut data = crate::archive::read_member(&mut e, shown)?;
-            if name == format!("{dist_info}/entry_points.txt") {
+            let mut data = file.read()?;
+            if file.name == format!("{}/entry_points.txt", layout.dist_info) {
                 entry_points = Some(String::from_utf8_lossy(&data).into_owned());
             }
-            let (venv_rel, exec) = match name.strip_prefix(&format!("{data_dir}/")) {
-                Some(rest) => {
-                    let (kind, path) = rest
-                        .split_once('/')
-                        .ok_or_else(|| werr(format!("{name}: malformed .data entry")))?;
-                    match kind {
-                        "purelib" | "platlib" => (format!("{site_prefix}/{path}"), exec),
-                        "scripts" => {
-                            if data.starts_with(b"#!python") {
-                                let end =
-                                    data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
-                                let mut new = format!("#!{}", self.interpreter()).into_bytes();
-                                new.extend_from_slice(&data[end..]);
-                                data = new;
-                            }
-                            scripts.push(path.to_string());
-                            (format!("bin/{path}"), true)
-                        }
-                        "data" => (path.to_string(), exec),
-                        "headers" => (
-                            format!(
-                                "include/site/python{}/{}/{path}",
-                                self.python,
-                                dist_info.split('-').next().unwrap_or("")
-                            ),
-                            exec,
-                        ),
-                        other => {
-                            return Err(werr(format!("{name}: unknown .data directory {other:?}")))
-                        }
-                    }
-                }
-                None => (format!("{site_prefix}/{name}"), exec),
-            };
-            let site_rel = relative_to_site(&site_prefix, &venv_rel);
+            let (venv_rel, exec) = self
+                .place(&layout, &file.name, file.exec, &mut data, &mut scripts)
+                .map_err(werr)?;
+            let site_rel = relative_to_site(&layout.site_prefix, &venv_rel);
             self.put(shown, &venv_rel, &data, exec, &mut record, site_rel)?;
             files += 1;
-        }
-        // Entry points become scripts in bin/.
+            Ok::<(), InstallError>(())
+        })?;
         if let Some(text) = entry_points {
-            for (name, target) in console_scripts(&text) {
-                let (module, attr) = target.split_once(':').ok_or_else(|| {
-                    werr(format!(
-                        "entry point {name} = {target}: expected module:attr"
-                    ))
-                })?;
-                let attr = attr.split_whitespace().next().unwrap_or(attr);
-                let top = attr.split('.').next().unwrap_or(attr);
-                let script = format!(
-                    "#!{interp}\n# Generated by relsign from the entry point {name} = {target}\nimport sys\nfrom {module} import {top}\nif __name__ == \"__main__\":\n    sys.exit({attr}())\n",
-                    interp = self.interpreter()
-                );
-                let venv_rel = format!("bin/{name}");
-                let site_rel = relative_to_site(&site_prefix, &venv_rel);
-                self.put(
-                    shown,
-                    &venv_rel,
-                    script.as_bytes(),
-                    true,
-                    &mut record,
-                    site_rel,
-                )?;
+            for name in self.write_entry_points(shown, &text, &layout, &mut record)? {
                 scripts.push(name);
             }
         }
-        let installer = b"relsign\n";
-        let inst_rel = format!("{site_prefix}/{dist_info}/INSTALLER");
+        let inst_rel = format!("{}/{}/INSTALLER", layout.site_prefix, layout.dist_info);
         self.put(
             shown,
             &inst_rel,
-            installer,
+            b"relsign\n",
             false,
             &mut record,
-            format!("{dist_info}/INSTALLER"),
+            format!("{}/INSTALLER", layout.dist_info),
         )?;
-        // RECORD: every installed file, sorted, then RECORD itself without a hash.
+        self.write_record(&layout.dist_info, record)?;
+        Ok(Installed {
+            wheel: shown.to_string(),
+            dist_info: layout.dist_info,
+            files,
+            scripts,
+        })
+    }
+
+    /// Where a wheel member goes in the venv, and whether it is executable: `.data/purelib`
+    /// and `platlib` into site-packages, `scripts` into `bin` (with `#!python` rewritten to
+    /// the venv's interpreter, recorded in `scripts`), `data` to the venv root, `headers` under
+    /// `include/site`; anything else into site-packages.
+    fn place(
+        &self,
+        layout: &Layout,
+        name: &str,
+        exec: bool,
+        data: &mut Vec<u8>,
+        scripts: &mut Vec<String>,
+    ) -> Result<(String, bool), String> {
+        let site_prefix = &layout.site_prefix;
+        let Some(rest) = name.strip_prefix(&format!("{}/", layout.data_dir)) else {
+            return Ok((format!("{site_prefix}/{name}"), exec));
+        };
+        let (kind, path) = rest
+            .split_once('/')
+            .ok_or_else(|| format!("{name}: malformed .data entry"))?;
+        Ok(match kind {
+            "purelib" | "platlib" => (format!("{site_prefix}/{path}"), exec),
+            "scripts" => {
+                if data.starts_with(b"#!python") {
+                    let end = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
+                    let mut new = format!("#!{}", self.interpreter()).into_bytes();
+                    new.extend_from_slice(&data[end..]);
+                    *data = new;
+                }
+                scripts.push(path.to_string());
+                (format!("bin/{path}"), true)
+            }
+            "data" => (path.to_string(), exec),
+            "headers" => (
+                format!(
+                    "include/site/python{}/{}/{path}",
+                    self.python,
+                    layout.dist_info.split('-').next().unwrap_or("")
+                ),
+                exec,
+            ),
+            other => return Err(format!("{name}: unknown .data directory {other:?}")),
+        })
+    }
+
+    /// Write a script in `bin/` for each console and GUI entry point; their names, in file
+    /// order.
+    fn write_entry_points(
+        &mut self,
+        shown: &str,
+        text: &str,
+        layout: &Layout,
+        record: &mut Vec<(String, String, usize)>,
+    ) -> Result<Vec<String>, InstallError> {
+        let mut names = Vec::new();
+        for (name, target) in console_scripts(text) {
+            let (module, attr) = target.split_once(':').ok_or_else(|| InstallError::Wheel {
+                wheel: shown.to_string(),
+                reason: format!("entry point {name} = {target}: expected module:attr"),
+            })?;
+            let attr = attr.split_whitespace().next().unwrap_or(attr);
+            let top = attr.split('.').next().unwrap_or(attr);
+            let script = format!(
+                "#!{interp}\n# Generated by relsign from the entry point {name} = {target}\nimport sys\nfrom {module} import {top}\nif __name__ == \"__main__\":\n    sys.exit({attr}())\n",
+                interp = self.interpreter()
+            );
+            let venv_rel = format!("bin/{name}");
+            let site_rel = relative_to_site(&layout.site_prefix, &venv_rel);
+            self.put(shown, &venv_rel, script.as_bytes(), true, record, site_rel)?;
+            names.push(name);
+        }
+        Ok(names)
+    }
+
+    /// RECORD: every installed file, sorted, then RECORD itself without a hash.
+    fn write_record(
+        &self,
+        dist_info: &str,
+        mut record: Vec<(String, String, usize)>,
+    ) -> Result<(), InstallError> {
         record.sort();
         let mut text = String::new();
         for (path, hash, size) in &record {
             text.push_str(&format!("{},{hash},{size}\n", csv_field(path)));
         }
         text.push_str(&format!("{dist_info}/RECORD,,\n"));
-        let rec_path = self.site().join(&dist_info).join("RECORD");
+        let rec_path = self.site().join(dist_info).join("RECORD");
         std::fs::write(&rec_path, text).map_err(fsutil::err("write", &rec_path))?;
-        Ok(Installed {
-            wheel: shown.to_string(),
-            dist_info,
-            files,
-            scripts,
-        })
+        Ok(())
+    }
+}
+
+/// Where one wheel's files go: its `.dist-info` and `.data` directories and the venv's
+/// site-packages (venv-relative).
+struct Layout {
+    dist_info: String,
+    data_dir: String,
+    site_prefix: String,
+}
+
+impl Layout {
+    /// RECORD and its signatures (`RECORD.jws`, `RECORD.p7s`), which the install regenerates.
+    fn is_record(&self, name: &str) -> bool {
+        name == format!("{}/RECORD", self.dist_info)
+            || name.starts_with(&format!("{}/RECORD.", self.dist_info))
+    }
+}
+
+/// The one `.dist-info` directory among a wheel's member names.
+fn one_dist_info(names: &[String]) -> Result<String, String> {
+    let dist_infos: BTreeSet<&str> = names
+        .iter()
+        .filter_map(|n| n.split_once('/'))
+        .map(|(top, _)| top)
+        .filter(|top| top.ends_with(".dist-info"))
+        .collect();
+    match dist_infos.len() {
+        1 => Ok(dist_infos
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+            .to_string()),
+        n => Err(format!(
+            "expected exactly one .dist-info directory, found {n}"
+        )),
     }
 }
 

@@ -1,14 +1,24 @@
-//! PEP 508 environment markers: a parser and an evaluator for one target environment.
+//! PEP 508 environment markers, parsed and evaluated by the `pep508_rs` crate (the parser uv
+//! uses), for one target environment.
 //!
-//! Supports `and`, `or`, parentheses, every marker variable of PEP 508, the `extra` variable,
-//! and PEP 751's `extras` / `dependency_groups` set variables (`'build' in dependency_groups`).
-//! Comparisons use PEP 440 when both sides parse as a version specifier, else string comparison,
-//! as the `packaging` library does.
+//! What this module adds around the crate:
+//! * **Limits.** The crate's parser recurses over parentheses, so a marker from an untrusted
+//!   wheel's METADATA or lock could overflow the stack: a lexical pass refuses markers of more
+//!   than [`MAX_MARKER_TOKENS`] tokens or nested deeper than [`MAX_MARKER_DEPTH`] first.
+//! * **Strictness.** Expressions the crate would ignore with a warning (two strings compared,
+//!   a version variable compared with a non-version) are errors, as an empty marker is.
+//! * **PEP 751's set variables** (`'build' in dependency_groups`, `'x' in extras`), which the
+//!   crate does not know: each such comparison is handed to the crate as an `extra`
+//!   comparison with a name in its own namespace, and the environment's groups and extras are
+//!   passed as such names.
+//! * **Extras as installers evaluate them:** with several active extras, a marker is true when
+//!   it is true for any one of them.
 
-use crate::python::requirements::normalize_name;
-use crate::python::version::{Op, Specifier, Version};
+use crate::python::names::normalize_name;
+use pep508_rs::{ExtraName, MarkerEnvironment, MarkerEnvironmentBuilder, MarkerTree};
 use std::collections::BTreeSet;
 use std::fmt;
+use std::str::FromStr;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid marker {marker:?}: {reason} (at offset {offset})")]
@@ -70,377 +80,287 @@ impl Env {
         }
     }
 
-    fn var(&self, name: &str) -> Option<&str> {
-        Some(match name {
-            "python_version" => &self.python_version,
-            "python_full_version" => &self.python_full_version,
-            "os_name" => &self.os_name,
-            "sys_platform" => &self.sys_platform,
-            "platform_system" => &self.platform_system,
-            "platform_machine" => &self.platform_machine,
-            "platform_python_implementation" => &self.platform_python_implementation,
-            "implementation_name" => &self.implementation_name,
-            "implementation_version" => &self.implementation_version,
-            "platform_release" => &self.platform_release,
-            "platform_version" => &self.platform_version,
-            _ => return None,
-        })
-    }
-}
-
-const VARIABLES: &[&str] = &[
-    "python_version",
-    "python_full_version",
-    "os_name",
-    "sys_platform",
-    "platform_system",
-    "platform_machine",
-    "platform_python_implementation",
-    "implementation_name",
-    "implementation_version",
-    "platform_release",
-    "platform_version",
-    "extra",
-    "extras",
-    "dependency_groups",
-];
-
-/// A marker value: a variable or a quoted string.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
-    Var(String),
-    Str(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MarkerOp {
-    Version(Op),
-    In,
-    NotIn,
-}
-
-/// A parsed marker expression.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Marker {
-    Compare(Value, MarkerOp, Value),
-    And(Box<Marker>, Box<Marker>),
-    Or(Box<Marker>, Box<Marker>),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Ident(String),
-    Str(String),
-    Op(Op),
-    In,
-    NotIn,
-    And,
-    Or,
-    LParen,
-    RParen,
-}
-
-fn tokenize(s: &str) -> Result<Vec<(usize, Tok)>, MarkerError> {
-    let err = |offset: usize, reason: &str| MarkerError {
-        marker: s.to_string(),
-        reason: reason.to_string(),
-        offset,
-    };
-    let b = s.as_bytes();
-    let mut i = 0;
-    let mut out = Vec::new();
-    while i < b.len() {
-        let c = b[i];
-        if c.is_ascii_whitespace() {
-            i += 1;
-        } else if c == b'(' {
-            out.push((i, Tok::LParen));
-            i += 1;
-        } else if c == b')' {
-            out.push((i, Tok::RParen));
-            i += 1;
-        } else if c == b'\'' || c == b'"' {
-            let end = s[i + 1..]
-                .find(c as char)
-                .ok_or_else(|| err(i, "unterminated string"))?;
-            out.push((i, Tok::Str(s[i + 1..i + 1 + end].to_string())));
-            i += end + 2;
-        } else if b"<>=!~".contains(&c) {
-            let (op, rest) = Op::take(&s[i..]).ok_or_else(|| err(i, "unknown operator"))?;
-            out.push((i, Tok::Op(op)));
-            i = s.len() - rest.len();
-        } else if c.is_ascii_alphabetic() || c == b'_' {
-            let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'.') {
-                i += 1;
+    /// The crate's environment. A version variable that is not a PEP 440 version (an
+    /// environment made only to evaluate `dependency_groups`) is taken as `0`.
+    fn marker_environment(&self) -> MarkerEnvironment {
+        let version = |s: &str| {
+            if pep508_rs::pep440_rs::Version::from_str(s).is_ok() {
+                s.to_string()
+            } else {
+                "0".to_string()
             }
-            let word = &s[start..i];
-            let tok = match word {
-                "and" => Tok::And,
-                "or" => Tok::Or,
-                "in" => Tok::In,
-                "not" => {
-                    let rest = &s[i..];
-                    let trimmed = rest.trim_start();
-                    if trimmed.starts_with("in")
-                        && !trimmed[2..]
-                            .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-                    {
-                        i += rest.len() - trimmed.len() + 2;
-                        Tok::NotIn
-                    } else {
-                        return Err(err(start, "expected `in` after `not`"));
-                    }
-                }
-                w if VARIABLES.contains(&w) => Tok::Ident(w.to_string()),
-                // Legacy alias accepted by packaging.
-                "os.name"
-                | "sys.platform"
-                | "platform.version"
-                | "platform.machine"
-                | "platform.python_implementation" => Tok::Ident(word.replace('.', "_")),
-                _ => return Err(err(start, &format!("unknown marker variable {word:?}"))),
-            };
-            out.push((start, tok));
-        } else {
-            return Err(err(i, &format!("unexpected character {:?}", c as char)));
-        }
+        };
+        let (implementation_version, python_full_version, python_version) = (
+            version(&self.implementation_version),
+            version(&self.python_full_version),
+            version(&self.python_version),
+        );
+        MarkerEnvironment::try_from(MarkerEnvironmentBuilder {
+            implementation_name: &self.implementation_name,
+            implementation_version: &implementation_version,
+            os_name: &self.os_name,
+            platform_machine: &self.platform_machine,
+            platform_python_implementation: &self.platform_python_implementation,
+            platform_release: &self.platform_release,
+            platform_system: &self.platform_system,
+            platform_version: &self.platform_version,
+            python_full_version: &python_full_version,
+            python_version: &python_version,
+            sys_platform: &self.sys_platform,
+        })
+        .expect("checked versions")
     }
-    Ok(out)
 }
 
-/// The most tokens a marker may have, and the deepest nesting of parentheses: the parser,
-/// the evaluator and `Display` recurse over the expression, so an unbounded marker (from a
-/// wheel's METADATA or a lock) could overflow the stack. Real markers have a few dozen tokens.
+/// The most tokens a marker may have, and the deepest nesting of parentheses: the parser
+/// recurses over the expression, so an unbounded marker (from a wheel's METADATA or a lock)
+/// could overflow the stack. Real markers have a few dozen tokens.
 pub const MAX_MARKER_TOKENS: usize = 1000;
 pub const MAX_MARKER_DEPTH: usize = 32;
 
-struct Parser<'a> {
-    src: &'a str,
-    toks: Vec<(usize, Tok)>,
-    pos: usize,
-    depth: usize,
+/// PEP 751 set variables, and the `extra` names their members become for the crate.
+const SET_VARIABLES: [(&str, &str); 2] = [
+    ("extras", "relsign-pep751-extras-"),
+    ("dependency_groups", "relsign-pep751-groups-"),
+];
+
+/// A parsed marker expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker {
+    tree: MarkerTree,
+    /// The tokens, whitespace and quotes normalized (for `Display`).
+    text: String,
+    uses_extra: bool,
+    only_groups: bool,
 }
 
-impl Parser<'_> {
-    fn err(&self, reason: &str) -> MarkerError {
-        let offset = self
-            .toks
-            .get(self.pos)
-            .map(|t| t.0)
-            .unwrap_or(self.src.len());
-        MarkerError {
-            marker: self.src.to_string(),
-            reason: reason.to_string(),
-            offset,
-        }
-    }
-    fn peek(&self) -> Option<&Tok> {
-        self.toks.get(self.pos).map(|t| &t.1)
-    }
-    fn or(&mut self) -> Result<Marker, MarkerError> {
-        let mut m = self.and()?;
-        while self.peek() == Some(&Tok::Or) {
-            self.pos += 1;
-            m = Marker::Or(Box::new(m), Box::new(self.and()?));
-        }
-        Ok(m)
-    }
-    fn and(&mut self) -> Result<Marker, MarkerError> {
-        let mut m = self.atom()?;
-        while self.peek() == Some(&Tok::And) {
-            self.pos += 1;
-            m = Marker::And(Box::new(m), Box::new(self.atom()?));
-        }
-        Ok(m)
-    }
-    fn atom(&mut self) -> Result<Marker, MarkerError> {
-        if self.peek() == Some(&Tok::LParen) {
-            if self.depth >= MAX_MARKER_DEPTH {
-                return Err(self.err(&format!(
-                    "parentheses nested deeper than {MAX_MARKER_DEPTH}"
-                )));
+/// One lexical token of a marker and its offset: a quoted string (with its quotes), a
+/// parenthesis, a run of operator characters, or a word.
+fn tokens(s: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut it = s.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
+        let end = if c.is_whitespace() {
+            continue;
+        } else if c == '(' || c == ')' {
+            i + 1
+        } else if c == '\'' || c == '"' {
+            // Unterminated: the rest (the crate reports it).
+            s[i + 1..].find(c).map_or(s.len(), |e| i + 1 + e + 1)
+        } else {
+            let op = |c: char| "<>=!~".contains(c);
+            let in_op = op(c);
+            let same = |d: char| {
+                if in_op {
+                    op(d)
+                } else {
+                    !(d.is_whitespace() || "()'\"".contains(d) || op(d))
+                }
+            };
+            let mut e = i + c.len_utf8();
+            while let Some(&(j, d)) = it.peek() {
+                if !same(d) {
+                    break;
+                }
+                e = j + d.len_utf8();
+                it.next();
             }
-            self.pos += 1;
-            self.depth += 1;
-            let m = self.or()?;
-            self.depth -= 1;
-            if self.peek() != Some(&Tok::RParen) {
-                return Err(self.err("expected `)`"));
-            }
-            self.pos += 1;
-            return Ok(m);
-        }
-        let l = self.value()?;
-        let op = match self.peek() {
-            Some(Tok::Op(op)) => MarkerOp::Version(*op),
-            Some(Tok::In) => MarkerOp::In,
-            Some(Tok::NotIn) => MarkerOp::NotIn,
-            _ => return Err(self.err("expected a comparison operator")),
+            e
         };
-        self.pos += 1;
-        let r = self.value()?;
-        if matches!(
-            (&l, &r),
-            (Value::Var(_), Value::Var(_)) | (Value::Str(_), Value::Str(_))
-        ) {
-            return Err(self.err("a comparison needs one variable and one string"));
+        while it.peek().is_some_and(|&(j, _)| j < end) {
+            it.next();
         }
-        Ok(Marker::Compare(l, op, r))
+        out.push((i, &s[i..end]));
     }
-    fn value(&mut self) -> Result<Value, MarkerError> {
-        let v = match self.peek() {
-            Some(Tok::Ident(s)) => Value::Var(s.clone()),
-            Some(Tok::Str(s)) => Value::Str(s.clone()),
-            _ => return Err(self.err("expected a marker variable or a quoted string")),
-        };
-        self.pos += 1;
-        Ok(v)
-    }
+    out
 }
 
 impl Marker {
     pub fn parse(s: &str) -> Result<Marker, MarkerError> {
-        let toks = tokenize(s)?;
-        if toks.len() > MAX_MARKER_TOKENS {
-            return Err(MarkerError {
-                marker: s.chars().take(200).collect(),
-                reason: format!(
-                    "{} tokens, over the limit of {MAX_MARKER_TOKENS}",
-                    toks.len()
-                ),
-                offset: toks[MAX_MARKER_TOKENS].0,
-            });
-        }
-        let mut p = Parser {
-            src: s,
-            toks,
-            pos: 0,
-            depth: 0,
+        let toks = check_limits(s)?;
+        let err = |reason: String, offset: usize| MarkerError {
+            marker: s.to_string(),
+            reason,
+            offset,
         };
-        if p.toks.is_empty() {
-            return Err(p.err("empty marker"));
+        if toks.is_empty() {
+            return Err(err("empty marker".into(), s.len()));
         }
-        let m = p.or()?;
-        if p.pos != p.toks.len() {
-            return Err(p.err("unexpected trailing tokens"));
+        let (crate_text, sets) = rewrite_set_comparisons(&toks);
+        let mut warnings = Vec::new();
+        let tree = MarkerTree::parse_reporter(crate_text.as_deref().unwrap_or(s), &mut |_, w| {
+            warnings.push(w)
+        })
+        .map_err(|e| err(e.message.to_string(), e.start))?;
+        if let Some(w) = warnings.into_iter().next() {
+            return Err(err(one_line(&w), 0));
         }
-        Ok(m)
+        Ok(Marker::from_tokens(tree, &toks, sets))
+    }
+
+    /// A marker the crate parsed as part of a requirement (`text` is the marker's source).
+    pub(crate) fn from_requirement(tree: MarkerTree, text: &str) -> Marker {
+        Marker::from_tokens(tree, &tokens(text), 0)
+    }
+
+    fn from_tokens(tree: MarkerTree, toks: &[(usize, &str)], sets: usize) -> Marker {
+        let comparisons = toks
+            .iter()
+            .filter(|(_, t)| *t == "in" || t.starts_with(|c: char| "<>=!~".contains(c)))
+            .count();
+        let groups = toks
+            .windows(2)
+            .filter(|w| matches!(w[0].1, "in") && w[1].1 == "dependency_groups")
+            .count();
+        Marker {
+            tree,
+            text: canonical_text(toks),
+            uses_extra: toks.iter().any(|(_, t)| *t == "extra"),
+            only_groups: sets > 0 && groups == comparisons,
+        }
     }
 
     /// Evaluate for `env`. With several active extras the marker is true when it is true for
-    /// any one of them (as installers evaluate it); with none, `extra` is the empty string.
+    /// any one of them (as installers evaluate it); with none, no `extra` comparison holds.
     pub fn evaluate(&self, env: &Env) -> bool {
-        if env.extras.is_empty() {
-            self.eval(env, "")
-        } else {
-            env.extras.iter().any(|e| self.eval(env, e))
+        let menv = env.marker_environment();
+        let mut sets: Vec<ExtraName> = Vec::new();
+        for ((_, prefix), members) in SET_VARIABLES
+            .iter()
+            .zip([&env.extras, &env.dependency_groups])
+        {
+            sets.extend(
+                members
+                    .iter()
+                    .filter_map(|m| ExtraName::from_str(&format!("{prefix}{m}")).ok()),
+            );
         }
-    }
-
-    fn eval(&self, env: &Env, extra: &str) -> bool {
-        match self {
-            Marker::And(a, b) => a.eval(env, extra) && b.eval(env, extra),
-            Marker::Or(a, b) => a.eval(env, extra) || b.eval(env, extra),
-            Marker::Compare(l, op, r) => compare(env, extra, l, *op, r),
+        let extras: Vec<ExtraName> = env
+            .extras
+            .iter()
+            .filter_map(|e| ExtraName::from_str(e).ok())
+            .collect();
+        if extras.is_empty() {
+            return self.tree.evaluate(&menv, &sets);
         }
+        extras.into_iter().any(|e| {
+            let mut names = sets.clone();
+            names.push(e);
+            self.tree.evaluate(&menv, &names)
+        })
     }
 
     /// Does the marker mention the `extra` variable?
     pub fn uses_extra(&self) -> bool {
-        match self {
-            Marker::And(a, b) | Marker::Or(a, b) => a.uses_extra() || b.uses_extra(),
-            Marker::Compare(l, _, r) => [l, r]
-                .iter()
-                .any(|v| matches!(v, Value::Var(n) if n == "extra")),
-        }
+        self.uses_extra
+    }
+
+    /// Is every comparison of the marker `'x' in dependency_groups` (or `not in`), so that
+    /// group membership can be read from it?
+    pub fn mentions_only_groups(&self) -> bool {
+        self.only_groups
     }
 }
 
-fn compare(env: &Env, extra: &str, l: &Value, op: MarkerOp, r: &Value) -> bool {
-    // Set variables (PEP 751): `'x' in extras`, `'build' in dependency_groups`.
-    if let (Value::Str(item), Value::Var(set)) = (l, r) {
-        let set = match set.as_str() {
-            "extras" => Some(&env.extras),
-            "dependency_groups" => Some(&env.dependency_groups),
-            _ => None,
+/// The tokens of `s`, or an error when it is over the limits.
+pub(crate) fn check_limits(s: &str) -> Result<Vec<(usize, &str)>, MarkerError> {
+    let toks = tokens(s);
+    if toks.len() > MAX_MARKER_TOKENS {
+        return Err(MarkerError {
+            marker: s.chars().take(200).collect(),
+            reason: format!(
+                "{} tokens, over the limit of {MAX_MARKER_TOKENS}",
+                toks.len()
+            ),
+            offset: toks[MAX_MARKER_TOKENS].0,
+        });
+    }
+    let mut depth = 0usize;
+    for &(offset, t) in &toks {
+        match t {
+            "(" => depth += 1,
+            ")" => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_MARKER_DEPTH {
+            return Err(MarkerError {
+                marker: s.to_string(),
+                reason: format!("parentheses nested deeper than {MAX_MARKER_DEPTH}"),
+                offset,
+            });
+        }
+    }
+    Ok(toks)
+}
+
+/// The marker text for the crate with each `'x' [not] in <set variable>` written as
+/// `extra ==|!= '<prefix>x'` (None when there is none), and how many were rewritten.
+fn rewrite_set_comparisons(toks: &[(usize, &str)]) -> (Option<String>, usize) {
+    let mut out: Vec<String> = Vec::new();
+    let mut count = 0;
+    let mut i = 0;
+    while i < toks.len() {
+        let t = toks[i].1;
+        let quoted = t.len() >= 2 && (t.starts_with('\'') || t.starts_with('"'));
+        let negated = toks.get(i + 1).is_some_and(|n| n.1 == "not");
+        let (in_at, var_at) = if negated {
+            (i + 2, i + 3)
+        } else {
+            (i + 1, i + 2)
         };
-        if let Some(set) = set {
-            let has = set.contains(&normalize_name(item));
-            return match op {
-                MarkerOp::In => has,
-                MarkerOp::NotIn => !has,
-                MarkerOp::Version(_) => false,
-            };
-        }
-    }
-    let resolve = |v: &Value| -> (String, bool) {
-        match v {
-            Value::Str(s) => (s.clone(), false),
-            Value::Var(n) if n == "extra" => (extra.to_string(), true),
-            Value::Var(n) => (env.var(n).unwrap_or("").to_string(), false),
-        }
-    };
-    let (mut ls, lextra) = resolve(l);
-    let (mut rs, rextra) = resolve(r);
-    if lextra || rextra {
-        // Extra names are compared normalized (PEP 685).
-        ls = normalize_name(&ls);
-        rs = normalize_name(&rs);
-    }
-    match op {
-        MarkerOp::In => rs.contains(&ls),
-        MarkerOp::NotIn => !rs.contains(&ls),
-        MarkerOp::Version(op) => {
-            if let (Ok(spec), Ok(v)) = (
-                Specifier::parse(&format!("{}{}", op.as_str(), rs)),
-                Version::parse(&ls),
-            ) {
-                return spec.contains(&v);
+        let set = toks.get(var_at).and_then(|v| {
+            SET_VARIABLES
+                .iter()
+                .find(|(name, _)| *name == v.1)
+                .map(|(_, prefix)| prefix)
+        });
+        match set {
+            Some(prefix) if quoted && toks.get(in_at).is_some_and(|n| n.1 == "in") => {
+                let member = normalize_name(&t[1..t.len() - 1]);
+                let op = if negated { "!=" } else { "==" };
+                out.push(format!("extra {op} '{prefix}{member}'"));
+                count += 1;
+                i = var_at + 1;
             }
-            match op {
-                Op::Eq | Op::Arbitrary => ls == rs,
-                Op::Ne => ls != rs,
-                Op::Lt => ls < rs,
-                Op::Le => ls <= rs,
-                Op::Gt => ls > rs,
-                Op::Ge => ls >= rs,
-                Op::Compatible => false,
+            _ => {
+                out.push(t.to_string());
+                i += 1;
             }
         }
     }
+    ((count > 0).then(|| out.join(" ")), count)
 }
 
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Var(v) => f.write_str(v),
-            Value::Str(s) if s.contains('"') => write!(f, "'{s}'"),
-            Value::Str(s) => write!(f, "\"{s}\""),
+/// The tokens joined by single spaces (none inside parentheses), strings in double quotes
+/// unless they hold one.
+fn canonical_text(toks: &[(usize, &str)]) -> String {
+    let mut s = String::new();
+    let mut prev = "(";
+    for &(_, t) in toks {
+        if prev != "(" && t != ")" {
+            s.push(' ');
         }
+        match t.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+            Some(inner) if t.len() >= 2 && !inner.contains('"') => {
+                s.push('"');
+                s.push_str(inner);
+                s.push('"');
+            }
+            _ => s.push_str(t),
+        }
+        prev = t;
     }
+    s
+}
+
+/// A crate warning on one line.
+fn one_line(w: &str) -> String {
+    w.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 impl fmt::Display for Marker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Marker::Compare(l, op, r) => {
-                let op = match op {
-                    MarkerOp::Version(o) => o.as_str(),
-                    MarkerOp::In => "in",
-                    MarkerOp::NotIn => "not in",
-                };
-                write!(f, "{l} {op} {r}")
-            }
-            Marker::And(a, b) => {
-                let w = |m: &Marker| match m {
-                    Marker::Or(..) => format!("({m})"),
-                    _ => m.to_string(),
-                };
-                write!(f, "{} and {}", w(a), w(b))
-            }
-            Marker::Or(a, b) => write!(f, "{a} or {b}"),
-        }
+        f.write_str(&self.text)
     }
 }
 
@@ -523,6 +443,26 @@ mod tests {
         e.dependency_groups.insert("build".into());
         assert!(g.evaluate(&e));
         assert_eq!(g.to_string(), "\"build\" in dependency_groups");
+    }
+
+    #[test]
+    fn pep751_set_variables() {
+        let g = Marker::parse("'runtime' in dependency_groups or 'build' in dependency_groups")
+            .unwrap();
+        assert!(g.mentions_only_groups());
+        let mut e = Env::cpython_linux("", 0, "");
+        assert!(!g.evaluate(&e));
+        e.dependency_groups.insert("build".into());
+        assert!(g.evaluate(&e));
+        let n = Marker::parse("'test' not in dependency_groups").unwrap();
+        assert!(n.mentions_only_groups() && n.evaluate(&e));
+        let x = Marker::parse("'Socks' in extras and sys_platform == 'linux'").unwrap();
+        assert!(!x.mentions_only_groups());
+        assert!(!x.evaluate(&env()));
+        assert!(x.evaluate(&env().with_extras(["socks", "b"])));
+        assert!(!Marker::parse("sys_platform == 'linux'")
+            .unwrap()
+            .mentions_only_groups());
     }
 
     #[test]

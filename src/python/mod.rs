@@ -2,6 +2,7 @@
 pub mod install;
 pub mod markers;
 pub mod metadata;
+pub mod names;
 pub mod pyproject;
 pub mod requirements;
 pub mod simple;

@@ -5,8 +5,8 @@
 //! Anything that is not an exact pin (`==` without a wildcard, or `===`) is an error that names
 //! the file, the line and the requirement: relsign never resolves versions.
 
-use crate::python::markers::{Env, Marker, MarkerError};
-use crate::python::version::{Op, SpecifierSet, Version, VersionError};
+use crate::python::markers::{check_limits, Env, Marker, MarkerError};
+use crate::python::version::{Operator, SpecifierSet, Version, VersionError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -42,31 +42,16 @@ pub enum RequirementError {
     },
 }
 
-/// PEP 503 name normalization: lower case, runs of `-`, `_`, `.` become one `-`.
-pub fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut sep = false;
-    for c in name.trim().chars() {
-        if c == '-' || c == '_' || c == '.' {
-            sep = true;
-        } else {
-            if sep && !out.is_empty() {
-                out.push('-');
-            }
-            sep = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
+pub use crate::python::names::normalize_name;
 
-/// A parsed PEP 508 requirement.
+/// A parsed PEP 508 requirement (parsed by the `pep508_rs` crate).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Requirement {
-    /// The name as written.
+    /// The name, normalized.
     pub name: String,
     /// Requested extras, normalized.
     pub extras: BTreeSet<String>,
+    /// The clauses in the order written.
     pub specifier: SpecifierSet,
     /// `name @ url`
     pub url: Option<String>,
@@ -83,82 +68,53 @@ pub enum ParseError {
     Marker(#[from] MarkerError),
 }
 
+/// The URL of `name @ url`, kept as written (relsign never fetches it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct RawUrl(String);
+
+impl std::fmt::Display for RawUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl pep508_rs::Pep508Url for RawUrl {
+    type Err = std::convert::Infallible;
+    fn parse_url(url: &str, _working_dir: Option<&Path>) -> Result<Self, Self::Err> {
+        Ok(RawUrl(url.to_string()))
+    }
+}
+
 impl Requirement {
     pub fn parse(s: &str) -> Result<Requirement, ParseError> {
-        let syn = |m: &str| ParseError::Syntax(m.to_string());
         let s = s.trim();
-        let name_end = s
-            .find(|c: char| !(c.is_ascii_alphanumeric() || "._-".contains(c)))
-            .unwrap_or(s.len());
-        let name = &s[..name_end];
-        if name.is_empty()
-            || !name.starts_with(|c: char| c.is_ascii_alphanumeric())
-            || !name.ends_with(|c: char| c.is_ascii_alphanumeric())
-        {
-            return Err(syn("expected a project name"));
+        // The limits first: the crate's marker parser recurses.
+        if let Some((_, m)) = s.split_once(';') {
+            check_limits(m)?;
         }
-        let mut rest = s[name_end..].trim_start();
-        let mut extras = BTreeSet::new();
-        if let Some(r) = rest.strip_prefix('[') {
-            let end = r.find(']').ok_or_else(|| syn("unterminated extras `[`"))?;
-            for e in r[..end].split(',') {
-                let e = e.trim();
-                if e.is_empty() {
-                    if r[..end].trim().is_empty() {
-                        continue;
-                    }
-                    return Err(syn("empty extra name"));
-                }
-                if !e
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-                {
-                    return Err(syn(&format!("invalid extra name {e:?}")));
-                }
-                extras.insert(normalize_name(e));
+        let mut warnings = Vec::new();
+        let mut warn = |_: pep508_rs::MarkerWarningKind, w: String| warnings.push(w);
+        let r = pep508_rs::Requirement::<RawUrl>::parse_reporter(s, "", &mut warn)
+            .map_err(|e| ParseError::Syntax(e.message.to_string()))?;
+        if let Some(w) = warnings.first() {
+            return Err(ParseError::Syntax(
+                w.split_whitespace().collect::<Vec<_>>().join(" "),
+            ));
+        }
+        let (specifier, url) = match r.version_or_url {
+            None => (SpecifierSet::default(), None),
+            Some(pep508_rs::VersionOrUrl::Url(u)) => (SpecifierSet::default(), Some(u.0)),
+            Some(pep508_rs::VersionOrUrl::VersionSpecifier(_)) => {
+                (SpecifierSet::parse(specifier_text(s))?, None)
             }
-            rest = r[end + 1..].trim_start();
-        }
-        let mut url = None;
-        let spec_text;
-        let marker_text;
-        if let Some(r) = rest.strip_prefix('@') {
-            let r = r.trim_start();
-            let end = r.find(char::is_whitespace).unwrap_or(r.len());
-            if end == 0 {
-                return Err(syn("expected a URL after `@`"));
-            }
-            url = Some(r[..end].to_string());
-            let after = r[end..].trim_start();
-            spec_text = "";
-            marker_text = match after.strip_prefix(';') {
-                Some(m) => Some(m),
-                None if after.is_empty() => None,
-                None => return Err(syn("unexpected text after the URL")),
-            };
-        } else {
-            let (sp, m) = match rest.split_once(';') {
-                Some((a, b)) => (a, Some(b)),
-                None => (rest, None),
-            };
-            let sp = sp.trim();
-            let sp = match sp.strip_prefix('(') {
-                Some(inner) => inner
-                    .strip_suffix(')')
-                    .ok_or_else(|| syn("unbalanced `(`"))?,
-                None => sp,
-            };
-            spec_text = sp;
-            marker_text = m;
-        }
-        let specifier = SpecifierSet::parse(spec_text)?;
-        let marker = match marker_text {
-            Some(m) => Some(Marker::parse(m.trim())?),
-            None => None,
+        };
+        let marker = match marker_text(s, url.as_deref()) {
+            Some(text) if !r.marker.is_true() => Some(Marker::from_requirement(r.marker, text)),
+            _ => None,
         };
         Ok(Requirement {
-            name: name.to_string(),
-            extras,
+            name: r.name.to_string(),
+            extras: r.extras.iter().map(|e| e.to_string()).collect(),
             specifier,
             url,
             marker,
@@ -173,6 +129,30 @@ impl Requirement {
     pub fn applies(&self, env: &Env) -> bool {
         self.marker.as_ref().is_none_or(|m| m.evaluate(env))
     }
+}
+
+/// The version clauses of a requirement the crate parsed as `name [extras] clauses ; marker`
+/// (or with the clauses in parentheses), as written, to keep their order and text.
+fn specifier_text(s: &str) -> &str {
+    let head = s.split(';').next().unwrap_or(s);
+    let rest = head.trim_start_matches(|c: char| c.is_ascii_alphanumeric() || "._-".contains(c));
+    let rest = rest.trim_start();
+    let rest = match rest.strip_prefix('[') {
+        Some(r) => r.split_once(']').map_or(r, |(_, after)| after),
+        None => rest,
+    };
+    let rest = rest.trim();
+    rest.strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or(rest)
+}
+
+/// The marker of a requirement: after the first `;` (after the URL, for `name @ url`).
+fn marker_text<'a>(s: &'a str, url: Option<&str>) -> Option<&'a str> {
+    let from = url
+        .and_then(|u| s.find(u).map(|i| i + u.len()))
+        .unwrap_or(0);
+    s[from..].find(';').map(|i| &s[from + i + 1..])
 }
 
 /// An exact pin: `name[extras]==version ; marker`.
@@ -206,9 +186,10 @@ impl Pin {
             return Err(not_pinned());
         }
         let s = &r.specifier.0[0];
-        let arbitrary = match s.op {
-            Op::Eq if !s.wildcard => false,
-            Op::Arbitrary => true,
+        let arbitrary = match s.operator() {
+            Operator::Equal => false,
+            #[allow(deprecated)]
+            Operator::ExactEqual => true,
             _ => return Err(not_pinned()),
         };
         Ok(Pin {
@@ -454,13 +435,6 @@ pub fn select(pins: Vec<Pin>, env: &Env) -> Result<Vec<Pin>, RequirementError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalizes_names() {
-        assert_eq!(normalize_name("Docassemble.Base"), "docassemble-base");
-        assert_eq!(normalize_name("a__b-.-c"), "a-b-c");
-        assert_eq!(normalize_name("Friendly_Bard"), "friendly-bard");
-    }
 
     #[test]
     fn parses_pep508() {

@@ -1,12 +1,12 @@
-//! PEP 440 versions and specifiers: enough to compare pins, evaluate markers and check
-//! `Requires-Dist` / `Requires-Python` against locked versions.
-//!
-//! Ordering follows the `packaging` reference implementation: release segments with trailing
-//! zeros ignored, then pre-release (`a` < `b` < `rc`), post-release, dev-release, local label.
-//! A version with only a dev segment sorts before the pre-releases of its release.
+//! PEP 440 versions and specifiers, parsed and compared by the `pep440_rs` crate (the parser
+//! uv uses). The newtypes keep what relsign adds: its error texts, the clauses of a set in the
+//! order written, and each clause's version text as written (a pin's version is recorded as
+//! the user wrote it).
 
-use std::cmp::Ordering;
 use std::fmt;
+use std::str::FromStr;
+
+pub use pep440_rs::Operator;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VersionError {
@@ -16,474 +16,106 @@ pub enum VersionError {
     Specifier(String, String),
 }
 
-/// The kind of a pre-release segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Pre {
-    Alpha,
-    Beta,
-    Rc,
-}
-
-/// One segment of a local version label: numbers sort after strings.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum LocalSeg {
-    Num(u64),
-    Str(String),
-}
-
-impl Ord for LocalSeg {
-    fn cmp(&self, o: &Self) -> Ordering {
-        match (self, o) {
-            (LocalSeg::Num(a), LocalSeg::Num(b)) => a.cmp(b),
-            (LocalSeg::Str(a), LocalSeg::Str(b)) => a.cmp(b),
-            (LocalSeg::Num(_), LocalSeg::Str(_)) => Ordering::Greater,
-            (LocalSeg::Str(_), LocalSeg::Num(_)) => Ordering::Less,
-        }
-    }
-}
-impl PartialOrd for LocalSeg {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-
 /// A parsed PEP 440 version. Equality and ordering are PEP 440's (so `1.0 == 1.0.0`).
-#[derive(Debug, Clone)]
-pub struct Version {
-    pub epoch: u64,
-    pub release: Vec<u64>,
-    pub pre: Option<(Pre, u64)>,
-    pub post: Option<u64>,
-    pub dev: Option<u64>,
-    pub local: Vec<LocalSeg>,
-}
-
-fn take_num(s: &str) -> (Option<u64>, &str) {
-    let end = s
-        .bytes()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(s.len());
-    if end == 0 {
-        (None, s)
-    } else {
-        (s[..end].parse().ok(), &s[end..])
-    }
-}
-
-fn strip_sep(s: &str) -> &str {
-    s.strip_prefix(['.', '-', '_']).unwrap_or(s)
-}
-
-/// Match one of `words` (longest first) at the start of `s`.
-fn take_word<'a>(s: &'a str, words: &[&str]) -> Option<(&'a str, &'a str)> {
-    for w in words {
-        // `get`, not slicing: `s` may have a multi-byte character where the word would end.
-        if let Some(head) = s.get(..w.len()).filter(|h| h.eq_ignore_ascii_case(w)) {
-            return Some((head, &s[w.len()..]));
-        }
-    }
-    None
-}
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(pub pep440_rs::Version);
 
 impl Version {
     /// Parse a version, accepting PEP 440's alternative spellings (`v1.0`, `1.0-alpha.1`,
-    /// `1.0-1`, `1.0.post`, upper case).
+    /// `1.0-1`, `1.0.post`, upper case) and surrounding whitespace.
     pub fn parse(input: &str) -> Result<Version, VersionError> {
-        let bad = || VersionError::Version(input.to_string());
-        let s = input.trim();
-        let s = s.strip_prefix(['v', 'V']).unwrap_or(s);
-        let (public, local_str) = match s.split_once('+') {
-            Some((p, l)) => (p, Some(l)),
-            None => (s, None),
-        };
-        let mut rest = public;
-        // epoch
-        let mut epoch = 0;
-        if let Some(i) = rest.find('!') {
-            epoch = rest[..i].parse().map_err(|_| bad())?;
-            rest = &rest[i + 1..];
-        }
-        // release
-        let mut release = Vec::new();
-        loop {
-            let (n, r) = take_num(rest);
-            let n = n.ok_or_else(bad)?;
-            release.push(n);
-            rest = r;
-            match rest.strip_prefix('.') {
-                Some(r) if r.starts_with(|c: char| c.is_ascii_digit()) => rest = r,
-                _ => break,
-            }
-        }
-        // pre
-        let mut pre = None;
-        {
-            let r = strip_sep(rest);
-            if let Some((w, r)) =
-                take_word(r, &["preview", "alpha", "beta", "pre", "rc", "a", "b", "c"])
-            {
-                let kind = match w.to_ascii_lowercase().as_str() {
-                    "a" | "alpha" => Pre::Alpha,
-                    "b" | "beta" => Pre::Beta,
-                    _ => Pre::Rc,
-                };
-                let r2 = strip_sep(r);
-                let (n, r3) = take_num(r2);
-                let (n, r) = match n {
-                    Some(n) => (n, r3),
-                    None => (0, r),
-                };
-                pre = Some((kind, n));
-                rest = r;
-            }
-        }
-        // post
-        let mut post = None;
-        {
-            if let Some(r) = rest.strip_prefix('-') {
-                if let (Some(n), r2) = take_num(r) {
-                    post = Some(n);
-                    rest = r2;
-                }
-            }
-            if post.is_none() {
-                let r = strip_sep(rest);
-                if let Some((_, r)) = take_word(r, &["post", "rev", "r"]) {
-                    let r2 = strip_sep(r);
-                    let (n, r3) = take_num(r2);
-                    let (n, r) = match n {
-                        Some(n) => (n, r3),
-                        None => (0, r),
-                    };
-                    post = Some(n);
-                    rest = r;
-                }
-            }
-        }
-        // dev
-        let mut dev = None;
-        {
-            let r = strip_sep(rest);
-            if let Some((_, r)) = take_word(r, &["dev"]) {
-                let r2 = strip_sep(r);
-                let (n, r3) = take_num(r2);
-                let (n, r) = match n {
-                    Some(n) => (n, r3),
-                    None => (0, r),
-                };
-                dev = Some(n);
-                rest = r;
-            }
-        }
-        if !rest.is_empty() {
-            return Err(bad());
-        }
-        let mut local = Vec::new();
-        if let Some(l) = local_str {
-            for seg in l.split(['.', '-', '_']) {
-                if seg.is_empty() || !seg.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                    return Err(bad());
-                }
-                local.push(match seg.parse::<u64>() {
-                    Ok(n) if seg.bytes().all(|b| b.is_ascii_digit()) => LocalSeg::Num(n),
-                    _ => LocalSeg::Str(seg.to_ascii_lowercase()),
-                });
-            }
-        }
-        Ok(Version {
-            epoch,
-            release,
-            pre,
-            post,
-            dev,
-            local,
-        })
+        pep440_rs::Version::from_str(input.trim())
+            .map(Version)
+            .map_err(|_| VersionError::Version(input.to_string()))
     }
-
+    /// A pre-release or a development release.
     pub fn is_prerelease(&self) -> bool {
-        self.pre.is_some() || self.dev.is_some()
-    }
-    pub fn is_postrelease(&self) -> bool {
-        self.post.is_some()
+        self.0.any_prerelease()
     }
     /// The version without its local label.
     pub fn public(&self) -> Version {
-        Version {
-            local: Vec::new(),
-            ..self.clone()
-        }
+        Version(self.0.clone().without_local())
     }
-    /// Epoch and release only (`1.2rc1.post3` → `1.2`).
-    pub fn base(&self) -> Version {
-        Version {
-            epoch: self.epoch,
-            release: self.release.clone(),
-            pre: None,
-            post: None,
-            dev: None,
-            local: Vec::new(),
-        }
+    pub fn epoch(&self) -> u64 {
+        self.0.epoch()
     }
-
-    fn release_cmp(a: &[u64], b: &[u64]) -> Ordering {
-        let n = a.len().max(b.len());
-        for i in 0..n {
-            let x = a.get(i).copied().unwrap_or(0);
-            let y = b.get(i).copied().unwrap_or(0);
-            match x.cmp(&y) {
-                Ordering::Equal => {}
-                o => return o,
-            }
-        }
-        Ordering::Equal
+    pub fn release(&self) -> &[u64] {
+        self.0.release()
     }
-
-    /// The pre-release key: dev-only releases sort before any pre-release; finals after.
-    fn pre_key(&self) -> (i8, Option<(Pre, u64)>) {
-        match (self.pre, self.post, self.dev) {
-            (None, None, Some(_)) => (-1, None),
-            (None, _, _) => (1, None),
-            (Some(p), _, _) => (0, Some(p)),
-        }
+    pub fn has_local(&self) -> bool {
+        !self.0.local().is_empty()
     }
 }
-
-impl Ord for Version {
-    fn cmp(&self, o: &Self) -> Ordering {
-        self.epoch
-            .cmp(&o.epoch)
-            .then_with(|| Version::release_cmp(&self.release, &o.release))
-            .then_with(|| self.pre_key().cmp(&o.pre_key()))
-            // no post sorts first: None < Some
-            .then_with(|| self.post.cmp(&o.post))
-            // no dev sorts last
-            .then_with(|| match (self.dev, o.dev) {
-                (None, None) => Ordering::Equal,
-                (None, Some(_)) => Ordering::Greater,
-                (Some(_), None) => Ordering::Less,
-                (Some(a), Some(b)) => a.cmp(&b),
-            })
-            // no local sorts first; then segment-wise (Vec ordering does exactly that)
-            .then_with(|| self.local.cmp(&o.local))
-    }
-}
-impl PartialOrd for Version {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl PartialEq for Version {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
-    }
-}
-impl Eq for Version {}
 
 impl fmt::Display for Version {
     /// The normalized form (`1.0-alpha.1` → `1.0a1`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.epoch != 0 {
-            write!(f, "{}!", self.epoch)?;
-        }
-        let rel: Vec<String> = self.release.iter().map(|n| n.to_string()).collect();
-        f.write_str(&rel.join("."))?;
-        if let Some((k, n)) = self.pre {
-            let k = match k {
-                Pre::Alpha => "a",
-                Pre::Beta => "b",
-                Pre::Rc => "rc",
-            };
-            write!(f, "{k}{n}")?;
-        }
-        if let Some(n) = self.post {
-            write!(f, ".post{n}")?;
-        }
-        if let Some(n) = self.dev {
-            write!(f, ".dev{n}")?;
-        }
-        if !self.local.is_empty() {
-            let l: Vec<String> = self
-                .local
-                .iter()
-                .map(|s| match s {
-                    LocalSeg::Num(n) => n.to_string(),
-                    LocalSeg::Str(s) => s.clone(),
-                })
-                .collect();
-            write!(f, "+{}", l.join("."))?;
-        }
-        Ok(())
+        self.0.fmt(f)
     }
 }
 
-/// A specifier operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Compatible,
-    Eq,
-    Ne,
-    Le,
-    Ge,
-    Lt,
-    Gt,
-    Arbitrary,
-}
-
-impl Op {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Op::Compatible => "~=",
-            Op::Eq => "==",
-            Op::Ne => "!=",
-            Op::Le => "<=",
-            Op::Ge => ">=",
-            Op::Lt => "<",
-            Op::Gt => ">",
-            Op::Arbitrary => "===",
-        }
-    }
-    /// Parse the operator at the start of `s`, returning it and the rest.
-    pub fn take(s: &str) -> Option<(Op, &str)> {
-        for (t, op) in [
-            ("===", Op::Arbitrary),
-            ("~=", Op::Compatible),
-            ("==", Op::Eq),
-            ("!=", Op::Ne),
-            ("<=", Op::Le),
-            (">=", Op::Ge),
-            ("<", Op::Lt),
-            (">", Op::Gt),
-        ] {
-            if let Some(r) = s.strip_prefix(t) {
-                return Some((op, r));
-            }
-        }
-        None
-    }
-}
-
-/// One clause: `>=1.0`, `==1.4.*`, `===foo`.
+/// One clause: `>=1.0`, `==1.4.*`, `===1.0`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Specifier {
-    pub op: Op,
+    pub spec: pep440_rs::VersionSpecifier,
     /// The version text as written (without `.*`).
     pub text: String,
-    /// `==1.4.*` / `!=1.4.*`
-    pub wildcard: bool,
-    /// Parsed version (None only for `===` with a non-PEP 440 string).
-    pub version: Option<Version>,
 }
 
 impl Specifier {
     pub fn parse(s: &str) -> Result<Specifier, VersionError> {
         let s = s.trim();
-        let err = |why: &str| VersionError::Specifier(s.to_string(), why.to_string());
-        let (op, rest) =
-            Op::take(s).ok_or_else(|| err("no operator (one of ~= == != <= >= < > ===)"))?;
-        let rest = rest.trim();
-        if rest.is_empty() {
-            return Err(err("no version after the operator"));
-        }
-        if op == Op::Arbitrary {
-            return Ok(Specifier {
-                op,
-                text: rest.into(),
-                wildcard: false,
-                version: Version::parse(rest).ok(),
-            });
-        }
-        let (text, wildcard) = match rest.strip_suffix(".*") {
-            Some(t) => (t, true),
-            None => (rest, false),
-        };
-        if wildcard && !matches!(op, Op::Eq | Op::Ne) {
-            return Err(err(".* is only allowed with == and !="));
-        }
-        let version = Version::parse(text).map_err(|_| err("invalid version"))?;
-        if op == Op::Compatible && version.release.len() < 2 {
-            return Err(err("~= needs at least two release segments"));
-        }
-        if !version.local.is_empty() && !matches!(op, Op::Eq | Op::Ne)
-            || (wildcard && !version.local.is_empty())
-        {
-            return Err(err("a local version label is only allowed with == and !="));
-        }
+        let spec = pep440_rs::VersionSpecifier::from_str(s)
+            .map_err(|e| VersionError::Specifier(s.to_string(), e.to_string()))?;
+        let op = spec.operator().to_string();
+        let text = s[op.len()..].trim();
+        let text = text.strip_suffix(".*").unwrap_or(text);
         Ok(Specifier {
-            op,
-            text: text.into(),
-            wildcard,
-            version: Some(version),
+            text: text.to_string(),
+            spec,
         })
+    }
+
+    pub fn operator(&self) -> Operator {
+        *self.spec.operator()
     }
 
     /// Does `v` satisfy this clause? Pre-releases are not excluded here: relsign checks pins
     /// the user chose, and an exact pin of a pre-release is a request for it.
     pub fn contains(&self, v: &Version) -> bool {
-        let Some(sv) = &self.version else {
-            return false;
-        };
-        match self.op {
-            Op::Arbitrary => {
-                v.to_string().eq_ignore_ascii_case(&self.text)
-                    || self.text.eq_ignore_ascii_case(&v.to_string())
-            }
-            Op::Eq => self.eq_match(sv, v),
-            Op::Ne => !self.eq_match(sv, v),
-            Op::Le => v.public() <= *sv,
-            Op::Ge => v.public() >= *sv,
-            Op::Lt => {
-                let c = v.public();
-                c < *sv && !(!sv.is_prerelease() && c.is_prerelease() && c.base() == sv.base())
-            }
-            Op::Gt => {
-                let c = v.public();
-                c > *sv && !(!sv.is_postrelease() && c.is_postrelease() && c.base() == sv.base())
-            }
-            Op::Compatible => {
-                let prefix = &sv.release[..sv.release.len() - 1];
-                v.public() >= *sv && v.epoch == sv.epoch && prefix_match(prefix, &v.release)
-            }
+        // PEP 440: `<V` excludes the pre-releases of V "unless the specified version is itself
+        // a pre-release". pep440_rs 0.7 excludes them in that case too (`<2.0rc2` would not
+        // contain `2.0rc1`), and compares V's release with the candidate's ignoring the epoch
+        // (`<1!1.0` would not contain `1.0rc1`); `<` is decided here, as in `packaging`.
+        if self.operator() == Operator::LessThan {
+            let (sv, c) = (self.spec.version(), v.0.clone().without_local());
+            let base = |x: &pep440_rs::Version| {
+                pep440_rs::Version::new(x.release().iter().copied()).with_epoch(x.epoch())
+            };
+            return c < *sv
+                && !(!sv.any_prerelease() && c.any_prerelease() && base(&c) == base(sv));
         }
+        self.spec.contains(&v.0)
     }
-
-    fn eq_match(&self, sv: &Version, v: &Version) -> bool {
-        if self.wildcard {
-            // `==1.4.*`: epoch equal and release prefix (the candidate padded with zeros).
-            // Pre/post/dev segments in the spec are compared too when present.
-            if v.epoch != sv.epoch || !prefix_match(&sv.release, &v.release) {
-                return false;
-            }
-            if sv.pre.is_some() || sv.post.is_some() || sv.dev.is_some() {
-                let mut c = v.public();
-                c.release.truncate(sv.release.len());
-                return c == *sv || (c.pre == sv.pre && (sv.post.is_none() || c.post == sv.post));
-            }
-            true
-        } else if sv.local.is_empty() {
-            v.public() == *sv
-        } else {
-            v == sv
-        }
-    }
-}
-
-fn prefix_match(prefix: &[u64], release: &[u64]) -> bool {
-    (0..prefix.len()).all(|i| release.get(i).copied().unwrap_or(0) == prefix[i])
 }
 
 impl fmt::Display for Specifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let star = matches!(
+            self.operator(),
+            Operator::EqualStar | Operator::NotEqualStar
+        );
         write!(
             f,
             "{}{}{}",
-            self.op.as_str(),
+            self.operator(),
             self.text,
-            if self.wildcard { ".*" } else { "" }
+            if star { ".*" } else { "" }
         )
     }
 }
 
-/// A comma-separated set of clauses; empty means "any version".
+/// A comma-separated set of clauses, in the order written; empty means "any version".
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SpecifierSet(pub Vec<Specifier>);
 
@@ -591,6 +223,9 @@ mod tests {
         assert!(!s("==1.0+other", "1.0+local"));
         assert!(!s("<2.0", "2.0rc1"));
         assert!(s("<2.0rc2", "2.0rc1"));
+        assert!(s("<1!1.0", "1.0rc1"));
+        assert!(!s("<1.0", "1.0.dev1"));
+        assert!(s("<1.0", "0.9.dev1"));
         assert!(!s(">1.7", "1.7.post1"));
         assert!(s(">1.7.post1", "1.7.post2"));
         assert!(s("<=1.0", "1.0+local"));
@@ -602,5 +237,13 @@ mod tests {
         assert!(SpecifierSet::parse(">=1.*").is_err());
         assert!(SpecifierSet::parse("~=1").is_err());
         assert!(SpecifierSet::parse("1.0").is_err());
+    }
+
+    #[test]
+    fn clauses_keep_their_order_and_text() {
+        let set = SpecifierSet::parse(" >= 2.8.1 , ==2.8.*,===V1.0").unwrap();
+        assert_eq!(set.to_string(), ">=2.8.1,==2.8.*,===V1.0");
+        assert_eq!(set.0[2].text, "V1.0");
+        assert_eq!(set.0[2].operator(), Operator::ExactEqual);
     }
 }
