@@ -1,7 +1,7 @@
 //! `relsign build`: the recipe's sdists and wheels built offline, in the sandbox (and with
 //! `--check-reproducible`, built again with variations and compared).
 
-use super::{load, store};
+use super::common::{load, store};
 use crate::args::Global;
 use crate::cli::BuildArgs;
 use crate::output::{print_checks, print_json};

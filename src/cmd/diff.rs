@@ -1,7 +1,7 @@
 //! `relsign diff`: what an upgrade from OLD to NEW changes (`--fail-on`: exit 1 when a kind
 //! changed).
 
-use super::pulled_release;
+use super::common::pulled_release;
 use crate::cli::DiffArgs;
 use crate::output::print_json;
 use relsign::error::{Error, Result};

@@ -1,6 +1,6 @@
 //! `relsign exec`: a command inside the recipe's toolchain rootfs, in the build sandbox.
 
-use super::{load, store};
+use super::common::{load, store};
 use crate::args::Global;
 use crate::cli::ExecArgs;
 use relsign::error::Result;

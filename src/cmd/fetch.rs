@@ -1,6 +1,6 @@
 //! `relsign fetch`: download every locked file into the store (and `--export` a vendor mirror).
 
-use super::{debian_locks, load, store};
+use super::common::{debian_locks, load, store};
 use crate::args::Global;
 use crate::cli::FetchArgs;
 use crate::output::print_json;

@@ -1,7 +1,7 @@
 //! `relsign lock`: pin every input of a recipe (`--check`: are the locks stale? `--refresh`:
 //! move vanished .debs to the smallest update).
 
-use super::{debian_locks, load, store};
+use super::common::{debian_locks, load, store};
 use crate::args::{Global, Mirrors};
 use crate::cli::LockArgs;
 use crate::output::print_json;

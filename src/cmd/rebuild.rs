@@ -1,6 +1,6 @@
 //! `relsign rebuild`: rebuild a release from its provenance and inputs and check every digest.
 
-use super::store;
+use super::common::store;
 use crate::args::Global;
 use crate::cli::RebuildArgs;
 use crate::output::{print_checks, print_json};

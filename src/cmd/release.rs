@@ -2,7 +2,7 @@
 //! policy gates, sign (and log the signatures). Nothing is signed when a gate fails.
 
 use super::build::check_reproducible_against;
-use super::{load, store};
+use super::common::{load, store};
 use crate::args::{passphrase, Global};
 use crate::cli::ReleaseArgs;
 use crate::output::{print_gate, print_json, print_logged};

@@ -1,6 +1,6 @@
 //! `relsign sbom`: CycloneDX and SPDX SBOMs for every artifact of a release.
 
-use super::store;
+use super::common::store;
 use crate::args::Global;
 use crate::cli::SbomArgs;
 use crate::output::print_json;

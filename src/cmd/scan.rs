@@ -1,7 +1,7 @@
 //! `relsign scan`: a release's (a recipe's, an SBOM's) packages against an offline OSV
 //! database; exit 1 when a finding fails the policy.
 
-use super::{load, pulled_release, store};
+use super::common::{load, pulled_release, store};
 use crate::args::Global;
 use crate::cli::ScanArgs;
 use crate::output::print_json;

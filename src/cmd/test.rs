@@ -1,6 +1,6 @@
 //! `relsign test`: the release gate (the recipe's behave suite) against a built release.
 
-use super::{load, store};
+use super::common::{load, store};
 use crate::args::Global;
 use crate::cli::TestArgs;
 use crate::output::{print_gate, print_json};

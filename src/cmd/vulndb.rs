@@ -1,6 +1,6 @@
 //! `relsign vulndb`: take the recipe's vulnerability databases, check and pin them.
 
-use super::{load, store};
+use super::common::{load, store};
 use crate::args::Global;
 use crate::cli::VulndbArgs;
 use crate::output::print_json;

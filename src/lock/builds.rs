@@ -20,7 +20,7 @@
 //! requirements and the pins chosen, so `relsign lock --check` can tell offline when a
 //! pyproject's declaration no longer matches the lock.
 
-use super::python::PyLockError;
+use super::python_error::PyLockError;
 use crate::python::markers::Env;
 use crate::python::pyproject::{self, BuildSystem};
 use crate::python::requirements::{normalize_name, Pin, Requirement};

@@ -5,3 +5,4 @@ pub mod builds;
 pub mod debian;
 pub mod index;
 pub mod python;
+pub mod python_error;

@@ -34,20 +34,20 @@
 //! `relsign lock --check` can tell offline when the lock is stale.
 
 use crate::digest::Sha256Hex;
-use crate::fetch::{FetchError, Http};
-use crate::fsutil::{self, FsError};
-use crate::lock::index::{self, IndexError};
+use crate::fetch::Http;
+use crate::fsutil;
+use crate::lock::index;
 use crate::python::markers::{Env, Marker};
-use crate::python::metadata::{self, Metadata, MetadataError};
-use crate::python::requirements::{self, normalize_name, Pin, Requirement, RequirementError};
+use crate::python::metadata::{self, Metadata};
+use crate::python::requirements::{self, normalize_name, Pin, Requirement};
 use crate::python::simple::{self, FileLink};
 use crate::python::tags::{parse_sdist_name, Target, WheelName};
 use crate::python::version::{SpecifierSet, Version};
 use crate::recipe::Recipe;
 use crate::report::Reporter;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const LOCK_VERSION: &str = "1.0";
 pub const CREATED_BY: &str = "relsign";
@@ -58,83 +58,7 @@ pub const TEST: &str = "test";
 /// Every group, in a fixed order.
 pub const GROUPS: [&str; 3] = [BUILD, RUNTIME, TEST];
 
-#[derive(Debug, thiserror::Error)]
-pub enum PyLockError {
-    #[error(transparent)]
-    Fs(#[from] FsError),
-    #[error("{file}: {reason}")]
-    Parse { file: PathBuf, reason: String },
-    #[error("{file}: key `{key}`: {reason}")]
-    Invalid {
-        file: PathBuf,
-        key: String,
-        reason: String,
-    },
-    #[error("{file}: key `{key}`: {reason}")]
-    Recipe {
-        file: PathBuf,
-        key: String,
-        reason: String,
-    },
-    #[error(transparent)]
-    Requirements(#[from] RequirementError),
-    #[error(transparent)]
-    Index(#[from] IndexError),
-    #[error(transparent)]
-    Fetch(#[from] FetchError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Metadata(#[from] MetadataError),
-    #[error("{project}: not found on any index ({})", .indexes.join(", "))]
-    NotOnIndex {
-        project: String,
-        indexes: Vec<String>,
-    },
-    #[error("{project}=={version} ({origin}): no file fits the target {target}: {reason}")]
-    NoFile {
-        project: String,
-        version: String,
-        origin: String,
-        target: String,
-        reason: String,
-    },
-    #[error("{file}: its metadata says {got}, expected={expected}")]
-    MetadataMismatch {
-        file: String,
-        expected: String,
-        got: String,
-    },
-    #[error(
-        "the pins are not closed under their dependencies for the target (pin them, or pass \
-         --allow-incomplete):\n  {}",
-        .problems.join("\n  ")
-    )]
-    Incomplete { problems: Vec<String> },
-    #[error("{file} (sha256:{sha256}): not offered by any index ({})", .indexes.join(", "))]
-    FileNotFound {
-        file: String,
-        sha256: Sha256Hex,
-        indexes: Vec<String>,
-    },
-    #[error("{} locked Python files could not be fetched:\n  {}", .failures.len(), .failures.join("\n  "))]
-    FetchFailed {
-        failures: Vec<String>,
-        integrity: bool,
-    },
-}
-
-impl PyLockError {
-    /// True for integrity failures (digest or size mismatches): exit code 1.
-    pub fn is_integrity(&self) -> bool {
-        match self {
-            PyLockError::Fetch(e) => e.is_integrity(),
-            PyLockError::Store(e) => e.is_integrity(),
-            PyLockError::FetchFailed { integrity, .. } => *integrity,
-            _ => false,
-        }
-    }
-}
+pub use super::python_error::PyLockError;
 
 /// A locked file: name, size and digest (no URL: see the module documentation).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,8 +3,10 @@
 //! each image layout through [`super::layout`].
 
 use super::bundles::{hinted_key, Classified};
+use super::check::parallel_map;
+use super::check::{refused, ArtifactReport, Check, VerifyError};
+use super::layout;
 use super::parse::{BundleFile, Inputs};
-use super::{layout, refused, ArtifactReport, Check, VerifyError};
 use crate::attest;
 use crate::attest::bundle::Content;
 use crate::digest::{hex, Sha256Hex};
@@ -283,15 +285,6 @@ fn bundle_detail(classified: &Classified, check_sigs: bool) -> String {
 /// A file's SHA-256, its size, and each message bundle with its key id and whether its
 /// signature verified over the bytes.
 type Hashes<'b> = (Sha256Hex, u64, Vec<(&'b BundleFile, String, bool)>);
-
-/// Map `f` over `items` on the machine's cores; the items with their results, in order.
-pub(super) fn parallel_map<T: Sync, R: Send>(
-    items: Vec<T>,
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<(T, R)> {
-    let results = crate::par::map(crate::par::cores(), &items, f);
-    items.into_iter().zip(results).collect()
-}
 
 /// Read a file once: SHA-256 and every streaming Ed25519 verifier over the same chunks. The
 /// hash and the signature checks run on two threads when there are signatures to check.

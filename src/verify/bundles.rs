@@ -3,8 +3,8 @@
 //! artifact file they sign (their signatures are checked over the file's bytes, in
 //! [`super::artifacts`]).
 
+use super::check::{refused, VerifyError};
 use super::parse::{read_untrusted, BundleFile, Inputs};
-use super::{refused, VerifyError};
 use crate::attest;
 use crate::attest::bundle::Content;
 use crate::digest::Sha256Hex;

@@ -1,7 +1,7 @@
 //! The files of the release directory beyond the signed statements: its copies of the inputs
 //! (`inputs/`), and every file no check bound.
 
-use super::{refused, Check, VerifyError};
+use super::check::{refused, Check, VerifyError};
 use crate::fsutil;
 use crate::model::ReleaseManifest;
 use std::collections::BTreeSet;

@@ -3,9 +3,9 @@
 //! type); the manifest blob hashes to the provenance subject; its config and every layer are
 //! present as regular files with the size and sha256 the manifest gives.
 
-use super::artifacts::parallel_map;
+use super::check::parallel_map;
+use super::check::{refused, VerifyError};
 use super::parse::read_untrusted;
-use super::{refused, VerifyError};
 use crate::digest::Sha256Hex;
 use crate::fsutil;
 use crate::model::Artifact;

@@ -4,7 +4,7 @@
 //! statement that cannot be read keeps its refusal for the check that needs it, so refusals
 //! come in the order of the checks. Payloads are parsed only after their signatures verify.
 
-use super::{refused, Check, VerifyError, VerifyOptions};
+use super::check::{refused, Check, VerifyError, VerifyOptions};
 use crate::attest;
 use crate::attest::bundle::Bundle;
 use crate::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};

@@ -2,8 +2,9 @@
 //! at the signing time, revocations, thresholds), and its claims against release.json and the
 //! expectations.
 
+use super::check::{ArtifactReport, Check, VerifyError, VerifyOptions, FUTURE_SKEW_SECS};
 use super::parse::Inputs;
-use super::{tlog, ArtifactReport, Check, VerifyError, VerifyOptions, FUTURE_SKEW_SECS};
+use super::tlog;
 use crate::attest::statement::{parse_provenance, Provenance};
 use crate::digest::Sha256Hex;
 use crate::dsse::Verified;

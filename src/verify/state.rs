@@ -1,8 +1,9 @@
 //! The last-seen state: the newest policy version and release accepted before (and the log
 //! checkpoints seen), read strictly and written after each success, so rollback is refused.
 
+use super::check::{refused, Check, VerifyError, VerifyOptions};
 use super::parse::read_untrusted;
-use super::{refused, tlog, Check, VerifyError, VerifyOptions};
+use super::tlog;
 use crate::attest::statement::Provenance;
 use crate::digest::Sha256Hex;
 use crate::fsutil;

@@ -3,9 +3,9 @@
 //! before its payload is read as a typed in-toto statement; and the stable-branch report the
 //! provenance names.
 
+use super::check::{refused, Check, VerifyError};
 use super::parse::{read_statement, read_untrusted, PreRead};
 use super::provenance::{known_key_failures, KeyRule};
-use super::{refused, Check, VerifyError};
 use crate::attest::intoto::{shown, Statement, TestResultPredicate, VulnsPredicate, VulnsVerdict};
 use crate::attest::statement::Provenance;
 use crate::digest::Sha256Hex;

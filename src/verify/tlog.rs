@@ -1,9 +1,9 @@
 //! The transparency log: each provenance signature's inclusion proof against the policy's
 //! log key, and the checkpoints met against the last seen one and the log's current one.
 
+use super::check::{refused, Check, VerifyError, VerifyOptions};
 use super::provenance::NOT_LOGGED;
 use super::state::{LastSeen, LogSeen};
-use super::{refused, Check, VerifyError, VerifyOptions};
 use crate::attest;
 use crate::attest::statement::Provenance;
 use crate::keys::PublicKey;
