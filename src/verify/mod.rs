@@ -22,6 +22,7 @@ mod artifacts;
 mod bundles;
 mod check;
 mod files;
+mod last_seen;
 mod layout;
 mod parse;
 mod provenance;
@@ -139,7 +140,7 @@ pub fn verify(
         run.record(c)?;
     }
     // Last-seen state: no rollback of the policy, no older release; the log's consistency.
-    for c in state::checks(o, &inp.trusted, &prov, logged.as_ref(), &mut run.notes)? {
+    for c in last_seen::checks(o, &inp.trusted, &prov, logged.as_ref(), &mut run.notes)? {
         run.record(c)?;
     }
     Ok(VerifyReport {

@@ -4,7 +4,7 @@
 
 use super::check::{ArtifactReport, Check, VerifyError, VerifyOptions, FUTURE_SKEW_SECS};
 use super::parse::Inputs;
-use super::tlog;
+use super::tlog::{self, NOT_LOGGED};
 use crate::attest::statement::{parse_provenance, Provenance};
 use crate::digest::Sha256Hex;
 use crate::dsse::Verified;
@@ -12,9 +12,6 @@ use crate::keys::PublicKey;
 use crate::policy::{CheckedPolicy, TrustedPolicy};
 use crate::time;
 use std::collections::BTreeSet;
-
-/// What a reason says when a signature is not in a required log.
-pub(super) const NOT_LOGGED: &str = "is not in the transparency log";
 
 /// The failures of an envelope's signatures by keys the caller trusts (a signature by an
 /// unknown key is not one: it is ignored).
@@ -48,20 +45,20 @@ pub(super) fn signature<'k>(
     }
     let bad = known_key_failures(&v);
     if !bad.is_empty() {
-        return Err(super::refused(
+        return Err(super::check::refused(
             CHECK,
             format!("{env_path}: {}", bad.join("; ")),
         ));
     }
     if v.keys.is_empty() {
-        return Err(super::refused(
+        return Err(super::check::refused(
             CHECK,
             format!("{env_path}: no valid signature by a release key of the policy"),
         ));
     }
     // Only now is the payload parsed.
     let prov = parse_provenance(&inp.env.payload)
-        .map_err(|e| super::refused("format", format!("{env_path}: payload: {e}")))?;
+        .map_err(|e| super::check::refused("format", format!("{env_path}: payload: {e}")))?;
     let check = Check::ok(
         CHECK,
         format!("{} valid signature(s) over the PAE", v.keys.len()),

@@ -2,7 +2,6 @@
 //! log key, and the checkpoints met against the last seen one and the log's current one.
 
 use super::check::{refused, Check, VerifyError, VerifyOptions};
-use super::provenance::NOT_LOGGED;
 use super::state::{LastSeen, LogSeen};
 use crate::attest;
 use crate::attest::statement::Provenance;
@@ -10,6 +9,9 @@ use crate::keys::PublicKey;
 use crate::policy::CheckedPolicy;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// What a reason says when a signature is not in a required log.
+pub(super) const NOT_LOGGED: &str = "is not in the transparency log";
 
 /// The verified proofs of a release's signatures.
 pub(super) struct LogProofs {
