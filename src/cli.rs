@@ -273,8 +273,14 @@ pub struct BuildArgs {
     /// The recipe (TOML; see README, "Recipes").
     pub recipe: PathBuf,
     /// The release directory to write (artifacts, release.json, inputs/).
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "plan")]
+    pub out: Option<PathBuf>,
+    /// Print the build plan and build nothing: every step with its inputs by digest (the
+    /// locked .debs of the rootfs and the image, each package's source and build
+    /// environment, the runtime wheels, the upstream archives, the recipe and its locks),
+    /// and the plan's own digest. With --json, the plan as JSON.
+    #[arg(long, conflicts_with_all = ["check_reproducible", "keep_work"])]
+    pub plan: bool,
     /// Keep the work directory (rootfs, raw backend outputs) for inspection.
     #[arg(long)]
     pub keep_work: bool,

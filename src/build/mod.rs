@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod image;
+pub mod plan;
 pub mod rootfs;
 pub mod scripts;
 pub mod source;
@@ -13,8 +14,7 @@ use crate::build::source::{copy_source_tree, extract_sdist, materialize_source};
 use crate::digest::Sha256Hex;
 use crate::fsutil;
 use crate::model::{
-    canonical_json, Artifact, ArtifactKind, BuildRequirement, BuildUsed, InputFile,
-    ReleaseManifest, SourceRecord, RELEASE_TYPE,
+    canonical_json, Artifact, ArtifactKind, InputFile, ReleaseManifest, SourceRecord, RELEASE_TYPE,
 };
 use crate::recipe::{Recipe, Source};
 use crate::report::Reporter;
@@ -64,25 +64,41 @@ fn read_checked_debian_lock(
 const DRIVER: &str = include_str!("../python/pep517_driver.py");
 const PYTHON: &str = "/usr/bin/python3";
 
-/// Build every package of the recipe and write the release directory.
-pub fn build(
-    recipe: &Recipe,
-    opts: &BuildOptions,
-    reporter: &dyn Reporter,
-) -> Result<ReleaseManifest, BuildError> {
-    let store = &opts.store;
-    // 1. Locks: present and matching the recipe.
+/// The recipe's locks, read and checked against it, with the files `inputs/` will hold.
+pub struct ReadLocks {
+    pub debian: crate::lock::debian::DebianLock,
+    pub python: crate::lock::python::PyLock,
+    pub python_path: PathBuf,
+    pub image: Option<crate::lock::debian::DebianLock>,
+    /// (path under `inputs/`, where it is read from, sha256): the recipe, then its locks.
+    pub files: Vec<(PathBuf, PathBuf, Sha256Hex)>,
+}
+
+impl ReadLocks {
+    fn view(&self) -> plan::Locks<'_> {
+        plan::Locks {
+            debian: &self.debian,
+            python: &self.python,
+            python_path: &self.python_path,
+            image: self.image.as_ref(),
+            files: self.files.clone(),
+        }
+    }
+}
+
+/// Read the locks (present, and matching the recipe) and the inputs' digests.
+pub fn read_locks(recipe: &Recipe) -> Result<ReadLocks, BuildError> {
     let deb_path = recipe.debian_lock_path();
     let py_path = recipe.python_lock_path();
-    let deb_lock = read_checked_debian_lock(recipe, &recipe.file.toolchain, &deb_path, "Debian")?;
-    let py_lock = crate::lock::python::PyLock::read(&py_path).map_err(|e| BuildError::Other {
+    let debian = read_checked_debian_lock(recipe, &recipe.file.toolchain, &deb_path, "Debian")?;
+    let python = crate::lock::python::PyLock::read(&py_path).map_err(|e| BuildError::Other {
         context: format!(
             "reading the Python lock (run `relsign lock {}` to create it)",
             recipe.path.display()
         ),
         source: Box::new(e),
     })?;
-    let reasons = crate::lock::python::check(&py_lock, recipe).map_err(|e| BuildError::Other {
+    let reasons = crate::lock::python::check(&python, recipe).map_err(|e| BuildError::Other {
         context: format!("checking {}", py_path.display()),
         source: Box::new(e),
     })?;
@@ -93,8 +109,7 @@ pub fn build(
             reasons,
         });
     }
-
-    let image_lock = match recipe.image_toolchain() {
+    let image = match recipe.image_toolchain() {
         Some((toolchain, path)) => Some(read_checked_debian_lock(
             recipe,
             &toolchain,
@@ -103,271 +118,41 @@ pub fn build(
         )?),
         None => None,
     };
+    let files = input_files(recipe, &deb_path, &py_path)?;
+    Ok(ReadLocks {
+        debian,
+        python,
+        python_path: py_path,
+        image,
+        files,
+    })
+}
 
-    // 2. Every input must be in the store (all missing ones are named at once).
-    let mut missing = Vec::new();
-    for d in deb_lock
-        .packages
-        .iter()
-        .chain(image_lock.iter().flat_map(|l| l.packages.iter()))
-    {
-        if !store.has_verified(&d.sha256)? {
-            missing.push(format!(
-                "  {} (sha256:{})",
-                d.filename.rsplit('/').next().unwrap_or(&d.filename),
-                d.sha256
-            ));
-        }
-    }
-    // Each package's own build environment (its `build-<package>` group).
-    let mut builds = Vec::new();
-    for pkg in &recipe.packages {
-        let rec = py_lock
-            .build_record(&pkg.name)
-            .ok_or_else(|| BuildError::StaleLock {
-                file: py_path.clone(),
-                recipe: recipe.path.clone(),
-                reasons: vec![format!("package {} has no build environment", pkg.name)],
-            })?;
-        let mut requirements = Vec::new();
-        for p in py_lock.group(&rec.group) {
-            for f in p.files() {
-                requirements.push(BuildRequirement {
-                    name: p.name.clone(),
-                    version: p.version.clone(),
-                    file: f.name.clone(),
-                    sha256: f.sha256.clone(),
-                });
-            }
-        }
-        builds.push(BuildUsed {
-            package: pkg.name.clone(),
-            backend: rec.backend.clone(),
-            group: rec.group.clone(),
-            requirements,
-        });
-    }
-    let build_files: Vec<(String, Sha256Hex)> = builds
-        .iter()
-        .flat_map(|b| &b.requirements)
-        .map(|r| (r.file.clone(), r.sha256.clone()))
-        .collect();
-    // The image installs the locked runtime wheels.
-    let mut runtime_files: Vec<(String, Sha256Hex)> = Vec::new();
-    if image_lock.is_some() {
-        // A dependency published only as an sdist is built from it as a [[package]] of the
-        // recipe (pinned by sha256); the image then installs that built wheel.
-        let built: std::collections::BTreeSet<String> = recipe
-            .packages
-            .iter()
-            .map(|p| crate::python::requirements::normalize_name(&p.name))
-            .collect();
-        for p in py_lock.runtime() {
-            if p.wheels.is_empty()
-                && built.contains(&crate::python::requirements::normalize_name(&p.name))
-            {
-                continue;
-            }
-            match p.wheels.first() {
-                Some(w) => runtime_files.push((w.name.clone(), w.sha256.clone())),
-                None => {
-                    return Err(BuildError::Message(format!(
-                        "{}: {} {} is locked as an sdist only; the image needs a wheel for it (build it from its sdist: add it as a [[package]] with sdist = {{ file, sha256 }})",
-                        py_path.display(),
-                        p.name,
-                        p.version
-                    )))
-                }
-            }
-        }
-    }
-    for (name, d) in build_files.iter().chain(&runtime_files) {
-        if !store.has_verified(d)? {
-            missing.push(format!("  {name} (sha256:{d})"));
-        }
-    }
-    for p in &recipe.packages {
-        if let Source::Sdist { file, sha256 } = &p.source {
-            if !store.has_verified(sha256)? {
-                missing.push(format!("  {file} (sha256:{sha256})"));
-            }
-        }
-    }
-    missing.extend(crate::upstream::missing(recipe, store)?);
-    if !missing.is_empty() {
-        return Err(BuildError::MissingInputs {
-            store: store.root().to_path_buf(),
-            recipe: recipe.path.clone(),
-            missing,
-        });
-    }
-
-    // 3. Work directory: rootfs, build dependencies, sources, raw outputs.
-    let work = tempfile::Builder::new()
-        .prefix("relsign-build-")
-        .tempdir()
-        .map_err(fsutil::err("create work dir in", &std::env::temp_dir()))?;
-    let work_path = work.path().to_path_buf();
-    let rootfs = work_path.join("rootfs");
-    reporter.step(&format!(
-        "assembling the build rootfs from {} locked .debs",
-        deb_lock.packages.len()
-    ));
-    crate::build::rootfs::assemble_rootfs(&deb_lock, store, &rootfs, reporter)
-        .map_err(|e| BuildError::other("assembling the build rootfs")(Box::new(e)))?;
-    sandbox::require_in_rootfs(&rootfs, PYTHON)?;
-
-    // One site directory per package, with its own build requirements only.
-    let mut deps_dirs = Vec::new();
-    for (i, b) in builds.iter().enumerate() {
-        let deps = work_path.join(format!("deps-{i}"));
-        fsutil::create_dir_all(&deps)?;
-        for r in &b.requirements {
-            let p = store.get(&r.sha256, &r.file)?;
-            crate::python::wheel::unpack_into_site(&p, &r.file, &deps)?;
-        }
-        deps_dirs.push(deps);
-    }
-    let driver = work_path.join("pep517_driver.py");
-    fsutil::write_atomic(&driver, DRIVER.as_bytes())?;
-
-    // 4. Build each package: sdist from the source, then the wheel from the sdist.
-    let stage = work_path.join("stage");
-    fsutil::create_dir_all(&stage)?;
-    let mut artifacts = Vec::new();
-    let mut sources = Vec::new();
-    let mut release_epoch = 0;
-    for (pkg, deps) in recipe.packages.iter().zip(&deps_dirs) {
-        let src = work_path.join(format!("src-{}", pkg.name));
-        let mut record = materialize_source(recipe, pkg, store, &src, opts.vary.is_some())?;
-        if let Some(e) = opts.epochs.get(&pkg.name) {
-            record.source_date_epoch = *e;
-        }
-        let epoch = record.source_date_epoch;
-        release_epoch = release_epoch.max(epoch);
-        let raw_wheel_dir = work_path.join(format!("out-wheel-{}", pkg.name));
-        let hooks = Hooks {
-            rootfs: &rootfs,
-            store,
-            driver: &driver,
-            deps,
-            vary: opts.vary.as_ref(),
-        };
-        let (sdist_name, wheel_name) = if let Source::Sdist { file, sha256 } = &pkg.source {
-            // The source is a published sdist, pinned by sha256: it is the release's sdist as
-            // it is (remaking it would change it: setuptools rewrites SOURCES.txt, and some
-            // projects' manifests leave out files their build needs), and the wheel is built
-            // from it.
-            reporter.step(&format!(
-                "building {} wheel from {file} (SOURCE_DATE_EPOCH={epoch})",
-                pkg.name
-            ));
-            let wheel_name = hooks.run(&src, &raw_wheel_dir, "build_wheel", epoch, &pkg.name)?;
-            let from = store.get(sha256, file)?;
-            let sdist_out = stage.join(file);
-            std::fs::copy(&from, &sdist_out).map_err(fsutil::err("copy to", &sdist_out))?;
-            (file.clone(), wheel_name)
-        } else {
-            reporter.step(&format!(
-                "building {} sdist (SOURCE_DATE_EPOCH={epoch})",
-                pkg.name
-            ));
-            let raw_sdist_dir = work_path.join(format!("out-sdist-{}", pkg.name));
-            let sdist_name = hooks.run(&src, &raw_sdist_dir, "build_sdist", epoch, &pkg.name)?;
-            let raw_sdist = raw_sdist_dir.join(&sdist_name);
-            let from_sdist = work_path.join(format!("sdist-src-{}", pkg.name));
-            extract_sdist(&raw_sdist, &sdist_name, &from_sdist)?;
-            reporter.step(&format!("building {} wheel from its sdist", pkg.name));
-            let wheel_name =
-                hooks.run(&from_sdist, &raw_wheel_dir, "build_wheel", epoch, &pkg.name)?;
-            let sdist_out = stage.join(&sdist_name);
-            let mut f =
-                std::fs::File::create(&sdist_out).map_err(fsutil::err("create", &sdist_out))?;
-            archive::normalize::normalize_sdist(&raw_sdist, &mut f, epoch)?;
-            f.sync_all().map_err(fsutil::err("fsync", &sdist_out))?;
-            (sdist_name, wheel_name)
-        };
-        let wheel_out = stage.join(&wheel_name);
-        let f = std::fs::File::create(&wheel_out).map_err(fsutil::err("create", &wheel_out))?;
-        let f = archive::normalize::normalize_wheel(&raw_wheel_dir.join(&wheel_name), f, epoch)?;
-        f.sync_all().map_err(fsutil::err("fsync", &wheel_out))?;
-
-        for (file, kind, media) in [
-            (&sdist_name, ArtifactKind::Sdist, "application/gzip"),
-            (&wheel_name, ArtifactKind::Wheel, "application/zip"),
-        ] {
-            let (sha256, size) = crate::digest::hash_file(&stage.join(file))
-                .map_err(fsutil::err("read", &stage.join(file)))?;
-            artifacts.push(Artifact {
-                file: file.clone(),
-                kind,
-                package: pkg.name.clone(),
-                size,
-                sha256,
-                media_type: media.into(),
-            });
-        }
-        sources.push(record);
-    }
-    // Upstream archives are inputs too, named by digest in release.json and the provenance.
-    for a in &recipe.file.archives {
-        sources.push(SourceRecord {
-            package: a.name.clone(),
-            kind: "archive".into(),
-            location: a.file.clone(),
-            digest: a.sha256.clone(),
-            source_date_epoch: release_epoch,
-        });
-    }
-
-    // The image, from the built wheels and the locked runtime wheels.
-    if let (Some(spec), Some(lock)) = (&recipe.file.image, &image_lock) {
-        let wheels = artifacts
-            .iter()
-            .filter(|a| a.kind == crate::model::ArtifactKind::Wheel)
-            .map(|a| (a.file.clone(), stage.join(&a.file)))
-            .collect();
-        let revision = Sha256Hex::of(
-            sources
-                .iter()
-                .map(|s| format!("{}:{}\n", s.kind, s.digest))
-                .collect::<String>()
-                .as_bytes(),
-        );
-        let inputs = crate::build::image::ImageInputs {
-            recipe,
-            spec,
-            lock,
-            store,
-            wheels,
-            runtime: runtime_files.clone(),
-            epoch: release_epoch,
-            revision: format!("sha256:{revision}"),
-            work: &work_path,
-            toolchain_rootfs: &rootfs,
-            out: &stage.join("image"),
-        };
-        artifacts.push(crate::build::image::build_image(&inputs, reporter)?);
-    }
-
-    // 5. Inputs: the recipe and the locks (and directory sources), so the release can be
-    //    rebuilt from the directory alone.
-    let inputs = stage.join("inputs");
+/// The recipe and its locks as `inputs/` holds them: each lock's path relative to the recipe
+/// (it must stay below the recipe's directory), read for its digest.
+fn input_files(
+    recipe: &Recipe,
+    deb_path: &Path,
+    py_path: &Path,
+) -> Result<Vec<(PathBuf, PathBuf, Sha256Hex)>, BuildError> {
     let recipe_name = recipe
         .path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "recipe.toml".into());
-    fsutil::write_atomic(&inputs.join(&recipe_name), &recipe.bytes)?;
-    let mut locks = Vec::new();
+    let mut files = vec![(
+        PathBuf::from(recipe_name),
+        recipe.path.clone(),
+        recipe.digest(),
+    )];
     let image_lock_paths = recipe
         .file
         .image
         .as_ref()
         .map(|i| (i.lock.clone(), recipe.resolve(&i.lock)));
     for (rel, abs) in [
-        (&recipe.file.toolchain.lock, &deb_path),
-        (&recipe.file.python.lock, &py_path),
+        (&recipe.file.toolchain.lock, &deb_path.to_path_buf()),
+        (&recipe.file.python.lock, &py_path.to_path_buf()),
     ]
     .into_iter()
     .chain(image_lock_paths.as_ref().map(|(r, a)| (r, a)))
@@ -379,17 +164,333 @@ pub fn build(
                 rel.display()
             ))
         })?;
-        let bytes = fsutil::read(abs)?;
-        fsutil::write_atomic(&inputs.join(&rel), &bytes)?;
+        let (sha256, _) = crate::digest::hash_file(abs).map_err(fsutil::err("read", abs))?;
+        files.push((rel, abs.clone(), sha256));
+    }
+    Ok(files)
+}
+
+/// The plan of a build of `recipe`: its locks read and checked, nothing built.
+pub fn plan_build(recipe: &Recipe) -> Result<plan::BuildPlan, BuildError> {
+    let locks = read_locks(recipe)?;
+    plan::plan(recipe, &locks.view())
+}
+
+/// Build every package of the recipe and write the release directory: read the locks, plan,
+/// check the store holds every input, then run the plan.
+pub fn build(
+    recipe: &Recipe,
+    opts: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<ReleaseManifest, BuildError> {
+    let locks = read_locks(recipe)?;
+    let plan = plan::plan(recipe, &locks.view())?;
+    check_store(recipe, &plan, &opts.store)?;
+    let work = Work::prepare(&plan, &locks, &opts.store, reporter)?;
+    let mut built = build_packages(recipe, &plan, &work, opts, reporter)?;
+    // Upstream archives are inputs too, named by digest in release.json and the provenance.
+    for a in &recipe.file.archives {
+        built.sources.push(SourceRecord {
+            package: a.name.clone(),
+            kind: "archive".into(),
+            location: a.file.clone(),
+            digest: a.sha256.clone(),
+            source_date_epoch: built.epoch,
+        });
+    }
+    if let (Some(spec), Some(lock), Some(image)) = (&recipe.file.image, &locks.image, &plan.image) {
+        let a = build_image_step(
+            recipe,
+            spec,
+            lock,
+            image,
+            &built,
+            &work,
+            &opts.store,
+            reporter,
+        )?;
+        built.artifacts.push(a);
+    }
+    let locks_in = write_inputs(recipe, &plan, &built, &work.stage.join("inputs"))?;
+    let manifest = ReleaseManifest {
+        type_: RELEASE_TYPE.into(),
+        name: plan.name.clone(),
+        version: plan.version.clone(),
+        source_date_epoch: built.epoch,
+        recipe: InputFile {
+            path: format!("inputs/{}", plan.inputs[0].path.display()),
+            sha256: plan.inputs[0].sha256.clone(),
+        },
+        locks: locks_in,
+        sources: built.sources,
+        artifacts: built.artifacts,
+        builder: plan.builder.clone(),
+        builds: plan
+            .packages
+            .iter()
+            .map(|p| p.environment.clone())
+            .collect(),
+    };
+    write_out(&manifest, &work.stage, &opts.out)?;
+    if opts.keep_work {
+        let kept = work.dir.keep();
+        reporter.info(&format!("work directory kept at {}", kept.display()));
+    }
+    Ok(manifest)
+}
+
+/// Every input must be in the store: all missing ones are named at once.
+fn check_store(recipe: &Recipe, plan: &plan::BuildPlan, store: &Store) -> Result<(), BuildError> {
+    let mut missing = Vec::new();
+    for f in plan.store_files() {
+        if !store.has_verified(&f.sha256)? {
+            missing.push(format!("  {} (sha256:{})", f.file, f.sha256));
+        }
+    }
+    missing.extend(crate::upstream::missing(recipe, store)?);
+    if !missing.is_empty() {
+        return Err(BuildError::MissingInputs {
+            store: store.root().to_path_buf(),
+            recipe: recipe.path.clone(),
+            missing,
+        });
+    }
+    Ok(())
+}
+
+/// The work directory: the build rootfs, one site directory per package with its own build
+/// requirements only, the PEP 517 driver, and the stage the outputs are written to.
+struct Work {
+    dir: tempfile::TempDir,
+    path: PathBuf,
+    rootfs: PathBuf,
+    deps: Vec<PathBuf>,
+    driver: PathBuf,
+    stage: PathBuf,
+}
+
+impl Work {
+    fn prepare(
+        plan: &plan::BuildPlan,
+        locks: &ReadLocks,
+        store: &Store,
+        reporter: &dyn Reporter,
+    ) -> Result<Work, BuildError> {
+        let dir = tempfile::Builder::new()
+            .prefix("relsign-build-")
+            .tempdir()
+            .map_err(fsutil::err("create work dir in", &std::env::temp_dir()))?;
+        let path = dir.path().to_path_buf();
+        let rootfs = path.join("rootfs");
+        reporter.step(&format!(
+            "assembling the build rootfs from {} locked .debs",
+            plan.rootfs.len()
+        ));
+        crate::build::rootfs::assemble_rootfs(&locks.debian, store, &rootfs, reporter)
+            .map_err(|e| BuildError::other("assembling the build rootfs")(Box::new(e)))?;
+        sandbox::require_in_rootfs(&rootfs, PYTHON)?;
+        let mut deps = Vec::new();
+        for (i, p) in plan.packages.iter().enumerate() {
+            let d = path.join(format!("deps-{i}"));
+            fsutil::create_dir_all(&d)?;
+            for r in &p.environment.requirements {
+                let f = store.get(&r.sha256, &r.file)?;
+                crate::python::wheel::unpack_into_site(&f, &r.file, &d)?;
+            }
+            deps.push(d);
+        }
+        let driver = path.join("pep517_driver.py");
+        fsutil::write_atomic(&driver, DRIVER.as_bytes())?;
+        let stage = path.join("stage");
+        fsutil::create_dir_all(&stage)?;
+        Ok(Work {
+            dir,
+            path,
+            rootfs,
+            deps,
+            driver,
+            stage,
+        })
+    }
+}
+
+/// What the package steps made: the artifacts (staged), the sources, the release's epoch.
+struct Built {
+    artifacts: Vec<Artifact>,
+    sources: Vec<SourceRecord>,
+    epoch: u64,
+}
+
+/// Build each package: the sdist from the source, then the wheel from the sdist.
+fn build_packages(
+    recipe: &Recipe,
+    plan: &plan::BuildPlan,
+    work: &Work,
+    opts: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<Built, BuildError> {
+    let store = &opts.store;
+    let mut built = Built {
+        artifacts: Vec::new(),
+        sources: Vec::new(),
+        epoch: 0,
+    };
+    for ((pkg, _), deps) in recipe.packages.iter().zip(&plan.packages).zip(&work.deps) {
+        let src = work.path.join(format!("src-{}", pkg.name));
+        let mut record = materialize_source(recipe, pkg, store, &src, opts.vary.is_some())?;
+        if let Some(e) = opts.epochs.get(&pkg.name) {
+            record.source_date_epoch = *e;
+        }
+        let epoch = record.source_date_epoch;
+        built.epoch = built.epoch.max(epoch);
+        let hooks = Hooks {
+            rootfs: &work.rootfs,
+            store,
+            driver: &work.driver,
+            deps,
+            vary: opts.vary.as_ref(),
+        };
+        let (sdist_name, wheel_name) = package_step(pkg, &src, epoch, &hooks, work, reporter)?;
+        for (file, kind, media) in [
+            (&sdist_name, ArtifactKind::Sdist, "application/gzip"),
+            (&wheel_name, ArtifactKind::Wheel, "application/zip"),
+        ] {
+            let (sha256, size) = crate::digest::hash_file(&work.stage.join(file))
+                .map_err(fsutil::err("read", &work.stage.join(file)))?;
+            built.artifacts.push(Artifact {
+                file: file.clone(),
+                kind,
+                package: pkg.name.clone(),
+                size,
+                sha256,
+                media_type: media.into(),
+            });
+        }
+        built.sources.push(record);
+    }
+    Ok(built)
+}
+
+/// One package's hooks; the normalized sdist and wheel are written to the stage. Returns
+/// their file names.
+fn package_step(
+    pkg: &crate::recipe::Package,
+    src: &Path,
+    epoch: u64,
+    hooks: &Hooks,
+    work: &Work,
+    reporter: &dyn Reporter,
+) -> Result<(String, String), BuildError> {
+    let stage = &work.stage;
+    let raw_wheel_dir = work.path.join(format!("out-wheel-{}", pkg.name));
+    let (sdist_name, wheel_name) = if let Source::Sdist { file, sha256 } = &pkg.source {
+        // The source is a published sdist, pinned by sha256: it is the release's sdist as
+        // it is (remaking it would change it: setuptools rewrites SOURCES.txt, and some
+        // projects' manifests leave out files their build needs), and the wheel is built
+        // from it.
+        reporter.step(&format!(
+            "building {} wheel from {file} (SOURCE_DATE_EPOCH={epoch})",
+            pkg.name
+        ));
+        let wheel_name = hooks.run(src, &raw_wheel_dir, "build_wheel", epoch, &pkg.name)?;
+        let from = hooks.store.get(sha256, file)?;
+        let sdist_out = stage.join(file);
+        std::fs::copy(&from, &sdist_out).map_err(fsutil::err("copy to", &sdist_out))?;
+        (file.clone(), wheel_name)
+    } else {
+        reporter.step(&format!(
+            "building {} sdist (SOURCE_DATE_EPOCH={epoch})",
+            pkg.name
+        ));
+        let raw_sdist_dir = work.path.join(format!("out-sdist-{}", pkg.name));
+        let sdist_name = hooks.run(src, &raw_sdist_dir, "build_sdist", epoch, &pkg.name)?;
+        let raw_sdist = raw_sdist_dir.join(&sdist_name);
+        let from_sdist = work.path.join(format!("sdist-src-{}", pkg.name));
+        extract_sdist(&raw_sdist, &sdist_name, &from_sdist)?;
+        reporter.step(&format!("building {} wheel from its sdist", pkg.name));
+        let wheel_name = hooks.run(&from_sdist, &raw_wheel_dir, "build_wheel", epoch, &pkg.name)?;
+        let sdist_out = stage.join(&sdist_name);
+        let mut f = std::fs::File::create(&sdist_out).map_err(fsutil::err("create", &sdist_out))?;
+        archive::normalize::normalize_sdist(&raw_sdist, &mut f, epoch)?;
+        f.sync_all().map_err(fsutil::err("fsync", &sdist_out))?;
+        (sdist_name, wheel_name)
+    };
+    let wheel_out = stage.join(&wheel_name);
+    let f = std::fs::File::create(&wheel_out).map_err(fsutil::err("create", &wheel_out))?;
+    let f = archive::normalize::normalize_wheel(&raw_wheel_dir.join(&wheel_name), f, epoch)?;
+    f.sync_all().map_err(fsutil::err("fsync", &wheel_out))?;
+    Ok((sdist_name, wheel_name))
+}
+
+/// The image, from the built wheels and the locked runtime wheels.
+#[allow(clippy::too_many_arguments)]
+fn build_image_step(
+    recipe: &Recipe,
+    spec: &crate::recipe::ImageSpec,
+    lock: &crate::lock::debian::DebianLock,
+    image: &plan::ImagePlan,
+    built: &Built,
+    work: &Work,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<Artifact, BuildError> {
+    let wheels = built
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == ArtifactKind::Wheel)
+        .map(|a| (a.file.clone(), work.stage.join(&a.file)))
+        .collect();
+    let revision = Sha256Hex::of(
+        built
+            .sources
+            .iter()
+            .map(|s| format!("{}:{}\n", s.kind, s.digest))
+            .collect::<String>()
+            .as_bytes(),
+    );
+    let inputs = crate::build::image::ImageInputs {
+        recipe,
+        spec,
+        lock,
+        store,
+        wheels,
+        runtime: image
+            .runtime_wheels
+            .iter()
+            .map(|w| (w.file.clone(), w.sha256.clone()))
+            .collect(),
+        epoch: built.epoch,
+        revision: format!("sha256:{revision}"),
+        work: &work.path,
+        toolchain_rootfs: &work.rootfs,
+        out: &work.stage.join("image"),
+    };
+    crate::build::image::build_image(&inputs, reporter)
+}
+
+/// `inputs/`: the recipe and the locks (and directory sources), so the release can be
+/// rebuilt from the directory alone. Returns the locks as release.json names them.
+fn write_inputs(
+    recipe: &Recipe,
+    plan: &plan::BuildPlan,
+    built: &Built,
+    inputs: &Path,
+) -> Result<Vec<InputFile>, BuildError> {
+    fsutil::write_atomic(&inputs.join(&plan.inputs[0].path), &recipe.bytes)?;
+    let mut locks = Vec::new();
+    for i in &plan.inputs[1..] {
+        let bytes = fsutil::read(&i.from)?;
+        fsutil::write_atomic(&inputs.join(&i.path), &bytes)?;
         locks.push(InputFile {
-            path: format!("inputs/{}", rel.display()),
+            path: format!("inputs/{}", i.path.display()),
             sha256: Sha256Hex::of(&bytes),
         });
     }
     for pkg in &recipe.packages {
         if let Source::Dir(rel) = &pkg.source {
             if let Some(rel) = safe_relative(rel) {
-                let epoch = sources
+                let epoch = built
+                    .sources
                     .iter()
                     .find(|s| s.package == pkg.name)
                     .map(|s| s.source_date_epoch)
@@ -398,45 +499,28 @@ pub fn build(
             }
         }
     }
+    Ok(locks)
+}
 
-    let manifest = ReleaseManifest {
-        type_: RELEASE_TYPE.into(),
-        name: recipe.file.release.name.clone(),
-        version: recipe.file.release.version.clone(),
-        source_date_epoch: release_epoch,
-        recipe: InputFile {
-            path: format!("inputs/{recipe_name}"),
-            sha256: recipe.digest(),
-        },
-        locks,
-        sources,
-        artifacts,
-        builder: format!("relsign {}", env!("CARGO_PKG_VERSION")),
-        builds,
-    };
-    let mut json = canonical_json(&manifest);
+/// Publish into the output directory: artifacts and inputs first, release.json last.
+fn write_out(manifest: &ReleaseManifest, stage: &Path, out: &Path) -> Result<(), BuildError> {
+    let mut json = canonical_json(manifest);
     json.push(b'\n');
-
-    // 6. Publish into the output directory: artifacts and inputs first, release.json last.
-    fsutil::create_dir_all(&opts.out)?;
+    fsutil::create_dir_all(out)?;
     for a in &manifest.artifacts {
-        let dest = opts.out.join(&a.file);
-        if a.kind == crate::model::ArtifactKind::OciImage && dest.exists() {
+        let dest = out.join(&a.file);
+        if a.kind == ArtifactKind::OciImage && dest.exists() {
             std::fs::remove_dir_all(&dest).map_err(fsutil::err("remove", &dest))?;
         }
         move_into(&stage.join(&a.file), &dest)?;
     }
-    let out_inputs = opts.out.join("inputs");
+    let out_inputs = out.join("inputs");
     if out_inputs.exists() {
         std::fs::remove_dir_all(&out_inputs).map_err(fsutil::err("remove", &out_inputs))?;
     }
-    move_into(&inputs, &out_inputs)?;
-    fsutil::write_atomic(&opts.out.join("release.json"), &json)?;
-    if opts.keep_work {
-        let kept = work.keep();
-        reporter.info(&format!("work directory kept at {}", kept.display()));
-    }
-    Ok(manifest)
+    move_into(&stage.join("inputs"), &out_inputs)?;
+    fsutil::write_atomic(&out.join("release.json"), &json)?;
+    Ok(())
 }
 
 fn move_into(from: &Path, to: &Path) -> Result<(), BuildError> {

@@ -13,6 +13,10 @@ use std::path::Path;
 pub fn run(a: BuildArgs, global: &Global, r: &dyn Reporter) -> Result<()> {
     let json = global.json;
     let recipe = load(&a.recipe)?;
+    if a.plan {
+        return print_plan(&recipe, json);
+    }
+    let out = a.out.clone().expect("clap requires --out without --plan");
     let store = store(&global.store)?;
     let vary = if a.variation {
         Some(relsign::build::Variation::standard()?)
@@ -20,7 +24,7 @@ pub fn run(a: BuildArgs, global: &Global, r: &dyn Reporter) -> Result<()> {
         None
     };
     let opts = relsign::build::BuildOptions {
-        out: a.out.clone(),
+        out: out.clone(),
         store: store.clone(),
         keep_work: a.keep_work,
         epochs: Default::default(),
@@ -32,18 +36,70 @@ pub fn run(a: BuildArgs, global: &Global, r: &dyn Reporter) -> Result<()> {
         if json {
             print_json(serde_json::to_value(&m)?);
         } else {
-            outln!("built {} {} into {}", m.name, m.version, a.out.display());
+            outln!("built {} {} into {}", m.name, m.version, out.display());
             for a in &m.artifacts {
                 outln!("  {}  {:>9}  {}", a.sha256, a.size, a.file);
             }
         }
         return Ok(());
     }
-    let v = check_reproducible_against(&a.recipe, &a.out, &store, json, r)?;
+    let v = check_reproducible_against(&a.recipe, &out, &store, json, r)?;
     if json {
         print_json(v);
     } else {
         outln!("{} {}: reproducible under variations", m.name, m.version);
+    }
+    Ok(())
+}
+
+/// `--plan`: what the build would do, as text or JSON, with the plan's digest.
+fn print_plan(recipe: &relsign::recipe::Recipe, json: bool) -> Result<()> {
+    let plan = relsign::build::plan_build(recipe)
+        .with_context(|| format!("planning {}", recipe.path.display()))?;
+    let digest = plan.digest();
+    if json {
+        let mut v = serde_json::to_value(&plan)?;
+        v["digest"] = format!("sha256:{digest}").into();
+        print_json(v);
+        return Ok(());
+    }
+    outln!("plan for {} {} (sha256:{digest})", plan.name, plan.version);
+    outln!("  inputs:");
+    for i in &plan.inputs {
+        outln!("    {}  inputs/{}", i.sha256, i.path.display());
+    }
+    outln!("  build rootfs: {} locked .debs", plan.rootfs.len());
+    for p in &plan.packages {
+        let source = match &p.source {
+            relsign::build::plan::SourcePlan::Dir { path } => {
+                format!("directory {}", path.display())
+            }
+            relsign::build::plan::SourcePlan::Sdist { file, sha256 } => {
+                format!("sdist {file} (sha256:{sha256})")
+            }
+            relsign::build::plan::SourcePlan::Git { url, commit } => {
+                format!("git {url} at {commit}")
+            }
+        };
+        outln!("  package {}: {source}", p.package);
+        outln!(
+            "    {} with {} ({} build requirements, group {})",
+            p.steps.join(" then "),
+            p.environment.backend,
+            p.environment.requirements.len(),
+            p.environment.group
+        );
+    }
+    for a in &plan.archives {
+        outln!("  archive {}: {} (sha256:{})", a.name, a.file, a.sha256);
+    }
+    if let Some(i) = &plan.image {
+        outln!(
+            "  image: {} locked .debs, {} runtime wheels, the wheels of {}",
+            i.debs.len(),
+            i.runtime_wheels.len(),
+            i.built_wheels.join(", ")
+        );
     }
     Ok(())
 }
