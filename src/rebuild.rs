@@ -49,9 +49,7 @@ impl RebuildReport {
 }
 
 pub fn read_manifest(dir: &Path) -> Result<ReleaseManifest, BuildError> {
-    let p = dir.join("release.json");
-    serde_json::from_slice(&fsutil::read(&p)?)
-        .map_err(|e| BuildError::Message(format!("{}: {e}", p.display())))
+    crate::reldir::read_release(dir).map_err(|e| BuildError::Message(e.to_string()))
 }
 
 /// The file that holds an artifact's digest: the file itself, or an image's manifest blob.
@@ -207,29 +205,7 @@ pub fn rebuild_expected(
     reporter: &dyn Reporter,
 ) -> Result<RebuildReport, BuildError> {
     let recipe = Recipe::load(recipe_path)?;
-    let mut inputs = Vec::new();
-    if recipe.digest() != exp.recipe.1 {
-        inputs.push(InputMismatch {
-            path: recipe_path.display().to_string(),
-            expected: exp.recipe.1.to_string(),
-            got: recipe.digest().to_string(),
-        });
-    }
-    // Locks: the copies the recipe points at must be the recorded ones.
-    for (path, sha) in &exp.locks {
-        let rel = path.strip_prefix("inputs/").unwrap_or(path);
-        let p = recipe.resolve(Path::new(rel));
-        let got = crate::digest::hash_file(&p)
-            .map(|(d, _)| d.to_string())
-            .unwrap_or_else(|e| format!("unreadable: {e}"));
-        if got != sha.as_str() {
-            inputs.push(InputMismatch {
-                path: p.display().to_string(),
-                expected: sha.to_string(),
-                got,
-            });
-        }
-    }
+    let mut inputs = input_mismatches(exp, &recipe, recipe_path);
     if !inputs.is_empty() {
         // Not the recorded recipe or locks: building (or fetching what they name) would prove
         // nothing about the release. Refuse before touching the store.
@@ -271,79 +247,7 @@ pub fn rebuild_expected(
     }
     let mut artifacts = Vec::new();
     for (file, kind, sha) in &exp.artifacts {
-        let got = rebuilt
-            .artifacts
-            .iter()
-            .find(|b| &b.file == file && b.kind == *kind);
-        let mut check = ArtifactCheck {
-            file: file.clone(),
-            kind: *kind,
-            expected: sha.clone(),
-            got: got.map(|b| b.sha256.clone()),
-            matches: false,
-            difference: None,
-        };
-        let Some(b) = got else {
-            check.difference = Some(Difference {
-                location: file.clone(),
-                what: "missing".into(),
-                left: "in the release".into(),
-                right: "not produced by the rebuild".into(),
-            });
-            artifacts.push(check);
-            continue;
-        };
-        // The released bytes, when we have them, must still be what was recorded.
-        let published = exp.release_dir.as_ref().map(|d| {
-            if *kind == ArtifactKind::OciImage {
-                (
-                    d.join(file),
-                    d.join(file).join("blobs/sha256").join(sha.as_str()),
-                )
-            } else {
-                (d.join(file), d.join(file))
-            }
-        });
-        let on_disk = published
-            .as_ref()
-            .and_then(|(_, f)| crate::digest::hash_file(f).ok())
-            .map(|(d, _)| d);
-        if b.sha256 == *sha
-            && (published.is_none() || on_disk.is_none() || on_disk.as_ref() == Some(sha))
-        {
-            check.matches = true;
-        } else if let (Some((left, _)), Some(_)) = (&published, &on_disk) {
-            check.difference =
-                compare_paths(left, &work_out.join(file)).map_err(|e| BuildError::Other {
-                    context: format!("comparing {file}"),
-                    source: Box::new(e),
-                })?;
-            if check.difference.is_none() && on_disk.as_ref() != Some(sha) {
-                check.difference = Some(Difference {
-                    location: file.clone(),
-                    what: "content".into(),
-                    left: format!("release.json says sha256:{sha}"),
-                    right: format!(
-                        "the file in the release is sha256:{}",
-                        on_disk.map(|d| d.to_string()).unwrap_or_default()
-                    ),
-                });
-            }
-        } else {
-            // Only the digest is known (a provenance alone, or a registry holding just the
-            // image): say which digests differ; the rebuilt file is in the output to inspect.
-            check.difference = Some(Difference {
-                location: file.clone(),
-                what: "digest".into(),
-                left: format!("recorded sha256:{sha}"),
-                right: format!(
-                    "rebuilt sha256:{} ({})",
-                    b.sha256,
-                    work_out.join(file).display()
-                ),
-            });
-        }
-        artifacts.push(check);
+        artifacts.push(check_artifact(exp, &rebuilt, file, *kind, sha, work_out)?);
     }
     Ok(RebuildReport {
         name: exp.name.clone(),
@@ -351,6 +255,117 @@ pub fn rebuild_expected(
         inputs,
         artifacts,
     })
+}
+
+/// The recipe and the locks it points at must be the ones the release recorded.
+fn input_mismatches(exp: &Expected, recipe: &Recipe, recipe_path: &Path) -> Vec<InputMismatch> {
+    let mut inputs = Vec::new();
+    if recipe.digest() != exp.recipe.1 {
+        inputs.push(InputMismatch {
+            path: recipe_path.display().to_string(),
+            expected: exp.recipe.1.to_string(),
+            got: recipe.digest().to_string(),
+        });
+    }
+    for (path, sha) in &exp.locks {
+        let rel = path.strip_prefix("inputs/").unwrap_or(path);
+        let p = recipe.resolve(Path::new(rel));
+        let got = crate::digest::hash_file(&p)
+            .map(|(d, _)| d.to_string())
+            .unwrap_or_else(|e| format!("unreadable: {e}"));
+        if got != sha.as_str() {
+            inputs.push(InputMismatch {
+                path: p.display().to_string(),
+                expected: sha.to_string(),
+                got,
+            });
+        }
+    }
+    inputs
+}
+
+/// One recorded artifact against the rebuild: the same digest (and, when the release's
+/// bytes are at hand, still those bytes), or the first difference.
+fn check_artifact(
+    exp: &Expected,
+    rebuilt: &ReleaseManifest,
+    file: &String,
+    kind: ArtifactKind,
+    sha: &Sha256Hex,
+    work_out: &Path,
+) -> Result<ArtifactCheck, BuildError> {
+    let got = rebuilt
+        .artifacts
+        .iter()
+        .find(|b| &b.file == file && b.kind == kind);
+    let mut check = ArtifactCheck {
+        file: file.clone(),
+        kind,
+        expected: sha.clone(),
+        got: got.map(|b| b.sha256.clone()),
+        matches: false,
+        difference: None,
+    };
+    let Some(b) = got else {
+        check.difference = Some(Difference {
+            location: file.clone(),
+            what: "missing".into(),
+            left: "in the release".into(),
+            right: "not produced by the rebuild".into(),
+        });
+        return Ok(check);
+    };
+    // The released bytes, when we have them, must still be what was recorded.
+    let published = exp.release_dir.as_ref().map(|d| {
+        if kind == ArtifactKind::OciImage {
+            (
+                d.join(file),
+                d.join(file).join("blobs/sha256").join(sha.as_str()),
+            )
+        } else {
+            (d.join(file), d.join(file))
+        }
+    });
+    let on_disk = published
+        .as_ref()
+        .and_then(|(_, f)| crate::digest::hash_file(f).ok())
+        .map(|(d, _)| d);
+    if b.sha256 == *sha
+        && (published.is_none() || on_disk.is_none() || on_disk.as_ref() == Some(sha))
+    {
+        check.matches = true;
+    } else if let (Some((left, _)), Some(_)) = (&published, &on_disk) {
+        check.difference =
+            compare_paths(left, &work_out.join(file)).map_err(|e| BuildError::Other {
+                context: format!("comparing {file}"),
+                source: Box::new(e),
+            })?;
+        if check.difference.is_none() && on_disk.as_ref() != Some(sha) {
+            check.difference = Some(Difference {
+                location: file.clone(),
+                what: "content".into(),
+                left: format!("release.json says sha256:{sha}"),
+                right: format!(
+                    "the file in the release is sha256:{}",
+                    on_disk.map(|d| d.to_string()).unwrap_or_default()
+                ),
+            });
+        }
+    } else {
+        // Only the digest is known (a provenance alone, or a registry holding just the
+        // image): say which digests differ; the rebuilt file is in the output to inspect.
+        check.difference = Some(Difference {
+            location: file.clone(),
+            what: "digest".into(),
+            left: format!("recorded sha256:{sha}"),
+            right: format!(
+                "rebuilt sha256:{} ({})",
+                b.sha256,
+                work_out.join(file).display()
+            ),
+        });
+    }
+    Ok(check)
 }
 
 /// Compare the artifacts of two release directories built from the same recipe.
