@@ -238,7 +238,7 @@ pub fn read_control(deb: &Path) -> Result<ControlInfo, DebError> {
 }
 
 /// Extract the data member of `deb` into `dest` through the safe reader. `rewrite` maps entry
-/// paths (see [`merged_usr_rewrite`]); later files replace earlier ones.
+/// paths (see [`crate::build::rootfs::merged_usr_rewrite`]); later files replace earlier ones.
 pub fn extract_data(
     deb: &Path,
     dest: &Path,

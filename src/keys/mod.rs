@@ -1,4 +1,4 @@
-//! Key files and signing: Ed25519 keys, the key id, and the trust policy ([`policy`]).
+//! Key files and signing: Ed25519 keys, the key id, and the trust policy ([`crate::policy`]).
 //!
 //! * A private key file is a PEM "ENCRYPTED PRIVATE KEY": PKCS#8 `EncryptedPrivateKeyInfo`
 //!   with PBES2, scrypt as the KDF and AES-256-CBC as the cipher (the `pkcs8` crate's

@@ -11,7 +11,7 @@
 //! * [`proof`]: C2SP tlog-proof, the offline inclusion proof a release carries;
 //! * [`writer`]: appending entries to a log directory so that a kill at any point leaves a
 //!   checkpoint whose tiles are all on disk;
-//! * [`check`]: what `relsign verify` checks (proofs, forks, rollbacks) and [`monitor`], what
+//! * [`check`]: what `relsign verify` checks (proofs, forks, rollbacks) and [`crate::releaselog::monitor`], what
 //!   `relsign log monitor` checks.
 //!
 //! Data flows one way: bytes → parsed and checked types → judgments. Nothing here prints.
