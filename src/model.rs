@@ -50,6 +50,20 @@ pub struct Artifact {
     pub media_type: String,
 }
 
+impl Artifact {
+    /// The file whose SHA-256 is the artifact's digest, in the release directory `dir`: the
+    /// file itself, or an image's manifest blob.
+    pub fn digest_path(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        match self.kind {
+            ArtifactKind::OciImage => dir
+                .join(&self.file)
+                .join("blobs/sha256")
+                .join(self.sha256.as_str()),
+            ArtifactKind::Sdist | ArtifactKind::Wheel => dir.join(&self.file),
+        }
+    }
+}
+
 /// An input file copied into the release directory (recipe, locks).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct InputFile {

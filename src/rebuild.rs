@@ -52,17 +52,6 @@ pub fn read_manifest(dir: &Path) -> Result<ReleaseManifest, BuildError> {
     crate::reldir::read_release(dir).map_err(|e| BuildError::Message(e.to_string()))
 }
 
-/// The file that holds an artifact's digest: the file itself, or an image's manifest blob.
-pub fn artifact_file(dir: &Path, a: &crate::model::Artifact) -> PathBuf {
-    if a.kind == crate::model::ArtifactKind::OciImage {
-        dir.join(&a.file)
-            .join("blobs/sha256")
-            .join(a.sha256.as_str())
-    } else {
-        dir.join(&a.file)
-    }
-}
-
 /// What a rebuild must reproduce: from a release directory's release.json, or from a
 /// provenance statement alone.
 #[derive(Debug, Clone)]

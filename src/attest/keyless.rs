@@ -17,7 +17,8 @@
 //! `Keyring` from the crate-private `sigstore::crypto::keyring`, so only `production()` (the
 //! public-good URLs and trust root) can be built from outside the crate.
 
-use crate::attest::{self, dsse::Envelope, statement};
+use crate::attest;
+use crate::dsse::Envelope;
 use crate::fsutil::{self, FsError};
 use crate::report::Reporter;
 use sigstore::bundle::sign::SigningContext;
@@ -54,7 +55,7 @@ pub fn sign_keyless(
     id_token: &str,
     r: &dyn Reporter,
 ) -> Result<Vec<PathBuf>, KeylessError> {
-    let m = crate::reldir::read_release(dir)?;
+    let m = crate::reldir::read_release(dir).map_err(attest::AttestError::from)?;
     let env_path = attest::provenance_path(dir);
     let env = Envelope::from_json(&fsutil::read(&env_path)?).map_err(|e| {
         KeylessError::Other(format!(
@@ -74,7 +75,7 @@ pub fn sign_keyless(
     fsutil::write_atomic(&payload_path, &env.payload)?;
     let mut items: Vec<(String, PathBuf)> = vec![("provenance".into(), payload_path)];
     for a in m.artifacts.iter().filter(|a| attest::is_file_artifact(a)) {
-        items.push((a.file.replace('/', "_"), attest::artifact_path(dir, a)));
+        items.push((a.file.replace('/', "_"), a.digest_path(dir)));
     }
     for (name, path) in items {
         r.step(&format!("keyless: signing {}", path.display()));

@@ -32,18 +32,6 @@ pub const PROVENANCE_FILE: &str = "provenance.dsse.json";
 
 pub use error::AttestError;
 
-/// The bytes that stand for an artifact: the file itself, or for an OCI image (a layout
-/// directory) its manifest blob, whose digest names the image.
-pub fn artifact_path(dir: &Path, a: &Artifact) -> PathBuf {
-    if a.kind == crate::model::ArtifactKind::OciImage {
-        dir.join(&a.file)
-            .join("blobs/sha256")
-            .join(a.sha256.as_str())
-    } else {
-        dir.join(&a.file)
-    }
-}
-
 /// True for artifacts that are single files (they get per-file publish-statement bundles).
 pub fn is_file_artifact(a: &Artifact) -> bool {
     a.kind != crate::model::ArtifactKind::OciImage
@@ -93,7 +81,7 @@ pub fn sign_release(
         m.version
     ));
     for a in &m.artifacts {
-        let p = artifact_path(dir, a);
+        let p = a.digest_path(dir);
         let (got, _) = crate::digest::hash_file(&p).map_err(fsutil::err("read", &p))?;
         if got != a.sha256 {
             return Err(AttestError::Digest {
@@ -161,7 +149,7 @@ pub fn sign_release(
     bundles.push(bp);
     for a in m.artifacts.iter().filter(|a| is_file_artifact(a)) {
         r.step(&format!("signing {}", a.file));
-        let p = artifact_path(dir, a);
+        let p = a.digest_path(dir);
         let (sha, _) = crate::digest::hash_file(&p).map_err(fsutil::err("read", &p))?;
         if sha != a.sha256 {
             return Err(AttestError::Digest {

@@ -200,7 +200,7 @@ fn artifact_file(dir: &Path, a: &Artifact) -> Result<PathBuf, VerifyError> {
             ),
         ));
     }
-    let path = attest::artifact_path(dir, a);
+    let path = a.digest_path(dir);
     if !path.is_file() {
         return Err(refused(
             "artifact digest",
