@@ -356,6 +356,16 @@ pub fn run(
     install_test_site(&py_lock, store, &site)?;
     let features_copy = work.path().join("features");
     crate::build::source::copy_source_tree(&features, &features_copy, manifest.source_date_epoch)?;
+    let gate = Gate {
+        recipe,
+        release_dir,
+        manifest,
+        store,
+        py_lock: &py_lock,
+        work: work.path(),
+        site: &site,
+        features: &features_copy,
+    };
     let results = release_dir.join("test-results");
     let mut runs = Vec::new();
     for place in &spec.run_in {
@@ -364,107 +374,93 @@ pub fn run(
             std::fs::remove_dir_all(&junit_dir).map_err(fsutil::err("remove", &junit_dir))?;
         }
         fsutil::create_dir_all(&junit_dir)?;
+        let run = gate.run_place(place, &junit_dir, reporter)?;
+        report_run(place, &run, reporter);
+        runs.push(run);
+    }
+    let report = GateReport {
+        runs,
+        features_sha256,
+    };
+    let mut json = crate::model::canonical_json(&report);
+    json.push(b'\n');
+    fsutil::write_atomic(&results.join("summary.json"), &json)?;
+    Ok(report)
+}
+
+/// What every place of one gate run shares.
+struct Gate<'a> {
+    recipe: &'a Recipe,
+    release_dir: &'a Path,
+    manifest: &'a ReleaseManifest,
+    store: &'a Store,
+    py_lock: &'a PyLock,
+    work: &'a Path,
+    /// The lock's `test` group, unpacked.
+    site: &'a Path,
+    /// The copy of the recipe's features directory.
+    features: &'a Path,
+}
+
+/// Where behave runs for a place: the root filesystem, the Python, the environment, and a
+/// mount besides the common ones (the venv).
+struct Place {
+    rootfs: PathBuf,
+    python: String,
+    env: Vec<(String, String)>,
+    bind: Option<Bind>,
+}
+
+impl Gate<'_> {
+    /// Run one place of `test.run-in`, its JUnit XML into `junit_dir`.
+    fn run_place(
+        &self,
+        place: &str,
+        junit_dir: &Path,
+        reporter: &dyn Reporter,
+    ) -> Result<GateRun, BuildError> {
         if place == "services" {
             let ctx = ServerRun {
-                recipe,
-                release_dir,
-                manifest,
-                store,
-                site: &site,
-                work: work.path(),
-                junit_dir: &junit_dir,
+                recipe: self.recipe,
+                release_dir: self.release_dir,
+                manifest: self.manifest,
+                store: self.store,
+                site: self.site,
+                work: self.work,
+                junit_dir,
             };
-            let run = server::run(&ctx, reporter)?;
-            report_run(place, &run, reporter);
-            runs.push(run);
-            continue;
+            return server::run(&ctx, reporter);
         }
         let mut binds = vec![
             Bind {
-                host: site.clone(),
+                host: self.site.to_path_buf(),
                 dest: "/relsign/test-site".into(),
                 writable: false,
             },
             Bind {
-                host: features_copy.clone(),
+                host: self.features.to_path_buf(),
                 dest: "/features".into(),
                 writable: false,
             },
             Bind {
-                host: junit_dir.clone(),
+                host: junit_dir.to_path_buf(),
                 dest: "/out".into(),
                 writable: true,
             },
         ];
-        let (rootfs, python, env) = match place.as_str() {
+        let Place {
+            rootfs,
+            python,
+            mut env,
+            bind,
+        } = match place {
             "venv" => {
                 reporter.step("gate: behave in a fresh venv with the built wheels");
-                let deb = crate::lock::debian::DebianLock::read(&recipe.debian_lock_path())
-                    .map_err(|e| BuildError::Other {
-                        context: "reading the Debian lock".into(),
-                        source: Box::new(e),
-                    })?;
-                let rootfs = work.path().join("venv-rootfs");
-                crate::build::rootfs::assemble_rootfs(&deb, store, &rootfs, reporter).map_err(
-                    |e| BuildError::Other {
-                        context: "assembling the gate rootfs".into(),
-                        source: Box::new(e),
-                    },
-                )?;
-                let venv_root = work.path().join("venv-tree");
-                let python = &recipe.file.python.version;
-                let mut venv = Venv::create(&venv_root, "/opt/venv", python, python)?;
-                for a in manifest
-                    .artifacts
-                    .iter()
-                    .filter(|a| a.kind == crate::model::ArtifactKind::Wheel)
-                {
-                    let p = release_dir.join(&a.file);
-                    let (got, _) = crate::digest::hash_file(&p).map_err(fsutil::err("read", &p))?;
-                    if got != a.sha256 {
-                        return Err(BuildError::Message(format!("{}: expected={}, got={got}; the release directory changed since it was built", p.display(), a.sha256)));
-                    }
-                    venv.install(&p, &a.file)?;
-                }
-                for p in py_lock.runtime() {
-                    if let Some(w) = p.wheels.first() {
-                        venv.install(&store.get(&w.sha256, &w.name)?, &w.name)?;
-                    }
-                }
-                binds.push(Bind {
-                    host: venv_root.join("opt/venv"),
-                    dest: "/opt/venv".into(),
-                    writable: false,
-                });
-                let env = vec![
-                    (
-                        "PATH".to_string(),
-                        "/opt/venv/bin:/usr/bin:/bin".to_string(),
-                    ),
-                    ("VIRTUAL_ENV".into(), "/opt/venv".into()),
-                ];
-                (rootfs, "/opt/venv/bin/python".to_string(), env)
+                self.venv_place(reporter)?
             }
             "image" => {
                 reporter.step("gate: behave inside the built image");
-                let img = manifest
-                    .artifacts
-                    .iter()
-                    .find(|a| a.kind == crate::model::ArtifactKind::OciImage)
-                    .ok_or_else(|| {
-                        BuildError::Message(
-                            "test.run-in has \"image\" but the release has no image".into(),
-                        )
-                    })?;
-                let rootfs = work.path().join("image-rootfs");
-                let config = crate::build::image::unpack_layout(
-                    &release_dir.join(&img.file),
-                    None,
-                    &rootfs,
-                )?;
-                let venv = recipe.image_venv();
-                let env = config.config.env_pairs();
-                (rootfs, format!("{venv}/bin/python"), env)
+                self.image_place()?
             }
             other => {
                 return Err(BuildError::Message(format!(
@@ -472,10 +468,10 @@ pub fn run(
                 )))
             }
         };
-        let mut env: Vec<(String, String)> = env;
+        binds.extend(bind);
         env.push((
             "SOURCE_DATE_EPOCH".into(),
-            manifest.source_date_epoch.to_string(),
+            self.manifest.source_date_epoch.to_string(),
         ));
         let step = Step {
             uid: None,
@@ -488,18 +484,89 @@ pub fn run(
             argv: behave_argv(&python, "/out"),
         };
         let out = sandbox::run_capture(&step)?;
-        let run = summarize(place, &junit_dir, release_dir, &out)?;
-        report_run(place, &run, reporter);
-        runs.push(run);
+        summarize(place, junit_dir, self.release_dir, &out)
     }
-    let report = GateReport {
-        runs,
-        features_sha256,
-    };
-    let mut json = crate::model::canonical_json(&report);
-    json.push(b'\n');
-    fsutil::write_atomic(&results.join("summary.json"), &json)?;
-    Ok(report)
+
+    /// "venv": the Debian toolchain's rootfs and a fresh venv with the release's wheels
+    /// (checked against the manifest) and the lock's runtime wheels.
+    fn venv_place(&self, reporter: &dyn Reporter) -> Result<Place, BuildError> {
+        let deb = crate::lock::debian::DebianLock::read(&self.recipe.debian_lock_path()).map_err(
+            |e| BuildError::Other {
+                context: "reading the Debian lock".into(),
+                source: Box::new(e),
+            },
+        )?;
+        let rootfs = self.work.join("venv-rootfs");
+        crate::build::rootfs::assemble_rootfs(&deb, self.store, &rootfs, reporter).map_err(
+            |e| BuildError::Other {
+                context: "assembling the gate rootfs".into(),
+                source: Box::new(e),
+            },
+        )?;
+        let venv_root = self.work.join("venv-tree");
+        let python = &self.recipe.file.python.version;
+        let mut venv = Venv::create(&venv_root, "/opt/venv", python, python)?;
+        for a in self
+            .manifest
+            .artifacts
+            .iter()
+            .filter(|a| a.kind == crate::model::ArtifactKind::Wheel)
+        {
+            let p = self.release_dir.join(&a.file);
+            let (got, _) = crate::digest::hash_file(&p).map_err(fsutil::err("read", &p))?;
+            if got != a.sha256 {
+                return Err(BuildError::Message(format!(
+                    "{}: expected={}, got={got}; the release directory changed since it was built",
+                    p.display(),
+                    a.sha256
+                )));
+            }
+            venv.install(&p, &a.file)?;
+        }
+        for p in self.py_lock.runtime() {
+            if let Some(w) = p.wheels.first() {
+                venv.install(&self.store.get(&w.sha256, &w.name)?, &w.name)?;
+            }
+        }
+        Ok(Place {
+            rootfs,
+            python: "/opt/venv/bin/python".to_string(),
+            env: vec![
+                (
+                    "PATH".to_string(),
+                    "/opt/venv/bin:/usr/bin:/bin".to_string(),
+                ),
+                ("VIRTUAL_ENV".into(), "/opt/venv".into()),
+            ],
+            bind: Some(Bind {
+                host: venv_root.join("opt/venv"),
+                dest: "/opt/venv".into(),
+                writable: false,
+            }),
+        })
+    }
+
+    /// "image": the release's image unpacked, its venv's Python and its config's environment.
+    fn image_place(&self) -> Result<Place, BuildError> {
+        let img = self
+            .manifest
+            .artifacts
+            .iter()
+            .find(|a| a.kind == crate::model::ArtifactKind::OciImage)
+            .ok_or_else(|| {
+                BuildError::Message("test.run-in has \"image\" but the release has no image".into())
+            })?;
+        let rootfs = self.work.join("image-rootfs");
+        let config =
+            crate::build::image::unpack_layout(&self.release_dir.join(&img.file), None, &rootfs)?;
+        let venv = self.recipe.image_venv();
+        Ok(Place {
+            rootfs,
+            python: format!("{venv}/bin/python"),
+            env: config.config.env_pairs(),
+            bind: None,
+        })
+    }
 }
 
 /// The gate's report, relative to the release directory.

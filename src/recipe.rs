@@ -591,317 +591,11 @@ impl Recipe {
             message: e.to_string().trim_end().to_string(),
         })?;
         let dir = crate::fsutil::parent_dir(path).to_path_buf();
-        let invalid = |key: &str, reason: String| RecipeError::Invalid {
+        let packages = validate(&file).map_err(|(key, reason)| RecipeError::Invalid {
             file: path.to_path_buf(),
-            key: key.into(),
+            key,
             reason,
-        };
-
-        if !valid_name(&file.release.name) {
-            return Err(invalid(
-                "release.name",
-                format!(
-                    "{:?} is not a valid name (letters, digits, . _ -)",
-                    file.release.name
-                ),
-            ));
-        }
-        if file.release.version.trim().is_empty()
-            || file.release.version.contains(char::is_whitespace)
-        {
-            return Err(invalid(
-                "release.version",
-                "must be a non-empty version without spaces".into(),
-            ));
-        }
-        if let Some(b) = &file.release.stable {
-            if !valid_name(b) {
-                return Err(invalid(
-                    "release.stable",
-                    format!("{b:?} is not a version or branch name (letters, digits, . _ -)"),
-                ));
-            }
-        }
-        if let Some(v) = &file.vulnerabilities {
-            v.validate()
-                .map_err(|(key, reason)| invalid(&key, reason))?;
-        }
-        if !is_python_version(&file.python.version) {
-            return Err(invalid(
-                "python.version",
-                format!("{:?} is not of the form 3.N", file.python.version),
-            ));
-        }
-        if !is_dotted_pair(&file.python.glibc) {
-            return Err(invalid(
-                "python.glibc",
-                format!("{:?} is not of the form 2.N", file.python.glibc),
-            ));
-        }
-        for (key, reqs) in [
-            ("build-requirements", &file.python.build_requirements),
-            ("test-requirements", &file.python.test_requirements),
-        ] {
-            for (i, r) in reqs.iter().enumerate() {
-                if !r.contains("==") {
-                    return Err(invalid(
-                        &format!("python.{key}[{i}]"),
-                        format!("{r:?} is not pinned with =="),
-                    ));
-                }
-            }
-        }
-        if let Some(img) = &file.image {
-            if img.scripts && !file.toolchain.packages.iter().any(|p| p == "libfaketime") {
-                return Err(invalid(
-                    "image.scripts",
-                    "the maintainer scripts run with the clock stopped at SOURCE_DATE_EPOCH, \
-                     with libfaketime from the toolchain: add \"libfaketime\" to \
-                     toolchain.packages and run `relsign lock`"
-                        .into(),
-                ));
-            }
-            for (i, r) in img.scripts_remove.iter().enumerate() {
-                if crate::fsutil::plain_image_path(r).is_none() {
-                    return Err(invalid(
-                        &format!("image.scripts-remove[{i}]"),
-                        format!("{r:?} is not a plain absolute path in the image"),
-                    ));
-                }
-            }
-        }
-        if file.packages.is_empty() {
-            return Err(invalid(
-                "package",
-                "at least one [[package]] is required".into(),
-            ));
-        }
-        let mut packages = Vec::new();
-        for (i, p) in file.packages.iter().enumerate() {
-            let key = format!("package[{i}]");
-            if !valid_name(&p.name) {
-                return Err(invalid(
-                    &format!("{key}.name"),
-                    format!("{:?} is not a valid package name", p.name),
-                ));
-            }
-            let source = match (&p.path, &p.sdist, &p.git) {
-                (Some(d), None, None) => Source::Dir(d.clone()),
-                (None, Some(s), None) => Source::Sdist {
-                    file: s.file.clone(),
-                    sha256: Sha256Hex::parse(&s.sha256)
-                        .map_err(|e| invalid(&format!("{key}.sdist.sha256"), e))?,
-                },
-                (None, None, Some(g)) => {
-                    if g.commit.len() < 40 || !g.commit.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        return Err(invalid(
-                            &format!("{key}.git.commit"),
-                            "must be a full commit id (40 or 64 hex digits)".into(),
-                        ));
-                    }
-                    Source::Git {
-                        url: g.url.clone(),
-                        commit: g.commit.to_ascii_lowercase(),
-                        subdir: g.subdir.clone(),
-                    }
-                }
-                _ => {
-                    return Err(invalid(
-                        &key,
-                        "give exactly one source: path, sdist or git".into(),
-                    ))
-                }
-            };
-            if let Source::Sdist { file, .. } = &source {
-                if !(file.ends_with(".tar.gz") || file.ends_with(".zip")) || file.contains('/') {
-                    return Err(invalid(
-                        &format!("{key}.sdist.file"),
-                        format!("{file:?} is not an sdist file name"),
-                    ));
-                }
-            }
-            for (j, r) in p.build_requirements.iter().enumerate() {
-                crate::python::requirements::Pin::parse(r, "").map_err(|_| {
-                    invalid(
-                        &format!("{key}.build-requirements[{j}]"),
-                        format!("{r:?} is not a requirement pinned with =="),
-                    )
-                })?;
-            }
-            let reason = p
-                .build_requirements_reason
-                .as_deref()
-                .map(str::trim)
-                .filter(|r| !r.is_empty());
-            match (p.build_requirements.is_empty(), reason) {
-                (false, None) => {
-                    return Err(invalid(
-                        &format!("{key}.build-requirements-reason"),
-                        "required with build-requirements: say why the package is not built with what its pyproject.toml declares".into(),
-                    ))
-                }
-                (true, Some(_)) => {
-                    return Err(invalid(
-                        &format!("{key}.build-requirements-reason"),
-                        "given without build-requirements".into(),
-                    ))
-                }
-                _ => {}
-            }
-            if p.build_requirements_reason.is_some() && reason.is_none() {
-                return Err(invalid(
-                    &format!("{key}.build-requirements-reason"),
-                    "is empty".into(),
-                ));
-            }
-            packages.push(Package {
-                name: p.name.clone(),
-                source,
-                build_requirements: p.build_requirements.clone(),
-                build_requirements_reason: reason.map(str::to_string),
-            });
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for (i, d) in file.publish.iter().enumerate() {
-            let key = format!("publish[{i}]");
-            if !valid_name(&d.name) || !seen.insert(d.name.clone()) {
-                return Err(invalid(
-                    &format!("{key}.name"),
-                    format!("{:?} is not a valid, unique destination name", d.name),
-                ));
-            }
-            if !["pypi", "oci", "mirror"].contains(&d.kind.as_str()) {
-                return Err(invalid(
-                    &format!("{key}.kind"),
-                    format!("{:?}: expected pypi, oci or mirror", d.kind),
-                ));
-            }
-            if !["primary", "fallback"].contains(&d.role.as_str()) {
-                return Err(invalid(
-                    &format!("{key}.role"),
-                    format!("{:?}: expected primary or fallback", d.role),
-                ));
-            }
-            if let Err(why) = check_destination_url(&d.kind, &d.url) {
-                return Err(invalid(&format!("{key}.url"), why));
-            }
-            if let Some(u) = &d.index_url {
-                if d.kind != "pypi" {
-                    return Err(invalid(
-                        &format!("{key}.index-url"),
-                        "only a pypi destination has an index-url".into(),
-                    ));
-                }
-                if let Err(why) = check_destination_url("pypi", u) {
-                    return Err(invalid(&format!("{key}.index-url"), why));
-                }
-            }
-            if let Some(c) = &d.credentials {
-                let ok = match c.split_once(':') {
-                    Some(("env", var)) => valid_env_name(var),
-                    Some(("file", path)) => !path.is_empty(),
-                    _ => false,
-                };
-                if !ok {
-                    return Err(invalid(
-                        &format!("{key}.credentials"),
-                        format!(
-                            "{c:?}: must be `env:VAR` or `file:PATH`; secrets never go in the recipe"
-                        ),
-                    ));
-                }
-            }
-        }
-        if file.toolchain.packages.is_empty() {
-            return Err(invalid(
-                "toolchain.packages",
-                "list at least one Debian package (python3)".into(),
-            ));
-        }
-        for (i, m) in file
-            .toolchain
-            .mirrors
-            .iter()
-            .chain(&file.python.index_urls)
-            .enumerate()
-        {
-            if !(m.starts_with("http://") || m.starts_with("https://") || m.starts_with("file://"))
-            {
-                return Err(invalid(
-                    "toolchain.mirrors / python.index-urls",
-                    format!("entry {i} {m:?} is not an http(s):// or file:// URL"),
-                ));
-            }
-        }
-        for (i, p) in file.toolchain.snapshot_urls.iter().enumerate() {
-            crate::snapshot::check_pattern(p)
-                .map_err(|why| invalid(&format!("toolchain.snapshot-urls[{i}]"), why))?;
-        }
-        let mut names = std::collections::BTreeSet::new();
-        for (i, a) in file.archives.iter().enumerate() {
-            let key = format!("archive[{i}]");
-            if !valid_name(&a.name) || !names.insert(a.name.clone()) {
-                return Err(invalid(
-                    &format!("{key}.name"),
-                    format!("{:?} is not a valid, unique archive name", a.name),
-                ));
-            }
-            if a.file.is_empty() || a.file.contains('/') || !a.file.ends_with(".tar.gz") {
-                return Err(invalid(
-                    &format!("{key}.file"),
-                    format!("{:?}: expected a .tar.gz file name (no /)", a.file),
-                ));
-            }
-            Sha256Hex::parse(&a.sha256).map_err(|e| invalid(&format!("{key}.sha256"), e))?;
-            for (j, l) in a.locations.iter().enumerate() {
-                if let Some((scheme, rest)) = l.split_once("://") {
-                    if !["http", "https", "file"].contains(&scheme) {
-                        return Err(invalid(
-                            &format!("{key}.locations[{j}]"),
-                            format!("{l:?}: expected http://, https://, file:// or a directory"),
-                        ));
-                    }
-                    if rest.split('/').next().is_some_and(|h| h.contains('@')) {
-                        return Err(invalid(
-                            &format!("{key}.locations[{j}]"),
-                            "credentials do not belong in a recipe URL".into(),
-                        ));
-                    }
-                }
-            }
-        }
-        if let Some(t) = &file.test {
-            validate_test(t, file.image.as_ref(), &names).map_err(|(k, why)| invalid(&k, why))?;
-        }
-        if let Some(img) = &file.image {
-            crate::services::validate(&img.services)
-                .map_err(|(key, why)| invalid(&format!("image.{key}"), why))?;
-            if img.labels.contains_key(crate::services::LABEL) {
-                return Err(invalid(
-                    "image.labels",
-                    format!(
-                        "{} is written by relsign from [[image.services]]",
-                        crate::services::LABEL
-                    ),
-                ));
-            }
-            for (i, f) in img.files.iter().enumerate() {
-                if let Some(a) = &f.archive {
-                    if !names.contains(a) {
-                        return Err(invalid(
-                            &format!("image.files[{i}].archive"),
-                            format!("{a:?} names no [[archive]] of this recipe"),
-                        ));
-                    }
-                    if crate::fsutil::relative_path(&f.src.to_string_lossy()).is_none() {
-                        return Err(invalid(
-                            &format!("image.files[{i}].src"),
-                            "inside an archive, src is a relative path without `..`".into(),
-                        ));
-                    }
-                }
-            }
-        }
+        })?;
         Ok(Recipe {
             path: path.to_path_buf(),
             dir,
@@ -937,6 +631,394 @@ impl Recipe {
             .as_ref()
             .map(|i| (i.as_toolchain(&self.file.toolchain), self.resolve(&i.lock)))
     }
+}
+
+/// Why a recipe is invalid: the key (`package[0].name`) and the reason.
+type Invalid = (String, String);
+
+fn invalid(key: &str, reason: String) -> Invalid {
+    (key.into(), reason)
+}
+
+/// Every check of a parsed recipe, in order; the packages with their sources resolved.
+fn validate(file: &RecipeFile) -> Result<Vec<Package>, Invalid> {
+    validate_release(&file.release)?;
+    if let Some(v) = &file.vulnerabilities {
+        v.validate()?;
+    }
+    validate_python(&file.python)?;
+    if let Some(img) = &file.image {
+        validate_image_scripts(img, &file.toolchain)?;
+    }
+    if file.packages.is_empty() {
+        return Err(invalid(
+            "package",
+            "at least one [[package]] is required".into(),
+        ));
+    }
+    let packages = file
+        .packages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| validate_package(&format!("package[{i}]"), p))
+        .collect::<Result<Vec<_>, _>>()?;
+    validate_publish(&file.publish)?;
+    validate_toolchain(&file.toolchain, &file.python)?;
+    let names = validate_archives(&file.archives)?;
+    if let Some(t) = &file.test {
+        validate_test(t, file.image.as_ref(), &names)?;
+    }
+    if let Some(img) = &file.image {
+        validate_image(img, &names)?;
+    }
+    Ok(packages)
+}
+
+/// `[release]`: a valid name, a version without spaces, a valid stable branch.
+fn validate_release(release: &Release) -> Result<(), Invalid> {
+    if !valid_name(&release.name) {
+        return Err(invalid(
+            "release.name",
+            format!(
+                "{:?} is not a valid name (letters, digits, . _ -)",
+                release.name
+            ),
+        ));
+    }
+    if release.version.trim().is_empty() || release.version.contains(char::is_whitespace) {
+        return Err(invalid(
+            "release.version",
+            "must be a non-empty version without spaces".into(),
+        ));
+    }
+    if let Some(b) = &release.stable {
+        if !valid_name(b) {
+            return Err(invalid(
+                "release.stable",
+                format!("{b:?} is not a version or branch name (letters, digits, . _ -)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[python]`: the version and glibc forms, and pinned build and test requirements.
+fn validate_python(python: &PythonSection) -> Result<(), Invalid> {
+    if !is_python_version(&python.version) {
+        return Err(invalid(
+            "python.version",
+            format!("{:?} is not of the form 3.N", python.version),
+        ));
+    }
+    if !is_dotted_pair(&python.glibc) {
+        return Err(invalid(
+            "python.glibc",
+            format!("{:?} is not of the form 2.N", python.glibc),
+        ));
+    }
+    for (key, reqs) in [
+        ("build-requirements", &python.build_requirements),
+        ("test-requirements", &python.test_requirements),
+    ] {
+        for (i, r) in reqs.iter().enumerate() {
+            if !r.contains("==") {
+                return Err(invalid(
+                    &format!("python.{key}[{i}]"),
+                    format!("{r:?} is not pinned with =="),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `image.scripts` needs libfaketime in the toolchain; `image.scripts-remove` plain paths.
+fn validate_image_scripts(img: &ImageSpec, toolchain: &Toolchain) -> Result<(), Invalid> {
+    if img.scripts && !toolchain.packages.iter().any(|p| p == "libfaketime") {
+        return Err(invalid(
+            "image.scripts",
+            "the maintainer scripts run with the clock stopped at SOURCE_DATE_EPOCH, \
+             with libfaketime from the toolchain: add \"libfaketime\" to \
+             toolchain.packages and run `relsign lock`"
+                .into(),
+        ));
+    }
+    for (i, r) in img.scripts_remove.iter().enumerate() {
+        if crate::fsutil::plain_image_path(r).is_none() {
+            return Err(invalid(
+                &format!("image.scripts-remove[{i}]"),
+                format!("{r:?} is not a plain absolute path in the image"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One `[[package]]` (`key` is `package[i]`): its name, exactly one source, and its
+/// build-requirements with their reason.
+fn validate_package(key: &str, p: &PackageSpec) -> Result<Package, Invalid> {
+    if !valid_name(&p.name) {
+        return Err(invalid(
+            &format!("{key}.name"),
+            format!("{:?} is not a valid package name", p.name),
+        ));
+    }
+    let source = package_source(key, p)?;
+    if let Source::Sdist { file, .. } = &source {
+        if !(file.ends_with(".tar.gz") || file.ends_with(".zip")) || file.contains('/') {
+            return Err(invalid(
+                &format!("{key}.sdist.file"),
+                format!("{file:?} is not an sdist file name"),
+            ));
+        }
+    }
+    let reason = build_requirements_reason(key, p)?;
+    Ok(Package {
+        name: p.name.clone(),
+        source,
+        build_requirements: p.build_requirements.clone(),
+        build_requirements_reason: reason.map(str::to_string),
+    })
+}
+
+/// A package's one source: path, sdist (with its sha256) or git (at a full commit id).
+fn package_source(key: &str, p: &PackageSpec) -> Result<Source, Invalid> {
+    Ok(match (&p.path, &p.sdist, &p.git) {
+        (Some(d), None, None) => Source::Dir(d.clone()),
+        (None, Some(s), None) => Source::Sdist {
+            file: s.file.clone(),
+            sha256: Sha256Hex::parse(&s.sha256)
+                .map_err(|e| invalid(&format!("{key}.sdist.sha256"), e))?,
+        },
+        (None, None, Some(g)) => {
+            if g.commit.len() < 40 || !g.commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(invalid(
+                    &format!("{key}.git.commit"),
+                    "must be a full commit id (40 or 64 hex digits)".into(),
+                ));
+            }
+            Source::Git {
+                url: g.url.clone(),
+                commit: g.commit.to_ascii_lowercase(),
+                subdir: g.subdir.clone(),
+            }
+        }
+        _ => {
+            return Err(invalid(
+                key,
+                "give exactly one source: path, sdist or git".into(),
+            ))
+        }
+    })
+}
+
+/// A package's build-requirements are pinned, and come with a non-empty reason (and a reason
+/// only with them): the trimmed reason.
+fn build_requirements_reason<'a>(
+    key: &str,
+    p: &'a PackageSpec,
+) -> Result<Option<&'a str>, Invalid> {
+    for (j, r) in p.build_requirements.iter().enumerate() {
+        crate::python::requirements::Pin::parse(r, "").map_err(|_| {
+            invalid(
+                &format!("{key}.build-requirements[{j}]"),
+                format!("{r:?} is not a requirement pinned with =="),
+            )
+        })?;
+    }
+    let reason = p
+        .build_requirements_reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    match (p.build_requirements.is_empty(), reason) {
+        (false, None) => {
+            return Err(invalid(
+                &format!("{key}.build-requirements-reason"),
+                "required with build-requirements: say why the package is not built with what its pyproject.toml declares".into(),
+            ))
+        }
+        (true, Some(_)) => {
+            return Err(invalid(
+                &format!("{key}.build-requirements-reason"),
+                "given without build-requirements".into(),
+            ))
+        }
+        _ => {}
+    }
+    if p.build_requirements_reason.is_some() && reason.is_none() {
+        return Err(invalid(
+            &format!("{key}.build-requirements-reason"),
+            "is empty".into(),
+        ));
+    }
+    Ok(reason)
+}
+
+/// `[[publish]]`: unique names, known kinds and roles, URLs without credentials, and
+/// credentials named by `env:VAR` or `file:PATH`.
+fn validate_publish(publish: &[PublishSpec]) -> Result<(), Invalid> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, d) in publish.iter().enumerate() {
+        let key = format!("publish[{i}]");
+        if !valid_name(&d.name) || !seen.insert(d.name.clone()) {
+            return Err(invalid(
+                &format!("{key}.name"),
+                format!("{:?} is not a valid, unique destination name", d.name),
+            ));
+        }
+        if !["pypi", "oci", "mirror"].contains(&d.kind.as_str()) {
+            return Err(invalid(
+                &format!("{key}.kind"),
+                format!("{:?}: expected pypi, oci or mirror", d.kind),
+            ));
+        }
+        if !["primary", "fallback"].contains(&d.role.as_str()) {
+            return Err(invalid(
+                &format!("{key}.role"),
+                format!("{:?}: expected primary or fallback", d.role),
+            ));
+        }
+        if let Err(why) = check_destination_url(&d.kind, &d.url) {
+            return Err(invalid(&format!("{key}.url"), why));
+        }
+        validate_destination_extras(&key, d)?;
+    }
+    Ok(())
+}
+
+/// A destination's `index-url` (pypi only) and `credentials`.
+fn validate_destination_extras(key: &str, d: &PublishSpec) -> Result<(), Invalid> {
+    if let Some(u) = &d.index_url {
+        if d.kind != "pypi" {
+            return Err(invalid(
+                &format!("{key}.index-url"),
+                "only a pypi destination has an index-url".into(),
+            ));
+        }
+        if let Err(why) = check_destination_url("pypi", u) {
+            return Err(invalid(&format!("{key}.index-url"), why));
+        }
+    }
+    if let Some(c) = &d.credentials {
+        let ok = match c.split_once(':') {
+            Some(("env", var)) => valid_env_name(var),
+            Some(("file", path)) => !path.is_empty(),
+            _ => false,
+        };
+        if !ok {
+            return Err(invalid(
+                &format!("{key}.credentials"),
+                format!("{c:?}: must be `env:VAR` or `file:PATH`; secrets never go in the recipe"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[toolchain]`: at least one package, http(s)/file mirrors and index URLs, and valid
+/// snapshot URL patterns.
+fn validate_toolchain(toolchain: &Toolchain, python: &PythonSection) -> Result<(), Invalid> {
+    if toolchain.packages.is_empty() {
+        return Err(invalid(
+            "toolchain.packages",
+            "list at least one Debian package (python3)".into(),
+        ));
+    }
+    for (i, m) in toolchain
+        .mirrors
+        .iter()
+        .chain(&python.index_urls)
+        .enumerate()
+    {
+        if !(m.starts_with("http://") || m.starts_with("https://") || m.starts_with("file://")) {
+            return Err(invalid(
+                "toolchain.mirrors / python.index-urls",
+                format!("entry {i} {m:?} is not an http(s):// or file:// URL"),
+            ));
+        }
+    }
+    for (i, p) in toolchain.snapshot_urls.iter().enumerate() {
+        crate::snapshot::check_pattern(p)
+            .map_err(|why| invalid(&format!("toolchain.snapshot-urls[{i}]"), why))?;
+    }
+    Ok(())
+}
+
+/// `[[archive]]`: unique names, .tar.gz file names, sha256s and locations without
+/// credentials. The archive names.
+fn validate_archives(
+    archives: &[ArchiveSpec],
+) -> Result<std::collections::BTreeSet<String>, Invalid> {
+    let mut names = std::collections::BTreeSet::new();
+    for (i, a) in archives.iter().enumerate() {
+        let key = format!("archive[{i}]");
+        if !valid_name(&a.name) || !names.insert(a.name.clone()) {
+            return Err(invalid(
+                &format!("{key}.name"),
+                format!("{:?} is not a valid, unique archive name", a.name),
+            ));
+        }
+        if a.file.is_empty() || a.file.contains('/') || !a.file.ends_with(".tar.gz") {
+            return Err(invalid(
+                &format!("{key}.file"),
+                format!("{:?}: expected a .tar.gz file name (no /)", a.file),
+            ));
+        }
+        Sha256Hex::parse(&a.sha256).map_err(|e| invalid(&format!("{key}.sha256"), e))?;
+        for (j, l) in a.locations.iter().enumerate() {
+            if let Some((scheme, rest)) = l.split_once("://") {
+                if !["http", "https", "file"].contains(&scheme) {
+                    return Err(invalid(
+                        &format!("{key}.locations[{j}]"),
+                        format!("{l:?}: expected http://, https://, file:// or a directory"),
+                    ));
+                }
+                if rest.split('/').next().is_some_and(|h| h.contains('@')) {
+                    return Err(invalid(
+                        &format!("{key}.locations[{j}]"),
+                        "credentials do not belong in a recipe URL".into(),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// `[image]`: its services, no relsign-written label, and files from archives of the recipe
+/// at relative paths.
+fn validate_image(
+    img: &ImageSpec,
+    archives: &std::collections::BTreeSet<String>,
+) -> Result<(), Invalid> {
+    crate::services::validate(&img.services).map_err(|(key, why)| (format!("image.{key}"), why))?;
+    if img.labels.contains_key(crate::services::LABEL) {
+        return Err(invalid(
+            "image.labels",
+            format!(
+                "{} is written by relsign from [[image.services]]",
+                crate::services::LABEL
+            ),
+        ));
+    }
+    for (i, f) in img.files.iter().enumerate() {
+        if let Some(a) = &f.archive {
+            if !archives.contains(a) {
+                return Err(invalid(
+                    &format!("image.files[{i}].archive"),
+                    format!("{a:?} names no [[archive]] of this recipe"),
+                ));
+            }
+            if crate::fsutil::relative_path(&f.src.to_string_lossy()).is_none() {
+                return Err(invalid(
+                    &format!("image.files[{i}].src"),
+                    "inside an archive, src is a relative path without `..`".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether `url` can be a destination of this kind: `Err` says why not. A pypi index is an

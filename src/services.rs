@@ -1223,6 +1223,8 @@ fn failure(spec: &RunSpec, svc: &ServiceSpec, log: &Path, what: String) -> Servi
     }
 }
 
+/// Start the services in order, each after its first-start steps, each waited for until
+/// ready; the started ones are in `running` (to stop) whatever the outcome.
 fn start_all<'a>(
     spec: &RunSpec<'a>,
     sandbox: &Sandbox,
@@ -1233,55 +1235,7 @@ fn start_all<'a>(
 ) -> Result<(), ServicesError> {
     for svc in spec.services {
         let log = spec.logs.join(format!("{}.log", svc.name));
-        let open_log = || {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log)
-                .map_err(io_err(format!("opening {}", log.display())))
-        };
-        for f in &svc.first_start {
-            if let Some(c) = &f.creates {
-                if exists_in_root(spec.rootfs, c) {
-                    reporter.info(&format!(
-                        "{}: first-start `{}` skipped: {c} exists",
-                        svc.name,
-                        f.run.join(" ")
-                    ));
-                    continue;
-                }
-            }
-            let u = &users[&f.user];
-            reporter.info(&format!(
-                "{}: first-start `{}` as {}",
-                svc.name,
-                f.run.join(" "),
-                u.name
-            ));
-            let env = process_env(&spec.image_env, u, &svc.env);
-            let out = open_log()?;
-            let err = out.try_clone().map_err(io_err("log"))?;
-            let status = sandbox
-                .command(u, "/", &f.run, &env)
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .process_group(0)
-                .status()
-                .map_err(io_err("running relsign __enter"))?;
-            if !status.success() {
-                return Err(failure(
-                    spec,
-                    svc,
-                    &log,
-                    format!(
-                        "did not start: first-start `{}` failed ({})",
-                        f.run.join(" "),
-                        describe(status)
-                    ),
-                ));
-            }
-        }
+        first_start(spec, sandbox, users, svc, &log, reporter)?;
         let u = &users[&svc.user];
         let probe = svc.ready.probe().map_err(|why| {
             ServicesError::Message(format!("service `{}`: ready: {why}", svc.name))
@@ -1294,8 +1248,7 @@ fn start_all<'a>(
             svc.command.join(" ")
         ));
         let env = process_env(&spec.image_env, u, &svc.env);
-        let out = open_log()?;
-        let err = out.try_clone().map_err(io_err("log"))?;
+        let (out, err) = open_log(&log)?;
         let t = Instant::now();
         let child = sandbox
             .command(u, &svc.workdir, &svc.command, &env)
@@ -1310,90 +1263,24 @@ fn start_all<'a>(
             spec: svc,
             child,
             pid: None,
-            log: log.clone(),
+            log,
             exited: None,
         });
-        let n = running.len();
-        let (earlier, last) = running.split_at_mut(n - 1);
-        let r = &mut last[0];
-        let mut next_note = 5;
-        loop {
-            if r.pid.is_none() {
-                r.pid = service_pid(r.child.id());
-            }
-            // A service started before may die while this one starts (uwsgi when its
-            // application fails to load): name it, not the one waiting for it.
-            for e in earlier.iter_mut() {
-                if let Some(s) = e.child.try_wait().map_err(io_err("waiting"))? {
-                    e.exited = Some(s);
-                    return Err(failure(
-                        spec,
-                        e.spec,
-                        &e.log,
-                        format!(
-                            "stopped on its own ({}) while `{}` was starting",
-                            describe(s),
-                            svc.name
-                        ),
-                    ));
-                }
-            }
-            if let Some(s) = r.child.try_wait().map_err(io_err("waiting"))? {
-                r.exited = Some(s);
-                return Err(failure(
-                    spec,
-                    svc,
-                    &log,
-                    format!("exited before it was ready ({})", describe(s)),
-                ));
-            }
-            if sandbox.probe(&probe, u, &env).unwrap_or(false) {
-                break;
-            }
-            let waited = t.elapsed().as_secs();
-            if waited >= svc.ready_timeout {
-                return Err(failure(
-                    spec,
-                    svc,
-                    &log,
-                    format!(
-                        "was not ready within {} s (ready: {probe})",
-                        svc.ready_timeout
-                    ),
-                ));
-            }
-            if spec.stop.load(Ordering::SeqCst) != 0 {
-                return Err(ServicesError::Message(format!(
-                    "interrupted while waiting for {}",
-                    svc.name
-                )));
-            }
-            if waited >= next_note {
-                reporter.info(&format!(
-                    "{}: waiting for {probe} ({waited} s of {})",
-                    svc.name, svc.ready_timeout
-                ));
-                next_note += 5;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let ready = Readiness {
+            probe: &probe,
+            user: u,
+            env: &env,
+            since: t,
+        };
+        wait_ready(spec, sandbox, running, &ready, reporter)?;
         let secs = t.elapsed().as_secs_f64();
+        let r = running.last_mut().expect("the service just started");
         // Looked up again now that it is ready: the first child seen may have been a
         // short-lived step of the entry (under load, before the service's own exec).
         if let Some(p) = service_pid(r.child.id()) {
             r.pid = Some(p);
         }
-        let (uid, nspid) = match r.pid {
-            Some(p) => (
-                proc_status(p, "Uid")
-                    .and_then(|u| u.split_whitespace().next().map(str::to_string))
-                    .unwrap_or_else(|| "?".into()),
-                proc_status(p, "NSpid")
-                    .and_then(|v| v.split_whitespace().last().map(str::to_string))
-                    .unwrap_or_else(|| "?".into()),
-            ),
-            None => ("?".into(), "?".into()),
-        };
+        let (uid, nspid) = pid_ids(r.pid);
         reporter.info(&format!(
             "{} ready in {secs:.1} s ({probe}); pid {nspid} in the sandbox, uid {uid}",
             svc.name
@@ -1401,6 +1288,172 @@ fn start_all<'a>(
         report.ready.push((svc.name.clone(), secs));
     }
     Ok(())
+}
+
+/// The service's log file, opened for appending, for its stdout and stderr.
+fn open_log(log: &Path) -> Result<(std::fs::File, std::fs::File), ServicesError> {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(io_err(format!("opening {}", log.display())))?;
+    let err = out.try_clone().map_err(io_err("log"))?;
+    Ok((out, err))
+}
+
+/// Run `svc`'s first-start steps in order, each to completion, skipping those whose
+/// `creates` path exists in the image.
+fn first_start(
+    spec: &RunSpec,
+    sandbox: &Sandbox,
+    users: &BTreeMap<String, User>,
+    svc: &ServiceSpec,
+    log: &Path,
+    reporter: &dyn crate::report::Reporter,
+) -> Result<(), ServicesError> {
+    for f in &svc.first_start {
+        if let Some(c) = &f.creates {
+            if exists_in_root(spec.rootfs, c) {
+                reporter.info(&format!(
+                    "{}: first-start `{}` skipped: {c} exists",
+                    svc.name,
+                    f.run.join(" ")
+                ));
+                continue;
+            }
+        }
+        let u = &users[&f.user];
+        reporter.info(&format!(
+            "{}: first-start `{}` as {}",
+            svc.name,
+            f.run.join(" "),
+            u.name
+        ));
+        let env = process_env(&spec.image_env, u, &svc.env);
+        let (out, err) = open_log(log)?;
+        let status = sandbox
+            .command(u, "/", &f.run, &env)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .status()
+            .map_err(io_err("running relsign __enter"))?;
+        if !status.success() {
+            return Err(failure(
+                spec,
+                svc,
+                log,
+                format!(
+                    "did not start: first-start `{}` failed ({})",
+                    f.run.join(" "),
+                    describe(status)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How the service last started is probed: its probe, run as its user with its environment,
+/// and when it started.
+struct Readiness<'r> {
+    probe: &'r Probe,
+    user: &'r User,
+    env: &'r [(String, String)],
+    since: Instant,
+}
+
+/// Wait until the last service of `running` is ready: an error when it or one started
+/// before stops, when its ready-timeout passes, or on a stop signal.
+fn wait_ready(
+    spec: &RunSpec,
+    sandbox: &Sandbox,
+    running: &mut [Running],
+    ready: &Readiness,
+    reporter: &dyn crate::report::Reporter,
+) -> Result<(), ServicesError> {
+    let n = running.len();
+    let (earlier, last) = running.split_at_mut(n - 1);
+    let r = &mut last[0];
+    let svc = r.spec;
+    let probe = ready.probe;
+    let mut next_note = 5;
+    loop {
+        if r.pid.is_none() {
+            r.pid = service_pid(r.child.id());
+        }
+        // A service started before may die while this one starts (uwsgi when its
+        // application fails to load): name it, not the one waiting for it.
+        for e in earlier.iter_mut() {
+            if let Some(s) = e.child.try_wait().map_err(io_err("waiting"))? {
+                e.exited = Some(s);
+                return Err(failure(
+                    spec,
+                    e.spec,
+                    &e.log,
+                    format!(
+                        "stopped on its own ({}) while `{}` was starting",
+                        describe(s),
+                        svc.name
+                    ),
+                ));
+            }
+        }
+        if let Some(s) = r.child.try_wait().map_err(io_err("waiting"))? {
+            r.exited = Some(s);
+            return Err(failure(
+                spec,
+                svc,
+                &r.log,
+                format!("exited before it was ready ({})", describe(s)),
+            ));
+        }
+        if sandbox.probe(probe, ready.user, ready.env).unwrap_or(false) {
+            return Ok(());
+        }
+        let waited = ready.since.elapsed().as_secs();
+        if waited >= svc.ready_timeout {
+            return Err(failure(
+                spec,
+                svc,
+                &r.log,
+                format!(
+                    "was not ready within {} s (ready: {probe})",
+                    svc.ready_timeout
+                ),
+            ));
+        }
+        if spec.stop.load(Ordering::SeqCst) != 0 {
+            return Err(ServicesError::Message(format!(
+                "interrupted while waiting for {}",
+                svc.name
+            )));
+        }
+        if waited >= next_note {
+            reporter.info(&format!(
+                "{}: waiting for {probe} ({waited} s of {})",
+                svc.name, svc.ready_timeout
+            ));
+            next_note += 5;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A process's uid and its pid in the sandbox, from /proc (`?` when unknown).
+fn pid_ids(pid: Option<i32>) -> (String, String) {
+    match pid {
+        Some(p) => (
+            proc_status(p, "Uid")
+                .and_then(|u| u.split_whitespace().next().map(str::to_string))
+                .unwrap_or_else(|| "?".into()),
+            proc_status(p, "NSpid")
+                .and_then(|v| v.split_whitespace().last().map(str::to_string))
+                .unwrap_or_else(|| "?".into()),
+        ),
+        None => ("?".into(), "?".into()),
+    }
 }
 
 /// COMMAND's exit code, or (without one) None after a stop signal. A service that dies

@@ -146,249 +146,418 @@ pub fn extract_tar(
     opts: &ExtractOptions,
 ) -> Result<Vec<ExtractedEntry>, ArchiveError> {
     crate::fsutil::create_dir_all(dest)?;
-    let an = opts.archive_name.as_str();
-    let io_err = |source: io::Error| ArchiveError::Io {
-        archive: an.to_string(),
-        source,
-    };
     let mut ar = tar::Archive::new(reader);
-    let mut out: Vec<ExtractedEntry> = Vec::new();
-    let mut files: HashMap<Vec<String>, Sha256Hex> = HashMap::new();
-    let mut dirs: Vec<(PathBuf, u32)> = Vec::new();
-    let mut total_bytes = 0u64;
-    let mut count = 0u64;
-    let ratio_cap = opts
-        .input_size
-        .map(|n| n.saturating_mul(opts.max_ratio).max(RATIO_FLOOR));
-    for entry in ar.entries().map_err(io_err)? {
-        let mut entry = entry.map_err(io_err)?;
-        count += 1;
-        if count > opts.max_entries {
+    let mut x = Extraction::new(dest, opts);
+    for entry in ar.entries().map_err(|e| x.io_err(e))? {
+        let entry = entry.map_err(|e| x.io_err(e))?;
+        x.entry(entry)?;
+    }
+    x.finish()
+}
+
+/// The state of one extraction: what was written so far and what is left to the end.
+struct Extraction<'o, 'a> {
+    dest: &'o Path,
+    opts: &'o ExtractOptions<'a>,
+    out: Vec<ExtractedEntry>,
+    /// Regular files extracted so far (real components), the only hard-link targets.
+    files: HashMap<Vec<String>, Sha256Hex>,
+    /// Directories and their modes, set at the end.
+    dirs: Vec<(PathBuf, u32)>,
+    total_bytes: u64,
+    count: u64,
+    /// The expansion-ratio cap on `total_bytes`, when the input size is known.
+    ratio_cap: Option<u64>,
+}
+
+/// Where one entry goes: its name after mapping, its real place under `dest`, and what is
+/// there already.
+struct Placement {
+    rel: String,
+    /// Real components of the parent directory under `dest`.
+    parent_real: Vec<String>,
+    /// Real components of the entry under `dest`.
+    target_real: Vec<String>,
+    target: PathBuf,
+    existing: Option<std::fs::Metadata>,
+}
+
+/// Names the archive and entry in errors about one entry.
+struct EntryErr<'e> {
+    archive: &'e str,
+    entry: &'e str,
+}
+
+impl EntryErr<'_> {
+    fn bad(&self, reason: String) -> ArchiveError {
+        ArchiveError::Entry {
+            archive: self.archive.into(),
+            entry: self.entry.into(),
+            reason,
+        }
+    }
+    fn io(&self, source: io::Error) -> ArchiveError {
+        io_error(self.archive, source)
+    }
+}
+
+fn io_error(archive: &str, source: io::Error) -> ArchiveError {
+    ArchiveError::Io {
+        archive: archive.to_string(),
+        source,
+    }
+}
+
+impl<'o, 'a> Extraction<'o, 'a> {
+    fn new(dest: &'o Path, opts: &'o ExtractOptions<'a>) -> Self {
+        Extraction {
+            dest,
+            opts,
+            out: Vec::new(),
+            files: HashMap::new(),
+            dirs: Vec::new(),
+            total_bytes: 0,
+            count: 0,
+            ratio_cap: opts
+                .input_size
+                .map(|n| n.saturating_mul(opts.max_ratio).max(RATIO_FLOOR)),
+        }
+    }
+
+    fn io_err(&self, source: io::Error) -> ArchiveError {
+        io_error(&self.opts.archive_name, source)
+    }
+
+    /// Check, place and write one entry.
+    fn entry<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<(), ArchiveError> {
+        self.count += 1;
+        if self.count > self.opts.max_entries {
             return Err(ArchiveError::Archive {
-                archive: an.into(),
+                archive: self.opts.archive_name.clone(),
                 reason: format!(
                     "more than {} entries; refusing (archive bomb?)",
-                    opts.max_entries
+                    self.opts.max_entries
                 ),
             });
         }
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let bad = |reason: String| ArchiveError::Entry {
-            archive: an.into(),
-            entry: raw.clone(),
-            reason,
+        let e = EntryErr {
+            archive: &self.opts.archive_name,
+            entry: &raw,
         };
-        let etype = entry.header().entry_type();
-        let kind = match etype {
-            tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
-            tar::EntryType::Directory => EntryKind::Dir,
-            tar::EntryType::Symlink => EntryKind::Symlink,
-            tar::EntryType::Link => EntryKind::HardLink,
-            tar::EntryType::XGlobalHeader => continue,
-            tar::EntryType::Char | tar::EntryType::Block => {
-                return Err(bad("device nodes are not allowed".into()));
-            }
-            tar::EntryType::Fifo => return Err(bad("fifos are not allowed".into())),
-            tar::EntryType::GNUSparse => return Err(bad("sparse files are not supported".into())),
-            other => {
-                return Err(bad(format!(
-                    "unsupported entry type {:?}",
-                    other.as_byte() as char
-                )))
-            }
+        let Some(kind) = entry_kind(entry.header().entry_type()).map_err(|r| e.bad(r))? else {
+            return Ok(());
         };
         let name = String::from_utf8(entry.path_bytes().into_owned())
-            .map_err(|_| bad("the name is not valid UTF-8".into()))?;
-        let Some(rel) = map_name(&name, opts).map_err(&bad)? else {
-            continue;
+            .map_err(|_| e.bad("the name is not valid UTF-8".into()))?;
+        let Some(rel) = map_name(&name, self.opts).map_err(|r| e.bad(r))? else {
+            return Ok(());
         };
-        let comps: Vec<String> = rel.split('/').map(str::to_string).collect();
         let mode = entry
             .header()
             .mode()
-            .map_err(|e| bad(format!("bad mode field: {e}")))?;
-        let owner = if opts.owners {
-            let h = entry.header();
-            let uid = h.uid().map_err(|e| bad(format!("bad uid field: {e}")))?;
-            let gid = h.gid().map_err(|e| bad(format!("bad gid field: {e}")))?;
-            match (u32::try_from(uid), u32::try_from(gid)) {
-                (Ok(u), Ok(g)) => Some((u, g)),
-                _ => return Err(bad(format!("owner {uid}:{gid} is out of range"))),
-            }
-        } else {
-            None
-        };
-        let (parent, last) = comps.split_at(comps.len() - 1);
-        let parent_real = resolve(dest, parent, true).map_err(&bad)?;
-        ensure_dirs(dest, &parent_real).map_err(&bad)?;
-        let mut target_real = parent_real.clone();
-        target_real.push(last[0].clone());
-        let target = join(dest, &target_real);
-        let existing = std::fs::symlink_metadata(&target).ok();
+            .map_err(|err| e.bad(format!("bad mode field: {err}")))?;
+        let owner = entry_owner(entry.header(), self.opts.owners).map_err(|r| e.bad(r))?;
+        let place = self.place(rel).map_err(|r| e.bad(r))?;
         let mut rec = ExtractedEntry {
-            path: rel.clone(),
+            path: place.rel.clone(),
             kind,
             size: 0,
             mode: 0,
             link_target: None,
             sha256: None,
         };
-        // As dpkg does: a directory entry where a symlink to a directory (inside dest) already
-        // exists keeps the symlink (merged-/usr style links stay links).
-        if kind == EntryKind::Dir
-            && existing
-                .as_ref()
-                .is_some_and(|m| m.file_type().is_symlink())
-        {
-            if let Ok(real) = resolve(dest, &target_real, true) {
-                if std::fs::symlink_metadata(join(dest, &real)).is_ok_and(|m| m.is_dir()) {
-                    rec.mode = (mode & 0o1777) | 0o700;
-                    out.push(rec);
-                    continue;
-                }
-            }
+        if kind == EntryKind::Dir && self.keeps_dir_symlink(&place) {
+            rec.mode = dir_mode(mode);
+            self.out.push(rec);
+            return Ok(());
         }
-        if let Some(meta) = &existing {
-            let both_dirs = meta.is_dir() && kind == EntryKind::Dir;
-            if !both_dirs {
-                if meta.is_dir() {
-                    return Err(bad(format!("{} exists as a directory", target.display())));
-                }
-                if opts.overwrite == Overwrite::Refuse {
-                    return Err(bad(format!("{} already exists", target.display())));
-                }
-                std::fs::remove_file(&target)
-                    .map_err(|e| bad(format!("removing {}: {e}", target.display())))?;
-            }
+        if let Some(meta) = &place.existing {
+            clear_existing(meta, kind, &place.target, self.opts.overwrite).map_err(|r| e.bad(r))?;
         }
         match kind {
-            EntryKind::Dir => {
-                if existing.is_none() {
-                    std::fs::create_dir(&target)
-                        .map_err(|e| bad(format!("creating {}: {e}", target.display())))?;
-                }
-                rec.mode = (mode & 0o1777) | 0o700;
-                if let Some((u, g)) = owner {
-                    std::os::unix::fs::lchown(&target, Some(u), Some(g))
-                        .map_err(|e| bad(format!("chown {}: {e}", target.display())))?;
-                }
-                dirs.push((target, rec.mode));
-            }
-            EntryKind::File => {
-                let size = entry.size();
-                total_bytes = total_bytes.saturating_add(size);
-                if total_bytes > opts.max_bytes {
-                    return Err(bad(format!(
-                        "the archive holds more than {} bytes of files; refusing (archive bomb?)",
-                        opts.max_bytes
-                    )));
-                }
-                if let (Some(cap), Some(n)) = (ratio_cap, opts.input_size) {
-                    if total_bytes > cap {
-                        return Err(bad(format!(
-                            "the files expand to more than {cap} bytes from {n} bytes of input \
-                             (over {}:1); refusing (archive bomb?)",
-                            opts.max_ratio
-                        )));
-                    }
-                }
-                let f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&target)
-                    .map_err(|e| bad(format!("creating {}: {e}", target.display())))?;
-                let mut w = HashingWriter::new(io::BufWriter::new(f));
-                let n = io::copy(&mut (&mut entry).take(size), &mut w).map_err(io_err)?;
-                if n != size {
-                    return Err(bad(format!(
-                        "truncated: expected={size} bytes, got={n} bytes"
-                    )));
-                }
-                let (bw, digest, _) = w.finish();
-                let f = bw.into_inner().map_err(|e| io_err(e.into_error()))?;
-                rec.mode = mode & 0o777;
-                if let Some((u, g)) = owner {
-                    std::os::unix::fs::fchown(&f, Some(u), Some(g)).map_err(io_err)?;
-                }
-                f.set_permissions(std::fs::Permissions::from_mode(rec.mode))
-                    .map_err(io_err)?;
-                rec.size = size;
-                files.insert(target_real.clone(), digest.clone());
-                rec.sha256 = Some(digest);
-            }
-            EntryKind::Symlink => {
-                let link = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| bad("symlink without a target".into()))?
-                    .into_owned();
-                let link = String::from_utf8(link)
-                    .map_err(|_| bad("the symlink target is not valid UTF-8".into()))?;
-                if link.is_empty() {
-                    return Err(bad("symlink with an empty target".into()));
-                }
-                if link.len() > MAX_PATH_BYTES {
-                    return Err(bad(format!(
-                        "the symlink target is {} bytes long, over the limit of {MAX_PATH_BYTES}",
-                        link.len()
-                    )));
-                }
-                check_link_target(&parent_real, &link)
-                    .map_err(|why| bad(format!("symlink target {link:?} {why}; refusing")))?;
-                std::os::unix::fs::symlink(&link, &target)
-                    .map_err(|e| bad(format!("creating symlink {}: {e}", target.display())))?;
-                if let Some((u, g)) = owner {
-                    std::os::unix::fs::lchown(&target, Some(u), Some(g))
-                        .map_err(|e| bad(format!("chown {}: {e}", target.display())))?;
-                }
-                rec.mode = 0o777;
-                rec.link_target = Some(link);
-            }
-            EntryKind::HardLink => {
-                let link = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| bad("hard link without a target".into()))?
-                    .into_owned();
-                let link = String::from_utf8(link)
-                    .map_err(|_| bad("the hard-link target is not valid UTF-8".into()))?;
-                let Some(lrel) = map_name(&link, opts)
-                    .map_err(|why| bad(format!("hard-link target {link:?}: {why}")))?
-                else {
-                    return Err(bad(format!(
-                        "hard-link target {link:?} is outside the extracted tree"
-                    )));
-                };
-                let lcomps: Vec<String> = lrel.split('/').map(str::to_string).collect();
-                let lreal = resolve(dest, &lcomps, false)
-                    .map_err(|why| bad(format!("hard-link target {link:?}: {why}")))?;
-                let Some(digest) = files.get(&lreal).cloned() else {
-                    return Err(bad(format!(
-                        "hard-link target {link:?} is not a file extracted earlier from this archive"
-                    )));
-                };
-                let src = join(dest, &lreal);
-                std::fs::hard_link(&src, &target).map_err(|e| {
-                    bad(format!(
-                        "linking {} to {}: {e}",
-                        target.display(),
-                        src.display()
-                    ))
-                })?;
-                let meta = std::fs::symlink_metadata(&target).map_err(io_err)?;
-                rec.size = meta.len();
-                rec.mode = meta.permissions().mode() & 0o7777;
-                rec.link_target = Some(lrel);
-                files.insert(target_real.clone(), digest.clone());
-                rec.sha256 = Some(digest);
-            }
+            EntryKind::Dir => self.make_dir(&e, &place, mode, owner, &mut rec)?,
+            EntryKind::File => self.write_file(&e, &mut entry, &place, mode, owner, &mut rec)?,
+            EntryKind::Symlink => write_symlink(&e, &entry, &place, owner, &mut rec)?,
+            EntryKind::HardLink => self.write_hard_link(&e, &entry, &place, &mut rec)?,
         }
-        out.push(rec);
+        self.out.push(rec);
+        Ok(())
     }
-    // Directory modes last (children first), so a read-only directory does not stop extraction.
-    for (p, m) in dirs.iter().rev() {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(*m))
-            .map_err(crate::fsutil::err("chmod", p))?;
+
+    /// Resolve the entry's parent inside `dest` (creating it) and look at what is there.
+    fn place(&self, rel: String) -> Result<Placement, String> {
+        let comps: Vec<String> = rel.split('/').map(str::to_string).collect();
+        let (parent, last) = comps.split_at(comps.len() - 1);
+        let parent_real = resolve(self.dest, parent, true)?;
+        ensure_dirs(self.dest, &parent_real)?;
+        let mut target_real = parent_real.clone();
+        target_real.push(last[0].clone());
+        let target = join(self.dest, &target_real);
+        let existing = std::fs::symlink_metadata(&target).ok();
+        Ok(Placement {
+            rel,
+            parent_real,
+            target_real,
+            target,
+            existing,
+        })
     }
-    Ok(out)
+
+    /// As dpkg does: a directory entry where a symlink to a directory (inside dest) already
+    /// exists keeps the symlink (merged-/usr style links stay links).
+    fn keeps_dir_symlink(&self, place: &Placement) -> bool {
+        if !place
+            .existing
+            .as_ref()
+            .is_some_and(|m| m.file_type().is_symlink())
+        {
+            return false;
+        }
+        match resolve(self.dest, &place.target_real, true) {
+            Ok(real) => std::fs::symlink_metadata(join(self.dest, &real)).is_ok_and(|m| m.is_dir()),
+            Err(_) => false,
+        }
+    }
+
+    fn make_dir(
+        &mut self,
+        e: &EntryErr,
+        place: &Placement,
+        mode: u32,
+        owner: Option<(u32, u32)>,
+        rec: &mut ExtractedEntry,
+    ) -> Result<(), ArchiveError> {
+        let target = &place.target;
+        if place.existing.is_none() {
+            std::fs::create_dir(target)
+                .map_err(|err| e.bad(format!("creating {}: {err}", target.display())))?;
+        }
+        rec.mode = dir_mode(mode);
+        if let Some((u, g)) = owner {
+            std::os::unix::fs::lchown(target, Some(u), Some(g))
+                .map_err(|err| e.bad(format!("chown {}: {err}", target.display())))?;
+        }
+        self.dirs.push((target.clone(), rec.mode));
+        Ok(())
+    }
+
+    /// Count the file's bytes against the caps, then write it with `O_EXCL` and hash it.
+    fn write_file<R: Read>(
+        &mut self,
+        e: &EntryErr,
+        entry: &mut tar::Entry<'_, R>,
+        place: &Placement,
+        mode: u32,
+        owner: Option<(u32, u32)>,
+        rec: &mut ExtractedEntry,
+    ) -> Result<(), ArchiveError> {
+        let size = entry.size();
+        self.total_bytes = self.total_bytes.saturating_add(size);
+        check_file_bytes(self.total_bytes, self.ratio_cap, self.opts).map_err(|r| e.bad(r))?;
+        let target = &place.target;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(target)
+            .map_err(|err| e.bad(format!("creating {}: {err}", target.display())))?;
+        let mut w = HashingWriter::new(io::BufWriter::new(f));
+        let n = io::copy(&mut entry.take(size), &mut w).map_err(|err| e.io(err))?;
+        if n != size {
+            return Err(e.bad(format!("truncated: expected={size} bytes, got={n} bytes")));
+        }
+        let (bw, digest, _) = w.finish();
+        let f = bw.into_inner().map_err(|err| e.io(err.into_error()))?;
+        rec.mode = mode & 0o777;
+        if let Some((u, g)) = owner {
+            std::os::unix::fs::fchown(&f, Some(u), Some(g)).map_err(|err| e.io(err))?;
+        }
+        f.set_permissions(std::fs::Permissions::from_mode(rec.mode))
+            .map_err(|err| e.io(err))?;
+        rec.size = size;
+        self.files.insert(place.target_real.clone(), digest.clone());
+        rec.sha256 = Some(digest);
+        Ok(())
+    }
+
+    /// A hard link to a regular file this archive extracted earlier.
+    fn write_hard_link<R: Read>(
+        &mut self,
+        e: &EntryErr,
+        entry: &tar::Entry<'_, R>,
+        place: &Placement,
+        rec: &mut ExtractedEntry,
+    ) -> Result<(), ArchiveError> {
+        let link = entry
+            .link_name_bytes()
+            .ok_or_else(|| e.bad("hard link without a target".into()))?
+            .into_owned();
+        let link = String::from_utf8(link)
+            .map_err(|_| e.bad("the hard-link target is not valid UTF-8".into()))?;
+        let Some(lrel) = map_name(&link, self.opts)
+            .map_err(|why| e.bad(format!("hard-link target {link:?}: {why}")))?
+        else {
+            return Err(e.bad(format!(
+                "hard-link target {link:?} is outside the extracted tree"
+            )));
+        };
+        let lcomps: Vec<String> = lrel.split('/').map(str::to_string).collect();
+        let lreal = resolve(self.dest, &lcomps, false)
+            .map_err(|why| e.bad(format!("hard-link target {link:?}: {why}")))?;
+        let Some(digest) = self.files.get(&lreal).cloned() else {
+            return Err(e.bad(format!(
+                "hard-link target {link:?} is not a file extracted earlier from this archive"
+            )));
+        };
+        let src = join(self.dest, &lreal);
+        let target = &place.target;
+        std::fs::hard_link(&src, target).map_err(|err| {
+            e.bad(format!(
+                "linking {} to {}: {err}",
+                target.display(),
+                src.display()
+            ))
+        })?;
+        let meta = std::fs::symlink_metadata(target).map_err(|err| e.io(err))?;
+        rec.size = meta.len();
+        rec.mode = meta.permissions().mode() & 0o7777;
+        rec.link_target = Some(lrel);
+        self.files.insert(place.target_real.clone(), digest.clone());
+        rec.sha256 = Some(digest);
+        Ok(())
+    }
+
+    /// Directory modes last (children first), so a read-only directory does not stop
+    /// extraction.
+    fn finish(self) -> Result<Vec<ExtractedEntry>, ArchiveError> {
+        for (p, m) in self.dirs.iter().rev() {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(*m))
+                .map_err(crate::fsutil::err("chmod", p))?;
+        }
+        Ok(self.out)
+    }
+}
+
+/// What kind of entry this is, `None` for a global header (skipped), an error for the kinds
+/// refused.
+fn entry_kind(etype: tar::EntryType) -> Result<Option<EntryKind>, String> {
+    Ok(Some(match etype {
+        tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
+        tar::EntryType::Directory => EntryKind::Dir,
+        tar::EntryType::Symlink => EntryKind::Symlink,
+        tar::EntryType::Link => EntryKind::HardLink,
+        tar::EntryType::XGlobalHeader => return Ok(None),
+        tar::EntryType::Char | tar::EntryType::Block => {
+            return Err("device nodes are not allowed".into());
+        }
+        tar::EntryType::Fifo => return Err("fifos are not allowed".into()),
+        tar::EntryType::GNUSparse => return Err("sparse files are not supported".into()),
+        other => {
+            return Err(format!(
+                "unsupported entry type {:?}",
+                other.as_byte() as char
+            ))
+        }
+    }))
+}
+
+/// The header's numeric owner, when `owners` asks for it.
+fn entry_owner(h: &tar::Header, owners: bool) -> Result<Option<(u32, u32)>, String> {
+    if !owners {
+        return Ok(None);
+    }
+    let uid = h.uid().map_err(|e| format!("bad uid field: {e}"))?;
+    let gid = h.gid().map_err(|e| format!("bad gid field: {e}"))?;
+    match (u32::try_from(uid), u32::try_from(gid)) {
+        (Ok(u), Ok(g)) => Ok(Some((u, g))),
+        _ => Err(format!("owner {uid}:{gid} is out of range")),
+    }
+}
+
+/// A directory's mode: sticky kept, setuid and setgid cleared, the owner given `rwx`.
+fn dir_mode(mode: u32) -> u32 {
+    (mode & 0o1777) | 0o700
+}
+
+/// The files so far (`total_bytes`) are within the byte cap and the expansion ratio.
+fn check_file_bytes(
+    total_bytes: u64,
+    ratio_cap: Option<u64>,
+    opts: &ExtractOptions,
+) -> Result<(), String> {
+    if total_bytes > opts.max_bytes {
+        return Err(format!(
+            "the archive holds more than {} bytes of files; refusing (archive bomb?)",
+            opts.max_bytes
+        ));
+    }
+    if let (Some(cap), Some(n)) = (ratio_cap, opts.input_size) {
+        if total_bytes > cap {
+            return Err(format!(
+                "the files expand to more than {cap} bytes from {n} bytes of input \
+                 (over {}:1); refusing (archive bomb?)",
+                opts.max_ratio
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Make room for an entry where `meta` exists: two directories merge; a directory is never
+/// replaced; anything else is removed, unless overwrites are refused.
+fn clear_existing(
+    meta: &std::fs::Metadata,
+    kind: EntryKind,
+    target: &Path,
+    overwrite: Overwrite,
+) -> Result<(), String> {
+    if meta.is_dir() && kind == EntryKind::Dir {
+        return Ok(());
+    }
+    if meta.is_dir() {
+        return Err(format!("{} exists as a directory", target.display()));
+    }
+    if overwrite == Overwrite::Refuse {
+        return Err(format!("{} already exists", target.display()));
+    }
+    std::fs::remove_file(target).map_err(|e| format!("removing {}: {e}", target.display()))
+}
+
+/// A symlink whose target, resolved lexically from its directory, stays inside `dest`.
+fn write_symlink<R: Read>(
+    e: &EntryErr,
+    entry: &tar::Entry<'_, R>,
+    place: &Placement,
+    owner: Option<(u32, u32)>,
+    rec: &mut ExtractedEntry,
+) -> Result<(), ArchiveError> {
+    let link = entry
+        .link_name_bytes()
+        .ok_or_else(|| e.bad("symlink without a target".into()))?
+        .into_owned();
+    let link = String::from_utf8(link)
+        .map_err(|_| e.bad("the symlink target is not valid UTF-8".into()))?;
+    if link.is_empty() {
+        return Err(e.bad("symlink with an empty target".into()));
+    }
+    if link.len() > MAX_PATH_BYTES {
+        return Err(e.bad(format!(
+            "the symlink target is {} bytes long, over the limit of {MAX_PATH_BYTES}",
+            link.len()
+        )));
+    }
+    check_link_target(&place.parent_real, &link)
+        .map_err(|why| e.bad(format!("symlink target {link:?} {why}; refusing")))?;
+    let target = &place.target;
+    std::os::unix::fs::symlink(&link, target)
+        .map_err(|err| e.bad(format!("creating symlink {}: {err}", target.display())))?;
+    if let Some((u, g)) = owner {
+        std::os::unix::fs::lchown(target, Some(u), Some(g))
+            .map_err(|err| e.bad(format!("chown {}: {err}", target.display())))?;
+    }
+    rec.mode = 0o777;
+    rec.link_target = Some(link);
+    Ok(())
 }
 
 fn join(root: &Path, comps: &[String]) -> PathBuf {

@@ -213,21 +213,7 @@ fn configure_debian_tree(
     if !spec.scripts {
         write_users(root, spec)?;
     }
-
-    // Alternatives.
-    for (link, target) in &spec.alternatives {
-        let p = root.join(link.trim_start_matches('/'));
-        if let Some(parent) = p.parent() {
-            fsutil::create_dir_all(parent)?;
-        }
-        if p.symlink_metadata().is_ok() {
-            std::fs::remove_file(&p).map_err(fsutil::err("remove", &p))?;
-        }
-        std::os::unix::fs::symlink(target, &p).map_err(fsutil::err("create symlink", &p))?;
-    }
-
-    // The CA bundle update-ca-certificates would build: every certificate under
-    // /usr/share/ca-certificates, in sorted order.
+    write_alternatives(root, spec)?;
     if spec.ca_certificates && spec.scripts {
         // update-ca-certificates ran in ca-certificates' postinst.
         let b = root.join("etc/ssl/certs/ca-certificates.crt");
@@ -238,41 +224,67 @@ fn configure_debian_tree(
             )));
         }
     } else if spec.ca_certificates {
-        let dir = root.join("usr/share/ca-certificates");
-        if !dir.is_dir() {
-            return Err(BuildError::Message(format!("{}: image.ca-certificates is set but the image has no /usr/share/ca-certificates; add `ca-certificates` to image.packages", "recipe")));
-        }
-        let mut certs = Vec::new();
-        fn walk(d: &Path, out: &mut Vec<PathBuf>) -> Result<(), BuildError> {
-            for e in std::fs::read_dir(d).map_err(fsutil::err("read directory", d))? {
-                let p = e.map_err(fsutil::err("read directory", d))?.path();
-                if p.is_dir() {
-                    walk(&p, out)?;
-                } else if p.extension().map(|x| x == "crt").unwrap_or(false) {
-                    out.push(p);
-                }
-            }
-            Ok(())
-        }
-        walk(&dir, &mut certs)?;
-        certs.sort();
-        let mut bundle = Vec::new();
-        for c in &certs {
-            let mut b = fsutil::read(c)?;
-            if !b.ends_with(b"\n") {
-                b.push(b'\n');
-            }
-            bundle.extend(b);
-        }
-        write(
-            &root.join("etc/ssl/certs/ca-certificates.crt"),
-            &bundle,
-            0o644,
-        )?;
-        reporter.info(&format!("CA bundle: {} certificates", certs.len()));
+        write_ca_bundle(root, reporter)?;
     }
+    write_os_release(root, suite)?;
+    clear_volatile(root, spec.scripts)
+}
 
-    // os-release and debian_version, when base-files did not provide them.
+/// The recipe's alternatives: symlinks, replacing what is there.
+fn write_alternatives(root: &Path, spec: &ImageSpec) -> Result<(), BuildError> {
+    for (link, target) in &spec.alternatives {
+        let p = root.join(link.trim_start_matches('/'));
+        if let Some(parent) = p.parent() {
+            fsutil::create_dir_all(parent)?;
+        }
+        if p.symlink_metadata().is_ok() {
+            std::fs::remove_file(&p).map_err(fsutil::err("remove", &p))?;
+        }
+        std::os::unix::fs::symlink(target, &p).map_err(fsutil::err("create symlink", &p))?;
+    }
+    Ok(())
+}
+
+/// The CA bundle update-ca-certificates would build: every certificate under
+/// /usr/share/ca-certificates, in sorted order.
+fn write_ca_bundle(root: &Path, reporter: &dyn Reporter) -> Result<(), BuildError> {
+    let dir = root.join("usr/share/ca-certificates");
+    if !dir.is_dir() {
+        return Err(BuildError::Message(format!("{}: image.ca-certificates is set but the image has no /usr/share/ca-certificates; add `ca-certificates` to image.packages", "recipe")));
+    }
+    let mut certs = Vec::new();
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) -> Result<(), BuildError> {
+        for e in std::fs::read_dir(d).map_err(fsutil::err("read directory", d))? {
+            let p = e.map_err(fsutil::err("read directory", d))?.path();
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if p.extension().map(|x| x == "crt").unwrap_or(false) {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    walk(&dir, &mut certs)?;
+    certs.sort();
+    let mut bundle = Vec::new();
+    for c in &certs {
+        let mut b = fsutil::read(c)?;
+        if !b.ends_with(b"\n") {
+            b.push(b'\n');
+        }
+        bundle.extend(b);
+    }
+    write(
+        &root.join("etc/ssl/certs/ca-certificates.crt"),
+        &bundle,
+        0o644,
+    )?;
+    reporter.info(&format!("CA bundle: {} certificates", certs.len()));
+    Ok(())
+}
+
+/// os-release and debian_version, when base-files did not provide them.
+fn write_os_release(root: &Path, suite: &str) -> Result<(), BuildError> {
     if root.join("etc/os-release").symlink_metadata().is_err()
         && root.join("usr/lib/os-release").symlink_metadata().is_err()
     {
@@ -290,12 +302,15 @@ fn configure_debian_tree(
             0o644,
         )?;
     }
+    Ok(())
+}
 
-    // Volatile files: an empty machine-id, no logs, no caches. (With scripts, logs and caches
-    // were normalized by debian::scripts: caches such as fontconfig's and debconf's database
-    // are the scripts' work and stay.)
+/// Volatile files: an empty machine-id, no logs, no caches. (With scripts, logs and caches
+/// were normalized by debian::scripts: caches such as fontconfig's and debconf's database
+/// are the scripts' work and stay.) /tmp and /var/tmp sticky and world-writable.
+fn clear_volatile(root: &Path, scripts: bool) -> Result<(), BuildError> {
     write(&root.join("etc/machine-id"), b"", 0o444)?;
-    let volatile: &[&str] = if spec.scripts {
+    let volatile: &[&str] = if scripts {
         &["var/lib/apt/lists", "tmp", "var/tmp", "run"]
     } else {
         &[
@@ -435,13 +450,93 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
         .ok_or_else(|| BuildError::Message("no [image] in the recipe".into()))?;
 
     // 1. Debian tree.
+    let debs = inp.work.join("image-debs");
+    let mut owners = debian_tree(inp, &toolchain, &debs, reporter)?;
+    let py_bin = format!("usr/bin/python{python}");
+    if spec.wheels && debs.join(&py_bin).symlink_metadata().is_err() {
+        return Err(BuildError::Message(format!(
+            "image {}: /{py_bin} is not in the image; add python3 to image.packages",
+            spec.name
+        )));
+    }
+
+    // 2. Venv tree.
+    let venv_root = inp.work.join("image-venv");
+    let installed = venv_tree(inp, &venv_root)?;
+    reporter.info(&format!("venv {}: {installed} wheels installed", spec.venv));
+
+    // 3. App tree.
+    let app = inp.work.join("image-app");
+    app_tree(inp, &debs, &app, &mut owners)?;
+
+    // 4. Layers, config, manifest, index.
+    let layout = Layout::create(inp.out)?;
+    if let Some(u) = &spec.user {
+        let home = u
+            .home
+            .clone()
+            .unwrap_or_else(|| format!("/home/{}", u.name));
+        owners.insert(
+            home.trim_start_matches('/').to_string(),
+            (u.uid, u.gid.unwrap_or(u.uid)),
+        );
+    }
+    let created = rfc3339(inp.epoch);
+    let mut trees: Vec<(&Path, String)> = vec![
+        (
+            &debs,
+            format!(
+                "relsign: {} Debian packages ({} {})",
+                inp.lock.packages.len(),
+                toolchain.suite,
+                toolchain.architecture
+            ),
+        ),
+        (
+            &venv_root,
+            format!("relsign: venv {} with {installed} wheels", spec.venv),
+        ),
+    ];
+    if !spec.files.is_empty() {
+        trees.push((&app, format!("relsign: {} app files", spec.files.len())));
+    }
+    let mut layers = Vec::new();
+    let mut diff_ids = Vec::new();
+    let mut history = Vec::new();
+    for (tree, what) in trees {
+        reporter.step(&format!("image {}: layer: {what}", spec.name));
+        let l = write_layer(&layout, tree, inp.epoch, compression, &owners)?;
+        reporter.info(&format!(
+            "{} ({} bytes, {} entries)",
+            l.descriptor.digest, l.descriptor.size, l.entries
+        ));
+        layers.push(l.descriptor);
+        diff_ids.push(l.diff_id);
+        history.push(History {
+            created: created.clone(),
+            created_by: what,
+        });
+    }
+    let config = image_config(inp, &toolchain, created, diff_ids, history);
+    write_manifest(inp, &layout, &config, layers)
+}
+
+/// The Debian tree in `debs`: the locked .debs extracted, with `image.scripts` their
+/// maintainer scripts run (and the recipe's user made), then configured declaratively. The
+/// owners the scripts left (none without scripts), by path.
+fn debian_tree(
+    inp: &ImageInputs,
+    toolchain: &crate::recipe::Toolchain,
+    debs: &Path,
+    reporter: &dyn Reporter,
+) -> Result<BTreeMap<String, (u32, u32)>, BuildError> {
+    let spec = inp.spec;
     reporter.step(&format!(
         "image {}: assembling {} locked .debs",
         spec.name,
         inp.lock.packages.len()
     ));
-    let debs = inp.work.join("image-debs");
-    crate::build::rootfs::assemble_rootfs(inp.lock, inp.store, &debs, reporter).map_err(|e| {
+    crate::build::rootfs::assemble_rootfs(inp.lock, inp.store, debs, reporter).map_err(|e| {
         BuildError::Other {
             context: "assembling the image rootfs".into(),
             source: Box::new(e),
@@ -455,7 +550,7 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
                 spec.name
             )))?;
         crate::build::scripts::run_maintainer_scripts(
-            &debs,
+            debs,
             inp.lock,
             inp.store,
             inp.epoch,
@@ -468,26 +563,24 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
             source: Box::new(e),
         })?;
         if let Some(u) = &spec.user {
-            add_user_with_scripts(&debs, u, inp.epoch)?;
+            add_user_with_scripts(debs, u, inp.epoch)?;
         }
     }
-    configure_debian_tree(&debs, spec, &toolchain.suite, reporter)?;
+    configure_debian_tree(debs, spec, &toolchain.suite, reporter)?;
     if spec.scripts {
         // Owners as the scripts left them (users they made, files they handed over).
-        disk_owners(&debs, &debs, &mut owners)?;
+        disk_owners(debs, debs, &mut owners)?;
     }
-    let py_bin = format!("usr/bin/python{python}");
-    if spec.wheels && debs.join(&py_bin).symlink_metadata().is_err() {
-        return Err(BuildError::Message(format!(
-            "image {}: /{py_bin} is not in the image; add python3 to image.packages",
-            spec.name
-        )));
-    }
+    Ok(owners)
+}
 
-    // 2. Venv tree.
-    let venv_root = inp.work.join("image-venv");
+/// The venv tree in `venv_root`, with the built wheels and the locked runtime wheels when
+/// `image.wheels`: how many were installed.
+fn venv_tree(inp: &ImageInputs, venv_root: &Path) -> Result<usize, BuildError> {
+    let spec = inp.spec;
+    let python = &inp.recipe.file.python.version;
     let mut venv = Venv::create(
-        &venv_root,
+        venv_root,
         &spec.venv,
         python,
         &python_full_version(inp.lock, python),
@@ -504,13 +597,22 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
             installed += 1;
         }
     }
-    reporter.info(&format!("venv {}: {installed} wheels installed", spec.venv));
+    Ok(installed)
+}
 
-    // 3. App tree.
-    let app = inp.work.join("image-app");
-    fsutil::create_dir_all(&app)?;
+/// The app tree in `app`: `[[image.dirs]]`, then `[[image.files]]` (from the recipe's
+/// directory or an upstream archive); their owners (names resolved in the Debian tree
+/// `debs`) go into `owners`, a copied directory's for everything below it.
+fn app_tree(
+    inp: &ImageInputs,
+    debs: &Path,
+    app: &Path,
+    owners: &mut BTreeMap<String, (u32, u32)>,
+) -> Result<(), BuildError> {
+    let spec = inp.spec;
+    fsutil::create_dir_all(app)?;
     let mut unpacked: BTreeMap<String, PathBuf> = BTreeMap::new();
-    let ids = ImageIds::read(&debs)?;
+    let ids = ImageIds::read(debs)?;
     let mut app_owners: Vec<(PathBuf, (u32, u32))> = Vec::new();
     for (i, d) in spec.dirs.iter().enumerate() {
         let field = format!("image.dirs[{i}]");
@@ -544,104 +646,84 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
                 .map_err(|e| BuildError::Message(e.to_string()))?;
             unpacked.insert(name.clone(), d);
         }
-        // Never through a symlink of the archive: a link to a host path would copy a file of
-        // the build machine into the image. (Links inside a copied directory stay links.)
-        let mut src = unpacked[name].clone();
-        for c in f.src.components() {
-            src.push(c);
-            if std::fs::symlink_metadata(&src).is_ok_and(|m| m.file_type().is_symlink()) {
-                return Err(BuildError::Message(format!(
-                    "image.files: {} is reached through a symlink in archive {name} ({}); name the real path",
-                    f.src.display(),
-                    src.strip_prefix(&unpacked[name]).unwrap_or(&src).display()
-                )));
-            }
-        }
-        let meta = std::fs::symlink_metadata(&src).map_err(|_| {
-            BuildError::Message(format!(
-                "image.files: {} is not in archive {name}",
-                f.src.display()
-            ))
-        })?;
-        if meta.is_dir() {
-            fsutil::copy_tree(&src, &dest)?;
-        } else {
-            let bytes = fsutil::read(&src)?;
-            let archived = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777;
-            write(&dest, &bytes, mode.unwrap_or(archived))?;
-        }
+        copy_from_archive(&unpacked[name], name, &f.src, &dest, mode)?;
     }
-
     // Owners of copied files and trees (everything below a copied directory).
     for (dest, id) in &app_owners {
-        let mut all = vec![dest.clone()];
-        if dest.is_dir() {
-            let mut stack = vec![dest.clone()];
-            while let Some(d) = stack.pop() {
-                for e in std::fs::read_dir(&d).map_err(fsutil::err("read directory", &d))? {
-                    let p = e.map_err(fsutil::err("read directory", &d))?.path();
-                    if p.symlink_metadata().is_ok_and(|m| m.is_dir()) {
-                        stack.push(p.clone());
-                    }
-                    all.push(p);
-                }
-            }
-        }
-        for p in all {
-            let rel = p.strip_prefix(&app).unwrap_or(&p);
+        for p in tree_paths(dest)? {
+            let rel = p.strip_prefix(app).unwrap_or(&p);
             owners.insert(rel.to_string_lossy().into_owned(), *id);
         }
     }
+    Ok(())
+}
 
-    // 4. Layers, config, manifest, index.
-    let layout = Layout::create(inp.out)?;
-    if let Some(u) = &spec.user {
-        let home = u
-            .home
-            .clone()
-            .unwrap_or_else(|| format!("/home/{}", u.name));
-        owners.insert(
-            home.trim_start_matches('/').to_string(),
-            (u.uid, u.gid.unwrap_or(u.uid)),
-        );
+/// Copy `src` of the archive unpacked in `unpacked` (named `name`) to `dest`: a directory
+/// whole, a file with `mode` or its archived mode. Never through a symlink of the archive: a
+/// link to a host path would copy a file of the build machine into the image. (Links inside
+/// a copied directory stay links.)
+fn copy_from_archive(
+    unpacked: &Path,
+    name: &str,
+    src_rel: &Path,
+    dest: &Path,
+    mode: Option<u32>,
+) -> Result<(), BuildError> {
+    let mut src = unpacked.to_path_buf();
+    for c in src_rel.components() {
+        src.push(c);
+        if std::fs::symlink_metadata(&src).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(BuildError::Message(format!(
+                "image.files: {} is reached through a symlink in archive {name} ({}); name the real path",
+                src_rel.display(),
+                src.strip_prefix(unpacked).unwrap_or(&src).display()
+            )));
+        }
     }
-    let created = rfc3339(inp.epoch);
-    let mut layers = Vec::new();
-    let mut diff_ids = Vec::new();
-    let mut history = Vec::new();
-    let mut trees: Vec<(&Path, String)> = vec![
-        (
-            &debs,
-            format!(
-                "relsign: {} Debian packages ({} {})",
-                inp.lock.packages.len(),
-                toolchain.suite,
-                toolchain.architecture
-            ),
-        ),
-        (
-            &venv_root,
-            format!("relsign: venv {} with {installed} wheels", spec.venv),
-        ),
-    ];
-    if !spec.files.is_empty() {
-        trees.push((&app, format!("relsign: {} app files", spec.files.len())));
+    let meta = std::fs::symlink_metadata(&src).map_err(|_| {
+        BuildError::Message(format!(
+            "image.files: {} is not in archive {name}",
+            src_rel.display()
+        ))
+    })?;
+    if meta.is_dir() {
+        fsutil::copy_tree(&src, dest)?;
+    } else {
+        let bytes = fsutil::read(&src)?;
+        let archived = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777;
+        write(dest, &bytes, mode.unwrap_or(archived))?;
     }
-    for (tree, what) in trees {
-        reporter.step(&format!("image {}: layer: {what}", spec.name));
-        let l = write_layer(&layout, tree, inp.epoch, compression, &owners)?;
-        reporter.info(&format!(
-            "{} ({} bytes, {} entries)",
-            l.descriptor.digest, l.descriptor.size, l.entries
-        ));
-        layers.push(l.descriptor);
-        diff_ids.push(l.diff_id);
-        history.push(History {
-            created: created.clone(),
-            created_by: what,
-        });
-    }
+    Ok(())
+}
 
+/// `dest` and, when it is a directory, everything below it (symlinks not followed).
+fn tree_paths(dest: &Path) -> Result<Vec<PathBuf>, BuildError> {
+    let mut all = vec![dest.to_path_buf()];
+    if dest.is_dir() {
+        let mut stack = vec![dest.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).map_err(fsutil::err("read directory", &d))? {
+                let p = e.map_err(fsutil::err("read directory", &d))?.path();
+                if p.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+                    stack.push(p.clone());
+                }
+                all.push(p);
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// The image config: the venv first on PATH, the recipe's env, entrypoint, user and labels,
+/// plus relsign's labels (version, created, revision, source, services).
+fn image_config(
+    inp: &ImageInputs,
+    toolchain: &crate::recipe::Toolchain,
+    created: String,
+    diff_ids: Vec<String>,
+    history: Vec<History>,
+) -> ImageConfig {
+    let spec = inp.spec;
     let mut env = vec![
         format!(
             "PATH={}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -673,11 +755,11 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
         );
     }
     let (architecture, variant) = oci_arch(&toolchain.architecture);
-    let config = ImageConfig {
+    ImageConfig {
         architecture,
         variant,
         os: "linux".into(),
-        created: created.clone(),
+        created,
         config: RunConfig {
             env,
             entrypoint: spec.entrypoint.clone(),
@@ -695,8 +777,18 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
             diff_ids,
         },
         history,
-    };
-    let config_desc = layout.write_json_blob(MEDIA_CONFIG, &config)?;
+    }
+}
+
+/// Write the config, the manifest and the index (tagged with the release version): the
+/// image's artifact entry.
+fn write_manifest(
+    inp: &ImageInputs,
+    layout: &Layout,
+    config: &ImageConfig,
+    layers: Vec<crate::oci::Descriptor>,
+) -> Result<Artifact, BuildError> {
+    let config_desc = layout.write_json_blob(MEDIA_CONFIG, config)?;
     let manifest = Manifest {
         schema_version: 2,
         media_type: MEDIA_MANIFEST.into(),
@@ -712,7 +804,7 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
     Ok(Artifact {
         file: "image".into(),
         kind: crate::model::ArtifactKind::OciImage,
-        package: spec.name.clone(),
+        package: inp.spec.name.clone(),
         size: mdesc.size,
         sha256: digest,
         media_type: MEDIA_MANIFEST.into(),

@@ -116,6 +116,81 @@ pub fn run_maintainer_scripts(
     reporter: &dyn Reporter,
 ) -> Result<ScriptsReport, ScriptsError> {
     let mut report = ScriptsReport::default();
+    let policy = prepare_dpkg(root, lock)?;
+    let debs = read_debs(lock, store)?;
+    report.with_scripts = debs.with_scripts;
+    let order = install_order(&debs.packages);
+    let store_root = store.root().to_path_buf();
+    let step = Step {
+        name: "dpkg --unpack (preinst scripts)".into(),
+        rootfs: root.to_path_buf(),
+        binds: vec![
+            Bind {
+                host: store_root.clone(),
+                dest: "/relsign/store".into(),
+                writable: false,
+            },
+            Bind {
+                host: libfaketime.to_path_buf(),
+                dest: FAKETIME_AT.into(),
+                writable: false,
+            },
+        ],
+        env: script_env(epoch),
+        cwd: "/".into(),
+        argv: unpack_argv(&debs.paths, &order, &store_root)?,
+        uid: None,
+        system: true,
+    };
+    reporter.step(&format!(
+        "maintainer scripts: dpkg --unpack, then --configure, of {} packages ({} with scripts), no network, no daemons",
+        lock.packages.len(),
+        report.with_scripts
+    ));
+    let started = std::time::Instant::now();
+    sandbox::run(&step)?;
+    fsutil::set_tree_times(root, epoch)?;
+    let configure = Step {
+        name: "dpkg --configure (postinst scripts and triggers)".into(),
+        argv: configure_argv(&debs, &order),
+        ..step.clone()
+    };
+    sandbox::run(&configure)?;
+    // Every package must be installed and configured.
+    let query = Step {
+        name: "dpkg-query (after maintainer scripts)".into(),
+        argv: vec![
+            "dpkg-query".into(),
+            "-W".into(),
+            "-f".into(),
+            "${Package} ${db:Status-Abbrev}\\n".into(),
+        ],
+        binds: vec![],
+        env: step
+            .env
+            .iter()
+            .filter(|(k, _)| !k.starts_with("FAKETIME") && k != "LD_PRELOAD")
+            .cloned()
+            .collect(),
+        ..step
+    };
+    let out = sandbox::run(&query)?;
+    check_configured(lock, &String::from_utf8_lossy(&out.stdout))?;
+    report.configured = lock.packages.len();
+    std::fs::remove_file(&policy).map_err(fsutil::err("remove", &policy))?;
+    report.normalized = normalize(root, epoch, remove)?;
+    reporter.info(&format!(
+        "maintainer scripts: {} packages configured in {:.1} s; {} paths normalized",
+        report.configured,
+        started.elapsed().as_secs_f64(),
+        report.normalized.len()
+    ));
+    Ok(report)
+}
+
+/// dpkg's database made fresh in `root` (status.d, written for scanners of script-less
+/// images, removed), and the policy-rc.d that stops daemons from starting: its path.
+fn prepare_dpkg(root: &Path, lock: &DebianLock) -> Result<PathBuf, ScriptsError> {
     // The extracted tree carries status.d, written for scanners of script-less images; dpkg
     // keeps its own database, which the run below writes.
     let statusd = root.join("var/lib/dpkg/status.d");
@@ -149,11 +224,29 @@ pub fn run_maintainer_scripts(
         b"#!/bin/sh\n# relsign: no daemon starts while maintainer scripts run\nexit 101\n",
         0o755,
     )?;
+    Ok(policy)
+}
 
-    // The .debs, in dependency order, as paths inside the sandbox's view of the store.
-    let mut debs: Vec<(String, String, String)> = Vec::new();
-    let mut paths: Vec<PathBuf> = Vec::new();
-    let mut essential: Vec<bool> = Vec::new();
+/// The locked .debs, in lock order, with what ordering them needs.
+struct LockedDebs {
+    /// Name, (Pre-)Depends and Provides of each.
+    packages: Vec<(String, String, String)>,
+    /// Each one's file in the store.
+    paths: Vec<PathBuf>,
+    /// Whether each is Essential.
+    essential: Vec<bool>,
+    /// How many ship a maintainer script.
+    with_scripts: usize,
+}
+
+/// Every locked .deb from the store, with the control fields that order them.
+fn read_debs(lock: &DebianLock, store: &Store) -> Result<LockedDebs, ScriptsError> {
+    let mut debs = LockedDebs {
+        packages: Vec::new(),
+        paths: Vec::new(),
+        essential: Vec::new(),
+        with_scripts: 0,
+    };
     for pkg in &lock.packages {
         let what = pkg.filename.rsplit('/').next().unwrap_or(&pkg.filename);
         let p = store
@@ -172,37 +265,70 @@ pub fn run_maintainer_scripts(
             depends.push_str(d);
         }
         if info.has_scripts {
-            report.with_scripts += 1;
+            debs.with_scripts += 1;
         }
-        essential.push(f.get("Essential") == Some("yes"));
-        debs.push((
+        debs.essential.push(f.get("Essential") == Some("yes"));
+        debs.packages.push((
             pkg.name.clone(),
             depends,
             f.get("Provides").unwrap_or("").to_string(),
         ));
-        paths.push(p);
+        debs.paths.push(p);
     }
-    let order = install_order(&debs);
-    let store_root = store.root().to_path_buf();
-    // dpkg --install in two halves, as it runs them itself (unpack all, then configure all),
-    // with the tree's times set to the epoch between them: the image records every time as the
-    // epoch, and caches that record directory times (fontconfig's) must match the image.
-    let dpkg = |action: &[&str]| -> Vec<String> {
-        ["setarch", "-R", "dpkg"]
-            .iter()
-            .chain(action)
-            .chain(&["--force-depends", "--force-confold", "--force-unsafe-io"])
-            .map(|s| s.to_string())
-            .collect()
-    };
-    let mut argv = dpkg(&["--unpack", "--no-debsig"]);
-    for &i in &order {
-        let rel = paths[i].strip_prefix(&store_root).map_err(|_| {
+    Ok(debs)
+}
+
+/// dpkg with `action`, as relsign runs it: without address-space randomization, forcing
+/// through dependency checks (the order is ours), keeping config files, without fsync.
+///
+/// dpkg --install in two halves, as it runs them itself (unpack all, then configure all),
+/// with the tree's times set to the epoch between them: the image records every time as the
+/// epoch, and caches that record directory times (fontconfig's) must match the image.
+fn dpkg_argv(action: &[&str]) -> Vec<String> {
+    ["setarch", "-R", "dpkg"]
+        .iter()
+        .chain(action)
+        .chain(&["--force-depends", "--force-confold", "--force-unsafe-io"])
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// `dpkg --unpack` of the .debs in `order`, as paths inside the sandbox's view of the store.
+fn unpack_argv(
+    paths: &[PathBuf],
+    order: &[usize],
+    store_root: &Path,
+) -> Result<Vec<String>, ScriptsError> {
+    let mut argv = dpkg_argv(&["--unpack", "--no-debsig"]);
+    for &i in order {
+        let rel = paths[i].strip_prefix(store_root).map_err(|_| {
             ScriptsError::Message(format!("{} is not in the store", paths[i].display()))
         })?;
         argv.push(format!("/relsign/store/{}", rel.display()));
     }
-    let env: Vec<(String, String)> = [
+    Ok(argv)
+}
+
+/// `dpkg --configure` of the packages by name: essential packages first (the others' scripts
+/// take them as working: awk, for one, exists only once mawk's postinst made the
+/// alternative), each after what it depends on. dpkg's own pending order would configure
+/// locales before mawk.
+fn configure_argv(debs: &LockedDebs, order: &[usize]) -> Vec<String> {
+    let mut a = dpkg_argv(&["--configure"]);
+    let (first, rest): (Vec<usize>, Vec<usize>) = order.iter().partition(|&&i| debs.essential[i]);
+    a.extend(
+        first
+            .into_iter()
+            .chain(rest)
+            .map(|i| debs.packages[i].0.clone()),
+    );
+    a
+}
+
+/// The scripts' environment: non-interactive, the epoch, Perl's hash order fixed, and
+/// libfaketime's clock stopped at the epoch.
+fn script_env(epoch: u64) -> Vec<(String, String)> {
+    [
         (
             "PATH",
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -229,72 +355,14 @@ pub fn run_maintainer_scripts(
         // a frozen clock has nothing to share.
         ("FAKETIME_DISABLE_SHM".to_string(), "1".to_string()),
     ])
-    .collect();
-    let step = Step {
-        name: "dpkg --unpack (preinst scripts)".into(),
-        rootfs: root.to_path_buf(),
-        binds: vec![
-            Bind {
-                host: store_root.clone(),
-                dest: "/relsign/store".into(),
-                writable: false,
-            },
-            Bind {
-                host: libfaketime.to_path_buf(),
-                dest: FAKETIME_AT.into(),
-                writable: false,
-            },
-        ],
-        env: env.clone(),
-        cwd: "/".into(),
-        argv,
-        uid: None,
-        system: true,
-    };
-    reporter.step(&format!(
-        "maintainer scripts: dpkg --unpack, then --configure, of {} packages ({} with scripts), no network, no daemons",
-        lock.packages.len(),
-        report.with_scripts
-    ));
-    let started = std::time::Instant::now();
-    sandbox::run(&step)?;
-    fsutil::set_tree_times(root, epoch)?;
-    let configure = Step {
-        name: "dpkg --configure (postinst scripts and triggers)".into(),
-        // Named, essential packages first (the others' scripts take them as working: awk,
-        // for one, exists only once mawk's postinst made the alternative), each after what it
-        // depends on. dpkg's own pending order would configure locales before mawk.
-        argv: {
-            let mut a = dpkg(&["--configure"]);
-            let (first, rest): (Vec<usize>, Vec<usize>) =
-                order.iter().partition(|&&i| essential[i]);
-            a.extend(first.into_iter().chain(rest).map(|i| debs[i].0.clone()));
-            a
-        },
-        ..step.clone()
-    };
-    sandbox::run(&configure)?;
-    // Every package must be installed and configured.
-    let query = Step {
-        name: "dpkg-query (after maintainer scripts)".into(),
-        argv: vec![
-            "dpkg-query".into(),
-            "-W".into(),
-            "-f".into(),
-            "${Package} ${db:Status-Abbrev}\\n".into(),
-        ],
-        binds: vec![],
-        env: env
-            .iter()
-            .filter(|(k, _)| !k.starts_with("FAKETIME") && k != "LD_PRELOAD")
-            .cloned()
-            .collect(),
-        ..step
-    };
-    let out = sandbox::run(&query)?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    .collect()
+}
+
+/// Every locked package is installed and configured (`ii`) in dpkg-query's output (`NAME
+/// STATUS` lines); an error names the others with their state.
+fn check_configured(lock: &DebianLock, query: &str) -> Result<(), ScriptsError> {
     let mut states: BTreeMap<String, String> = BTreeMap::new();
-    for l in text.lines() {
+    for l in query.lines() {
         if let Some((name, st)) = l.split_once(' ') {
             states.insert(name.to_string(), st.trim().to_string());
         }
@@ -320,16 +388,7 @@ pub fn run_maintainer_scripts(
             bad.join(", ")
         )));
     }
-    report.configured = lock.packages.len();
-    std::fs::remove_file(&policy).map_err(fsutil::err("remove", &policy))?;
-    report.normalized = normalize(root, epoch, remove)?;
-    reporter.info(&format!(
-        "maintainer scripts: {} packages configured in {:.1} s; {} paths normalized",
-        report.configured,
-        started.elapsed().as_secs_f64(),
-        report.normalized.len()
-    ));
-    Ok(report)
+    Ok(())
 }
 
 /// Where the toolchain's libfaketime is mounted in the sandbox.

@@ -119,12 +119,12 @@ pub fn run(ctx: &ServerRun, reporter: &dyn Reporter) -> Result<GateRun, BuildErr
     Ok(result)
 }
 
+/// The sandbox's mounts, and the suite and stand-ins recorded by digest (path, sha256).
+type Mounts = (Vec<HostBind>, Vec<(String, Sha256Hex)>);
+
 /// The sandbox's mounts (test site, suite, JUnit directory, stand-ins) and what the report
 /// records of them by digest: the suite and each stand-in.
-fn mounts(
-    ctx: &ServerRun,
-    spec: &ServerTest,
-) -> Result<(Vec<HostBind>, Vec<(String, Sha256Hex)>), BuildError> {
+fn mounts(ctx: &ServerRun, spec: &ServerTest) -> Result<Mounts, BuildError> {
     let recipe = ctx.recipe;
     let archive = ctx.work.join("server-archive");
     crate::upstream::unpack(recipe, &spec.archive, ctx.store, &archive)
