@@ -11,7 +11,7 @@
 //! * The report records, by digest, the suite and every stand-in, so the test-result
 //!   attestation says exactly what ran besides the release.
 
-use super::{summarize, GateRun, GatingOutcome};
+use super::results::{summarize, CaseResult, GateRun, GatingOutcome};
 use crate::build::error::BuildError;
 use crate::digest::Sha256Hex;
 use crate::model::ReleaseManifest;
@@ -245,7 +245,7 @@ fn xml_unescape(s: &str) -> String {
 
 /// Each gating scenario's status among the cases (`<classname> :: <name>`, behave's
 /// classname being `<feature file stem>.<feature name>`).
-pub fn outcomes(gating: &[GatingScenario], cases: &[super::CaseResult]) -> Vec<GatingOutcome> {
+pub fn outcomes(gating: &[GatingScenario], cases: &[CaseResult]) -> Vec<GatingOutcome> {
     gating
         .iter()
         .map(|g| {
@@ -272,7 +272,6 @@ pub fn outcomes(gating: &[GatingScenario], cases: &[super::CaseResult]) -> Vec<G
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gate::CaseResult;
 
     #[test]
     fn gating_outcomes_need_the_exact_scenario_of_that_feature() {
