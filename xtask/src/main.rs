@@ -499,13 +499,25 @@ fn bench(args: &[String]) -> Result<()> {
     }
     let rel = work.join("release");
     std::fs::create_dir_all(rel.join("inputs"))?;
-    // Four artifacts of mib/4 MiB each, pseudo-random (xorshift) so nothing compresses.
+    let files = write_bench_artifacts(&rel, mib)?;
+    write_bench_manifest(&rel, &files, mib)?;
+    let (dir, dir0) = sign_bench_release(&bin, &work, &rel)?;
+    for l in bench_scan::bench_scan(&root(), &bin, &work.join("scan"))? {
+        println!("{l}");
+    }
+    bench_verify(&bin, &rel, &files, mib, &dir, &dir0)?;
+    bench_publish_demo(&bin, &work)
+}
+
+/// Four artifacts of mib/4 MiB each in `rel`, pseudo-random (xorshift) so nothing
+/// compresses; their file names.
+fn write_bench_artifacts(rel: &Path, mib: u64) -> Result<Vec<String>> {
+    use std::io::Write;
     let files: Vec<String> = (0..4)
         .map(|i| format!("bench-1.0.0-part{i}.tar.gz"))
         .collect();
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     for f in &files {
-        use std::io::Write;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(rel.join(f))?);
         let mut buf = vec![0u8; 1 << 20];
         for _ in 0..mib / 4 {
@@ -519,27 +531,16 @@ fn bench(args: &[String]) -> Result<()> {
         }
         w.flush()?;
     }
+    Ok(files)
+}
+
+/// The synthetic release's recipe, manifest (release.json) and stand-in SBOMs.
+fn write_bench_manifest(rel: &Path, files: &[String], mib: u64) -> Result<()> {
     let recipe = "[release]\nname = \"bench\"\nversion = \"1.0.0\"\n";
     std::fs::write(rel.join("inputs/recipe.toml"), recipe)?;
-    let dgst = |paths: &[PathBuf]| -> Result<Vec<String>> {
-        let o = Command::new("openssl")
-            .args(["dgst", "-sha256", "-r"])
-            .args(paths)
-            .output()?;
-        if !o.status.success() {
-            bail!(
-                "openssl dgst failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
-        Ok(String::from_utf8(o.stdout)?
-            .lines()
-            .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
-            .collect())
-    };
     let paths: Vec<PathBuf> = files.iter().map(|f| rel.join(f)).collect();
-    let digests = dgst(&paths)?;
-    let recipe_digest = dgst(&[rel.join("inputs/recipe.toml")])?.remove(0);
+    let digests = openssl_dgst(&paths)?;
+    let recipe_digest = openssl_dgst(&[rel.join("inputs/recipe.toml")])?.remove(0);
     let artifacts: Vec<String> = files
         .iter()
         .zip(&digests)
@@ -558,7 +559,7 @@ fn bench(args: &[String]) -> Result<()> {
     // Stand-in SBOM documents: signing requires one of each kind per artifact (their content
     // does not matter to the throughput measured here).
     std::fs::create_dir_all(rel.join("sbom"))?;
-    for f in &files {
+    for f in files {
         for ext in ["cdx.json", "spdx.json"] {
             std::fs::write(
                 rel.join("sbom").join(format!("{f}.{ext}")),
@@ -566,8 +567,32 @@ fn bench(args: &[String]) -> Result<()> {
             )?;
         }
     }
+    Ok(())
+}
+
+/// `openssl dgst -sha256` of `paths`: their hex digests, in order.
+fn openssl_dgst(paths: &[PathBuf]) -> Result<Vec<String>> {
+    let o = Command::new("openssl")
+        .args(["dgst", "-sha256", "-r"])
+        .args(paths)
+        .output()?;
+    if !o.status.success() {
+        bail!(
+            "openssl dgst failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    Ok(String::from_utf8(o.stdout)?
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+        .collect())
+}
+
+/// A test-only key, two policies for it and the synthetic release signed with it; the two
+/// policy directories: per-file signatures required, and provenance only.
+fn sign_bench_release(bin: &Path, work: &Path, rel: &Path) -> Result<(String, String)> {
     std::env::set_var("RELSIGN_PASSPHRASE", demo_passphrase());
-    let relsign = |args: &[&str]| -> Result<()> { run(Command::new(&bin).args(args)) };
+    let relsign = |args: &[&str]| -> Result<()> { run(Command::new(bin).args(args)) };
     let keys = work.join("keys");
     let k = keys.join("bench-TEST-ONLY").to_string_lossy().into_owned();
     let dir = keys.to_string_lossy().into_owned();
@@ -595,42 +620,49 @@ fn bench(args: &[String]) -> Result<()> {
         relsign(&["policy", "sign", d, "--key", &format!("{k}.key")])?;
     }
     relsign(&["--quiet", "sign", &rel_s, "--key", &format!("{k}.key")])?;
-    // Best of three, after one warm-up run of each (the files in the page cache).
-    let time = |cmd: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
+    Ok((dir, dir0))
+}
+
+/// Best of three, after one warm-up run (the files in the page cache): seconds.
+fn best_of_three(cmd: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
+    cmd()?;
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
         cmd()?;
-        let mut best = f64::MAX;
-        for _ in 0..3 {
-            let t = std::time::Instant::now();
-            cmd()?;
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        Ok(best)
-    };
-    let verify = |policy: &str| -> Result<()> {
-        let o = Command::new(&bin)
-            .args([
-                "--quiet",
-                "verify",
-                &rel_s,
-                "--policy",
-                policy,
-                "--no-state",
-            ])
-            .output()?;
-        if !o.status.success() {
-            bail!(
-                "relsign verify failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
-        Ok(())
-    };
-    for l in bench_scan::bench_scan(&root(), &bin, &work.join("scan"))? {
-        println!("{l}");
+        best = best.min(t.elapsed().as_secs_f64());
     }
-    let t_openssl = time(&mut || dgst(&paths).map(|_| ()))?;
-    let t_prov = time(&mut || verify(&dir0))?;
-    let t_full = time(&mut || verify(&dir))?;
+    Ok(best)
+}
+
+/// `relsign --quiet verify` of `rel` against `policy`, its output kept unless it fails.
+fn quiet_verify(bin: &Path, rel: &str, policy: &str) -> Result<()> {
+    let o = Command::new(bin)
+        .args(["--quiet", "verify", rel, "--policy", policy, "--no-state"])
+        .output()?;
+    if !o.status.success() {
+        bail!(
+            "relsign verify failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Time openssl and both kinds of `relsign verify` over the synthetic release; print them.
+fn bench_verify(
+    bin: &Path,
+    rel: &Path,
+    files: &[String],
+    mib: u64,
+    dir: &str,
+    dir0: &str,
+) -> Result<()> {
+    let paths: Vec<PathBuf> = files.iter().map(|f| rel.join(f)).collect();
+    let rel_s = rel.to_string_lossy().into_owned();
+    let t_openssl = best_of_three(&mut || openssl_dgst(&paths).map(|_| ()))?;
+    let t_prov = best_of_three(&mut || quiet_verify(bin, &rel_s, dir0))?;
+    let t_full = best_of_three(&mut || quiet_verify(bin, &rel_s, dir))?;
     let total = mib as f64;
     println!();
     println!(
@@ -643,9 +675,12 @@ fn bench(args: &[String]) -> Result<()> {
     );
     println!("  relsign verify, provenance only (artifact t=0): {t_prov:.3} s  ({:.0} MiB/s)  ratio {:.2}", total / t_prov, t_openssl / t_prov);
     println!("  relsign verify, + per-file Ed25519 (t=1)      : {t_full:.3} s  ({:.0} MiB/s)  ratio {:.2}", total / t_full, t_openssl / t_full);
+    Ok(())
+}
 
-    // Publishing: the demo release (made by `cargo xtask demo` when missing) to loopback
-    // servers, against skopeo copy and twine upload.
+/// Publishing: the demo release (made by `cargo xtask demo` when missing) to loopback
+/// servers, against skopeo copy and twine upload.
+fn bench_publish_demo(bin: &Path, work: &Path) -> Result<()> {
     ensure_apt(&["skopeo", "docker-registry"])?;
     let venv = ensure_venv()?;
     let demo_rel = root().join("target/demo/release");
@@ -653,7 +688,7 @@ fn bench(args: &[String]) -> Result<()> {
         demo()?;
     }
     let lines = bench_publish::bench_publish(
-        &bin,
+        bin,
         &demo_rel,
         &root().join("target/demo/keys"),
         &venv,

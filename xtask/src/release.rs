@@ -97,16 +97,29 @@ fn step(n: usize, what: &str) {
     eprintln!("\n=== [{}] [{n}] {what}", super::clock(super::elapsed()));
 }
 
+fn git(repo_dir: &Path, args: &[&str]) -> Result<String> {
+    output(Command::new("git").arg("-C").arg(repo_dir).args(args))
+}
+
+fn relsign(bin: &Path, args: &[&str]) -> Result<()> {
+    super::run_timed(Command::new(bin).args(args))
+}
+
+/// What preflight learned: `relsign destinations --json` of the recipe (the release's name,
+/// version and destinations) and the commit at HEAD.
+struct Preflight {
+    info: serde_json::Value,
+    name: String,
+    version: String,
+    head: String,
+}
+
 pub fn release(args: &[String], bin: &Path) -> Result<()> {
     let a = parse(args)?;
     let recipe = std::fs::canonicalize(&a.recipe)
         .with_context(|| format!("recipe {}", a.recipe.display()))?;
     let recipe_s = recipe.to_string_lossy().into_owned();
     let repo_dir = recipe.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let git = |args: &[&str]| -> Result<String> {
-        output(Command::new("git").arg("-C").arg(&repo_dir).args(args))
-    };
-    let relsign = |args: &[&str]| -> Result<()> { super::run_timed(Command::new(bin).args(args)) };
     let url_args: Vec<String> = a
         .urls
         .iter()
@@ -114,10 +127,61 @@ pub fn release(args: &[String], bin: &Path) -> Result<()> {
         .collect();
     let url_refs: Vec<&str> = url_args.iter().map(String::as_str).collect();
 
-    // ---- preflight ---------------------------------------------------------------------
     step(1, "preflight");
-    let dirty = git(&["status", "--porcelain", "--untracked-files=normal"])
-        .context("the recipe must be in a git checkout")?;
+    let pre = preflight(&a, bin, &recipe_s, &repo_dir, &url_refs)?;
+    let (name, version) = (&pre.name, &pre.version);
+
+    // ---- build → reproducibility → gate → SBOM → sign ------------------------------------
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| super::root().join(format!("target/release-{name}-{version}")));
+    build_and_sign(&a, bin, &recipe_s, &out)?;
+    let out_s = out.to_string_lossy().into_owned();
+    let policy_s = a.policy.to_string_lossy().into_owned();
+    relsign(
+        bin,
+        &["verify", &out_s, "--policy", &policy_s, "--no-state"],
+    )?;
+
+    // ---- publish -------------------------------------------------------------------------
+    let mut publish = vec![
+        "publish", &out_s, "--recipe", &recipe_s, "--policy", &policy_s,
+    ];
+    publish.extend(&url_refs);
+    if a.dry_run {
+        step(4, "publish plan (dry run: nothing is sent)");
+        publish.push("--dry-run");
+        relsign(bin, &publish)?;
+        println!("\ndry run of {name} {version} passed: built, reproducible, gated, signed in {out_s}; nothing was published");
+        return Ok(());
+    }
+    step(4, "publish");
+    if let Err(e) = relsign(bin, &publish) {
+        let resume = format!("{} {}", bin.display(), publish.join(" "));
+        bail!("{e:#}\npublish has begun and did not finish; fix the cause, then resume with:\n  {resume}");
+    }
+
+    step(5, "verify from each destination");
+    let verified = verify_destinations(&a, bin, &pre, &out, &policy_s)?;
+    step(6, "summary");
+    summary(&pre, &out, &verified)
+}
+
+/// Clean git tree; the version new or its tag at HEAD; locks up to date; keys and policy
+/// present; every destination reachable.
+fn preflight(
+    a: &Args,
+    bin: &Path,
+    recipe_s: &str,
+    repo_dir: &Path,
+    url_refs: &[&str],
+) -> Result<Preflight> {
+    let dirty = git(
+        repo_dir,
+        &["status", "--porcelain", "--untracked-files=normal"],
+    )
+    .context("the recipe must be in a git checkout")?;
     if !dirty.trim().is_empty() {
         bail!(
             "preflight: the git tree at {} is not clean; commit or remove:\n{}",
@@ -125,17 +189,20 @@ pub fn release(args: &[String], bin: &Path) -> Result<()> {
             dirty.trim_end()
         );
     }
-    let head = git(&["rev-parse", "HEAD"])?.trim().to_string();
+    let head = git(repo_dir, &["rev-parse", "HEAD"])?.trim().to_string();
     let info: serde_json::Value = serde_json::from_str(&output(
         Command::new(bin)
-            .args(["--json", "--quiet", "destinations", &recipe_s])
-            .args(&url_refs),
+            .args(["--json", "--quiet", "destinations", recipe_s])
+            .args(url_refs),
     )?)?;
     let name = info["release"].as_str().unwrap_or_default().to_string();
     let version = info["version"].as_str().unwrap_or_default().to_string();
     let mut tag_state = "new (no tag)".to_string();
     for t in [format!("v{version}"), version.clone()] {
-        if let Ok(c) = git(&["rev-list", "-n", "1", &format!("refs/tags/{t}")]) {
+        if let Ok(c) = git(
+            repo_dir,
+            &["rev-list", "-n", "1", &format!("refs/tags/{t}")],
+        ) {
             let c = c.trim();
             if c != head {
                 bail!("preflight: version {version} is tagged {t} at {c}, but HEAD is {head}: bump the version or check out the tag");
@@ -144,7 +211,7 @@ pub fn release(args: &[String], bin: &Path) -> Result<()> {
         }
     }
     eprintln!("    git tree clean at {head}; {name} {version}: {tag_state}");
-    relsign(&["lock", "--check", &recipe_s]).context("preflight: the locks are stale")?;
+    relsign(bin, &["lock", "--check", recipe_s]).context("preflight: the locks are stale")?;
     for k in &a.keys {
         if !k.is_file() {
             bail!("preflight: release key {} is missing", k.display());
@@ -156,29 +223,28 @@ pub fn release(args: &[String], bin: &Path) -> Result<()> {
             a.policy.display()
         );
     }
-    let mut ping = vec!["destinations", &recipe_s, "--ping"];
-    ping.extend(&url_refs);
-    relsign(&ping).context("preflight: a destination is not reachable")?;
+    let mut ping = vec!["destinations", recipe_s, "--ping"];
+    ping.extend(url_refs);
+    relsign(bin, &ping).context("preflight: a destination is not reachable")?;
+    Ok(Preflight {
+        info,
+        name,
+        version,
+        head,
+    })
+}
 
-    // ---- build → reproducibility → gate → SBOM → sign ------------------------------------
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| super::root().join(format!("target/release-{name}-{version}")));
+/// Into a fresh `out`: fetch, then one `relsign release --check-reproducible` (build,
+/// reproducibility check, gate, SBOMs, sign).
+fn build_and_sign(a: &Args, bin: &Path, recipe_s: &str, out: &Path) -> Result<()> {
     if out.exists() {
-        std::fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
+        std::fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
     }
     let out_s = out.to_string_lossy().into_owned();
     step(2, "fetch the locked inputs");
-    relsign(&["fetch", &recipe_s])?;
+    relsign(bin, &["fetch", recipe_s])?;
     step(3, "build, reproducibility check, gate, SBOMs, sign");
-    let mut rel = vec![
-        "release",
-        &recipe_s,
-        "--out",
-        &out_s,
-        "--check-reproducible",
-    ];
+    let mut rel = vec!["release", recipe_s, "--out", &out_s, "--check-reproducible"];
     let key_strs: Vec<String> = a
         .keys
         .iter()
@@ -190,33 +256,26 @@ pub fn release(args: &[String], bin: &Path) -> Result<()> {
     if a.all_scenarios {
         rel.push("--all-scenarios");
     }
-    relsign(&rel).context("the release stopped before publishing; nothing was published")?;
-    let policy_s = a.policy.to_string_lossy().into_owned();
-    relsign(&["verify", &out_s, "--policy", &policy_s, "--no-state"])?;
+    relsign(bin, &rel).context("the release stopped before publishing; nothing was published")?;
+    Ok(())
+}
 
-    // ---- publish -------------------------------------------------------------------------
-    let mut publish = vec![
-        "publish", &out_s, "--recipe", &recipe_s, "--policy", &policy_s,
-    ];
-    publish.extend(&url_refs);
-    if a.dry_run {
-        step(4, "publish plan (dry run: nothing is sent)");
-        publish.push("--dry-run");
-        relsign(&publish)?;
-        println!("\ndry run of {name} {version} passed: built, reproducible, gated, signed in {out_s}; nothing was published");
-        return Ok(());
-    }
-    step(4, "publish");
-    if let Err(e) = relsign(&publish) {
-        let resume = format!("{} {}", bin.display(), publish.join(" "));
-        bail!("{e:#}\npublish has begun and did not finish; fix the cause, then resume with:\n  {resume}");
-    }
-
-    // ---- verify from each destination ----------------------------------------------------
-    step(5, "verify from each destination");
+/// Verify the published release from each destination; the destinations verified.
+fn verify_destinations(
+    a: &Args,
+    bin: &Path,
+    pre: &Preflight,
+    out: &Path,
+    policy_s: &str,
+) -> Result<Vec<String>> {
+    let (name, version) = (&pre.name, &pre.version);
     let tmp = tempfile_dir()?;
     let mut verified = Vec::new();
-    for d in info["destinations"].as_array().cloned().unwrap_or_default() {
+    for d in pre.info["destinations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
         let dname = d["name"].as_str().unwrap_or_default();
         let url = a
             .urls
@@ -228,22 +287,30 @@ pub fn release(args: &[String], bin: &Path) -> Result<()> {
                 let root = url.strip_prefix("file://").unwrap_or(&url);
                 let dir = format!("{root}/releases/{name}/{version}");
                 let pol = format!("{root}/keys");
-                relsign(&["verify", &dir, "--policy", &pol, "--no-state"])?;
+                relsign(bin, &["verify", &dir, "--policy", &pol, "--no-state"])?;
                 // The trust anchor is ours: the mirror's copy of the policy must verify too.
-                relsign(&["verify", &dir, "--policy", &policy_s, "--no-state"])?;
+                relsign(bin, &["verify", &dir, "--policy", policy_s, "--no-state"])?;
             }
             Some("oci") => {
                 let reference = format!("docker://{url}:{version}");
-                relsign(&["verify", &reference, "--policy", &policy_s, "--no-state"])?;
+                relsign(
+                    bin,
+                    &["verify", &reference, "--policy", policy_s, "--no-state"],
+                )?;
             }
-            Some("pypi") => verify_from_index(bin, &out, &d, &url, &tmp.join(dname), &policy_s)?,
+            Some("pypi") => verify_from_index(bin, out, &d, &url, &tmp.join(dname), policy_s)?,
             _ => {}
         }
         verified.push(format!("{dname} ({})", d["kind"].as_str().unwrap_or("?")));
     }
     let _ = std::fs::remove_dir_all(&tmp);
+    Ok(verified)
+}
 
-    step(6, "summary");
+/// What was released, from where, its artifacts' digests and the long stages.
+fn summary(pre: &Preflight, out: &Path, verified: &[String]) -> Result<()> {
+    let (name, version, head) = (&pre.name, &pre.version, &pre.head);
+    let out_s = out.to_string_lossy().into_owned();
     println!("released {name} {version} from {head}");
     println!("  release dir: {out_s}");
     let manifest: serde_json::Value =
