@@ -7,6 +7,7 @@
 
 use crate::build::error::BuildError;
 use crate::fsutil;
+use crate::intoto::{Descriptor, Statement};
 use crate::lock::python::PyLock;
 use crate::model::ReleaseManifest;
 use crate::python::install::Venv;
@@ -352,10 +353,10 @@ pub fn test_result_statement(
     report: &GateReport,
     summary_sha256: &crate::digest::Sha256Hex,
 ) -> serde_json::Value {
-    let subject: Vec<serde_json::Value> = manifest
+    let subject: Vec<Descriptor> = manifest
         .artifacts
         .iter()
-        .map(|a| serde_json::json!({"name": a.file, "digest": {"sha256": a.sha256.as_str()}}))
+        .map(|a| Descriptor::file(&a.file, &a.sha256))
         .collect();
     let mut configuration = vec![
         serde_json::json!({"name": "features", "digest": {"sha256": report.features_sha256.as_str()}}),
@@ -382,18 +383,14 @@ pub fn test_result_statement(
     } else {
         "WARNED"
     };
-    serde_json::json!({
-        "_type": "https://in-toto.io/Statement/v1",
-        "subject": subject,
-        "predicateType": TEST_RESULT_V01,
-        "predicate": {
-            "result": result,
-            "configuration": configuration,
-            "passedTests": passed,
-            "warnedTests": warned,
-            "failedTests": failed,
-        }
-    })
+    let predicate = serde_json::json!({
+        "result": result,
+        "configuration": configuration,
+        "passedTests": passed,
+        "warnedTests": warned,
+        "failedTests": failed,
+    });
+    Statement::new(subject, TEST_RESULT_V01, predicate).to_value()
 }
 
 #[cfg(test)]

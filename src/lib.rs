@@ -49,6 +49,7 @@ pub mod fsutil;
 pub mod gate;
 pub mod git;
 pub mod http;
+pub mod intoto;
 pub mod json;
 pub mod keys;
 pub mod lock;

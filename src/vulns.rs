@@ -190,10 +190,10 @@ pub fn database_descriptors(dbs: &[LockedDb]) -> Vec<Value> {
 /// scan times), with relsign's verdicts under `relsign`: the report by digest and the
 /// databases by digest.
 pub fn statement(m: &ReleaseManifest, report: &Report, report_sha256: &Sha256Hex) -> Value {
-    let subject: Vec<Value> = m
+    let subject: Vec<crate::intoto::Descriptor> = m
         .artifacts
         .iter()
-        .map(|a| json!({"name": a.file, "digest": {"sha256": a.sha256.as_str()}}))
+        .map(|a| crate::intoto::Descriptor::file(&a.file, &a.sha256))
         .collect();
     let result: Vec<Value> = report
         .findings
@@ -224,11 +224,7 @@ pub fn statement(m: &ReleaseManifest, report: &Report, report_sha256: &Sha256Hex
         .map(|d| d.taken.as_str())
         .min()
         .unwrap_or("");
-    json!({
-        "_type": crate::model::STATEMENT_TYPE,
-        "subject": subject,
-        "predicateType": VULNS_V01,
-        "predicate": {
+    let predicate = json!({
             "invocation": {"uri": "relsign release", "parameters": [
                 format!("fail-on={}", report.policy.fail_on),
                 format!("severity={}", report.policy.severity.clone().unwrap_or_default()),
@@ -248,8 +244,8 @@ pub fn statement(m: &ReleaseManifest, report: &Report, report_sha256: &Sha256Hex
                 "packages": report.packages,
                 "records": report.records,
             }
-        }
-    })
+    });
+    crate::intoto::Statement::new(subject, VULNS_V01, predicate).to_value()
 }
 
 /// The databases for `relsign scan` without `--db`: the recipe's vulndb lock, as

@@ -12,10 +12,10 @@
 //! (`verificationMaterial.tlogEntries`) when the release is logged: see
 //! [`crate::tlog::rekor`]; reading ignores it (relsign checks its own `.tlog-proof`).
 
-use super::intoto::{
+use crate::dsse::{b64, b64_decode, Envelope};
+use crate::intoto::{
     BundleJson, MessageDigestJson, MessageSignatureJson, PublicKeyHint, VerificationMaterial,
 };
-use crate::dsse::{b64, b64_decode, Envelope};
 
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 

@@ -14,7 +14,6 @@
 
 pub mod bundle;
 pub mod error;
-pub mod intoto;
 #[cfg(feature = "keyless")]
 pub mod keyless;
 pub mod statement;

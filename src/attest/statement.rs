@@ -2,9 +2,9 @@
 //! (its `release.json` and the locks under `inputs/`), and the checked form a verifier reads.
 
 use super::error::AttestError;
-use super::intoto::{Descriptor, SlsaPredicate, Statement, VulnsParam};
 use crate::digest::Sha256Hex;
 use crate::fsutil;
+use crate::intoto::{Descriptor, SlsaPredicate, Statement, VulnsParam};
 use crate::model::ReleaseManifest;
 use crate::reldir::recipe_copy;
 use serde_json::{json, Value};

@@ -25,7 +25,7 @@ use crate::model::Artifact;
 use crate::report::Reporter;
 use crate::store::Store;
 pub use license::{License, SPDX_EXCEPTIONS, SPDX_IDS};
-use serde_json::{json, Value};
+use serde_json::Value;
 pub use spdx::NAMESPACE as SPDX_NAMESPACE;
 use std::path::{Path, PathBuf};
 
@@ -111,12 +111,12 @@ pub fn generate(
 /// The in-toto statement that attests an SBOM: the artifact is the subject, the document the
 /// predicate.
 pub fn statement(a: &Artifact, predicate_type: &str, document: Value) -> Value {
-    json!({
-        "_type": "https://in-toto.io/Statement/v1",
-        "subject": [{"name": a.file, "digest": {"sha256": a.sha256.as_str()}}],
-        "predicateType": predicate_type,
-        "predicate": document,
-    })
+    crate::intoto::Statement::new(
+        vec![crate::intoto::Descriptor::file(&a.file, &a.sha256)],
+        predicate_type,
+        document,
+    )
+    .to_value()
 }
 
 pub const CYCLONEDX_PREDICATE: &str = "https://cyclonedx.org/bom";

@@ -6,11 +6,11 @@
 use super::check::{refused, Check, VerifyError};
 use super::parse::{read_statement, read_untrusted, PreRead};
 use super::provenance::{known_key_failures, KeyRule};
-use crate::attest::intoto::{shown, Statement, TestResultPredicate, VulnsPredicate, VulnsVerdict};
 use crate::attest::statement::Provenance;
 use crate::digest::Sha256Hex;
 use crate::dsse::INTOTO_PAYLOAD_TYPE;
 use crate::fsutil;
+use crate::intoto::{shown, Statement, TestResultPredicate, VulnsPredicate, VulnsVerdict};
 use crate::keys::PublicKey;
 use crate::model::{Artifact, ReleaseManifest};
 use serde_json::Value;

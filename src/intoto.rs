@@ -38,6 +38,22 @@ impl Statement<Value> {
     }
 }
 
+impl Statement<Value> {
+    /// A statement about `subject` with a predicate of type `predicate_type`.
+    pub fn new(subject: Vec<Descriptor>, predicate_type: &str, predicate: Value) -> Self {
+        Statement {
+            type_: crate::model::STATEMENT_TYPE.to_string(),
+            subject: Some(subject),
+            predicate_type: predicate_type.to_string(),
+            predicate,
+        }
+    }
+    /// The statement as a JSON value (signed as canonical JSON).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("a statement serializes")
+    }
+}
+
 impl<P> Statement<P> {
     /// The subjects, or none when the statement has no list.
     pub fn subjects(&self) -> &[Descriptor] {
@@ -272,6 +288,26 @@ pub fn shown(s: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_statement_has_the_shape_the_signers_wrote_by_hand() {
+        let d = Sha256Hex::of(b"x");
+        let st = Statement::new(
+            vec![Descriptor::file("a.whl", &d)],
+            "https://example.org/p",
+            serde_json::json!({"k": 1}),
+        );
+        let by_hand = serde_json::json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": "a.whl", "digest": {"sha256": d.as_str()}}],
+            "predicateType": "https://example.org/p",
+            "predicate": {"k": 1},
+        });
+        assert_eq!(
+            crate::model::canonical_json(&st.to_value()),
+            crate::model::canonical_json(&by_hand)
+        );
+    }
     use crate::attest::bundle::{Bundle, Content, BUNDLE_MEDIA_TYPE};
     use crate::attest::statement::{publish_statement, PEP740_PUBLISH_V1, STATEMENT_TYPE};
     use crate::dsse::{b64, Envelope, INTOTO_PAYLOAD_TYPE};
