@@ -5,6 +5,8 @@
 //! No snapshot host is built in: patterns come from `--debian-snapshot`, then
 //! `RELSIGN_DEBIAN_SNAPSHOT`, then the recipe's `toolchain.snapshot-urls`.
 
+use crate::time::{civil_from_days, days_from_civil};
+
 /// The placeholder a snapshot URL pattern must contain.
 pub const PLACEHOLDER: &str = "{timestamp}";
 /// The environment variable with snapshot URL patterns (space-separated).
@@ -168,30 +170,6 @@ fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     (y, m, d, rem / 3600, rem / 60 % 60, rem % 60)
-}
-
-// Howard Hinnant's civil-date algorithms.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]
