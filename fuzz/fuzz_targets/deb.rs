@@ -30,8 +30,8 @@ fuzz_target!(|data: &[u8]| {
         assert!(c.package().is_some());
     }
     let sb = Sandbox::new();
-    relsign::debian::setup_merged_usr(&sb.dest).expect("merged /usr");
-    let rw: &dyn Fn(&str) -> Option<String> = &relsign::debian::merged_usr_rewrite;
+    relsign::build::rootfs::setup_merged_usr(&sb.dest).expect("merged /usr");
+    let rw: &dyn Fn(&str) -> Option<String> = &relsign::build::rootfs::merged_usr_rewrite;
     match no_escape(|| relsign::debian::extract_data(&path, &sb.dest, Some(rw))) {
         Ok(entries) => {
             for e in &entries {

@@ -3,7 +3,9 @@
 //! and the same payload inside a DSSE envelope.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use relsign::attest::{dsse::Envelope, statement::parse_provenance, time};
+use relsign::attest::statement::parse_provenance;
+use relsign::dsse::Envelope;
+use relsign::time;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(p) = parse_provenance(data) {

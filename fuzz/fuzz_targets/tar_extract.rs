@@ -14,9 +14,9 @@ fuzz_target!(|data: &[u8]| {
     let sb = Sandbox::new();
     let merged = mode & 2 != 0;
     if merged {
-        relsign::debian::setup_merged_usr(&sb.dest).expect("merged /usr");
+        relsign::build::rootfs::setup_merged_usr(&sb.dest).expect("merged /usr");
     }
-    let rw: &dyn Fn(&str) -> Option<String> = &relsign::debian::merged_usr_rewrite;
+    let rw: &dyn Fn(&str) -> Option<String> = &relsign::build::rootfs::merged_usr_rewrite;
     let opts = ExtractOptions {
         archive_name: "fuzz.tar".into(),
         strip_components: usize::from(mode & 1),

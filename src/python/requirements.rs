@@ -85,6 +85,22 @@ impl pep508_rs::Pep508Url for RawUrl {
     }
 }
 
+/// PEP 508: a name ends with a letter or digit. Checked before the crate parses: pep508_rs
+/// 0.9.2 panics on a name ending in `.`, `-` or `_` that some operator follows at once
+/// (`docassemble.<ase==1.10.5`, found by the `pep508` fuzz target).
+fn check_name_end(s: &str) -> Result<(), ParseError> {
+    let name_len = s
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || b"._-".contains(b))
+        .count();
+    match s[..name_len].chars().last() {
+        Some(c) if !c.is_ascii_alphanumeric() => Err(ParseError::Syntax(format!(
+            "Package name must end with an alphanumeric character, not '{c}'"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 impl Requirement {
     pub fn parse(s: &str) -> Result<Requirement, ParseError> {
         let s = s.trim();
@@ -92,6 +108,7 @@ impl Requirement {
         if let Some((_, m)) = s.split_once(';') {
             check_limits(m)?;
         }
+        check_name_end(s)?;
         let mut warnings = Vec::new();
         let mut warn = |_: pep508_rs::MarkerWarningKind, w: String| warnings.push(w);
         let r = pep508_rs::Requirement::<RawUrl>::parse_reporter(s, "", &mut warn)
@@ -435,6 +452,15 @@ pub fn select(pins: Vec<Pin>, env: &Env) -> Result<Vec<Pin>, RequirementError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_ending_in_punctuation_is_an_error_not_a_panic() {
+        for bad in ["docassemble.<ase==1.10.5", "a-<2", "b_>=1", "c.~=1.0", "d."] {
+            let e = Requirement::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("must end with an alphanumeric"), "{bad}: {e}");
+        }
+        assert!(Requirement::parse("docassemble.base<2").is_ok());
+    }
 
     #[test]
     fn parses_pep508() {
