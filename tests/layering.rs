@@ -130,12 +130,40 @@ fn strip(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The text before the file's test module.
-fn without_tests(s: &str) -> &str {
-    match s.find("#[cfg(test)]") {
-        Some(i) => &s[..i],
-        None => s,
+/// The text without its `#[cfg(test)]` items (a test module, a test-only helper or import),
+/// each blanked to its newlines so line numbers stay; the text must already be stripped.
+fn without_tests(s: &str) -> String {
+    const ATTR: &str = "#[cfg(test)]";
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(ATTR) {
+        out.push_str(&rest[..i]);
+        let item = &rest[i..];
+        // The item ends at its first `;` before any `{`, or at the brace that closes its block.
+        let mut depth = 0usize;
+        let mut end = item.len();
+        for (k, c) in item.char_indices().skip(ATTR.len()) {
+            match c {
+                ';' if depth == 0 => {
+                    end = k + 1;
+                    break;
+                }
+                '{' => depth += 1,
+                '}' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        end = k + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.extend(item[..end].chars().filter(|&c| c == '\n'));
+        rest = &item[end..];
     }
+    out.push_str(rest);
+    out
 }
 
 struct Crate {
@@ -157,7 +185,7 @@ fn modules(root_file: &Path) -> Crate {
         } else {
             file.with_extension("")
         };
-        for child in declared_children(without_tests(&text)) {
+        for child in declared_children(&without_tests(&text)) {
             let a = dir.join(format!("{child}.rs"));
             let b = dir.join(&child).join("mod.rs");
             let f = if a.exists() { a } else { b };
@@ -316,7 +344,7 @@ fn graph(c: &Crate) -> BTreeMap<String, BTreeSet<String>> {
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (m, file) in &c.files {
         let full = strip(&std::fs::read_to_string(file).unwrap());
-        let text = without_tests(&full);
+        let text = &without_tests(&full);
         let parent: Vec<&str> = {
             let v: Vec<&str> = m.split("::").collect();
             v[..v.len() - 1].to_vec()
@@ -560,6 +588,12 @@ fn the_checks_see_what_they_should() {
     paths_after("use crate::a::{b, c::{d, e}, self};", "crate::", &mut out);
     out.sort();
     assert_eq!(out, ["a", "a::b", "a::c", "a::c::d", "a::c::e"]);
+    // A test-only item in the middle hides only itself.
+    let t = without_tests(
+        "fn a() {}\n#[cfg(test)]\nfn h() {\n}\nfn b() {}\n#[cfg(test)]\nmod tests { fn c() {} }\n",
+    );
+    assert!(t.contains("fn a") && t.contains("fn b") && !t.contains("fn h") && !t.contains("fn c"));
+    assert_eq!(t.lines().count(), 7);
     // A circle is found.
     let nodes: BTreeSet<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

@@ -1845,28 +1845,7 @@ pub fn refresh(
         return Err(DebianLockError::NoMirrors);
     }
     // 1. Which locked files no mirror serves any more.
-    let mut vanished = Vec::new();
-    for p in &lock.packages {
-        check_pool_path(&p.filename).map_err(|reason| DebianLockError::LockField {
-            path: path.into(),
-            field: format!("{}.filename", p.name),
-            reason,
-        })?;
-        let mut served = false;
-        for m in mirrors {
-            if http.exists(&fetch::join(m, &p.filename))? {
-                served = true;
-                break;
-            }
-        }
-        if !served {
-            reporter.info(&format!(
-                "{} {}: {} is on no mirror",
-                p.name, p.version, p.filename
-            ));
-            vanished.push(p.name.clone());
-        }
-    }
+    let vanished = vanished_files(path, lock, mirrors, http, reporter)?;
     if vanished.is_empty() {
         return Ok(Refreshed {
             lock: lock.clone(),
@@ -1887,34 +1866,7 @@ pub fn refresh(
             packages.push(p.clone());
             continue;
         }
-        let all: Vec<&IndexPackage> = index
-            .by_name
-            .get(&p.name)
-            .map(|v| v.iter().map(|&i| &index.packages[i]).collect())
-            .unwrap_or_default();
-        let next = all
-            .iter()
-            .filter(|c| {
-                c.architecture == p.architecture
-                    && deb_version_cmp(&c.version, &p.version) != std::cmp::Ordering::Less
-            })
-            .min_by(|a, b| deb_version_cmp(&a.version, &b.version));
-        let Some(next) = next else {
-            let mut available: Vec<String> = all
-                .iter()
-                .map(|c| format!("{} ({})", c.version, c.architecture))
-                .collect();
-            if available.is_empty() {
-                available.push("no version".into());
-            }
-            return Err(DebianLockError::NoUpdate {
-                package: p.name.clone(),
-                version: p.version.clone(),
-                suite: toolchain.suite.clone(),
-                architecture: p.architecture.clone(),
-                available: available.join(", "),
-            });
-        };
+        let next = smallest_update(p, &index, toolchain)?;
         let entry = locked_entry(next)?;
         if entry.sha256 == p.sha256 {
             return Err(DebianLockError::StillListed {
@@ -1952,6 +1904,76 @@ pub fn refresh(
     new.inrelease_sha256 = signed.sha256;
     new.snapshot = snapshot;
     Ok(Refreshed { lock: new, moved })
+}
+
+/// The locked packages whose file no mirror serves any more (by name).
+fn vanished_files(
+    path: &Path,
+    lock: &DebianLock,
+    mirrors: &[String],
+    http: &Http,
+    reporter: &dyn Reporter,
+) -> Result<Vec<String>, DebianLockError> {
+    let mut vanished = Vec::new();
+    for p in &lock.packages {
+        check_pool_path(&p.filename).map_err(|reason| DebianLockError::LockField {
+            path: path.into(),
+            field: format!("{}.filename", p.name),
+            reason,
+        })?;
+        let mut served = false;
+        for m in mirrors {
+            if http.exists(&fetch::join(m, &p.filename))? {
+                served = true;
+                break;
+            }
+        }
+        if !served {
+            reporter.info(&format!(
+                "{} {}: {} is on no mirror",
+                p.name, p.version, p.filename
+            ));
+            vanished.push(p.name.clone());
+        }
+    }
+    Ok(vanished)
+}
+
+/// The same package at the lowest version >= the locked one that the index lists for its
+/// architecture; none is an error naming what the suite offers.
+fn smallest_update<'a>(
+    p: &LockedDeb,
+    index: &'a Index,
+    toolchain: &Toolchain,
+) -> Result<&'a IndexPackage, DebianLockError> {
+    let all: Vec<&IndexPackage> = index
+        .by_name
+        .get(&p.name)
+        .map(|v| v.iter().map(|&i| &index.packages[i]).collect())
+        .unwrap_or_default();
+    let next = all
+        .iter()
+        .filter(|c| {
+            c.architecture == p.architecture
+                && deb_version_cmp(&c.version, &p.version) != std::cmp::Ordering::Less
+        })
+        .min_by(|a, b| deb_version_cmp(&a.version, &b.version));
+    next.copied().ok_or_else(|| {
+        let mut available: Vec<String> = all
+            .iter()
+            .map(|c| format!("{} ({})", c.version, c.architecture))
+            .collect();
+        if available.is_empty() {
+            available.push("no version".into());
+        }
+        DebianLockError::NoUpdate {
+            package: p.name.clone(),
+            version: p.version.clone(),
+            suite: toolchain.suite.clone(),
+            architecture: p.architecture.clone(),
+            available: available.join(", "),
+        }
+    })
 }
 
 /// The control fields of a locked package, for the closure check: from the current index when
