@@ -309,8 +309,9 @@ mod tests {
         );
     }
     use crate::attest::bundle::{Bundle, Content, BUNDLE_MEDIA_TYPE};
-    use crate::attest::statement::{publish_statement, PEP740_PUBLISH_V1, STATEMENT_TYPE};
+    use crate::attest::statement::{publish_statement, PEP740_PUBLISH_V1};
     use crate::dsse::{b64, Envelope, INTOTO_PAYLOAD_TYPE};
+    use crate::model::STATEMENT_TYPE;
     use serde_json::json;
 
     #[test]

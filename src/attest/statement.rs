@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-pub use crate::model::STATEMENT_TYPE;
+use crate::model::STATEMENT_TYPE;
 pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
 /// relsign's build type (documented in the README, "Provenance").
 pub const BUILD_TYPE: &str = "https://relsign.dev/buildtypes/release/v1";

@@ -81,7 +81,7 @@ impl ReadLocks {
             python: &self.python,
             python_path: &self.python_path,
             image: self.image.as_ref(),
-            files: self.files.clone(),
+            files: &self.files,
         }
     }
 }
@@ -622,111 +622,101 @@ impl Hooks<'_> {
         epoch: u64,
         pkg: &str,
     ) -> Result<String, BuildError> {
-        run_hook(self, src, out, hook, epoch, pkg)
-    }
-}
-
-fn run_hook(
-    h: &Hooks,
-    src: &Path,
-    out: &Path,
-    hook: &str,
-    epoch: u64,
-    pkg: &str,
-) -> Result<String, BuildError> {
-    let (rootfs, store, driver, deps) = (h.rootfs, h.store, h.driver, h.deps);
-    fsutil::create_dir_all(out)?;
-    let mut extra_env = Vec::new();
-    let mut extra_binds = Vec::new();
-    if let Some(v) = h.vary {
-        open_up(src)?;
-        open_up(out)?;
-        extra_binds.push(Bind {
-            host: v.libfaketime.clone(),
-            dest: "/relsign/libfaketime.so.1".into(),
-            writable: false,
-        });
-        extra_env.push((
-            "LD_PRELOAD".to_string(),
-            "/relsign/libfaketime.so.1".to_string(),
-        ));
-        extra_env.push(("FAKETIME".to_string(), v.clock_offset.clone()));
-        extra_env.push(("FAKETIME_DONT_FAKE_MONOTONIC".to_string(), "1".to_string()));
-    }
-    let step = Step {
-        uid: h.vary.map(|v| v.uid),
-        system: false,
-        name: format!("{hook} {pkg}"),
-        rootfs: rootfs.to_path_buf(),
-        binds: vec![
-            Bind {
-                host: store.root().to_path_buf(),
-                dest: "/store".into(),
+        let h = self;
+        let (rootfs, store, driver, deps) = (h.rootfs, h.store, h.driver, h.deps);
+        fsutil::create_dir_all(out)?;
+        let mut extra_env = Vec::new();
+        let mut extra_binds = Vec::new();
+        if let Some(v) = h.vary {
+            open_up(src)?;
+            open_up(out)?;
+            extra_binds.push(Bind {
+                host: v.libfaketime.clone(),
+                dest: "/relsign/libfaketime.so.1".into(),
                 writable: false,
-            },
-            Bind {
-                host: deps.to_path_buf(),
-                dest: "/relsign/deps".into(),
-                writable: false,
-            },
-            Bind {
-                host: driver.to_path_buf(),
-                dest: "/relsign/pep517_driver.py".into(),
-                writable: false,
-            },
-            Bind {
-                host: src.to_path_buf(),
-                dest: "/src".into(),
-                writable: true,
-            },
-            Bind {
-                host: out.to_path_buf(),
-                dest: "/out".into(),
-                writable: true,
-            },
-        ]
-        .into_iter()
-        .chain(extra_binds)
-        .collect(),
-        env: std::iter::once(("SOURCE_DATE_EPOCH".to_string(), epoch.to_string()))
-            .chain(extra_env)
+            });
+            extra_env.push((
+                "LD_PRELOAD".to_string(),
+                "/relsign/libfaketime.so.1".to_string(),
+            ));
+            extra_env.push(("FAKETIME".to_string(), v.clock_offset.clone()));
+            extra_env.push(("FAKETIME_DONT_FAKE_MONOTONIC".to_string(), "1".to_string()));
+        }
+        let step = Step {
+            uid: h.vary.map(|v| v.uid),
+            system: false,
+            name: format!("{hook} {pkg}"),
+            rootfs: rootfs.to_path_buf(),
+            binds: vec![
+                Bind {
+                    host: store.root().to_path_buf(),
+                    dest: "/store".into(),
+                    writable: false,
+                },
+                Bind {
+                    host: deps.to_path_buf(),
+                    dest: "/relsign/deps".into(),
+                    writable: false,
+                },
+                Bind {
+                    host: driver.to_path_buf(),
+                    dest: "/relsign/pep517_driver.py".into(),
+                    writable: false,
+                },
+                Bind {
+                    host: src.to_path_buf(),
+                    dest: "/src".into(),
+                    writable: true,
+                },
+                Bind {
+                    host: out.to_path_buf(),
+                    dest: "/out".into(),
+                    writable: true,
+                },
+            ]
+            .into_iter()
+            .chain(extra_binds)
             .collect(),
-        cwd: "/src".into(),
-        argv: [
-            PYTHON,
-            "/relsign/pep517_driver.py",
-            hook,
-            "/src",
-            "/out",
-            "/relsign/deps",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
-    };
-    let output = sandbox::run(&step)?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let last = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or("");
-    #[derive(Deserialize)]
-    struct HookResult {
-        file: String,
-    }
-    let r: HookResult = serde_json::from_str(last).map_err(|e| {
-        BuildError::Message(format!(
+            env: std::iter::once(("SOURCE_DATE_EPOCH".to_string(), epoch.to_string()))
+                .chain(extra_env)
+                .collect(),
+            cwd: "/src".into(),
+            argv: [
+                PYTHON,
+                "/relsign/pep517_driver.py",
+                hook,
+                "/src",
+                "/out",
+                "/relsign/deps",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        };
+        let output = sandbox::run(&step)?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let last = stdout
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or("");
+        #[derive(Deserialize)]
+        struct HookResult {
+            file: String,
+        }
+        let r: HookResult = serde_json::from_str(last).map_err(|e| {
+            BuildError::Message(format!(
             "{hook} {pkg}: the build backend did not report a file name ({e}); output:\n{stdout}"
         ))
-    })?;
-    if r.file.contains('/') || !out.join(&r.file).is_file() {
-        return Err(BuildError::Message(format!(
+        })?;
+        if r.file.contains('/') || !out.join(&r.file).is_file() {
+            return Err(BuildError::Message(format!(
             "{hook} {pkg}: the backend reported {:?}, which is not a file in the output directory",
             r.file
         )));
+        }
+        Ok(r.file)
     }
-    Ok(r.file)
 }
 
 #[cfg(test)]

@@ -134,7 +134,7 @@ pub struct Locks<'a> {
     pub python_path: &'a Path,
     pub image: Option<&'a DebianLock>,
     /// The recipe and its locks, read for their digests (`inputs/` path, source path, bytes).
-    pub files: Vec<(PathBuf, PathBuf, Sha256Hex)>,
+    pub files: &'a [(PathBuf, PathBuf, Sha256Hex)],
 }
 
 /// Decide the build: no I/O.

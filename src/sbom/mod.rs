@@ -81,7 +81,7 @@ pub fn generate(
     store: &Store,
     reporter: &dyn Reporter,
 ) -> Result<Vec<SbomFile>, SbomError> {
-    let m = crate::rebuild::read_manifest(release).map_err(SbomError::Release)?;
+    let m = crate::reldir::read_release(release).map_err(SbomError::Release)?;
     let mut out = Vec::new();
     for a in &m.artifacts {
         reporter.step(&format!("SBOM for {}", a.file));

@@ -19,7 +19,7 @@ pub enum SbomError {
     Fs(#[from] FsError),
     /// `release.json` missing or unreadable.
     #[error(transparent)]
-    Release(BuildError),
+    Release(crate::reldir::ReadError),
     #[error("unpacking the image {}: {source}", layout.display())]
     Image {
         layout: PathBuf,
