@@ -6,7 +6,6 @@
 //! `is_integrity()`/`is_refusal()`. Everything else is [`Error::Other`].
 
 use crate::build::error::BuildError;
-use crate::build::scripts::ScriptsError;
 use crate::debian::DebError;
 use crate::fetch::FetchError;
 use crate::lock::debian::DebianLockError;
@@ -178,6 +177,7 @@ classified!(
     PyLockError => is_integrity,
     DebianLockError => is_integrity,
     DebError => is_integrity,
+    BuildError => is_integrity,
     UpstreamError => is_integrity,
     VulnDbError => is_integrity,
     VerifyError => is_refusal,
@@ -217,35 +217,10 @@ other!(
 #[cfg(feature = "keyless")]
 other!(crate::attest::keyless::KeylessError);
 
-impl From<BuildError> for Error {
-    fn from(e: BuildError) -> Error {
-        let failed = build_integrity(&e);
-        Error::classified(e, failed)
-    }
-}
-
-/// [`BuildError::is_integrity`], and a corrupt .deb in the store met under
-/// [`BuildError::Other`] (assembling a rootfs, running the maintainer scripts), whose boxed
-/// source that method does not look into.
-fn build_integrity(e: &BuildError) -> bool {
-    match e {
-        BuildError::Other { source, .. } => {
-            source
-                .downcast_ref::<DebError>()
-                .is_some_and(DebError::is_integrity)
-                || matches!(
-                    source.downcast_ref::<ScriptsError>(),
-                    Some(ScriptsError::Deb(d)) if d.is_integrity()
-                )
-        }
-        e => e.is_integrity(),
-    }
-}
-
 /// The SBOMs of an image unpacked (a [`BuildError`]) are classified as that error.
 impl From<SbomError> for Error {
     fn from(e: SbomError) -> Error {
-        let failed = matches!(&e, SbomError::Image { source, .. } if build_integrity(source));
+        let failed = matches!(&e, SbomError::Image { source, .. } if source.is_integrity());
         Error::classified(e, failed)
     }
 }

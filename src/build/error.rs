@@ -44,9 +44,19 @@ pub enum BuildError {
 }
 
 impl BuildError {
+    /// A digest or size mismatch: in the store, or a corrupt .deb met under [`BuildError::Other`]
+    /// (assembling a rootfs, running the maintainer scripts).
     pub fn is_integrity(&self) -> bool {
         match self {
             BuildError::Store(e) => e.is_integrity(),
+            BuildError::Other { source, .. } => {
+                source
+                    .downcast_ref::<crate::debian::DebError>()
+                    .is_some_and(crate::debian::DebError::is_integrity)
+                    || source
+                        .downcast_ref::<super::scripts::ScriptsError>()
+                        .is_some_and(super::scripts::ScriptsError::is_integrity)
+            }
             _ => false,
         }
     }

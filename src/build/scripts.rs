@@ -31,6 +31,13 @@ pub enum ScriptsError {
     Message(String),
 }
 
+impl ScriptsError {
+    /// A corrupt .deb (its digest or size not the locked one).
+    pub fn is_integrity(&self) -> bool {
+        matches!(self, ScriptsError::Deb(d) if d.is_integrity())
+    }
+}
+
 /// What [`run_maintainer_scripts`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ScriptsReport {
