@@ -7,7 +7,7 @@
 
 use crate::build::error::BuildError;
 use crate::fsutil;
-use crate::intoto::{Descriptor, Statement};
+use crate::intoto::{Descriptor, Statement, TestResultPredicate};
 use crate::lock::python::PyLock;
 use crate::model::ReleaseManifest;
 use crate::python::install::Venv;
@@ -358,14 +358,21 @@ pub fn test_result_statement(
         .iter()
         .map(|a| Descriptor::file(&a.file, &a.sha256))
         .collect();
+    let typed = |d: Descriptor, media: &str| Descriptor {
+        media_type: Some(media.into()),
+        ..d
+    };
     let mut configuration = vec![
-        serde_json::json!({"name": "features", "digest": {"sha256": report.features_sha256.as_str()}}),
-        serde_json::json!({"name": SUMMARY_FILE, "digest": {"sha256": summary_sha256.as_str()}, "mediaType": "application/json"}),
+        Descriptor::file("features", &report.features_sha256),
+        typed(
+            Descriptor::file(SUMMARY_FILE, summary_sha256),
+            "application/json",
+        ),
     ];
     let (mut passed, mut failed, mut warned) = (Vec::new(), Vec::new(), Vec::new());
     for run in &report.runs {
         for (file, d) in &run.junit {
-            configuration.push(serde_json::json!({"name": file, "digest": {"sha256": d.as_str()}, "mediaType": "application/xml"}));
+            configuration.push(typed(Descriptor::file(file, d), "application/xml"));
         }
         for c in &run.cases {
             let name = format!("{}: {}", run.place, c.name);
@@ -383,13 +390,13 @@ pub fn test_result_statement(
     } else {
         "WARNED"
     };
-    let predicate = serde_json::json!({
-        "result": result,
-        "configuration": configuration,
-        "passedTests": passed,
-        "warnedTests": warned,
-        "failedTests": failed,
-    });
+    let predicate = TestResultPredicate {
+        result: result.into(),
+        configuration,
+        passed_tests: Some(passed),
+        warned_tests: Some(warned),
+        failed_tests: Some(failed),
+    };
     Statement::new(subject, TEST_RESULT_V01, predicate).to_value()
 }
 

@@ -38,9 +38,9 @@ impl Statement<Value> {
     }
 }
 
-impl Statement<Value> {
+impl<P: Serialize> Statement<P> {
     /// A statement about `subject` with a predicate of type `predicate_type`.
-    pub fn new(subject: Vec<Descriptor>, predicate_type: &str, predicate: Value) -> Self {
+    pub fn new(subject: Vec<Descriptor>, predicate_type: &str, predicate: P) -> Self {
         Statement {
             type_: crate::model::STATEMENT_TYPE.to_string(),
             subject: Some(subject),
@@ -85,6 +85,14 @@ impl Descriptor {
             ..Descriptor::default()
         }
     }
+    /// A named descriptor with one digest (`sha256`, `gitCommit`, …).
+    pub fn named(name: &str, algorithm: &str, digest: &str) -> Descriptor {
+        Descriptor {
+            name: Some(name.to_string()),
+            digest: BTreeMap::from([(algorithm.to_string(), digest.to_string())]),
+            ..Descriptor::default()
+        }
+    }
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
@@ -93,8 +101,10 @@ impl Descriptor {
     }
 }
 
-/// The predicate of the SLSA provenance v1 statement, as far as a verifier reads it.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The predicate of the SLSA provenance v1 statement: written by the signer
+/// ([`crate::attest::statement::provenance`]) and read by the verifier. As read, every field a
+/// check names is an `Option` or a default, so that check refuses a missing one by name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SlsaPredicate {
     #[serde(rename = "buildDefinition", default)]
     pub build_definition: BuildDefinition,
@@ -102,45 +112,56 @@ pub struct SlsaPredicate {
     pub run_details: RunDetails,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct BuildDefinition {
-    #[serde(rename = "buildType")]
+    #[serde(rename = "buildType", skip_serializing_if = "Option::is_none")]
     pub build_type: Option<String>,
     #[serde(rename = "externalParameters", default)]
     pub external_parameters: ExternalParameters,
+    #[serde(rename = "internalParameters", default)]
+    pub internal_parameters: InternalParameters,
+    #[serde(rename = "resolvedDependencies", default)]
+    pub resolved_dependencies: Vec<Descriptor>,
 }
 
 /// relsign's `externalParameters`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExternalParameters {
     #[serde(default)]
     pub release: ReleaseParam,
     #[serde(default)]
     pub recipe: RecipeParam,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sources: Option<Vec<SourceParam>>,
     /// `None` in provenance made before relsign recorded the gate.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate: Option<GateParam>,
     /// `None` in provenance made before relsign had the vulnerability gate.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vulnerabilities: Option<VulnsParam>,
+    /// The stable branch and its baseline, for a release on a stable branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable: Option<StableParam>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ReleaseParam {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RecipeParam {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     #[serde(default)]
     pub digest: BTreeMap<String, String>,
 }
 
 /// One source claim: package, kind, location, and its one digest (`sha256` or `gitCommit`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SourceParam {
     #[serde(default)]
     pub package: String,
@@ -150,66 +171,206 @@ pub struct SourceParam {
     pub location: String,
     #[serde(default)]
     pub digest: BTreeMap<String, String>,
+    #[serde(
+        rename = "sourceDateEpoch",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source_date_epoch: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GateParam {
     pub required: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `externalParameters.vulnerabilities`: whether the recipe has the gate and, when the
+/// release carries a scan report, the databases and the report's result.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct VulnsParam {
     pub required: Option<bool>,
-    #[serde(default)]
-    pub databases: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub databases: Option<Vec<Descriptor>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `externalParameters.stable`: the branch, and the baseline release (`null` for the first
+/// release of the branch).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StableParam {
+    #[serde(default)]
+    pub branch: String,
+    #[serde(default)]
+    pub baseline: Option<StableBaseline>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StableBaseline {
+    #[serde(default)]
+    pub version: String,
+    /// The digest of the baseline's release.json.
+    #[serde(rename = "releaseJson", default)]
+    pub release_json: BTreeMap<String, String>,
+}
+
+/// `internalParameters`: the epoch, the gzip implementation and, for releases that record
+/// them, each package's build environment.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct InternalParameters {
+    #[serde(
+        rename = "SOURCE_DATE_EPOCH",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source_date_epoch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gzip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builds: Option<Vec<BuildParam>>,
+}
+
+/// One package's build environment: its backend, lock group and requirements by digest.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BuildParam {
+    #[serde(default)]
+    pub package: String,
+    #[serde(default)]
+    pub backend: String,
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub requirements: Vec<BuildRequirementParam>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BuildRequirementParam {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub file: String,
+    #[serde(default)]
+    pub digest: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder: Option<Builder>,
     #[serde(default)]
     pub metadata: RunMetadata,
     #[serde(default)]
     pub byproducts: Vec<Descriptor>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Builder {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub version: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunMetadata {
-    #[serde(rename = "finishedOn")]
+    #[serde(rename = "finishedOn", skip_serializing_if = "Option::is_none")]
     pub finished_on: Option<String>,
 }
 
-/// The in-toto test-result v0.1 predicate, as far as a verifier reads it.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The in-toto test-result v0.1 predicate: written by the gate
+/// ([`crate::gate::test_result_statement`]) and read by the verifier.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TestResultPredicate {
     #[serde(default)]
     pub result: String,
     #[serde(default)]
     pub configuration: Vec<Descriptor>,
     #[serde(rename = "passedTests", default)]
-    pub passed_tests: Option<Vec<Value>>,
+    pub passed_tests: Option<Vec<String>>,
+    #[serde(
+        rename = "warnedTests",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub warned_tests: Option<Vec<String>>,
+    #[serde(
+        rename = "failedTests",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub failed_tests: Option<Vec<String>>,
 }
 
-/// relsign's vulnerability predicate, as far as a verifier reads it.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The in-toto vulnerability v0.1 predicate with relsign's verdicts under `relsign`: written
+/// by [`crate::vulns::statement`] and read by the verifier.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct VulnsPredicate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation: Option<Invocation>,
     #[serde(default)]
     pub scanner: VulnScanner,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ScanMetadata>,
     #[serde(default)]
     pub relsign: VulnsVerdict,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Invocation {
+    #[serde(default)]
+    pub uri: String,
+    #[serde(default)]
+    pub parameters: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct VulnScanner {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db: Option<ScannerDb>,
     pub result: Option<Vec<Finding>>,
 }
 
-/// One finding: its id, and annotations holding (among others) its `verdict`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ScannerDb {
+    #[serde(default)]
+    pub uri: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(rename = "lastUpdate", default)]
+    pub last_update: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ScanMetadata {
+    #[serde(rename = "scanStartedOn", default)]
+    pub scan_started_on: String,
+    #[serde(rename = "scanFinishedOn", default)]
+    pub scan_finished_on: String,
+}
+
+/// One finding: its id, its severities, and annotations holding (among others) its `verdict`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Finding {
     #[serde(default)]
     pub id: Value,
     #[serde(default)]
+    pub severity: Vec<Severity>,
+    #[serde(default)]
     pub annotations: Vec<BTreeMap<String, Value>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Severity {
+    #[serde(default)]
+    pub method: String,
+    #[serde(default)]
+    pub score: String,
 }
 
 impl Finding {
@@ -222,8 +383,9 @@ impl Finding {
     }
 }
 
-/// `predicate.relsign`: the gate's result, the databases and the report it names.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `predicate.relsign`: the gate's result, the databases and the report it names, and how
+/// many packages were matched against how many records.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct VulnsVerdict {
     #[serde(default)]
     pub result: Value,
@@ -231,6 +393,10 @@ pub struct VulnsVerdict {
     pub databases: Vec<Descriptor>,
     #[serde(default)]
     pub report: Descriptor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packages: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<u64>,
 }
 
 /// The Sigstore bundle v0.3 JSON form (protobuf JSON mapping). Fields relsign does not read

@@ -14,6 +14,7 @@ use crate::scan::Judged;
 use crate::vulndb::{Loaded, LockedDb, VulnDbError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 pub const VULNS_V01: &str = "https://in-toto.io/attestation/vulns/v0.1";
@@ -176,11 +177,12 @@ pub fn release_recipe(dir: &Path) -> Result<Option<crate::recipe::Recipe>, Vulns
 }
 
 /// The databases as in-toto ResourceDescriptors (name, digest, when taken).
-pub fn database_descriptors(dbs: &[LockedDb]) -> Vec<Value> {
+pub fn database_descriptors(dbs: &[LockedDb]) -> Vec<crate::intoto::Descriptor> {
     dbs.iter()
-        .map(|d| {
-            json!({"name": d.file, "digest": {"sha256": d.sha256.as_str()},
-                   "annotations": {"database": d.name, "taken": d.taken, "size": d.size, "records": d.records}})
+        .map(|d| crate::intoto::Descriptor {
+            annotations: Some(json!({"database": d.name, "taken": d.taken, "size": d.size,
+                                     "records": d.records})),
+            ..crate::intoto::Descriptor::file(&d.file, &d.sha256)
         })
         .collect()
 }
@@ -190,26 +192,35 @@ pub fn database_descriptors(dbs: &[LockedDb]) -> Vec<Value> {
 /// scan times), with relsign's verdicts under `relsign`: the report by digest and the
 /// databases by digest.
 pub fn statement(m: &ReleaseManifest, report: &Report, report_sha256: &Sha256Hex) -> Value {
-    let subject: Vec<crate::intoto::Descriptor> = m
+    use crate::intoto::{self as t, Descriptor};
+    let subject: Vec<Descriptor> = m
         .artifacts
         .iter()
-        .map(|a| crate::intoto::Descriptor::file(&a.file, &a.sha256))
+        .map(|a| Descriptor::file(&a.file, &a.sha256))
         .collect();
-    let result: Vec<Value> = report
+    let result: Vec<t::Finding> = report
         .findings
         .iter()
         .map(|j| {
             let e = &j.finding;
-            let severity: Vec<Value> = e
-                .severity
-                .iter()
-                .map(|s| json!({"method": "osv", "score": s}))
-                .collect();
-            json!({"id": e.id, "severity": severity, "annotations": [
-                {"package": e.package}, {"ecosystem": e.ecosystem}, {"installed": e.installed},
-                {"fixed": e.fixed.clone().unwrap_or_default()}, {"verdict": j.verdict},
-                {"note": j.note.clone().unwrap_or_default()},
-            ]})
+            let note = |k: &str, v: &str| BTreeMap::from([(k.to_string(), Value::from(v))]);
+            t::Finding {
+                id: Value::from(e.id.as_str()),
+                severity: (e.severity.iter())
+                    .map(|s| t::Severity {
+                        method: "osv".into(),
+                        score: s.clone(),
+                    })
+                    .collect(),
+                annotations: vec![
+                    note("package", &e.package),
+                    note("ecosystem", &e.ecosystem),
+                    note("installed", &e.installed),
+                    note("fixed", e.fixed.as_deref().unwrap_or_default()),
+                    note("verdict", &j.verdict),
+                    note("note", j.note.as_deref().unwrap_or_default()),
+                ],
+            }
         })
         .collect();
     let names: Vec<&str> = report.databases.iter().map(|d| d.name.as_str()).collect();
@@ -224,28 +235,39 @@ pub fn statement(m: &ReleaseManifest, report: &Report, report_sha256: &Sha256Hex
         .map(|d| d.taken.as_str())
         .min()
         .unwrap_or("");
-    let predicate = json!({
-            "invocation": {"uri": "relsign release", "parameters": [
-                format!("fail-on={}", report.policy.fail_on),
-                format!("severity={}", report.policy.severity.clone().unwrap_or_default()),
-                format!("max-age-days={}", report.policy.max_age_days),
-            ]},
-            "scanner": {
-                "uri": SCANNER_URI,
-                "version": env!("CARGO_PKG_VERSION"),
-                "db": {"uri": format!("osv:{}", names.join("+")), "version": versions.join(","), "lastUpdate": oldest},
-                "result": result,
-            },
-            "metadata": {"scanStartedOn": report.started, "scanFinishedOn": report.finished},
-            "relsign": {
-                "result": report.result,
-                "report": {"name": REPORT_FILE, "digest": {"sha256": report_sha256.as_str()}},
-                "databases": database_descriptors(&report.databases),
-                "packages": report.packages,
-                "records": report.records,
-            }
-    });
-    crate::intoto::Statement::new(subject, VULNS_V01, predicate).to_value()
+    let policy = &report.policy;
+    let predicate = t::VulnsPredicate {
+        invocation: Some(t::Invocation {
+            uri: "relsign release".into(),
+            parameters: vec![
+                format!("fail-on={}", policy.fail_on),
+                format!("severity={}", policy.severity.clone().unwrap_or_default()),
+                format!("max-age-days={}", policy.max_age_days),
+            ],
+        }),
+        scanner: t::VulnScanner {
+            uri: Some(SCANNER_URI.into()),
+            version: Some(env!("CARGO_PKG_VERSION").into()),
+            db: Some(t::ScannerDb {
+                uri: format!("osv:{}", names.join("+")),
+                version: versions.join(","),
+                last_update: oldest.into(),
+            }),
+            result: Some(result),
+        },
+        metadata: Some(t::ScanMetadata {
+            scan_started_on: report.started.clone(),
+            scan_finished_on: report.finished.clone(),
+        }),
+        relsign: t::VulnsVerdict {
+            result: Value::from(report.result.as_str()),
+            report: Descriptor::file(REPORT_FILE, report_sha256),
+            databases: database_descriptors(&report.databases),
+            packages: Some(report.packages),
+            records: Some(report.records),
+        },
+    };
+    t::Statement::new(subject, VULNS_V01, predicate).to_value()
 }
 
 /// The databases for `relsign scan` without `--db`: the recipe's vulndb lock, as

@@ -4,7 +4,11 @@
 use super::error::AttestError;
 use crate::digest::Sha256Hex;
 use crate::fsutil;
-use crate::intoto::{Descriptor, SlsaPredicate, Statement, VulnsParam};
+use crate::intoto::{
+    BuildDefinition, BuildParam, BuildRequirementParam, Builder, Descriptor, ExternalParameters,
+    GateParam, InternalParameters, RecipeParam, ReleaseParam, RunDetails, RunMetadata,
+    SlsaPredicate, SourceParam, StableBaseline, StableParam, Statement, VulnsParam,
+};
 use crate::model::ReleaseManifest;
 use crate::reldir::recipe_copy;
 use serde_json::{json, Value};
@@ -50,72 +54,78 @@ pub fn pypi_purl(name: &str, version: &str) -> String {
 
 /// Every locked input of the release, as in-toto ResourceDescriptors: each .deb and each
 /// Python file (wheels and sdists), deduplicated, in a stable order.
-fn resolved_dependencies(dir: &Path, m: &ReleaseManifest) -> Result<Vec<Value>, AttestError> {
-    let mut deps: BTreeMap<(String, String, String), Value> = BTreeMap::new();
+fn resolved_dependencies(dir: &Path, m: &ReleaseManifest) -> Result<Vec<Descriptor>, AttestError> {
+    let mut deps: BTreeMap<(String, String, String), Descriptor> = BTreeMap::new();
+    let mut add = |file: &str, uri: String, sha256: &Sha256Hex| {
+        let d = Descriptor {
+            uri: Some(uri.clone()),
+            ..Descriptor::file(file, sha256)
+        };
+        deps.insert((uri, file.to_string(), sha256.to_string()), d);
+    };
     for l in &m.locks {
         let path = dir.join(&l.path);
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let bad = |e: String| AttestError::Lock {
+            file: path.clone(),
+            reason: e,
+        };
         if name.ends_with(".debian.lock.toml") {
             let lock =
-                crate::lock::debian::DebianLock::read(&path).map_err(|e| AttestError::Lock {
-                    file: path.clone(),
-                    reason: e.to_string(),
-                })?;
+                crate::lock::debian::DebianLock::read(&path).map_err(|e| bad(e.to_string()))?;
             for p in &lock.packages {
                 let file = p.filename.rsplit('/').next().unwrap_or(&p.filename);
-                let uri = deb_purl(&p.name, &p.version, &p.architecture);
-                deps.insert(
-                    (uri.clone(), file.to_string(), p.sha256.to_string()),
-                    json!({"name": file, "uri": uri, "digest": {"sha256": p.sha256}}),
+                add(
+                    file,
+                    deb_purl(&p.name, &p.version, &p.architecture),
+                    &p.sha256,
                 );
             }
         } else if name.starts_with("pylock") && name.ends_with(".toml") {
-            let lock = crate::lock::python::PyLock::read(&path).map_err(|e| AttestError::Lock {
-                file: path.clone(),
-                reason: e.to_string(),
-            })?;
+            let lock = crate::lock::python::PyLock::read(&path).map_err(|e| bad(e.to_string()))?;
             for p in &lock.packages {
-                let uri = pypi_purl(&p.name, &p.version);
                 for f in p.files() {
-                    deps.insert(
-                        (uri.clone(), f.name.clone(), f.sha256.to_string()),
-                        json!({"name": f.name, "uri": uri, "digest": {"sha256": f.sha256}}),
-                    );
+                    add(&f.name, pypi_purl(&p.name, &p.version), &f.sha256);
                 }
             }
         } else {
-            return Err(AttestError::Lock {
-                file: path,
-                reason: "not a known lock kind (expected pylock*.toml or *.debian.lock.toml)"
-                    .into(),
-            });
+            return Err(bad(
+                "not a known lock kind (expected pylock*.toml or *.debian.lock.toml)".into(),
+            ));
         }
     }
-    let mut out: Vec<Value> = deps.into_values().collect();
-    for s in &m.sources {
-        out.push(source_descriptor(s));
-    }
+    let mut out: Vec<Descriptor> = deps.into_values().collect();
+    out.extend(m.sources.iter().map(source_descriptor));
     Ok(out)
 }
 
-fn source_digest(s: &crate::model::SourceRecord) -> Value {
-    if s.kind == "git" {
-        json!({ "gitCommit": s.digest })
+/// A source's one digest: a git commit as `gitCommit`, anything else as `sha256`.
+fn source_digest(s: &crate::model::SourceRecord) -> BTreeMap<String, String> {
+    let algorithm = if s.kind == "git" {
+        "gitCommit"
     } else {
-        json!({ "sha256": s.digest })
-    }
+        "sha256"
+    };
+    BTreeMap::from([(algorithm.to_string(), s.digest.clone())])
 }
 
-fn source_descriptor(s: &crate::model::SourceRecord) -> Value {
+fn source_descriptor(s: &crate::model::SourceRecord) -> Descriptor {
     match s.kind.as_str() {
-        "git" => {
-            json!({"name": s.package, "uri": format!("git+{}@{}", s.location, s.digest), "digest": source_digest(s)})
-        }
-        _ => json!({"name": s.location, "digest": source_digest(s),
-                     "annotations": {"kind": s.kind, "package": s.package}}),
+        "git" => Descriptor {
+            name: Some(s.package.clone()),
+            uri: Some(format!("git+{}@{}", s.location, s.digest)),
+            digest: source_digest(s),
+            ..Descriptor::default()
+        },
+        _ => Descriptor {
+            name: Some(s.location.clone()),
+            digest: source_digest(s),
+            annotations: Some(json!({"kind": s.kind, "package": s.package})),
+            ..Descriptor::default()
+        },
     }
 }
 
@@ -132,53 +142,77 @@ pub fn recipe_has_vuln_gate(dir: &Path, m: &ReleaseManifest) -> Result<bool, Att
     Ok(recipe_copy(dir, m)?.contains_key("vulnerabilities"))
 }
 
-/// The policy reports a release directory carries (`scan/vulnerabilities.json`,
-/// `scan/stable.json`): the provenance names them as byproducts, by digest, and records the
+/// What the policy reports a release directory carries (`scan/vulnerabilities.json`,
+/// `scan/stable.json`) add to its provenance.
+#[derive(Default)]
+struct PolicyReports {
+    vulns: VulnsParam,
+    /// The vulnerability databases, among the resolved dependencies.
+    databases: Vec<Descriptor>,
+    /// The reports by digest, as byproducts.
+    byproducts: Vec<Descriptor>,
+    stable: Option<StableParam>,
+}
+
+/// The first fields of `scan/stable.json` the provenance records.
+#[derive(serde::Deserialize)]
+struct StableHead {
+    branch: String,
+    baseline: Option<StableHeadBaseline>,
+}
+
+#[derive(serde::Deserialize)]
+struct StableHeadBaseline {
+    version: String,
+    release_sha256: Sha256Hex,
+}
+
+/// The policy reports: the provenance names them as byproducts, by digest, and records the
 /// vulnerability databases among the resolved dependencies and the stable branch's baseline.
-fn policy_reports(
-    dir: &Path,
-    required: bool,
-) -> Result<(Value, Vec<Value>, Vec<Value>, Option<Value>), AttestError> {
-    let mut vulns = json!({ "required": required });
-    let (mut deps, mut byproducts) = (Vec::new(), Vec::new());
+fn policy_reports(dir: &Path, required: bool) -> Result<PolicyReports, AttestError> {
+    let mut out = PolicyReports {
+        vulns: VulnsParam {
+            required: Some(required),
+            ..VulnsParam::default()
+        },
+        ..PolicyReports::default()
+    };
+    let format = |file: &Path, e: String| AttestError::Format {
+        file: file.to_path_buf(),
+        reason: e,
+    };
     let vp = dir.join(crate::vulns::REPORT_FILE);
     if vp.is_file() {
-        let r = crate::vulns::Report::read(&vp).map_err(|e| AttestError::Format {
-            file: vp.clone(),
-            reason: e.to_string(),
-        })?;
+        let r = crate::vulns::Report::read(&vp).map_err(|e| format(&vp, e.to_string()))?;
         let dbs = crate::vulns::database_descriptors(&r.databases);
-        vulns["databases"] = json!(dbs);
-        vulns["result"] = json!(r.result);
-        deps.extend(dbs);
+        out.vulns.databases = Some(dbs.clone());
+        out.vulns.result = Some(r.result);
+        out.databases = dbs;
         let (d, _) = crate::digest::hash_file(&vp).map_err(fsutil::err("read", &vp))?;
-        byproducts.push(json!({"name": crate::vulns::REPORT_FILE, "digest": {"sha256": d}}));
+        out.byproducts
+            .push(Descriptor::file(crate::vulns::REPORT_FILE, &d));
     }
     let sp = dir.join(crate::stable::REPORT_FILE);
-    let mut stable = None;
     if sp.is_file() {
-        let bytes = crate::json::read_limited(&sp, crate::json::limit::SBOM).map_err(|e| {
-            AttestError::Format {
-                file: sp.clone(),
-                reason: e.to_string(),
-            }
-        })?;
-        let v = crate::json::value(&bytes, crate::json::limit::SBOM).map_err(|e| {
-            AttestError::Format {
-                file: sp.clone(),
-                reason: e.to_string(),
-            }
-        })?;
-        stable = Some(json!({
-            "branch": v["branch"],
-            "baseline": v["baseline"].get("version").map(|ver| json!({
-                "version": ver, "releaseJson": {"sha256": v["baseline"]["release_sha256"]}})),
-        }));
-        byproducts.push(
-            json!({"name": crate::stable::REPORT_FILE, "digest": {"sha256": Sha256Hex::of(&bytes)}}),
-        );
+        let bytes = crate::json::read_limited(&sp, crate::json::limit::SBOM)
+            .map_err(|e| format(&sp, e.to_string()))?;
+        let head: StableHead = crate::json::value(&bytes, crate::json::limit::SBOM)
+            .map_err(|e| e.to_string())
+            .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
+            .map_err(|e| format(&sp, e))?;
+        out.stable = Some(StableParam {
+            branch: head.branch,
+            baseline: head.baseline.map(|b| StableBaseline {
+                version: b.version,
+                release_json: BTreeMap::from([("sha256".into(), b.release_sha256.to_string())]),
+            }),
+        });
+        out.byproducts.push(Descriptor::file(
+            crate::stable::REPORT_FILE,
+            &Sha256Hex::of(&bytes),
+        ));
     }
-    Ok((vulns, deps, byproducts, stable))
+    Ok(out)
 }
 
 /// The SLSA v1 provenance statement for a release directory. `signed_on` (unix seconds) is the
@@ -187,86 +221,97 @@ pub fn provenance(
     dir: &Path,
     m: &ReleaseManifest,
     signed_on: i64,
-) -> Result<Statement<Value>, AttestError> {
+) -> Result<Statement<SlsaPredicate>, AttestError> {
     let gate_required = recipe_has_gate(dir, m)?;
-    let (vulns, vuln_deps, reports, stable) = policy_reports(dir, recipe_has_vuln_gate(dir, m)?)?;
+    let reports = policy_reports(dir, recipe_has_vuln_gate(dir, m)?)?;
     let mut resolved = resolved_dependencies(dir, m)?;
-    resolved.extend(vuln_deps);
+    resolved.extend(reports.databases);
     let subject: Vec<Descriptor> = m
         .artifacts
         .iter()
         .map(|a| Descriptor::file(&a.file, &a.sha256))
         .collect();
-    let sources: Vec<Value> = m
+    let sources: Vec<SourceParam> = m
         .sources
         .iter()
-        .map(|s| {
-            json!({"package": s.package, "kind": s.kind, "location": s.location,
-                   "digest": source_digest(s), "sourceDateEpoch": s.source_date_epoch})
+        .map(|s| SourceParam {
+            package: s.package.clone(),
+            kind: s.kind.clone(),
+            location: s.location.clone(),
+            digest: source_digest(s),
+            source_date_epoch: Some(s.source_date_epoch),
         })
         .collect();
     let release_json = dir.join("release.json");
     let (release_digest, _) =
         crate::digest::hash_file(&release_json).map_err(fsutil::err("read", &release_json))?;
-    let mut byproducts =
-        vec![json!({"name": "release.json", "digest": {"sha256": release_digest}})];
-    for l in &m.locks {
-        byproducts.push(json!({"name": l.path, "digest": {"sha256": l.sha256}}));
-    }
-    byproducts.extend(reports);
-    let mut external = json!({
-        "release": {"name": m.name, "version": m.version},
-        "recipe": {"path": m.recipe.path, "digest": {"sha256": m.recipe.sha256}},
-        "sources": sources,
-        "gate": {"required": gate_required},
-        "vulnerabilities": vulns,
-    });
-    if let Some(s) = stable {
-        external["stable"] = s;
-    }
+    let mut byproducts = vec![Descriptor::file("release.json", &release_digest)];
+    byproducts.extend(m.locks.iter().map(|l| Descriptor::file(&l.path, &l.sha256)));
+    byproducts.extend(reports.byproducts);
+    let external = ExternalParameters {
+        release: ReleaseParam {
+            name: Some(m.name.clone()),
+            version: Some(m.version.clone()),
+        },
+        recipe: RecipeParam {
+            path: Some(m.recipe.path.clone()),
+            digest: BTreeMap::from([("sha256".into(), m.recipe.sha256.to_string())]),
+        },
+        sources: Some(sources),
+        gate: Some(GateParam {
+            required: Some(gate_required),
+        }),
+        vulnerabilities: Some(reports.vulns),
+        stable: reports.stable,
+    };
     Ok(Statement {
         type_: STATEMENT_TYPE.into(),
         subject: Some(subject),
         predicate_type: SLSA_PROVENANCE_V1.into(),
-        predicate: json!({
-            "buildDefinition": {
-                "buildType": BUILD_TYPE,
-                "externalParameters": external,
-                "internalParameters": internal_parameters(m),
-                "resolvedDependencies": resolved,
+        predicate: SlsaPredicate {
+            build_definition: BuildDefinition {
+                build_type: Some(BUILD_TYPE.into()),
+                external_parameters: external,
+                internal_parameters: internal_parameters(m),
+                resolved_dependencies: resolved,
             },
-            "runDetails": {
-                "builder": {"id": BUILDER_ID, "version": {"relsign": env!("CARGO_PKG_VERSION")}},
-                "metadata": {"finishedOn": crate::time::format(signed_on)},
-                "byproducts": byproducts,
-            }
-        }),
+            run_details: RunDetails {
+                builder: Some(Builder {
+                    id: BUILDER_ID.into(),
+                    version: BTreeMap::from([("relsign".into(), env!("CARGO_PKG_VERSION").into())]),
+                }),
+                metadata: RunMetadata {
+                    finished_on: Some(crate::time::format(signed_on)),
+                },
+                byproducts,
+            },
+        },
     })
 }
 
 /// `internalParameters`: the epoch, the gzip implementation and, for releases that record
 /// them, each package's build environment (backend and locked requirements by sha256).
-fn internal_parameters(m: &ReleaseManifest) -> Value {
-    let mut v = json!({
-        "SOURCE_DATE_EPOCH": m.source_date_epoch.to_string(),
-        "gzip": crate::archive::GZIP_IMPL,
-    });
-    if !m.builds.is_empty() {
-        v["builds"] = json!(m
-            .builds
+fn internal_parameters(m: &ReleaseManifest) -> InternalParameters {
+    let builds = m.builds.iter().map(|b| BuildParam {
+        package: b.package.clone(),
+        backend: b.backend.clone(),
+        group: b.group.clone(),
+        requirements: b
+            .requirements
             .iter()
-            .map(|b| json!({
-                "package": b.package,
-                "backend": b.backend,
-                "group": b.group,
-                "requirements": b.requirements.iter().map(|r| json!({
-                    "name": r.name, "version": r.version, "file": r.file,
-                    "digest": {"sha256": r.sha256},
-                })).collect::<Vec<_>>(),
-            }))
-            .collect::<Vec<_>>());
+            .map(|r| BuildRequirementParam {
+                name: r.name.clone(),
+                version: r.version.clone(),
+                file: r.file.clone(),
+                digest: BTreeMap::from([("sha256".into(), r.sha256.to_string())]),
+            })
+            .collect(),
+    });
+    InternalParameters {
+        source_date_epoch: Some(m.source_date_epoch.to_string()),
+        gzip: Some(crate::archive::GZIP_IMPL.into()),
+        builds: (!m.builds.is_empty()).then(|| builds.collect()),
     }
-    v
 }
 
 /// PEP 740's publish attestation: one distribution file by name and sha256, no predicate.
@@ -485,7 +530,7 @@ fn parse_vulns(x: Option<&VulnsParam>) -> Result<(bool, Vec<(String, Sha256Hex)>
         .required
         .ok_or("externalParameters.vulnerabilities.required: missing or not a boolean")?;
     let mut dbs = Vec::new();
-    for (i, d) in x.databases.iter().enumerate() {
+    for (i, d) in x.databases.iter().flatten().enumerate() {
         let at = format!("externalParameters.vulnerabilities.databases[{i}]");
         let name = d.name().ok_or(format!("{at}.name: missing"))?;
         let sha = d.sha256().ok_or(format!("{at}.digest.sha256: missing"))?;
