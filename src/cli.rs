@@ -85,6 +85,7 @@ pub enum Command {
     ///
     /// Examples:
     ///   relsign release recipes/demo.toml --out dist/ --key ~/.config/relsign/release.key
+    ///   relsign release recipes/demo.toml --plan            # what it would do, in order
     #[command(verbatim_doc_comment)]
     Release(ReleaseArgs),
     /// Take the recipe's vulnerability databases (`[[vulnerabilities.database]]`: OSV exports,
@@ -300,11 +301,16 @@ pub struct ReleaseArgs {
     /// The recipe (TOML; see README, "Recipes").
     pub recipe: PathBuf,
     /// The release directory to write.
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "plan")]
+    pub out: Option<PathBuf>,
     /// A release key (encrypted PEM, mode 0600); repeat to sign with several.
-    #[arg(long = "key", value_name = "FILE", required = true)]
+    #[arg(long = "key", value_name = "FILE", required_unless_present = "plan")]
     pub keys: Vec<PathBuf>,
+    /// Print the release plan and do nothing: the build plan (every step with its inputs by
+    /// digest) and then the stages in order (reproducibility check, gate, SBOMs, policy
+    /// gates, signing, log), with the plan's digest. With --json, the plan as JSON.
+    #[arg(long)]
+    pub plan: bool,
     #[command(flatten)]
     pub pass: PassArgs,
     /// After the build, build again with variations and compare (see `build

@@ -180,6 +180,7 @@ classified!(
     BuildError => is_integrity,
     UpstreamError => is_integrity,
     VulnDbError => is_integrity,
+    crate::release::plan::ReleasePlanError => is_integrity,
     VerifyError => is_refusal,
 );
 

@@ -3,6 +3,8 @@
 //! When the gate fails, nothing is signed and the directory says so in `NOT-A-RELEASE.txt`;
 //! `relsign sign` refuses such a directory, and `relsign verify` refuses it (no signatures).
 
+pub mod plan;
+
 use crate::attest::{bundle, AttestError, ATTESTATIONS_DIR};
 use crate::dsse;
 use crate::fsutil;

@@ -286,6 +286,16 @@ pub struct Loaded {
 /// `max-age-days`.
 pub fn load(recipe: &Recipe, store: &Store, now: i64) -> Result<Loaded, VulnDbError> {
     let spec = spec(recipe)?;
+    let (path, lock) = read_recipe_lock(recipe, spec)?;
+    load_pinned(spec, &path, "database", lock.databases, store, now)
+}
+
+/// The recipe's vulndb lock (its path, and the lock read and checked); a missing one says how
+/// to make it.
+pub fn read_recipe_lock(
+    recipe: &Recipe,
+    spec: &VulnSpec,
+) -> Result<(PathBuf, VulnDbLock), VulnDbError> {
     let path = lock_path(recipe, spec);
     if !path.is_file() {
         return Err(input(
@@ -295,7 +305,7 @@ pub fn load(recipe: &Recipe, store: &Store, now: i64) -> Result<Loaded, VulnDbEr
         ));
     }
     let lock = VulnDbLock::read(&path)?;
-    load_pinned(spec, &path, "database", lock.databases, store, now)
+    Ok((path, lock))
 }
 
 /// The pinned databases (`pinned`, as `source` lists them under `field`) from the store:

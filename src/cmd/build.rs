@@ -64,6 +64,12 @@ fn print_plan(recipe: &relsign::recipe::Recipe, json: bool) -> Result<()> {
         return Ok(());
     }
     outln!("plan for {} {} (sha256:{digest})", plan.name, plan.version);
+    print_build_steps(&plan);
+    Ok(())
+}
+
+/// The build plan's steps as text (under a heading the caller prints).
+pub fn print_build_steps(plan: &relsign::build::plan::BuildPlan) {
     outln!("  inputs:");
     for i in &plan.inputs {
         outln!("    {}  inputs/{}", i.sha256, i.path.display());
@@ -101,7 +107,6 @@ fn print_plan(recipe: &relsign::recipe::Recipe, json: bool) -> Result<()> {
             i.built_wheels.join(", ")
         );
     }
-    Ok(())
 }
 
 /// `--check-reproducible`: build again, as this program from elsewhere with another

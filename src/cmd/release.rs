@@ -9,22 +9,124 @@ use crate::output::{print_gate, print_json, print_logged};
 use relsign::error::{Context, Error, Result};
 use relsign::keys::SecretKey;
 use relsign::recipe::Recipe;
+use relsign::release::plan::{ReleaseOptions, ReleasePlan, Stage};
 use relsign::report::Reporter;
 use relsign::store::Store;
 use std::path::Path;
 
 pub fn run(a: ReleaseArgs, global: &Global, r: &dyn Reporter) -> Result<()> {
-    let json = global.json;
-    let out = &a.out;
     let mut recipe = load(&a.recipe)?;
     recipe.run_all_scenarios(a.all_scenarios);
-    let store = store(&global.store)?;
-    if recipe.file.test.is_none() {
-        bail!(
-            "{}: a signed release needs the [test] gate (behave features); add a [test] section",
-            recipe.path.display()
-        );
+    let opts = ReleaseOptions {
+        check_reproducible: a.check_reproducible,
+        all_scenarios: a.all_scenarios,
+        keys: a.keys.len(),
+        log: a.log.log.clone(),
+        stable_releases: a.stable_releases.clone(),
+    };
+    let plan = relsign::release::plan::plan(&recipe, &opts)
+        .with_context(|| format!("planning the release of {}", recipe.path.display()))?;
+    if a.plan {
+        return print_plan(&plan, global.json);
     }
+    execute(&a, &recipe, &plan, global, r)
+}
+
+/// `--plan`: what the release would do, as text or JSON, with the plan's digest.
+fn print_plan(plan: &ReleasePlan, json: bool) -> Result<()> {
+    let digest = plan.digest();
+    if json {
+        let mut v = serde_json::to_value(plan)?;
+        v["digest"] = format!("sha256:{digest}").into();
+        print_json(v);
+        return Ok(());
+    }
+    outln!(
+        "release plan for {} {} (sha256:{digest})",
+        plan.name,
+        plan.version
+    );
+    outln!("build (plan sha256:{}):", plan.build_digest);
+    super::build::print_build_steps(&plan.build);
+    outln!("then:");
+    for stage in &plan.stages {
+        let line = match stage {
+            Stage::CheckReproducible => {
+                "check reproducible: build again with variations and compare".to_string()
+            }
+            Stage::Gate {
+                features,
+                run_in,
+                server,
+            } => {
+                let mut l = format!(
+                    "gate: behave features {} in {}",
+                    features.display(),
+                    run_in.join(", ")
+                );
+                if let Some(s) = server {
+                    l.push_str(&format!(
+                        "; the server suite {} of archive {} ({} gating scenario(s){})",
+                        s.features.display(),
+                        s.archive,
+                        s.gating,
+                        if s.all { ", every scenario run" } else { "" }
+                    ));
+                }
+                l
+            }
+            Stage::Sboms { formats } => format!("SBOMs: {} per artifact", formats.join(" and ")),
+            Stage::Vulnerabilities {
+                databases,
+                fail_on,
+                severity,
+                max_age_days,
+                allowed,
+            } => format!(
+                "vulnerability gate: fail on {fail_on}{}, databases {} (at most {max_age_days} days old), {allowed} allowed finding(s)",
+                severity.as_ref().map(|s| format!(" or severity {s}")).unwrap_or_default(),
+                databases
+                    .iter()
+                    .map(|d| format!("{} sha256:{} (taken {})", d.name, d.sha256, d.taken))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Stage::Stable { branch, search } => format!(
+                "stable branch {branch}: compared with its last release in {}",
+                search
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Stage::Sign { keys, statements } => {
+                let by = match keys {
+                    0 => "the --key keys".to_string(),
+                    n => format!("{n} key(s)"),
+                };
+                format!("sign with {by}: {}", statements.join(", "))
+            }
+            Stage::Log { dir } => format!("log the signatures in {}", dir.display()),
+        };
+        outln!("  {line}");
+    }
+    Ok(())
+}
+
+/// Run the plan: the build, then each stage in order. Nothing is signed when a gate fails.
+fn execute(
+    a: &ReleaseArgs,
+    recipe: &Recipe,
+    plan: &ReleasePlan,
+    global: &Global,
+    r: &dyn Reporter,
+) -> Result<()> {
+    let json = global.json;
+    let out = a
+        .out
+        .as_deref()
+        .expect("clap requires --out without --plan");
+    let store = store(&global.store)?;
     // Keys first: a wrong passphrase should fail before an hour of building.
     let mut secret = Vec::new();
     for k in &a.keys {
@@ -35,48 +137,48 @@ pub fn run(a: ReleaseArgs, global: &Global, r: &dyn Reporter) -> Result<()> {
     let log_key = a.log.secret_key()?;
     // The policy's inputs before an hour of building: the locked vulnerability
     // databases (present, valid, not too old) and the stable branch's baseline.
-    let policy = PolicyInputs::load(&recipe, &store, &a.stable_releases, r)?;
+    let policy = PolicyInputs::load(recipe, &store, &a.stable_releases, r)?;
     let _ = std::fs::remove_file(out.join(relsign::reldir::NOT_A_RELEASE));
     let opts = relsign::build::BuildOptions {
-        out: out.clone(),
+        out: out.to_path_buf(),
         store: store.clone(),
         keep_work: false,
         epochs: Default::default(),
         vary: None,
     };
-    let m = relsign::build::build(&recipe, &opts, r)
+    let m = relsign::build::build(recipe, &opts, r)
         .with_context(|| format!("building {}", recipe.path.display()))?;
-    if a.check_reproducible {
-        if let Err(e) = check_reproducible_against(&a.recipe, out, &store, json, r) {
-            relsign::release::mark_not_a_release(out, &format!("{e:#}"))?;
-            return Err(e.context(format!(
-                "nothing was signed and {} is not a release",
-                out.display()
-            )));
+    let mut report = None;
+    let mut logged = Vec::new();
+    let mut written = Vec::new();
+    let mut policy = Some(policy);
+    for stage in &plan.stages {
+        match stage {
+            Stage::CheckReproducible => check_reproducible(&a.recipe, out, &store, json, r)?,
+            Stage::Gate { .. } => report = Some(gate(recipe, out, &m, &store, json, r)?),
+            Stage::Sboms { .. } => {
+                relsign::sbom::generate(out, &store, r)?;
+            }
+            // Both policy gates run together, so a failure names every offending package.
+            Stage::Vulnerabilities { .. } | Stage::Stable { .. } => {
+                if let Some(p) = policy.take() {
+                    p.run(recipe, out, json, r)?;
+                }
+            }
+            Stage::Sign { .. } => written = sign_all(out, &secret, r)?,
+            Stage::Log { dir } => {
+                let lk = log_key
+                    .as_ref()
+                    .expect("clap requires --log-key with --log");
+                let signers: Vec<_> = secret.iter().map(|k| k.public().clone()).collect();
+                logged = relsign::releaselog::log_release(out, dir, lk, &signers)
+                    .with_context(|| format!("logging the signatures in {}", dir.display()))?;
+            }
         }
     }
-    let report = relsign::gate::run(&recipe, out, &m, &store, r)?;
-    if !json {
-        print_gate(&report);
-    }
-    if !report.ok() {
-        let why = report.failure_summary();
-        relsign::release::mark_not_a_release(out, &why)?;
-        let msg = format!(
-            "the release gate failed; nothing was signed and {} is not a release:\n{why}",
-            out.display()
-        );
-        return Err(Error::verification(
-            msg,
-            serde_json::json!({"gate": report}),
-        ));
-    }
-    relsign::sbom::generate(out, &store, r)?;
-    policy.run(&recipe, out, json, r)?;
-    let (written, logged) = sign_and_log(out, &secret, &a.log.log, log_key.as_ref(), r)?;
     if json {
         print_json(
-            serde_json::json!({"ok": true, "release": m, "gate": report, "signed": written, "logged": logged}),
+            serde_json::json!({"ok": true, "release": m, "gate": report, "signed": written, "logged": logged, "plan": format!("sha256:{}", plan.digest())}),
         );
     } else {
         outln!(
@@ -95,15 +197,54 @@ pub fn run(a: ReleaseArgs, global: &Global, r: &dyn Reporter) -> Result<()> {
     Ok(())
 }
 
-/// Sign the release with every key; with --log, log the signatures. Returns the files
-/// written and what was logged.
-fn sign_and_log(
+/// The reproducibility stage: a difference marks the directory and stops the release.
+fn check_reproducible(
+    recipe: &Path,
     out: &Path,
-    secret: &[SecretKey],
-    log: &Option<std::path::PathBuf>,
-    log_key: Option<&SecretKey>,
+    store: &Store,
+    json: bool,
     r: &dyn Reporter,
-) -> Result<(Vec<std::path::PathBuf>, Vec<relsign::releaselog::Logged>)> {
+) -> Result<()> {
+    if let Err(e) = check_reproducible_against(recipe, out, store, json, r) {
+        relsign::release::mark_not_a_release(out, &format!("{e:#}"))?;
+        return Err(e.context(format!(
+            "nothing was signed and {} is not a release",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The behave gate: a failure marks the directory and stops the release.
+fn gate(
+    recipe: &Recipe,
+    out: &Path,
+    m: &relsign::model::ReleaseManifest,
+    store: &Store,
+    json: bool,
+    r: &dyn Reporter,
+) -> Result<relsign::gate::GateReport> {
+    let report = relsign::gate::run(recipe, out, m, store, r)?;
+    if !json {
+        print_gate(&report);
+    }
+    if !report.ok() {
+        let why = report.failure_summary();
+        relsign::release::mark_not_a_release(out, &why)?;
+        let msg = format!(
+            "the release gate failed; nothing was signed and {} is not a release:\n{why}",
+            out.display()
+        );
+        return Err(Error::verification(
+            msg,
+            serde_json::json!({"gate": report}),
+        ));
+    }
+    Ok(report)
+}
+
+/// Sign the release with every key. Returns the files written.
+fn sign_all(out: &Path, secret: &[SecretKey], r: &dyn Reporter) -> Result<Vec<std::path::PathBuf>> {
     let signed_on = relsign::time::now();
     let mut written = Vec::new();
     for sk in secret {
@@ -114,15 +255,7 @@ fn sign_and_log(
     }
     written.sort();
     written.dedup();
-    let logged = match (log, log_key) {
-        (Some(dir), Some(lk)) => {
-            let signers: Vec<_> = secret.iter().map(|k| k.public().clone()).collect();
-            relsign::releaselog::log_release(out, dir, lk, &signers)
-                .with_context(|| format!("logging the signatures in {}", dir.display()))?
-        }
-        _ => vec![],
-    };
-    Ok((written, logged))
+    Ok(written)
 }
 
 /// What the release's policy gates need, loaded before the build: the locked vulnerability
