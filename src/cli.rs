@@ -282,6 +282,10 @@ pub struct BuildArgs {
     /// and the plan's own digest. With --json, the plan as JSON.
     #[arg(long, conflicts_with_all = ["check_reproducible", "keep_work"])]
     pub plan: bool,
+    /// Run every step, even those whose exact inputs were built before (the action cache in
+    /// the store is neither read nor written).
+    #[arg(long)]
+    pub no_cache: bool,
     /// Keep the work directory (rootfs, raw backend outputs) for inspection.
     #[arg(long)]
     pub keep_work: bool,
@@ -311,6 +315,10 @@ pub struct ReleaseArgs {
     /// gates, signing, log), with the plan's digest. With --json, the plan as JSON.
     #[arg(long)]
     pub plan: bool,
+    /// Run every step, even those whose exact inputs were built before (the action cache in
+    /// the store is neither read nor written).
+    #[arg(long)]
+    pub no_cache: bool,
     #[command(flatten)]
     pub pass: PassArgs,
     /// After the build, build again with variations and compare (see `build

@@ -85,6 +85,25 @@ pub fn parent_dir(path: &Path) -> &Path {
 }
 
 /// Recursively copy a directory tree (regular files, directories, symlinks), in sorted order.
+/// Every non-directory path under `root` (symlinks included, not followed), sorted.
+pub fn files_below(root: &Path) -> Result<Vec<PathBuf>, FsError> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(err("read directory", &d))? {
+            let e = e.map_err(err("read directory", &d))?;
+            let t = e.file_type().map_err(err("stat", &e.path()))?;
+            if t.is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 pub fn copy_tree(from: &Path, to: &Path) -> Result<(), FsError> {
     create_dir_all(to)?;
     let mut entries: Vec<_> = std::fs::read_dir(from)

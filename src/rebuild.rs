@@ -223,6 +223,8 @@ pub fn rebuild_expected(
         keep_work: false,
         epochs,
         vary: None,
+        // An audit runs every step again: never the cache.
+        cache: false,
     };
     let rebuilt = build::build(&recipe, &opts, reporter)?;
     for ((package, location, digest, _), r) in exp.sources.iter().zip(&rebuilt.sources) {

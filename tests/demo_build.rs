@@ -15,11 +15,13 @@ fn demo_release() -> &'static Path {
         let out = root().join("target/test-work/demo-a");
         let _ = std::fs::remove_dir_all(&out);
         let r = demo_recipe();
+        // Every step runs (the snapshot is of a real build, not of the action cache).
         run_ok(relsign(&[
             "build",
             r.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
+            "--no-cache",
         ]));
         out
     })
@@ -34,7 +36,7 @@ fn second_build_under_variations_is_bit_identical() {
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("elsewhere/out");
     let cmd = format!(
-        "umask 077 && exec faketime -f +72h {} build {} --out {}",
+        "umask 077 && exec faketime -f +72h {} build {} --out {} --no-cache",
         bin().display(),
         demo_recipe().display(),
         out.display()
@@ -108,6 +110,7 @@ fn one_compression_thread_gives_the_same_artifacts() {
         demo_recipe().to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
+        "--no-cache",
     ]);
     c.env("RELSIGN_THREADS", "1");
     run_ok(c);

@@ -35,6 +35,7 @@ fn server_image_with_maintainer_scripts() {
         "--out",
         out.to_str().unwrap(),
         "--check-reproducible",
+        "--no-cache",
     ]));
     let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
     assert!(

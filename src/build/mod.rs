@@ -1,6 +1,7 @@
 //! `relsign build`: plan the steps from recipe + locks (pure), then run them offline from the
 //! store inside the sandbox, normalize the outputs and write the release directory.
 
+pub mod cache;
 pub mod error;
 pub mod image;
 pub mod plan;
@@ -33,6 +34,9 @@ pub struct BuildOptions {
     pub epochs: std::collections::BTreeMap<String, u64>,
     /// Build with the `--check-reproducible` variations.
     pub vary: Option<Variation>,
+    /// Reuse the outputs of steps whose exact inputs were built before (see [`cache`]).
+    /// Never with `vary` (a varied build exists to run every step again).
+    pub cache: bool,
 }
 
 /// Read a Debian lock (`what`: whose, for the message) and check it still matches
@@ -186,8 +190,9 @@ pub fn build(
     let locks = read_locks(recipe)?;
     let plan = plan::plan(recipe, &locks.view())?;
     check_store(recipe, &plan, &opts.store)?;
-    let work = Work::prepare(&plan, &locks, &opts.store, reporter)?;
-    let mut built = build_packages(recipe, &plan, &work, opts, reporter)?;
+    let work = Work::new(&plan, &locks, &opts.store, reporter)?;
+    let cache = (opts.cache && opts.vary.is_none()).then(|| cache::ActionCache::new(&opts.store));
+    let mut built = build_packages(recipe, &plan, &work, opts, cache.as_ref())?;
     // Upstream archives are inputs too, named by digest in release.json and the provenance.
     for a in &recipe.file.archives {
         built.sources.push(SourceRecord {
@@ -199,16 +204,14 @@ pub fn build(
         });
     }
     if let (Some(spec), Some(lock), Some(image)) = (&recipe.file.image, &locks.image, &plan.image) {
-        let a = build_image_step(
+        let step = ImageStep {
             recipe,
             spec,
             lock,
             image,
-            &built,
-            &work,
-            &opts.store,
-            reporter,
-        )?;
+            plan: &plan,
+        };
+        let a = step.run(&built, &work, cache.as_ref())?;
         built.artifacts.push(a);
     }
     let locks_in = write_inputs(recipe, &plan, &built, &work.stage.join("inputs"))?;
@@ -258,47 +261,39 @@ fn check_store(recipe: &Recipe, plan: &plan::BuildPlan, store: &Store) -> Result
     Ok(())
 }
 
-/// The work directory: the build rootfs, one site directory per package with its own build
-/// requirements only, the PEP 517 driver, and the stage the outputs are written to.
-struct Work {
+/// The work directory: the stage the outputs are written to, the PEP 517 driver, and (made
+/// on first use, so a build whose steps all come from the cache never assembles it) the
+/// toolchain.
+struct Work<'a> {
     dir: tempfile::TempDir,
     path: PathBuf,
-    rootfs: PathBuf,
-    deps: Vec<PathBuf>,
     driver: PathBuf,
     stage: PathBuf,
+    toolchain: std::cell::OnceCell<Toolchain>,
+    plan: &'a plan::BuildPlan,
+    locks: &'a ReadLocks,
+    store: &'a Store,
+    reporter: &'a dyn Reporter,
 }
 
-impl Work {
-    fn prepare(
-        plan: &plan::BuildPlan,
-        locks: &ReadLocks,
-        store: &Store,
-        reporter: &dyn Reporter,
-    ) -> Result<Work, BuildError> {
+/// The build rootfs and one site directory per package with its own build requirements only.
+struct Toolchain {
+    rootfs: PathBuf,
+    deps: Vec<PathBuf>,
+}
+
+impl<'a> Work<'a> {
+    fn new(
+        plan: &'a plan::BuildPlan,
+        locks: &'a ReadLocks,
+        store: &'a Store,
+        reporter: &'a dyn Reporter,
+    ) -> Result<Work<'a>, BuildError> {
         let dir = tempfile::Builder::new()
             .prefix("relsign-build-")
             .tempdir()
             .map_err(fsutil::err("create work dir in", &std::env::temp_dir()))?;
         let path = dir.path().to_path_buf();
-        let rootfs = path.join("rootfs");
-        reporter.step(&format!(
-            "assembling the build rootfs from {} locked .debs",
-            plan.rootfs.len()
-        ));
-        crate::build::rootfs::assemble_rootfs(&locks.debian, store, &rootfs, reporter)
-            .map_err(|e| BuildError::other("assembling the build rootfs")(Box::new(e)))?;
-        sandbox::require_in_rootfs(&rootfs, PYTHON)?;
-        let mut deps = Vec::new();
-        for (i, p) in plan.packages.iter().enumerate() {
-            let d = path.join(format!("deps-{i}"));
-            fsutil::create_dir_all(&d)?;
-            for r in &p.environment.requirements {
-                let f = store.get(&r.sha256, &r.file)?;
-                crate::python::wheel::unpack_into_site(&f, &r.file, &d)?;
-            }
-            deps.push(d);
-        }
         let driver = path.join("pep517_driver.py");
         fsutil::write_atomic(&driver, DRIVER.as_bytes())?;
         let stage = path.join("stage");
@@ -306,11 +301,41 @@ impl Work {
         Ok(Work {
             dir,
             path,
-            rootfs,
-            deps,
             driver,
             stage,
+            toolchain: std::cell::OnceCell::new(),
+            plan,
+            locks,
+            store,
+            reporter,
         })
+    }
+
+    /// The toolchain, assembled the first time a step needs it.
+    fn toolchain(&self) -> Result<&Toolchain, BuildError> {
+        if let Some(t) = self.toolchain.get() {
+            return Ok(t);
+        }
+        let (plan, store) = (self.plan, self.store);
+        let rootfs = self.path.join("rootfs");
+        self.reporter.step(&format!(
+            "assembling the build rootfs from {} locked .debs",
+            plan.rootfs.len()
+        ));
+        crate::build::rootfs::assemble_rootfs(&self.locks.debian, store, &rootfs, self.reporter)
+            .map_err(|e| BuildError::other("assembling the build rootfs")(Box::new(e)))?;
+        sandbox::require_in_rootfs(&rootfs, PYTHON)?;
+        let mut deps = Vec::new();
+        for (i, p) in plan.packages.iter().enumerate() {
+            let d = self.path.join(format!("deps-{i}"));
+            fsutil::create_dir_all(&d)?;
+            for r in &p.environment.requirements {
+                let f = store.get(&r.sha256, &r.file)?;
+                crate::python::wheel::unpack_into_site(&f, &r.file, &d)?;
+            }
+            deps.push(d);
+        }
+        Ok(self.toolchain.get_or_init(|| Toolchain { rootfs, deps }))
     }
 }
 
@@ -321,13 +346,14 @@ struct Built {
     epoch: u64,
 }
 
-/// Build each package: the sdist from the source, then the wheel from the sdist.
+/// Build each package: the sdist from the source, then the wheel from the sdist (or take both
+/// from the cache when this package's exact inputs were built before).
 fn build_packages(
     recipe: &Recipe,
     plan: &plan::BuildPlan,
     work: &Work,
     opts: &BuildOptions,
-    reporter: &dyn Reporter,
+    cache: Option<&cache::ActionCache>,
 ) -> Result<Built, BuildError> {
     let store = &opts.store;
     let mut built = Built {
@@ -335,7 +361,7 @@ fn build_packages(
         sources: Vec::new(),
         epoch: 0,
     };
-    for ((pkg, _), deps) in recipe.packages.iter().zip(&plan.packages).zip(&work.deps) {
+    for (i, (pkg, pkg_plan)) in recipe.packages.iter().zip(&plan.packages).enumerate() {
         let src = work.path.join(format!("src-{}", pkg.name));
         let mut record = materialize_source(recipe, pkg, store, &src, opts.vary.is_some())?;
         if let Some(e) = opts.epochs.get(&pkg.name) {
@@ -343,14 +369,43 @@ fn build_packages(
         }
         let epoch = record.source_date_epoch;
         built.epoch = built.epoch.max(epoch);
-        let hooks = Hooks {
-            rootfs: &work.rootfs,
-            store,
-            driver: &work.driver,
-            deps,
-            vary: opts.vary.as_ref(),
+        // The key: this package's plan (source, environment, steps), the source as it is
+        // now (its digest and epoch), and the toolchain's .debs.
+        let key = cache::key(
+            "package",
+            &(pkg_plan, &record, &plan.rootfs, archive::GZIP_IMPL),
+        );
+        let names = match cache.and_then(|c| restore(c, "package", &key, &work.stage)) {
+            Some(rec) => {
+                work.reporter.info(&format!(
+                    "{}: sdist and wheel from the action cache ({key})",
+                    pkg.name
+                ));
+                (rec.outputs[0].path.clone(), rec.outputs[1].path.clone())
+            }
+            None => {
+                let tc = work.toolchain()?;
+                let hooks = Hooks {
+                    rootfs: &tc.rootfs,
+                    store,
+                    driver: &work.driver,
+                    deps: &tc.deps[i],
+                    vary: opts.vary.as_ref(),
+                };
+                let names = package_step(pkg, &src, epoch, &hooks, work)?;
+                if let Some(c) = cache {
+                    c.save(
+                        "package",
+                        &key,
+                        &work.stage,
+                        &[names.0.clone(), names.1.clone()],
+                        None,
+                    )?;
+                }
+                names
+            }
         };
-        let (sdist_name, wheel_name) = package_step(pkg, &src, epoch, &hooks, work, reporter)?;
+        let (sdist_name, wheel_name) = names;
         for (file, kind, media) in [
             (&sdist_name, ArtifactKind::Sdist, "application/gzip"),
             (&wheel_name, ArtifactKind::Wheel, "application/zip"),
@@ -371,6 +426,18 @@ fn build_packages(
     Ok(built)
 }
 
+/// A cached step's outputs copied into `dir`, when there is a record with every output intact.
+fn restore(
+    c: &cache::ActionCache,
+    step: &str,
+    key: &Sha256Hex,
+    dir: &Path,
+) -> Option<cache::ActionRecord> {
+    let rec = c.lookup(step, key)?;
+    let want = if step == "package" { 2 } else { 1 };
+    (rec.outputs.len() >= want && c.restore(&rec, dir).ok()?).then_some(rec)
+}
+
 /// One package's hooks; the normalized sdist and wheel are written to the stage. Returns
 /// their file names.
 fn package_step(
@@ -379,8 +446,8 @@ fn package_step(
     epoch: u64,
     hooks: &Hooks,
     work: &Work,
-    reporter: &dyn Reporter,
 ) -> Result<(String, String), BuildError> {
+    let reporter = work.reporter;
     let stage = &work.stage;
     let raw_wheel_dir = work.path.join(format!("out-wheel-{}", pkg.name));
     let (sdist_name, wheel_name) = if let Source::Sdist { file, sha256 } = &pkg.source {
@@ -422,50 +489,123 @@ fn package_step(
     Ok((sdist_name, wheel_name))
 }
 
-/// The image, from the built wheels and the locked runtime wheels.
-#[allow(clippy::too_many_arguments)]
-fn build_image_step(
-    recipe: &Recipe,
-    spec: &crate::recipe::ImageSpec,
-    lock: &crate::lock::debian::DebianLock,
-    image: &plan::ImagePlan,
-    built: &Built,
-    work: &Work,
-    store: &Store,
-    reporter: &dyn Reporter,
-) -> Result<Artifact, BuildError> {
-    let wheels = built
-        .artifacts
-        .iter()
-        .filter(|a| a.kind == ArtifactKind::Wheel)
-        .map(|a| (a.file.clone(), work.stage.join(&a.file)))
-        .collect();
-    let revision = Sha256Hex::of(
-        built
-            .sources
-            .iter()
-            .map(|s| format!("{}:{}\n", s.kind, s.digest))
-            .collect::<String>()
-            .as_bytes(),
-    );
-    let inputs = crate::build::image::ImageInputs {
-        recipe,
-        spec,
-        lock,
-        store,
-        wheels,
-        runtime: image
-            .runtime_wheels
-            .iter()
-            .map(|w| (w.file.clone(), w.sha256.clone()))
-            .collect(),
-        epoch: built.epoch,
-        revision: format!("sha256:{revision}"),
-        work: &work.path,
-        toolchain_rootfs: &work.rootfs,
-        out: &work.stage.join("image"),
-    };
-    crate::build::image::build_image(&inputs, reporter)
+/// The image step's inputs beyond the built packages.
+struct ImageStep<'a> {
+    recipe: &'a Recipe,
+    spec: &'a crate::recipe::ImageSpec,
+    lock: &'a crate::lock::debian::DebianLock,
+    image: &'a plan::ImagePlan,
+    plan: &'a plan::BuildPlan,
+}
+
+/// What the image step's key holds besides its part of the plan.
+#[derive(serde::Serialize)]
+struct ImageKey<'a> {
+    image: &'a plan::ImagePlan,
+    /// The recipe and the locks, by digest (the image's spec is in the recipe).
+    inputs: &'a [plan::PlannedInput],
+    archives: &'a [plan::ArchiveInput],
+    rootfs: &'a [plan::StoreFile],
+    /// The built wheels, by digest.
+    wheels: Vec<(&'a str, &'a Sha256Hex)>,
+    /// The recipe's own files the image copies (`[[image.files]]` without an archive).
+    files: Vec<(String, Sha256Hex)>,
+    epoch: u64,
+    revision: &'a str,
+    gzip: &'a str,
+}
+
+impl ImageStep<'_> {
+    /// The image, from the built wheels and the locked runtime wheels (or from the cache when
+    /// its exact inputs were built before).
+    fn run(
+        &self,
+        built: &Built,
+        work: &Work,
+        cache: Option<&cache::ActionCache>,
+    ) -> Result<Artifact, BuildError> {
+        let wheels: Vec<&Artifact> = (built.artifacts.iter())
+            .filter(|a| a.kind == ArtifactKind::Wheel)
+            .collect();
+        let revision = Sha256Hex::of(
+            (built.sources.iter())
+                .map(|s| format!("{}:{}\n", s.kind, s.digest))
+                .collect::<String>()
+                .as_bytes(),
+        );
+        let revision = format!("sha256:{revision}");
+        let key = match cache {
+            None => None,
+            Some(_) => Some(cache::key(
+                "image",
+                &ImageKey {
+                    image: self.image,
+                    inputs: &self.plan.inputs,
+                    archives: &self.plan.archives,
+                    rootfs: &self.plan.rootfs,
+                    wheels: wheels
+                        .iter()
+                        .map(|a| (a.file.as_str(), &a.sha256))
+                        .collect(),
+                    files: self.local_files()?,
+                    epoch: built.epoch,
+                    revision: &revision,
+                    gzip: archive::GZIP_IMPL,
+                },
+            )),
+        };
+        if let (Some(c), Some(k)) = (cache, &key) {
+            if let Some(a) = restore(c, "image", k, &work.stage).and_then(|r| r.artifact) {
+                work.reporter.info(&format!(
+                    "image {}: from the action cache ({k})",
+                    self.spec.name
+                ));
+                return Ok(a);
+            }
+        }
+        let inputs = crate::build::image::ImageInputs {
+            recipe: self.recipe,
+            spec: self.spec,
+            lock: self.lock,
+            store: work.store,
+            wheels: (wheels.iter())
+                .map(|a| (a.file.clone(), work.stage.join(&a.file)))
+                .collect(),
+            runtime: (self.image.runtime_wheels.iter())
+                .map(|w| (w.file.clone(), w.sha256.clone()))
+                .collect(),
+            epoch: built.epoch,
+            revision,
+            work: &work.path,
+            toolchain_rootfs: &work.toolchain()?.rootfs,
+            out: &work.stage.join("image"),
+        };
+        let a = crate::build::image::build_image(&inputs, work.reporter)?;
+        if let (Some(c), Some(k)) = (cache, &key) {
+            let paths = cache::files_under(&work.stage, &work.stage.join(&a.file))?;
+            c.save("image", k, &work.stage, &paths, Some(&a))?;
+        }
+        Ok(a)
+    }
+
+    /// The recipe's own files the image copies, each by digest (a directory by its tree
+    /// digest, which names every file's digest and executable bit).
+    fn local_files(&self) -> Result<Vec<(String, Sha256Hex)>, BuildError> {
+        let mut out = Vec::new();
+        for f in self.spec.files.iter().filter(|f| f.archive.is_none()) {
+            let p = self.recipe.resolve(&f.src);
+            let d = if p.is_dir() {
+                crate::build::source::tree_digest(&p)?
+            } else {
+                use std::os::unix::fs::PermissionsExt;
+                let meta = p.metadata().map_err(fsutil::err("stat", &p))?;
+                let (d, _) = crate::digest::hash_file(&p).map_err(fsutil::err("read", &p))?;
+                Sha256Hex::of(format!("{d} {:o}", meta.permissions().mode()).as_bytes())
+            };
+            out.push((f.src.display().to_string(), d));
+        }
+        Ok(out)
+    }
 }
 
 /// `inputs/`: the recipe and the locks (and directory sources), so the release can be

@@ -29,6 +29,7 @@ pub fn run(a: BuildArgs, global: &Global, r: &dyn Reporter) -> Result<()> {
         keep_work: a.keep_work,
         epochs: Default::default(),
         vary,
+        cache: !a.no_cache,
     };
     let m = relsign::build::build(&recipe, &opts, r)
         .with_context(|| format!("building {}", recipe.path.display()))?;

@@ -145,6 +145,7 @@ fn execute(
         keep_work: false,
         epochs: Default::default(),
         vary: None,
+        cache: !a.no_cache,
     };
     let m = relsign::build::build(recipe, &opts, r)
         .with_context(|| format!("building {}", recipe.path.display()))?;

@@ -74,7 +74,7 @@ pub(super) fn input_check(dir: &Path, m: &ReleaseManifest) -> Result<Option<Chec
             )));
         }
         // The tree digest binds every file under it.
-        for f in walk_files(&p)? {
+        for f in crate::fsutil::files_below(&p)? {
             if let Ok(rel) = f.strip_prefix(dir) {
                 bound.push(rel.to_path_buf());
             }
@@ -130,25 +130,6 @@ fn check_plain_tree(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Every non-directory path under `root` (symlinks included, not followed), sorted.
-fn walk_files(root: &Path) -> Result<Vec<PathBuf>, VerifyError> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).map_err(fsutil::err("read directory", &d))? {
-            let e = e.map_err(fsutil::err("read directory", &d))?;
-            let t = e.file_type().map_err(fsutil::err("stat", &e.path()))?;
-            if t.is_dir() {
-                stack.push(e.path());
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 /// The work area `relsign publish` keeps inside a release directory (its journal and the
 /// referrer blobs it generates): not part of the release, never published as a file of it,
 /// and counted in a note rather than judged.
@@ -162,7 +143,7 @@ fn unsigned_files(
 ) -> Result<(Vec<String>, usize), VerifyError> {
     let mut work = 0;
     let mut extra = Vec::new();
-    for p in walk_files(dir)? {
+    for p in crate::fsutil::files_below(dir)? {
         let Ok(rel) = p.strip_prefix(dir) else {
             continue;
         };

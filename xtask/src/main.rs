@@ -4,6 +4,7 @@
 //! outside verifiers) and then runs the whole suite. A missing tool is installed, or the run
 //! fails naming it; nothing is skipped.
 
+mod bench_build;
 mod bench_publish;
 mod bench_scan;
 mod docassemble;
@@ -482,6 +483,9 @@ fn bench(args: &[String]) -> Result<()> {
     if args.first().map(String::as_str) == Some("scan") {
         return scan_bench();
     }
+    if args.first().map(String::as_str) == Some("build") {
+        return build_bench();
+    }
     ensure_apt(&["openssl"])?;
     let mib: u64 = match args.first() {
         Some(a) => a
@@ -506,7 +510,15 @@ fn bench(args: &[String]) -> Result<()> {
         println!("{l}");
     }
     bench_verify(&bin, &rel, &files, mib, &dir, &dir0)?;
-    bench_publish_demo(&bin, &work)
+    bench_publish_demo(&bin, &work)?;
+    // The demo's inputs are in the store now (bench_publish_demo ran the demo when needed).
+    let (lines, _) =
+        bench_build::bench_build(&bin, &root().join("recipes/demo.toml"), &work.join("build"))?;
+    println!();
+    for l in lines {
+        println!("{l}");
+    }
+    Ok(())
 }
 
 /// Four artifacts of mib/4 MiB each in `rel`, pseudo-random (xorshift) so nothing
@@ -695,6 +707,26 @@ fn bench_publish_demo(bin: &Path, work: &Path) -> Result<()> {
         &work.join("publish"),
     )?;
     println!("publish: best of 3, fresh loopback servers per run; ratio = relsign / anchor (goal <= 1.1)");
+    for l in lines {
+        println!("{l}");
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench build`: only the build benchmark (cold against no-op), on the demo.
+fn build_bench() -> Result<()> {
+    run(cargo()
+        .current_dir(root())
+        .args(["build", "--release", "--bin", "relsign"]))?;
+    let bin = root().join("target/release/relsign");
+    run(Command::new(&bin)
+        .arg("fetch")
+        .arg(root().join("recipes/demo.toml")))?;
+    let (lines, _) = bench_build::bench_build(
+        &bin,
+        &root().join("recipes/demo.toml"),
+        &root().join("target/bench/build"),
+    )?;
     for l in lines {
         println!("{l}");
     }
