@@ -21,11 +21,13 @@
 //! 3. **Inputs**: [`recipe`] (with its `[vulnerabilities]` section), [`policy`] (the trust
 //!    policy), [`lock`] (the Debian and Python locks, the index), [`upstream`] (pinned
 //!    archives).
-//! 4. **Steps**: [`build`] (its plan, the sources, the rootfs, maintainer scripts, the image),
+//! 4. **Steps**: [`build`] (its plan, the action cache, the sources, the rootfs, maintainer
+//!    scripts, the image),
 //!    [`packages`], [`gate`] (behave), [`diff`], [`scan`].
 //! 5. **Policy checks**: [`stable`], [`vulndb`], [`vulns`].
 //! 6. **The release**: [`attest`] (statements, bundles, signing), [`publish`], [`rebuild`],
-//!    [`releaselog`] (a release's entries in the log, the monitor), [`sbom`], [`release`].
+//!    [`releaselog`] (a release's entries in the log, the monitor), [`sbom`], [`release`] (its
+//!    plan: the build's plan, then the stages).
 //! 7. [`verify`], which reads a release and checks everything it says.
 //! 8. [`error`]: the one error the command line maps to exit codes (1 for a failed check,
 //!    2 otherwise), classifying the library's errors where they are converted.

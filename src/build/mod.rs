@@ -580,7 +580,13 @@ impl ImageStep<'_> {
             toolchain_rootfs: &work.toolchain()?.rootfs,
             out: &work.stage.join("image"),
         };
+        let started = std::time::Instant::now();
         let a = crate::build::image::build_image(&inputs, work.reporter)?;
+        work.reporter.info(&format!(
+            "image {}: built in {:.2} s",
+            self.spec.name,
+            started.elapsed().as_secs_f64()
+        ));
         if let (Some(c), Some(k)) = (cache, &key) {
             let paths = cache::files_under(&work.stage, &work.stage.join(&a.file))?;
             c.save("image", k, &work.stage, &paths, Some(&a))?;

@@ -46,7 +46,7 @@ pub fn bench_publish(
     policy: &Path,
     venv: &Path,
     work: &Path,
-) -> Result<Vec<String>> {
+) -> Result<(Vec<String>, f64, f64)> {
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(release.join("release.json"))?)?;
     let version = m["version"].as_str().unwrap_or_default().to_string();
@@ -132,7 +132,7 @@ pub fn bench_publish(
             )
         },
     )?;
-    Ok(vec![
+    let lines = vec![
         format!(
             "  image push ({:.1} MiB): skopeo copy {t_skopeo:.3} s, relsign publish {t_push:.3} s (image + {} referrers), ratio {:.2}",
             image_bytes as f64 / (1 << 20) as f64,
@@ -144,7 +144,8 @@ pub fn bench_publish(
             files.len(),
             t_upload / t_twine
         ),
-    ])
+    ];
+    Ok((lines, t_push / t_skopeo, t_upload / t_twine))
 }
 
 fn walk_size(dir: &Path) -> Result<u64> {

@@ -7,6 +7,7 @@
 mod bench_build;
 mod bench_publish;
 mod bench_scan;
+mod bench_table;
 mod docassemble;
 mod fuzz;
 mod incident;
@@ -487,10 +488,11 @@ fn bench(args: &[String]) -> Result<()> {
         return build_bench();
     }
     ensure_apt(&["openssl"])?;
-    let mib: u64 = match args.first() {
+    let json = args.iter().any(|a| a == "--json");
+    let mib: u64 = match args.iter().find(|a| *a != "--json") {
         Some(a) => a
             .parse()
-            .context("usage: cargo xtask bench [MiB, default 1024]")?,
+            .context("usage: cargo xtask bench [MiB, default 1024] [--json]")?,
         None => 1024,
     };
     run(cargo()
@@ -507,18 +509,58 @@ fn bench(args: &[String]) -> Result<()> {
     write_bench_manifest(&rel, &files, mib)?;
     let (dir, dir0) = sign_bench_release(&bin, &work, &rel)?;
     for l in bench_scan::bench_scan(&root(), &bin, &work.join("scan"))? {
-        println!("{l}");
+        eprintln!("{l}");
     }
-    bench_verify(&bin, &rel, &files, mib, &dir, &dir0)?;
-    bench_publish_demo(&bin, &work)?;
+    let mut fig = bench_table::Figures::default();
+    bench_verify(&bin, &rel, &files, mib, &dir, &dir0, &mut fig)?;
+    bench_publish_demo(&bin, &work, &mut fig)?;
     // The demo's inputs are in the store now (bench_publish_demo ran the demo when needed).
-    let (lines, _) =
-        bench_build::bench_build(&bin, &root().join("recipes/demo.toml"), &work.join("build"))?;
-    println!();
+    let demo = root().join("recipes/demo.toml");
+    let (lines, noop) = bench_build::bench_build(&bin, &demo, &work.join("build"))?;
     for l in lines {
-        println!("{l}");
+        eprintln!("{l}");
+    }
+    fig.add(
+        "noop_rebuild_vs_cold",
+        noop,
+        "a build with nothing changed over a --no-cache build, the demo (goal <= 0.05)".into(),
+    );
+    let cold = work.join("build/cold");
+    bench_table::bench_gzip(&root(), &cold, &work.join("gzip"), &mut fig)?;
+    bench_table::bench_image(&bin, &demo, &work.join("image"), &mut fig)?;
+    let big: Vec<PathBuf> = files.iter().map(|f| rel.join(f)).collect();
+    let key = work.join("keys/bench-TEST-ONLY.key");
+    bench_table::bench_rss(
+        &bin,
+        &root(),
+        &big,
+        &key,
+        &dir0,
+        &work.join("rss"),
+        &mut fig,
+    )?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&fig.json())?);
+    } else {
+        println!(
+            "bench {} ({} MiB verify release; ratios are relsign over the anchor unless named)",
+            today(),
+            mib
+        );
+        for l in fig.table() {
+            println!("{l}");
+        }
     }
     Ok(())
+}
+
+/// Today's date (UTC), for the table's heading.
+fn today() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
 }
 
 /// Four artifacts of mib/4 MiB each in `rel`, pseudo-random (xorshift) so nothing
@@ -669,6 +711,7 @@ fn bench_verify(
     mib: u64,
     dir: &str,
     dir0: &str,
+    fig: &mut bench_table::Figures,
 ) -> Result<()> {
     let paths: Vec<PathBuf> = files.iter().map(|f| rel.join(f)).collect();
     let rel_s = rel.to_string_lossy().into_owned();
@@ -676,40 +719,61 @@ fn bench_verify(
     let t_prov = best_of_three(&mut || quiet_verify(bin, &rel_s, dir0))?;
     let t_full = best_of_three(&mut || quiet_verify(bin, &rel_s, dir))?;
     let total = mib as f64;
-    println!();
-    println!(
+    eprintln!();
+    eprintln!(
         "bench: {mib} MiB in {} files, best of 3 (warm page cache)",
         files.len()
     );
-    println!(
+    eprintln!(
         "  openssl dgst -sha256                          : {t_openssl:.3} s  ({:.0} MiB/s)",
         total / t_openssl
     );
-    println!("  relsign verify, provenance only (artifact t=0): {t_prov:.3} s  ({:.0} MiB/s)  ratio {:.2}", total / t_prov, t_openssl / t_prov);
-    println!("  relsign verify, + per-file Ed25519 (t=1)      : {t_full:.3} s  ({:.0} MiB/s)  ratio {:.2}", total / t_full, t_openssl / t_full);
+    eprintln!("  relsign verify, provenance only (artifact t=0): {t_prov:.3} s  ({:.0} MiB/s)  ratio {:.2}", total / t_prov, t_openssl / t_prov);
+    eprintln!("  relsign verify, + per-file Ed25519 (t=1)      : {t_full:.3} s  ({:.0} MiB/s)  ratio {:.2}", total / t_full, t_openssl / t_full);
+    fig.add(
+        "verify_vs_openssl_t0",
+        t_openssl / t_prov,
+        format!("openssl dgst -sha256's time over relsign verify's, artifact threshold 0 ({mib} MiB; higher is better, goal >= 1.6)"),
+    );
+    fig.add(
+        "verify_vs_openssl_t1",
+        t_openssl / t_full,
+        "the same at artifact threshold 1 (a DSSE statement per file)".into(),
+    );
     Ok(())
 }
 
 /// Publishing: the demo release (made by `cargo xtask demo` when missing) to loopback
 /// servers, against skopeo copy and twine upload.
-fn bench_publish_demo(bin: &Path, work: &Path) -> Result<()> {
+fn bench_publish_demo(bin: &Path, work: &Path, fig: &mut bench_table::Figures) -> Result<()> {
     ensure_apt(&["skopeo", "docker-registry"])?;
     let venv = ensure_venv()?;
     let demo_rel = root().join("target/demo/release");
     if !demo_rel.join("release.json").is_file() || demo_rel.join(relsign_not_a_release()).exists() {
         demo()?;
     }
-    let lines = bench_publish::bench_publish(
+    let (lines, push, upload) = bench_publish::bench_publish(
         bin,
         &demo_rel,
         &root().join("target/demo/keys"),
         &venv,
         &work.join("publish"),
     )?;
-    println!("publish: best of 3, fresh loopback servers per run; ratio = relsign / anchor (goal <= 1.1)");
+    eprintln!("publish: best of 3, fresh loopback servers per run; ratio = relsign / anchor (goal <= 1.1)");
     for l in lines {
-        println!("{l}");
+        eprintln!("{l}");
     }
+    fig.add(
+        "push_vs_skopeo",
+        push,
+        "relsign publish of the demo image over skopeo copy, loopback registry (goal <= 1.1)"
+            .into(),
+    );
+    fig.add(
+        "upload_vs_twine",
+        upload,
+        "relsign publish of the sdist and wheel over twine upload, loopback pypiserver".into(),
+    );
     Ok(())
 }
 
