@@ -129,10 +129,15 @@ fn debian_release(suite: &str) -> Option<&'static str> {
 }
 
 /// The packages a recipe's locks pin for what it ships: the Python lock's runtime group and
-/// the image's Debian lock (or, without an image, nothing Debian). A Debian lock does not
-/// record source packages, so Debian packages are matched by their own name here; a release's
-/// SBOM (which records `Source:`) is the exact target.
-pub fn from_locks(recipe: &crate::recipe::Recipe) -> Result<Vec<Package>, PackagesError> {
+/// the image's Debian lock (or, without an image, nothing Debian), and how many .debs were not
+/// in `store`. A Debian lock does not record source packages, and Debian's advisories are
+/// keyed by source: each .deb's `Source:` is read from its control file in the store (each
+/// entry re-hashed, as every store read is); a .deb not in the store is matched by its own
+/// name, and counted.
+pub fn from_locks(
+    recipe: &crate::recipe::Recipe,
+    store: &crate::store::Store,
+) -> Result<(Vec<Package>, usize), PackagesError> {
     let lock_err = |path: PathBuf, e: String| bad(&path, e);
     let py_path = recipe.python_lock_path();
     let py = crate::lock::python::PyLock::read(&py_path)
@@ -147,19 +152,38 @@ pub fn from_locks(recipe: &crate::recipe::Recipe) -> Result<Vec<Package>, Packag
             distro: None,
         })
         .collect();
+    let mut unknown = 0;
     if let Some((_, path)) = recipe.image_toolchain() {
         let deb = crate::lock::debian::DebianLock::read(&path)
             .map_err(|e| lock_err(path.clone(), e.to_string()))?;
         let distro = debian_release(&deb.suite).map(|n| format!("debian-{n}"));
-        out.extend(deb.packages.iter().map(|p| Package {
-            ecosystem: "deb".into(),
-            name: p.name.clone(),
-            version: p.version.clone(),
-            source: None,
-            distro: distro.clone(),
-        }));
+        let sources = crate::par::map(crate::par::cores(), &deb.packages, |p| {
+            let file = p.filename.rsplit('/').next().unwrap_or(&p.filename);
+            let at = store.get(&p.sha256, file).ok()?;
+            let c = crate::debian::read_control(&at).ok()?;
+            Some(source_name(c.fields.get("Source"), &p.name))
+        });
+        for (p, source) in deb.packages.iter().zip(sources) {
+            unknown += usize::from(source.is_none());
+            out.push(Package {
+                ecosystem: "deb".into(),
+                name: p.name.clone(),
+                version: p.version.clone(),
+                source: source.flatten(),
+                distro: distro.clone(),
+            });
+        }
     }
-    Ok(out)
+    Ok((out, unknown))
+}
+
+/// A control file's `Source: name` or `Source: name (version)`: the source's name, `None`
+/// when it is the binary's own.
+pub fn source_name(field: Option<&str>, binary: &str) -> Option<String> {
+    field
+        .and_then(|s| s.split_whitespace().next())
+        .filter(|s| *s != binary)
+        .map(str::to_string)
 }
 
 /// Order two versions of one ecosystem: dpkg's for Debian, PEP 440's for PyPI.

@@ -95,6 +95,47 @@ fn the_demo_against_a_local_osv_database() {
         stderr(&o)
     );
 
+    // The recipe's locks, before any release: the Debian lock names no source package, so
+    // each .deb's Source is read from the store and libc6 is matched as glibc, as in the SBOM.
+    let findings = |o: &std::process::Output| -> Vec<String> {
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        j["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {}",
+                    f["id"].as_str().unwrap(),
+                    f["package"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let recipe = demo_recipe();
+    let o = relsign(&["scan", s(&recipe), "--db", s(&db), "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(findings(&o), ["TEST-PY-0001 click", "TEST-DEB-0002 libc6"]);
+    assert!(!stderr(&o).contains("not in the store"), "{}", stderr(&o));
+    // With the .debs not fetched: matched by binary name (no glibc finding), and said so.
+    let empty = tempfile::tempdir().unwrap();
+    let o = relsign(&["scan", s(&recipe), "--db", s(&db), "--json"])
+        .env("RELSIGN_STORE", empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(findings(&o), ["TEST-PY-0001 click"]);
+    let lock = std::fs::read_to_string(root().join("recipes/demo.image.debian.lock.toml")).unwrap();
+    let n = lock.matches("[[package]]").count();
+    assert!(
+        stderr(&o).contains(&format!(
+            "{n} locked .deb(s) are not in the store: matched by their binary name"
+        )) && stderr(&o).contains("run `relsign fetch"),
+        "{}",
+        stderr(&o)
+    );
+
     // Allow-listed with a reason until a future date: passes; expired: fails again.
     let allow = t.path().join("allow.toml");
     let write_allow = |expires: &str| {

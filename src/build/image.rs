@@ -149,6 +149,12 @@ fn python_full_version(lock: &DebianLock, python: &str) -> String {
 }
 
 fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), BuildError> {
+    write_from(path, &mut &bytes[..], mode)
+}
+
+/// Write `path` from a reader (streamed: a large file is never held in memory) with `mode`,
+/// replacing a symlink there rather than writing through it.
+fn write_from(path: &Path, from: &mut dyn std::io::Read, mode: u32) -> Result<(), BuildError> {
     use std::os::unix::fs::PermissionsExt;
     if let Some(parent) = path.parent() {
         fsutil::create_dir_all(parent)?;
@@ -160,7 +166,9 @@ fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), BuildError> {
     {
         std::fs::remove_file(path).map_err(fsutil::err("remove", path))?;
     }
-    std::fs::write(path, bytes).map_err(fsutil::err("write", path))?;
+    let mut f = std::fs::File::create(path).map_err(fsutil::err("create", path))?;
+    std::io::copy(from, &mut f).map_err(fsutil::err("write", path))?;
+    drop(f);
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(fsutil::err("chmod", path))?;
     Ok(())
@@ -635,8 +643,16 @@ fn app_tree(
             app_owners.push((dest.clone(), ids.resolve(o, &field)?));
         }
         let Some(name) = &f.archive else {
-            let bytes = fsutil::read(&inp.recipe.resolve(&f.src))?;
-            write(&dest, &bytes, mode.unwrap_or(0o644))?;
+            let src = inp.recipe.resolve(&f.src);
+            if src.is_dir() {
+                return Err(BuildError::Message(format!(
+                    "{}: {field}.src: {} is a directory; the recipe's own files are named one by one (a directory can come from an [[archive]])",
+                    inp.recipe.path.display(),
+                    src.display()
+                )));
+            }
+            let mut r = std::fs::File::open(&src).map_err(fsutil::err("open", &src))?;
+            write_from(&dest, &mut r, mode.unwrap_or(0o644))?;
             continue;
         };
         // From an upstream archive: a file, or a directory copied whole (modes as archived).
@@ -689,9 +705,9 @@ fn copy_from_archive(
     if meta.is_dir() {
         fsutil::copy_tree(&src, dest)?;
     } else {
-        let bytes = fsutil::read(&src)?;
+        let mut r = std::fs::File::open(&src).map_err(fsutil::err("open", &src))?;
         let archived = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777;
-        write(dest, &bytes, mode.unwrap_or(archived))?;
+        write_from(dest, &mut r, mode.unwrap_or(archived))?;
     }
     Ok(())
 }

@@ -15,7 +15,15 @@ pub fn run(a: ScanArgs, global: &Global, r: &dyn Reporter) -> Result<()> {
     let is_recipe = target.extension().is_some_and(|e| e == "toml");
     // A recipe: the packages its locks pin; else a release directory or an SBOM.
     let pkgs = if is_recipe {
-        relsign::packages::from_locks(&load(&target)?)?
+        let (pkgs, unknown) =
+            relsign::packages::from_locks(&load(&target)?, &store(&global.store)?)?;
+        if unknown > 0 {
+            r.warn(&format!(
+                "{unknown} locked .deb(s) are not in the store: matched by their binary name, not their source package (Debian's advisories are keyed by source); run `relsign fetch {}`",
+                target.display()
+            ));
+        }
+        pkgs
     } else {
         relsign::packages::read(&target)?
     };

@@ -312,23 +312,24 @@ pub fn bench_rss(
         std::os::unix::fs::symlink(root.join("recipes/demo"), &demo_link)?;
     }
     let mut bytes = 0;
+    let mut entries = String::new();
     for p in big {
-        let dest = r.join("big").join(p.file_name().context("a file name")?);
+        let name = p.file_name().context("a file name")?.to_string_lossy();
+        let dest = r.join("big").join(&*name);
         if !dest.exists() {
             std::fs::hard_link(p, &dest).or_else(|_| std::fs::copy(p, &dest).map(|_| ()))?;
         }
         bytes += std::fs::metadata(p)?.len();
+        entries.push_str(&format!(
+            "\n[[image.files]]\nsrc = \"big/{name}\"\ndest = \"/opt/big/{name}\"\n"
+        ));
     }
     let text = std::fs::read_to_string(root.join("recipes/demo.toml"))?;
     let start = text.find("\n[test]").context("the demo recipe's [test]")?;
     let end = text[start + 1..]
         .find("\n[")
         .map_or(text.len(), |e| start + 1 + e);
-    let text = format!(
-        "{}{}\n[[image.files]]\nsrc = \"big\"\ndest = \"/opt/big\"\n",
-        &text[..start],
-        &text[end..]
-    );
+    let text = format!("{}{}{entries}", &text[..start], &text[end..]);
     std::fs::write(r.join("demo.toml"), text)?;
     let out = work.join("release");
     let _ = std::fs::remove_dir_all(&out);
@@ -341,6 +342,7 @@ pub fn bench_rss(
             .arg("--no-cache"),
         work,
     )?;
+    let sbom_mb = peak_rss_mb(Command::new(bin).args(["--quiet", "sbom"]).arg(&out), work)?;
     run_quiet(
         Command::new(bin)
             .args(["--quiet", "sign"])
@@ -356,11 +358,11 @@ pub fn bench_rss(
         work,
     )?;
     let mib = bytes as f64 / (1 << 20) as f64;
-    eprintln!("memory: an image with {mib:.0} MiB of incompressible files: peak RSS build {build_mb:.0} MB, verify {verify_mb:.0} MB");
+    eprintln!("memory: an image with {mib:.0} MiB of incompressible files: peak RSS build {build_mb:.0} MB, sbom {sbom_mb:.0} MB, verify {verify_mb:.0} MB");
     f.add(
         "peak_rss_mb_1gib_image",
-        build_mb.max(verify_mb),
-        format!("MB, the larger of build ({build_mb:.0}) and verify ({verify_mb:.0}) of a {mib:.0} MiB image (goal <= 256)"),
+        build_mb.max(sbom_mb).max(verify_mb),
+        format!("MB, the largest of build ({build_mb:.0}), sbom ({sbom_mb:.0}) and verify ({verify_mb:.0}) of a {mib:.0} MiB image (goal <= 256)"),
     );
     let _ = std::fs::remove_dir_all(&out);
     Ok(())
