@@ -503,14 +503,7 @@ fn bench(args: &[String]) -> Result<()> {
         .args(["build", "--release", "--bin", "relsign"]))?;
     let bin = root().join("target/release/relsign");
     let work = root().join("target/bench");
-    if work.exists() {
-        std::fs::remove_dir_all(&work)?;
-    }
-    let rel = work.join("release");
-    std::fs::create_dir_all(rel.join("inputs"))?;
-    let files = write_bench_artifacts(&rel, mib)?;
-    write_bench_manifest(&rel, &files, mib)?;
-    let (dir, dir0) = sign_bench_release(&bin, &work, &rel)?;
+    let (rel, files, dir, dir0) = signed_bench_release(&bin, &work, mib)?;
     for l in bench_scan::bench_scan(&root(), &bin, &work.join("scan"))? {
         eprintln!("{l}");
     }
@@ -564,6 +557,24 @@ fn today() -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default()
+}
+
+/// A fresh `work` with the synthetic release of `mib` MiB signed in `work/release`: its
+/// directory, its files, and the two policies (artifact threshold 1, then 0).
+fn signed_bench_release(
+    bin: &Path,
+    work: &Path,
+    mib: u64,
+) -> Result<(PathBuf, Vec<String>, String, String)> {
+    if work.exists() {
+        std::fs::remove_dir_all(work)?;
+    }
+    let rel = work.join("release");
+    std::fs::create_dir_all(rel.join("inputs"))?;
+    let files = write_bench_artifacts(&rel, mib)?;
+    write_bench_manifest(&rel, &files, mib)?;
+    let (dir, dir0) = sign_bench_release(bin, work, &rel)?;
+    Ok((rel, files, dir, dir0))
 }
 
 /// Four artifacts of mib/4 MiB each in `rel`, pseudo-random (xorshift) so nothing
@@ -799,14 +810,7 @@ fn rss_bench(args: &[String]) -> Result<()> {
         .arg("fetch")
         .arg(root().join("recipes/demo.toml")))?;
     let work = root().join("target/bench-rss");
-    if work.exists() {
-        std::fs::remove_dir_all(&work)?;
-    }
-    let rel = work.join("release");
-    std::fs::create_dir_all(rel.join("inputs"))?;
-    let files = write_bench_artifacts(&rel, mib)?;
-    write_bench_manifest(&rel, &files, mib)?;
-    let (_, dir0) = sign_bench_release(&bin, &work, &rel)?;
+    let (rel, files, _, dir0) = signed_bench_release(&bin, &work, mib)?;
     let big: Vec<PathBuf> = files.iter().map(|f| rel.join(f)).collect();
     let key = work.join("keys/bench-TEST-ONLY.key");
     let mut fig = bench_table::Figures::default();
