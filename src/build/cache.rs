@@ -108,10 +108,26 @@ impl ActionCache {
         ok.then_some(rec)
     }
 
-    /// Copy a hit's outputs into `dir`, each checked against its digest. False (and nothing
-    /// half-written left to trust: the caller runs the step, which rewrites `dir`) when an
-    /// entry is missing or corrupt.
+    /// Copy a hit's outputs into `dir`, each checked against its digest. False when an entry
+    /// is missing or corrupt; what was copied before is removed again, so the step that then
+    /// runs writes into a clean place.
     pub fn restore(&self, rec: &ActionRecord, dir: &Path) -> Result<bool, BuildError> {
+        let mut written = Vec::new();
+        let ok = self.copy_out(rec, dir, &mut written);
+        if !matches!(ok, Ok(true)) {
+            for p in &written {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        ok
+    }
+
+    fn copy_out(
+        &self,
+        rec: &ActionRecord,
+        dir: &Path,
+        written: &mut Vec<PathBuf>,
+    ) -> Result<bool, BuildError> {
         for o in &rec.outputs {
             let Ok(from) = self.store.get(&o.sha256, &o.path) else {
                 return Ok(false);
@@ -121,6 +137,7 @@ impl ActionCache {
             fsutil::create_dir_all(fsutil::parent_dir(&to))?;
             let mut src = std::fs::File::open(&from).map_err(fsutil::err("open", &from))?;
             let mut dst = std::fs::File::create(&to).map_err(fsutil::err("create", &to))?;
+            written.push(to.clone());
             let n = std::io::copy(&mut src, &mut dst).map_err(fsutil::err("write", &to))?;
             dst.flush().map_err(fsutil::err("write", &to))?;
             if n != o.size {
@@ -216,10 +233,15 @@ mod tests {
         let back = t.path().join("back");
         assert!(cache.restore(&rec, &back).unwrap());
         assert_eq!(std::fs::read(back.join("blobs/x")).unwrap(), b"blob");
-        // A corrupt store entry: a miss, not a wrong output.
-        let entry = store.path_for(&rec.outputs[0].sha256);
+        // A corrupt store entry: a miss, not a wrong output, and nothing restored is left.
+        let entry = store.path_for(&rec.outputs[1].sha256);
         std::fs::write(&entry, b"tampered").unwrap();
-        assert!(!cache.restore(&rec, &t.path().join("again")).unwrap());
+        let again = t.path().join("again");
+        assert!(!cache.restore(&rec, &again).unwrap());
+        assert!(
+            !again.join("a.whl").exists(),
+            "the first output was removed again"
+        );
         // A record with a path outside the directory is not used.
         let mut bad = rec.clone();
         bad.outputs[0].path = "../escape".into();
