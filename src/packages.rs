@@ -157,11 +157,15 @@ pub fn from_locks(
         let deb = crate::lock::debian::DebianLock::read(&path)
             .map_err(|e| lock_err(path.clone(), e.to_string()))?;
         let distro = debian_release(&deb.suite).map(|n| format!("debian-{n}"));
+        // A lock that records sources says them; an older one is read from the .debs.
         let sources = crate::par::map(crate::par::cores(), &deb.packages, |p| {
+            if deb.sources {
+                return Some(p.source.clone());
+            }
             let file = p.filename.rsplit('/').next().unwrap_or(&p.filename);
             let at = store.get(&p.sha256, file).ok()?;
             let c = crate::debian::read_control(&at).ok()?;
-            Some(source_name(c.fields.get("Source"), &p.name))
+            Some(crate::debian::source_name(c.fields.get("Source"), &p.name))
         });
         for (p, source) in deb.packages.iter().zip(sources) {
             unknown += usize::from(source.is_none());
@@ -175,15 +179,6 @@ pub fn from_locks(
         }
     }
     Ok((out, unknown))
-}
-
-/// A control file's `Source: name` or `Source: name (version)`: the source's name, `None`
-/// when it is the binary's own.
-pub fn source_name(field: Option<&str>, binary: &str) -> Option<String> {
-    field
-        .and_then(|s| s.split_whitespace().next())
-        .filter(|s| *s != binary)
-        .map(str::to_string)
 }
 
 /// Order two versions of one ecosystem: dpkg's for Debian, PEP 440's for PyPI.

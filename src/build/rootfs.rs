@@ -302,6 +302,7 @@ mod tests {
             filename: format!("pool/main/{}/{name}/{name}_1.0_amd64.deb", &name[..1]),
             size: n,
             sha256: d,
+            source: None,
         }
     }
 
@@ -384,6 +385,7 @@ mod tests {
             filename: "pool/main/z/zzz/zzz_1_all.deb".into(),
             size: 1,
             sha256: Sha256Hex::of(b"nope"),
+            source: None,
         }]);
         let e = assemble_rootfs(
             &lock,

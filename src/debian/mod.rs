@@ -169,6 +169,15 @@ fn open_ar(deb: &Path) -> Result<ar::ArReader<io::BufReader<std::fs::File>>, Deb
     )?)
 }
 
+/// A control file's `Source: name` or `Source: name (version)`: the source's name, `None`
+/// when it is the binary's own.
+pub fn source_name(field: Option<&str>, binary: &str) -> Option<String> {
+    field
+        .and_then(|s| s.split_whitespace().next())
+        .filter(|s| *s != binary)
+        .map(str::to_string)
+}
+
 /// Read the control fields and the md5sums of a .deb.
 pub fn read_control(deb: &Path) -> Result<ControlInfo, DebError> {
     let mut ar = open_ar(deb)?;

@@ -181,6 +181,10 @@ pub struct LockedDeb {
     pub filename: String,
     pub size: u64,
     pub sha256: Sha256Hex,
+    /// The source package, when it is not the binary's own name (Debian's advisories are
+    /// keyed by source). Recorded in locks whose `sources` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -202,6 +206,10 @@ pub struct DebianLock {
     /// locks made before relsign recorded it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<String>,
+    /// Every package's `source` is recorded (absent: the binary's own name). False in locks
+    /// made before relsign recorded sources: there an absent `source` says nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sources: bool,
     /// Sorted by name.
     #[serde(rename = "package", default)]
     pub packages: Vec<LockedDeb>,
@@ -271,6 +279,7 @@ impl DebianLock {
             essential: false,
             inrelease_sha256: Sha256Hex::of(b""),
             snapshot: None,
+            sources: false,
             packages,
         }
     }
@@ -738,6 +747,8 @@ pub struct IndexPackage {
     pub breaks: String,
     /// `Essential: yes`.
     pub essential: bool,
+    /// `Source:`'s name, when it is not the binary's own.
+    pub source: Option<String>,
 }
 
 /// Parse a Packages index, keeping only the fields the resolver needs (the deb822 paragraphs
@@ -755,6 +766,7 @@ pub fn parse_packages(text: &str) -> Result<Vec<IndexPackage>, String> {
 /// dependency fields joined on one line).
 fn index_package(p: &Paragraph, lines: &Lines) -> Result<IndexPackage, String> {
     let mut cur = IndexPackage::default();
+    let mut source = None;
     for ((k, v), line) in p.fields.iter().zip(&lines.fields) {
         match k.as_str() {
             "Package" => cur.name = v.to_string(),
@@ -775,9 +787,11 @@ fn index_package(p: &Paragraph, lines: &Lines) -> Result<IndexPackage, String> {
             "Conflicts" => cur.conflicts = unfold(v),
             "Breaks" => cur.breaks = unfold(v),
             "Essential" => cur.essential = v == "yes",
+            "Source" => source = Some(v.to_string()),
             _ => {}
         }
     }
+    cur.source = crate::debian::source_name(source.as_deref(), &cur.name);
     if cur.name.is_empty() || cur.version.is_empty() || cur.filename.is_empty() {
         return Err(format!(
             "stanza ending at line {}: missing Package, Version or Filename",
@@ -1584,6 +1598,7 @@ fn locked_entry(p: &IndexPackage) -> Result<LockedDeb, DebianLockError> {
         filename: p.filename.clone(),
         size: p.size,
         sha256,
+        source: p.source.clone(),
     })
 }
 
@@ -1645,6 +1660,7 @@ pub fn lock(
         essential: toolchain.essential,
         inrelease_sha256: signed.sha256,
         snapshot,
+        sources: true,
         packages,
     };
     reporter.info(&format!(
@@ -2016,6 +2032,7 @@ fn metadata_of(
         conflicts: field("Conflicts"),
         breaks: field("Breaks"),
         essential: field("Essential") == "yes",
+        source: crate::debian::source_name(info.fields.get("Source"), &d.name),
     })
 }
 
@@ -2112,6 +2129,47 @@ mod tests {
             allow_expired_release: false,
             essential: false,
         }
+    }
+
+    #[test]
+    fn the_source_package_is_kept_and_written_in_the_lock() {
+        let d = Sha256Hex::of(b"x");
+        let text = format!(
+            "Package: libc6\nSource: glibc (2.41-10)\nVersion: 2.41-10+b1\nArchitecture: amd64\nFilename: pool/main/g/glibc/libc6_2.41-10+b1_amd64.deb\nSize: 1\nSHA256: {d}\n\nPackage: bash\nSource: bash\nVersion: 5.2-1\nArchitecture: amd64\nFilename: pool/main/b/bash/bash_5.2-1_amd64.deb\nSize: 1\nSHA256: {d}\n\nPackage: zlib1g\nVersion: 1:1.3-1\nArchitecture: amd64\nFilename: pool/main/z/zlib/zlib1g_1.3-1_amd64.deb\nSize: 1\nSHA256: {d}\n"
+        );
+        let idx = parse_packages(&text).unwrap();
+        let sources: Vec<Option<&str>> = idx.iter().map(|p| p.source.as_deref()).collect();
+        assert_eq!(sources, [Some("glibc"), None, None]);
+        let mut lock =
+            DebianLock::for_tests(idx.iter().map(|p| locked_entry(p).unwrap()).collect());
+        lock.sources = true;
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("x.debian.lock.toml");
+        lock.write(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("sources = true") && text.contains("source = \"glibc\""),
+            "{text}"
+        );
+        assert_eq!(text.matches("source = ").count(), 1, "{text}");
+        let back = DebianLock::read(&path).unwrap();
+        assert!(back.sources);
+        assert_eq!(
+            back.packages
+                .iter()
+                .find(|p| p.name == "libc6")
+                .unwrap()
+                .source
+                .as_deref(),
+            Some("glibc")
+        );
+        // A lock made before sources were recorded still reads, saying nothing of them.
+        let old = text
+            .replace("sources = true\n", "")
+            .replace("source = \"glibc\"\n", "");
+        std::fs::write(&path, old).unwrap();
+        let back = DebianLock::read(&path).unwrap();
+        assert!(!back.sources && back.packages.iter().all(|p| p.source.is_none()));
     }
 
     #[test]
@@ -2638,6 +2696,7 @@ SHA256: cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
                 filename: "pool/main/z/zlib/zlib1g_1.3_amd64.deb".into(),
                 size: 10,
                 sha256: Sha256Hex::of(b"z"),
+                source: None,
             },
             LockedDeb {
                 name: "libc6".into(),
@@ -2646,6 +2705,7 @@ SHA256: cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
                 filename: "pool/main/g/glibc/libc6_2.41-10_amd64.deb".into(),
                 size: 20,
                 sha256: Sha256Hex::of(b"c"),
+                source: None,
             },
         ]);
         l.requested = vec!["python3".into()];
@@ -2760,6 +2820,7 @@ SHA256: cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
             filename: "pool/main/a/a/a_1_all.deb".into(),
             size,
             sha256: sha,
+            source: None,
         }]);
         let vendor = d.path().join("vendor");
         export(&lock, &store, &vendor).unwrap();
@@ -2790,6 +2851,7 @@ SHA256: cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
             filename: "pool/main/a/a/a_1_all.deb".into(),
             size,
             sha256: sha,
+            source: None,
         }]);
         lock.snapshot = Some("20261201T000000Z".into());
         // The snapshot stand-in: a directory per timestamp.

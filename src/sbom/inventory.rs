@@ -487,7 +487,7 @@ fn debian_packages(
         let version = field("Version")?;
         let arch = field("Architecture")?;
         // `Source: name` or `Source: name (version)`, absent when it is the binary's name.
-        let source = crate::packages::source_name(para.get("Source"), &name);
+        let source = crate::debian::source_name(para.get("Source"), &name);
         let copyright = read_in_root(root, &format!("usr/share/doc/{name}/copyright"))?;
         let license = copyright
             .map(|t| License::from_debian_copyright(&t))
