@@ -85,14 +85,6 @@ impl Descriptor {
             ..Descriptor::default()
         }
     }
-    /// A named descriptor with one digest (`sha256`, `gitCommit`, …).
-    pub fn named(name: &str, algorithm: &str, digest: &str) -> Descriptor {
-        Descriptor {
-            name: Some(name.to_string()),
-            digest: BTreeMap::from([(algorithm.to_string(), digest.to_string())]),
-            ..Descriptor::default()
-        }
-    }
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }

@@ -157,16 +157,21 @@ pub fn from_locks(
         let deb = crate::lock::debian::DebianLock::read(&path)
             .map_err(|e| lock_err(path.clone(), e.to_string()))?;
         let distro = debian_release(&deb.suite).map(|n| format!("debian-{n}"));
-        // A lock that records sources says them; an older one is read from the .debs.
-        let sources = crate::par::map(crate::par::cores(), &deb.packages, |p| {
-            if deb.sources {
-                return Some(p.source.clone());
-            }
-            let file = p.filename.rsplit('/').next().unwrap_or(&p.filename);
-            let at = store.get(&p.sha256, file).ok()?;
-            let c = crate::debian::read_control(&at).ok()?;
-            Some(crate::debian::source_name(c.fields.get("Source"), &p.name))
-        });
+        // A lock that records sources says them; for an older one they are read from the
+        // .debs in the store (`None`: not there).
+        let sources: Vec<Option<Option<String>>> = if deb.sources {
+            deb.packages
+                .iter()
+                .map(|p| Some(p.source.clone()))
+                .collect()
+        } else {
+            crate::par::map(crate::par::cores(), &deb.packages, |p| {
+                let file = p.filename.rsplit('/').next().unwrap_or(&p.filename);
+                let at = store.get(&p.sha256, file).ok()?;
+                let c = crate::debian::read_control(&at).ok()?;
+                Some(crate::debian::source_name(c.fields.get("Source"), &p.name))
+            })
+        };
         for (p, source) in deb.packages.iter().zip(sources) {
             unknown += usize::from(source.is_none());
             out.push(Package {

@@ -10,21 +10,13 @@ use std::path::{Path, PathBuf};
 /// into a source file, so this copy's package has inputs no other build had (its first build
 /// is cold).
 fn demo_copy(dir: &Path, nonce: &str) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    for f in [
-        "demo.toml",
-        "demo.debian.lock.toml",
-        "pylock.demo.toml",
-        "demo.image.debian.lock.toml",
-    ] {
-        std::fs::copy(root().join("recipes").join(f), dir.join(f)).unwrap();
-    }
+    let recipe = copy_demo_recipe(dir);
     relsign::fsutil::copy_tree(&root().join("recipes/demo"), &dir.join("demo")).unwrap();
     let cli = dir.join("demo/src/relsign_demo/cli.py");
     let mut text = std::fs::read_to_string(&cli).unwrap();
     text.push_str(&format!("\n# {nonce}\n"));
     std::fs::write(&cli, text).unwrap();
-    dir.join("demo.toml")
+    recipe
 }
 
 fn build(recipe: &Path, out: &Path, extra: &[&str]) -> String {

@@ -2,6 +2,8 @@
 //! every input named by digest; the same plan (and digest) from anywhere, and a different
 //! digest when an input changes.
 
+mod common;
+
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::process::Command;
@@ -94,16 +96,7 @@ fn the_same_inputs_give_the_same_plan_anywhere_and_a_changed_input_another() {
     let here = plan(&root().join("recipes/demo.toml"));
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("elsewhere");
-    std::fs::create_dir_all(&dir).unwrap();
-    for f in [
-        "demo.toml",
-        "demo.debian.lock.toml",
-        "pylock.demo.toml",
-        "demo.image.debian.lock.toml",
-    ] {
-        std::fs::copy(root().join("recipes").join(f), dir.join(f)).unwrap();
-    }
-    std::os::unix::fs::symlink(root().join("recipes/demo"), dir.join("demo")).unwrap();
+    demo_copy(&dir, "");
     let there = plan(&dir.join("demo.toml"));
     assert_eq!(here, there, "the plan depends on where the recipe is");
     // A changed lock (a comment is enough: the lock file is an input by digest) changes it.
@@ -119,15 +112,7 @@ fn the_same_inputs_give_the_same_plan_anywhere_and_a_changed_input_another() {
 /// The demo's recipe and locks copied into `dir` (its source directory linked), with `extra`
 /// appended to the recipe.
 fn demo_copy(dir: &Path, extra: &str) -> std::path::PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    for f in [
-        "demo.toml",
-        "demo.debian.lock.toml",
-        "pylock.demo.toml",
-        "demo.image.debian.lock.toml",
-    ] {
-        std::fs::copy(root().join("recipes").join(f), dir.join(f)).unwrap();
-    }
+    common::copy_demo_recipe(dir);
     std::os::unix::fs::symlink(root().join("recipes/demo"), dir.join("demo")).unwrap();
     let recipe = dir.join("demo.toml");
     let mut text = std::fs::read_to_string(&recipe).unwrap();

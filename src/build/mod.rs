@@ -375,7 +375,7 @@ fn build_packages(
             "package",
             &(pkg_plan, &record, &plan.rootfs, archive::GZIP_IMPL),
         );
-        let names = match cache.and_then(|c| restore(c, "package", &key, &work.stage)) {
+        let names = match cache.and_then(|c| restore(c, "package", &key, &work.stage, 2)) {
             Some(rec) => {
                 work.reporter.info(&format!(
                     "{}: sdist and wheel from the action cache ({key})",
@@ -426,16 +426,17 @@ fn build_packages(
     Ok(built)
 }
 
-/// A cached step's outputs copied into `dir`, when there is a record with every output intact.
+/// A cached step's outputs copied into `dir`, when there is a record with at least `outputs`
+/// outputs, every one intact.
 fn restore(
     c: &cache::ActionCache,
     step: &str,
     key: &Sha256Hex,
     dir: &Path,
+    outputs: usize,
 ) -> Option<cache::ActionRecord> {
     let rec = c.lookup(step, key)?;
-    let want = if step == "package" { 2 } else { 1 };
-    (rec.outputs.len() >= want && c.restore(&rec, dir).ok()?).then_some(rec)
+    (rec.outputs.len() >= outputs && c.restore(&rec, dir).ok()?).then_some(rec)
 }
 
 /// One package's hooks; the normalized sdist and wheel are written to the stage. Returns
@@ -555,7 +556,7 @@ impl ImageStep<'_> {
             )),
         };
         if let (Some(c), Some(k)) = (cache, &key) {
-            if let Some(a) = restore(c, "image", k, &work.stage).and_then(|r| r.artifact) {
+            if let Some(a) = restore(c, "image", k, &work.stage, 1).and_then(|r| r.artifact) {
                 work.reporter.info(&format!(
                     "image {}: from the action cache ({k})",
                     self.spec.name

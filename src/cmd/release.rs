@@ -19,7 +19,6 @@ pub fn run(a: ReleaseArgs, global: &Global, r: &dyn Reporter) -> Result<()> {
     recipe.run_all_scenarios(a.all_scenarios);
     let opts = ReleaseOptions {
         check_reproducible: a.check_reproducible,
-        all_scenarios: a.all_scenarios,
         keys: a.keys.len(),
         log: a.log.log.clone(),
         stable_releases: a.stable_releases.clone(),

@@ -20,8 +20,6 @@ pub const RELEASE_PLAN_TYPE: &str = "https://relsign.dev/release-plan/v1";
 pub struct ReleaseOptions {
     /// `--check-reproducible`.
     pub check_reproducible: bool,
-    /// `--all-scenarios`.
-    pub all_scenarios: bool,
     /// How many release keys sign (`--key`, repeated).
     pub keys: usize,
     /// `--log DIR`.
@@ -75,7 +73,8 @@ pub struct ServerGate {
     pub archive: String,
     pub features: PathBuf,
     pub gating: usize,
-    /// Every scenario runs (the gating ones still decide).
+    /// Every scenario runs (the gating ones still decide): the recipe's `all`, or
+    /// `--all-scenarios` as the command applied it to the recipe.
     pub all: bool,
 }
 
@@ -153,7 +152,7 @@ pub fn plan(recipe: &Recipe, o: &ReleaseOptions) -> Result<ReleasePlan, ReleaseP
             archive: s.archive.clone(),
             features: s.features.clone(),
             gating: s.gating.len(),
-            all: s.all || o.all_scenarios,
+            all: s.all,
         }),
     });
     stages.push(Stage::Sboms {

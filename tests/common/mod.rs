@@ -133,6 +133,21 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The demo's recipe and its three locks copied into `dir` (created); the recipe's path. The
+/// caller provides the `demo/` source directory beside it (a link or a copy).
+pub fn copy_demo_recipe(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for f in [
+        "demo.toml",
+        "demo.debian.lock.toml",
+        "pylock.demo.toml",
+        "demo.image.debian.lock.toml",
+    ] {
+        std::fs::copy(root().join("recipes").join(f), dir.join(f)).unwrap();
+    }
+    dir.join("demo.toml")
+}
+
 pub fn demo_recipe() -> PathBuf {
     root().join("recipes/demo.toml")
 }

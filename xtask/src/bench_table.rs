@@ -92,9 +92,8 @@ pub fn bench_gzip(root: &Path, release: &Path, work: &Path, f: &mut Figures) -> 
     first_layer_tar(release, &tar)?;
     let mib = std::fs::metadata(&tar)?.len() as f64 / (1 << 20) as f64;
     let out = |n: &str| work.join(n);
-    let t = |s: &str| s.to_string();
     let tools: Vec<(&str, String, PathBuf)> = vec![
-        ("relsign gzip", t(""), out("relsign.gz")),
+        ("relsign gzip", String::new(), out("relsign.gz")),
         (
             "gzip -6 -n",
             format!(

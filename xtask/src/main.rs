@@ -498,10 +498,7 @@ fn bench(args: &[String]) -> Result<()> {
             .context("usage: cargo xtask bench [MiB, default 1024] [--json]")?,
         None => 1024,
     };
-    run(cargo()
-        .current_dir(root())
-        .args(["build", "--release", "--bin", "relsign"]))?;
-    let bin = root().join("target/release/relsign");
+    let bin = release_relsign()?;
     let work = root().join("target/bench");
     let (rel, files, dir, dir0) = signed_bench_release(&bin, &work, mib)?;
     for l in bench_scan::bench_scan(&root(), &bin, &work.join("scan"))? {
@@ -802,10 +799,7 @@ fn rss_bench(args: &[String]) -> Result<()> {
         Some(a) => a.parse().context("usage: cargo xtask bench rss [MiB]")?,
         None => 1024,
     };
-    run(cargo()
-        .current_dir(root())
-        .args(["build", "--release", "--bin", "relsign"]))?;
-    let bin = root().join("target/release/relsign");
+    let bin = release_relsign()?;
     run(Command::new(&bin)
         .arg("fetch")
         .arg(root().join("recipes/demo.toml")))?;
@@ -831,10 +825,7 @@ fn rss_bench(args: &[String]) -> Result<()> {
 
 /// `cargo xtask bench build`: only the build benchmark (cold against no-op), on the demo.
 fn build_bench() -> Result<()> {
-    run(cargo()
-        .current_dir(root())
-        .args(["build", "--release", "--bin", "relsign"]))?;
-    let bin = root().join("target/release/relsign");
+    let bin = release_relsign()?;
     run(Command::new(&bin)
         .arg("fetch")
         .arg(root().join("recipes/demo.toml")))?;
@@ -849,12 +840,17 @@ fn build_bench() -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask bench scan`: only the scan benchmark.
-fn scan_bench() -> Result<()> {
+/// relsign built with the release profile; its path.
+fn release_relsign() -> Result<PathBuf> {
     run(cargo()
         .current_dir(root())
         .args(["build", "--release", "--bin", "relsign"]))?;
-    let bin = root().join("target/release/relsign");
+    Ok(root().join("target/release/relsign"))
+}
+
+/// `cargo xtask bench scan`: only the scan benchmark.
+fn scan_bench() -> Result<()> {
+    let bin = release_relsign()?;
     for l in bench_scan::bench_scan(&root(), &bin, &root().join("target/bench/scan"))? {
         println!("{l}");
     }
