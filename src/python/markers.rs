@@ -262,8 +262,22 @@ impl Marker {
     }
 }
 
+/// PEP 508's grammar is ASCII. Anything else is refused before the crate parses: pep508_rs
+/// 0.9.2 slices at a byte offset inside a multi-byte character and panics (a U+FEFF after
+/// `and`, found by the `pep508` fuzz target).
+pub(crate) fn first_non_ascii(s: &str) -> Option<(usize, char)> {
+    s.char_indices().find(|(_, c)| !c.is_ascii())
+}
+
 /// The tokens of `s`, or an error when it is over the limits.
 pub(crate) fn check_limits(s: &str) -> Result<Vec<(usize, &str)>, MarkerError> {
+    if let Some((offset, c)) = first_non_ascii(s) {
+        return Err(MarkerError {
+            marker: s.chars().take(200).collect(),
+            reason: format!("non-ASCII character {c:?} (U+{:04X})", c as u32),
+            offset,
+        });
+    }
     let toks = tokens(s);
     if toks.len() > MAX_MARKER_TOKENS {
         return Err(MarkerError {

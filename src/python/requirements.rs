@@ -88,27 +88,52 @@ impl pep508_rs::Pep508Url for RawUrl {
 /// PEP 508: a name ends with a letter or digit. Checked before the crate parses: pep508_rs
 /// 0.9.2 panics on a name ending in `.`, `-` or `_` that some operator follows at once
 /// (`docassemble.<ase==1.10.5`, found by the `pep508` fuzz target).
-fn check_name_end(s: &str) -> Result<(), ParseError> {
-    let name_len = s
-        .bytes()
-        .take_while(|b| b.is_ascii_alphanumeric() || b"._-".contains(b))
-        .count();
-    match s[..name_len].chars().last() {
-        Some(c) if !c.is_ascii_alphanumeric() => Err(ParseError::Syntax(format!(
+/// The same holds for each extra: 0.9.2 panics on an extra ending in one of them
+/// (`dome.51.E[55.`, `a[b-]`). Both are checked here, before the crate sees the string.
+fn check_identifier_ends(s: &str) -> Result<(), ParseError> {
+    let name_len = s.chars().take_while(|&c| is_ident_char(c)).count();
+    if let Some(c) = last_if_not_alnum(&s[..name_len]) {
+        return Err(ParseError::Syntax(format!(
             "Package name must end with an alphanumeric character, not '{c}'"
-        ))),
-        _ => Ok(()),
+        )));
     }
+    let rest = s[name_len..].trim_start();
+    let Some(extras) = rest.strip_prefix('[') else {
+        return Ok(());
+    };
+    let extras = extras.split(']').next().unwrap_or("");
+    for extra in extras.split(|c: char| !is_ident_char(c)) {
+        if let Some(c) = last_if_not_alnum(extra) {
+            return Err(ParseError::Syntax(format!(
+                "Extra name '{extra}' must end with an alphanumeric character, not '{c}'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn is_ident_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "._-".contains(c)
+}
+
+fn last_if_not_alnum(ident: &str) -> Option<char> {
+    ident.chars().last().filter(|c| !c.is_ascii_alphanumeric())
 }
 
 impl Requirement {
     pub fn parse(s: &str) -> Result<Requirement, ParseError> {
         let s = s.trim();
+        if let Some((at, c)) = crate::python::markers::first_non_ascii(s) {
+            return Err(ParseError::Syntax(format!(
+                "non-ASCII character {c:?} (U+{:04X}) at byte {at}; a PEP 508 requirement is ASCII",
+                c as u32
+            )));
+        }
         // The limits first: the crate's marker parser recurses.
         if let Some((_, m)) = s.split_once(';') {
             check_limits(m)?;
         }
-        check_name_end(s)?;
+        check_identifier_ends(s)?;
         let mut warnings = Vec::new();
         let mut warn = |_: pep508_rs::MarkerWarningKind, w: String| warnings.push(w);
         let r = pep508_rs::Requirement::<RawUrl>::parse_reporter(s, "", &mut warn)
@@ -319,6 +344,8 @@ fn read_requirements_file(
         file: path.to_path_buf(),
         source,
     })?;
+    // A byte-order mark opens some files written on Windows; pip reads past it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     stack.push(canon);
     // Join continuation lines; remember the first line number of each logical line.
@@ -463,6 +490,28 @@ mod tests {
     }
 
     #[test]
+    fn an_extra_ending_in_punctuation_is_an_error_not_a_panic() {
+        for bad in [
+            "dome.51.E[55.",
+            "a[b-]",
+            "a [x, y_]",
+            "a[b.,c]==1",
+            "a[ok,z-",
+        ] {
+            let e = Requirement::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("must end with an alphanumeric"), "{bad}: {e}");
+        }
+        let bom = "x>=4.0 ; python_version < \"3.11\" and\u{feff} (os_name == \"nt\")";
+        let e = Requirement::parse(bom).unwrap_err().to_string();
+        assert!(e.contains("U+FEFF"), "{e}");
+        let e =
+            crate::python::markers::Marker::parse("os_name == \"nt\" and\u{a0}os_name == \"x\"");
+        assert!(e.unwrap_err().reason.contains("U+00A0"));
+        let r = Requirement::parse("a[b.c, d-e]>=1").unwrap();
+        assert_eq!(r.extras.iter().cloned().collect::<Vec<_>>(), ["b-c", "d-e"]);
+    }
+
+    #[test]
     fn parses_pep508() {
         let r = Requirement::parse(
             "requests [security, Socks] (>=2.8.1, ==2.8.*) ; python_version < \"2.7\"",
@@ -490,7 +539,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(
             d.path().join("base.txt"),
-            "# base\nClick==8.1.8  # the CLI\n\nsix==1.17.0 \\\n    --hash=sha256:abc \\\n    --hash=sha256:def\n",
+            "\u{feff}# base (opens with a byte-order mark)\nClick==8.1.8  # the CLI\n\nsix==1.17.0 \\\n    --hash=sha256:abc \\\n    --hash=sha256:def\n",
         )
         .unwrap();
         std::fs::create_dir(d.path().join("sub")).unwrap();
