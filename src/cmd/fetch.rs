@@ -37,7 +37,15 @@ pub fn run(a: FetchArgs, global: &Global, r: &dyn Reporter) -> Result<()> {
             .map_err(anyhow::Error::msg)?;
     // Each lock on its own: each has its own snapshot timestamp.
     for l in &deb_locks {
-        lock::debian::fetch(l, &deb_mirrors, &snapshots, &http, &store, r)?;
+        let s = lock::debian::fetch(l, &deb_mirrors, &snapshots, &http, &store, r)?;
+        r.info(&format!(
+            "{} .debs: {} downloaded ({:.1} MB, {} from a snapshot), {} already in the store",
+            s.packages,
+            s.downloaded,
+            s.downloaded_bytes as f64 / 1e6,
+            s.from_snapshot,
+            s.cached
+        ));
     }
     relsign::vulndb::fetch(&recipe, &http, &store, r)?;
     r.step("fetching Python files");

@@ -1770,7 +1770,19 @@ pub fn fetch(
         ),
         (Some(_), false) => String::new(),
     };
-    for p in &lock.packages {
+    // Without a terminal there are no byte bars: a count every few seconds instead.
+    let mut last_count = std::time::Instant::now();
+    for (i, p) in lock.packages.iter().enumerate() {
+        if last_count.elapsed() >= std::time::Duration::from_secs(10) {
+            last_count = std::time::Instant::now();
+            reporter.info(&format!(
+                "{i} of {} .debs: {} downloaded ({:.1} MB), {} already in the store",
+                lock.packages.len(),
+                s.downloaded,
+                s.downloaded_bytes as f64 / 1e6,
+                s.cached
+            ));
+        }
         if store.has_verified(&p.sha256)? {
             s.cached += 1;
             continue;
