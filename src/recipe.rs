@@ -274,6 +274,12 @@ pub struct ImageSpec {
     /// Install the built wheels and their locked runtime dependencies into the venv.
     #[serde(default = "default_true")]
     pub wheels: bool,
+    /// Compile the venv's site-packages to bytecode at build time, as pip does on install
+    /// (hash-checked .pyc, by the image's own interpreter in the sandbox, one process in a
+    /// fixed order; see [`crate::build::bytecode`]). Off by default: a venv its server can
+    /// write to compiles on first import anyway.
+    #[serde(default)]
+    pub bytecode: bool,
     #[serde(default)]
     pub entrypoint: Vec<String>,
     #[serde(default)]
@@ -732,7 +738,8 @@ fn validate_python(python: &PythonSection) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// `image.scripts` needs libfaketime in the toolchain; `image.scripts-remove` plain paths.
+/// `image.scripts` needs libfaketime in the toolchain; `image.bytecode` a venv with wheels;
+/// `image.scripts-remove` plain paths.
 fn validate_image_scripts(img: &ImageSpec, toolchain: &Toolchain) -> Result<(), Invalid> {
     if img.scripts && !toolchain.packages.iter().any(|p| p == "libfaketime") {
         return Err(invalid(
@@ -741,6 +748,12 @@ fn validate_image_scripts(img: &ImageSpec, toolchain: &Toolchain) -> Result<(), 
              with libfaketime from the toolchain: add \"libfaketime\" to \
              toolchain.packages and run `relsign lock`"
                 .into(),
+        ));
+    }
+    if img.bytecode && !img.wheels {
+        return Err(invalid(
+            "image.bytecode",
+            "compiles the venv's wheels, but image.wheels = false leaves the venv empty".into(),
         ));
     }
     for (i, r) in img.scripts_remove.iter().enumerate() {
@@ -1193,6 +1206,13 @@ lock = "demo.debian.lock.toml"
                 .to_string();
             assert!(e.contains("image.scripts-remove[0]"), "{bad}: {e}");
         }
+        let text = format!("{with_ft}{img}bytecode = true\nwheels = false\n");
+        let e = Recipe::parse(Path::new("r.toml"), text.into_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("image.bytecode") && e.contains("wheels"), "{e}");
+        let text = format!("{with_ft}{img}bytecode = true\n");
+        assert!(Recipe::parse(Path::new("r.toml"), text.into_bytes()).is_ok());
     }
 
     #[test]

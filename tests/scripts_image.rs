@@ -3,7 +3,8 @@
 //! configures the 175 locked packages in the sandbox, the image is the same from a second build
 //! with another directory, cwd, TZ, locale and umask (`--check-reproducible`), umoci and skopeo
 //! accept it, the scripts' work is in it (users, owners, caches, formats) and what the recipe
-//! removes (per-installation keys and the cluster) is not, and TeX runs in it.
+//! removes (per-installation keys and the cluster) is not, TeX runs in it, and the venv's
+//! bytecode, compiled at build time, is what the image's Python loads.
 
 mod common;
 
@@ -142,6 +143,39 @@ fn server_image_with_maintainer_scripts() {
         b"",
         "machine-id is empty"
     );
+
+    // image.bytecode: the venv's modules have hash-checked bytecode (PEP 552 flags 0b11) from
+    // the image's Python 3.13 (its magic number), and that interpreter loads them as they are.
+    let cache = rootfs.join("opt/venv/lib/python3.13/site-packages/relsign_demo/__pycache__");
+    let pyc = std::fs::read(cache.join("__init__.cpython-313.pyc"))
+        .unwrap_or_else(|e| panic!("the demo package's bytecode in {}: {e}", cache.display()));
+    assert_eq!(
+        &pyc[..4],
+        &[0xf3, 0x0d, 0x0d, 0x0a],
+        "Python 3.13's magic number"
+    );
+    assert_eq!(
+        u32::from_le_bytes(pyc[4..8].try_into().unwrap()),
+        0b11,
+        "a checked-hash .pyc"
+    );
+    assert!(
+        text.contains("bytecode: "),
+        "the build reports the compile:\n{text}"
+    );
+    let o = run_ok(relsign(&[
+        "run",
+        out.to_str().unwrap(),
+        "--",
+        "/opt/venv/bin/python",
+        "-v",
+        "-c",
+        "import relsign_demo",
+    ]));
+    let log = stderr(&o);
+    let wanted = "# code object from '/opt/venv/lib/python3.13/site-packages/relsign_demo/__pycache__/__init__.cpython-313.pyc'";
+    assert!(log.contains(wanted), "{wanted} in:\n{log}");
+    assert!(!log.contains("bytecode is stale"), "{log}");
 
     // The image works: TeX's formats load (LuaTeX's too), the trust store is found, the fonts
     // are listed from the cache.

@@ -470,8 +470,7 @@ pub fn build_image(inp: &ImageInputs, reporter: &dyn Reporter) -> Result<Artifac
 
     // 2. Venv tree.
     let venv_root = inp.work.join("image-venv");
-    let installed = venv_tree(inp, &venv_root)?;
-    reporter.info(&format!("venv {}: {installed} wheels installed", spec.venv));
+    let installed = venv_tree(inp, &venv_root, &debs, reporter)?;
 
     // 3. App tree.
     let app = inp.work.join("image-app");
@@ -583,8 +582,14 @@ fn debian_tree(
 }
 
 /// The venv tree in `venv_root`, with the built wheels and the locked runtime wheels when
-/// `image.wheels`: how many were installed.
-fn venv_tree(inp: &ImageInputs, venv_root: &Path) -> Result<usize, BuildError> {
+/// `image.wheels`, compiled to bytecode by the Debian tree's interpreter (in `debs`) when
+/// `image.bytecode`: how many were installed.
+fn venv_tree(
+    inp: &ImageInputs,
+    venv_root: &Path,
+    debs: &Path,
+    reporter: &dyn Reporter,
+) -> Result<usize, BuildError> {
     let spec = inp.spec;
     let python = &inp.recipe.file.python.version;
     let mut venv = Venv::create(
@@ -604,6 +609,18 @@ fn venv_tree(inp: &ImageInputs, venv_root: &Path) -> Result<usize, BuildError> {
             venv.install(&p, name)?;
             installed += 1;
         }
+    }
+    reporter.info(&format!("venv {}: {installed} wheels installed", spec.venv));
+    if spec.bytecode {
+        let site_in_image = format!("{}/lib/python{python}/site-packages", venv.path);
+        crate::build::bytecode::compile_venv(
+            debs,
+            &format!("/usr/bin/python{python}"),
+            &venv.site(),
+            &site_in_image,
+            inp.epoch,
+            reporter,
+        )?;
     }
     Ok(installed)
 }

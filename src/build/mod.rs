@@ -1,6 +1,7 @@
 //! `relsign build`: plan the steps from recipe + locks (pure), then run them offline from the
 //! store inside the sandbox, normalize the outputs and write the release directory.
 
+pub mod bytecode;
 pub mod cache;
 pub mod error;
 pub mod image;
