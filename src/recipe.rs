@@ -266,6 +266,12 @@ pub struct ImageSpec {
     pub suite: Option<String>,
     /// Debian packages of the image (resolved with their dependencies).
     pub packages: Vec<String>,
+    /// Debian packages locked with the image (same lock, same resolution) but left out of it:
+    /// the gate's place "services" extracts them into its copy of the image only (a browser
+    /// driver the suite needs, which the shipped server does not). What they depend on stays
+    /// in the image only if `packages` needs it.
+    #[serde(default, rename = "test-packages")]
+    pub test_packages: Vec<String>,
     /// Path of the image's Debian lock, relative to the recipe.
     pub lock: PathBuf,
     /// Where the Python venv goes inside the image.
@@ -390,7 +396,13 @@ impl ImageSpec {
                 .unwrap_or_else(|| toolchain.suite.clone()),
             architecture: toolchain.architecture.clone(),
             components: toolchain.components.clone(),
-            packages: self.packages.clone(),
+            // The lock resolves both; the build leaves `test-packages` out.
+            packages: self
+                .packages
+                .iter()
+                .chain(&self.test_packages)
+                .cloned()
+                .collect(),
             lock: self.lock.clone(),
             mirrors: toolchain.mirrors.clone(),
             keyring: toolchain.keyring.clone(),
@@ -654,7 +666,7 @@ fn validate(file: &RecipeFile) -> Result<Vec<Package>, Invalid> {
     }
     validate_python(&file.python)?;
     if let Some(img) = &file.image {
-        validate_image_scripts(img, &file.toolchain)?;
+        validate_image_options(img, &file.toolchain)?;
     }
     if file.packages.is_empty() {
         return Err(invalid(
@@ -738,9 +750,9 @@ fn validate_python(python: &PythonSection) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// `image.scripts` needs libfaketime in the toolchain; `image.bytecode` a venv with wheels;
-/// `image.scripts-remove` plain paths.
-fn validate_image_scripts(img: &ImageSpec, toolchain: &Toolchain) -> Result<(), Invalid> {
+/// `image.scripts` needs libfaketime in the toolchain; `image.test-packages` are not also
+/// shipped; `image.bytecode` needs a venv with wheels; `image.scripts-remove` plain paths.
+fn validate_image_options(img: &ImageSpec, toolchain: &Toolchain) -> Result<(), Invalid> {
     if img.scripts && !toolchain.packages.iter().any(|p| p == "libfaketime") {
         return Err(invalid(
             "image.scripts",
@@ -749,6 +761,14 @@ fn validate_image_scripts(img: &ImageSpec, toolchain: &Toolchain) -> Result<(), 
              toolchain.packages and run `relsign lock`"
                 .into(),
         ));
+    }
+    for (i, t) in img.test_packages.iter().enumerate() {
+        if img.packages.contains(t) {
+            return Err(invalid(
+                &format!("image.test-packages[{i}]"),
+                format!("{t:?} is also in image.packages: a test package is left out of the image"),
+            ));
+        }
     }
     if img.bytecode && !img.wheels {
         return Err(invalid(

@@ -34,12 +34,37 @@ fn host_can_connect(port: u16) -> bool {
     .is_ok()
 }
 
+/// server-mini with PostgreSQL's metapackage (its doc files only; postgresql-17 stays) as an
+/// `image.test-packages` entry: locked with the image, left out of it, added to the gate's copy.
+fn with_test_package(recipe: &str) -> String {
+    let moved = recipe.replacen("    \"postgresql\",\n", "", 1);
+    moved.replacen(
+        "scripts = true\n",
+        "scripts = true\ntest-packages = [\"postgresql\"]\n",
+        1,
+    )
+}
+
 #[test]
 fn services_start_hermetically_and_stop_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("release");
-    build(&root().join("recipes/server-mini.toml"), &out);
+    let built_dir = tmp.path().join("built");
+    std::fs::create_dir_all(&built_dir).unwrap();
+    build(&recipe_copy(&built_dir, with_test_package), &out);
     let rel = out.to_str().unwrap();
+    // The test package is not in the image.
+    let o = relsign(&[
+        "run",
+        rel,
+        "--",
+        "test",
+        "-e",
+        "/usr/share/doc/postgresql/copyright",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 
     // A query over TCP inside the sandbox; who runs PostgreSQL and owns its data; the
     // sandbox's interfaces; COMMAND's exit code comes back.
@@ -143,6 +168,9 @@ const SUITE_FEATURE: &str = "Feature: The server
   Scenario: PostgreSQL answers over TCP
     Then PostgreSQL is ready on 127.0.0.1
 
+  Scenario: The test package is there
+    Then the file \"/usr/share/doc/postgresql/copyright\" exists
+
   Scenario: A page with other words
     When I fetch \"http://localhost:8080/\"
     Then the page says \"words that are not there\"
@@ -158,6 +186,10 @@ def fetch(context, url):
 @then('the page says \"{text}\"')
 def says(context, text):
     assert text in context.page, context.page[:200]
+
+@then('the file \"{path}\" exists')
+def exists(context, path):
+    assert os.path.exists(path), path
 
 @then('PostgreSQL is ready on {host}')
 def ready(context, host):
@@ -198,11 +230,12 @@ fn a_projects_suite_gates_against_the_running_server(tmp: &Path, out: &Path) {
              gating = [{gating}]\n",
             bytes.len()
         );
-        recipe_copy(&dir, |t| format!("{t}{extra}"))
+        recipe_copy(&dir, |t| format!("{}{extra}", with_test_package(t)))
     };
     let pass = gated(
         "{ feature = \"server.feature\", scenario = \"The page lists the home directory\" }, \
-         { feature = \"server.feature\", scenario = \"PostgreSQL answers over TCP\" }",
+         { feature = \"server.feature\", scenario = \"PostgreSQL answers over TCP\" }, \
+         { feature = \"server.feature\", scenario = \"The test package is there\" }",
     );
     let r = pass.to_str().unwrap();
     run_ok(relsign(&[
@@ -216,7 +249,7 @@ fn a_projects_suite_gates_against_the_running_server(tmp: &Path, out: &Path) {
     let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
     assert_eq!(o.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("gating scenarios: 2 passed, 0 not passed"),
+        text.contains("gating scenarios: 3 passed, 0 not passed"),
         "{text}"
     );
     let summary: serde_json::Value =
@@ -251,13 +284,34 @@ fn a_projects_suite_gates_against_the_running_server(tmp: &Path, out: &Path) {
                 "PostgreSQL answers over TCP".to_string(),
                 "passed".to_string()
             ),
+            (
+                "The test package is there".to_string(),
+                "passed".to_string()
+            ),
         ]
     );
     // Only the gating scenarios ran; the suite is recorded by digest.
     assert_eq!(
         (run["passed"].as_u64(), run["failed"].as_u64()),
-        (Some(2), Some(0)),
+        (Some(3), Some(0)),
         "{run}"
+    );
+    // The test package, by its locked digest.
+    let lock =
+        std::fs::read_to_string(root().join("recipes/server-mini.image.debian.lock.toml")).unwrap();
+    let sha = lock
+        .split("name = \"postgresql\"\n")
+        .nth(1)
+        .and_then(|t| t.split("sha256 = \"").nth(1))
+        .and_then(|t| t.split('"').next())
+        .unwrap();
+    assert!(
+        run["inputs"].as_array().unwrap().iter().any(|i| i[0]
+            .as_str()
+            .unwrap()
+            .starts_with("test package postgresql ")
+            && i[1] == sha),
+        "the test package by digest: {run}"
     );
     let suite_digest = relsign::build::source::tree_digest(&src).unwrap();
     assert_eq!(

@@ -205,10 +205,11 @@ pub fn build(
         });
     }
     if let (Some(spec), Some(lock), Some(image)) = (&recipe.file.image, &locks.image, &plan.image) {
+        let shipped = lock.without(&spec.test_packages);
         let step = ImageStep {
             recipe,
             spec,
-            lock,
+            lock: &shipped,
             image,
             plan: &plan,
         };

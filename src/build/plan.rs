@@ -72,6 +72,9 @@ pub struct ImagePlan {
     pub debs: Vec<StoreFile>,
     pub runtime_wheels: Vec<StoreFile>,
     pub built_wheels: Vec<String>,
+    /// `image.test-packages`: locked with the image, left out of it (the gate adds them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub test_debs: Vec<StoreFile>,
 }
 
 /// Everything `relsign build` does, in order.
@@ -144,10 +147,16 @@ pub fn plan(recipe: &Recipe, locks: &Locks) -> Result<BuildPlan, BuildError> {
         packages.push(package_plan(recipe, pkg, locks)?);
     }
     let image = match (&recipe.file.image, locks.image) {
-        (Some(_), Some(lock)) => Some(ImagePlan {
-            debs: debs(lock),
+        (Some(spec), Some(lock)) => Some(ImagePlan {
+            debs: debs(&lock.without(&spec.test_packages)),
             runtime_wheels: runtime_wheels(recipe, locks)?,
             built_wheels: recipe.packages.iter().map(|p| p.name.clone()).collect(),
+            test_debs: store_files(&lock.only(&spec.test_packages).map_err(|e| {
+                BuildError::Message(format!(
+                    "{}: image.test-packages: {e}",
+                    recipe.path.display()
+                ))
+            })?),
         }),
         _ => None,
     };
@@ -182,8 +191,11 @@ pub fn plan(recipe: &Recipe, locks: &Locks) -> Result<BuildPlan, BuildError> {
 }
 
 fn debs(lock: &DebianLock) -> Vec<StoreFile> {
-    lock.packages
-        .iter()
+    store_files(&lock.packages.iter().collect::<Vec<_>>())
+}
+
+fn store_files(debs: &[&crate::lock::debian::LockedDeb]) -> Vec<StoreFile> {
+    debs.iter()
         .map(|d| StoreFile {
             file: d
                 .filename

@@ -59,7 +59,7 @@ pub fn run(ctx: &ServerRun, reporter: &dyn Reporter) -> Result<GateRun, BuildErr
         .iter()
         .find(|a| a.kind == crate::model::ArtifactKind::OciImage)
         .ok_or_else(|| msg("test.run-in has \"services\" but the release has no image".into()))?;
-    let (binds, inputs) = mounts(ctx, spec)?;
+    let (binds, mut inputs) = mounts(ctx, spec)?;
 
     reporter.step("gate: the project's suite against the image's services");
     let rootfs = ctx.work.join("server-rootfs");
@@ -70,6 +70,7 @@ pub fn run(ctx: &ServerRun, reporter: &dyn Reporter) -> Result<GateRun, BuildErr
         "unpacked the image with owners in {:.1} s",
         t.elapsed().as_secs_f64()
     ));
+    inputs.extend(add_test_packages(ctx, &rootfs, reporter)?);
     let io = |what: &'static str| move |e: std::io::Error| msg(format!("{what}: {e}"));
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&rootfs, std::fs::Permissions::from_mode(0o755))
@@ -117,6 +118,50 @@ pub fn run(ctx: &ServerRun, reporter: &dyn Reporter) -> Result<GateRun, BuildErr
     result.gating = outcomes(&spec.gating, &result.cases);
     result.inputs = inputs;
     Ok(result)
+}
+
+/// `image.test-packages` (locked with the image, left out of it) extracted into the gate's
+/// copy of the image, data only (no maintainer script runs), each recorded by the .deb's
+/// digest.
+fn add_test_packages(
+    ctx: &ServerRun,
+    rootfs: &Path,
+    reporter: &dyn Reporter,
+) -> Result<Vec<(String, Sha256Hex)>, BuildError> {
+    let recipe = ctx.recipe;
+    let (Some(spec), Some((_, lock_path))) = (&recipe.file.image, recipe.image_toolchain()) else {
+        return Ok(Vec::new());
+    };
+    if spec.test_packages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lock = crate::lock::debian::DebianLock::read(&lock_path)
+        .map_err(|e| msg(format!("{}: {e}", lock_path.display())))?;
+    let debs = lock.only(&spec.test_packages).map_err(|e| {
+        msg(format!(
+            "{}: image.test-packages: {e}",
+            recipe.path.display()
+        ))
+    })?;
+    let rewrite = |p: &str| crate::build::rootfs::merged_usr_rewrite(p);
+    let mut recorded = Vec::new();
+    for d in debs {
+        let file = d.filename.rsplit('/').next().unwrap_or(&d.filename);
+        let path = ctx.store.get(&d.sha256, file)?;
+        let entries = crate::debian::extract_data(&path, rootfs, Some(&rewrite))
+            .map_err(|e| msg(format!("test package {}: {e}", d.name)))?;
+        reporter.info(&format!(
+            "test package {} {} added to the gate's copy of the image ({} entries; not in the image)",
+            d.name,
+            d.version,
+            entries.len()
+        ));
+        recorded.push((
+            format!("test package {} {} ({file})", d.name, d.version),
+            d.sha256.clone(),
+        ));
+    }
+    Ok(recorded)
 }
 
 /// The sandbox's mounts, and the suite and stand-ins recorded by digest (path, sha256).

@@ -216,6 +216,28 @@ pub struct DebianLock {
 }
 
 impl DebianLock {
+    /// The lock less the named packages (an image's `test-packages`: locked with it, shipped
+    /// without them).
+    pub fn without(&self, names: &[String]) -> DebianLock {
+        let mut l = self.clone();
+        l.packages.retain(|p| !names.contains(&p.name));
+        l
+    }
+
+    /// The named packages of the lock, in lock order; an error names one it lacks.
+    pub fn only(&self, names: &[String]) -> Result<Vec<&LockedDeb>, String> {
+        for n in names {
+            if !self.packages.iter().any(|p| &p.name == n) {
+                return Err(format!("{n} is not in the lock; run `relsign lock`"));
+            }
+        }
+        Ok(self
+            .packages
+            .iter()
+            .filter(|p| names.contains(&p.name))
+            .collect())
+    }
+
     /// Read and validate a lock file. Errors name the file and the field.
     pub fn read(path: &Path) -> Result<DebianLock, DebianLockError> {
         let text = fsutil::read_to_string(path)?;
