@@ -324,6 +324,11 @@ pub struct ImageSpec {
     /// cluster ids) and is made at first start instead.
     #[serde(default, rename = "scripts-remove")]
     pub scripts_remove: Vec<String>,
+    /// With `scripts`: the maintainer's own configuration commands (a Dockerfile's `RUN sed …`,
+    /// `a2enmod …`), run after dpkg in the same sandbox (no network, the clock stopped, no
+    /// daemon), in order, over the Debian tree, before the normalization; each with its reason.
+    #[serde(default)]
+    pub commands: Vec<ImageCommand>,
     /// Directories made in the app layer (the Dockerfile's `mkdir -p` + `chown` + `chmod`).
     #[serde(default)]
     pub dirs: Vec<ImageDir>,
@@ -354,6 +359,14 @@ pub struct ImageUser {
     pub gid: Option<u32>,
     #[serde(default)]
     pub home: Option<String>,
+}
+
+/// One `[[image.commands]]`: an argv run as root over the configured Debian tree, and why.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageCommand {
+    pub run: Vec<String>,
+    pub why: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -761,6 +774,24 @@ fn validate_image_options(img: &ImageSpec, toolchain: &Toolchain) -> Result<(), 
              toolchain.packages and run `relsign lock`"
                 .into(),
         ));
+    }
+    for (i, c) in img.commands.iter().enumerate() {
+        let key = format!("image.commands[{i}]");
+        if !img.scripts {
+            return Err(invalid(
+                &key,
+                "commands run after the maintainer scripts, in their sandbox: set image.scripts = true".into(),
+            ));
+        }
+        if c.run.first().is_none_or(|a| a.is_empty()) {
+            return Err(invalid(&format!("{key}.run"), "an empty command".into()));
+        }
+        if c.why.trim().is_empty() {
+            return Err(invalid(
+                &format!("{key}.why"),
+                "say why the image needs this command".into(),
+            ));
+        }
     }
     for (i, t) in img.test_packages.iter().enumerate() {
         if img.packages.contains(t) {
@@ -1233,6 +1264,35 @@ lock = "demo.debian.lock.toml"
         assert!(e.contains("image.bytecode") && e.contains("wheels"), "{e}");
         let text = format!("{with_ft}{img}bytecode = true\n");
         assert!(Recipe::parse(Path::new("r.toml"), text.into_bytes()).is_ok());
+        let cmd = |why: &str| {
+            format!("[[image.commands]]\nwhy = {why:?}\nrun = [\"a2enmod\", \"rewrite\"]\n")
+        };
+        let ok = format!("{with_ft}{img}{}", cmd("Apache's rewrite module"));
+        assert_eq!(
+            Recipe::parse(Path::new("r.toml"), ok.clone().into_bytes())
+                .unwrap()
+                .file
+                .image
+                .unwrap()
+                .commands[0]
+                .run,
+            ["a2enmod", "rewrite"]
+        );
+        let e = Recipe::parse(
+            Path::new("r.toml"),
+            format!("{with_ft}{img}{}", cmd(" ")).into_bytes(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("image.commands[0].why"), "{e}");
+        let no_scripts = ok.replace("scripts = true\n", "");
+        let e = Recipe::parse(Path::new("r.toml"), no_scripts.into_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("image.commands[0]") && e.contains("image.scripts"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -43,6 +43,10 @@ fn server_image_with_maintainer_scripts() {
         text.contains("maintainer scripts: 175 packages configured"),
         "{text}"
     );
+    assert!(
+        text.contains("image.commands[0] (no hinting for small non-Latin glyphs)"),
+        "{text}"
+    );
     assert!(text.contains("reproducible under variations"), "{text}");
 
     // skopeo and umoci read the layout; umoci (as root) unpacks it with owners.
@@ -186,11 +190,18 @@ fn server_image_with_maintainer_scripts() {
         "sh",
         "-c",
         "cd /tmp && luatex '\\directlua{texio.write_nl(\"lua\" .. \"tex-ok\")}\\end' && \
-         pdftex '\\message{pdftex-ok}\\end' && fc-list : family && \
+         pdftex '\\message{pdftex-ok}\\end' && fc-list : family && fc-conflist && \
          /usr/lib/postgresql/17/bin/postgres --version",
     ]));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    for want in ["luatex-ok", "pdftex-ok", "DejaVu Sans", "PostgreSQL) 17"] {
+    // "+": fontconfig reads the file the recipe's image.commands linked in.
+    for want in [
+        "luatex-ok",
+        "pdftex-ok",
+        "DejaVu Sans",
+        "PostgreSQL) 17",
+        "+ /etc/fonts/conf.d/25-unhint-nonlatin.conf",
+    ] {
         assert!(stdout.contains(want), "{want} in:\n{stdout}");
     }
 

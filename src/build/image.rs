@@ -563,6 +563,7 @@ fn debian_tree(
             inp.epoch,
             &faketime,
             &spec.scripts_remove,
+            &spec.commands,
             reporter,
         )
         .map_err(|e| BuildError::Other {

@@ -9,6 +9,8 @@
 //! dpkg, what the scripts leave that differs from one run to the next is removed or normalized
 //! ([`normalize`]): logs, backups of dpkg's and debconf's databases, ldconfig's aux-cache,
 //! the machine id, plus what the recipe names (keys and cluster ids, made at first start).
+//! The recipe's own `[[image.commands]]` (a Dockerfile's configuration edits) run between
+//! dpkg and the normalization, in the same sandbox and environment.
 
 use crate::debian::{read_control, DebError};
 use crate::fsutil::{self, FsError};
@@ -120,6 +122,7 @@ pub fn run_maintainer_scripts(
     epoch: u64,
     libfaketime: &Path,
     remove: &[String],
+    commands: &[crate::recipe::ImageCommand],
     reporter: &dyn Reporter,
 ) -> Result<ScriptsReport, ScriptsError> {
     let mut report = ScriptsReport::default();
@@ -184,6 +187,22 @@ pub fn run_maintainer_scripts(
     let out = sandbox::run(&query)?;
     check_configured(lock, &String::from_utf8_lossy(&out.stdout))?;
     report.configured = lock.packages.len();
+    for (i, c) in commands.iter().enumerate() {
+        reporter.info(&format!(
+            "image.commands[{i}] ({}): {}",
+            c.why,
+            c.run.join(" ")
+        ));
+        sandbox::run(&Step {
+            name: format!("image.commands[{i}] ({})", c.why),
+            argv: ["setarch", "-R"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(c.run.iter().cloned())
+                .collect(),
+            ..configure.clone()
+        })?;
+    }
     std::fs::remove_file(&policy).map_err(fsutil::err("remove", &policy))?;
     report.normalized = normalize(root, epoch, remove)?;
     reporter.info(&format!(
