@@ -177,6 +177,19 @@ pub fn write_dpkg_status(root: &Path, info: &ControlInfo) -> Result<(), DebError
 /// Assemble a rootfs at `dest` from every package of `lock`, in lock order, taking each .deb
 /// from the store (re-verified; a missing one is [`crate::store::StoreError::Missing`] inside
 /// [`DebError::Store`]).
+/// How many packages ahead of the one being written are prepared, and the most a prepared
+/// package's decompressed data may hold (a .deb of over a quarter of it is not prepared).
+const PREFETCH_AHEAD: usize = 4;
+const PREFETCH_MAX_BYTES: u64 = 24 << 20;
+
+/// A package prepared for writing: its verified path in the store, its control, and its data
+/// member decompressed when small enough.
+struct Prefetched {
+    deb: std::path::PathBuf,
+    info: ControlInfo,
+    data: Option<crate::debian::DataMember>,
+}
+
 pub fn assemble_rootfs(
     lock: &DebianLock,
     store: &Store,
@@ -189,7 +202,10 @@ pub fn assemble_rootfs(
     let mut owners: HashMap<String, (String, String)> = HashMap::new();
     let rewrite = |p: &str| merged_usr_rewrite(p);
     let progress = reporter.progress("rootfs", Some(lock.packages.len() as u64));
-    for pkg in &lock.packages {
+    // The next packages are verified, read and decompressed on other threads while this one
+    // writes the current package's files, in lock order; memory stays bounded (PREFETCH_AHEAD
+    // packages of at most PREFETCH_MAX_BYTES each; bigger ones stream here).
+    let prefetch = |pkg: &crate::lock::debian::LockedDeb| -> Result<Prefetched, DebError> {
         let what = pkg.filename.rsplit('/').next().unwrap_or(&pkg.filename);
         let deb = store
             .get(&pkg.sha256, what)
@@ -198,64 +214,88 @@ pub fn assemble_rootfs(
                 source,
             })?;
         let info = read_control(&deb)?;
-        if info.package() != Some(pkg.name.as_str()) || info.version() != Some(pkg.version.as_str())
-        {
-            return Err(DebError::Format {
-                deb: what.to_string(),
-                reason: format!(
-                    "control says {} {}, the lock says {} {}",
-                    info.package().unwrap_or("?"),
-                    info.version().unwrap_or("?"),
-                    pkg.name,
-                    pkg.version
-                ),
-            });
-        }
-        let entries = extract_data(&deb, dest, Some(&rewrite))?;
-        for e in &entries {
-            let id = match e.kind {
-                EntryKind::Dir => continue,
-                EntryKind::File | EntryKind::HardLink => {
-                    report.files += usize::from(e.kind == EntryKind::File);
-                    report.bytes += if e.kind == EntryKind::File { e.size } else { 0 };
-                    format!(
-                        "sha256:{}",
-                        e.sha256.as_ref().map(|d| d.as_str()).unwrap_or("")
-                    )
-                }
-                EntryKind::Symlink => format!("link:{}", e.link_target.as_deref().unwrap_or("")),
-            };
-            if let Some((prev, prev_id)) =
-                owners.insert(e.path.clone(), (pkg.name.clone(), id.clone()))
+        let data = match pkg.size <= PREFETCH_MAX_BYTES / 4 {
+            true => crate::debian::data_in_memory(&deb, PREFETCH_MAX_BYTES)?,
+            false => None,
+        };
+        Ok(Prefetched { deb, info, data })
+    };
+    let threads = crate::par::cores().min(PREFETCH_AHEAD);
+    crate::par::ordered(
+        threads,
+        &lock.packages,
+        PREFETCH_AHEAD,
+        prefetch,
+        |i, fetched| {
+            let pkg = &lock.packages[i];
+            let Prefetched { deb, info, data } = fetched?;
+            let what = pkg.filename.rsplit('/').next().unwrap_or(&pkg.filename);
+            if info.package() != Some(pkg.name.as_str())
+                || info.version() != Some(pkg.version.as_str())
             {
-                if prev != pkg.name && prev_id != id {
-                    reporter.warn(&format!(
-                        "/{} is shipped by {prev} and {}; {} wins (later in lock order)",
-                        e.path, pkg.name, pkg.name
-                    ));
-                    report.conflicts.push(Conflict {
-                        path: e.path.clone(),
-                        first: prev,
-                        second: pkg.name.clone(),
-                    });
+                return Err(DebError::Format {
+                    deb: what.to_string(),
+                    reason: format!(
+                        "control says {} {}, the lock says {} {}",
+                        info.package().unwrap_or("?"),
+                        info.version().unwrap_or("?"),
+                        pkg.name,
+                        pkg.version
+                    ),
+                });
+            }
+            let entries = match &data {
+                Some(d) => d.extract(&deb, dest, Some(&rewrite))?,
+                None => extract_data(&deb, dest, Some(&rewrite))?,
+            };
+            for e in &entries {
+                let id = match e.kind {
+                    EntryKind::Dir => continue,
+                    EntryKind::File | EntryKind::HardLink => {
+                        report.files += usize::from(e.kind == EntryKind::File);
+                        report.bytes += if e.kind == EntryKind::File { e.size } else { 0 };
+                        format!(
+                            "sha256:{}",
+                            e.sha256.as_ref().map(|d| d.as_str()).unwrap_or("")
+                        )
+                    }
+                    EntryKind::Symlink => {
+                        format!("link:{}", e.link_target.as_deref().unwrap_or(""))
+                    }
+                };
+                if let Some((prev, prev_id)) =
+                    owners.insert(e.path.clone(), (pkg.name.clone(), id.clone()))
+                {
+                    if prev != pkg.name && prev_id != id {
+                        reporter.warn(&format!(
+                            "/{} is shipped by {prev} and {}; {} wins (later in lock order)",
+                            e.path, pkg.name, pkg.name
+                        ));
+                        report.conflicts.push(Conflict {
+                            path: e.path.clone(),
+                            first: prev,
+                            second: pkg.name.clone(),
+                        });
+                    }
                 }
             }
-        }
-        // Root symlinks for lib32/libx32 when a package shipped into them.
-        for d in ["lib32", "libx32"] {
-            if dest.join("usr").join(d).is_dir() {
-                make_usr_link(dest, d)?;
+            // Root symlinks for lib32/libx32 when a package shipped into them.
+            for d in ["lib32", "libx32"] {
+                if dest.join("usr").join(d).is_dir() {
+                    make_usr_link(dest, d)?;
+                }
             }
-        }
-        write_dpkg_status(dest, &info)?;
-        report.packages.push(InstalledDeb {
-            name: pkg.name.clone(),
-            version: pkg.version.clone(),
-            architecture: pkg.architecture.clone(),
-            entries: entries.len(),
-        });
-        progress.inc(1);
-    }
+            write_dpkg_status(dest, &info)?;
+            report.packages.push(InstalledDeb {
+                name: pkg.name.clone(),
+                version: pkg.version.clone(),
+                architecture: pkg.architecture.clone(),
+                entries: entries.len(),
+            });
+            progress.inc(1);
+            Ok(())
+        },
+    )?;
     progress.finish();
     reporter.info(&format!(
         "rootfs: {} packages, {} files, {} bytes, {} conflicts",

@@ -255,6 +255,53 @@ pub fn extract_data(
 ) -> Result<Vec<ExtractedEntry>, DebError> {
     let mut ar = open_ar(deb)?;
     let (member, r) = open_member(&mut ar, deb, "data.tar")?;
+    extract_member(deb, &member, r, dest, rewrite)
+}
+
+/// The data member of `deb` decompressed into memory, when it holds at most `limit` bytes
+/// (`None` when it holds more: extract it with [`extract_data`], streaming). For a pipeline
+/// that decompresses the next packages while the current one is written.
+pub fn data_in_memory(deb: &Path, limit: u64) -> Result<Option<DataMember>, DebError> {
+    let mut ar = open_ar(deb)?;
+    let (member, r) = open_member(&mut ar, deb, "data.tar")?;
+    let mut tar = Vec::new();
+    r.take(limit + 1)
+        .read_to_end(&mut tar)
+        .map_err(|e| DebError::Format {
+            deb: shown(deb),
+            reason: format!("{member}: {e}"),
+        })?;
+    if tar.len() as u64 > limit {
+        return Ok(None);
+    }
+    Ok(Some(DataMember { member, tar }))
+}
+
+/// A .deb's data member, decompressed (see [`data_in_memory`]).
+pub struct DataMember {
+    member: String,
+    tar: Vec<u8>,
+}
+
+impl DataMember {
+    /// Extract it as [`extract_data`] would extract the .deb it came from.
+    pub fn extract(
+        &self,
+        deb: &Path,
+        dest: &Path,
+        rewrite: Option<safe::Rewrite<'_>>,
+    ) -> Result<Vec<ExtractedEntry>, DebError> {
+        extract_member(deb, &self.member, &self.tar[..], dest, rewrite)
+    }
+}
+
+fn extract_member(
+    deb: &Path,
+    member: &str,
+    r: impl Read,
+    dest: &Path,
+    rewrite: Option<safe::Rewrite<'_>>,
+) -> Result<Vec<ExtractedEntry>, DebError> {
     // The whole .deb's size bounds the compressed member's: the expansion cap is taken on it.
     let input_size = std::fs::metadata(deb).map(|m| m.len()).ok();
     let name = deb
