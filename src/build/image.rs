@@ -562,8 +562,7 @@ fn debian_tree(
             inp.store,
             inp.epoch,
             &faketime,
-            &spec.scripts_remove,
-            &spec.commands,
+            spec,
             reporter,
         )
         .map_err(|e| BuildError::Other {

@@ -109,8 +109,9 @@ fn install_order(pkgs: &[(String, String, String)]) -> Vec<usize> {
 
 /// Run every locked package's maintainer scripts over `root` (already extracted by
 /// [`crate::build::rootfs::assemble_rootfs`]): `dpkg --unpack`, the tree's times set to the epoch, then
-/// `dpkg --configure` (essential packages first), inside the sandbox as root, then
-/// [`normalize`]. `remove` are recipe paths (absolute in the image) removed afterwards.
+/// `dpkg --configure` (essential packages first), inside the sandbox as root, then the
+/// image's `commands` in the same sandbox, then [`normalize`], which also removes the image's
+/// `scripts-remove` paths (absolute in the image).
 /// `libfaketime` is the locked toolchain's `libfaketime.so.1` (on the host): every script
 /// runs with the clock stopped at `epoch` and without address-space randomization, because
 /// some of what they write is seeded from both (LuaTeX's formats hash strings with a seed made
@@ -121,8 +122,7 @@ pub fn run_maintainer_scripts(
     store: &Store,
     epoch: u64,
     libfaketime: &Path,
-    remove: &[String],
-    commands: &[crate::recipe::ImageCommand],
+    spec: &crate::recipe::ImageSpec,
     reporter: &dyn Reporter,
 ) -> Result<ScriptsReport, ScriptsError> {
     let mut report = ScriptsReport::default();
@@ -187,7 +187,7 @@ pub fn run_maintainer_scripts(
     let out = sandbox::run(&query)?;
     check_configured(lock, &String::from_utf8_lossy(&out.stdout))?;
     report.configured = lock.packages.len();
-    for (i, c) in commands.iter().enumerate() {
+    for (i, c) in spec.commands.iter().enumerate() {
         reporter.info(&format!(
             "image.commands[{i}] ({}): {}",
             c.why,
@@ -204,7 +204,7 @@ pub fn run_maintainer_scripts(
         })?;
     }
     std::fs::remove_file(&policy).map_err(fsutil::err("remove", &policy))?;
-    report.normalized = normalize(root, epoch, remove)?;
+    report.normalized = normalize(root, epoch, &spec.scripts_remove)?;
     reporter.info(&format!(
         "maintainer scripts: {} packages configured in {:.1} s; {} paths normalized",
         report.configured,
