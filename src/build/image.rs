@@ -557,13 +557,7 @@ fn debian_tree(
                 spec.name
             )))?;
         crate::build::scripts::run_maintainer_scripts(
-            debs,
-            inp.lock,
-            inp.store,
-            inp.epoch,
-            &faketime,
-            spec,
-            reporter,
+            debs, inp.lock, inp.store, inp.epoch, &faketime, spec, reporter,
         )
         .map_err(|e| BuildError::Other {
             context: format!("image {}: maintainer scripts", spec.name),

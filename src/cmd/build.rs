@@ -107,6 +107,13 @@ pub fn print_build_steps(plan: &relsign::build::plan::BuildPlan) {
             i.runtime_wheels.len(),
             i.built_wheels.join(", ")
         );
+        if !i.test_debs.is_empty() {
+            let names: Vec<&str> = i.test_debs.iter().map(|d| d.file.as_str()).collect();
+            outln!(
+                "  test packages (locked with the image, not in it; the gate adds them): {}",
+                names.join(", ")
+            );
+        }
     }
 }
 
