@@ -166,7 +166,7 @@ pub fn from_locks(
                 .collect()
         } else {
             crate::par::map(crate::par::cores(), &deb.packages, |p| {
-                let file = p.filename.rsplit('/').next().unwrap_or(&p.filename);
+                let file = p.file_name();
                 let at = store.get(&p.sha256, file).ok()?;
                 let c = crate::debian::read_control(&at).ok()?;
                 Some(crate::debian::source_name(c.fields.get("Source"), &p.name))

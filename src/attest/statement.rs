@@ -77,7 +77,7 @@ fn resolved_dependencies(dir: &Path, m: &ReleaseManifest) -> Result<Vec<Descript
             let lock =
                 crate::lock::debian::DebianLock::read(&path).map_err(|e| bad(e.to_string()))?;
             for p in &lock.packages {
-                let file = p.filename.rsplit('/').next().unwrap_or(&p.filename);
+                let file = p.file_name();
                 add(
                     file,
                     deb_purl(&p.name, &p.version, &p.architecture),

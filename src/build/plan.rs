@@ -151,7 +151,7 @@ pub fn plan(recipe: &Recipe, locks: &Locks) -> Result<BuildPlan, BuildError> {
             debs: debs(&lock.without(&spec.test_packages)),
             runtime_wheels: runtime_wheels(recipe, locks)?,
             built_wheels: recipe.packages.iter().map(|p| p.name.clone()).collect(),
-            test_debs: store_files(&lock.only(&spec.test_packages).map_err(|e| {
+            test_debs: store_files(lock.only(&spec.test_packages).map_err(|e| {
                 BuildError::Message(format!(
                     "{}: image.test-packages: {e}",
                     recipe.path.display()
@@ -191,18 +191,15 @@ pub fn plan(recipe: &Recipe, locks: &Locks) -> Result<BuildPlan, BuildError> {
 }
 
 fn debs(lock: &DebianLock) -> Vec<StoreFile> {
-    store_files(&lock.packages.iter().collect::<Vec<_>>())
+    store_files(&lock.packages)
 }
 
-fn store_files(debs: &[&crate::lock::debian::LockedDeb]) -> Vec<StoreFile> {
-    debs.iter()
+fn store_files<'a>(
+    debs: impl IntoIterator<Item = &'a crate::lock::debian::LockedDeb>,
+) -> Vec<StoreFile> {
+    debs.into_iter()
         .map(|d| StoreFile {
-            file: d
-                .filename
-                .rsplit('/')
-                .next()
-                .unwrap_or(&d.filename)
-                .to_string(),
+            file: d.file_name().to_string(),
             sha256: d.sha256.clone(),
         })
         .collect()

@@ -206,7 +206,7 @@ pub fn assemble_rootfs(
     // writes the current package's files, in lock order; memory stays bounded (PREFETCH_AHEAD
     // packages of at most PREFETCH_MAX_BYTES each; bigger ones stream here).
     let prefetch = |pkg: &crate::lock::debian::LockedDeb| -> Result<Prefetched, DebError> {
-        let what = pkg.filename.rsplit('/').next().unwrap_or(&pkg.filename);
+        let what = pkg.file_name();
         let deb = store
             .get(&pkg.sha256, what)
             .map_err(|source| DebError::Store {
@@ -229,7 +229,7 @@ pub fn assemble_rootfs(
         |i, fetched| {
             let pkg = &lock.packages[i];
             let Prefetched { deb, info, data } = fetched?;
-            let what = pkg.filename.rsplit('/').next().unwrap_or(&pkg.filename);
+            let what = pkg.file_name();
             if info.package() != Some(pkg.name.as_str())
                 || info.version() != Some(pkg.version.as_str())
             {

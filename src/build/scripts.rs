@@ -274,7 +274,7 @@ fn read_debs(lock: &DebianLock, store: &Store) -> Result<LockedDebs, ScriptsErro
         with_scripts: 0,
     };
     for pkg in &lock.packages {
-        let what = pkg.filename.rsplit('/').next().unwrap_or(&pkg.filename);
+        let what = pkg.file_name();
         let p = store
             .get(&pkg.sha256, what)
             .map_err(|source| DebError::Store {

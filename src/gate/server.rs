@@ -146,7 +146,7 @@ fn add_test_packages(
     let rewrite = |p: &str| crate::build::rootfs::merged_usr_rewrite(p);
     let mut recorded = Vec::new();
     for d in debs {
-        let file = d.filename.rsplit('/').next().unwrap_or(&d.filename);
+        let file = d.file_name();
         let path = ctx.store.get(&d.sha256, file)?;
         let entries = crate::debian::extract_data(&path, rootfs, Some(&rewrite))
             .map_err(|e| msg(format!("test package {}: {e}", d.name)))?;

@@ -187,6 +187,13 @@ pub struct LockedDeb {
     pub source: Option<String>,
 }
 
+impl LockedDeb {
+    /// The .deb's file name (the last component of its pool path), as the store names it.
+    pub fn file_name(&self) -> &str {
+        self.filename.rsplit('/').next().unwrap_or(&self.filename)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DebianLock {
@@ -1822,7 +1829,7 @@ pub fn fetch(
             .chain(&snapshots)
             .map(|m| fetch::join(m, &p.filename))
             .collect();
-        let what = p.filename.rsplit('/').next().unwrap_or(&p.filename);
+        let what = p.file_name();
         match http.fetch_to_store_from(store, what, &urls, &p.sha256, Some(p.size), reporter) {
             Ok(Some(k)) if k >= mirrors.len() => {
                 reporter.info(&format!(
@@ -2044,7 +2051,7 @@ fn metadata_of(
     }) {
         return Ok(p.clone());
     }
-    let what = d.filename.rsplit('/').next().unwrap_or(&d.filename);
+    let what = d.file_name();
     let urls: Vec<String> = mirrors
         .iter()
         .map(|m| fetch::join(m, &d.filename))
@@ -2137,7 +2144,7 @@ pub fn export(lock: &DebianLock, store: &Store, dir: &Path) -> Result<(), Debian
             field: format!("{}.filename", p.name),
             reason,
         })?;
-        let what = p.filename.rsplit('/').next().unwrap_or(&p.filename);
+        let what = p.file_name();
         let src = store.get(&p.sha256, what)?;
         let dest = dir.join(&p.filename);
         let mut f = std::fs::File::open(&src).map_err(fsutil::err("open", &src))?;
