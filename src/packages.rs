@@ -31,6 +31,9 @@ pub struct Package {
     pub version: String,
     /// Debian: the source package (the name advisories use).
     pub source: Option<String>,
+    /// Debian: the source's version when it is not the binary's (advisories' ranges are in
+    /// source versions; see [`crate::debian::source_version`]).
+    pub source_version: Option<String>,
     /// The purl's `distro` qualifier (`debian-13`).
     pub distro: Option<String>,
 }
@@ -88,14 +91,17 @@ pub fn read(target: &Path) -> Result<Vec<Package>, PackagesError> {
                     .find_map(|kv| kv.strip_prefix("distro="))
                     .map(str::to_string)
             });
-            let source = c
-                .get("properties")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .find(|p| p.get("name").and_then(Value::as_str) == Some("relsign:debian:source"))
-                .and_then(|p| p.get("value").and_then(Value::as_str))
-                .map(str::to_string);
+            let property = |key: &str| {
+                c.get("properties")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .find(|p| p.get("name").and_then(Value::as_str) == Some(key))
+                    .and_then(|p| p.get("value").and_then(Value::as_str))
+                    .map(str::to_string)
+            };
+            let source = property("relsign:debian:source");
+            let source_version = property("relsign:debian:source-version");
             let p = Package {
                 ecosystem: eco.to_string(),
                 name: if eco == "pypi" {
@@ -105,6 +111,7 @@ pub fn read(target: &Path) -> Result<Vec<Package>, PackagesError> {
                 },
                 version: version.to_string(),
                 source,
+                source_version,
                 distro,
             };
             if !out.contains(&p) {
@@ -130,10 +137,11 @@ fn debian_release(suite: &str) -> Option<&'static str> {
 
 /// The packages a recipe's locks pin for what it ships: the Python lock's runtime group and
 /// the image's Debian lock (or, without an image, nothing Debian), and how many .debs were not
-/// in `store`. A Debian lock does not record source packages, and Debian's advisories are
-/// keyed by source: each .deb's `Source:` is read from its control file in the store (each
-/// entry re-hashed, as every store read is); a .deb not in the store is matched by its own
-/// name, and counted.
+/// in `store`. Debian's advisories are keyed by source package and give source versions; a
+/// lock records source names (older locks do not) but not versions, so each .deb whose source
+/// may differ from it is read from the store (its control file's `Source:`; each entry
+/// re-hashed, as every store read is). A .deb that is needed and not in the store is matched
+/// with what the lock says at its own version, and counted.
 pub fn from_locks(
     recipe: &crate::recipe::Recipe,
     store: &crate::store::Store,
@@ -149,6 +157,7 @@ pub fn from_locks(
             name: crate::python::requirements::normalize_name(&p.name),
             version: p.version.clone(),
             source: None,
+            source_version: None,
             distro: None,
         })
         .collect();
@@ -157,28 +166,35 @@ pub fn from_locks(
         let deb = crate::lock::debian::DebianLock::read(&path)
             .map_err(|e| lock_err(path.clone(), e.to_string()))?;
         let distro = debian_release(&deb.suite).map(|n| format!("debian-{n}"));
-        // A lock that records sources says them; for an older one they are read from the
-        // .debs in the store (`None`: not there).
-        let sources: Vec<Option<Option<String>>> = if deb.sources {
-            deb.packages
-                .iter()
-                .map(|p| Some(p.source.clone()))
-                .collect()
-        } else {
-            crate::par::map(crate::par::cores(), &deb.packages, |p| {
-                let file = p.file_name();
-                let at = store.get(&p.sha256, file).ok()?;
-                let c = crate::debian::read_control(&at).ok()?;
-                Some(crate::debian::source_name(c.fields.get("Source"), &p.name))
-            })
-        };
+        // A lock records source names (older ones do not), not source versions: both are read
+        // from the .debs' control files in the store (`None`: not there). With the names
+        // recorded, only a package whose version may not be its source's is read.
+        let sources = crate::par::map(crate::par::cores(), &deb.packages, |p| {
+            let known = deb.sources && crate::debian::source_version(None, &p.version).is_none();
+            if known && p.source.is_none() {
+                return Some((None, None));
+            }
+            let at = store.get(&p.sha256, p.file_name()).ok()?;
+            let c = crate::debian::read_control(&at).ok()?;
+            let field = c.fields.get("Source");
+            Some((
+                crate::debian::source_name(field, &p.name),
+                crate::debian::source_version(field, &p.version),
+            ))
+        });
         for (p, source) in deb.packages.iter().zip(sources) {
             unknown += usize::from(source.is_none());
+            let (source, source_version) = match source {
+                Some(s) => s,
+                // Not in the store: the lock's name, and the binary's own version.
+                None => (p.source.clone(), None),
+            };
             out.push(Package {
                 ecosystem: "deb".into(),
                 name: p.name.clone(),
                 version: p.version.clone(),
-                source: source.flatten(),
+                source,
+                source_version,
                 distro: distro.clone(),
             });
         }

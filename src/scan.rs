@@ -48,9 +48,24 @@ pub struct Finding {
     pub ecosystem: String,
     pub package: String,
     pub installed: String,
+    /// Debian: the installed package's source version when it is not `installed`; the
+    /// advisory's range was compared with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<String>,
     pub fixed: Option<String>,
     pub severity: Option<String>,
     pub summary: String,
+}
+
+impl Finding {
+    /// The installed version as shown: `1:2.41-5 (source 2.41-5)` when the range was compared
+    /// with the source's version.
+    pub fn installed_shown(&self) -> String {
+        match &self.source_version {
+            Some(v) => format!("{} (source {v})", self.installed),
+            None => self.installed.clone(),
+        }
+    }
 }
 
 /// Check one record against the OSV schema's required fields and the shapes the scan reads:
@@ -329,13 +344,16 @@ pub fn scan(pkgs: &[Package], db: &[Value]) -> Vec<Finding> {
                 if eco == "deb" && distro.is_some() && p.distro != distro {
                     continue;
                 }
-                let (hit, fixed) = affects(eco, aff, &p.version);
+                // Debian's ranges are in source versions.
+                let compared = p.source_version.as_deref().unwrap_or(&p.version);
+                let (hit, fixed) = affects(eco, aff, compared);
                 if hit {
                     out.push(Finding {
                         id: id.to_string(),
                         ecosystem: eco.to_string(),
                         package: p.name.clone(),
                         installed: p.version.clone(),
+                        source_version: p.source_version.clone(),
                         fixed,
                         severity: severity(rec),
                         summary: rec
@@ -439,7 +457,7 @@ pub fn render(j: &[Judged]) -> String {
             f.id,
             f.package,
             f.ecosystem,
-            f.installed,
+            f.installed_shown(),
             f.fixed.as_deref().unwrap_or("-"),
             f.severity.as_deref().unwrap_or("-"),
             x.verdict,
@@ -464,6 +482,7 @@ mod tests {
             name: name.into(),
             version: v.into(),
             source: src.map(Into::into),
+            source_version: None,
             distro: (eco == "deb").then(|| "debian-13".to_string()),
         }
     }
@@ -504,6 +523,24 @@ mod tests {
             let e = check_record(&v).unwrap_err();
             assert!(e.contains(want), "{want}: {e}");
         }
+    }
+
+    #[test]
+    fn debian_ranges_compare_the_source_version() {
+        // util-linux 2.41-5 builds bsdutils 1:2.41-5: by the binary's version (epoch 1) the
+        // advisory fixed in the source's 2.41-6 would be missed.
+        let mut bsdutils = pkg("deb", "bsdutils", "1:2.41-5", Some("util-linux"));
+        let db = vec![
+            json!({"id": "DSA-9", "summary": "util-linux", "affected": [{"package":
+            {"ecosystem": "Debian:13", "name": "util-linux"}, "ranges": [{"type": "ECOSYSTEM",
+            "events": [{"introduced": "0"}, {"fixed": "2.41-6"}]}]}]}),
+        ];
+        assert!(scan(std::slice::from_ref(&bsdutils), &db).is_empty());
+        bsdutils.source_version = Some("2.41-5".into());
+        let f = scan(&[bsdutils], &db);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].installed_shown(), "1:2.41-5 (source 2.41-5)");
+        assert_eq!(f[0].fixed.as_deref(), Some("2.41-6"));
     }
 
     #[test]

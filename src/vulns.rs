@@ -79,8 +79,11 @@ impl Report {
         for j in self.findings.iter().filter(|j| j.verdict == "fail") {
             let e = &j.finding;
             let what = match &e.fixed {
-                Some(v) => format!("move {} ({}) from {} to {v} or later", e.package, e.ecosystem, e.installed),
-                None => format!("{} ({}) {}: no fixed version is known: remove it or allow-list it with a reason and an expiry", e.package, e.ecosystem, e.installed),
+                Some(v) => {
+                    let of_source = if e.source_version.is_some() { "source version " } else { "" };
+                    format!("move {} ({}) from {} to {of_source}{v} or later", e.package, e.ecosystem, e.installed_shown())
+                }
+                None => format!("{} ({}) {}: no fixed version is known: remove it or allow-list it with a reason and an expiry", e.package, e.ecosystem, e.installed_shown()),
             };
             let note = j
                 .note
@@ -212,14 +215,23 @@ pub fn statement(m: &ReleaseManifest, report: &Report, report_sha256: &Sha256Hex
                         score: s.clone(),
                     })
                     .collect(),
-                annotations: vec![
+                annotations: [
                     note("package", &e.package),
                     note("ecosystem", &e.ecosystem),
                     note("installed", &e.installed),
+                ]
+                .into_iter()
+                .chain(
+                    e.source_version
+                        .as_deref()
+                        .map(|v| note("sourceVersion", v)),
+                )
+                .chain([
                     note("fixed", e.fixed.as_deref().unwrap_or_default()),
                     note("verdict", &j.verdict),
                     note("note", j.note.as_deref().unwrap_or_default()),
-                ],
+                ])
+                .collect(),
             }
         })
         .collect();

@@ -93,8 +93,9 @@ fn gate_records() -> Vec<serde_json::Value> {
 }
 
 /// Every kind of record item 6 asks for: the gate's two, a Debian source package with
-/// several binaries (openssl) whose events hold two ranges, a withdrawn record, one for
-/// another suite, one fixed before the installed version.
+/// several binaries (openssl) whose events hold two ranges, a source version that is not its
+/// binary's, a withdrawn record, one for another suite, one fixed before the installed
+/// version.
 fn all_records() -> Vec<serde_json::Value> {
     let mut v = gate_records();
     v.push(rec(
@@ -116,6 +117,14 @@ fn all_records() -> Vec<serde_json::Value> {
         "glibc in another suite",
         serde_json::json!([{"package": {"ecosystem": "Debian:12", "name": "glibc"},
             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "9.99-1"}]}]}]),
+    ));
+    // acl 2.3.2-2 built libacl1 2.3.2-2+b1 (a binNMU): Debian's records list source
+    // versions, so the binary's own version is not among them.
+    v.push(rec(
+        "TEST-DEB-0007",
+        "acl: TEST-ONLY advisory listing the affected source version",
+        serde_json::json!([{"package": {"ecosystem": "Debian:13", "name": "acl"},
+            "versions": ["2.3.2-2"]}]),
     ));
     v.push(rec(
         "TEST-PY-0006",
@@ -349,7 +358,8 @@ fn the_demo_against_every_kind_of_record_gives_the_exact_findings() {
     let py = "3.13.5-2+deb13u5";
     let ssl = "3.5.7-1~deb13u2";
     let want: Vec<String> = [
-        format!("TEST-PY-0001 click 8.1.8 8.1.9 fail"),
+        "TEST-PY-0001 click 8.1.8 8.1.9 fail".to_string(),
+        "TEST-DEB-0007 libacl1 2.3.2-2+b1 - reported".to_string(),
         format!("TEST-DEB-0003 libpython3.13-minimal {py} - reported"),
         format!("TEST-DEB-0003 libpython3.13-stdlib {py} - reported"),
         format!("TEST-DEB-0002 libssl3t64 {ssl} 3.5.7-1~deb13u3 fail"),
@@ -360,6 +370,9 @@ fn the_demo_against_every_kind_of_record_gives_the_exact_findings() {
     ]
     .into();
     assert_eq!(got, want, "{j}");
+    // The range was compared with the source's version, and the finding says so.
+    let acl = &j["findings"][1];
+    assert_eq!(acl["source_version"].as_str(), Some("2.3.2-2"), "{acl}");
 }
 
 /// One finding of `relsign scan --json` as `ID PACKAGE INSTALLED FIXED VERDICT`.

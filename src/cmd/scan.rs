@@ -19,7 +19,7 @@ pub fn run(a: ScanArgs, global: &Global, r: &dyn Reporter) -> Result<()> {
             relsign::packages::from_locks(&load(&target)?, &store(&global.store)?)?;
         if unknown > 0 {
             r.warn(&format!(
-                "{unknown} locked .deb(s) are not in the store: matched by their binary name, not their source package (Debian's advisories are keyed by source); run `relsign fetch {}`",
+                "{unknown} locked .deb(s) are not in the store: matched by their binary name (or the source name the lock records) at their binary's version, not their source's (Debian's advisories are keyed by source package and version); run `relsign fetch {}`",
                 target.display()
             ));
         }

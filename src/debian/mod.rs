@@ -178,6 +178,32 @@ pub fn source_name(field: Option<&str>, binary: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The version of the source a binary was built from, as dpkg's `${source:Version}` gives it:
+/// the version in `Source: name (version)` when the field has one, else the binary's own
+/// version without a binNMU suffix (`+bN`). `None` when that is the binary's version.
+///
+/// Debian's advisories give fixed versions of the source, and a binary's version can differ
+/// from its source's, even in epoch (util-linux 2.41-5 builds bsdutils 1:2.41-5; lvm2
+/// 2.03.31-2 builds dmsetup 2:1.02.205-2): comparing the binary's version against a source's
+/// range would miss the advisory.
+pub fn source_version(field: Option<&str>, version: &str) -> Option<String> {
+    let from_field = field.and_then(|s| {
+        let (_, rest) = s.trim().split_once('(')?;
+        let v = rest.strip_suffix(')')?.trim();
+        (!v.is_empty()).then_some(v)
+    });
+    let v = from_field.unwrap_or_else(|| strip_binnmu(version));
+    (v != version).then(|| v.to_string())
+}
+
+/// `1.2-3+b1` → `1.2-3`: a binNMU rebuilds the binary, not the source.
+fn strip_binnmu(version: &str) -> &str {
+    match version.rsplit_once("+b") {
+        Some((head, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => head,
+        _ => version,
+    }
+}
+
 /// Read the control fields and the md5sums of a .deb.
 pub fn read_control(deb: &Path) -> Result<ControlInfo, DebError> {
     let mut ar = open_ar(deb)?;
@@ -381,6 +407,31 @@ pub(crate) mod testdeb {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_versions_as_dpkg_gives_them() {
+        // The field's version wins, even across epochs.
+        assert_eq!(
+            source_version(Some("util-linux (2.41-5)"), "1:2.41-5").as_deref(),
+            Some("2.41-5")
+        );
+        assert_eq!(
+            source_version(Some("lvm2 (2.03.31-2)"), "2:1.02.205-2").as_deref(),
+            Some("2.03.31-2")
+        );
+        // A binNMU's suffix is the binary's own.
+        assert_eq!(
+            source_version(Some("zlib"), "1:1.3.1-1+b1").as_deref(),
+            Some("1:1.3.1-1")
+        );
+        assert_eq!(source_version(None, "2.0-1+b12").as_deref(), Some("2.0-1"));
+        // The same version, or a suffix that is not a binNMU: none.
+        assert_eq!(source_version(Some("glibc"), "2.41-12"), None);
+        assert_eq!(source_version(Some("glibc (2.41-12)"), "2.41-12"), None);
+        assert_eq!(source_version(None, "1.0+dfsg-1"), None);
+        assert_eq!(source_version(None, "1.0-1+bx"), None);
+        assert_eq!(source_version(Some("x ()"), "1.0-1"), None);
+    }
 
     #[test]
     fn reads_control_and_extracts_data() {

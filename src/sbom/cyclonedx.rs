@@ -17,8 +17,15 @@ fn component(c: &Component) -> Value {
     if let Some(l) = c.license.cyclonedx() {
         v["licenses"] = l;
     }
-    if let Some(s) = &c.source {
-        v["properties"] = json!([{"name": "relsign:debian:source", "value": s}]);
+    let properties: Vec<Value> = [
+        ("relsign:debian:source", &c.source),
+        ("relsign:debian:source-version", &c.source_version),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some(json!({"name": name, "value": value.as_ref()?})))
+    .collect();
+    if !properties.is_empty() {
+        v["properties"] = Value::Array(properties);
     }
     v
 }

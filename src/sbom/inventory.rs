@@ -243,6 +243,7 @@ fn runtime_components(lock: &PyLock, store: &Store) -> Result<Vec<Component>, Sb
             license,
             ecosystem: "pypi".into(),
             source: None,
+            source_version: None,
         });
     }
     Ok(out)
@@ -282,6 +283,7 @@ pub(super) fn python(
             license: meta.license,
             ecosystem: "pypi".into(),
             source: None,
+            source_version: None,
         },
         components,
         relation: Relation::DependsOn,
@@ -486,8 +488,10 @@ fn debian_packages(
         let name = field("Package")?;
         let version = field("Version")?;
         let arch = field("Architecture")?;
-        // `Source: name` or `Source: name (version)`, absent when it is the binary's name.
+        // `Source: name` or `Source: name (version)`, absent when it is the binary's name and
+        // version.
         let source = crate::debian::source_name(para.get("Source"), &name);
+        let source_version = crate::debian::source_version(para.get("Source"), &version);
         let copyright = read_in_root(root, &format!("usr/share/doc/{name}/copyright"))?;
         let license = copyright
             .map(|t| License::from_debian_copyright(&t))
@@ -507,6 +511,7 @@ fn debian_packages(
             license,
             ecosystem: "deb".into(),
             source,
+            source_version,
         });
     }
     Ok(out)
@@ -595,6 +600,7 @@ fn python_packages(
                 license: meta.license,
                 ecosystem: "pypi".into(),
                 source: None,
+                source_version: None,
             });
         }
     }
@@ -679,6 +685,7 @@ pub(super) fn image(
             license: License::None,
             ecosystem: "oci".into(),
             source: None,
+            source_version: None,
         },
         components,
         relation: Relation::Contains,

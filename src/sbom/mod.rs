@@ -142,6 +142,7 @@ mod tests {
             license,
             ecosystem: eco.into(),
             source: None,
+            source_version: None,
         }
     }
 

@@ -86,6 +86,10 @@ pub struct Component {
     /// A Debian binary package's source package, when its name differs (dpkg's `Source:`):
     /// Debian's advisories are keyed by source. CycloneDX property `relsign:debian:source`.
     pub source: Option<String>,
+    /// The source's version, when it is not the binary's (`Source: name (version)`, or a
+    /// binNMU): advisories' fixed versions are the source's. CycloneDX property
+    /// `relsign:debian:source-version`.
+    pub source_version: Option<String>,
 }
 
 /// How the root relates to the components.
