@@ -54,6 +54,7 @@ pub enum Command {
     ///   relsign lock --index-url https://mirror.example/simple recipes/demo.toml
     ///   relsign lock --refresh recipes/demo.toml      # move vanished .debs to the next version
     ///   relsign lock --python-only recipes/demo.toml  # re-lock the pylock only
+    ///   relsign lock --record-sources recipes/demo.toml  # add source versions, offline
     ///   relsign lock --allow-expired-release \
     ///       --debian-mirror https://snapshot.example/archive/debian/20250809T000000Z recipes/demo.toml
     #[command(verbatim_doc_comment)]
@@ -235,6 +236,12 @@ pub struct LockArgs {
     /// the Debian locks are left as they are.
     #[arg(long, conflicts_with_all = ["check", "refresh"])]
     pub python_only: bool,
+    /// Only record, in Debian locks made before relsign did, each locked .deb's source
+    /// package and source version (what Debian's advisories are keyed by), read from the
+    /// .debs in the store: offline, every pin unchanged. `relsign scan` of the recipe then
+    /// needs no .deb.
+    #[arg(long, conflicts_with_all = ["check", "refresh", "python_only"])]
+    pub record_sources: bool,
     /// Accept an InRelease whose Valid-Until has passed, to lock from an old snapshot on
     /// purpose (the recipe's toolchain.allow-expired-release = true does the same).
     #[arg(long)]

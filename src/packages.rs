@@ -138,10 +138,10 @@ fn debian_release(suite: &str) -> Option<&'static str> {
 /// The packages a recipe's locks pin for what it ships: the Python lock's runtime group and
 /// the image's Debian lock (or, without an image, nothing Debian), and how many .debs were not
 /// in `store`. Debian's advisories are keyed by source package and give source versions; a
-/// lock records source names (older locks do not) but not versions, so each .deb whose source
-/// may differ from it is read from the store (its control file's `Source:`; each entry
-/// re-hashed, as every store read is). A .deb that is needed and not in the store is matched
-/// with what the lock says at its own version, and counted.
+/// lock made by this version records both. For an older lock (names only, or neither), each
+/// .deb whose source may differ from it is read from the store (its control file's `Source:`;
+/// each entry re-hashed, as every store read is). A .deb that is needed and not in the store is
+/// matched with what the lock says at its own version, and counted.
 pub fn from_locks(
     recipe: &crate::recipe::Recipe,
     store: &crate::store::Store,
@@ -166,10 +166,14 @@ pub fn from_locks(
         let deb = crate::lock::debian::DebianLock::read(&path)
             .map_err(|e| lock_err(path.clone(), e.to_string()))?;
         let distro = debian_release(&deb.suite).map(|n| format!("debian-{n}"));
-        // A lock records source names (older ones do not), not source versions: both are read
-        // from the .debs' control files in the store (`None`: not there). With the names
-        // recorded, only a package whose version may not be its source's is read.
+        // A lock made by this version records source names and versions; older ones record
+        // names only, or neither: then what is missing is read from the .debs' control files
+        // in the store (`None`: not there). With the names recorded, only a package whose
+        // version may not be its source's is read.
         let sources = crate::par::map(crate::par::cores(), &deb.packages, |p| {
+            if deb.sources && deb.source_versions {
+                return Some((p.source.clone(), p.source_version.clone()));
+            }
             let known = deb.sources && crate::debian::source_version(None, &p.version).is_none();
             if known && p.source.is_none() {
                 return Some((None, None));

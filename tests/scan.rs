@@ -135,6 +135,54 @@ fn the_demo_against_a_local_osv_database() {
         "{}",
         stderr(&o)
     );
+    // `relsign lock --record-sources` writes the sources into a copy of the locks (from the
+    // store, offline, pins unchanged): then the scan needs no .deb, and finds glibc again.
+    let copy = copy_demo_recipe(&t.path().join("recorded"));
+    let lock_path = copy.with_file_name("demo.image.debian.lock.toml");
+    let before = std::fs::read_to_string(&lock_path).unwrap();
+    run_ok(relsign(&["lock", "--record-sources", s(&copy)]));
+    let after = std::fs::read_to_string(&lock_path).unwrap();
+    assert!(
+        after.contains("sources = true") && after.contains("source-versions = true"),
+        "{after}"
+    );
+    assert!(after.contains("source = \"glibc\""), "{after}");
+    // libacl1 2.3.2-2+b1 is a binNMU of acl 2.3.2-2.
+    assert!(after.contains("source-version = \"2.3.2-2\""), "{after}");
+    let pins = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.starts_with("source") && !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(pins(&before), pins(&after), "only sources were added");
+    let o = relsign(&["scan", s(&copy), "--db", s(&db), "--json"])
+        .env("RELSIGN_STORE", empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(findings(&o), ["TEST-PY-0001 click", "TEST-DEB-0002 libc6"]);
+    assert!(!stderr(&o).contains("not in the store"), "{}", stderr(&o));
+    // Run again, it says so and changes nothing.
+    let o = run_ok(relsign(&["lock", "--record-sources", s(&copy)]));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("already records its sources; unchanged"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), after);
+    // A .deb not in the store is an error naming it, and the lock is left as it was.
+    let copy2 = copy_demo_recipe(&t.path().join("unfetched"));
+    let o = relsign(&["lock", "--record-sources", s(&copy2)])
+        .env("RELSIGN_STORE", empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains(".deb"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(copy2.with_file_name("demo.debian.lock.toml")).unwrap(),
+        std::fs::read_to_string(root().join("recipes/demo.debian.lock.toml")).unwrap()
+    );
 
     // Allow-listed with a reason until a future date: passes; expired: fails again.
     let allow = t.path().join("allow.toml");

@@ -343,6 +343,7 @@ mod tests {
             size: n,
             sha256: d,
             source: None,
+            source_version: None,
         }
     }
 
@@ -426,6 +427,7 @@ mod tests {
             size: 1,
             sha256: Sha256Hex::of(b"nope"),
             source: None,
+            source_version: None,
         }]);
         let e = assemble_rootfs(
             &lock,

@@ -1,5 +1,6 @@
 //! `relsign lock`: pin every input of a recipe (`--check`: are the locks stale? `--refresh`:
-//! move vanished .debs to the smallest update).
+//! move vanished .debs to the smallest update; `--record-sources`: add the source packages and
+//! versions to older Debian locks).
 
 use super::common::{debian_locks, load, store};
 use crate::args::{Global, Mirrors};
@@ -14,6 +15,9 @@ pub fn run(a: LockArgs, global: &Global, r: &dyn Reporter) -> Result<()> {
     let recipe = load(&a.recipe)?;
     if a.refresh {
         return refresh(&recipe, global, &a.mirrors, a.allow_expired_release, r);
+    }
+    if a.record_sources {
+        return record_sources(&recipe, global, r);
     }
     if a.check {
         return check(&recipe, global.json);
@@ -179,6 +183,44 @@ fn refresh(
             outln!("- {} {}", m.name, m.from);
             outln!("+ {} {}", m.name, m.to);
         }
+    }
+    Ok(())
+}
+
+/// `relsign lock --record-sources`: the Debian locks' source packages and versions, from the
+/// .debs in the store; a lock that already records them is left as it is.
+fn record_sources(recipe: &Recipe, global: &Global, r: &dyn Reporter) -> Result<()> {
+    let store = store(&global.store)?;
+    let mut done = Vec::new();
+    for (_, path) in debian_locks(recipe) {
+        let old = lock::debian::DebianLock::read(&path)?;
+        let changed = !(old.sources && old.source_versions);
+        if changed {
+            r.step(&format!(
+                "reading the sources of {} .debs of {}",
+                old.packages.len(),
+                path.display()
+            ));
+            let new = lock::debian::record_sources(&old, &store)?;
+            new.write(&path)?;
+        }
+        done.push((path, changed));
+    }
+    if global.json {
+        print_json(serde_json::json!({
+            "ok": true,
+            "debian_locks": done.iter().map(|(p, c)| serde_json::json!({"path": p, "changed": c}))
+                .collect::<Vec<_>>(),
+        }));
+        return Ok(());
+    }
+    for (path, changed) in &done {
+        let what = if *changed {
+            "source packages and versions recorded; pins unchanged"
+        } else {
+            "already records its sources; unchanged"
+        };
+        outln!("{}: {what}", path.display());
     }
     Ok(())
 }

@@ -185,6 +185,15 @@ pub struct LockedDeb {
     /// keyed by source). Recorded in locks whose `sources` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The source's version, when it is not the binary's (`Source: name (version)`, or a
+    /// binNMU's `+bN`; see [`crate::debian::source_version`]): Debian's advisories give source
+    /// versions. Recorded in locks whose `source-versions` is set.
+    #[serde(
+        default,
+        rename = "source-version",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source_version: Option<String>,
 }
 
 impl LockedDeb {
@@ -217,6 +226,10 @@ pub struct DebianLock {
     /// made before relsign recorded sources: there an absent `source` says nothing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sources: bool,
+    /// Every package's `source-version` is recorded (absent: the binary's own version). False
+    /// in locks made before relsign recorded them (`relsign lock --record-sources` adds them).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub source_versions: bool,
     /// Sorted by name.
     #[serde(rename = "package", default)]
     pub packages: Vec<LockedDeb>,
@@ -309,6 +322,7 @@ impl DebianLock {
             inrelease_sha256: Sha256Hex::of(b""),
             snapshot: None,
             sources: false,
+            source_versions: false,
             packages,
         }
     }
@@ -778,6 +792,8 @@ pub struct IndexPackage {
     pub essential: bool,
     /// `Source:`'s name, when it is not the binary's own.
     pub source: Option<String>,
+    /// The source's version, when it is not the binary's.
+    pub source_version: Option<String>,
 }
 
 /// Parse a Packages index, keeping only the fields the resolver needs (the deb822 paragraphs
@@ -821,6 +837,7 @@ fn index_package(p: &Paragraph, lines: &Lines) -> Result<IndexPackage, String> {
         }
     }
     cur.source = crate::debian::source_name(source.as_deref(), &cur.name);
+    cur.source_version = crate::debian::source_version(source.as_deref(), &cur.version);
     if cur.name.is_empty() || cur.version.is_empty() || cur.filename.is_empty() {
         return Err(format!(
             "stanza ending at line {}: missing Package, Version or Filename",
@@ -1628,6 +1645,7 @@ fn locked_entry(p: &IndexPackage) -> Result<LockedDeb, DebianLockError> {
         size: p.size,
         sha256,
         source: p.source.clone(),
+        source_version: p.source_version.clone(),
     })
 }
 
@@ -1690,6 +1708,7 @@ pub fn lock(
         inrelease_sha256: signed.sha256,
         snapshot,
         sources: true,
+        source_versions: true,
         packages,
     };
     reporter.info(&format!(
@@ -2074,6 +2093,7 @@ fn metadata_of(
         breaks: field("Breaks"),
         essential: field("Essential") == "yes",
         source: crate::debian::source_name(info.fields.get("Source"), &d.name),
+        source_version: crate::debian::source_version(info.fields.get("Source"), &d.version),
     })
 }
 
@@ -2135,6 +2155,29 @@ pub fn closure_problems(
     Ok(problems)
 }
 
+/// The lock with every package's source package and source version recorded, read from the
+/// locked .debs in `store` (each re-hashed, as every store read is; their `Source:` fields):
+/// for locks made before relsign recorded them. The pins are unchanged. A .deb not in the store
+/// is an error naming it (`relsign fetch` first).
+pub fn record_sources(lock: &DebianLock, store: &Store) -> Result<DebianLock, DebianLockError> {
+    let read = crate::par::map(crate::par::cores(), &lock.packages, |p| {
+        let deb = store.get(&p.sha256, p.file_name())?;
+        let c = crate::debian::read_control(&deb)?;
+        let field = c.fields.get("Source");
+        Ok::<_, DebianLockError>((
+            crate::debian::source_name(field, &p.name),
+            crate::debian::source_version(field, &p.version),
+        ))
+    });
+    let mut out = lock.clone();
+    for (p, r) in out.packages.iter_mut().zip(read) {
+        (p.source, p.source_version) = r?;
+    }
+    out.sources = true;
+    out.source_versions = true;
+    Ok(out)
+}
+
 /// Copy every locked .deb from the store to `dir/<filename>` (the pool layout), so `dir` can
 /// serve as a mirror for [`fetch`] (`file://dir` or any static server).
 pub fn export(lock: &DebianLock, store: &Store, dir: &Path) -> Result<(), DebianLockError> {
@@ -2184,6 +2227,7 @@ mod tests {
         let mut lock =
             DebianLock::for_tests(idx.iter().map(|p| locked_entry(p).unwrap()).collect());
         lock.sources = true;
+        lock.source_versions = true;
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("x.debian.lock.toml");
         lock.write(&path).unwrap();
@@ -2193,8 +2237,14 @@ mod tests {
             "{text}"
         );
         assert_eq!(text.matches("source = ").count(), 1, "{text}");
+        // libc6 2.41-10+b1 is a binNMU of glibc 2.41-10: only it records a source version.
+        assert!(text.contains("source-versions = true"), "{text}");
+        assert!(text.contains("source-version = \"2.41-10\""), "{text}");
+        assert_eq!(text.matches("source-version = ").count(), 1, "{text}");
         let back = DebianLock::read(&path).unwrap();
-        assert!(back.sources);
+        assert!(back.sources && back.source_versions);
+        lock.packages.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(back, lock);
         assert_eq!(
             back.packages
                 .iter()
@@ -2207,10 +2257,13 @@ mod tests {
         // A lock made before sources were recorded still reads, saying nothing of them.
         let old = text
             .replace("sources = true\n", "")
+            .replace("source-versions = true\n", "")
+            .replace("source-version = \"2.41-10\"\n", "")
             .replace("source = \"glibc\"\n", "");
         std::fs::write(&path, old).unwrap();
         let back = DebianLock::read(&path).unwrap();
         assert!(!back.sources && back.packages.iter().all(|p| p.source.is_none()));
+        assert!(!back.source_versions && back.packages.iter().all(|p| p.source_version.is_none()));
     }
 
     #[test]
@@ -2738,6 +2791,7 @@ SHA256: cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
                 size: 10,
                 sha256: Sha256Hex::of(b"z"),
                 source: None,
+                source_version: None,
             },
             LockedDeb {
                 name: "libc6".into(),
@@ -2747,6 +2801,7 @@ SHA256: cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
                 size: 20,
                 sha256: Sha256Hex::of(b"c"),
                 source: None,
+                source_version: None,
             },
         ]);
         l.requested = vec!["python3".into()];
@@ -2862,6 +2917,7 @@ SHA256: cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
             size,
             sha256: sha,
             source: None,
+            source_version: None,
         }]);
         let vendor = d.path().join("vendor");
         export(&lock, &store, &vendor).unwrap();
@@ -2893,6 +2949,7 @@ SHA256: cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
             size,
             sha256: sha,
             source: None,
+            source_version: None,
         }]);
         lock.snapshot = Some("20261201T000000Z".into());
         // The snapshot stand-in: a directory per timestamp.
