@@ -109,6 +109,7 @@ pub enum Command {
     /// Examples:
     ///   relsign test recipes/demo.toml --release target/demo/release
     ///   relsign test recipes/docassemble.toml --release dist/da --all-scenarios
+    ///   relsign test recipes/docassemble.toml --release dist/da --server-logs da-logs
     #[command(verbatim_doc_comment)]
     Test(TestArgs),
     /// Rebuild a release from its provenance and inputs (recipe, locks, sources) and check
@@ -336,6 +337,10 @@ pub struct ReleaseArgs {
     /// decide; the report counts the rest).
     #[arg(long)]
     pub all_scenarios: bool,
+    /// After `[test.server]`'s suite, keep the services' logs in DIR (see `relsign test
+    /// --server-logs`); they stay out of the release.
+    #[arg(long = "server-logs", value_name = "DIR")]
+    pub server_logs: Option<PathBuf>,
     #[command(flatten)]
     pub log: LogAppendArgs,
     /// Where the stable branch's earlier releases are (a release directory or a static
@@ -364,6 +369,12 @@ pub struct TestArgs {
     /// decide; the report counts the rest).
     #[arg(long)]
     pub all_scenarios: bool,
+    /// After `[test.server]`'s suite, keep the services' logs in DIR (replaced if it holds
+    /// earlier ones): each service's output, the log files it declares and `[test.server]
+    /// logs`, as the running image had them. They stay out of the release: they can hold
+    /// what the image made at first start.
+    #[arg(long = "server-logs", value_name = "DIR")]
+    pub server_logs: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

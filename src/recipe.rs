@@ -141,6 +141,14 @@ pub struct ServerTest {
     /// them; only the gating ones decide).
     #[serde(default)]
     pub all: bool,
+    /// Files or directories of the running image kept with `relsign test --logs DIR` beside
+    /// the services' output and declared logs (the application's own log, for a failing
+    /// scenario).
+    #[serde(default)]
+    pub logs: Vec<String>,
+    /// `--logs DIR`: where the services' logs are kept after the suite (not from the recipe).
+    #[serde(skip)]
+    pub keep_logs: Option<PathBuf>,
 }
 
 /// One scenario of `[test.server] gating`: a feature file's name and the scenario's name.
@@ -223,6 +231,14 @@ fn validate_test(
             return Err((
                 format!("test.server.binds[{i}].dest"),
                 format!("{:?} is not a plain absolute path below /", b.dest),
+            ));
+        }
+    }
+    for (i, l) in s.logs.iter().enumerate() {
+        if crate::fsutil::plain_image_path(l).is_none() || l == "/" {
+            return Err((
+                format!("test.server.logs[{i}]"),
+                format!("{l:?} is not a plain absolute path below /"),
             ));
         }
     }
@@ -595,6 +611,13 @@ impl Recipe {
             .as_ref()
             .map(|i| i.venv.clone())
             .unwrap_or_else(default_venv)
+    }
+
+    /// `--logs DIR`: the server suite's services' logs are kept in `dir` after the run.
+    pub fn keep_server_logs(&mut self, dir: Option<PathBuf>) {
+        if let Some(server) = self.file.test.as_mut().and_then(|t| t.server.as_mut()) {
+            server.keep_logs = dir;
+        }
     }
 
     /// `--all-scenarios`: the whole server suite runs (its gating scenarios still decide).
@@ -1393,6 +1416,13 @@ lock = "demo.debian.lock.toml"
                     "user = \"www-data\"\nbinds = [{ src = \"d\", dest = \"rel\" }]\n",
                 ),
                 "test.server.binds[0].dest",
+            ),
+            (
+                base.replace(
+                    "user = \"www-data\"\n",
+                    "user = \"www-data\"\nlogs = [\"/var/log\", \"/var/../etc/shadow\"]\n",
+                ),
+                "test.server.logs[1]",
             ),
         ];
         for (text, key) in cases {

@@ -227,6 +227,7 @@ fn a_projects_suite_gates_against_the_running_server(tmp: &Path, out: &Path) {
             "\n[[archive]]\nname = \"suite\"\nfile = \"suite-1.0.tar.gz\"\nsha256 = \"{sha}\"\nsize = {}\n\n\
              [test]\nfeatures = \"features\"\nrun-in = [\"services\"]\n\n\
              [test.server]\narchive = \"suite\"\nfeatures = \"tests/features\"\nuser = \"app\"\n\
+             logs = [\"/etc/postgresql/17/main\", \"/var/log/not-made\"]\n\
              gating = [{gating}]\n",
             bytes.len()
         );
@@ -245,13 +246,44 @@ fn a_projects_suite_gates_against_the_running_server(tmp: &Path, out: &Path) {
         mirror.to_str().unwrap(),
     ]));
     let rel = out.to_str().unwrap();
-    let o = relsign(&["test", r, "--release", rel]).output().unwrap();
+    let kept = dir.join("server-logs");
+    std::fs::create_dir_all(kept.join("stale")).unwrap();
+    let o = relsign(&[
+        "test",
+        r,
+        "--release",
+        rel,
+        "--server-logs",
+        kept.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
     assert_eq!(o.status.code(), Some(0), "{text}");
     assert!(
         text.contains("gating scenarios: 3 passed, 0 not passed"),
         "{text}"
     );
+    // --server-logs: each service's output (the web server logged the suite's requests), the
+    // [test.server] logs the run made (the cluster's configuration, made at first start),
+    // nothing for a path it did not make, nothing left from before, nothing in the release.
+    assert!(
+        text.contains(&format!(
+            "the services' logs are kept in {}",
+            kept.display()
+        )),
+        "{text}"
+    );
+    let web = std::fs::read_to_string(kept.join("web.log")).unwrap();
+    assert!(web.contains("\"GET / HTTP/1.1\" 200"), "{web}");
+    assert!(kept.join("postgresql.log").is_file());
+    let conf = kept.join("image/etc/postgresql/17/main/postgresql.conf");
+    assert!(std::fs::read_to_string(&conf)
+        .unwrap()
+        .contains("data_directory"));
+    assert!(!kept.join("image/var/log/not-made").exists());
+    assert!(!kept.join("stale").exists());
+    assert!(!out.join("test-results/services/web.log").exists());
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("test-results/summary.json")).unwrap())
             .unwrap();

@@ -17,6 +17,7 @@ use std::path::Path;
 pub fn run(a: ReleaseArgs, global: &Global, r: &dyn Reporter) -> Result<()> {
     let mut recipe = load(&a.recipe)?;
     recipe.run_all_scenarios(a.all_scenarios);
+    recipe.keep_server_logs(a.server_logs.clone());
     let opts = ReleaseOptions {
         check_reproducible: a.check_reproducible,
         keys: a.keys.len(),

@@ -10,6 +10,7 @@ use relsign::report::Reporter;
 pub fn run(a: TestArgs, global: &Global, r: &dyn Reporter) -> Result<()> {
     let mut recipe = load(&a.recipe)?;
     recipe.run_all_scenarios(a.all_scenarios);
+    recipe.keep_server_logs(a.server_logs.clone());
     let store = store(&global.store)?;
     let path = a.release.join("release.json");
     let manifest: relsign::model::ReleaseManifest = serde_json::from_slice(

@@ -95,10 +95,11 @@ pub fn run(ctx: &ServerRun, reporter: &dyn Reporter) -> Result<GateRun, BuildErr
         "SOURCE_DATE_EPOCH".into(),
         ctx.manifest.source_date_epoch.to_string(),
     );
+    let logs = ctx.work.join("server-logs");
     let run = crate::services::RunSpec {
         helper: &helper,
         rootfs: &rootfs,
-        logs: &ctx.work.join("server-logs"),
+        logs: &logs,
         services: &services,
         binds: &binds,
         image_env: c.env_pairs(),
@@ -108,7 +109,18 @@ pub fn run(ctx: &ServerRun, reporter: &dyn Reporter) -> Result<GateRun, BuildErr
         command_env: env,
         stop: &stop,
     };
-    let report = crate::services::run(&run, reporter).map_err(|e| msg(e.to_string()))?;
+    let report = crate::services::run(&run, reporter).map_err(|e| msg(e.to_string()));
+    if let Some(dir) = &spec.keep_logs {
+        let kept = ServerLogs {
+            outputs: &logs,
+            rootfs: &rootfs,
+            services: &services,
+            extra: &spec.logs,
+        };
+        kept.keep(dir)?;
+        reporter.info(&format!("the services' logs are kept in {}", dir.display()));
+    }
+    let report = report?;
     let out = RawOutput {
         code: report.code,
         stdout: Vec::new(),
@@ -118,6 +130,77 @@ pub fn run(ctx: &ServerRun, reporter: &dyn Reporter) -> Result<GateRun, BuildErr
     result.gating = outcomes(&spec.gating, &result.cases);
     result.inputs = inputs;
     Ok(result)
+}
+
+/// The logs of a suite's run: the services' output files, and the log files they declare
+/// and `[test.server] logs` names, as the image's copy holds them after the run.
+struct ServerLogs<'a> {
+    outputs: &'a Path,
+    rootfs: &'a Path,
+    services: &'a [crate::services::ServiceSpec],
+    extra: &'a [String],
+}
+
+impl ServerLogs<'_> {
+    /// Copy them to `dir` (emptied first): `<service>.log` for the outputs, `image/<path>` for
+    /// the image's files and directories (symlinks are not followed; a path the run did not
+    /// make is skipped). Written to a temporary directory beside `dir`, then renamed.
+    fn keep(&self, dir: &Path) -> Result<(), BuildError> {
+        let io = |what: String| move |e: std::io::Error| msg(format!("{what}: {e}"));
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+        let parent = parent.unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".server-logs")
+            .tempdir_in(parent)
+            .map_err(io(format!("a directory in {}", parent.display())))?;
+        if let Ok(rd) = std::fs::read_dir(self.outputs) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "log") {
+                    copy_tree(&p, &tmp.path().join(e.file_name()))?;
+                }
+            }
+        }
+        let declared = self.services.iter().flat_map(|s| s.logs.iter());
+        for path in declared.chain(self.extra) {
+            let rel = path.trim_start_matches('/');
+            let src = self.rootfs.join(rel);
+            if src.symlink_metadata().is_ok() {
+                copy_tree(&src, &tmp.path().join("image").join(rel))?;
+            }
+        }
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(io(format!("removing {}", dir.display())))?;
+        }
+        let kept = tmp.keep();
+        std::fs::rename(&kept, dir).map_err(io(format!("renaming to {}", dir.display())))?;
+        Ok(())
+    }
+}
+
+/// Copy a file, or a directory's regular files and directories (symlinks and special files
+/// skipped), readable by the one who asked.
+fn copy_tree(src: &Path, dest: &Path) -> Result<(), BuildError> {
+    let io = |p: &Path| {
+        let p = p.display().to_string();
+        move |e: std::io::Error| msg(format!("keeping {p}: {e}"))
+    };
+    let md = src.symlink_metadata().map_err(io(src))?;
+    if md.is_dir() {
+        std::fs::create_dir_all(dest).map_err(io(dest))?;
+        let mut entries: Vec<_> = std::fs::read_dir(src).map_err(io(src))?.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            copy_tree(&e.path(), &dest.join(e.file_name()))?;
+        }
+    } else if md.is_file() {
+        if let Some(p) = dest.parent() {
+            std::fs::create_dir_all(p).map_err(io(p))?;
+        }
+        std::fs::copy(src, dest).map_err(io(src))?;
+    }
+    Ok(())
 }
 
 /// `image.test-packages` (locked with the image, left out of it) extracted into the gate's

@@ -90,6 +90,9 @@ pub fn docassemble(args: &[String]) -> Result<()> {
         format!("harbor=http://127.0.0.1:{}/jhpyle/docassemble", harbor.port),
         "--url".into(),
         format!("mirror={}", s(&mirror)),
+        // The server's logs of the gate's run, for a failing scenario (kept out of the release).
+        "--server-logs".into(),
+        s(&work.join("server-logs")),
     ];
     if all {
         release_args.push("--all-scenarios".into());

@@ -18,9 +18,10 @@ struct Args {
     out: Option<PathBuf>,
     urls: Vec<String>,
     all_scenarios: bool,
+    server_logs: Option<PathBuf>,
 }
 
-const USAGE: &str = "usage: cargo xtask release RECIPE [--dry-run] --key FILE [--key FILE]… [--policy DIR] [--out DIR] [--url NAME=URL]… [--all-scenarios]
+const USAGE: &str = "usage: cargo xtask release RECIPE [--dry-run] --key FILE [--key FILE]… [--policy DIR] [--out DIR] [--url NAME=URL]… [--all-scenarios] [--server-logs DIR]
 
   Preflight: clean git tree; the version is new or its tag (v<version> or <version>) is HEAD;
   `relsign lock --check`; keys and the trust policy present; every destination reachable.
@@ -28,6 +29,7 @@ const USAGE: &str = "usage: cargo xtask release RECIPE [--dry-run] --key FILE [-
   --check-reproducible), publish (relsign publish), verify from each destination, summary.
   --dry-run does everything but publish and prints the publish plan.
   --all-scenarios runs the whole server suite in the gate (its gating scenarios decide).
+  --server-logs DIR keeps the services' logs of that suite in DIR (relsign release --server-logs).
   Each line of relsign's progress carries the time since the start; the summary lists the
   stages that took a minute or more.
   The key passphrase comes from $RELSIGN_PASSPHRASE (or a prompt on a terminal).
@@ -45,6 +47,7 @@ fn parse(args: &[String]) -> Result<Args> {
         out: None,
         urls: Vec::new(),
         all_scenarios: false,
+        server_logs: None,
     };
     let mut it = args.iter();
     let mut recipe = None;
@@ -61,6 +64,7 @@ fn parse(args: &[String]) -> Result<Args> {
             "--out" => a.out = Some(PathBuf::from(val("--out")?)),
             "--url" => a.urls.push(val("--url")?),
             "--all-scenarios" => a.all_scenarios = true,
+            "--server-logs" => a.server_logs = Some(PathBuf::from(val("--server-logs")?)),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -255,6 +259,13 @@ fn build_and_sign(a: &Args, bin: &Path, recipe_s: &str, out: &Path) -> Result<()
     }
     if a.all_scenarios {
         rel.push("--all-scenarios");
+    }
+    let logs_s = a
+        .server_logs
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
+    if let Some(l) = &logs_s {
+        rel.extend(["--server-logs", l.as_str()]);
     }
     relsign(bin, &rel).context("the release stopped before publishing; nothing was published")?;
     Ok(())
