@@ -135,7 +135,7 @@ pub fn bench_scan(root: &Path, bin: &Path, work: &Path) -> Result<Vec<String>> {
         "package",
     )?;
     let mut lines = vec![format!(
-        "scan: {} (the Python lock's {} entries, runtime group scanned; its image's {} Debian packages, by source package where the .deb is in the store, else by binary name), best of 3 (warm page cache)",
+        "scan: {} (the Python lock's {} entries, runtime group scanned; its image's {} Debian packages, by the source package and version its lock records), best of 3 (warm page cache)",
         recipe.display(),
         py.len(),
         deb.len()
