@@ -1,0 +1,233 @@
+//! Keyless signing (issue 14): relsign's own Sigstore session against a Fulcio and a Rekor
+//! named by URL, and the verification of its bundles against a trusted root and the policy's
+//! keyless identities.
+//!
+//! Signing ([`sign_release`], `relsign sign-keyless`): after `relsign sign` (the release keys
+//! make the provenance statement), an ephemeral P-256 key gets a Fulcio certificate for the
+//! OIDC token's identity, signs the provenance statement and one PEP 740 publish statement
+//! per file artifact as DSSE envelopes, logs each signature in Rekor (`dsse` 0.0.1) and
+//! writes one Sigstore bundle v0.3 each under `attestations/keyless/`.
+//!
+//! Verifying ([`verify_bundle`], used by `relsign verify` when the policy has a `keyless`
+//! section): the certificate chains to a CA of the policy's trusted root and allows code
+//! signing; its SAN and OIDC issuer extension equal one of the policy's identities; the DSSE
+//! signature over the PAE verifies with its key; the Rekor entry's promise and inclusion proof
+//! verify with the trusted log key, and its body records this signature, this certificate and
+//! this payload; the integrated time lies within the certificate's validity.
+//!
+//! What is tested (tests/keyless.rs, in `cargo xtask test`): the whole path against local
+//! stand-ins of Fulcio and Rekor (npm's `@sigstore/mock` in tests/js/sigstore_standin.mjs, on
+//! loopback) with a token the test makes; `relsign verify` and sigstore-js accept the result,
+//! and both refuse altered bundles; relsign refuses an identity the policy does not name.
+//! Not checked by relsign: the certificate's embedded SCT (sigstore-js checks it); the
+//! token's signature (Fulcio's job). The stand-in stores the proposed entry as its body, so
+//! relsign proposes the `dsse` entry in the form Rekor stores (with `proposedContent` too); a
+//! real Rekor has not been tried.
+
+pub mod bundle;
+pub mod cert;
+pub mod root;
+pub mod session;
+pub mod tlog;
+
+use crate::attest::{self, statement};
+use crate::dsse::{pae, Envelope, INTOTO_PAYLOAD_TYPE};
+use crate::fsutil::{self, FsError};
+use crate::report::Reporter;
+use bundle::KeylessBundle;
+use cert::{pem_certs, verify_sha256, Cert};
+use root::TrustedRoot;
+use std::path::{Path, PathBuf};
+
+/// Where the keyless bundles of a release are: `attestations/keyless/`.
+pub const KEYLESS_DIR: &str = "keyless";
+pub const PROVENANCE_BUNDLE: &str = "provenance.sigstore.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeylessError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error(transparent)]
+    Attest(#[from] attest::AttestError),
+    #[error("keyless signing: the OIDC token: {0}")]
+    Token(String),
+    #[error("keyless signing: {url}: {reason}")]
+    Service { url: String, reason: String },
+    #[error("keyless signing: {0}")]
+    Other(String),
+}
+
+/// An OIDC identity: the issuer and the subject (the certificate's SAN), matched exactly.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    pub issuer: String,
+    pub subject: String,
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (issuer {})", self.subject, self.issuer)
+    }
+}
+
+pub fn keyless_dir(release: &Path) -> PathBuf {
+    release.join(attest::ATTESTATIONS_DIR).join(KEYLESS_DIR)
+}
+
+/// A file artifact's keyless bundle name.
+pub fn artifact_bundle(file: &str) -> String {
+    format!("{}.sigstore.json", file.replace('/', "_"))
+}
+
+/// What [`sign_release`] did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeylessOutcome {
+    pub identity: Identity,
+    pub bundles: Vec<PathBuf>,
+    pub log_indexes: Vec<u64>,
+}
+
+/// Sign a key-signed release keyless: the provenance statement and one publish statement per
+/// file artifact, each logged in Rekor.
+pub fn sign_release(
+    dir: &Path,
+    fulcio: &str,
+    rekor: &str,
+    token: &str,
+    r: &dyn Reporter,
+) -> Result<KeylessOutcome, KeylessError> {
+    let m = crate::reldir::read_release(dir).map_err(attest::AttestError::from)?;
+    let env_path = attest::provenance_path(dir);
+    if !env_path.is_file() {
+        return Err(KeylessError::Other(format!(
+            "{}: no provenance statement; sign with a release key first (`relsign sign`)",
+            env_path.display()
+        )));
+    }
+    let env = Envelope::from_json(&fsutil::read(&env_path)?)
+        .map_err(|e| KeylessError::Other(format!("{}: {e}", env_path.display())))?;
+    r.step(&format!("keyless: a certificate from {fulcio}"));
+    let s = session::Session::start(fulcio, rekor, token)?;
+    let out_dir = keyless_dir(dir);
+    let mut items = vec![(
+        PROVENANCE_BUNDLE.to_string(),
+        env.payload_type.clone(),
+        env.payload,
+    )];
+    for a in m.artifacts.iter().filter(|a| attest::is_file_artifact(a)) {
+        let p = a.digest_path(dir);
+        let (sha, _) = fsutil::hash_regular(&p)?;
+        if sha != a.sha256 {
+            return Err(attest::AttestError::Digest {
+                file: p,
+                expected: a.sha256.clone(),
+                got: sha,
+            }
+            .into());
+        }
+        let st = statement::publish_statement(&a.file, &sha);
+        items.push((
+            artifact_bundle(&a.file),
+            INTOTO_PAYLOAD_TYPE.to_string(),
+            crate::model::canonical_json(&st),
+        ));
+    }
+    let mut bundles = Vec::new();
+    let mut log_indexes = Vec::new();
+    for (name, ptype, payload) in items {
+        r.step(&format!("keyless: signing and logging {name}"));
+        let b = s.sign_dsse(&ptype, payload)?;
+        let path = out_dir.join(&name);
+        fsutil::write_atomic(&path, &b.to_json())?;
+        log_indexes.push(b.entry.log_index);
+        bundles.push(path);
+    }
+    Ok(KeylessOutcome {
+        identity: Identity {
+            issuer: s.issuer.clone(),
+            subject: s.subject.clone(),
+        },
+        bundles,
+        log_indexes,
+    })
+}
+
+/// What [`verify_bundle`] accepted.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub identity: Identity,
+    pub log_index: u64,
+    pub integrated_time: i64,
+}
+
+/// The certificate chains to one of the trusted root's CAs (the leaf signed by the chain's
+/// first certificate; the CA valid at `at`).
+fn chains_to_root(leaf: &Cert, root: &TrustedRoot, at: i64) -> Result<(), String> {
+    for chain in &root.cas {
+        let ca = &chain[0];
+        if leaf.verify_issued_by(ca).is_ok() {
+            if at < ca.not_before || at > ca.not_after {
+                return Err("the CA that issued it was not valid at the integrated time".into());
+            }
+            return Ok(());
+        }
+    }
+    Err("it is not issued by a certificate authority of the trusted root".into())
+}
+
+/// Verify one keyless bundle against the trusted root and the identities (see the module
+/// documentation for the checks, in order). Returns the identity and the log entry.
+pub fn verify_bundle(
+    b: &KeylessBundle,
+    root: &TrustedRoot,
+    identities: &[Identity],
+) -> Result<Accepted, String> {
+    let leaf = Cert::from_der(&b.cert_der).map_err(|e| format!("certificate: {e}"))?;
+    let at = b.entry.integrated_time;
+    chains_to_root(&leaf, root, at).map_err(|e| format!("certificate: {e}"))?;
+    if !leaf.code_signing {
+        return Err("certificate: its extended key usage does not allow code signing".into());
+    }
+    let issuer = leaf.issuer.clone().unwrap_or_default();
+    let identity = identities
+        .iter()
+        .find(|i| i.issuer == issuer && leaf.san.contains(&i.subject))
+        .ok_or_else(|| {
+            format!(
+                "certificate: identity {} (issuer {issuer}) is not a keyless identity of the policy",
+                leaf.san.join(", ")
+            )
+        })?;
+    let sig = &b.env.signatures[0].sig;
+    verify_sha256(&leaf.key, &pae(&b.env.payload_type, &b.env.payload), sig)
+        .map_err(|e| format!("the DSSE signature over the PAE: {e}"))?;
+    b.entry
+        .verify(root)
+        .map_err(|e| format!("transparency log: {e}"))?;
+    let (logged_sig, verifier, payload_hash) =
+        tlog::read_dsse_entry(&b.entry.body).map_err(|e| format!("transparency log body: {e}"))?;
+    let logged_cert = pem_certs(&verifier).ok().and_then(|c| c.into_iter().next());
+    if logged_sig != *sig
+        || logged_cert.as_deref() != Some(&b.cert_der[..])
+        || payload_hash != crate::digest::Sha256Hex::of(&b.env.payload).as_str()
+    {
+        return Err(
+            "transparency log body: it does not record this signature, certificate and payload"
+                .into(),
+        );
+    }
+    if at < leaf.not_before || at > leaf.not_after {
+        return Err(format!(
+            "the integrated time {} is outside the certificate's validity ({} to {})",
+            crate::time::format(at),
+            crate::time::format(leaf.not_before),
+            crate::time::format(leaf.not_after)
+        ));
+    }
+    Ok(Accepted {
+        identity: identity.clone(),
+        log_index: b.entry.log_index,
+        integrated_time: at,
+    })
+}
