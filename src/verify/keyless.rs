@@ -112,6 +112,9 @@ pub(super) fn check(
                 indexes
             ),
         )
-        .binding(bundles.into_iter().map(|(p, _, _)| p)),
+        // Bound as paths relative to the release directory, as every check binds them.
+        .binding(bundles.iter().filter_map(|(p, _, _)| {
+            p.strip_prefix(&inp.loc.dir).ok().map(PathBuf::from)
+        })),
     ))
 }
