@@ -161,19 +161,27 @@ pub struct Accepted {
     pub integrated_time: i64,
 }
 
-/// The certificate chains to one of the trusted root's CAs (the leaf signed by the chain's
-/// first certificate; the CA valid at `at`).
-fn chains_to_root(leaf: &Cert, root: &TrustedRoot, at: i64) -> Result<(), String> {
-    for chain in &root.cas {
-        let ca = &chain[0];
-        if leaf.verify_issued_by(ca).is_ok() {
-            if at < ca.not_before || at > ca.not_after {
-                return Err("the CA that issued it was not valid at the integrated time".into());
-            }
-            return Ok(());
-        }
+/// The CA of the trusted root that issued `leaf` (the leaf's signature verifies with the first
+/// certificate of its chain).
+fn issuing_ca<'r>(leaf: &Cert, root: &'r TrustedRoot) -> Result<&'r Cert, String> {
+    root.cas
+        .iter()
+        .map(|chain| &chain[0])
+        .find(|ca| leaf.verify_issued_by(ca).is_ok())
+        .ok_or_else(|| "it is not issued by a certificate authority of the trusted root".into())
+}
+
+/// `at` lies within `c`'s validity.
+fn valid_at(c: &Cert, at: i64, what: &str) -> Result<(), String> {
+    if at < c.not_before || at > c.not_after {
+        return Err(format!(
+            "the integrated time {} is outside the {what}'s validity ({} to {})",
+            crate::time::format(at),
+            crate::time::format(c.not_before),
+            crate::time::format(c.not_after)
+        ));
     }
-    Err("it is not issued by a certificate authority of the trusted root".into())
+    Ok(())
 }
 
 /// Verify one keyless bundle against the trusted root and the identities (see the module
@@ -184,8 +192,7 @@ pub fn verify_bundle(
     identities: &[Identity],
 ) -> Result<Accepted, String> {
     let leaf = Cert::from_der(&b.cert_der).map_err(|e| format!("certificate: {e}"))?;
-    let at = b.entry.integrated_time;
-    chains_to_root(&leaf, root, at).map_err(|e| format!("certificate: {e}"))?;
+    let ca = issuing_ca(&leaf, root).map_err(|e| format!("certificate: {e}"))?;
     if !leaf.code_signing {
         return Err("certificate: its extended key usage does not allow code signing".into());
     }
@@ -202,6 +209,7 @@ pub fn verify_bundle(
     let sig = &b.env.signatures[0].sig;
     verify_sha256(&leaf.key, &pae(&b.env.payload_type, &b.env.payload), sig)
         .map_err(|e| format!("the DSSE signature over the PAE: {e}"))?;
+    // The log entry verifies before its integrated time is used.
     b.entry
         .verify(root)
         .map_err(|e| format!("transparency log: {e}"))?;
@@ -217,14 +225,9 @@ pub fn verify_bundle(
                 .into(),
         );
     }
-    if at < leaf.not_before || at > leaf.not_after {
-        return Err(format!(
-            "the integrated time {} is outside the certificate's validity ({} to {})",
-            crate::time::format(at),
-            crate::time::format(leaf.not_before),
-            crate::time::format(leaf.not_after)
-        ));
-    }
+    let at = b.entry.integrated_time;
+    valid_at(&leaf, at, "certificate")?;
+    valid_at(ca, at, "issuing CA certificate")?;
     Ok(Accepted {
         identity: identity.clone(),
         log_index: b.entry.log_index,
