@@ -47,7 +47,11 @@ fn js_dir() -> PathBuf {
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(js.join("node_modules"), &link).unwrap();
     std::fs::write(dir.join("package.json"), "{\"type\": \"module\"}\n").unwrap();
-    for f in ["sigstore_standin.mjs", "sigstore_verify_keyless.mjs"] {
+    for f in [
+        "sigstore_standin.mjs",
+        "sigstore_verify_keyless.mjs",
+        "pep740_index.mjs",
+    ] {
         std::fs::copy(root().join("tests/js").join(f), dir.join(f)).unwrap();
     }
     dir
@@ -60,33 +64,85 @@ struct StandIn {
     trusted_root: PathBuf,
 }
 
+/// Start `node SCRIPT ARGS…` and read its "listening URL" line.
+fn start_node(js: &Path, script: &str, args: &[&Path]) -> (Child, String) {
+    let mut child = Command::new("node")
+        .arg(js.join(script))
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn node");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    match line.trim().strip_prefix("listening ") {
+        Some(u) if u.starts_with("http://127.0.0.1:") => (child, u.to_string()),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{script} did not start: {line:?}");
+        }
+    }
+}
+
 impl StandIn {
     fn start(js: &Path, out: &Path) -> StandIn {
         let trusted_root = out.join("trusted_root.json");
-        let mut child = Command::new("node")
-            .arg(js.join("sigstore_standin.mjs"))
-            .arg(&trusted_root)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn node");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = match line.trim().strip_prefix("listening ") {
-            Some(u) => u.to_string(),
-            None => {
-                let _ = child.kill();
-                panic!("the stand-in did not start: {line:?}");
-            }
-        };
-        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        let (child, url) = start_node(js, "sigstore_standin.mjs", &[&trusted_root]);
         StandIn {
             child,
             url,
             trusted_root,
         }
     }
+}
+
+/// The PEP 740 index stand-in (tests/js/pep740_index.mjs), stopped by PID when dropped.
+struct Pep740Index {
+    child: Child,
+    url: String,
+}
+
+impl Pep740Index {
+    fn start(js: &Path, trusted_root: &Path) -> Pep740Index {
+        let (child, url) = start_node(
+            js,
+            "pep740_index.mjs",
+            &[trusted_root, Path::new(ISSUER), Path::new(SUBJECT)],
+        );
+        Pep740Index { child, url }
+    }
+
+    fn report(&self) -> Value {
+        let body = reqwest::blocking::get(format!("{}/report", self.url))
+            .unwrap()
+            .bytes()
+            .unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+}
+
+impl Drop for Pep740Index {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn publish(release: &Path, policy: &Path, index: &str) -> Command {
+    let mut c = rs(&[
+        "publish",
+        s(release),
+        "--policy",
+        s(policy),
+        "--to",
+        "pypi",
+        "--url",
+        &format!("pypi={index}/"),
+    ]);
+    c.env("RELSIGN_PUBLISH_PYPI", "uploader:test-only-secret");
+    c
 }
 
 impl Drop for StandIn {
@@ -400,6 +456,8 @@ fn keyless_demo_release_signed_and_verified() {
         "{text}"
     );
 
+    pep740_uploads(&js, &standin, &release, &policy);
+
     // A certificate from another Fulcio (a second stand-in with its own CA and log) is
     // refused against the first one's trusted root, by both.
     let work2 = tempfile::tempdir().unwrap();
@@ -425,4 +483,115 @@ fn keyless_demo_release_signed_and_verified() {
     assert_eq!(o.status.code(), Some(1), "{}", out_text(&o));
     drop(other_standin);
     drop(standin);
+}
+
+/// PEP 740: `relsign publish` sends each distribution's attestation in the upload's
+/// `attestations` field; the index stand-in verifies it (sigstore-js, the trusted root, the
+/// identity, the statement naming the uploaded file and its SHA-256) before it stores the
+/// file, and refuses an upload without one or with a wrong one.
+fn pep740_uploads(js: &Path, standin: &StandIn, release: &Path, policy: &Path) {
+    let index = Pep740Index::start(js, &standin.trusted_root);
+    let (_t, rel) = {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("release");
+        relsign::fsutil::copy_tree(release, &d).unwrap();
+        (t, d)
+    };
+    let text = out_text(&run_ok(publish(&rel, policy, &index.url)));
+    let r = index.report();
+    assert_eq!(r["refused"], Value::Array(vec![]), "{r}\n{text}");
+    let mut verified: Vec<(String, String)> = r["verified"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            assert_eq!(v["subject"], SUBJECT);
+            (
+                v["file"].as_str().unwrap().to_string(),
+                v["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    verified.sort();
+    let want: Vec<(String, String)> = artifact_digests(&rel)
+        .into_iter()
+        .filter(|(f, _)| f.ends_with(".whl") || f.ends_with(".tar.gz"))
+        .collect();
+    assert_eq!(verified, want, "{text}");
+    assert_eq!(want.len(), 2);
+
+    // The stand-in does check: an upload without attestations (the release signed with keys
+    // only) is refused, and so are attestations that do not fit the file or do not verify.
+    let (_t2, keyed) = signed_copy();
+    let index2 = Pep740Index::start(js, &standin.trusted_root);
+    let o = publish(&keyed, &shared_signed_demo().policy, &index2.url)
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0), "{}", out_text(&o));
+    assert!(
+        out_text(&o).contains("no attestations field"),
+        "{}",
+        out_text(&o)
+    );
+    let wheel = rel.join("relsign_demo-0.1.0-py3-none-any.whl");
+    let att = |bundle: &str| -> Value {
+        let b = relsign::keyless::bundle::KeylessBundle::from_json(
+            &std::fs::read(rel.join("attestations/keyless").join(bundle)).unwrap(),
+        )
+        .unwrap();
+        relsign::keyless::pep740::attestation(&b)
+    };
+    let mut flipped = att(WHEEL);
+    flip(&mut flipped, "/envelope/signature", 8);
+    for (what, a, says) in [
+        (
+            "the sdist's attestation",
+            att("relsign_demo-0.1.0.tar.gz.sigstore.json"),
+            "subject relsign_demo-0.1.0.tar.gz",
+        ),
+        (
+            "a flipped signature bit",
+            flipped,
+            "tlog entry signature mismatch",
+        ),
+    ] {
+        let (status, body) = raw_upload(&index.url, &wheel, &Value::Array(vec![a]));
+        assert_eq!(status, 400, "{what}: {body}");
+        assert!(body.contains(says), "{what}: {body}");
+    }
+    assert_eq!(index.report()["refused"].as_array().unwrap().len(), 2);
+    assert_eq!(index2.report()["verified"], Value::Array(vec![]));
+}
+
+/// POST `file` to the index with the given `attestations`, the way the upload API takes it.
+fn raw_upload(url: &str, file: &Path, attestations: &Value) -> (u16, String) {
+    let bytes = std::fs::read(file).unwrap();
+    let name = file.file_name().unwrap().to_str().unwrap();
+    let sha = relsign::digest::Sha256Hex::of(&bytes).to_string();
+    let b = "relsign-test-boundary";
+    let mut body = Vec::new();
+    for (k, v) in [
+        (":action", "file_upload".to_string()),
+        ("name", "relsign-demo".into()),
+        ("version", "0.1.0".into()),
+        ("sha256_digest", sha),
+        ("attestations", attestations.to_string()),
+    ] {
+        body.extend(
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend(
+        format!("--{b}\r\nContent-Disposition: form-data; name=\"content\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+    );
+    body.extend(bytes);
+    body.extend(format!("\r\n--{b}--\r\n").as_bytes());
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{url}/"))
+        .header("content-type", format!("multipart/form-data; boundary={b}"))
+        .body(body)
+        .send()
+        .unwrap();
+    (resp.status().as_u16(), resp.text().unwrap())
 }

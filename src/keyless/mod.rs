@@ -26,6 +26,7 @@
 
 pub mod bundle;
 pub mod cert;
+pub mod pep740;
 pub mod root;
 pub mod session;
 pub mod tlog;
