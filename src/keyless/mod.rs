@@ -26,6 +26,8 @@
 
 pub mod bundle;
 pub mod cert;
+mod error;
+mod names;
 pub mod pep740;
 pub mod root;
 pub mod session;
@@ -33,53 +35,15 @@ pub mod tlog;
 
 use crate::attest::{self, statement};
 use crate::dsse::{pae, Envelope, INTOTO_PAYLOAD_TYPE};
-use crate::fsutil::{self, FsError};
+use crate::fsutil;
 use crate::report::Reporter;
 use bundle::KeylessBundle;
 use cert::{pem_certs, verify_sha256, Cert};
 use root::TrustedRoot;
 use std::path::{Path, PathBuf};
 
-/// Where the keyless bundles of a release are: `attestations/keyless/`.
-pub const KEYLESS_DIR: &str = "keyless";
-pub const PROVENANCE_BUNDLE: &str = "provenance.sigstore.json";
-
-#[derive(Debug, thiserror::Error)]
-pub enum KeylessError {
-    #[error(transparent)]
-    Fs(#[from] FsError),
-    #[error(transparent)]
-    Attest(#[from] attest::AttestError),
-    #[error("keyless signing: the OIDC token: {0}")]
-    Token(String),
-    #[error("keyless signing: {url}: {reason}")]
-    Service { url: String, reason: String },
-    #[error("keyless signing: {0}")]
-    Other(String),
-}
-
-/// An OIDC identity: the issuer and the subject (the certificate's SAN), matched exactly.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Identity {
-    pub issuer: String,
-    pub subject: String,
-}
-
-impl std::fmt::Display for Identity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (issuer {})", self.subject, self.issuer)
-    }
-}
-
-pub fn keyless_dir(release: &Path) -> PathBuf {
-    release.join(attest::ATTESTATIONS_DIR).join(KEYLESS_DIR)
-}
-
-/// A file artifact's keyless bundle name.
-pub fn artifact_bundle(file: &str) -> String {
-    format!("{}.sigstore.json", file.replace('/', "_"))
-}
+pub use error::KeylessError;
+pub use names::{artifact_bundle, keyless_dir, Identity, KEYLESS_DIR, PROVENANCE_BUNDLE};
 
 /// What [`sign_release`] did.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -39,7 +39,7 @@ pub fn upload_field(
     file: &str,
     sha256: &Sha256Hex,
 ) -> Result<Option<String>, String> {
-    let path = super::keyless_dir(release).join(super::artifact_bundle(file));
+    let path = super::names::keyless_dir(release).join(super::names::artifact_bundle(file));
     if !path.is_file() {
         return Ok(None);
     }

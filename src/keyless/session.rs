@@ -6,8 +6,8 @@
 
 use super::bundle::KeylessBundle;
 use super::cert::{pem, pem_certs, spki_der, Cert};
+use super::error::KeylessError;
 use super::tlog::{dsse_entry, Entry};
-use super::KeylessError;
 use crate::dsse::{b64, b64_decode, Envelope};
 use crate::http::Client;
 use p256::ecdsa::{signature::Signer, Signature, SigningKey};
