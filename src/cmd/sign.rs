@@ -85,7 +85,7 @@ pub fn keyless(a: crate::trust_cli::KeylessArgs, json: bool, r: &dyn Reporter) -
     let o = relsign::keyless::sign_release(&a.release, &fulcio, &rekor, &token, r)
         .with_context(|| format!("keyless signing {}", a.release.display()))?;
     if json {
-        print_json(&serde_json::json!({"ok": true, "keyless": o}));
+        print_json(serde_json::json!({"ok": true, "keyless": o}));
     } else {
         outln!(
             "signed keyless as {}: {} bundle(s), Rekor entries {:?}",

@@ -9,20 +9,25 @@
 //! writes one Sigstore bundle v0.3 each under `attestations/keyless/`.
 //!
 //! Verifying ([`verify_bundle`], used by `relsign verify` when the policy has a `keyless`
-//! section): the certificate chains to a CA of the policy's trusted root and allows code
-//! signing; its SAN and OIDC issuer extension equal one of the policy's identities; the DSSE
-//! signature over the PAE verifies with its key; the Rekor entry's promise and inclusion proof
-//! verify with the trusted log key, and its body records this signature, this certificate and
-//! this payload; the integrated time lies within the certificate's validity.
+//! section), in this order: the certificate is issued by a CA of the policy's trusted root and
+//! allows code signing; its SAN and OIDC issuer extension equal one of the policy's
+//! identities; the DSSE signature over the PAE verifies with its key; the Rekor entry's promise
+//! and inclusion proof verify with the trusted log key, and its body records this signature,
+//! this certificate and this payload; only then is its integrated time used: it must lie within
+//! the certificate's and the CA's validity.
+//!
+//! Publishing ([`pep740`]): a keyless-signed sdist or wheel is uploaded with PEP 740's
+//! `attestations` field.
 //!
 //! What is tested (tests/keyless.rs, in `cargo xtask test`): the whole path against local
 //! stand-ins of Fulcio and Rekor (npm's `@sigstore/mock` in tests/js/sigstore_standin.mjs, on
 //! loopback) with a token the test makes; `relsign verify` and sigstore-js accept the result,
-//! and both refuse altered bundles; relsign refuses an identity the policy does not name.
-//! Not checked by relsign: the certificate's embedded SCT (sigstore-js checks it); the
-//! token's signature (Fulcio's job). The stand-in stores the proposed entry as its body, so
-//! relsign proposes the `dsse` entry in the form Rekor stores (with `proposedContent` too); a
-//! real Rekor has not been tried.
+//! both refuse altered bundles, another identity and another CA; relsign refuses a swapped or
+//! missing bundle; an index stand-in (tests/js/pep740_index.mjs) verifies the uploads'
+//! attestations with sigstore-js. Not checked by relsign: the certificate's embedded SCT
+//! (sigstore-js checks it in the test); the token's signature (Fulcio's job). The stand-in
+//! stores the proposed entry as its body, so relsign proposes the `dsse` entry in the form
+//! Rekor stores (with `proposedContent` too); no real Fulcio or Rekor has been tried.
 
 pub mod bundle;
 pub mod cert;

@@ -189,3 +189,35 @@ impl Session {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(claims: &str) -> String {
+        use base64::Engine as _;
+        let e = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.sig", e(r#"{"alg":"none"}"#), e(claims))
+    }
+
+    #[test]
+    fn token_claims_read_issuer_and_subject() {
+        let (iss, sub) =
+            token_claims(&jwt(r#"{"iss":"https://i.test","sub":"a@b.test"}"#)).unwrap();
+        assert_eq!((iss.as_str(), sub.as_str()), ("https://i.test", "a@b.test"));
+        // An e-mail claim is what Fulcio certifies for e-mail tokens.
+        let (_, sub) = token_claims(&jwt(
+            r#"{"iss":"https://i.test","sub":"123","email":"c@d.test"}"#,
+        ))
+        .unwrap();
+        assert_eq!(sub, "c@d.test");
+        for bad in [
+            "not-a-jwt".to_string(),
+            jwt(r#"{"sub":"a@b.test"}"#),
+            jwt(r#"{"iss":"https://i.test"}"#),
+            jwt(r#"{"iss":"https://i.test","iss":"https://j.test","sub":"x"}"#),
+        ] {
+            assert!(token_claims(&bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -298,3 +298,43 @@ pub fn read_dsse_entry(body: &[u8]) -> Result<(Vec<u8>, String, String), String>
         .to_string();
     Ok((sig, verifier, payload))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::{signature::Signer, Signature, SigningKey};
+
+    #[test]
+    fn checkpoint_needs_its_size_root_and_the_log_signature() {
+        let sk = SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let log_id = [1u8, 2, 3, 4, 5];
+        let root: Hash = [9u8; 32];
+        let note = format!("log.test - 1\n3\n{}\nTimestamp: 1\n", b64(&root));
+        let sig: Signature = sk.sign(note.as_bytes());
+        let mut hint = log_id[..4].to_vec();
+        hint.extend_from_slice(sig.to_der().as_bytes());
+        let text = format!("{note}\n\u{2014} log.test {}\n", b64(&hint));
+        let vk = sk.verifying_key();
+        assert!(checkpoint(&text, 3, &root, &log_id, vk).is_ok());
+        assert!(checkpoint(&text, 4, &root, &log_id, vk).is_err());
+        assert!(checkpoint(&text, 3, &[8u8; 32], &log_id, vk).is_err());
+        assert!(checkpoint(&text, 3, &root, &[0u8; 5], vk).is_err());
+        let other = SigningKey::from_slice(&[8u8; 32]).unwrap();
+        assert!(checkpoint(&text, 3, &root, &log_id, other.verifying_key()).is_err());
+        assert!(checkpoint(
+            &text.replace("Timestamp: 1", "Timestamp: 2"),
+            3,
+            &root,
+            &log_id,
+            vk
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn unhex_refuses_odd_and_non_hex() {
+        assert_eq!(unhex("0aff"), Some(vec![0x0a, 0xff]));
+        assert_eq!(unhex("0af"), None);
+        assert_eq!(unhex("zz"), None);
+    }
+}
