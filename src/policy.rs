@@ -790,4 +790,39 @@ mod tests {
         sign(d, &r1).unwrap();
         assert!(sign(d, &r2).is_err());
     }
+
+    #[test]
+    fn keyless_section_is_checked() {
+        use crate::keyless::Identity;
+        let id = |i: &str, s: &str| Identity {
+            issuer: i.into(),
+            subject: s.into(),
+        };
+        let root = serde_json::json!({
+            "mediaType": crate::keyless::root::ROOT_MEDIA_TYPE,
+            "certificateAuthorities": [], "tlogs": [], "ctlogs": [], "timestampAuthorities": [],
+        });
+        for (ids, want) in [
+            (vec![], "keyless.identities: none"),
+            (vec![id("https://i.test", "")], "keyless.identities[0]"),
+            (
+                vec![
+                    id("https://i.test", "a@b.test"),
+                    id("https://i.test", "a@b.test"),
+                ],
+                "keyless.identities[1]",
+            ),
+            (
+                vec![id("https://i.test", "a@b.test")],
+                "keyless.trusted_root: needs at least one certificate authority",
+            ),
+        ] {
+            let k = KeylessPolicy {
+                identities: ids,
+                trusted_root: root.clone(),
+            };
+            let e = k.check().unwrap_err();
+            assert!(e.contains(want), "{e} (wanted {want})");
+        }
+    }
 }
