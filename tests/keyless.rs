@@ -231,7 +231,7 @@ fn flip(v: &mut Value, ptr: &str, at: isize) {
 }
 
 /// One altered copy of the keyless-signed release: relsign refuses it naming `relsign_says`
-/// (check `check`); sigstore-js refuses it too when `js_refuses`.
+/// (check `check`), and sigstore-js refuses the altered bundle too.
 struct Tamper {
     name: &'static str,
     bundle: &'static str,
@@ -430,6 +430,12 @@ fn keyless_demo_release_signed_and_verified() {
             o.status.code(),
             Some(1),
             "{}: sigstore-js accepted it:\n{}",
+            t.name,
+            out_text(&o)
+        );
+        assert!(
+            out_text(&o).contains(&format!("refused: {}", t.bundle)),
+            "{}: {}",
             t.name,
             out_text(&o)
         );
