@@ -187,8 +187,16 @@ fn keyless_bundles(release: &Path) -> Vec<PathBuf> {
 
 /// A copy of the policy of the shared signed demo with a keyless identity added and signed.
 fn policy_with_identity(dir: &Path, subject: &str, trusted_root: &Path) -> PathBuf {
+    policy_with(dir, ISSUER, subject, trusted_root)
+}
+
+fn policy_with(dir: &Path, issuer: &str, subject: &str, trusted_root: &Path) -> PathBuf {
     let signed = shared_signed_demo();
-    let p = dir.join(format!("policy-{}", subject.replace('@', "-at-")));
+    let p = dir.join(format!(
+        "policy-{}-{}",
+        issuer.len(),
+        subject.replace('@', "-at-")
+    ));
     relsign::fsutil::copy_tree(&signed.policy, &p).unwrap();
     let root_key = signed.key.parent().unwrap().join("root.key");
     run_ok(rs(&[
@@ -196,7 +204,7 @@ fn policy_with_identity(dir: &Path, subject: &str, trusted_root: &Path) -> PathB
         "add-identity",
         s(&p),
         "--issuer",
-        ISSUER,
+        issuer,
         "--subject",
         subject,
         "--trusted-root",
@@ -400,6 +408,20 @@ fn keyless_demo_release_signed_and_verified() {
     let text = refused(verify(&release, &other), "keyless");
     assert!(
         text.contains("is not a keyless identity of the policy"),
+        "{text}"
+    );
+    // The same subject from another issuer is another identity.
+    let other_issuer = policy_with(
+        work.path(),
+        "https://other-issuer.relsign.test",
+        SUBJECT,
+        &standin.trusted_root,
+    );
+    let text = refused(verify(&release, &other_issuer), "keyless");
+    assert!(
+        text.contains(&format!(
+            "identity {SUBJECT} (issuer {ISSUER}) is not a keyless identity of the policy"
+        )),
         "{text}"
     );
 
