@@ -25,9 +25,9 @@
 //! both refuse altered bundles, another identity and another CA; relsign refuses a swapped or
 //! missing bundle; an index stand-in (tests/js/pep740_index.mjs) verifies the uploads'
 //! attestations with sigstore-js. Not checked by relsign: the certificate's embedded SCT
-//! (sigstore-js checks it in the test); the token's signature (Fulcio's job). The stand-in
-//! stores the proposed entry as its body, so relsign proposes the `dsse` entry in the form
-//! Rekor stores (with `proposedContent` too); no real Fulcio or Rekor has been tried.
+//! (sigstore-js checks it in the test); the token's signature (Fulcio's job). relsign proposes
+//! the `dsse` entry as Rekor's schema asks (`proposedContent` only); the stand-in computes the
+//! stored entry from it as Rekor does. No real Fulcio or Rekor has been tried.
 
 pub mod bundle;
 pub mod cert;

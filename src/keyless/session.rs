@@ -7,7 +7,7 @@
 use super::bundle::KeylessBundle;
 use super::cert::{pem, pem_certs, spki_der, Cert};
 use super::error::KeylessError;
-use super::tlog::{dsse_entry, Entry};
+use super::tlog::{dsse_proposal, Entry};
 use crate::dsse::{b64, b64_decode, Envelope};
 use crate::http::Client;
 use p256::ecdsa::{signature::Signer, Signature, SigningKey};
@@ -172,12 +172,7 @@ impl Session {
             sig: sig.to_der().as_bytes().to_vec(),
         });
         let env_json = serde_json::to_vec(&env.to_json_value()).expect("json");
-        let body = dsse_entry(
-            &env_json,
-            &env.payload,
-            &env.signatures[0].sig,
-            &self.cert_pem,
-        );
+        let body = dsse_proposal(&env_json, &self.cert_pem);
         let url = crate::http::join(&self.rekor, "api/v1/log/entries");
         let answer = post(&self.client, &url, None, body)?;
         let entry =

@@ -247,31 +247,26 @@ fn checkpoint(
     Err("checkpoint: no valid signature by the trusted log key".into())
 }
 
-/// The Rekor `dsse` v0.0.1 entry for a one-signature envelope signed with a certificate, in
-/// the form Rekor stores (`envelopeHash`, `payloadHash`, `signatures` with the certificate's
-/// PEM as verifier), plus `proposedContent` (the envelope and the verifier, as a proposed
-/// entry carries them). Canonical JSON.
-pub fn dsse_entry(env_json: &[u8], payload: &[u8], sig: &[u8], cert_pem: &str) -> Vec<u8> {
-    use crate::digest::Sha256Hex;
-    let verifier = b64(cert_pem.as_bytes());
+/// The Rekor `dsse` v0.0.1 proposed entry for an envelope signed with a certificate:
+/// `spec.proposedContent` with the envelope as a JSON string and the certificate's PEM
+/// (base64) as its public key. Rekor computes and stores the rest (`envelopeHash`,
+/// `payloadHash`, `signatures`) and refuses a proposal that carries them.
+pub fn dsse_proposal(env_json: &[u8], cert_pem: &str) -> Vec<u8> {
     let v = json!({
         "apiVersion": "0.0.1",
         "kind": "dsse",
         "spec": {
-            "envelopeHash": {"algorithm": "sha256", "value": Sha256Hex::of(env_json).to_string()},
-            "payloadHash": {"algorithm": "sha256", "value": Sha256Hex::of(payload).to_string()},
             "proposedContent": {
                 "envelope": String::from_utf8_lossy(env_json),
-                "verifiers": [verifier.clone()],
+                "publicKeys": [b64(cert_pem.as_bytes())],
             },
-            "signatures": [{"signature": b64(sig), "verifier": verifier}],
         },
     });
     serde_json::to_vec(&v).expect("json")
 }
 
-/// What a `dsse` body says: the one signature and the verifier (base64 of a PEM), and the
-/// payload's SHA-256 hex.
+/// What a stored `dsse` body says: the one signature and its public key (base64 of a PEM),
+/// and the payload's SHA-256 hex.
 pub fn read_dsse_entry(body: &[u8]) -> Result<(Vec<u8>, String, String), String> {
     let v = crate::json::value(body, 1 << 20).map_err(|e| format!("not JSON: {e}"))?;
     if v["kind"] != "dsse" || v["apiVersion"] != "0.0.1" {
@@ -286,11 +281,11 @@ pub fn read_dsse_entry(body: &[u8]) -> Result<(Vec<u8>, String, String), String>
         .as_str()
         .and_then(b64_decode)
         .ok_or("spec.signatures[0].signature: not base64")?;
-    let verifier = sigs[0]["verifier"]
+    let verifier = sigs[0]["publicKey"]
         .as_str()
         .and_then(b64_decode)
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or("spec.signatures[0].verifier: not base64 of text")?;
+        .ok_or("spec.signatures[0].publicKey: not base64 of text")?;
     let payload = v
         .pointer("/spec/payloadHash/value")
         .and_then(Value::as_str)
