@@ -215,8 +215,7 @@ other!(
     crate::vulns::VulnsError,
 );
 
-#[cfg(feature = "keyless")]
-other!(crate::attest::keyless::KeylessError);
+other!(crate::keyless::KeylessError);
 
 /// The SBOMs of an image unpacked (a [`BuildError`]) are classified as that error.
 impl From<SbomError> for Error {

@@ -53,6 +53,7 @@ pub mod git;
 pub mod http;
 pub mod intoto;
 pub mod json;
+pub mod keyless;
 pub mod keys;
 pub mod lock;
 pub mod model;

@@ -111,6 +111,37 @@ pub struct Policy {
     /// Signed advisories (`relsign revoke`): a key or a release revoked from a date.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub advisories: Vec<Advisory>,
+    /// Keyless signers (issue 14): OIDC identities and the Sigstore trusted root their
+    /// certificates and log entries must chain to. When present, verify requires a keyless
+    /// signature by one of them on the provenance and on each file artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyless: Option<KeylessPolicy>,
+}
+
+/// The policy's keyless section: identities (issuer and subject, exact match) and the trusted
+/// root (Sigstore's trusted-root JSON: the Fulcio CAs and the transparency logs' keys).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KeylessPolicy {
+    pub identities: Vec<crate::keyless::Identity>,
+    pub trusted_root: serde_json::Value,
+}
+
+impl KeylessPolicy {
+    /// The identities are non-empty, each named once, and the trusted root parses.
+    pub fn check(&self) -> Result<crate::keyless::root::TrustedRoot, String> {
+        if self.identities.is_empty() {
+            return Err("keyless.identities: none".into());
+        }
+        let mut seen = BTreeSet::new();
+        for (i, id) in self.identities.iter().enumerate() {
+            if id.issuer.is_empty() || id.subject.is_empty() || !seen.insert(id) {
+                return Err(format!("keyless.identities[{i}]: empty, or named twice"));
+            }
+        }
+        crate::keyless::root::TrustedRoot::from_value(&self.trusted_root)
+            .map_err(|e| format!("keyless.trusted_root: {e}"))
+    }
 }
 
 /// An advisory: a release key compromised, or a release withdrawn, from `date` on, with the
@@ -186,6 +217,8 @@ pub struct CheckedPolicy {
     pub expires: Option<i64>,
     /// The log's note verifier key (name = origin), and whether the log is required.
     pub log: Option<(crate::tlog::note::NoteKey, bool)>,
+    /// The keyless section's trusted root, parsed.
+    pub keyless_root: Option<crate::keyless::root::TrustedRoot>,
 }
 
 impl Policy {
@@ -281,12 +314,17 @@ impl Policy {
             }
             None => None,
         };
+        let keyless_root = match &self.keyless {
+            Some(k) => Some(k.check().map_err(bad)?),
+            None => None,
+        };
         Ok(CheckedPolicy {
             doc: self,
             roots,
             release_keys,
             expires,
             log,
+            keyless_root,
         })
     }
 }
@@ -554,6 +592,7 @@ pub fn init(dir: &Path, o: InitOptions) -> Result<PathBuf, PolicyError> {
         revoked_releases: vec![],
         transparency_log: None,
         advisories: vec![],
+        keyless: None,
     };
     let checked = doc
         .check("the new policy")
@@ -750,5 +789,40 @@ mod tests {
         .unwrap();
         sign(d, &r1).unwrap();
         assert!(sign(d, &r2).is_err());
+    }
+
+    #[test]
+    fn keyless_section_is_checked() {
+        use crate::keyless::Identity;
+        let id = |i: &str, s: &str| Identity {
+            issuer: i.into(),
+            subject: s.into(),
+        };
+        let root = serde_json::json!({
+            "mediaType": crate::keyless::root::ROOT_MEDIA_TYPE,
+            "certificateAuthorities": [], "tlogs": [], "ctlogs": [], "timestampAuthorities": [],
+        });
+        for (ids, want) in [
+            (vec![], "keyless.identities: none"),
+            (vec![id("https://i.test", "")], "keyless.identities[0]"),
+            (
+                vec![
+                    id("https://i.test", "a@b.test"),
+                    id("https://i.test", "a@b.test"),
+                ],
+                "keyless.identities[1]",
+            ),
+            (
+                vec![id("https://i.test", "a@b.test")],
+                "keyless.trusted_root: needs at least one certificate authority",
+            ),
+        ] {
+            let k = KeylessPolicy {
+                identities: ids,
+                trusted_root: root.clone(),
+            };
+            let e = k.check().unwrap_err();
+            assert!(e.contains(want), "{e} (wanted {want})");
+        }
     }
 }

@@ -33,11 +33,23 @@ pub enum TrustCommand {
     ///   relsign sign target/demo/release --key alice.key --log log/ --log-key log.key
     #[command(verbatim_doc_comment)]
     Sign(SignArgs),
-    /// Keyless signing (Fulcio certificate + Rekor entry) of a signed release's files and
-    /// provenance payload; needs an OIDC token in $SIGSTORE_ID_TOKEN. Built with
-    /// `--features keyless` only.
-    #[cfg(feature = "keyless")]
-    SignKeyless { release: PathBuf },
+    /// Keyless signing of a key-signed release: an ephemeral key, a Fulcio certificate for the
+    /// OIDC token's identity, the provenance statement and each file artifact's publish
+    /// statement signed (DSSE) and logged in Rekor; one Sigstore bundle each under
+    /// attestations/keyless/. Verify checks them when the policy names keyless identities
+    /// (`relsign policy add-identity`).
+    ///
+    /// The token comes from --token-file or $SIGSTORE_ID_TOKEN; the Fulcio and Rekor URLs
+    /// from the flags or $RELSIGN_FULCIO_URL and $RELSIGN_REKOR_URL (no default: relsign
+    /// names no public instance).
+    ///
+    /// Examples:
+    ///   SIGSTORE_ID_TOKEN=$(cat token.jwt) relsign sign-keyless target/demo/release \
+    ///       --fulcio-url https://fulcio.example.org --rekor-url https://rekor.example.org
+    ///   relsign sign-keyless target/demo/release --token-file token.jwt \
+    ///       --fulcio-url http://127.0.0.1:8080 --rekor-url http://127.0.0.1:8080
+    #[command(verbatim_doc_comment)]
+    SignKeyless(KeylessArgs),
     /// Publish an advisory: a release key compromised, or a release withdrawn, from a date on,
     /// with the reason and a URL for details. It is logged in the transparency log (with
     /// --log) and added to the policy as a new version, which root keys then sign.
@@ -225,6 +237,28 @@ pub enum PolicyCommand {
         #[arg(long)]
         required: bool,
     },
+    /// Add a keyless identity (OIDC issuer and subject, matched exactly against the Fulcio
+    /// certificate's issuer extension and SAN) and, with --trusted-root, set the Sigstore
+    /// trusted root (CAs and transparency-log keys) keyless signatures must chain to. With a
+    /// keyless section, verify requires keyless bundles by one of the identities.
+    ///
+    /// Examples:
+    ///   relsign policy add-identity keys --issuer https://issuer.example.org \
+    ///       --subject release@example.org --trusted-root trusted_root.json
+    #[command(verbatim_doc_comment)]
+    AddIdentity {
+        /// The policy directory (keys/: policy/1.json, 2.json, …).
+        dir: PathBuf,
+        /// The OIDC issuer URL.
+        #[arg(long)]
+        issuer: String,
+        /// The subject: the certificate's SAN (an e-mail address or URI).
+        #[arg(long)]
+        subject: String,
+        /// The Sigstore trusted root JSON (needed the first time).
+        #[arg(long, value_name = "FILE")]
+        trusted_root: Option<PathBuf>,
+    },
     /// Show the newest policy version and its signing status.
     ///
     /// Examples:
@@ -235,6 +269,22 @@ pub enum PolicyCommand {
         /// The policy directory (keys/: policy/1.json, 2.json, …).
         dir: PathBuf,
     },
+}
+
+/// `relsign sign-keyless`'s arguments.
+#[derive(Debug, Args, Clone)]
+pub struct KeylessArgs {
+    /// The release directory (signed with a release key first).
+    pub release: PathBuf,
+    /// The Fulcio base URL (else $RELSIGN_FULCIO_URL).
+    #[arg(long, value_name = "URL")]
+    pub fulcio_url: Option<String>,
+    /// The Rekor base URL (else $RELSIGN_REKOR_URL).
+    #[arg(long, value_name = "URL")]
+    pub rekor_url: Option<String>,
+    /// A file holding the OIDC identity token (else $SIGSTORE_ID_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

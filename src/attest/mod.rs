@@ -14,8 +14,6 @@
 
 pub mod bundle;
 pub mod error;
-#[cfg(feature = "keyless")]
-pub mod keyless;
 pub mod statement;
 
 use crate::digest::Sha256Hex;

@@ -43,8 +43,7 @@ pub fn run(cli: Cli, r: &Term) -> Result<()> {
         Command::Trust(c) => match c {
             TrustCommand::Key { cmd } => key::run(cmd, json),
             TrustCommand::Sign(a) => sign::run(a, json, r),
-            #[cfg(feature = "keyless")]
-            TrustCommand::SignKeyless { release } => sign::keyless(&release, json, r),
+            TrustCommand::SignKeyless(a) => sign::keyless(a, json, r),
             TrustCommand::Revoke(a) => revoke::run(a, json),
             TrustCommand::Policy { cmd } => policy::run(cmd, json),
             TrustCommand::Verify(a) => verify::run(a, json, r),

@@ -1,4 +1,4 @@
-//! `relsign policy init|add-key|remove-key|revoke|set|sign|set-log|show`: the trust policy in
+//! `relsign policy init|add-key|remove-key|revoke|set|sign|set-log|add-identity|show`: the trust policy in
 //! keys/, one new (unsigned) version per change, then signed by root keys.
 
 use crate::args::passphrase;
@@ -74,6 +74,15 @@ pub fn run(cmd: PolicyCommand, json: bool) -> Result<()> {
                 Ok(())
             })?;
             ("named the transparency log", path, v)
+        }
+        PolicyCommand::AddIdentity {
+            dir,
+            issuer,
+            subject,
+            trusted_root,
+        } => {
+            let (path, v) = add_identity(&dir, issuer, subject, trusted_root.as_deref())?;
+            ("added the keyless identity", path, v)
         }
         PolicyCommand::Sign { dir, key, pass } => return sign(&dir, &key, &pass, json),
         PolicyCommand::Show { dir } => return show(&dir, json),
@@ -248,4 +257,46 @@ pub fn release_ref(s: &str) -> Result<ReleaseRef> {
         name: n.into(),
         version: v.into(),
     })
+}
+
+/// Add a keyless identity (and set the trusted root, read through the strict JSON reader).
+fn add_identity(
+    dir: &Path,
+    issuer: String,
+    subject: String,
+    trusted_root: Option<&Path>,
+) -> Result<(PathBuf, u64)> {
+    let root = match trusted_root {
+        Some(f) => Some(
+            relsign::json::read_file::<serde_json::Value>(f, relsign::keyless::root::MAX_ROOT)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?,
+        ),
+        None => None,
+    };
+    let id = relsign::keyless::Identity { issuer, subject };
+    Ok(policy::edit(dir, |p| {
+        let k = match (p.keyless.take(), root) {
+            (Some(mut k), r) => {
+                if let Some(r) = r {
+                    k.trusted_root = r;
+                }
+                k
+            }
+            (None, Some(r)) => policy::KeylessPolicy {
+                identities: vec![],
+                trusted_root: r,
+            },
+            (None, None) => {
+                return Err(PolicyError::Usage(
+                    "the policy has no keyless trusted root yet: give --trusted-root".into(),
+                ))
+            }
+        };
+        let mut k = k;
+        if !k.identities.contains(&id) {
+            k.identities.push(id);
+        }
+        p.keyless = Some(k);
+        Ok(())
+    })?)
 }

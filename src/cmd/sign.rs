@@ -1,5 +1,5 @@
 //! `relsign sign`: a release directory signed with a key (and the signature logged with
-//! --log); `relsign sign-keyless` with `--features keyless`.
+//! --log); `relsign sign-keyless` (Fulcio and Rekor).
 
 use crate::args::passphrase;
 use crate::output::{print_json, print_logged};
@@ -64,19 +64,37 @@ pub fn run(a: SignArgs, json: bool, r: &dyn Reporter) -> Result<()> {
     Ok(())
 }
 
-/// `relsign sign-keyless`: Fulcio certificate + Rekor entry, with the OIDC token in
-/// $SIGSTORE_ID_TOKEN.
-#[cfg(feature = "keyless")]
-pub fn keyless(release: &std::path::Path, json: bool, r: &dyn Reporter) -> Result<()> {
-    let token = zeroize::Zeroizing::new(std::env::var("SIGSTORE_ID_TOKEN").map_err(|_| {
-        anyhow::anyhow!("keyless signing needs an OIDC identity token in $SIGSTORE_ID_TOKEN")
-    })?);
-    let written = relsign::attest::keyless::sign_keyless(release, &token, r)?;
+/// `relsign sign-keyless`: Fulcio certificate + Rekor entries, with the OIDC token from
+/// --token-file or $SIGSTORE_ID_TOKEN.
+pub fn keyless(a: crate::trust_cli::KeylessArgs, json: bool, r: &dyn Reporter) -> Result<()> {
+    let token = zeroize::Zeroizing::new(match &a.token_file {
+        Some(f) => relsign::fsutil::read_to_string(f)?,
+        None => std::env::var("SIGSTORE_ID_TOKEN").map_err(|_| {
+            anyhow::anyhow!(
+                "keyless signing needs an OIDC identity token: --token-file or $SIGSTORE_ID_TOKEN"
+            )
+        })?,
+    });
+    let url = |flag: Option<String>, var: &str, what: &str| {
+        flag.or_else(|| std::env::var(var).ok()).ok_or_else(|| {
+            anyhow::anyhow!("keyless signing needs the {what} URL: --{what}-url or ${var}")
+        })
+    };
+    let fulcio = url(a.fulcio_url, "RELSIGN_FULCIO_URL", "fulcio")?;
+    let rekor = url(a.rekor_url, "RELSIGN_REKOR_URL", "rekor")?;
+    let o = relsign::keyless::sign_release(&a.release, &fulcio, &rekor, &token, r)
+        .with_context(|| format!("keyless signing {}", a.release.display()))?;
     if json {
-        print_json(&serde_json::json!({"ok": true, "bundles": written}));
+        print_json(serde_json::json!({"ok": true, "keyless": o}));
     } else {
-        for w in written {
-            outln!("wrote {}", w.display());
+        outln!(
+            "signed keyless as {}: {} bundle(s), Rekor entries {:?}",
+            o.identity,
+            o.bundles.len(),
+            o.log_indexes
+        );
+        for b in &o.bundles {
+            outln!("  {}", b.display());
         }
     }
     Ok(())

@@ -157,17 +157,22 @@ impl<'a> Index<'a> {
     }
 
     /// Upload one sdist or wheel, unless the index has it already (see [`UploadOutcome`]).
+    /// `attestations` is PEP 740's form field (a JSON list), sent when given.
     pub fn upload(
         &self,
         path: &Path,
         sha256: &Sha256Hex,
+        attestations: Option<String>,
         r: &dyn Reporter,
     ) -> Result<UploadOutcome, PypiError> {
         let file = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let fields = form_fields(path, &file, sha256)?;
+        let mut fields = form_fields(path, &file, sha256)?;
+        if let Some(a) = attestations {
+            fields.push(("attestations".into(), a));
+        }
         let project = fields
             .iter()
             .find(|(k, _)| k == "name")

@@ -486,8 +486,21 @@ struct PypiTarget<'a> {
 impl Target for PypiTarget<'_> {
     fn run(&mut self, step: &Step, r: &dyn Reporter) -> Result<Outcome, PublishError> {
         match &step.action {
-            Action::Upload { path, sha256, .. } => {
-                Ok(match self.index.upload(path, sha256, r)? {
+            Action::Upload {
+                path, sha256, file, ..
+            } => {
+                // PEP 740: a keyless-signed release's publish statement for this file goes
+                // with it (the release directory is where the artifact's path starts).
+                let release = path
+                    .ancestors()
+                    .nth(file.split('/').count())
+                    .unwrap_or(Path::new("."));
+                let attestations = crate::keyless::pep740::upload_field(release, file, sha256)
+                    .map_err(|reason| pypi::PypiError::Artifact {
+                        file: file.clone(),
+                        reason,
+                    })?;
+                Ok(match self.index.upload(path, sha256, attestations, r)? {
                     pypi::UploadOutcome::AlreadyPresent => Outcome::Present,
                     _ => Outcome::Done,
                 })

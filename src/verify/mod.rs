@@ -22,6 +22,7 @@ mod artifacts;
 mod bundles;
 mod check;
 mod files;
+mod keyless;
 mod last_seen;
 mod layout;
 mod parse;
@@ -120,6 +121,9 @@ pub fn verify(
     run.record(provenance::artifact_threshold(pol, &artifacts, &rule))?;
     run.record(provenance::release_revoked(&inp.trusted, &prov))?;
     run.record(provenance::expectation(o, &prov))?;
+    if let Some(c) = keyless::check(&inp, &subjects)? {
+        run.record(c)?;
+    }
     let signed = statements::Signed {
         keys: &keys,
         rule: &rule,

@@ -1,0 +1,625 @@
+//! Keyless signing end to end (issue 14, item 6): the signed demo release signed keyless
+//! against local stand-ins of Fulcio and Rekor (npm's `@sigstore/mock` wrapped in
+//! tests/js/sigstore_standin.mjs, on loopback) with an OIDC token this test makes, then
+//! verified by `relsign verify` (a policy naming the identity and the stand-ins' trusted root)
+//! and by sigstore-js (tests/js/sigstore_verify_keyless.mjs, the same trusted root and
+//! identity); altered bundles are refused by both, a wrong identity too.
+//!
+//! node and the JS packages (`cargo xtask test` installs them into target/js) are required:
+//! their absence fails the test, naming what is missing.
+
+mod common;
+use common::signed::{rs, shared_signed_demo, signed_copy};
+use common::*;
+use relsign::dsse::{b64, b64_decode};
+use serde_json::Value;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const ISSUER: &str = "https://issuer.relsign.test";
+const SUBJECT: &str = "release-bot@relsign.test";
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A directory holding copies of the test scripts beside a link to the installed packages
+/// (ESM resolves packages from the script's directory; the installed tree is not written).
+fn js_dir() -> PathBuf {
+    require_tool("node");
+    let js = std::env::var_os("RELSIGN_TEST_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/js"));
+    for pkg in ["@sigstore/mock", "@sigstore/verify", "@sigstore/bundle"] {
+        assert!(
+            js.join("node_modules")
+                .join(pkg)
+                .join("package.json")
+                .is_file(),
+            "{pkg} is missing from {}: run `cargo xtask test`, which installs it",
+            js.display()
+        );
+    }
+    let dir = root().join("target/keyless-js");
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("node_modules");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(js.join("node_modules"), &link).unwrap();
+    std::fs::write(dir.join("package.json"), "{\"type\": \"module\"}\n").unwrap();
+    for f in [
+        "sigstore_standin.mjs",
+        "sigstore_verify_keyless.mjs",
+        "pep740_index.mjs",
+    ] {
+        std::fs::copy(root().join("tests/js").join(f), dir.join(f)).unwrap();
+    }
+    dir
+}
+
+/// The Fulcio and Rekor stand-in: one node process on 127.0.0.1, stopped by PID when dropped.
+struct StandIn {
+    child: Child,
+    url: String,
+    trusted_root: PathBuf,
+}
+
+/// Start `node SCRIPT ARGS…` and read its "listening URL" line.
+fn start_node(js: &Path, script: &str, args: &[&Path]) -> (Child, String) {
+    let mut child = Command::new("node")
+        .arg(js.join(script))
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn node");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    match line.trim().strip_prefix("listening ") {
+        Some(u) if u.starts_with("http://127.0.0.1:") => (child, u.to_string()),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{script} did not start: {line:?}");
+        }
+    }
+}
+
+impl StandIn {
+    fn start(js: &Path, out: &Path) -> StandIn {
+        let trusted_root = out.join("trusted_root.json");
+        let (child, url) = start_node(js, "sigstore_standin.mjs", &[&trusted_root]);
+        StandIn {
+            child,
+            url,
+            trusted_root,
+        }
+    }
+}
+
+/// The PEP 740 index stand-in (tests/js/pep740_index.mjs), stopped by PID when dropped.
+struct Pep740Index {
+    child: Child,
+    url: String,
+}
+
+impl Pep740Index {
+    fn start(js: &Path, trusted_root: &Path) -> Pep740Index {
+        let (child, url) = start_node(
+            js,
+            "pep740_index.mjs",
+            &[trusted_root, Path::new(ISSUER), Path::new(SUBJECT)],
+        );
+        Pep740Index { child, url }
+    }
+
+    fn report(&self) -> Value {
+        let body = reqwest::blocking::get(format!("{}/report", self.url))
+            .unwrap()
+            .bytes()
+            .unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+}
+
+impl Drop for Pep740Index {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn publish(release: &Path, policy: &Path, index: &str) -> Command {
+    let mut c = rs(&[
+        "publish",
+        s(release),
+        "--policy",
+        s(policy),
+        "--to",
+        "pypi",
+        "--url",
+        &format!("pypi={index}/"),
+    ]);
+    c.env("RELSIGN_PUBLISH_PYPI", "uploader:test-only-secret");
+    c
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An OIDC identity token as an issuer would mint it (claims: iss, sub, aud, exp). The
+/// stand-in decodes the claims without checking the signature (Fulcio's job), so it is
+/// unsigned (`alg: none`).
+fn token(iss: &str, sub: &str) -> String {
+    use base64::Engine as _;
+    let e = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.",
+        e(serde_json::json!({"alg": "none", "typ": "JWT"})),
+        e(serde_json::json!({"iss": iss, "sub": sub, "aud": "sigstore", "exp": 4102444800u64}))
+    )
+}
+
+fn sigstore_js(js: &Path, root_file: &Path, subject: &str, bundles: &[PathBuf]) -> Output {
+    Command::new("node")
+        .arg(js.join("sigstore_verify_keyless.mjs"))
+        .arg(root_file)
+        .arg(ISSUER)
+        .arg(subject)
+        .args(bundles)
+        .output()
+        .expect("spawn node")
+}
+
+fn keyless_bundles(release: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(release.join("attestations/keyless"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A copy of the policy of the shared signed demo with a keyless identity added and signed.
+fn policy_with_identity(dir: &Path, subject: &str, trusted_root: &Path) -> PathBuf {
+    policy_with(dir, ISSUER, subject, trusted_root)
+}
+
+fn policy_with(dir: &Path, issuer: &str, subject: &str, trusted_root: &Path) -> PathBuf {
+    let signed = shared_signed_demo();
+    let p = dir.join(format!(
+        "policy-{}-{}",
+        issuer.len(),
+        subject.replace('@', "-at-")
+    ));
+    relsign::fsutil::copy_tree(&signed.policy, &p).unwrap();
+    let root_key = signed.key.parent().unwrap().join("root.key");
+    run_ok(rs(&[
+        "policy",
+        "add-identity",
+        s(&p),
+        "--issuer",
+        issuer,
+        "--subject",
+        subject,
+        "--trusted-root",
+        s(trusted_root),
+    ]));
+    run_ok(rs(&["policy", "sign", s(&p), "--key", s(&root_key)]));
+    p
+}
+
+fn verify(release: &Path, policy: &Path) -> Command {
+    rs(&["verify", s(release), "--policy", s(policy), "--no-state"])
+}
+
+/// Rewrite the JSON of `file` with `edit`.
+fn edit_json(file: &Path, edit: impl FnOnce(&mut Value)) {
+    let mut v: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(file, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+/// Flip one bit of the byte at `at` (from the end when negative) of the base64 field at `ptr`.
+fn flip(v: &mut Value, ptr: &str, at: isize) {
+    let f = v.pointer_mut(ptr).unwrap_or_else(|| panic!("{ptr}"));
+    let mut b = b64_decode(f.as_str().unwrap()).unwrap();
+    let i = if at < 0 {
+        (b.len() as isize + at) as usize
+    } else {
+        at as usize
+    };
+    b[i] ^= 0x01;
+    *f = Value::String(b64(&b));
+}
+
+/// One altered copy of the keyless-signed release: relsign refuses it naming `relsign_says`
+/// (check `check`), and sigstore-js refuses the altered bundle too.
+struct Tamper {
+    name: &'static str,
+    bundle: &'static str,
+    edit: fn(&mut Value),
+    check: &'static str,
+    relsign_says: &'static str,
+}
+
+const PROV: &str = "provenance.sigstore.json";
+const WHEEL: &str = "relsign_demo-0.1.0-py3-none-any.whl.sigstore.json";
+
+fn tampers() -> Vec<Tamper> {
+    vec![
+        Tamper {
+            name: "a flipped bit in the DSSE signature",
+            bundle: PROV,
+            edit: |v| flip(v, "/dsseEnvelope/signatures/0/sig", 10),
+            check: "keyless",
+            relsign_says: "the DSSE signature over the PAE",
+        },
+        Tamper {
+            name: "a flipped bit in the payload",
+            bundle: PROV,
+            edit: |v| flip(v, "/dsseEnvelope/payload", 40),
+            check: "keyless",
+            relsign_says: "the DSSE signature over the PAE",
+        },
+        Tamper {
+            name: "a flipped bit in the certificate's signature",
+            bundle: PROV,
+            edit: |v| flip(v, "/verificationMaterial/certificate/rawBytes", -3),
+            check: "keyless",
+            relsign_says: "certificate: ",
+        },
+        Tamper {
+            name: "a flipped bit in the artifact bundle's signature",
+            bundle: WHEEL,
+            edit: |v| flip(v, "/dsseEnvelope/signatures/0/sig", 12),
+            check: "keyless",
+            relsign_says: "the DSSE signature over the PAE",
+        },
+        Tamper {
+            name: "the tlog entry removed",
+            bundle: PROV,
+            edit: |v| v["verificationMaterial"]["tlogEntries"] = Value::Array(vec![]),
+            check: "keyless",
+            relsign_says: "tlogEntries: expected exactly one entry",
+        },
+        Tamper {
+            name: "the tlog entry's body altered",
+            bundle: PROV,
+            edit: |v| {
+                flip(
+                    v,
+                    "/verificationMaterial/tlogEntries/0/canonicalizedBody",
+                    30,
+                )
+            },
+            check: "keyless",
+            relsign_says: "transparency log: ",
+        },
+        Tamper {
+            name: "the tlog entry's integrated time moved",
+            bundle: PROV,
+            edit: |v| {
+                let e = &mut v["verificationMaterial"]["tlogEntries"][0];
+                let t: i64 = e["integratedTime"].as_str().unwrap().parse().unwrap();
+                e["integratedTime"] = Value::String((t - 3600).to_string());
+            },
+            check: "keyless",
+            relsign_says: "signed entry timestamp: the signature does not verify",
+        },
+        Tamper {
+            name: "the tlog entry's inclusion promise altered",
+            bundle: PROV,
+            edit: |v| {
+                flip(
+                    v,
+                    "/verificationMaterial/tlogEntries/0/inclusionPromise/signedEntryTimestamp",
+                    -5,
+                )
+            },
+            check: "keyless",
+            relsign_says: "signed entry timestamp",
+        },
+    ]
+}
+
+#[test]
+fn keyless_demo_release_signed_and_verified() {
+    let js = js_dir();
+    let work = tempfile::tempdir().unwrap();
+    let standin = StandIn::start(&js, work.path());
+    let signed = shared_signed_demo();
+    let (_t, release) = signed_copy();
+
+    // Sign keyless: a certificate for the token's identity, three bundles, three log entries.
+    let tok = work.path().join("token.jwt");
+    std::fs::write(&tok, token(ISSUER, SUBJECT)).unwrap();
+    let o = run_ok(rs(&[
+        "sign-keyless",
+        s(&release),
+        "--token-file",
+        s(&tok),
+        "--fulcio-url",
+        &standin.url,
+        "--rekor-url",
+        &standin.url,
+    ]));
+    let text = out_text(&o);
+    assert!(
+        text.contains(&format!(
+            "signed keyless as {SUBJECT} (issuer {ISSUER}): 3 bundle(s)"
+        )),
+        "{text}"
+    );
+    let bundles = keyless_bundles(&release);
+    let names: Vec<String> = bundles
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [PROV, WHEEL, "relsign_demo-0.1.0.tar.gz.sigstore.json"],
+    );
+
+    // relsign verify accepts it with a policy naming the identity and the trusted root.
+    let policy = policy_with_identity(work.path(), SUBJECT, &standin.trusted_root);
+    let text = out_text(&run_ok(verify(&release, &policy)));
+    assert!(
+        text.contains(&format!(
+            "keyless: 3 bundle(s) (the provenance and 2 file artifact(s)) signed by {SUBJECT} (issuer {ISSUER})"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("ok           unsigned files"), "{text}");
+
+    // sigstore-js accepts the three bundles with the same root and identity...
+    let o = sigstore_js(&js, &standin.trusted_root, SUBJECT, &bundles);
+    assert!(o.status.success(), "sigstore-js: {}", out_text(&o));
+    assert!(
+        out_text(&o).contains(&format!(
+            "ok: sigstore-js verified 3 keyless bundle(s) by {SUBJECT}"
+        )),
+        "{}",
+        out_text(&o)
+    );
+    // ...and refuses another identity, as relsign does with a policy naming another one.
+    let o = sigstore_js(
+        &js,
+        &standin.trusted_root,
+        "someone-else@relsign.test",
+        &bundles,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", out_text(&o));
+    assert!(
+        out_text(&o).contains("certificate identity error"),
+        "{}",
+        out_text(&o)
+    );
+    let other = policy_with_identity(
+        work.path(),
+        "someone-else@relsign.test",
+        &standin.trusted_root,
+    );
+    let text = refused(verify(&release, &other), "keyless");
+    assert!(
+        text.contains("is not a keyless identity of the policy"),
+        "{text}"
+    );
+    // The same subject from another issuer is another identity.
+    let other_issuer = policy_with(
+        work.path(),
+        "https://other-issuer.relsign.test",
+        SUBJECT,
+        &standin.trusted_root,
+    );
+    let text = refused(verify(&release, &other_issuer), "keyless");
+    assert!(
+        text.contains(&format!(
+            "identity {SUBJECT} (issuer {ISSUER}) is not a keyless identity of the policy"
+        )),
+        "{text}"
+    );
+
+    // The release's own policy (no keyless section) does not bind the keyless bundles: in
+    // strict mode they are files no signature covers.
+    let text = refused(verify(&release, &signed.policy), "unsigned files");
+    assert!(
+        text.contains("attestations/keyless/provenance.sigstore.json"),
+        "{text}"
+    );
+
+    // Altered bundles: refused by both verifiers.
+    for t in tampers() {
+        let dir = work.path().join("tampered");
+        let _ = std::fs::remove_dir_all(&dir);
+        relsign::fsutil::copy_tree(&release, &dir).unwrap();
+        let file = dir.join("attestations/keyless").join(t.bundle);
+        edit_json(&file, t.edit);
+        let text = refused(verify(&dir, &policy), t.check);
+        assert!(
+            text.contains(t.relsign_says),
+            "{}: relsign should say {:?}:\n{text}",
+            t.name,
+            t.relsign_says
+        );
+        let o = sigstore_js(&js, &standin.trusted_root, SUBJECT, &[file]);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}: sigstore-js accepted it:\n{}",
+            t.name,
+            out_text(&o)
+        );
+        assert!(
+            out_text(&o).contains(&format!("refused: {}", t.bundle)),
+            "{}: {}",
+            t.name,
+            out_text(&o)
+        );
+    }
+
+    // What only relsign can judge: which statement a bundle signs, and that each is there.
+    let dir = work.path().join("swapped");
+    relsign::fsutil::copy_tree(&release, &dir).unwrap();
+    let kd = dir.join("attestations/keyless");
+    std::fs::copy(
+        kd.join("relsign_demo-0.1.0.tar.gz.sigstore.json"),
+        kd.join(WHEEL),
+    )
+    .unwrap();
+    let text = refused(verify(&dir, &policy), "keyless");
+    assert!(
+        text.contains("names relsign_demo-0.1.0.tar.gz sha256:"),
+        "{text}"
+    );
+    std::fs::remove_file(kd.join(WHEEL)).unwrap();
+    let text = refused(verify(&dir, &policy), "keyless");
+    assert!(
+        text.contains("missing (the policy requires keyless signatures)"),
+        "{text}"
+    );
+
+    pep740_uploads(&js, &standin, &release, &policy);
+
+    // A certificate from another Fulcio (a second stand-in with its own CA and log) is
+    // refused against the first one's trusted root, by both.
+    let work2 = tempfile::tempdir().unwrap();
+    let other_standin = StandIn::start(&js, work2.path());
+    let dir = work.path().join("other-ca");
+    relsign::fsutil::copy_tree(&release, &dir).unwrap();
+    run_ok(rs(&[
+        "sign-keyless",
+        s(&dir),
+        "--token-file",
+        s(&tok),
+        "--fulcio-url",
+        &other_standin.url,
+        "--rekor-url",
+        &other_standin.url,
+    ]));
+    let text = refused(verify(&dir, &policy), "keyless");
+    assert!(
+        text.contains("it is not issued by a certificate authority of the trusted root"),
+        "{text}"
+    );
+    let o = sigstore_js(&js, &standin.trusted_root, SUBJECT, &keyless_bundles(&dir));
+    assert_eq!(o.status.code(), Some(1), "{}", out_text(&o));
+    drop(other_standin);
+    drop(standin);
+}
+
+/// PEP 740: `relsign publish` sends each distribution's attestation in the upload's
+/// `attestations` field; the index stand-in verifies it (sigstore-js, the trusted root, the
+/// identity, the statement naming the uploaded file and its SHA-256) before it stores the
+/// file, and refuses an upload without one or with a wrong one.
+fn pep740_uploads(js: &Path, standin: &StandIn, release: &Path, policy: &Path) {
+    let index = Pep740Index::start(js, &standin.trusted_root);
+    let (_t, rel) = {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("release");
+        relsign::fsutil::copy_tree(release, &d).unwrap();
+        (t, d)
+    };
+    let text = out_text(&run_ok(publish(&rel, policy, &index.url)));
+    let r = index.report();
+    assert_eq!(r["refused"], Value::Array(vec![]), "{r}\n{text}");
+    let mut verified: Vec<(String, String)> = r["verified"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            assert_eq!(v["subject"], SUBJECT);
+            (
+                v["file"].as_str().unwrap().to_string(),
+                v["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    verified.sort();
+    let want: Vec<(String, String)> = artifact_digests(&rel)
+        .into_iter()
+        .filter(|(f, _)| f.ends_with(".whl") || f.ends_with(".tar.gz"))
+        .collect();
+    assert_eq!(verified, want, "{text}");
+    assert_eq!(want.len(), 2);
+
+    // The stand-in does check: an upload without attestations (the release signed with keys
+    // only) is refused, and so are attestations that do not fit the file or do not verify.
+    let (_t2, keyed) = signed_copy();
+    let index2 = Pep740Index::start(js, &standin.trusted_root);
+    let o = publish(&keyed, &shared_signed_demo().policy, &index2.url)
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0), "{}", out_text(&o));
+    assert!(
+        out_text(&o).contains("no attestations field"),
+        "{}",
+        out_text(&o)
+    );
+    let wheel = rel.join("relsign_demo-0.1.0-py3-none-any.whl");
+    let att = |bundle: &str| -> Value {
+        let b = relsign::keyless::bundle::KeylessBundle::from_json(
+            &std::fs::read(rel.join("attestations/keyless").join(bundle)).unwrap(),
+        )
+        .unwrap();
+        relsign::keyless::pep740::attestation(&b)
+    };
+    let mut flipped = att(WHEEL);
+    flip(&mut flipped, "/envelope/signature", 8);
+    for (what, a, says) in [
+        (
+            "the sdist's attestation",
+            att("relsign_demo-0.1.0.tar.gz.sigstore.json"),
+            "subject relsign_demo-0.1.0.tar.gz",
+        ),
+        (
+            "a flipped signature bit",
+            flipped,
+            "tlog entry signature mismatch",
+        ),
+    ] {
+        let (status, body) = raw_upload(&index.url, &wheel, &Value::Array(vec![a]));
+        assert_eq!(status, 400, "{what}: {body}");
+        assert!(body.contains(says), "{what}: {body}");
+    }
+    assert_eq!(index.report()["refused"].as_array().unwrap().len(), 2);
+    assert_eq!(index2.report()["verified"], Value::Array(vec![]));
+}
+
+/// POST `file` to the index with the given `attestations`, the way the upload API takes it.
+fn raw_upload(url: &str, file: &Path, attestations: &Value) -> (u16, String) {
+    let bytes = std::fs::read(file).unwrap();
+    let name = file.file_name().unwrap().to_str().unwrap();
+    let sha = relsign::digest::Sha256Hex::of(&bytes).to_string();
+    let b = "relsign-test-boundary";
+    let mut body = Vec::new();
+    for (k, v) in [
+        (":action", "file_upload".to_string()),
+        ("name", "relsign-demo".into()),
+        ("version", "0.1.0".into()),
+        ("sha256_digest", sha),
+        ("attestations", attestations.to_string()),
+    ] {
+        body.extend(
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend(
+        format!("--{b}\r\nContent-Disposition: form-data; name=\"content\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+    );
+    body.extend(bytes);
+    body.extend(format!("\r\n--{b}--\r\n").as_bytes());
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{url}/"))
+        .header("content-type", format!("multipart/form-data; boundary={b}"))
+        .body(body)
+        .send()
+        .unwrap();
+    (resp.status().as_u16(), resp.text().unwrap())
+}
