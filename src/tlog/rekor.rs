@@ -13,8 +13,11 @@
 //! {"apiVersion":"0.0.1","kind":"dsse","spec":{
 //!   "envelopeHash":{"algorithm":"sha256","value":<hex of the one-signature envelope's JSON>},
 //!   "payloadHash":{"algorithm":"sha256","value":<hex of the payload>},
-//!   "signatures":[{"signature":<base64 signature>,"verifier":<base64 of the key's PEM>}]}}
+//!   "signatures":[{"publicKey":<base64 of the key's PEM>,"signature":<base64 signature>}]}}
 //! ```
+//!
+//! (`publicKey` is the schema's name, `dsse_v0_0_1_schema.json`; relsign before 2026-12-06
+//! wrote `verifier`, which the monitor still reads in logs made then.)
 //!
 //! The JSON is canonical (sorted keys, no spaces: RFC 8785 for these ASCII values). Rekor
 //! hashes the envelope as it canonicalizes it; relsign hashes the envelope JSON it writes in
@@ -41,7 +44,7 @@ pub fn dsse_body(env: &Envelope, key: &PublicKey) -> Option<Vec<u8>> {
         "spec": {
             "envelopeHash": {"algorithm": "sha256", "value": Sha256Hex::of(&env_json).to_string()},
             "payloadHash": {"algorithm": "sha256", "value": Sha256Hex::of(&env.payload).to_string()},
-            "signatures": [{"signature": b64(&sig.sig), "verifier": b64(key.to_pem().as_bytes())}],
+            "signatures": [{"signature": b64(&sig.sig), "publicKey": b64(key.to_pem().as_bytes())}],
         },
     });
     // serde_json's maps are sorted (no preserve_order feature): canonical key order.
@@ -66,13 +69,20 @@ pub fn parse_dsse_body(bytes: &[u8]) -> Result<(String, String), String> {
         .and_then(Value::as_array)
         .filter(|a| a.len() == 1)
         .ok_or("spec.signatures: expected one")?;
-    let pem = sigs[0]["verifier"]
+    // The schema's `publicKey`; `verifier` in leaves relsign wrote before it followed it.
+    let field = ["publicKey", "verifier"]
+        .into_iter()
+        .find(|f| sigs[0].get(f).is_some())
+        .ok_or("spec.signatures[0].publicKey: missing")?;
+    let pem = sigs[0][field]
         .as_str()
         .and_then(crate::dsse::b64_decode)
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or("spec.signatures[0].verifier: not base64 of a PEM key")?;
-    let key = PublicKey::from_pem(&pem, std::path::Path::new("verifier"))
-        .map_err(|e| format!("spec.signatures[0].verifier: {e}"))?;
+        .ok_or(format!(
+            "spec.signatures[0].{field}: not base64 of a PEM key"
+        ))?;
+    let key = PublicKey::from_pem(&pem, std::path::Path::new(field))
+        .map_err(|e| format!("spec.signatures[0].{field}: {e}"))?;
     let payload = v
         .pointer("/spec/payloadHash/value")
         .and_then(Value::as_str)
@@ -157,5 +167,12 @@ mod tests {
         let spaced = s.replace(",", ", ");
         assert!(parse_dsse_body(spaced.as_bytes()).is_err());
         assert!(parse_dsse_body(b"relsign.dev/tlog-entry/v1\n").is_err());
+        // The schema's field name; a leaf written before (`verifier`) still reads.
+        assert!(s.contains(r#"[{"publicKey":""#), "{s}");
+        let old = s.replace(r#"[{"publicKey":"#, r#"[{"verifier":"#);
+        // Keys sorted as canonical JSON wants them: signature before verifier.
+        let v: Value = serde_json::from_str(&old).unwrap();
+        let old = serde_json::to_vec(&v).unwrap();
+        assert_eq!(parse_dsse_body(&old).unwrap(), (kid, ph));
     }
 }
