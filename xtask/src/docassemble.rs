@@ -15,7 +15,9 @@ const USAGE: &str = "usage: cargo xtask docassemble [--all-scenarios]
   --archive-mirror DIR` first on a fresh machine): build twice and compare, start the server
   image's services, run the gating behave scenarios against it, SBOMs, sign with TEST-ONLY keys
   (target/docassemble/keys), publish to loopback registries, a pypiserver and a mirror
-  (target/docassemble/mirror), verify from each. Work and results in target/docassemble.
+  (target/docassemble/mirror), verify from each. Work and results in target/docassemble; the
+  server's logs of the gate's run (each service's output, docassemble.log, worker.log, nginx's
+  error.log) in target/docassemble/server-logs, kept out of the release.
   --all-scenarios runs docassemble's whole behave suite; the gating scenarios still decide.";
 
 pub fn docassemble(args: &[String]) -> Result<()> {
