@@ -178,13 +178,7 @@ pub fn from_locks(
             if known && p.source.is_none() {
                 return Some((None, None));
             }
-            let at = store.get(&p.sha256, p.file_name()).ok()?;
-            let c = crate::debian::read_control(&at).ok()?;
-            let field = c.fields.get("Source");
-            Some((
-                crate::debian::source_name(field, &p.name),
-                crate::debian::source_version(field, &p.version),
-            ))
+            crate::lock::debian::source_from_store(p, store).ok()
         });
         for (p, source) in deb.packages.iter().zip(sources) {
             unknown += usize::from(source.is_none());

@@ -196,6 +196,15 @@ pub fn source_version(field: Option<&str>, version: &str) -> Option<String> {
     (v != version).then(|| v.to_string())
 }
 
+/// A binary's source from its `Source:` field: ([`source_name`], [`source_version`]).
+pub fn source_of(
+    field: Option<&str>,
+    binary: &str,
+    version: &str,
+) -> (Option<String>, Option<String>) {
+    (source_name(field, binary), source_version(field, version))
+}
+
 /// `1.2-3+b1` → `1.2-3`: a binNMU rebuilds the binary, not the source.
 fn strip_binnmu(version: &str) -> &str {
     match version.rsplit_once("+b") {

@@ -143,8 +143,8 @@ struct ServerLogs<'a> {
 
 impl ServerLogs<'_> {
     /// Copy them to `dir` (emptied first): `<service>.log` for the outputs, `image/<path>` for
-    /// the image's files and directories (symlinks are not followed; a path the run did not
-    /// make is skipped). Written to a temporary directory beside `dir`, then renamed.
+    /// the image's files and directories (symlinks are copied as links, never followed; a path
+    /// the run did not make is skipped). Written to a temporary directory beside `dir`, then renamed.
     fn keep(&self, dir: &Path) -> Result<(), BuildError> {
         let io = |what: String| move |e: std::io::Error| msg(format!("{what}: {e}"));
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
@@ -179,26 +179,19 @@ impl ServerLogs<'_> {
     }
 }
 
-/// Copy a file, or a directory's regular files and directories (symlinks and special files
-/// skipped), readable by the one who asked.
+/// Copy a regular file, or a directory with [`crate::fsutil::copy_tree`] (symlinks copied as
+/// links, never followed); a symlink or special file given itself is skipped.
 fn copy_tree(src: &Path, dest: &Path) -> Result<(), BuildError> {
-    let io = |p: &Path| {
-        let p = p.display().to_string();
-        move |e: std::io::Error| msg(format!("keeping {p}: {e}"))
-    };
-    let md = src.symlink_metadata().map_err(io(src))?;
+    let md = src
+        .symlink_metadata()
+        .map_err(crate::fsutil::err("stat", src))?;
     if md.is_dir() {
-        std::fs::create_dir_all(dest).map_err(io(dest))?;
-        let mut entries: Vec<_> = std::fs::read_dir(src).map_err(io(src))?.flatten().collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            copy_tree(&e.path(), &dest.join(e.file_name()))?;
-        }
+        crate::fsutil::copy_tree(src, dest)?;
     } else if md.is_file() {
         if let Some(p) = dest.parent() {
-            std::fs::create_dir_all(p).map_err(io(p))?;
+            crate::fsutil::create_dir_all(p)?;
         }
-        std::fs::copy(src, dest).map_err(io(src))?;
+        std::fs::copy(src, dest).map_err(crate::fsutil::err("copy to", dest))?;
     }
     Ok(())
 }

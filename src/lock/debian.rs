@@ -836,8 +836,8 @@ fn index_package(p: &Paragraph, lines: &Lines) -> Result<IndexPackage, String> {
             _ => {}
         }
     }
-    cur.source = crate::debian::source_name(source.as_deref(), &cur.name);
-    cur.source_version = crate::debian::source_version(source.as_deref(), &cur.version);
+    (cur.source, cur.source_version) =
+        crate::debian::source_of(source.as_deref(), &cur.name, &cur.version);
     if cur.name.is_empty() || cur.version.is_empty() || cur.filename.is_empty() {
         return Err(format!(
             "stanza ending at line {}: missing Package, Version or Filename",
@@ -2079,6 +2079,8 @@ fn metadata_of(
     let deb = store.get(&d.sha256, what)?;
     let info = crate::debian::read_control(&deb)?;
     let field = |k: &str| info.fields.get(k).unwrap_or("").replace('\n', " ");
+    let (source, source_version) =
+        crate::debian::source_of(info.fields.get("Source"), &d.name, &d.version);
     Ok(IndexPackage {
         name: d.name.clone(),
         version: d.version.clone(),
@@ -2092,8 +2094,8 @@ fn metadata_of(
         conflicts: field("Conflicts"),
         breaks: field("Breaks"),
         essential: field("Essential") == "yes",
-        source: crate::debian::source_name(info.fields.get("Source"), &d.name),
-        source_version: crate::debian::source_version(info.fields.get("Source"), &d.version),
+        source,
+        source_version,
     })
 }
 
@@ -2155,19 +2157,28 @@ pub fn closure_problems(
     Ok(problems)
 }
 
+/// A locked .deb's source package and source version, from its control file in `store` (the
+/// .deb re-hashed, as every store read is).
+pub fn source_from_store(
+    p: &LockedDeb,
+    store: &Store,
+) -> Result<(Option<String>, Option<String>), DebianLockError> {
+    let deb = store.get(&p.sha256, p.file_name())?;
+    let c = crate::debian::read_control(&deb)?;
+    Ok(crate::debian::source_of(
+        c.fields.get("Source"),
+        &p.name,
+        &p.version,
+    ))
+}
+
 /// The lock with every package's source package and source version recorded, read from the
 /// locked .debs in `store` (each re-hashed, as every store read is; their `Source:` fields):
 /// for locks made before relsign recorded them. The pins are unchanged. A .deb not in the store
 /// is an error naming it (`relsign fetch` first).
 pub fn record_sources(lock: &DebianLock, store: &Store) -> Result<DebianLock, DebianLockError> {
     let read = crate::par::map(crate::par::cores(), &lock.packages, |p| {
-        let deb = store.get(&p.sha256, p.file_name())?;
-        let c = crate::debian::read_control(&deb)?;
-        let field = c.fields.get("Source");
-        Ok::<_, DebianLockError>((
-            crate::debian::source_name(field, &p.name),
-            crate::debian::source_version(field, &p.version),
-        ))
+        source_from_store(p, store)
     });
     let mut out = lock.clone();
     for (p, r) in out.packages.iter_mut().zip(read) {

@@ -490,8 +490,8 @@ fn debian_packages(
         let arch = field("Architecture")?;
         // `Source: name` or `Source: name (version)`, absent when it is the binary's name and
         // version.
-        let source = crate::debian::source_name(para.get("Source"), &name);
-        let source_version = crate::debian::source_version(para.get("Source"), &version);
+        let (source, source_version) =
+            crate::debian::source_of(para.get("Source"), &name, &version);
         let copyright = read_in_root(root, &format!("usr/share/doc/{name}/copyright"))?;
         let license = copyright
             .map(|t| License::from_debian_copyright(&t))
