@@ -174,6 +174,11 @@ fn run_target(bin: &Path, fuzz: &Path, target: &str, secs: u64) -> Result<Outcom
     for d in [&corpus, &artifacts] {
         cmd.arg("--bind").arg(d).arg(d);
     }
+    // The private /tmp hides a checkout under /tmp: the fuzzer and its seeds are bound back.
+    cmd.arg("--ro-bind").arg(bin).arg(bin);
+    if seeds.is_dir() {
+        cmd.arg("--ro-bind").arg(&seeds).arg(&seeds);
+    }
     cmd.args(["--setenv", "RELSIGN_FUZZ_PRIVATE_TMP", "1", "--"])
         .arg(bin)
         .arg(&corpus);
