@@ -82,10 +82,13 @@ pub enum Command {
     /// NOT-A-RELEASE.txt, and the command exits 1.
     ///
     /// Each --key signs the provenance (SLSA v1 in DSSE), the test result (in-toto test-result
-    /// v0.1) and the SBOM attestations, with a Sigstore bundle per signature.
+    /// v0.1) and the SBOM attestations, with a Sigstore bundle per signature; --keyless signs
+    /// the same statements with a Fulcio certificate, each logged in Rekor.
     ///
     /// Examples:
     ///   relsign release recipes/demo.toml --out dist/ --key ~/.config/relsign/release.key
+    ///   relsign release recipes/demo.toml --out dist/ --keyless --token-file token.jwt \
+    ///       --fulcio-url https://fulcio.example --rekor-url https://rekor.example
     ///   relsign release recipes/demo.toml --plan            # what it would do, in order
     #[command(verbatim_doc_comment)]
     Release(ReleaseArgs),
@@ -316,8 +319,18 @@ pub struct ReleaseArgs {
     #[arg(long, value_name = "DIR", required_unless_present = "plan")]
     pub out: Option<PathBuf>,
     /// A release key (encrypted PEM, mode 0600); repeat to sign with several.
-    #[arg(long = "key", value_name = "FILE", required_unless_present = "plan")]
+    #[arg(
+        long = "key",
+        value_name = "FILE",
+        required_unless_present_any = ["plan", "keyless"]
+    )]
     pub keys: Vec<PathBuf>,
+    /// Sign keyless too (or only, without --key): a Fulcio certificate for the OIDC token's
+    /// identity, every statement logged in Rekor (see `relsign sign-keyless`).
+    #[arg(long)]
+    pub keyless: bool,
+    #[command(flatten)]
+    pub keyless_service: crate::trust_cli::KeylessService,
     /// Print the release plan and do nothing: the build plan (every step with its inputs by
     /// digest) and then the stages in order (reproducibility check, gate, SBOMs, policy
     /// gates, signing, log), with the plan's digest. With --json, the plan as JSON.

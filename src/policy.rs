@@ -125,6 +125,19 @@ pub struct Policy {
 pub struct KeylessPolicy {
     pub identities: Vec<crate::keyless::Identity>,
     pub trusted_root: serde_json::Value,
+    /// Whether the provenance and every file artifact must carry a keyless bundle whatever the
+    /// release keys signed (absent: true, as before the field existed). Either way a keyless
+    /// signature by an identity counts toward the thresholds like a release key's.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl KeylessPolicy {
@@ -820,6 +833,7 @@ mod tests {
             let k = KeylessPolicy {
                 identities: ids,
                 trusted_root: root.clone(),
+                required: true,
             };
             let e = k.check().unwrap_err();
             assert!(e.contains(want), "{e} (wanted {want})");

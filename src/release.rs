@@ -5,10 +5,9 @@
 
 pub mod plan;
 
-use crate::attest::{bundle, AttestError, ATTESTATIONS_DIR};
+use crate::attest::{AttestError, Signer, Signing, ATTESTATIONS_DIR};
 use crate::dsse;
 use crate::fsutil;
-use crate::keys::SecretKey;
 use crate::reldir::{is_marked, NOT_A_RELEASE};
 use std::path::{Path, PathBuf};
 
@@ -25,15 +24,15 @@ pub fn statement_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(ATTESTATIONS_DIR).join(format!("{name}.dsse.json"))
 }
 
-/// Sign an in-toto statement as `attestations/<name>.dsse.json` (adding this key's signature
-/// when an envelope with the same payload exists, so maintainers can co-sign), and write its
-/// Sigstore bundle `attestations/<name>.<fingerprint>.sigstore.json`. A different statement
-/// under the same name replaces the old envelope only when `replace` is set.
+/// Sign an in-toto statement as `attestations/<name>.dsse.json` with `signer` (co-signing when
+/// an envelope with the same payload exists), writing the signer's bundle (see
+/// [`crate::attest::Signer`]). A different statement under the same name replaces the old
+/// envelope only when `replace` is set.
 pub fn sign_statement(
     dir: &Path,
     name: &str,
     statement: &serde_json::Value,
-    key: &SecretKey,
+    signer: &mut dyn Signer,
     replace: bool,
 ) -> Result<(PathBuf, PathBuf), AttestError> {
     let payload = crate::model::canonical_json(statement);
@@ -57,14 +56,8 @@ pub fn sign_statement(
         }
         Err(_) => dsse::Envelope::new(dsse::INTOTO_PAYLOAD_TYPE, payload),
     };
-    env.sign(key);
+    let bp = signer.sign(dir, Signing::Statement(name), &mut env)?;
     fsutil::write_atomic(&path, &env.to_json())?;
-    let pk = key.public();
-    let b = bundle::Bundle::dsse(&env, pk.key_id()).expect("just signed");
-    let bp = dir
-        .join(ATTESTATIONS_DIR)
-        .join(format!("{name}.{}.sigstore.json", pk.fingerprint()));
-    fsutil::write_atomic(&bp, &b.to_json())?;
     Ok((path, bp))
 }
 
@@ -154,7 +147,7 @@ fn vuln_preflight(dir: &Path, m: &crate::model::ReleaseManifest) -> Result<(), A
 fn sign_vulns(
     dir: &Path,
     m: &crate::model::ReleaseManifest,
-    key: &SecretKey,
+    signer: &mut dyn Signer,
 ) -> Result<Vec<PathBuf>, AttestError> {
     let path = dir.join(crate::vulns::REPORT_FILE);
     if !path.is_file() {
@@ -166,22 +159,23 @@ fn sign_vulns(
     })?;
     let (sha, _) = crate::digest::hash_file(&path).map_err(fsutil::err("read", &path))?;
     let st = crate::vulns::statement(m, &report, &sha);
-    let (e, b) = sign_statement(dir, crate::vulns::STATEMENT_NAME, &st, key, false)?;
+    let (e, b) = sign_statement(dir, crate::vulns::STATEMENT_NAME, &st, signer, false)?;
     Ok(vec![e, b])
 }
 
-/// Sign everything a release directory carries with `key`: the provenance and artifact bundles,
-/// the test-result statement (when the gate ran) and the SBOM attestations. Refuses what
-/// [`preflight`] refuses.
+/// Sign everything a release directory carries with `signer` (a release key, or a keyless
+/// session): the provenance and artifact statements, the test-result statement (when the gate
+/// ran), the vulnerability statement and the SBOM attestations. Refuses what [`preflight`]
+/// refuses.
 pub fn sign_all(
     dir: &Path,
-    key: &SecretKey,
+    signer: &mut dyn Signer,
     signed_on: i64,
     r: &dyn crate::report::Reporter,
 ) -> Result<(crate::attest::SignOutcome, Vec<PathBuf>), AttestError> {
     let m = crate::reldir::read_release(dir)?;
     let gate = preflight(dir, &m)?;
-    let o = crate::attest::sign_release(dir, key, signed_on, r)?;
+    let o = crate::attest::sign_release(dir, signer, signed_on, r)?;
     let mut written = Vec::new();
     if let Some(g) = &gate {
         let summary = dir.join(crate::gate::SUMMARY_FILE);
@@ -191,12 +185,12 @@ pub fn sign_all(
             dir,
             "test-result",
             &crate::gate::test_result_statement(&m, g, &summary_sha256),
-            key,
+            signer,
             false,
         )?;
         written.extend([e, b]);
     }
-    written.extend(sign_vulns(dir, &m, key)?);
+    written.extend(sign_vulns(dir, &m, signer)?);
     for a in &m.artifacts {
         let (cdx, spdx) = crate::sbom::sbom_paths(dir, a);
         for (kind, path, predicate) in [
@@ -209,7 +203,8 @@ pub fn sign_all(
                     reason: e.to_string(),
                 })?;
             let st = crate::sbom::statement(a, predicate, doc);
-            let (e, b) = sign_statement(dir, &format!("sbom-{}.{kind}", a.file), &st, key, false)?;
+            let (e, b) =
+                sign_statement(dir, &format!("sbom-{}.{kind}", a.file), &st, signer, false)?;
             written.extend([e, b]);
         }
     }

@@ -239,12 +239,17 @@ pub enum PolicyCommand {
     },
     /// Add a keyless identity (OIDC issuer and subject, matched exactly against the Fulcio
     /// certificate's issuer extension and SAN) and, with --trusted-root, set the Sigstore
-    /// trusted root (CAs and transparency-log keys) keyless signatures must chain to. With a
-    /// keyless section, verify requires keyless bundles by one of the identities.
+    /// trusted root (CAs and transparency-log keys) keyless signatures must chain to. A
+    /// keyless signature by an identity counts toward the thresholds like a release key's
+    /// signature; unless --not-required, verify also requires a keyless bundle for the
+    /// provenance and each file artifact.
     ///
     /// Examples:
     ///   relsign policy add-identity keys --issuer https://issuer.example.org \
     ///       --subject release@example.org --trusted-root trusted_root.json
+    ///   # keyless signatures count, key-only releases still verify:
+    ///   relsign policy add-identity keys --issuer https://issuer.example.org \
+    ///       --subject release@example.org --not-required
     #[command(verbatim_doc_comment)]
     AddIdentity {
         /// The policy directory (keys/: policy/1.json, 2.json, …).
@@ -258,6 +263,10 @@ pub enum PolicyCommand {
         /// The Sigstore trusted root JSON (needed the first time).
         #[arg(long, value_name = "FILE")]
         trusted_root: Option<PathBuf>,
+        /// Keyless signatures count toward the thresholds but are not required (the section's
+        /// `required = false`); without it the section requires them.
+        #[arg(long)]
+        not_required: bool,
     },
     /// Show the newest policy version and its signing status.
     ///
@@ -274,8 +283,16 @@ pub enum PolicyCommand {
 /// `relsign sign-keyless`'s arguments.
 #[derive(Debug, Args, Clone)]
 pub struct KeylessArgs {
-    /// The release directory (signed with a release key first).
+    /// The release directory: made by `relsign release` (signed with keys, or not signed),
+    /// or by `relsign build` then `relsign test` and `relsign sbom`.
     pub release: PathBuf,
+    #[command(flatten)]
+    pub service: KeylessService,
+}
+
+/// Where keyless signing gets its certificate and logs its signatures, and the identity token.
+#[derive(Debug, Args, Clone, Default)]
+pub struct KeylessService {
     /// The Fulcio base URL (else $RELSIGN_FULCIO_URL).
     #[arg(long, value_name = "URL")]
     pub fulcio_url: Option<String>,

@@ -26,7 +26,13 @@ fn s(p: &Path) -> &str {
 
 /// A directory holding copies of the test scripts beside a link to the installed packages
 /// (ESM resolves packages from the script's directory; the installed tree is not written).
+/// Made once per test binary: the tests run in parallel.
 fn js_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(make_js_dir).clone()
+}
+
+fn make_js_dir() -> PathBuf {
     require_tool("node");
     let js = std::env::var_os("RELSIGN_TEST_JS")
         .map(PathBuf::from)
@@ -176,11 +182,18 @@ fn sigstore_js(js: &Path, root_file: &Path, subject: &str, bundles: &[PathBuf]) 
         .expect("spawn node")
 }
 
+/// Every keyless bundle of a release: the provenance's and the artifacts' in
+/// attestations/keyless/, the named statements' in attestations/keyless/statements/.
 fn keyless_bundles(release: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(release.join("attestations/keyless"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut v = Vec::new();
+    for d in ["attestations/keyless", "attestations/keyless/statements"] {
+        for e in std::fs::read_dir(release.join(d)).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                v.push(p);
+            }
+        }
+    }
     v.sort();
     v
 }
@@ -191,11 +204,22 @@ fn policy_with_identity(dir: &Path, subject: &str, trusted_root: &Path) -> PathB
 }
 
 fn policy_with(dir: &Path, issuer: &str, subject: &str, trusted_root: &Path) -> PathBuf {
+    policy_with_flags(dir, issuer, subject, trusted_root, &[])
+}
+
+fn policy_with_flags(
+    dir: &Path,
+    issuer: &str,
+    subject: &str,
+    trusted_root: &Path,
+    flags: &[&str],
+) -> PathBuf {
     let signed = shared_signed_demo();
     let p = dir.join(format!(
-        "policy-{}-{}",
+        "policy-{}-{}{}",
         issuer.len(),
-        subject.replace('@', "-at-")
+        subject.replace('@', "-at-"),
+        flags.concat()
     ));
     relsign::fsutil::copy_tree(&signed.policy, &p).unwrap();
     let root_key = signed.key.parent().unwrap().join("root.key");
@@ -209,13 +233,38 @@ fn policy_with(dir: &Path, issuer: &str, subject: &str, trusted_root: &Path) -> 
         subject,
         "--trusted-root",
         s(trusted_root),
-    ]));
+    ]
+    .into_iter()
+    .chain(flags.iter().copied())
+    .collect::<Vec<_>>()));
     run_ok(rs(&["policy", "sign", s(&p), "--key", s(&root_key)]));
     p
 }
 
 fn verify(release: &Path, policy: &Path) -> Command {
     rs(&["verify", s(release), "--policy", s(policy), "--no-state"])
+}
+
+/// The flags that sign keyless against a stand-in with the token in `tok`.
+fn keyless_flags<'a>(tok: &'a Path, url: &'a str) -> [&'a str; 6] {
+    [
+        "--token-file",
+        s(tok),
+        "--fulcio-url",
+        url,
+        "--rekor-url",
+        url,
+    ]
+}
+
+/// A policy naming another identity refuses the release's keyless bundles.
+fn refused_by_another_identity(work: &Path, standin: &StandIn, release: &Path) {
+    let other = policy_with_identity(work, "someone-else@relsign.test", &standin.trusted_root);
+    let text = refused(verify(release, &other), "keyless");
+    assert!(
+        text.contains("is not a keyless identity of the policy"),
+        "{text}"
+    );
 }
 
 /// Rewrite the JSON of `file` with `edit`.
@@ -336,34 +385,39 @@ fn keyless_demo_release_signed_and_verified() {
     let signed = shared_signed_demo();
     let (_t, release) = signed_copy();
 
-    // Sign keyless: a certificate for the token's identity, three bundles, three log entries.
+    // Sign keyless: a certificate for the token's identity; ten bundles and log entries (the
+    // provenance, the sdist and the wheel, and the seven statements: test result, six SBOMs).
     let tok = work.path().join("token.jwt");
     std::fs::write(&tok, token(ISSUER, SUBJECT)).unwrap();
-    let o = run_ok(rs(&[
-        "sign-keyless",
-        s(&release),
-        "--token-file",
-        s(&tok),
-        "--fulcio-url",
-        &standin.url,
-        "--rekor-url",
-        &standin.url,
-    ]));
+    let o = run_ok(rs(&["sign-keyless", s(&release)]
+        .into_iter()
+        .chain(keyless_flags(&tok, &standin.url))
+        .collect::<Vec<_>>()));
     let text = out_text(&o);
     assert!(
         text.contains(&format!(
-            "signed keyless as {SUBJECT} (issuer {ISSUER}): 3 bundle(s)"
+            "signed keyless as {SUBJECT} (issuer {ISSUER}): 10 bundle(s)"
         )),
         "{text}"
     );
     let bundles = keyless_bundles(&release);
     let names: Vec<String> = bundles
         .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .map(|p| {
+            p.strip_prefix(release.join("attestations/keyless"))
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
+    assert_eq!(names.len(), 10, "{names:?}");
     assert_eq!(
-        names,
+        names[..3],
         [PROV, WHEEL, "relsign_demo-0.1.0.tar.gz.sigstore.json"],
+    );
+    assert!(
+        names.contains(&"statements/test-result.sigstore.json".to_string()),
+        "{names:?}"
     );
 
     // relsign verify accepts it with a policy naming the identity and the trusted root.
@@ -371,10 +425,12 @@ fn keyless_demo_release_signed_and_verified() {
     let text = out_text(&run_ok(verify(&release, &policy)));
     assert!(
         text.contains(&format!(
-            "keyless: 3 bundle(s) (the provenance and 2 file artifact(s)) signed by {SUBJECT} (issuer {ISSUER})"
+            "keyless: 10 bundle(s) (the provenance, 2 file artifact(s), 7 statement(s)) signed by {SUBJECT} (issuer {ISSUER})"
         )),
         "{text}"
     );
+    // Keys and identity both count toward the threshold.
+    assert!(text.contains("provenance: 2 of threshold 1"), "{text}");
     assert!(text.contains("ok           unsigned files"), "{text}");
 
     // sigstore-js accepts the three bundles with the same root and identity...
@@ -382,7 +438,7 @@ fn keyless_demo_release_signed_and_verified() {
     assert!(o.status.success(), "sigstore-js: {}", out_text(&o));
     assert!(
         out_text(&o).contains(&format!(
-            "ok: sigstore-js verified 3 keyless bundle(s) by {SUBJECT}"
+            "ok: sigstore-js verified 10 keyless bundle(s) by {SUBJECT}"
         )),
         "{}",
         out_text(&o)
@@ -400,16 +456,7 @@ fn keyless_demo_release_signed_and_verified() {
         "{}",
         out_text(&o)
     );
-    let other = policy_with_identity(
-        work.path(),
-        "someone-else@relsign.test",
-        &standin.trusted_root,
-    );
-    let text = refused(verify(&release, &other), "keyless");
-    assert!(
-        text.contains("is not a keyless identity of the policy"),
-        "{text}"
-    );
+    refused_by_another_identity(work.path(), &standin, &release);
     // The same subject from another issuer is another identity.
     let other_issuer = policy_with(
         work.path(),
@@ -424,6 +471,26 @@ fn keyless_demo_release_signed_and_verified() {
         )),
         "{text}"
     );
+
+    // A key-only release: refused by a policy that requires keyless signatures, accepted by
+    // one where they only count (`--not-required`).
+    let (_k, keyed) = signed_copy();
+    let text = refused(verify(&keyed, &policy), "keyless");
+    assert!(
+        text.contains("provenance.sigstore.json: missing (the policy requires keyless signatures)"),
+        "{text}"
+    );
+    let counts_only = policy_with_flags(
+        work.path(),
+        ISSUER,
+        SUBJECT,
+        &standin.trusted_root,
+        &["--not-required"],
+    );
+    let text = out_text(&run_ok(verify(&keyed, &counts_only)));
+    assert!(text.contains("provenance: 1 of threshold 1"), "{text}");
+    let text = out_text(&run_ok(verify(&release, &counts_only)));
+    assert!(text.contains("provenance: 2 of threshold 1"), "{text}");
 
     // The release's own policy (no keyless section) does not bind the keyless bundles: in
     // strict mode they are files no signature covers.
@@ -492,16 +559,10 @@ fn keyless_demo_release_signed_and_verified() {
     let other_standin = StandIn::start(&js, work2.path());
     let dir = work.path().join("other-ca");
     relsign::fsutil::copy_tree(&release, &dir).unwrap();
-    run_ok(rs(&[
-        "sign-keyless",
-        s(&dir),
-        "--token-file",
-        s(&tok),
-        "--fulcio-url",
-        &other_standin.url,
-        "--rekor-url",
-        &other_standin.url,
-    ]));
+    run_ok(rs(&["sign-keyless", s(&dir)]
+        .into_iter()
+        .chain(keyless_flags(&tok, &other_standin.url))
+        .collect::<Vec<_>>()));
     let text = refused(verify(&dir, &policy), "keyless");
     assert!(
         text.contains("it is not issued by a certificate authority of the trusted root"),
@@ -510,6 +571,104 @@ fn keyless_demo_release_signed_and_verified() {
     let o = sigstore_js(&js, &standin.trusted_root, SUBJECT, &keyless_bundles(&dir));
     assert_eq!(o.status.code(), Some(1), "{}", out_text(&o));
     drop(other_standin);
+    drop(standin);
+}
+
+/// A keyless-only release: `relsign release --keyless` with no key. No envelope carries a key
+/// signature; the keyless bundles alone meet the thresholds of a policy that names the
+/// identity, for the provenance, each file artifact and each named statement. sigstore-js
+/// accepts every bundle. A policy without the identity refuses the release, and a statement
+/// whose keyless bundle is missing or signs another statement is refused by its check.
+#[test]
+fn keyless_only_release() {
+    let js = js_dir();
+    let work = tempfile::tempdir().unwrap();
+    let standin = StandIn::start(&js, work.path());
+    fetch_demo();
+    let tok = work.path().join("token.jwt");
+    std::fs::write(&tok, token(ISSUER, SUBJECT)).unwrap();
+    let release = work.path().join("release");
+    let recipe = demo_recipe();
+    let o = run_ok(rs(&[
+        "release",
+        s(&recipe),
+        "--out",
+        s(&release),
+        "--keyless",
+    ]
+    .into_iter()
+    .chain(keyless_flags(&tok, &standin.url))
+    .collect::<Vec<_>>()));
+    let text = out_text(&o);
+    let env: Value = serde_json::from_slice(
+        &std::fs::read(release.join("attestations/provenance.dsse.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(env["signatures"], Value::Array(vec![]), "{text}");
+    let bundles = keyless_bundles(&release);
+    assert_eq!(bundles.len(), 10, "{bundles:?}\n{text}");
+    for f in std::fs::read_dir(release.join("attestations")).unwrap() {
+        let name = f.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            !name.ends_with(".sigstore.json"),
+            "a key's bundle in a keyless-only release: {name}"
+        );
+    }
+
+    let signed = shared_signed_demo();
+    let policy = policy_with_identity(work.path(), SUBJECT, &standin.trusted_root);
+    let text = out_text(&run_ok(verify(&release, &policy)));
+    for want in [
+        format!("0 valid signature(s) over the PAE by release keys, and a keyless one by {SUBJECT} (issuer {ISSUER})"),
+        "provenance: 1 of threshold 1".to_string(),
+        "each file signed by ≥ 1 release key(s) or keyless identities".to_string(),
+        "keyless: 10 bundle(s) (the provenance, 2 file artifact(s), 7 statement(s))".to_string(),
+        "ok           unsigned files".to_string(),
+    ] {
+        assert!(text.contains(&want), "{want}:\n{text}");
+    }
+    let o = sigstore_js(&js, &standin.trusted_root, SUBJECT, &bundles);
+    assert!(o.status.success(), "sigstore-js: {}", out_text(&o));
+
+    // The policy of the keys alone trusts no signature of this release.
+    let text = refused(verify(&release, &signed.policy), "provenance signature");
+    assert!(
+        text.contains("no valid signature by a release key of the policy"),
+        "{text}"
+    );
+    // Another identity: its bundles are refused before anything counts.
+    refused_by_another_identity(work.path(), &standin, &release);
+
+    // A statement without its keyless bundle falls short of its threshold.
+    let dir = work.path().join("no-test-result-bundle");
+    relsign::fsutil::copy_tree(&release, &dir).unwrap();
+    std::fs::remove_file(dir.join("attestations/keyless/statements/test-result.sigstore.json"))
+        .unwrap();
+    let text = refused(verify(&dir, &policy), "test result");
+    assert!(
+        text.contains("0 valid signature(s) by release keys or keyless identities, threshold 1"),
+        "{text}"
+    );
+    // A statement's keyless bundle moved onto another statement is refused by that check.
+    let dir = work.path().join("swapped-statement-bundle");
+    relsign::fsutil::copy_tree(&release, &dir).unwrap();
+    let st = dir.join("attestations/keyless/statements");
+    std::fs::copy(
+        st.join("sbom-relsign_demo-0.1.0.tar.gz.cdx.sigstore.json"),
+        st.join("sbom-relsign_demo-0.1.0.tar.gz.spdx.sigstore.json"),
+    )
+    .unwrap();
+    let text = refused(verify(&dir, &policy), "sbom");
+    assert!(text.contains("signs a statement other than"), "{text}");
+    // The provenance's keyless bundle removed: nothing signs the release any more.
+    let dir = work.path().join("no-provenance-bundle");
+    relsign::fsutil::copy_tree(&release, &dir).unwrap();
+    std::fs::remove_file(dir.join("attestations/keyless").join(PROV)).unwrap();
+    let text = refused(verify(&dir, &policy), "provenance signature");
+    assert!(
+        text.contains("no valid signature by a release key or a keyless identity of the policy"),
+        "{text}"
+    );
     drop(standin);
 }
 

@@ -23,6 +23,9 @@ pub enum AttestError {
          ({reason}); remove {file} to sign the new release"
     )]
     Mismatch { file: PathBuf, reason: String },
+    /// The signer failed (a keyless session: the certificate authority or the log).
+    #[error("{0}")]
+    Signer(String),
 }
 
 impl From<crate::reldir::ReadError> for AttestError {

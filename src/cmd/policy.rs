@@ -80,8 +80,10 @@ pub fn run(cmd: PolicyCommand, json: bool) -> Result<()> {
             issuer,
             subject,
             trusted_root,
+            not_required,
         } => {
-            let (path, v) = add_identity(&dir, issuer, subject, trusted_root.as_deref())?;
+            let id = relsign::keyless::Identity { issuer, subject };
+            let (path, v) = add_identity(&dir, id, trusted_root.as_deref(), !not_required)?;
             ("added the keyless identity", path, v)
         }
         PolicyCommand::Sign { dir, key, pass } => return sign(&dir, &key, &pass, json),
@@ -262,9 +264,9 @@ pub fn release_ref(s: &str) -> Result<ReleaseRef> {
 /// Add a keyless identity (and set the trusted root, read through the strict JSON reader).
 fn add_identity(
     dir: &Path,
-    issuer: String,
-    subject: String,
+    id: relsign::keyless::Identity,
     trusted_root: Option<&Path>,
+    required: bool,
 ) -> Result<(PathBuf, u64)> {
     let root = match trusted_root {
         Some(f) => Some(
@@ -273,7 +275,6 @@ fn add_identity(
         ),
         None => None,
     };
-    let id = relsign::keyless::Identity { issuer, subject };
     Ok(policy::edit(dir, |p| {
         let k = match (p.keyless.take(), root) {
             (Some(mut k), r) => {
@@ -285,6 +286,7 @@ fn add_identity(
             (None, Some(r)) => policy::KeylessPolicy {
                 identities: vec![],
                 trusted_root: r,
+                required,
             },
             (None, None) => {
                 return Err(PolicyError::Usage(
@@ -293,6 +295,7 @@ fn add_identity(
             }
         };
         let mut k = k;
+        k.required = required;
         if !k.identities.contains(&id) {
             k.identities.push(id);
         }

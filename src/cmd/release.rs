@@ -21,6 +21,7 @@ pub fn run(a: ReleaseArgs, global: &Global, r: &dyn Reporter) -> Result<()> {
     let opts = ReleaseOptions {
         check_reproducible: a.check_reproducible,
         keys: a.keys.len(),
+        keyless: a.keyless,
         log: a.log.log.clone(),
         stable_releases: a.stable_releases.clone(),
     };
@@ -99,10 +100,16 @@ fn print_plan(plan: &ReleasePlan, json: bool) -> Result<()> {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            Stage::Sign { keys, statements } => {
-                let by = match keys {
-                    0 => "the --key keys".to_string(),
-                    n => format!("{n} key(s)"),
+            Stage::Sign {
+                keys,
+                keyless,
+                statements,
+            } => {
+                let by = match (keys, keyless) {
+                    (0, false) => "the --key keys".to_string(),
+                    (0, true) => "a keyless identity".to_string(),
+                    (n, false) => format!("{n} key(s)"),
+                    (n, true) => format!("{n} key(s) and a keyless identity"),
                 };
                 format!("sign with {by}: {}", statements.join(", "))
             }
@@ -135,6 +142,10 @@ fn execute(
         secret.push(SecretKey::read(k, &p).with_context(|| format!("reading {}", k.display()))?);
     }
     let log_key = a.log.secret_key()?;
+    let keyless = match a.keyless {
+        true => Some(crate::cmd::sign::KeylessInputs::read(&a.keyless_service)?),
+        false => None,
+    };
     // The policy's inputs before an hour of building: the locked vulnerability
     // databases (present, valid, not too old) and the stable branch's baseline.
     let policy = PolicyInputs::load(recipe, &store, &a.stable_releases, r)?;
@@ -166,7 +177,12 @@ fn execute(
                     p.run(recipe, out, json, r)?;
                 }
             }
-            Stage::Sign { .. } => written = sign_all(out, &secret, r)?,
+            Stage::Sign { .. } => {
+                written = sign_all(out, &secret, r)?;
+                if let Some(k) = &keyless {
+                    written.extend(k.sign(out, r)?.bundles);
+                }
+            }
             Stage::Log { dir } => {
                 let lk = log_key
                     .as_ref()
@@ -249,7 +265,8 @@ fn sign_all(out: &Path, secret: &[SecretKey], r: &dyn Reporter) -> Result<Vec<st
     let signed_on = relsign::time::now();
     let mut written = Vec::new();
     for sk in secret {
-        let (o, statements) = relsign::release::sign_all(out, sk, signed_on, r)?;
+        let (o, statements) =
+            relsign::release::sign_all(out, &mut relsign::attest::KeySigner(sk), signed_on, r)?;
         written.push(o.envelope.clone());
         written.extend(o.bundles.clone());
         written.extend(statements);

@@ -2,14 +2,16 @@
 //! named by URL, and the verification of its bundles against a trusted root and the policy's
 //! keyless identities.
 //!
-//! Signing ([`sign_release`], `relsign sign-keyless`): after `relsign sign` (the release keys
-//! make the provenance statement), an ephemeral P-256 key gets a Fulcio certificate for the
-//! OIDC token's identity, signs the provenance statement and one PEP 740 publish statement
-//! per file artifact as DSSE envelopes, logs each signature in Rekor (`dsse` 0.0.1) and
-//! writes one Sigstore bundle v0.3 each under `attestations/keyless/`.
+//! Signing ([`sign_release`], `relsign sign-keyless`, `relsign release --keyless`): an
+//! ephemeral P-256 key gets a Fulcio certificate for the OIDC token's identity and, as an
+//! [`crate::attest::Signer`] through `crate::release::sign_all` (the path a release key takes),
+//! signs the provenance statement, one PEP 740 publish statement per file artifact and each
+//! named statement as DSSE envelopes, logs each signature in Rekor (`dsse` 0.0.1) and writes
+//! one Sigstore bundle v0.3 each under `attestations/keyless/`. A key-signed release is
+//! co-signed; on an unsigned one it writes the provenance statement (a keyless-only release).
 //!
 //! Verifying ([`verify_bundle`], used by `relsign verify` when the policy has a `keyless`
-//! section), in this order: the certificate is issued by a CA of the policy's trusted root and
+//! section, where a verified bundle counts toward the thresholds like a key), in this order: the certificate is issued by a CA of the policy's trusted root and
 //! allows code signing; its SAN and OIDC issuer extension equal one of the policy's
 //! identities; the DSSE signature over the PAE verifies with its key; the Rekor entry's promise
 //! and inclusion proof verify with the trusted log key, and its body records this signature,
@@ -38,8 +40,8 @@ pub mod root;
 pub mod session;
 pub mod tlog;
 
-use crate::attest::{self, statement};
-use crate::dsse::{pae, Envelope, INTOTO_PAYLOAD_TYPE};
+use crate::attest;
+use crate::dsse::{pae, Envelope};
 use crate::fsutil;
 use crate::report::Reporter;
 use bundle::KeylessBundle;
@@ -48,7 +50,9 @@ use root::TrustedRoot;
 use std::path::{Path, PathBuf};
 
 pub use error::KeylessError;
-pub use names::{artifact_bundle, keyless_dir, Identity, KEYLESS_DIR, PROVENANCE_BUNDLE};
+pub use names::{
+    artifact_bundle, keyless_dir, statement_bundle, Identity, KEYLESS_DIR, PROVENANCE_BUNDLE,
+};
 
 /// What [`sign_release`] did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -56,10 +60,55 @@ pub struct KeylessOutcome {
     pub identity: Identity,
     pub bundles: Vec<PathBuf>,
     pub log_indexes: Vec<u64>,
+    /// True when this signature created the provenance statement (a keyless-only release).
+    pub created_statement: bool,
 }
 
-/// Sign a key-signed release keyless: the provenance statement and one publish statement per
-/// file artifact, each logged in Rekor.
+/// A keyless session as a release [`attest::Signer`]: each statement is signed as a DSSE
+/// envelope over the same payload, logged in Rekor, and written as a Sigstore bundle under
+/// `attestations/keyless/`; the release's own envelope is left as it is.
+struct KeylessSigner<'s> {
+    session: &'s session::Session,
+    log_indexes: Vec<u64>,
+    r: &'s dyn Reporter,
+}
+
+impl attest::Signer for KeylessSigner<'_> {
+    fn sign(
+        &mut self,
+        dir: &Path,
+        what: attest::Signing,
+        env: &mut Envelope,
+    ) -> Result<PathBuf, attest::AttestError> {
+        let name = match what {
+            attest::Signing::Provenance => PROVENANCE_BUNDLE.to_string(),
+            attest::Signing::Artifact(file) => artifact_bundle(file),
+            attest::Signing::Statement(n) => statement_bundle(n),
+        };
+        self.r.step(&format!("keyless: signing and logging {name}"));
+        let b = self
+            .session
+            .sign_dsse(&env.payload_type, env.payload.clone())
+            .map_err(|e| attest::AttestError::Signer(e.to_string()))?;
+        let path = keyless_dir(dir).join(&name);
+        fsutil::write_atomic(&path, &b.to_json())?;
+        self.log_indexes.push(b.entry.log_index);
+        Ok(path)
+    }
+    fn id(&self) -> String {
+        Identity {
+            issuer: self.session.issuer.clone(),
+            subject: self.session.subject.clone(),
+        }
+        .to_string()
+    }
+}
+
+/// Sign a release keyless: everything `relsign sign` signs (the provenance statement, one
+/// publish statement per file artifact, the test-result, vulnerability and SBOM statements),
+/// each logged in Rekor, through the same path as a release key (`crate::release::sign_all`,
+/// with its checks before anything is signed). A key-signed release is co-signed; an unsigned
+/// one gets its provenance statement here (a keyless-only release).
 pub fn sign_release(
     dir: &Path,
     fulcio: &str,
@@ -67,59 +116,25 @@ pub fn sign_release(
     token: &str,
     r: &dyn Reporter,
 ) -> Result<KeylessOutcome, KeylessError> {
-    let m = crate::reldir::read_release(dir).map_err(attest::AttestError::from)?;
-    let env_path = attest::provenance_path(dir);
-    if !env_path.is_file() {
-        return Err(KeylessError::Other(format!(
-            "{}: no provenance statement; sign with a release key first (`relsign sign`)",
-            env_path.display()
-        )));
-    }
-    let env = Envelope::from_json(&fsutil::read(&env_path)?)
-        .map_err(|e| KeylessError::Other(format!("{}: {e}", env_path.display())))?;
     r.step(&format!("keyless: a certificate from {fulcio}"));
-    let s = session::Session::start(fulcio, rekor, token)?;
-    let out_dir = keyless_dir(dir);
-    let mut items = vec![(
-        PROVENANCE_BUNDLE.to_string(),
-        env.payload_type.clone(),
-        env.payload,
-    )];
-    for a in m.artifacts.iter().filter(|a| attest::is_file_artifact(a)) {
-        let p = a.digest_path(dir);
-        let (sha, _) = fsutil::hash_regular(&p)?;
-        if sha != a.sha256 {
-            return Err(attest::AttestError::Digest {
-                file: p,
-                expected: a.sha256.clone(),
-                got: sha,
-            }
-            .into());
-        }
-        let st = statement::publish_statement(&a.file, &sha);
-        items.push((
-            artifact_bundle(&a.file),
-            INTOTO_PAYLOAD_TYPE.to_string(),
-            crate::model::canonical_json(&st),
-        ));
-    }
-    let mut bundles = Vec::new();
-    let mut log_indexes = Vec::new();
-    for (name, ptype, payload) in items {
-        r.step(&format!("keyless: signing and logging {name}"));
-        let b = s.sign_dsse(&ptype, payload)?;
-        let path = out_dir.join(&name);
-        fsutil::write_atomic(&path, &b.to_json())?;
-        log_indexes.push(b.entry.log_index);
-        bundles.push(path);
-    }
+    let session = session::Session::start(fulcio, rekor, token)?;
+    let mut signer = KeylessSigner {
+        session: &session,
+        log_indexes: Vec::new(),
+        r,
+    };
+    let (o, statements) = crate::release::sign_all(dir, &mut signer, crate::time::now(), r)?;
+    let mut bundles = o.bundles;
+    // sign_all lists each named statement's envelope and then its bundle.
+    bundles.extend(statements.into_iter().skip(1).step_by(2));
     Ok(KeylessOutcome {
         identity: Identity {
-            issuer: s.issuer.clone(),
-            subject: s.subject.clone(),
+            issuer: session.issuer.clone(),
+            subject: session.subject.clone(),
         },
         bundles,
-        log_indexes,
+        log_indexes: signer.log_indexes,
+        created_statement: o.created_statement,
     })
 }
 

@@ -29,3 +29,10 @@ pub fn keyless_dir(release: &Path) -> PathBuf {
 pub fn artifact_bundle(file: &str) -> String {
     format!("{}.sigstore.json", file.replace('/', "_"))
 }
+
+/// A named statement's keyless bundle name (`attestations/<name>.dsse.json` is signed by
+/// `attestations/keyless/statements/<name>.sigstore.json`; a directory of their own, so that
+/// no statement's name can be an artifact's).
+pub fn statement_bundle(name: &str) -> String {
+    format!("statements/{name}.sigstore.json")
+}

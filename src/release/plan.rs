@@ -22,6 +22,8 @@ pub struct ReleaseOptions {
     pub check_reproducible: bool,
     /// How many release keys sign (`--key`, repeated).
     pub keys: usize,
+    /// `--keyless`: a keyless session signs too (after the keys).
+    pub keyless: bool,
     /// `--log DIR`.
     pub log: Option<PathBuf>,
     /// `--stable-releases` (instead of the recipe's `release.stable-releases`).
@@ -58,9 +60,11 @@ pub enum Stage {
         branch: String,
         search: Vec<PathBuf>,
     },
-    /// Every statement signed by every key.
+    /// Every statement signed by every key (and keyless, with `--keyless`).
     Sign {
         keys: usize,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        keyless: bool,
         statements: Vec<&'static str>,
     },
     /// The signatures appended to the transparency log.
@@ -193,6 +197,7 @@ pub fn plan(recipe: &Recipe, o: &ReleaseOptions) -> Result<ReleasePlan, ReleaseP
     }
     stages.push(Stage::Sign {
         keys: o.keys,
+        keyless: o.keyless,
         statements,
     });
     if let Some(dir) = &o.log {

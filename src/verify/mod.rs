@@ -87,7 +87,11 @@ pub fn verify(
     run.record(inp.policy_chain(o))?;
 
     // ---- Phase 2: crypto ------------------------------------------------------------
-    let (check, verified, prov) = provenance::signature(&inp, &keys, &mut run.notes)?;
+    // Keyless bundles (when the policy names identities): all verified before any payload
+    // is parsed; the provenance's counts as a signature over the same payload.
+    let kl = keyless::verify_all(&inp, named.keys())?;
+    let kl_prov = kl.as_ref().and_then(|k| k.provenance_signer());
+    let (check, verified, prov) = provenance::signature(&inp, &keys, kl_prov, &mut run.notes)?;
     run.record(check)?;
     run.record(provenance::release_json_digest(&inp, &prov))?;
     run.record(provenance::names_the_release(&inp, &prov))?;
@@ -116,18 +120,24 @@ pub fn verify(
     // ---- Phase 3: policy ------------------------------------------------------------
     run.record(provenance::signing_time(&prov, o.now))?;
     let rule = provenance::KeyRule::new(&inp.trusted, prov.signed_on);
-    let (check, signers, logged) = provenance::threshold(&inp, &prov, &verified, &rule)?;
+    if let Some(k) = &kl {
+        run.record(keyless::bind_artifacts(&inp, k, &subjects)?)?;
+    }
+    let (check, signers, logged) = provenance::threshold(&inp, &prov, &verified, &rule, kl_prov)?;
     run.record(check)?;
-    run.record(provenance::artifact_threshold(pol, &artifacts, &rule))?;
+    run.record(provenance::artifact_threshold(
+        pol,
+        &artifacts,
+        &rule,
+        kl.as_ref(),
+    ))?;
     run.record(provenance::release_revoked(&inp.trusted, &prov))?;
     run.record(provenance::expectation(o, &prov))?;
-    if let Some(c) = keyless::check(&inp, &subjects)? {
-        run.record(c)?;
-    }
     let signed = statements::Signed {
         keys: &keys,
         rule: &rule,
         threshold: pol.doc.thresholds.provenance,
+        keyless: kl.as_ref(),
     };
     for c in statements::checks(&inp, &mut named, &in_scope, &prov, &signed)? {
         run.record(c)?;

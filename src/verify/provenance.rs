@@ -24,11 +24,13 @@ pub(super) fn known_key_failures<'v>(v: &'v Verified) -> Vec<&'v str> {
 }
 
 /// The provenance envelope's signatures over the PAE by the policy's release keys: any that
-/// does not verify refuses, at least one must; only then is the payload parsed. Returns the
-/// keys with a valid signature and the parsed provenance.
+/// does not verify refuses; at least one must, or a keyless bundle by an identity of the
+/// policy must sign the same payload (`keyless`, verified before); only then is the payload
+/// parsed. Returns the keys with a valid signature and the parsed provenance.
 pub(super) fn signature<'k>(
     inp: &Inputs,
     keys: &[&'k PublicKey],
+    keyless: Option<&crate::keyless::Identity>,
     notes: &mut Vec<String>,
 ) -> Result<(Check, Vec<&'k PublicKey>, Provenance), VerifyError> {
     const CHECK: &str = "provenance signature";
@@ -50,10 +52,17 @@ pub(super) fn signature<'k>(
             format!("{env_path}: {}", bad.join("; ")),
         ));
     }
-    if v.keys.is_empty() {
+    if v.keys.is_empty() && keyless.is_none() {
         return Err(super::check::refused(
             CHECK,
-            format!("{env_path}: no valid signature by a release key of the policy"),
+            format!(
+                "{env_path}: no valid signature by a release key{} of the policy",
+                if inp.trusted.policy.doc.keyless.is_some() {
+                    " or a keyless identity"
+                } else {
+                    ""
+                }
+            ),
         ));
     }
     // Only now is the payload parsed.
@@ -61,7 +70,13 @@ pub(super) fn signature<'k>(
         .map_err(|e| super::check::refused("format", format!("{env_path}: payload: {e}")))?;
     let check = Check::ok(
         CHECK,
-        format!("{} valid signature(s) over the PAE", v.keys.len()),
+        match keyless {
+            Some(id) => format!(
+                "{} valid signature(s) over the PAE by release keys, and a keyless one by {id}",
+                v.keys.len()
+            ),
+            None => format!("{} valid signature(s) over the PAE", v.keys.len()),
+        },
     );
     Ok((check, v.keys, prov))
 }
@@ -198,6 +213,7 @@ pub(super) fn threshold(
     prov: &Provenance,
     verified: &[&PublicKey],
     rule: &KeyRule,
+    keyless: Option<&crate::keyless::Identity>,
 ) -> Result<(Check, Vec<String>, Option<tlog::LogProofs>), VerifyError> {
     let pol = &inp.trusted.policy;
     let mut signers = Vec::new();
@@ -219,13 +235,15 @@ pub(super) fn threshold(
         &mut bound,
     )?;
     advisory_order(pol, logged.as_ref(), &mut signers, &mut rejected);
+    // A keyless signer counts as one more: its entry is in the trusted root's Rekor.
+    signers.extend(keyless.map(|id| format!("keyless {id}")));
     let threshold = pol.doc.thresholds.provenance;
     let check = if (signers.len() as u32) < threshold {
         short_of_threshold(
             "threshold",
             &rejected,
             format!(
-                "provenance: {} signature(s) by valid release keys, threshold {threshold} (policy version {})",
+                "provenance: {} signature(s) by valid release keys or keyless identities, threshold {threshold} (policy version {})",
                 signers.len(),
                 inp.trusted.version
             ),
@@ -250,6 +268,7 @@ pub(super) fn artifact_threshold(
     pol: &CheckedPolicy,
     artifacts: &[ArtifactReport],
     rule: &KeyRule,
+    keyless: Option<&super::keyless::KeylessSigs>,
 ) -> Check {
     let art_threshold = pol.doc.thresholds.artifact;
     if art_threshold == 0 {
@@ -259,7 +278,8 @@ pub(super) fn artifact_threshold(
         if a.kind == crate::model::ArtifactKind::OciImage {
             continue;
         }
-        let mut good = 0;
+        // A keyless bundle for the file (bound to its subject digest by the keyless check).
+        let mut good = u32::from(keyless.and_then(|k| k.artifact_signer(&a.file)).is_some());
         let mut why = Vec::new();
         for k in &a.bundle_signers {
             match rule.counts(k) {
@@ -272,7 +292,7 @@ pub(super) fn artifact_threshold(
                 "artifact threshold",
                 &why,
                 format!(
-                    "{}: {good} message-signature bundle(s) by valid release keys, threshold {art_threshold}",
+                    "{}: {good} bundle(s) by valid release keys or keyless identities, threshold {art_threshold}",
                     a.file
                 ),
             );
@@ -280,7 +300,7 @@ pub(super) fn artifact_threshold(
     }
     Check::ok(
         "artifact threshold",
-        format!("each file signed by ≥ {art_threshold} release key(s)"),
+        format!("each file signed by ≥ {art_threshold} release key(s) or keyless identities"),
     )
 }
 

@@ -23,6 +23,8 @@ pub(super) struct Signed<'a> {
     pub keys: &'a [&'a PublicKey],
     pub rule: &'a KeyRule<'a>,
     pub threshold: u32,
+    /// The release's keyless bundles, when the policy names identities.
+    pub keyless: Option<&'a super::keyless::KeylessSigs>,
 }
 
 /// The named statements' envelopes read in phase 1, taken by the check that judges each.
@@ -50,7 +52,8 @@ impl Named<'_> {
 struct Verified {
     st: Statement<Value>,
     path: PathBuf,
-    rel: Option<PathBuf>,
+    /// The envelope and its keyless bundle, relative to the release directory (bound).
+    rel: Vec<PathBuf>,
 }
 
 /// Verify a named statement envelope: the PAE signatures by release keys that count at the
@@ -85,24 +88,37 @@ fn signed_statement(
             format!("{}: {}", path.display(), bad.join("; ")),
         ));
     }
-    let good = v
+    let mut good = v
         .keys
         .iter()
         .filter(|k| s.rule.counts(k.key_id()).is_ok())
         .count() as u32;
+    let mut keyless_bundle = None;
+    if let Some(k) = s.keyless {
+        if let Some((_, rel)) = k.statement_signer(name, &env.payload, check, named.dir)? {
+            good += 1;
+            keyless_bundle = Some(rel);
+        }
+    }
     let threshold = s.threshold.max(1);
     if good < threshold {
         return Err(refused(
             check,
             format!(
-                "{}: {good} valid signature(s) by release keys, threshold {threshold}",
+                "{}: {good} valid signature(s) by release keys or keyless identities, threshold {threshold}",
                 path.display()
             ),
         ));
     }
     let st: Statement<Value> = crate::json::from_slice(&env.payload, crate::json::limit::STATEMENT)
         .map_err(|e| refused(check, format!("{}: payload: {e}", path.display())))?;
-    let rel = path.strip_prefix(named.dir).ok().map(Path::to_path_buf);
+    let rel = path
+        .strip_prefix(named.dir)
+        .ok()
+        .map(Path::to_path_buf)
+        .into_iter()
+        .chain(keyless_bundle)
+        .collect();
     Ok(Verified { st, path, rel })
 }
 
@@ -249,7 +265,7 @@ fn vulns_check(
     if report != crate::vulns::REPORT_FILE || want.is_empty() {
         return Err(fail(format!("relsign.report names {report:?}")));
     }
-    let mut bound = v.rel.iter().cloned().collect();
+    let mut bound = v.rel.to_vec();
     let present = bound_file(named.dir, report, want, CHECK, path, &mut bound)?;
     let allowed = verdicts.iter().filter(|v| **v == "allowed").count();
     Ok(Check::ok(
@@ -484,7 +500,7 @@ fn test_result_check(
         ));
     }
     names_every_artifact(&v.st, manifest, path, CHECK)?;
-    let mut bound: Vec<PathBuf> = v.rel.iter().cloned().collect();
+    let mut bound: Vec<PathBuf> = v.rel.to_vec();
     let (mut records, mut absent) = (0usize, 0usize);
     for c in &p.configuration {
         let (Some(name), Some(want)) = (c.name(), c.sha256()) else {
