@@ -530,6 +530,10 @@ fn keyless_demo_release_signed_and_verified() {
         );
     }
 
+    // The certificate's SCT: with a trusted root whose CT log is another log (the Rekor key in
+    // its place), both refuse it; and the SCT's signature binds its time and the certificate.
+    sct_checks(&js, &standin, &release, work.path());
+
     // What only relsign can judge: which statement a bundle signs, and that each is there.
     let dir = work.path().join("swapped");
     relsign::fsutil::copy_tree(&release, &dir).unwrap();
@@ -572,6 +576,55 @@ fn keyless_demo_release_signed_and_verified() {
     assert_eq!(o.status.code(), Some(1), "{}", out_text(&o));
     drop(other_standin);
     drop(standin);
+}
+
+/// The embedded SCT, judged by both verifiers through the trusted root's CT logs, and by
+/// relsign's SCT check directly on one certificate (a flipped signature bit, a moved timestamp,
+/// another issuer key are refused).
+fn sct_checks(js: &Path, standin: &StandIn, release: &Path, work: &Path) {
+    let mut root: Value =
+        serde_json::from_slice(&std::fs::read(&standin.trusted_root).unwrap()).unwrap();
+    let rekor = root["tlogs"][0].clone();
+    root["ctlogs"][0]["publicKey"] = rekor["publicKey"].clone();
+    root["ctlogs"][0]["logId"] = rekor["logId"].clone();
+    let other_root = work.join("trusted_root-other-ctlog.json");
+    std::fs::write(&other_root, serde_json::to_vec(&root).unwrap()).unwrap();
+    let policy = policy_with_identity(&work.join("other-ctlog"), SUBJECT, &other_root);
+    let text = refused(verify(release, &policy), "keyless");
+    assert!(
+        text.contains("no SCT verifies with a CT log of the trusted root (SCT[0]: its log is not a CT log of the trusted root)"),
+        "{text}"
+    );
+    let bundle = release.join("attestations/keyless").join(PROV);
+    let o = sigstore_js(js, &other_root, SUBJECT, std::slice::from_ref(&bundle));
+    assert_eq!(o.status.code(), Some(1), "{}", out_text(&o));
+
+    use relsign::keyless::{bundle::KeylessBundle, cert::Cert, root::TrustedRoot, sct};
+    let b = KeylessBundle::from_json(&std::fs::read(&bundle).unwrap()).unwrap();
+    let leaf = Cert::from_der(&b.cert_der).unwrap();
+    let root = TrustedRoot::from_json(&std::fs::read(&standin.trusted_root).unwrap()).unwrap();
+    let ca = &root.cas[0][0];
+    assert_eq!(
+        sct::verify_embedded(&leaf, ca, &root.ctlogs).unwrap().len(),
+        1
+    );
+    let (scts, pre) = sct::precert(&leaf, ca).unwrap();
+    let log = &root.ctlogs[0];
+    scts[0].verify(&pre, log).unwrap();
+    let mut flipped = scts[0].clone();
+    let n = flipped.signature.len();
+    flipped.signature[n - 3] ^= 1;
+    assert!(flipped.verify(&pre, log).is_err());
+    let mut moved = scts[0].clone();
+    moved.timestamp += 1;
+    assert!(moved.verify(&pre, log).is_err());
+    let mut other_tbs = pre.clone();
+    let n = other_tbs.len();
+    other_tbs[n - 40] ^= 1;
+    assert!(scts[0].verify(&other_tbs, log).is_err());
+    // The precertificate names the issuer by its key: the leaf itself as issuer is refused.
+    let (_, wrong) = sct::precert(&leaf, &leaf).unwrap();
+    assert!(scts[0].verify(&wrong, log).is_err());
 }
 
 /// A keyless-only release: `relsign release --keyless` with no key. No envelope carries a key

@@ -32,6 +32,8 @@ pub const OID_ISSUER_V1: &str = "1.3.6.1.4.1.57264.1.1";
 #[derive(Debug, Clone)]
 pub struct Cert {
     pub der: Vec<u8>,
+    /// The subject's SubjectPublicKeyInfo, DER.
+    pub spki: Vec<u8>,
     tbs: Vec<u8>,
     sha384: bool,
     signature: Vec<u8>,
@@ -190,8 +192,13 @@ impl Cert {
         }
         let code_signing = matches!(t.get_extension::<ExtendedKeyUsage>(),
             Ok(Some((_, ExtendedKeyUsage(u)))) if u.iter().any(|o| o.to_string() == OID_CODE_SIGNING));
+        let spki = t
+            .subject_public_key_info()
+            .to_der()
+            .map_err(|e| format!("key: {e}"))?;
         Ok(Cert {
             der: der.to_vec(),
+            spki,
             tbs,
             sha384,
             signature: c
@@ -206,6 +213,11 @@ impl Cert {
             issuer: issuer_ext(&c),
             code_signing,
         })
+    }
+
+    /// The TBSCertificate's bytes, as they are in the DER.
+    pub fn tbs(&self) -> &[u8] {
+        &self.tbs
     }
 
     /// This certificate's signature verifies with `issuer`'s key.

@@ -11,9 +11,10 @@
 //! co-signed; on an unsigned one it writes the provenance statement (a keyless-only release).
 //!
 //! Verifying ([`verify_bundle`], used by `relsign verify` when the policy has a `keyless`
-//! section, where a verified bundle counts toward the thresholds like a key), in this order: the certificate is issued by a CA of the policy's trusted root and
-//! allows code signing; its SAN and OIDC issuer extension equal one of the policy's
-//! identities; the DSSE signature over the PAE verifies with its key; the Rekor entry's promise
+//! section, where a verified bundle counts toward the thresholds like a key), in this order:
+//! the certificate is issued by a CA of the policy's trusted root; it carries an SCT by a CT
+//! log of the trusted root that verifies over its precertificate ([`sct`]); it allows code
+//! signing; its SAN and OIDC issuer extension equal one of the policy's identities; the DSSE signature over the PAE verifies with its key; the Rekor entry's promise
 //! and inclusion proof verify with the trusted log key, and its body records this signature,
 //! this certificate and this payload; only then is its integrated time used: it must lie within
 //! the certificate's and the CA's validity.
@@ -26,8 +27,8 @@
 //! loopback) with a token the test makes; `relsign verify` and sigstore-js accept the result,
 //! both refuse altered bundles, another identity and another CA; relsign refuses a swapped or
 //! missing bundle; an index stand-in (tests/js/pep740_index.mjs) verifies the uploads'
-//! attestations with sigstore-js. Not checked by relsign: the certificate's embedded SCT
-//! (sigstore-js checks it in the test); the token's signature (Fulcio's job). relsign proposes
+//! attestations with sigstore-js; both refuse a root whose CT log is another. Not checked by
+//! relsign: the token's signature (Fulcio's job). relsign proposes
 //! the `dsse` entry as Rekor's schema asks (`proposedContent` only); the stand-in computes the
 //! stored entry from it as Rekor does. No real Fulcio or Rekor has been tried.
 
@@ -37,6 +38,7 @@ mod error;
 mod names;
 pub mod pep740;
 pub mod root;
+pub mod sct;
 pub mod session;
 pub mod tlog;
 
@@ -178,6 +180,7 @@ pub fn verify_bundle(
 ) -> Result<Accepted, String> {
     let leaf = Cert::from_der(&b.cert_der).map_err(|e| format!("certificate: {e}"))?;
     let ca = issuing_ca(&leaf, root).map_err(|e| format!("certificate: {e}"))?;
+    sct::verify_embedded(&leaf, ca, &root.ctlogs).map_err(|e| format!("certificate: {e}"))?;
     if !leaf.code_signing {
         return Err("certificate: its extended key usage does not allow code signing".into());
     }

@@ -25,6 +25,8 @@ pub struct TrustedRoot {
     /// Each certificate authority's chain, leaf-most first.
     pub cas: Vec<Vec<Cert>>,
     pub tlogs: Vec<TlogKey>,
+    /// The certificate-transparency logs whose SCTs a certificate must carry.
+    pub ctlogs: Vec<TlogKey>,
 }
 
 fn b64_field(v: &Value, ptr: &str, what: &str) -> Result<Vec<u8>, String> {
@@ -32,6 +34,29 @@ fn b64_field(v: &Value, ptr: &str, what: &str) -> Result<Vec<u8>, String> {
         .and_then(Value::as_str)
         .and_then(b64_decode)
         .ok_or_else(|| format!("{what}{ptr}: missing or not base64"))
+}
+
+/// The keys of a list of logs (`tlogs` or `ctlogs`): P-256 only, each log id the SHA-256 of
+/// its key.
+fn log_keys(list: &[Value], name: &str) -> Result<Vec<TlogKey>, String> {
+    let mut out = Vec::new();
+    for (i, t) in list.iter().enumerate().take(16) {
+        let what = format!("{name}[{i}]");
+        let details = t.pointer("/publicKey/keyDetails").and_then(Value::as_str);
+        if details != Some("PKIX_ECDSA_P256_SHA_256") {
+            return Err(format!(
+                "{what}.publicKey.keyDetails: only PKIX_ECDSA_P256_SHA_256"
+            ));
+        }
+        let spki = b64_field(t, "/publicKey/rawBytes", &what)?;
+        let key = key_from_spki(&spki).map_err(|e| format!("{what}: {e}"))?;
+        let log_id = b64_field(t, "/logId/keyId", &what)?;
+        if log_id != sha2::Sha256::digest(&spki).to_vec() {
+            return Err(format!("{what}.logId: not the SHA-256 of its key"));
+        }
+        out.push(TlogKey { log_id, key });
+    }
+    Ok(out)
 }
 
 impl TrustedRoot {
@@ -62,27 +87,15 @@ impl TrustedRoot {
             }
             cas.push(chain);
         }
-        let mut tlogs = Vec::new();
-        for (i, t) in list("tlogs").iter().enumerate().take(16) {
-            let what = format!("tlogs[{i}]");
-            let details = t.pointer("/publicKey/keyDetails").and_then(Value::as_str);
-            if details != Some("PKIX_ECDSA_P256_SHA_256") {
-                return Err(format!(
-                    "{what}.publicKey.keyDetails: only PKIX_ECDSA_P256_SHA_256"
-                ));
-            }
-            let spki = b64_field(t, "/publicKey/rawBytes", &what)?;
-            let key = key_from_spki(&spki).map_err(|e| format!("{what}: {e}"))?;
-            let log_id = b64_field(t, "/logId/keyId", &what)?;
-            if log_id != sha2::Sha256::digest(&spki).to_vec() {
-                return Err(format!("{what}.logId: not the SHA-256 of its key"));
-            }
-            tlogs.push(TlogKey { log_id, key });
+        let tlogs = log_keys(&list("tlogs"), "tlogs")?;
+        let ctlogs = log_keys(&list("ctlogs"), "ctlogs")?;
+        if cas.is_empty() || tlogs.is_empty() || ctlogs.is_empty() {
+            return Err(
+                "needs at least one certificate authority, one transparency log and one CT log"
+                    .into(),
+            );
         }
-        if cas.is_empty() || tlogs.is_empty() {
-            return Err("needs at least one certificate authority and one transparency log".into());
-        }
-        Ok(TrustedRoot { cas, tlogs })
+        Ok(TrustedRoot { cas, tlogs, ctlogs })
     }
 
     pub fn tlog(&self, log_id: &[u8]) -> Option<&TlogKey> {
