@@ -140,7 +140,7 @@ fn compare_structured(
             let un = |b: &[u8]| -> io::Result<Vec<u8>> {
                 let mut v = Vec::new();
                 if ka == Kind::Gzip {
-                    flate2::read::GzDecoder::new(b).read_to_end(&mut v)?;
+                    flate2::read::MultiGzDecoder::new(b).read_to_end(&mut v)?;
                 } else {
                     zstd::stream::read::Decoder::new(b)?.read_to_end(&mut v)?;
                 }

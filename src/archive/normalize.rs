@@ -46,7 +46,7 @@ pub fn check_member_name(archive: &Path, name: &str) -> Result<(), ArchiveError>
 /// stay inside the archive are accepted.
 pub fn normalize_sdist(input: &Path, out: &mut dyn Write, epoch: u64) -> Result<(), ArchiveError> {
     let f = std::fs::File::open(input).map_err(aerr(input))?;
-    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(f)));
+    let mut ar = tar::Archive::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(f)));
     let mut members = Vec::new();
     let mut dirs = std::collections::BTreeSet::new();
     for e in ar.entries().map_err(aerr(input))? {

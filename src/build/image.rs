@@ -883,7 +883,7 @@ pub fn unpack_layout_with(
         let f = std::io::BufReader::new(std::fs::File::open(&p).map_err(fsutil::err("open", &p))?);
         let reader: Box<dyn std::io::Read> = match l.media_type.as_str() {
             crate::oci::MEDIA_LAYER_GZIP | "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
-                Box::new(flate2::read::GzDecoder::new(f))
+                Box::new(flate2::read::MultiGzDecoder::new(f))
             }
             crate::oci::MEDIA_LAYER_ZSTD => {
                 Box::new(zstd::stream::read::Decoder::new(f).map_err(fsutil::err("read", &p))?)

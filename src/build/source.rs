@@ -12,7 +12,7 @@ use std::path::Path;
 
 pub fn extract_sdist(path: &Path, shown: &str, dest: &Path) -> Result<(), BuildError> {
     let f = std::fs::File::open(path).map_err(fsutil::err("open", path))?;
-    let gz = flate2::read::GzDecoder::new(std::io::BufReader::new(f));
+    let gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f));
     let opts = archive::safe::ExtractOptions {
         strip_components: 1,
         input_size: std::fs::metadata(path).map(|m| m.len()).ok(),
@@ -266,7 +266,9 @@ fn dir_epoch(dir: &Path) -> Result<u64, BuildError> {
 /// SOURCE_DATE_EPOCH of an sdist: its newest member's mtime.
 fn sdist_epoch(path: &Path, shown: &str) -> Result<u64, BuildError> {
     let f = std::fs::File::open(path).map_err(fsutil::err("open", path))?;
-    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f)));
+    let mut ar = tar::Archive::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+        f,
+    )));
     let mut max = 0;
     let entries = ar.entries().map_err(|e| BuildError::Other {
         context: format!("reading {shown}"),

@@ -154,7 +154,7 @@ fn open_member<'a>(
                         source,
                     },
                 )?),
-                ".gz" => Box::new(flate2::read::GzDecoder::new(&mut *ar)),
+                ".gz" => Box::new(flate2::read::MultiGzDecoder::new(&mut *ar)),
                 _ => return Err(fmt(format!("member {name:?}: unsupported compression"))),
             };
         return Ok((name, r));

@@ -1393,7 +1393,7 @@ fn decompress(url: &str, bytes: &[u8]) -> Result<Vec<u8>, DebianLockError> {
     let r: Box<dyn Read + '_> = if url.ends_with(".xz") {
         Box::new(liblzma::read::XzDecoder::new_multi_decoder(bytes))
     } else if url.ends_with(".gz") {
-        Box::new(flate2::read::GzDecoder::new(bytes))
+        Box::new(flate2::read::MultiGzDecoder::new(bytes))
     } else {
         Box::new(bytes)
     };

@@ -214,7 +214,7 @@ pub fn read_sdist_text(path: &Path, shown: &str) -> Result<(String, String), Met
             .map_err(io_err)?;
         return Ok((name, String::from_utf8_lossy(&s).into_owned()));
     }
-    let gz = flate2::read::GzDecoder::new(io::BufReader::new(f));
+    let gz = flate2::read::MultiGzDecoder::new(io::BufReader::new(f));
     let mut ar = tar::Archive::new(gz);
     for entry in ar.entries().map_err(io_err)? {
         let mut entry = entry.map_err(io_err)?;

@@ -263,7 +263,7 @@ pub fn read_sdist(path: &Path, shown: &str) -> Result<BuildSystem, PyprojectErro
             found = Some((name, bytes));
         }
     } else {
-        let gz = flate2::read::GzDecoder::new(std::io::BufReader::new(f));
+        let gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f));
         let mut ar = tar::Archive::new(gz);
         for entry in ar.entries().map_err(io)? {
             let entry = entry.map_err(io)?;

@@ -150,7 +150,7 @@ fn sdist_meta(path: &Path, shown: &str) -> Result<PyMeta, SbomError> {
             text = Some(s);
         }
     } else {
-        let gz = flate2::read::GzDecoder::new(std::io::BufReader::new(f));
+        let gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f));
         let mut t = tar::Archive::new(gz);
         for e in t.entries().map_err(|e| err(e.to_string()))? {
             let mut e = e.map_err(|e| err(e.to_string()))?;
