@@ -135,6 +135,16 @@ pub struct ServerTest {
     /// Extra environment of the suite.
     #[serde(default)]
     pub env: std::collections::BTreeMap<String, String>,
+    /// Environment added to every service of the image and its first-start steps, for the
+    /// gate's run only (never the image): a test-only server configuration. It takes
+    /// precedence over the services' own `env`; the report records it by digest.
+    #[serde(default)]
+    pub service_env: std::collections::BTreeMap<String, String>,
+    /// Commands run in the sandbox once the services are ready, before the suite, in order
+    /// (`run`, `user` default root, optional `creates`): fixtures the suite expects on its
+    /// server, from files mounted with `binds`. Recorded in the report.
+    #[serde(default)]
+    pub setup: Vec<crate::services::FirstStart>,
     /// The scenarios that gate the release: each must run and pass.
     pub gating: Vec<GatingScenario>,
     /// Run every scenario of the features, not only the gating ones (the report counts
@@ -242,6 +252,7 @@ fn validate_test(
             ));
         }
     }
+    validate_server_setup(s)?;
     if s.gating.is_empty() {
         return Err((
             "test.server.gating".into(),
@@ -266,6 +277,21 @@ fn validate_test(
         }
     }
     Ok(())
+}
+
+/// `[test.server]`'s test-only server configuration: `service-env` names and values, and
+/// `setup` steps (as a service's first-start steps).
+fn validate_server_setup(s: &ServerTest) -> Result<(), (String, String)> {
+    crate::services::validate_env_names(&s.service_env)
+        .map_err(|why| ("test.server.service-env".into(), why))?;
+    if let Some((k, _)) = s.service_env.iter().find(|(_, v)| v.contains('\0')) {
+        return Err((
+            format!("test.server.service-env.{k}"),
+            "a value cannot hold a NUL byte".into(),
+        ));
+    }
+    crate::services::validate_steps(&s.setup)
+        .map_err(|(k, why)| (format!("test.server.setup{k}"), why))
 }
 
 fn default_run_in() -> Vec<String> {
@@ -1375,6 +1401,18 @@ lock = "demo.debian.lock.toml"
         let parse = |t: String| Recipe::parse(Path::new("recipes/x.toml"), t.into_bytes());
         let r = parse(base.clone()).unwrap();
         assert_eq!(r.file.test.unwrap().server.unwrap().gating.len(), 1);
+        let with = parse(base.replace(
+            "user = \"www-data\"\n",
+            "user = \"www-data\"\nservice-env = { CONFIGFROM = \"{debug: true}\" }\n\
+             setup = [{ run = [\"psql\", \"-f\", \"/f/x.sql\"], user = \"postgres\" }]\n",
+        ))
+        .unwrap();
+        let s = with.file.test.unwrap().server.unwrap();
+        assert_eq!(s.service_env["CONFIGFROM"], "{debug: true}");
+        assert_eq!(
+            (s.setup[0].user.as_str(), s.setup[0].run.len()),
+            ("postgres", 3)
+        );
         let cases = [
             (
                 base.replace("archive = \"up\"\nfeatures", "archive = \"down\"\nfeatures"),
@@ -1423,6 +1461,41 @@ lock = "demo.debian.lock.toml"
                     "user = \"www-data\"\nlogs = [\"/var/log\", \"/var/../etc/shadow\"]\n",
                 ),
                 "test.server.logs[1]",
+            ),
+            (
+                base.replace(
+                    "user = \"www-data\"\n",
+                    "user = \"www-data\"\nservice-env = { CONFIG = \"x\", \"BAD-NAME\" = \"y\" }\n",
+                ),
+                "test.server.service-env",
+            ),
+            (
+                base.replace(
+                    "user = \"www-data\"\n",
+                    "user = \"www-data\"\nservice-env = { CONFIG = \"a\\u0000b\" }\n",
+                ),
+                "test.server.service-env.CONFIG",
+            ),
+            (
+                base.replace(
+                    "user = \"www-data\"\n",
+                    "user = \"www-data\"\nsetup = [{ run = [\"psql\"], user = \"postgres\" }, { run = [] }]\n",
+                ),
+                "test.server.setup[1].run",
+            ),
+            (
+                base.replace(
+                    "user = \"www-data\"\n",
+                    "user = \"www-data\"\nsetup = [{ run = [\"psql\"], user = \"-x\" }]\n",
+                ),
+                "test.server.setup[0].user",
+            ),
+            (
+                base.replace(
+                    "user = \"www-data\"\n",
+                    "user = \"www-data\"\nsetup = [{ run = [\"psql\"], creates = \"tmp/x\" }]\n",
+                ),
+                "test.server.setup[0].creates",
             ),
         ];
         for (text, key) in cases {

@@ -306,28 +306,8 @@ pub fn validate(services: &[ServiceSpec]) -> Result<(), (String, String)> {
                 "give the program and its arguments (it runs in the foreground)".into(),
             ));
         }
-        for (j, f) in s.first_start.iter().enumerate() {
-            if f.run.first().is_none_or(|p| p.is_empty()) {
-                return Err((
-                    key(&format!("first-start[{j}].run")),
-                    "give the program and its arguments".into(),
-                ));
-            }
-            if !valid_user(&f.user) {
-                return Err((
-                    key(&format!("first-start[{j}].user")),
-                    format!("{:?} is not a user name", f.user),
-                ));
-            }
-            if let Some(c) = &f.creates {
-                if !valid_image_path(c) {
-                    return Err((
-                        key(&format!("first-start[{j}].creates")),
-                        format!("{c:?} is not an absolute path in the image (no . or ..)"),
-                    ));
-                }
-            }
-        }
+        validate_steps(&s.first_start)
+            .map_err(|(k, why)| (key(&format!("first-start{k}")), why))?;
         s.ready.probe().map_err(|why| (key("ready"), why))?;
         if !(1..=3600).contains(&s.ready_timeout) {
             return Err((key("ready-timeout"), "seconds, from 1 to 3600".into()));
@@ -352,12 +332,7 @@ pub fn validate(services: &[ServiceSpec]) -> Result<(), (String, String)> {
                 ));
             }
         }
-        if let Some(k) = s.env.keys().find(|k| !valid_env_name(k)) {
-            return Err((
-                key("env"),
-                format!("{k:?} is not an environment variable name"),
-            ));
-        }
+        validate_env_names(&s.env).map_err(|why| (key("env"), why))?;
         if !valid_image_path(&s.workdir) {
             return Err((
                 key("workdir"),
@@ -366,6 +341,42 @@ pub fn validate(services: &[ServiceSpec]) -> Result<(), (String, String)> {
         }
     }
     Ok(())
+}
+
+/// Check commands run to completion in the sandbox (a service's `first-start`, the gate's
+/// `setup`): `Err((key, reason))`, the key relative to the list (`[0].run`).
+pub fn validate_steps(steps: &[FirstStart]) -> Result<(), (String, String)> {
+    for (j, f) in steps.iter().enumerate() {
+        if f.run.first().is_none_or(|p| p.is_empty()) {
+            return Err((
+                format!("[{j}].run"),
+                "give the program and its arguments".into(),
+            ));
+        }
+        if !valid_user(&f.user) {
+            return Err((
+                format!("[{j}].user"),
+                format!("{:?} is not a user name", f.user),
+            ));
+        }
+        if let Some(c) = &f.creates {
+            if !valid_image_path(c) {
+                return Err((
+                    format!("[{j}].creates"),
+                    format!("{c:?} is not an absolute path in the image (no . or ..)"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Check an environment's names (`Err(the first bad name)`).
+pub fn validate_env_names(env: &BTreeMap<String, String>) -> Result<(), String> {
+    match env.keys().find(|k| !valid_env_name(k)) {
+        Some(k) => Err(format!("{k:?} is not an environment variable name")),
+        None => Ok(()),
+    }
 }
 
 /// The label's value for these services (compact JSON, fields in declaration order).
@@ -1095,6 +1106,10 @@ pub struct RunSpec<'a> {
     pub command_user: String,
     /// COMMAND's extra environment, on top of the image's Env.
     pub command_env: BTreeMap<String, String>,
+    /// Commands run in order, each to completion, once every service is ready and before
+    /// COMMAND (a suite's fixtures; skipped when `creates` exists); one that fails stops the
+    /// run. Their output goes to `setup.log` in `logs`.
+    pub setup: &'a [FirstStart],
     /// Set (to a signal number) by the caller's SIGINT/SIGTERM handlers: stop.
     pub stop: &'a AtomicUsize,
 }
@@ -1152,6 +1167,9 @@ pub fn run(
             );
         }
     }
+    for (j, f) in spec.setup.iter().enumerate() {
+        users.insert(f.user.clone(), user(&f.user, &format!("setup[{j}]"))?);
+    }
     let command_user = user(&spec.command_user, "--user")?;
     std::fs::create_dir_all(spec.logs).map_err(io_err("creating the log directory"))?;
     // The sandbox's /etc/hosts, as a container runtime gives one: its host name resolves
@@ -1184,7 +1202,8 @@ pub fn run(
                 running.len(),
                 t0.elapsed().as_secs_f64()
             ));
-            run_command(spec, &sandbox, &command_user, &mut running, reporter)
+            setup(spec, &sandbox, &users, reporter)
+                .and_then(|()| run_command(spec, &sandbox, &command_user, &mut running, reporter))
         }
     };
     stop_all(&mut running, reporter);
@@ -1350,6 +1369,52 @@ fn first_start(
                     describe(status)
                 ),
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Run the setup steps in order, each to completion (skipped when `creates` exists), with
+/// the image's Env; a failure names the step with the tail of `setup.log`.
+fn setup(
+    spec: &RunSpec,
+    sandbox: &Sandbox,
+    users: &BTreeMap<String, User>,
+    reporter: &dyn crate::report::Reporter,
+) -> Result<(), ServicesError> {
+    let log = spec.logs.join("setup.log");
+    for f in spec.setup {
+        let cmd = f.run.join(" ");
+        if let Some(c) = f
+            .creates
+            .as_deref()
+            .filter(|c| exists_in_root(spec.rootfs, c))
+        {
+            reporter.info(&format!("setup `{cmd}` skipped: {c} exists"));
+            continue;
+        }
+        let u = &users[&f.user];
+        reporter.info(&format!("setup `{cmd}` as {}", u.name));
+        let env = process_env(&spec.image_env, u, &BTreeMap::new());
+        let (out, err) = open_log(&log)?;
+        let status = sandbox
+            .command(u, "/", &f.run, &env)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .status()
+            .map_err(io_err("running relsign __enter"))?;
+        if !status.success() {
+            let out = std::fs::read(&log)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            return Err(ServicesError::Message(format!(
+                "setup `{cmd}` failed ({}); the end of {}:\n{}",
+                describe(status),
+                log.display(),
+                tail(&out, 20)
+            )));
         }
     }
     Ok(())

@@ -137,6 +137,7 @@ fn run_services(
         command,
         command_user: args.user.unwrap_or_else(|| "root".into()),
         command_env: Default::default(),
+        setup: &[],
         stop: &stop,
     };
     let report = relsign::services::run(&spec, r)?;

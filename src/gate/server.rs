@@ -79,7 +79,7 @@ pub fn run(ctx: &ServerRun, reporter: &dyn Reporter) -> Result<GateRun, BuildErr
     std::fs::set_permissions(ctx.junit_dir, std::fs::Permissions::from_mode(0o1777))
         .map_err(io("JUnit directory permissions"))?;
     let c = &config.config;
-    let services = crate::services::from_labels(&c.labels)
+    let mut services = crate::services::from_labels(&c.labels)
         .map_err(|e| msg(format!("{}: {e}", layout.display())))?;
     if services.is_empty() {
         return Err(msg(format!(
@@ -87,6 +87,7 @@ pub fn run(ctx: &ServerRun, reporter: &dyn Reporter) -> Result<GateRun, BuildErr
             layout.display()
         )));
     }
+    inputs.extend(server_setup(spec, &mut services));
     let venv = recipe.image_venv();
     let stop = std::sync::atomic::AtomicUsize::new(0);
     let helper = std::env::current_exe().map_err(io("relsign's own path"))?;
@@ -107,6 +108,7 @@ pub fn run(ctx: &ServerRun, reporter: &dyn Reporter) -> Result<GateRun, BuildErr
         command: behave_argv(&format!("{venv}/bin/python"), spec),
         command_user: spec.user.clone(),
         command_env: env,
+        setup: &spec.setup,
         stop: &stop,
     };
     let report = crate::services::run(&run, reporter).map_err(|e| msg(e.to_string()));
@@ -130,6 +132,46 @@ pub fn run(ctx: &ServerRun, reporter: &dyn Reporter) -> Result<GateRun, BuildErr
     result.gating = outcomes(&spec.gating, &result.cases);
     result.inputs = inputs;
     Ok(result)
+}
+
+/// The gate's test-only server configuration: `service-env` added to every service (over
+/// its own `env`; first-start steps see it too), for this run only. What the report records
+/// of it and of the `setup` steps, by digest: the environment as sorted `NAME=VALUE` lines,
+/// and each step as its user and argv (NUL-separated).
+fn server_setup(
+    spec: &ServerTest,
+    services: &mut [crate::services::ServiceSpec],
+) -> Vec<(String, Sha256Hex)> {
+    let mut inputs = Vec::new();
+    if !spec.service_env.is_empty() {
+        for s in services.iter_mut() {
+            s.env.extend(spec.service_env.clone());
+        }
+        let text: String = spec
+            .service_env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect();
+        let names: Vec<&str> = spec.service_env.keys().map(|k| k.as_str()).collect();
+        inputs.push((
+            format!(
+                "service-env {} (every service, this run only)",
+                names.join(" ")
+            ),
+            Sha256Hex::of(text.as_bytes()),
+        ));
+    }
+    for f in &spec.setup {
+        let text = std::iter::once(f.user.as_str())
+            .chain(f.run.iter().map(|a| a.as_str()))
+            .collect::<Vec<_>>()
+            .join("\0");
+        inputs.push((
+            format!("setup as {}: {}", f.user, f.run.join(" ")),
+            Sha256Hex::of(text.as_bytes()),
+        ));
+    }
+    inputs
 }
 
 /// The logs of a suite's run: the services' output files, and the log files they declare
@@ -426,6 +468,64 @@ mod tests {
         );
         let st: Vec<&str> = out.iter().map(|o| o.status.as_str()).collect();
         assert_eq!(st, ["passed", "failed", "not run", "not run"]);
+    }
+
+    #[test]
+    fn service_env_reaches_every_service_and_is_recorded() {
+        let spec: ServerTest = toml::from_str(
+            r#"
+archive = "up"
+features = "tests/features"
+user = "www-data"
+gating = [{ feature = "A.feature", scenario = "s" }]
+service-env = { CONFIGFROM = "{debug: true}", B = "2" }
+setup = [{ run = ["psql", "-f", "/x.sql"], user = "postgres" }]
+"#,
+        )
+        .unwrap();
+        #[derive(serde::Deserialize)]
+        struct S {
+            services: Vec<crate::services::ServiceSpec>,
+        }
+        let mut svcs = toml::from_str::<S>(
+            r#"
+[[services]]
+name = "db"
+command = ["db"]
+ready = { tcp = 5432 }
+env = { B = "1", C = "3" }
+[[services]]
+name = "web"
+command = ["web"]
+ready = { tcp = 80 }
+"#,
+        )
+        .unwrap()
+        .services;
+        let inputs = server_setup(&spec, &mut svcs);
+        // Over the service's own env, to every service.
+        assert_eq!(
+            (svcs[0].env["B"].as_str(), svcs[0].env["C"].as_str()),
+            ("2", "3")
+        );
+        assert_eq!(svcs[1].env["CONFIGFROM"], "{debug: true}");
+        assert_eq!(
+            inputs,
+            [
+                (
+                    "service-env B CONFIGFROM (every service, this run only)".to_string(),
+                    Sha256Hex::of(b"B=2\nCONFIGFROM={debug: true}\n")
+                ),
+                (
+                    "setup as postgres: psql -f /x.sql".to_string(),
+                    Sha256Hex::of(b"postgres\0psql\0-f\0/x.sql")
+                ),
+            ]
+        );
+        let mut plain = spec.clone();
+        plain.service_env.clear();
+        plain.setup.clear();
+        assert!(server_setup(&plain, &mut svcs).is_empty());
     }
 
     #[test]
