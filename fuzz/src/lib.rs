@@ -7,7 +7,9 @@
 //!
 //! * a write that escapes the destination into the read-only root fails with EROFS, which
 //!   [`no_escape`] turns into a crash (a relsign reader must never try to write there);
-//! * a write that escapes into /tmp leaves a file there, which [`Sandbox::check`] finds.
+//! * a write that escapes into /tmp leaves a file there, which [`Sandbox::check`] finds. What
+//!   /tmp held when the target first looked (the directories `cargo xtask fuzz` binds back when
+//!   the checkout is under /tmp: the fuzzer, its seeds, corpus and artifacts) is not an escape.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +29,7 @@ impl Default for Sandbox {
 
 impl Sandbox {
     pub fn new() -> Sandbox {
+        tmp_at_start();
         let outer = tempfile::Builder::new()
             .prefix("relsign-fuzz-")
             .tempdir()
@@ -62,17 +65,36 @@ impl Sandbox {
         );
         if private_tmp() {
             let tmp = std::env::temp_dir();
+            let before = tmp_at_start();
             for e in std::fs::read_dir(&tmp).expect("read /tmp") {
                 let p = e.expect("entry").path();
                 let name = p.file_name().unwrap_or_default().to_string_lossy();
                 assert!(
-                    name.starts_with("relsign-fuzz-") || name.starts_with("libFuzzerTemp"),
+                    name.starts_with("relsign-fuzz-")
+                        || name.starts_with("libFuzzerTemp")
+                        || before.contains(name.as_ref()),
                     "escape: {} was written in the private /tmp",
                     p.display()
                 );
             }
         }
     }
+}
+
+/// The names in /tmp when first asked: taken by [`Sandbox::new`], before any input runs.
+fn tmp_at_start() -> &'static std::collections::BTreeSet<String> {
+    static AT_START: std::sync::OnceLock<std::collections::BTreeSet<String>> =
+        std::sync::OnceLock::new();
+    AT_START.get_or_init(|| {
+        std::fs::read_dir(std::env::temp_dir())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with("relsign-fuzz-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
 }
 
 fn private_tmp() -> bool {
