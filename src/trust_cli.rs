@@ -33,11 +33,13 @@ pub enum TrustCommand {
     ///   relsign sign target/demo/release --key alice.key --log log/ --log-key log.key
     #[command(verbatim_doc_comment)]
     Sign(SignArgs),
-    /// Keyless signing of a key-signed release: an ephemeral key, a Fulcio certificate for the
-    /// OIDC token's identity, the provenance statement and each file artifact's publish
-    /// statement signed (DSSE) and logged in Rekor; one Sigstore bundle each under
-    /// attestations/keyless/. Verify checks them when the policy names keyless identities
-    /// (`relsign policy add-identity`).
+    /// Keyless signing of a release, signed with keys or not: an ephemeral key, a Fulcio
+    /// certificate for the OIDC token's identity, and everything `relsign sign` signs (the
+    /// provenance, each file artifact's publish statement, the test-result, vulnerability and
+    /// SBOM statements) signed (DSSE) and logged in Rekor; one Sigstore bundle each under
+    /// attestations/keyless/. On an unsigned release it writes the provenance statement (a
+    /// keyless-only release). Verify checks them, and counts each as a signer like a release
+    /// key, when the policy names keyless identities (`relsign policy add-identity`).
     ///
     /// The token comes from --token-file or $SIGSTORE_ID_TOKEN; the Fulcio and Rekor URLs
     /// from the flags or $RELSIGN_FULCIO_URL and $RELSIGN_REKOR_URL (no default: relsign
