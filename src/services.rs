@@ -1320,6 +1320,26 @@ fn open_log(log: &Path) -> Result<(std::fs::File, std::fs::File), ServicesError>
     Ok((out, err))
 }
 
+/// Run one command in the sandbox as `u` from `/`, to completion, its output appended to
+/// `log` (a first-start or setup step).
+fn run_to_completion(
+    sandbox: &Sandbox,
+    u: &User,
+    argv: &[String],
+    env: &[(String, String)],
+    log: &Path,
+) -> Result<std::process::ExitStatus, ServicesError> {
+    let (out, err) = open_log(log)?;
+    sandbox
+        .command(u, "/", argv, env)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .status()
+        .map_err(io_err("running relsign __enter"))
+}
+
 /// Run `svc`'s first-start steps in order, each to completion, skipping those whose
 /// `creates` path exists in the image.
 fn first_start(
@@ -1349,15 +1369,7 @@ fn first_start(
             u.name
         ));
         let env = process_env(&spec.image_env, u, &svc.env);
-        let (out, err) = open_log(log)?;
-        let status = sandbox
-            .command(u, "/", &f.run, &env)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0)
-            .status()
-            .map_err(io_err("running relsign __enter"))?;
+        let status = run_to_completion(sandbox, u, &f.run, &env, log)?;
         if !status.success() {
             return Err(failure(
                 spec,
@@ -1396,15 +1408,7 @@ fn setup(
         let u = &users[&f.user];
         reporter.info(&format!("setup `{cmd}` as {}", u.name));
         let env = process_env(&spec.image_env, u, &BTreeMap::new());
-        let (out, err) = open_log(&log)?;
-        let status = sandbox
-            .command(u, "/", &f.run, &env)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0)
-            .status()
-            .map_err(io_err("running relsign __enter"))?;
+        let status = run_to_completion(sandbox, u, &f.run, &env, &log)?;
         if !status.success() {
             let out = std::fs::read(&log)
                 .map(|b| String::from_utf8_lossy(&b).into_owned())

@@ -71,6 +71,7 @@ pub struct KeylessOutcome {
 /// `attestations/keyless/`; the release's own envelope is left as it is.
 struct KeylessSigner<'s> {
     session: &'s session::Session,
+    bundles: Vec<PathBuf>,
     log_indexes: Vec<u64>,
     r: &'s dyn Reporter,
 }
@@ -95,14 +96,11 @@ impl attest::Signer for KeylessSigner<'_> {
         let path = keyless_dir(dir).join(&name);
         fsutil::write_atomic(&path, &b.to_json())?;
         self.log_indexes.push(b.entry.log_index);
+        self.bundles.push(path.clone());
         Ok(path)
     }
     fn id(&self) -> String {
-        Identity {
-            issuer: self.session.issuer.clone(),
-            subject: self.session.subject.clone(),
-        }
-        .to_string()
+        self.session.identity().to_string()
     }
 }
 
@@ -122,19 +120,14 @@ pub fn sign_release(
     let session = session::Session::start(fulcio, rekor, token)?;
     let mut signer = KeylessSigner {
         session: &session,
+        bundles: Vec::new(),
         log_indexes: Vec::new(),
         r,
     };
-    let (o, statements) = crate::release::sign_all(dir, &mut signer, crate::time::now(), r)?;
-    let mut bundles = o.bundles;
-    // sign_all lists each named statement's envelope and then its bundle.
-    bundles.extend(statements.into_iter().skip(1).step_by(2));
+    let (o, _) = crate::release::sign_all(dir, &mut signer, crate::time::now(), r)?;
     Ok(KeylessOutcome {
-        identity: Identity {
-            issuer: session.issuer.clone(),
-            subject: session.subject.clone(),
-        },
-        bundles,
+        identity: session.identity(),
+        bundles: signer.bundles,
         log_indexes: signer.log_indexes,
         created_statement: o.created_statement,
     })

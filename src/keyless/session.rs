@@ -159,6 +159,14 @@ impl Session {
         })
     }
 
+    /// The identity the certificate is for.
+    pub fn identity(&self) -> super::names::Identity {
+        super::names::Identity {
+            issuer: self.issuer.clone(),
+            subject: self.subject.clone(),
+        }
+    }
+
     /// Sign `payload` as a DSSE envelope, log the signature in Rekor, and return the bundle.
     pub fn sign_dsse(
         &self,

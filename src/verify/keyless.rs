@@ -20,7 +20,7 @@ use super::check::{refused, Check, VerifyError};
 use super::parse::{read_untrusted, Inputs};
 use crate::attest;
 use crate::digest::Sha256Hex;
-use crate::keyless::{self, bundle::KeylessBundle, Accepted, Identity};
+use crate::keyless::{self, bundle::KeylessBundle, root::TrustedRoot, Accepted, Identity};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -44,8 +44,13 @@ pub(super) struct KeylessSigs {
     required: bool,
 }
 
-/// Read and verify one bundle, if it is there: `None` when there is no such file.
-fn read_one(inp: &Inputs, rel: &Path) -> Result<Option<One>, VerifyError> {
+/// Read and verify one bundle against the trusted root and identities, if it is there:
+/// `None` when there is no such file.
+fn read_one(
+    inp: &Inputs,
+    (root, identities): (&TrustedRoot, &[Identity]),
+    rel: &Path,
+) -> Result<Option<One>, VerifyError> {
     let path = inp.loc.dir.join(rel);
     if std::fs::symlink_metadata(&path).is_err() {
         return Ok(None);
@@ -53,14 +58,7 @@ fn read_one(inp: &Inputs, rel: &Path) -> Result<Option<One>, VerifyError> {
     let bytes = read_untrusted(&path, crate::json::limit::STATEMENT, CHECK)?;
     let at = path.display();
     let b = KeylessBundle::from_json(&bytes).map_err(|e| refused(CHECK, format!("{at}: {e}")))?;
-    let (kp, root) = match (
-        &inp.trusted.policy.doc.keyless,
-        &inp.trusted.policy.keyless_root,
-    ) {
-        (Some(kp), Some(root)) => (kp, root),
-        _ => unreachable!("read only with a keyless section"),
-    };
-    let accepted = keyless::verify_bundle(&b, root, &kp.identities)
+    let accepted = keyless::verify_bundle(&b, root, identities)
         .map_err(|e| refused(CHECK, format!("{at}: {e}")))?;
     if b.env.payload_type != crate::dsse::INTOTO_PAYLOAD_TYPE {
         return Err(refused(
@@ -85,12 +83,14 @@ pub(super) fn verify_all<'n>(
     inp: &Inputs,
     statements: impl Iterator<Item = &'n String>,
 ) -> Result<Option<KeylessSigs>, VerifyError> {
-    let Some(kp) = &inp.trusted.policy.doc.keyless else {
+    let pol = &inp.trusted.policy;
+    let (Some(kp), Some(root)) = (&pol.doc.keyless, &pol.keyless_root) else {
         return Ok(None);
     };
+    let trust = (root, kp.identities.as_slice());
     let dir = Path::new(attest::ATTESTATIONS_DIR).join(keyless::KEYLESS_DIR);
     let prov_rel = dir.join(keyless::PROVENANCE_BUNDLE);
-    let provenance = match read_one(inp, &prov_rel)? {
+    let provenance = match read_one(inp, trust, &prov_rel)? {
         Some(one) if one.payload != inp.env.payload => {
             return Err(refused(
                 CHECK,
@@ -111,14 +111,14 @@ pub(super) fn verify_all<'n>(
         .iter()
         .filter(|a| attest::is_file_artifact(a))
     {
-        if let Some(one) = read_one(inp, &dir.join(keyless::artifact_bundle(&a.file)))? {
+        if let Some(one) = read_one(inp, trust, &dir.join(keyless::artifact_bundle(&a.file)))? {
             artifacts.insert(a.file.clone(), one);
         }
     }
     let statements = {
         let mut out = BTreeMap::new();
         for name in statements {
-            if let Some(one) = read_one(inp, &dir.join(keyless::statement_bundle(name)))? {
+            if let Some(one) = read_one(inp, trust, &dir.join(keyless::statement_bundle(name)))? {
                 out.insert(name.clone(), one);
             }
         }
@@ -138,15 +138,15 @@ impl KeylessSigs {
         self.provenance.as_ref().map(|o| &o.accepted.identity)
     }
 
-    /// The identity whose bundle signs the named statement `name` with exactly `payload`;
-    /// a bundle that signs another payload is refused.
+    /// The bundle (relative path) that signs the named statement `name` with exactly
+    /// `payload`; a bundle that signs another payload is refused.
     pub fn statement_signer(
         &self,
         name: &str,
         payload: &[u8],
         check: &'static str,
         dir: &Path,
-    ) -> Result<Option<(String, PathBuf)>, VerifyError> {
+    ) -> Result<Option<PathBuf>, VerifyError> {
         let Some(one) = self.statements.get(name) else {
             return Ok(None);
         };
@@ -160,7 +160,7 @@ impl KeylessSigs {
                 ),
             ));
         }
-        Ok(Some((one.accepted.identity.to_string(), one.rel.clone())))
+        Ok(Some(one.rel.clone()))
     }
 
     /// The identity of `file`'s keyless bundle (bound by [`bind_artifacts`]).

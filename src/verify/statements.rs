@@ -95,7 +95,7 @@ fn signed_statement(
         .count() as u32;
     let mut keyless_bundle = None;
     if let Some(k) = s.keyless {
-        if let Some((_, rel)) = k.statement_signer(name, &env.payload, check, named.dir)? {
+        if let Some(rel) = k.statement_signer(name, &env.payload, check, named.dir)? {
             good += 1;
             keyless_bundle = Some(rel);
         }
