@@ -637,9 +637,7 @@ fn keyless_only_release() {
     let js = js_dir();
     let work = tempfile::tempdir().unwrap();
     let standin = StandIn::start(&js, work.path());
-    // The shared signed demo first: its release and this one did not run side by side on a
-    // clean clone (the shared one's venv gate ran no scenario; not diagnosed, see the README).
-    let signed = shared_signed_demo();
+    // This release runs beside the shared signed demo's (the other test), on one store.
     fetch_demo();
     let tok = work.path().join("token.jwt");
     std::fs::write(&tok, token(ISSUER, SUBJECT)).unwrap();
@@ -686,6 +684,7 @@ fn keyless_only_release() {
     assert!(o.status.success(), "sigstore-js: {}", out_text(&o));
 
     // The policy of the keys alone trusts no signature of this release.
+    let signed = shared_signed_demo();
     let text = refused(verify(&release, &signed.policy), "provenance signature");
     assert!(
         text.contains("no valid signature by a release key of the policy"),

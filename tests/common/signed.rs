@@ -64,6 +64,7 @@ pub fn keys_and_policy(dir: &Path) -> (PathBuf, PathBuf) {
 pub fn signed_demo(tag: &str) -> Signed {
     fetch_demo();
     let dir = root().join("target/test-work").join(tag);
+    hold_lock(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     let (policy, key) = keys_and_policy(&dir);
     let release = dir.join("release");
@@ -80,6 +81,25 @@ pub fn signed_demo(tag: &str) -> Signed {
         policy,
         key,
     }
+}
+
+/// Hold `<dir>.lock` until the process ends, or fail naming it. Two runs of one test binary in
+/// one checkout (two `cargo xtask test` at once) would otherwise remove each other's release
+/// directory halfway through its gate, which is what once looked like two `relsign release`
+/// runs colliding on one store.
+fn hold_lock(dir: &Path) {
+    static HELD: OnceLock<std::sync::Mutex<Vec<std::fs::File>>> = OnceLock::new();
+    let path = dir.with_extension("lock");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let f = std::fs::File::create(&path).unwrap();
+    if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        panic!(
+            "{} is held by another run of this test binary in this checkout: run one \
+             `cargo xtask test` at a time",
+            path.display()
+        );
+    }
+    HELD.get_or_init(Default::default).lock().unwrap().push(f);
 }
 
 /// One signed demo release per test binary.
