@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 /// Publish a signed release to the recipe's destinations (`[[publish]]`): PyPI-style indexes,
 /// OCI registries, static mirrors.
 ///
-/// Before anything is sent the release must verify against the trust policy. Each destination
-/// gets blobs first, then manifests, then signatures and attestations, then tags and index
+/// The release must verify against the trust policy before anything is named: the check runs
+/// beside the first uploads of a registry's blobs (content-addressed, named by nothing until a
+/// manifest points at them), and no manifest, tag, index upload or mirror file is sent before
+/// it passes. Each destination gets blobs first, then manifests, then signatures and attestations, then tags and index
 /// pages, so a reader never sees a tag or page that points at missing content. Every step is
 /// recorded in a journal (RELEASE/.relsign-publish/journal.jsonl): a re-run after a failure or
 /// a kill resumes, and skips what is already there. At the end every destination is read back
@@ -135,8 +137,8 @@ pub fn destinations(
     Ok(out)
 }
 
-/// The release must be a signed release that verifies against the policy.
-pub fn preflight_release(dir: &Path, policy: &Path, r: &dyn Reporter) -> Result<()> {
+/// The release must not be marked as not a release (checked before anything is sent).
+fn refuse_marked(dir: &Path) -> Result<()> {
     if relsign::reldir::is_marked(dir) {
         return Err(Error::verification(
             format!(
@@ -148,8 +150,13 @@ pub fn preflight_release(dir: &Path, policy: &Path, r: &dyn Reporter) -> Result<
         )
         .into());
     }
+    Ok(())
+}
+
+/// The release must be a signed release that verifies against the policy.
+fn verify_release(dir: &Path, policy: &Path, r: &dyn Reporter) -> Result<()> {
     r.step(&format!(
-        "verifying {} against {} before publishing",
+        "verifying {} against {} (nothing is named before it passes)",
         dir.display(),
         policy.display()
     ));
@@ -187,7 +194,7 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
     for d in &dests {
         relsign::publish::Credentials::resolve(d.credentials.as_deref(), &d.name)?;
     }
-    preflight_release(&a.release, &a.policy, r)?;
+    refuse_marked(&a.release)?;
     let work = a.release.join(".relsign-publish");
     let gen = Gen::new(work.join("gen"));
     let plan = plan::plan(&rel, &dests, Some(&a.policy), &gen)?;
@@ -196,13 +203,30 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
         .clone()
         .unwrap_or_else(|| work.join("journal.jsonl"));
     if a.dry_run {
+        verify_release(&a.release, &a.policy, r)?;
         return dry_run(&a, &plan, &dests, &journal_path, json, r);
     }
     let mut journal = Journal::open(Some(&journal_path))?;
     let t = Client::for_publish()?;
     let mut opts = RunOptions::from_env();
     opts.read_back = !a.no_read_back;
-    let report = run::execute(&plan, &mut journal, &t, &opts, r);
+    // The verification runs beside the first blob uploads; every step that names or points at
+    // content waits for its verdict (run::Verdict).
+    let verdict = run::Verdict::default();
+    let (verified, report) = std::thread::scope(|sc| {
+        let v = sc.spawn(|| {
+            let _guard = verdict.fail_unless_set();
+            let res = verify_release(&a.release, &a.policy, r);
+            verdict.set(res.is_ok());
+            res
+        });
+        let report = run::execute(&plan, &mut journal, &t, &opts, &verdict, r);
+        let verified = v
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the verification of the release panicked")));
+        (verified, report)
+    });
+    verified?;
     if json {
         // On failure the error (with the resume command) is the JSON document main prints.
         if report.ok {

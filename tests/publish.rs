@@ -5,7 +5,7 @@
 mod common;
 
 use common::pyindex::PyIndex;
-use common::signed::{rs, shared_signed_demo, signed_copy};
+use common::signed::{keys_and_policy, rs, shared_signed_demo, signed_copy};
 use common::*;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -195,6 +195,46 @@ fn pip_install_from(index: &str, release: &Path) {
         t.path().join("site/relsign_demo/__init__.py").is_file()
             || t.path().join("site/relsign_demo").is_dir()
     );
+}
+
+/// The verification runs beside the first blob uploads: a release that does not verify gets no
+/// name anywhere. No manifest or tag in either registry, nothing on the index, nothing in the
+/// mirror; the error is the verification's, exit 1. (Blobs may have gone up: content-addressed,
+/// named by nothing.)
+#[test]
+fn a_release_that_does_not_verify_is_given_no_name_anywhere() {
+    let (_t, rel) = signed_copy();
+    let other = tempfile::tempdir().unwrap();
+    // A policy of other keys: the release's signatures count for nothing.
+    let (policy, _) = keys_and_policy(other.path());
+    let d = Dests::start();
+    let digest = image_digest(&rel);
+    let o = d.publish(&rel, &policy, &[]).output().unwrap();
+    let text = out_text(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("the release does not verify, nothing is published: check `provenance signature` failed"),
+        "{text}"
+    );
+    for reg in [&d.hub, &d.harbor] {
+        assert_eq!(reg_get(reg, &format!("manifests/sha256:{digest}")), None);
+        assert_eq!(reg_get(reg, "manifests/0.1.0"), None);
+        assert_eq!(reg_get(reg, &format!("manifests/sha256-{digest}")), None);
+        let tags = reg_get(reg, "tags/list").map(|b| String::from_utf8_lossy(&b).into_owned());
+        assert!(
+            tags.as_deref().is_none_or(|t| !t.contains("0.1.0")),
+            "{tags:?}"
+        );
+    }
+    let uploaded: Vec<_> = std::fs::read_dir(d.pypi.packages_dir())
+        .map(|r| r.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(uploaded.is_empty(), "uploaded to the index: {uploaded:?}");
+    let mirrored: Vec<_> = std::fs::read_dir(d.mirror.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(mirrored.is_empty(), "written to the mirror: {mirrored:?}");
 }
 
 #[test]

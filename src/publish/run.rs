@@ -34,6 +34,11 @@ pub enum PublishError {
     },
     #[error("{dest}: read-back failed: {reason}")]
     ReadBack { dest: String, reason: String },
+    #[error(
+        "the release did not verify: no manifest, tag, index upload or mirror file was \
+         published (blobs already uploaded are named by nothing)"
+    )]
+    Unverified,
 }
 
 impl PublishError {
@@ -41,7 +46,9 @@ impl PublishError {
     /// serve back what was pushed.
     pub fn is_refusal(&self) -> bool {
         match self {
-            PublishError::MirrorConflict { .. } | PublishError::ReadBack { .. } => true,
+            PublishError::MirrorConflict { .. }
+            | PublishError::ReadBack { .. }
+            | PublishError::Unverified => true,
             PublishError::Pypi(e) => e.is_conflict(),
             _ => false,
         }
@@ -108,6 +115,69 @@ impl RunOptions {
     }
 }
 
+/// The verdict of the verification of the release, which runs beside the first uploads.
+/// Only a registry's blobs go up before it is known: they are content-addressed and named by
+/// nothing until a manifest points at them. Every other step (manifests, tags, index
+/// uploads, mirror files) waits for it, and none runs when the release did not verify.
+#[derive(Default)]
+pub struct Verdict {
+    ok: std::sync::Mutex<Option<bool>>,
+    known: std::sync::Condvar,
+}
+
+impl Verdict {
+    /// A verdict known from the start.
+    pub fn decided(ok: bool) -> Verdict {
+        let v = Verdict::default();
+        v.set(ok);
+        v
+    }
+
+    pub fn set(&self, ok: bool) {
+        *self.ok.lock().unwrap_or_else(|e| e.into_inner()) = Some(ok);
+        self.known.notify_all();
+    }
+
+    /// Block until the verdict is known; true when the release verified.
+    pub fn wait(&self) -> bool {
+        let mut g = self.ok.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            match *g {
+                Some(ok) => return ok,
+                None => g = self.known.wait(g).unwrap_or_else(|e| e.into_inner()),
+            }
+        }
+    }
+
+    /// A guard that sets the verdict to "did not verify" when dropped before it was set (a
+    /// verification that panicked must not leave the uploads waiting).
+    pub fn fail_unless_set(&self) -> impl Drop + '_ {
+        struct Guard<'v>(&'v Verdict);
+        impl Drop for Guard<'_> {
+            fn drop(&mut self) {
+                let mut g = self.0.ok.lock().unwrap_or_else(|e| e.into_inner());
+                if g.is_none() {
+                    *g = Some(false);
+                    self.0.known.notify_all();
+                }
+            }
+        }
+        Guard(self)
+    }
+
+    /// Known, and the release did not verify.
+    fn failed(&self) -> bool {
+        *self.ok.lock().unwrap_or_else(|e| e.into_inner()) == Some(false)
+    }
+
+    fn require(&self) -> Result<(), PublishError> {
+        match self.wait() {
+            true => Ok(()),
+            false => Err(PublishError::Unverified),
+        }
+    }
+}
+
 /// One destination's side effects.
 trait Target {
     fn run(&mut self, step: &Step, r: &dyn Reporter) -> Result<Outcome, PublishError>;
@@ -121,6 +191,7 @@ pub fn execute(
     journal: &mut Journal,
     t: &Client,
     o: &RunOptions,
+    verdict: &Verdict,
     r: &dyn Reporter,
 ) -> PublishReport {
     let mut executed = 0usize;
@@ -172,15 +243,19 @@ pub fn execute(
         });
         let res = run_dest(
             dp,
-            repo.as_ref(),
-            mount_from.as_deref(),
+            Where {
+                repo: repo.as_ref(),
+                mount_from: mount_from.as_deref(),
+            },
             journal,
             t,
             o,
+            verdict,
             r,
             &mut executed,
             &mut rep,
         );
+        let unverified = matches!(res, Err(PublishError::Unverified));
         match res {
             Ok(()) => published.extend(repo),
             Err(e) => {
@@ -190,6 +265,10 @@ pub fn execute(
             }
         }
         reports.push(rep);
+        if unverified {
+            // No other destination gets anything either.
+            break;
+        }
     }
     PublishReport {
         ok: reports.iter().all(|d| d.error.is_none()),
@@ -199,18 +278,26 @@ pub fn execute(
     }
 }
 
+/// A registry destination's repository, and another one of the same registry to mount from.
+#[derive(Clone, Copy)]
+struct Where<'a> {
+    repo: Option<&'a registry::RepoRef>,
+    mount_from: Option<&'a str>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_dest(
     dp: &DestPlan,
-    repo: Option<&registry::RepoRef>,
-    mount_from: Option<&str>,
+    at: Where<'_>,
     journal: &mut Journal,
     t: &Client,
     o: &RunOptions,
+    verdict: &Verdict,
     r: &dyn Reporter,
     executed: &mut usize,
     rep: &mut DestReport,
 ) -> Result<(), PublishError> {
+    let Where { repo, mount_from } = at;
     let d = &dp.dest;
     let creds = Credentials::resolve(d.credentials.as_deref(), &d.name)?;
     let mut target = make_target(d, repo, creds.clone(), t);
@@ -220,6 +307,10 @@ fn run_dest(
     let mut pushed: std::collections::BTreeMap<usize, Outcome> = Default::default();
     for (i, step) in dp.steps.iter().enumerate() {
         let rec = dp.record(step);
+        let blob = repo.is_some() && parallel_group(step) == Some(0);
+        if !blob {
+            verdict.require()?;
+        }
         let outcome = if let Some(out) = pushed.get(&i) {
             // Done by a worker of this run (and journaled as it finished).
             *out
@@ -234,6 +325,7 @@ fn run_dest(
                     repo,
                     creds: &creds,
                     mount_from,
+                    verdict,
                 };
                 pushed.extend(group.push(journal, t, o, r, executed)?);
             }
@@ -303,6 +395,7 @@ struct Group<'a> {
     repo: &'a registry::RepoRef,
     creds: &'a Option<Credentials>,
     mount_from: Option<&'a str>,
+    verdict: &'a Verdict,
 }
 
 impl Group<'_> {
@@ -344,9 +437,8 @@ impl Group<'_> {
         push_parallel(
             steps,
             &todo,
-            self.repo,
-            self.creds,
-            self.mount_from,
+            (self.repo, self.creds, self.mount_from),
+            self.verdict,
             t,
             r,
             &mut done,
@@ -392,14 +484,14 @@ const WORKERS: usize = 6;
 /// Run the registry steps `todo` (blobs, or manifests whose blobs are all there) with a few
 /// workers; outcome per step index. `done` is called on this thread as each step completes
 /// (the caller journals it there, so a kill mid-group loses only the steps in flight). The
-/// first error (in step order) is returned.
+/// first error (in step order) is returned. No new step starts once the release is known not
+/// to verify.
 #[allow(clippy::too_many_arguments)]
 fn push_parallel(
     steps: &[Step],
     todo: &[usize],
-    repo: &registry::RepoRef,
-    creds: &Option<Credentials>,
-    mount_from: Option<&str>,
+    (repo, creds, mount_from): (&registry::RepoRef, &Option<Credentials>, Option<&str>),
+    verdict: &Verdict,
     t: &Client,
     r: &dyn Reporter,
     done: &mut dyn FnMut(usize) -> Result<(), PublishError>,
@@ -418,7 +510,10 @@ fn push_parallel(
                 loop {
                     let k = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&i) = todo.get(k) else { break };
-                    let res = oci_step(&reg, &steps[i], mount_from, r);
+                    let res = match verdict.failed() {
+                        true => Err(PublishError::Unverified),
+                        false => oci_step(&reg, &steps[i], mount_from, r),
+                    };
                     let failed = res.is_err();
                     if tx.send((i, res)).is_err() || failed {
                         // Let the others finish their current step, take no new ones.

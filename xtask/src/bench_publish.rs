@@ -4,8 +4,10 @@
 //!   another fresh one;
 //! - the sdist and wheel to a fresh pypiserver, against `twine upload` to another.
 //!
-//! Each measurement is the best of three runs, each against freshly started servers (so every
-//! run really uploads). Ratios are relsign's time over the anchor's (≤ 1 is as fast or faster).
+//! Each measurement is the best of five runs, each against freshly started servers (so every
+//! run really uploads), relsign's and the anchor's runs taking turns (so a slow moment of the
+//! machine falls on both). Ratios are relsign's time over the anchor's (≤ 1 is as fast or
+//! faster).
 
 use crate::servers::{pypiserver, registry};
 use anyhow::{bail, Context, Result};
@@ -25,19 +27,39 @@ fn quiet(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Best of three; `setup` runs before each timed run and is not timed.
-fn best_of_3<S>(
-    mut setup: impl FnMut() -> Result<S>,
-    mut run: impl FnMut(&S) -> Result<()>,
-) -> Result<f64> {
-    let mut best = f64::MAX;
-    for _ in 0..3 {
-        let s = setup()?;
-        let t = Instant::now();
-        run(&s)?;
-        best = best.min(t.elapsed().as_secs_f64());
+/// Runs of each side, taking turns.
+const RUNS: usize = 5;
+
+/// One side of a comparison: `setup` runs before each timed run and is not timed.
+struct Side<'a, S> {
+    setup: Box<dyn FnMut() -> Result<S> + 'a>,
+    run: Box<dyn FnMut(&S) -> Result<()> + 'a>,
+}
+
+impl<'a, S> Side<'a, S> {
+    fn new(setup: impl FnMut() -> Result<S> + 'a, run: impl FnMut(&S) -> Result<()> + 'a) -> Self {
+        Side {
+            setup: Box::new(setup),
+            run: Box::new(run),
+        }
     }
-    Ok(best)
+
+    fn once(&mut self) -> Result<f64> {
+        let s = (self.setup)()?;
+        let t = Instant::now();
+        (self.run)(&s)?;
+        Ok(t.elapsed().as_secs_f64())
+    }
+}
+
+/// The best time of each side over [`RUNS`] turns: (anchor, relsign).
+fn best_of_turns<A, B>(mut anchor: Side<'_, A>, mut ours: Side<'_, B>) -> Result<(f64, f64)> {
+    let (mut a, mut b) = (f64::MAX, f64::MAX);
+    for _ in 0..RUNS {
+        a = a.min(anchor.once()?);
+        b = b.min(ours.once()?);
+    }
+    Ok((a, b))
 }
 
 pub fn bench_publish(
@@ -61,10 +83,11 @@ pub fn bench_publish(
     let image_bytes: u64 = walk_size(&release.join("image"))?;
     let rel_s = release.to_string_lossy().into_owned();
     let pol_s = policy.to_string_lossy().into_owned();
-    let mut n = 0usize;
-    let mut next = || {
-        n += 1;
-        n
+    // Every server and journal of the run gets its own number.
+    let n = std::cell::Cell::new(0usize);
+    let next = || {
+        n.set(n.get() + 1);
+        n.get()
     };
 
     let journal = |w: &Path, k: usize| w.join(format!("journal-{k}.jsonl"));
@@ -86,51 +109,55 @@ pub fn bench_publish(
     };
 
     // ---- image: relsign publish vs skopeo copy ------------------------------------------
-    let t_skopeo = best_of_3(
-        || registry(work, next()),
-        |s| {
-            quiet(Command::new("skopeo").args([
-                "copy",
-                "--quiet",
-                "--dest-tls-verify=false",
-                &format!("oci:{}/image:{version}", rel_s),
-                &format!("docker://127.0.0.1:{}/bench/skopeo:{version}", s.port),
-            ]))
-        },
-    )?;
-    let t_push = best_of_3(
-        || Ok((registry(work, next())?, next())),
-        |(s, k)| {
-            publish(
-                "hub",
-                format!("http://127.0.0.1:{}/bench/relsign", s.port),
-                journal(work, *k),
-            )
-        },
+    let (t_skopeo, t_push) = best_of_turns(
+        Side::new(
+            || registry(work, next()),
+            |s| {
+                quiet(Command::new("skopeo").args([
+                    "copy",
+                    "--quiet",
+                    "--dest-tls-verify=false",
+                    &format!("oci:{}/image:{version}", rel_s),
+                    &format!("docker://127.0.0.1:{}/bench/skopeo:{version}", s.port),
+                ]))
+            },
+        ),
+        Side::new(
+            || Ok((registry(work, next())?, next())),
+            |(s, k)| {
+                publish(
+                    "hub",
+                    format!("http://127.0.0.1:{}/bench/relsign", s.port),
+                    journal(work, *k),
+                )
+            },
+        ),
     )?;
 
     // ---- sdist + wheel: relsign publish vs twine upload ---------------------------------
-    let t_twine = best_of_3(
-        || pypiserver(venv, work, next()),
-        |s| {
-            quiet(
-                Command::new(venv.join("bin/twine"))
-                    .args(["upload", "--disable-progress-bar", "--non-interactive"])
-                    .args(["--repository-url", &format!("http://127.0.0.1:{}/", s.port)])
-                    .args(["-u", "bench", "-p", "bench"])
-                    .args(&files),
-            )
-        },
-    )?;
-    let t_upload = best_of_3(
-        || Ok((pypiserver(venv, work, next())?, next())),
-        |(s, k)| {
-            publish(
-                "pypi",
-                format!("http://127.0.0.1:{}/", s.port),
-                journal(work, *k),
-            )
-        },
+    let (t_twine, t_upload) = best_of_turns(
+        Side::new(
+            || pypiserver(venv, work, next()),
+            |s| {
+                quiet(
+                    Command::new(venv.join("bin/twine"))
+                        .args(["upload", "--disable-progress-bar", "--non-interactive"])
+                        .args(["--repository-url", &format!("http://127.0.0.1:{}/", s.port)])
+                        .args(["-u", "bench", "-p", "bench"])
+                        .args(&files),
+                )
+            },
+        ),
+        Side::new(
+            || Ok((pypiserver(venv, work, next())?, next())),
+            |(s, k)| {
+                publish(
+                    "pypi",
+                    format!("http://127.0.0.1:{}/", s.port),
+                    journal(work, *k),
+                )
+            },
+        ),
     )?;
     let lines = vec![
         format!(
