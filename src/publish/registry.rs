@@ -19,6 +19,7 @@ use crate::report::Reporter;
 use std::cell::RefCell;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -396,6 +397,8 @@ enum Mode<'m> {
 enum Payload<'b> {
     Empty,
     Bytes(&'b [u8]),
+    /// A whole blob already read (handed over without a copy).
+    Shared(bytes::Bytes),
     File {
         path: &'b Path,
         offset: u64,
@@ -409,6 +412,7 @@ impl Payload<'_> {
         Ok(match self {
             Payload::Empty => b,
             Payload::Bytes(x) => b.body(x.to_vec()),
+            Payload::Shared(x) => b.body(x.clone()),
             Payload::File { path, offset, len } => {
                 // Read into memory (at most one chunk): the blocking client streams a reader
                 // in small pieces through a channel, several times slower than handing it the
@@ -429,6 +433,30 @@ impl Payload<'_> {
             }
         })
     }
+}
+
+/// The whole file at `path`, which must be `size` bytes, read in pieces until `stop` is set
+/// (then None).
+fn read_ahead(path: &Path, size: u64, stop: &AtomicBool) -> std::io::Result<Option<bytes::Bytes>> {
+    const PIECE: usize = 4 << 20;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = Vec::with_capacity(size as usize);
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let n = (&mut f).take(PIECE as u64).read_to_end(&mut buf)?;
+        if n == 0 || buf.len() as u64 > size {
+            break;
+        }
+    }
+    if buf.len() as u64 != size {
+        return Err(std::io::Error::other(format!(
+            "{} bytes, expected {size}",
+            buf.len()
+        )));
+    }
+    Ok(Some(bytes::Bytes::from(buf)))
 }
 
 pub struct Registry<'a> {
@@ -722,14 +750,28 @@ impl<'a> Registry<'a> {
         mount_from: Option<&str>,
         r: &dyn Reporter,
     ) -> Result<BlobPush, RegistryError> {
-        if self.blob_exists(d, r)?.is_some() {
-            return Ok(BlobPush::Existed);
-        }
         // At least 2 bytes: a one-byte session would read as empty (see session_size).
         let mut chunk = self.chunk_size.max(2);
+        // A blob sent in one request is read while the registry is asked whether it has it
+        // (a HEAD that finds it stops the read). A failed read-ahead is not an error here: the
+        // request then reads the file itself and reports what is wrong with it.
+        let stop = AtomicBool::new(false);
+        let whole = std::thread::scope(|sc| {
+            let ahead = (size <= chunk).then(|| sc.spawn(|| read_ahead(path, size, &stop)));
+            let found = self.blob_exists(d, r);
+            if !matches!(found, Ok(None)) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            let whole = ahead.and_then(|h| h.join().ok()).and_then(Result::ok);
+            found.map(|f| (f, whole))
+        });
+        let whole = match whole? {
+            (Some(_), _) => return Ok(BlobPush::Existed),
+            (None, whole) => whole.flatten(),
+        };
         self.t.again(|attempt, _| {
             let mount = if attempt == 1 { mount_from } else { None };
-            let e = match self.upload_once(d, size, path, mount, chunk, r) {
+            let e = match self.upload_once(d, (size, path, whole.as_ref()), mount, chunk, r) {
                 Ok(p) => return Attempt::Done(p),
                 Err(e) => e,
             };
@@ -758,8 +800,7 @@ impl<'a> Registry<'a> {
     fn upload_once(
         &self,
         d: &Sha256Hex,
-        size: u64,
-        path: &Path,
+        (size, path, whole): (u64, &Path, Option<&bytes::Bytes>),
         mount_from: Option<&str>,
         chunk: u64,
         r: &dyn Reporter,
@@ -773,12 +814,15 @@ impl<'a> Registry<'a> {
             // Retried like any request (the file is re-opened): a repeat after a lost answer
             // finds the session gone (404), and the caller then finds the blob present.
             let put = self.location_url(&loc, &digest_q);
-            let whole = Payload::File {
-                path,
-                offset: 0,
-                len: size,
+            let body = match whole {
+                Some(b) => Payload::Shared(b.clone()),
+                None => Payload::File {
+                    path,
+                    offset: 0,
+                    len: size,
+                },
             };
-            self.put_expecting_201(&put, &[octet_stream()], whole, r)?;
+            self.put_expecting_201(&put, &[octet_stream()], body, r)?;
             return Ok(BlobPush::Uploaded);
         }
         let mut loc = loc;
@@ -1380,6 +1424,23 @@ pub fn parse_challenge(h: &str) -> (String, Vec<(String, String)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_ahead_reads_the_whole_blob_or_stops_or_names_a_size_mismatch() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("blob");
+        let data: Vec<u8> = (0..(9u32 << 20)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&p, &data).unwrap();
+        let go = AtomicBool::new(false);
+        let got = read_ahead(&p, data.len() as u64, &go).unwrap().unwrap();
+        assert_eq!(&got[..], &data[..]);
+        let stop = AtomicBool::new(true);
+        assert!(read_ahead(&p, data.len() as u64, &stop).unwrap().is_none());
+        for size in [data.len() as u64 - 1, data.len() as u64 + 1] {
+            let e = read_ahead(&p, size, &go).unwrap_err().to_string();
+            assert!(e.contains(&format!("expected {size}")), "{e}");
+        }
+    }
 
     #[test]
     fn challenges_with_commas_in_quotes() {
