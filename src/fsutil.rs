@@ -19,6 +19,49 @@ pub fn err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> FsError {
     move |source| FsError { op, path, source }
 }
 
+/// A new private work directory, for trees of many files (root filesystems, image layers).
+///
+/// It is made in `$TMPDIR/relsign-<uid>`: a directory of this user's (mode 0700; when it is
+/// anything else, `$TMPDIR` itself is used) marked, where the filesystem allows, to spread its
+/// subdirectories over the block groups (ext4's `chattr +T`). On ext4 without a journal a new
+/// inode skips, one by one, every free inode of its group deleted in the last minute or more,
+/// and every work directory made in `$TMPDIR` lands in the groups near it: a build right after
+/// another (whose trees were just removed) spent up to a second of its image step there.
+pub fn work_dir(prefix: &str) -> Result<tempfile::TempDir, FsError> {
+    let tmp = std::env::temp_dir();
+    let parent = spread_parent(&tmp).unwrap_or(tmp);
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&parent)
+        .map_err(err("create a work directory in", &parent))
+}
+
+/// `<tmp>/relsign-<uid>`, made or checked (a directory, ours, private) and marked TOPDIR
+/// (best effort); None when it cannot be used.
+fn spread_parent(tmp: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let uid = rustix::process::getuid().as_raw();
+    let p = tmp.join(format!("relsign-{uid}"));
+    match std::fs::DirBuilder::new().mode(0o700).create(&p) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(_) => return None,
+    }
+    let md = std::fs::symlink_metadata(&p).ok()?;
+    if !md.is_dir() || md.uid() != uid || md.mode() & 0o077 != 0 {
+        return None;
+    }
+    if let Ok(d) = std::fs::File::open(&p) {
+        use rustix::fs::{ioctl_getflags, ioctl_setflags, IFlags};
+        if let Ok(f) = ioctl_getflags(&d) {
+            if !f.contains(IFlags::TOPDIR) {
+                let _ = ioctl_setflags(&d, f | IFlags::TOPDIR);
+            }
+        }
+    }
+    Some(p)
+}
+
 pub fn read(path: &Path) -> Result<Vec<u8>, FsError> {
     std::fs::read(path).map_err(err("read", path))
 }
@@ -240,4 +283,35 @@ pub fn hash_regular(path: &Path) -> Result<(crate::digest::Sha256Hex, u64), FsEr
     io::copy(&mut f, &mut w).map_err(err("read", path))?;
     let (_, d, n) = w.finish();
     Ok((d, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    #[test]
+    fn the_spread_parent_is_private_and_ours_or_not_used() {
+        let t = tempfile::tempdir().unwrap();
+        let uid = rustix::process::getuid().as_raw();
+        let want = t.path().join(format!("relsign-{uid}"));
+        // Made, private.
+        assert_eq!(spread_parent(t.path()), Some(want.clone()));
+        let md = std::fs::symlink_metadata(&want).unwrap();
+        assert!(md.is_dir() && md.mode() & 0o777 == 0o700, "{:o}", md.mode());
+        // Open to others: not used.
+        std::fs::set_permissions(&want, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(spread_parent(t.path()), None);
+        std::fs::remove_dir(&want).unwrap();
+        // A symlink to a private directory: not used.
+        let elsewhere = t.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &want).unwrap();
+        assert_eq!(spread_parent(t.path()), None);
+        std::fs::remove_file(&want).unwrap();
+        // A file: not used.
+        std::fs::write(&want, b"").unwrap();
+        assert_eq!(spread_parent(t.path()), None);
+    }
 }

@@ -119,10 +119,7 @@ pub fn run(
         context: "reading the Python lock".into(),
         source: Box::new(e),
     })?;
-    let work = tempfile::Builder::new()
-        .prefix("relsign-gate-")
-        .tempdir()
-        .map_err(fsutil::err("create work dir in", &std::env::temp_dir()))?;
+    let work = fsutil::work_dir("relsign-gate-")?;
     let site = work.path().join("test-site");
     install_test_site(&py_lock, store, &site)?;
     let features_copy = work.path().join("features");

@@ -291,10 +291,7 @@ impl<'a> Work<'a> {
         store: &'a Store,
         reporter: &'a dyn Reporter,
     ) -> Result<Work<'a>, BuildError> {
-        let dir = tempfile::Builder::new()
-            .prefix("relsign-build-")
-            .tempdir()
-            .map_err(fsutil::err("create work dir in", &std::env::temp_dir()))?;
+        let dir = fsutil::work_dir("relsign-build-")?;
         let path = dir.path().to_path_buf();
         let driver = path.join("pep517_driver.py");
         fsutil::write_atomic(&driver, DRIVER.as_bytes())?;

@@ -490,6 +490,17 @@ fn bench(args: &[String]) -> Result<()> {
     if args.first().map(String::as_str) == Some("rss") {
         return rss_bench(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("image") {
+        // Only the image step against mmdebstrap + gzip.
+        let mut fig = bench_table::Figures::default();
+        let demo = root().join("recipes/demo.toml");
+        let work = root().join("target/bench/image");
+        bench_table::bench_image(&release_relsign()?, &demo, &work, &mut fig)?;
+        for l in fig.table() {
+            println!("{l}");
+        }
+        return Ok(());
+    }
     if args.first().map(String::as_str) == Some("publish") {
         // Only the publishing comparisons (image push, upload), printed as they are measured.
         let mut fig = bench_table::Figures::default();
