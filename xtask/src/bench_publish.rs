@@ -30,10 +30,13 @@ fn quiet(cmd: &mut Command) -> Result<()> {
 /// Runs of each side, taking turns.
 const RUNS: usize = 5;
 
+/// What is timed, given what `setup` made.
+type Run<'a, S> = Box<dyn FnMut(&S) -> Result<()> + 'a>;
+
 /// One side of a comparison: `setup` runs before each timed run and is not timed.
 struct Side<'a, S> {
     setup: Box<dyn FnMut() -> Result<S> + 'a>,
-    run: Box<dyn FnMut(&S) -> Result<()> + 'a>,
+    run: Run<'a, S>,
 }
 
 impl<'a, S> Side<'a, S> {
@@ -52,10 +55,14 @@ impl<'a, S> Side<'a, S> {
     }
 }
 
-/// The best time of each side over [`RUNS`] turns: (anchor, relsign).
-fn best_of_turns<A, B>(mut anchor: Side<'_, A>, mut ours: Side<'_, B>) -> Result<(f64, f64)> {
+/// The best time of each side over `runs` turns: (anchor, relsign).
+fn best_of_turns<A, B>(
+    runs: usize,
+    mut anchor: Side<'_, A>,
+    mut ours: Side<'_, B>,
+) -> Result<(f64, f64)> {
     let (mut a, mut b) = (f64::MAX, f64::MAX);
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         a = a.min(anchor.once()?);
         b = b.min(ours.once()?);
     }
@@ -71,7 +78,6 @@ pub fn bench_publish(
 ) -> Result<(Vec<String>, f64, f64)> {
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(release.join("release.json"))?)?;
-    let version = m["version"].as_str().unwrap_or_default().to_string();
     let files: Vec<PathBuf> = m["artifacts"]
         .as_array()
         .cloned()
@@ -109,33 +115,18 @@ pub fn bench_publish(
     };
 
     // ---- image: relsign publish vs skopeo copy ------------------------------------------
-    let (t_skopeo, t_push) = best_of_turns(
-        Side::new(
-            || registry(work, next()),
-            |s| {
-                quiet(Command::new("skopeo").args([
-                    "copy",
-                    "--quiet",
-                    "--dest-tls-verify=false",
-                    &format!("oci:{}/image:{version}", rel_s),
-                    &format!("docker://127.0.0.1:{}/bench/skopeo:{version}", s.port),
-                ]))
-            },
-        ),
-        Side::new(
-            || Ok((registry(work, next())?, next())),
-            |(s, k)| {
-                publish(
-                    "hub",
-                    format!("http://127.0.0.1:{}/bench/relsign", s.port),
-                    journal(work, *k),
-                )
-            },
-        ),
+    let (t_skopeo, t_push) = image_push(
+        bin,
+        release,
+        &super::root().join("recipes/demo.toml"),
+        policy,
+        work,
+        RUNS,
     )?;
 
     // ---- sdist + wheel: relsign publish vs twine upload ---------------------------------
     let (t_twine, t_upload) = best_of_turns(
+        RUNS,
         Side::new(
             || pypiserver(venv, work, next()),
             |s| {
@@ -186,4 +177,59 @@ fn walk_size(dir: &Path) -> Result<u64> {
         }
     }
     Ok(n)
+}
+
+/// The image of `release` pushed to a fresh loopback `docker-registry` by `skopeo copy` and by
+/// `relsign publish` (to the recipe's `hub`, verified against `policy`, not read back), `runs`
+/// turns each: the best times (skopeo, relsign).
+pub fn image_push(
+    bin: &Path,
+    release: &Path,
+    recipe: &Path,
+    policy: &Path,
+    work: &Path,
+    runs: usize,
+) -> Result<(f64, f64)> {
+    std::fs::create_dir_all(work)?;
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(release.join("release.json"))?)?;
+    let version = m["version"].as_str().unwrap_or_default().to_string();
+    let rel_s = release.to_string_lossy().into_owned();
+    let n = std::cell::Cell::new(0usize);
+    let next = || {
+        n.set(n.get() + 1);
+        n.get()
+    };
+    best_of_turns(
+        runs,
+        Side::new(
+            || registry(work, next()),
+            |s| {
+                quiet(Command::new("skopeo").args([
+                    "copy",
+                    "--quiet",
+                    "--dest-tls-verify=false",
+                    &format!("oci:{rel_s}/image:{version}"),
+                    &format!("docker://127.0.0.1:{}/bench/skopeo:{version}", s.port),
+                ]))
+            },
+        ),
+        Side::new(
+            || Ok((registry(work, next())?, next())),
+            |(s, k)| {
+                quiet(
+                    Command::new(bin)
+                        .args(["--quiet", "publish", &rel_s, "--to", "hub", "--policy"])
+                        .arg(policy)
+                        .arg("--recipe")
+                        .arg(recipe)
+                        .arg("--url")
+                        .arg(format!("hub=http://127.0.0.1:{}/bench/relsign", s.port))
+                        .arg("--no-read-back")
+                        .arg("--journal")
+                        .arg(work.join(format!("image-journal-{k}.jsonl"))),
+                )
+            },
+        ),
+    )
 }
