@@ -126,13 +126,6 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// A verdict known from the start.
-    pub fn decided(ok: bool) -> Verdict {
-        let v = Verdict::default();
-        v.set(ok);
-        v
-    }
-
     pub fn set(&self, ok: bool) {
         *self.ok.lock().unwrap_or_else(|e| e.into_inner()) = Some(ok);
         self.known.notify_all();
@@ -860,4 +853,42 @@ pub fn ping(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verdict_is_waited_for_and_a_lost_one_counts_as_failed() {
+        // Known later, on another thread: wait blocks until then.
+        let v = Verdict::default();
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                v.set(true);
+            });
+            assert!(v.wait());
+        });
+        assert!(v.require().is_ok() && !v.failed());
+        // A verification that ends without a verdict (a panic) leaves "did not verify".
+        let v = Verdict::default();
+        let r = std::thread::scope(|sc| {
+            sc.spawn(|| {
+                let _guard = v.fail_unless_set();
+                panic!("the verification panicked");
+            })
+            .join()
+        });
+        assert!(r.is_err());
+        assert!(!v.wait() && v.failed());
+        assert!(matches!(v.require(), Err(PublishError::Unverified)));
+        // A verdict once set is not overwritten by the guard.
+        let v = Verdict::default();
+        {
+            let _guard = v.fail_unless_set();
+            v.set(true);
+        }
+        assert!(v.wait());
+    }
 }
