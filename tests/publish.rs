@@ -237,6 +237,37 @@ fn a_release_that_does_not_verify_is_given_no_name_anywhere() {
     assert!(mirrored.is_empty(), "written to the mirror: {mirrored:?}");
 }
 
+/// The plan is made before the verification's verdict (which runs beside the first blob
+/// uploads), so what it parses is parsed as untrusted: a release.json with a duplicate key stops
+/// the publish before anything is sent, naming the file and the key.
+#[test]
+fn a_release_json_with_a_duplicate_key_stops_the_publish_before_anything_is_sent() {
+    let (_t, rel) = signed_copy();
+    let path = rel.join("release.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let tampered = text.replacen('{', "{\"name\":\"evil\",", 1);
+    assert_ne!(text, tampered);
+    std::fs::write(&path, tampered).unwrap();
+    let reg = Registry::start(None);
+    let url = format!("http://{}/relsign/demo", reg.host());
+    let o = publish_to(&rel, &shared_signed_demo().policy, &[("hub", url)], &[])
+        .output()
+        .unwrap();
+    let text = out_text(&o);
+    assert!(!o.status.success(), "{text}");
+    assert!(
+        text.contains("release.json") && text.contains("duplicate key \"name\""),
+        "{text}"
+    );
+    let catalog = http()
+        .get(format!("http://{}/v2/_catalog", reg.host()))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(!catalog.contains("relsign/demo"), "{catalog}");
+}
+
 #[test]
 fn publish_to_registries_index_and_mirror_then_again_is_a_no_op() {
     let signed = shared_signed_demo();

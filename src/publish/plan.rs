@@ -262,8 +262,8 @@ pub struct ReleaseDir {
 impl ReleaseDir {
     pub fn open(dir: &Path) -> Result<ReleaseDir, PlanError> {
         let path = dir.join("release.json");
-        let manifest: ReleaseManifest =
-            serde_json::from_slice(&fsutil::read(&path)?).map_err(|e| PlanError::Release {
+        let manifest: ReleaseManifest = crate::json::read_file(&path, crate::json::limit::RELEASE)
+            .map_err(|e| PlanError::Release {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
@@ -468,7 +468,7 @@ impl Image {
             reason: e.to_string(),
         })?;
         let path = layout.blob_path(digest.as_str());
-        let bytes = fsutil::read(&path)?;
+        let bytes = read_limited(&path, crate::json::limit::OCI)?;
         if Sha256Hex::of(&bytes) != *digest {
             return Err(PlanError::Release {
                 path,
@@ -478,8 +478,8 @@ impl Image {
                 ),
             });
         }
-        let manifest: oci::Manifest =
-            serde_json::from_slice(&bytes).map_err(|e| PlanError::Release {
+        let manifest: oci::Manifest = crate::json::from_slice(&bytes, crate::json::limit::OCI)
+            .map_err(|e| PlanError::Release {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
@@ -602,7 +602,7 @@ fn bundle_referrers(
             continue;
         }
         let path = rel.dir.join(f);
-        let bytes = fsutil::read(&path)?;
+        let bytes = read_limited(&path, crate::json::limit::STATEMENT)?;
         let layer = Descriptor {
             media_type: MEDIA_BUNDLE.into(),
             digest: format!("sha256:{}", Sha256Hex::of(&bytes)),
@@ -719,14 +719,26 @@ fn bundle_is_about_image(name: &str, image_file: &str) -> bool {
         || name.starts_with(&format!("{image_file}."))
 }
 
+/// A release file of at most `limit` bytes. The plan is made before the release is verified
+/// (the verification runs beside the first uploads), so what it parses is read with limits.
+fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, PlanError> {
+    crate::json::read_limited(path, limit).map_err(|e| match e {
+        crate::json::ReadError::Fs(e) => PlanError::Fs(e),
+        e => PlanError::Release {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        },
+    })
+}
+
 fn bundle_predicate_type(bundle: &[u8]) -> Option<String> {
     use base64::Engine;
-    let v: serde_json::Value = serde_json::from_slice(bundle).ok()?;
+    let v = crate::json::value(bundle, crate::json::limit::STATEMENT).ok()?;
     let payload = v["dsseEnvelope"]["payload"].as_str()?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(payload)
         .ok()?;
-    let st: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let st = crate::json::value(&bytes, crate::json::limit::STATEMENT).ok()?;
     st["predicateType"].as_str().map(str::to_string)
 }
 
@@ -935,11 +947,12 @@ fn mirror_releases(root: &Path, skip: &str) -> Result<Vec<ReleaseManifest>, Plan
             }
             let p = v.path().join("release.json");
             if p.is_file() {
-                let m =
-                    serde_json::from_slice(&fsutil::read(&p)?).map_err(|e| PlanError::Release {
+                let m = crate::json::read_file(&p, crate::json::limit::RELEASE).map_err(|e| {
+                    PlanError::Release {
                         path: p.clone(),
                         reason: e.to_string(),
-                    })?;
+                    }
+                })?;
                 out.push(m);
             }
         }
