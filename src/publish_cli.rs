@@ -19,8 +19,9 @@ use std::path::{Path, PathBuf};
 /// The release must verify against the trust policy before anything is named: the check runs
 /// beside the first uploads of a registry's blobs (content-addressed, named by nothing until a
 /// manifest points at them), and no manifest, tag, index upload or mirror file is sent before
-/// it passes. Each destination gets blobs first, then manifests, then signatures and attestations, then tags and index
-/// pages, so a reader never sees a tag or page that points at missing content. Every step is
+/// it passes. Each destination gets blobs first, then manifests, then signatures and
+/// attestations, then tags and index pages, so a reader never sees a tag or page that points
+/// at missing content. Every step is
 /// recorded in a journal (RELEASE/.relsign-publish/journal.jsonl): a re-run after a failure or
 /// a kill resumes, and skips what is already there. At the end every destination is read back
 /// and its digests compared. Credentials come from `credentials = "env:VAR"` / `"file:PATH"` in

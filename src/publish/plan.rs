@@ -262,11 +262,8 @@ pub struct ReleaseDir {
 impl ReleaseDir {
     pub fn open(dir: &Path) -> Result<ReleaseDir, PlanError> {
         let path = dir.join("release.json");
-        let manifest: ReleaseManifest = crate::json::read_file(&path, crate::json::limit::RELEASE)
-            .map_err(|e| PlanError::Release {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+        let manifest: ReleaseManifest =
+            crate::json::read_file(&path, crate::json::limit::RELEASE).map_err(json_err(&path))?;
         Ok(ReleaseDir {
             dir: dir.to_path_buf(),
             manifest,
@@ -722,13 +719,20 @@ fn bundle_is_about_image(name: &str, image_file: &str) -> bool {
 /// A release file of at most `limit` bytes. The plan is made before the release is verified
 /// (the verification runs beside the first uploads), so what it parses is read with limits.
 fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, PlanError> {
-    crate::json::read_limited(path, limit).map_err(|e| match e {
+    crate::json::read_limited(path, limit).map_err(json_err(path))
+}
+
+/// A release file that could not be read (the file system's error as it is) or is not what
+/// it must be.
+fn json_err(path: &Path) -> impl FnOnce(crate::json::ReadError) -> PlanError {
+    let path = path.to_path_buf();
+    move |e| match e {
         crate::json::ReadError::Fs(e) => PlanError::Fs(e),
         e => PlanError::Release {
-            path: path.to_path_buf(),
+            path,
             reason: e.to_string(),
         },
-    })
+    }
 }
 
 fn bundle_predicate_type(bundle: &[u8]) -> Option<String> {
@@ -947,12 +951,8 @@ fn mirror_releases(root: &Path, skip: &str) -> Result<Vec<ReleaseManifest>, Plan
             }
             let p = v.path().join("release.json");
             if p.is_file() {
-                let m = crate::json::read_file(&p, crate::json::limit::RELEASE).map_err(|e| {
-                    PlanError::Release {
-                        path: p.clone(),
-                        reason: e.to_string(),
-                    }
-                })?;
+                let m = crate::json::read_file(&p, crate::json::limit::RELEASE)
+                    .map_err(json_err(&p))?;
                 out.push(m);
             }
         }

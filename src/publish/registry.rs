@@ -763,11 +763,11 @@ impl<'a> Registry<'a> {
                 stop.store(true, Ordering::Relaxed);
             }
             let whole = ahead.and_then(|h| h.join().ok()).and_then(Result::ok);
-            found.map(|f| (f, whole))
+            found.map(|f| (f, whole.flatten()))
         });
         let whole = match whole? {
             (Some(_), _) => return Ok(BlobPush::Existed),
-            (None, whole) => whole.flatten(),
+            (None, whole) => whole,
         };
         self.t.again(|attempt, _| {
             let mount = if attempt == 1 { mount_from } else { None };

@@ -236,10 +236,8 @@ pub fn execute(
         });
         let res = run_dest(
             dp,
-            Where {
-                repo: repo.as_ref(),
-                mount_from: mount_from.as_deref(),
-            },
+            repo.as_ref(),
+            mount_from.as_deref(),
             journal,
             t,
             o,
@@ -271,17 +269,11 @@ pub fn execute(
     }
 }
 
-/// A registry destination's repository, and another one of the same registry to mount from.
-#[derive(Clone, Copy)]
-struct Where<'a> {
-    repo: Option<&'a registry::RepoRef>,
-    mount_from: Option<&'a str>,
-}
-
 #[allow(clippy::too_many_arguments)]
 fn run_dest(
     dp: &DestPlan,
-    at: Where<'_>,
+    repo: Option<&registry::RepoRef>,
+    mount_from: Option<&str>,
     journal: &mut Journal,
     t: &Client,
     o: &RunOptions,
@@ -290,7 +282,6 @@ fn run_dest(
     executed: &mut usize,
     rep: &mut DestReport,
 ) -> Result<(), PublishError> {
-    let Where { repo, mount_from } = at;
     let d = &dp.dest;
     let creds = Credentials::resolve(d.credentials.as_deref(), &d.name)?;
     let mut target = make_target(d, repo, creds.clone(), t);
@@ -430,7 +421,9 @@ impl Group<'_> {
         push_parallel(
             steps,
             &todo,
-            (self.repo, self.creds, self.mount_from),
+            self.repo,
+            self.creds,
+            self.mount_from,
             self.verdict,
             t,
             r,
@@ -483,7 +476,9 @@ const WORKERS: usize = 6;
 fn push_parallel(
     steps: &[Step],
     todo: &[usize],
-    (repo, creds, mount_from): (&registry::RepoRef, &Option<Credentials>, Option<&str>),
+    repo: &registry::RepoRef,
+    creds: &Option<Credentials>,
+    mount_from: Option<&str>,
     verdict: &Verdict,
     t: &Client,
     r: &dyn Reporter,

@@ -87,8 +87,7 @@ pub fn bench_publish(
         .map(|a| release.join(a["file"].as_str().unwrap_or_default()))
         .collect();
     let image_bytes: u64 = walk_size(&release.join("image"))?;
-    let rel_s = release.to_string_lossy().into_owned();
-    let pol_s = policy.to_string_lossy().into_owned();
+    let recipe = super::root().join("recipes/demo.toml");
     // Every server and journal of the run gets its own number.
     let n = std::cell::Cell::new(0usize);
     let next = || {
@@ -96,33 +95,8 @@ pub fn bench_publish(
         n.get()
     };
 
-    let journal = |w: &Path, k: usize| w.join(format!("journal-{k}.jsonl"));
-    let publish = |to: &str, url: String, j: PathBuf| -> Result<()> {
-        quiet(
-            Command::new(bin)
-                .args(["--quiet", "publish", &rel_s, "--to", to, "--policy", &pol_s])
-                .arg("--recipe")
-                .arg(super::root().join("recipes/demo.toml"))
-                .args([
-                    "--url",
-                    &format!("{to}={url}"),
-                    "--no-read-back",
-                    "--journal",
-                ])
-                .arg(j)
-                .env("RELSIGN_PUBLISH_PYPI", "bench:bench"),
-        )
-    };
-
     // ---- image: relsign publish vs skopeo copy ------------------------------------------
-    let (t_skopeo, t_push) = image_push(
-        bin,
-        release,
-        &super::root().join("recipes/demo.toml"),
-        policy,
-        work,
-        RUNS,
-    )?;
+    let (t_skopeo, t_push) = image_push(bin, release, &recipe, policy, work, RUNS)?;
 
     // ---- sdist + wheel: relsign publish vs twine upload ---------------------------------
     let (t_twine, t_upload) = best_of_turns(
@@ -142,11 +116,9 @@ pub fn bench_publish(
         Side::new(
             || Ok((pypiserver(venv, work, next())?, next())),
             |(s, k)| {
-                publish(
-                    "pypi",
-                    format!("http://127.0.0.1:{}/", s.port),
-                    journal(work, *k),
-                )
+                let j = work.join(format!("journal-{k}.jsonl"));
+                let url = format!("http://127.0.0.1:{}/", s.port);
+                relsign_publish(bin, release, &recipe, policy, "pypi", &url, &j)
             },
         ),
     )?;
@@ -217,19 +189,40 @@ pub fn image_push(
         Side::new(
             || Ok((registry(work, next())?, next())),
             |(s, k)| {
-                quiet(
-                    Command::new(bin)
-                        .args(["--quiet", "publish", &rel_s, "--to", "hub", "--policy"])
-                        .arg(policy)
-                        .arg("--recipe")
-                        .arg(recipe)
-                        .arg("--url")
-                        .arg(format!("hub=http://127.0.0.1:{}/bench/relsign", s.port))
-                        .arg("--no-read-back")
-                        .arg("--journal")
-                        .arg(work.join(format!("image-journal-{k}.jsonl"))),
-                )
+                let j = work.join(format!("image-journal-{k}.jsonl"));
+                let url = format!("http://127.0.0.1:{}/bench/relsign", s.port);
+                relsign_publish(bin, release, recipe, policy, "hub", &url, &j)
             },
         ),
+    )
+}
+
+/// `relsign publish` of `release` (with `recipe`, verified against `policy`) to the recipe's
+/// destination `to` at `url`, not read back, with the journal `journal`.
+fn relsign_publish(
+    bin: &Path,
+    release: &Path,
+    recipe: &Path,
+    policy: &Path,
+    to: &str,
+    url: &str,
+    journal: &Path,
+) -> Result<()> {
+    quiet(
+        Command::new(bin)
+            .args(["--quiet", "publish"])
+            .arg(release)
+            .args(["--to", to, "--policy"])
+            .arg(policy)
+            .arg("--recipe")
+            .arg(recipe)
+            .args([
+                "--url",
+                &format!("{to}={url}"),
+                "--no-read-back",
+                "--journal",
+            ])
+            .arg(journal)
+            .env("RELSIGN_PUBLISH_PYPI", "bench:bench"),
     )
 }
