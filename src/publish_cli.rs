@@ -183,6 +183,26 @@ fn verify_release(dir: &Path, policy: &Path, r: &dyn Reporter) -> Result<()> {
 }
 
 pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
+    // The HTTP client loads the platform's trust store (every certificate, tens of
+    // milliseconds), which would stand before the first upload: it is built beside the plan.
+    std::thread::scope(|sc| {
+        let client = sc.spawn(Client::for_publish);
+        let client = move || -> Result<Client> {
+            Ok(client
+                .join()
+                .map_err(|_| anyhow::anyhow!("building the HTTP client panicked"))??)
+        };
+        publish(&a, json, client, r)
+    })
+}
+
+/// `publish` with its HTTP client from `client` (asked for once the plan is made).
+fn publish(
+    a: &PublishArgs,
+    json: bool,
+    client: impl FnOnce() -> Result<Client>,
+    r: &dyn Reporter,
+) -> Result<()> {
     let rel = ReleaseDir::open(&a.release)?;
     let recipe_path = match &a.recipe {
         Some(p) => p.clone(),
@@ -205,10 +225,13 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
         .unwrap_or_else(|| work.join("journal.jsonl"));
     if a.dry_run {
         verify_release(&a.release, &a.policy, r)?;
-        return dry_run(&a, &plan, &dests, &journal_path, json, r);
+        let mut t = client()?;
+        // As Client::for_ping: a destination that is down is reported in a second.
+        t.attempts = t.attempts.min(2);
+        return dry_run(a, &plan, &dests, &journal_path, &t, json, r);
     }
     let mut journal = Journal::open(Some(&journal_path))?;
-    let t = Client::for_publish()?;
+    let t = client()?;
     let mut opts = RunOptions::from_env();
     opts.read_back = !a.no_read_back;
     // The verification runs beside the first blob uploads; every step that names or points at
@@ -236,7 +259,7 @@ pub fn run(a: PublishArgs, json: bool, r: &dyn Reporter) -> Result<()> {
     } else {
         print_report(&report);
     }
-    failures(&a, &report)
+    failures(a, &report)
 }
 
 /// `--dry-run`: the plan, what the journal already records, and with `--ping` whether every
@@ -246,15 +269,15 @@ fn dry_run(
     plan: &plan::Plan,
     dests: &[Destination],
     journal_path: &Path,
+    t: &Client,
     json: bool,
     r: &dyn Reporter,
 ) -> Result<()> {
     let journal = Journal::open(journal_path.exists().then_some(journal_path))?;
-    let t = Client::for_ping()?;
     let mut pings = Vec::new();
     if a.ping {
         for d in dests {
-            let res = relsign::publish::run::ping(d, &t, r);
+            let res = relsign::publish::run::ping(d, t, r);
             pings.push((d.name.clone(), res.map_err(|e| e.to_string())));
         }
     }

@@ -175,6 +175,8 @@ impl Verdict {
 trait Target {
     fn run(&mut self, step: &Step, r: &dyn Reporter) -> Result<Outcome, PublishError>;
     fn read_back(&mut self, steps: &[Step], r: &dyn Reporter) -> Result<String, PublishError>;
+    /// What the destination was found to hold while the blobs went up (registries only).
+    fn learn(&mut self, _known: Known) {}
 }
 
 /// Execute `plan`. Destinations are independent: a failure in one is reported and the others
@@ -289,6 +291,7 @@ fn run_dest(
     // A registry's blobs, and then the signature manifests, go up concurrently (each worker
     // with its own connection and token); everything else keeps its order.
     let mut pushed: std::collections::BTreeMap<usize, Outcome> = Default::default();
+    let mut known = Known::default();
     for (i, step) in dp.steps.iter().enumerate() {
         let rec = dp.record(step);
         let blob = repo.is_some() && parallel_group(step) == Some(0);
@@ -310,8 +313,14 @@ fn run_dest(
                     creds: &creds,
                     mount_from,
                     verdict,
+                    known: &known,
                 };
-                pushed.extend(group.push(journal, t, o, r, executed)?);
+                let (outcomes, learned) = group.push(journal, t, o, r, executed)?;
+                pushed.extend(outcomes);
+                if let Some(learned) = learned {
+                    target.learn(learned.clone());
+                    known = learned;
+                }
             }
             match pushed.get(&i) {
                 // Done by a worker just now, and journaled as it finished.
@@ -354,6 +363,7 @@ fn make_target<'t>(
                 creds,
                 t,
             ),
+            known: Known::default(),
         }),
         Kind::Mirror => Box::new(MirrorTarget {
             root: mirror_root(&d.url),
@@ -380,11 +390,13 @@ struct Group<'a> {
     creds: &'a Option<Credentials>,
     mount_from: Option<&'a str>,
     verdict: &'a Verdict,
+    known: &'a Known,
 }
 
 impl Group<'_> {
     /// Push the group's steps the journal does not record, with [`push_parallel`]; each is
-    /// journaled as it finishes. Outcome per step index.
+    /// journaled as it finishes. Outcome per step index. Beside the blobs (group 0), the
+    /// registry is asked what it holds of the later steps ([`Known::probe`]), returned second.
     fn push(
         &self,
         journal: &mut Journal,
@@ -392,7 +404,7 @@ impl Group<'_> {
         o: &RunOptions,
         r: &dyn Reporter,
         executed: &mut usize,
-    ) -> Result<std::collections::BTreeMap<usize, Outcome>, PublishError> {
+    ) -> Result<(std::collections::BTreeMap<usize, Outcome>, Option<Known>), PublishError> {
         let steps = &self.dp.steps;
         let todo: Vec<usize> = (self.from..steps.len())
             .filter(|&j| {
@@ -416,19 +428,80 @@ impl Group<'_> {
         } else {
             format!("{} signature manifest(s), {WORKERS} at a time", todo.len())
         });
+        let later: Vec<&Step> = steps[self.from..]
+            .iter()
+            .filter(|s| parallel_group(s) != Some(0) && !journal.is_done(&self.dp.record(s)))
+            .collect();
         // Journaled one by one as the workers finish them.
         let mut done = |j: usize| journal_step(executed, o, journal, self.dp.record(&steps[j]));
-        push_parallel(
-            steps,
-            &todo,
-            self.repo,
-            self.creds,
-            self.mount_from,
-            self.verdict,
-            t,
-            r,
-            &mut done,
-        )
+        std::thread::scope(|sc| {
+            let probe = (self.group == 0 && !later.is_empty()).then(|| {
+                sc.spawn(|| {
+                    let reg = registry::Registry::new(self.repo.clone(), self.creds.clone(), t);
+                    Known::probe(&reg, &later)
+                })
+            });
+            let pushed = push_parallel(
+                steps,
+                &todo,
+                self.repo,
+                self.creds,
+                self.mount_from,
+                self.verdict,
+                self.known,
+                t,
+                r,
+                &mut done,
+            )?;
+            // A probe that panicked taught nothing: every step asks for itself.
+            Ok((pushed, probe.map(|h| h.join().unwrap_or_default())))
+        })
+    }
+}
+
+/// What a registry was found to hold, asked while the blobs go up, so that the steps after
+/// them (manifests, the referrers index, tags) each cost one request instead of two.
+/// Only reads, and only what a step would have read itself just before writing: a manifest or
+/// tag found serving our bytes is not sent again; one found absent or different is sent.
+/// Anything the probe could not learn (an error, a lost probe) is asked again by its step.
+/// Read-back still checks every reference afterwards.
+#[derive(Default, Clone)]
+struct Known {
+    /// reference (`sha256:…` or a tag) -> the registry serves exactly the planned bytes.
+    ours: std::collections::HashMap<String, bool>,
+    /// subject -> the registry has the referrers API.
+    referrers_api: std::collections::HashMap<Sha256Hex, bool>,
+}
+
+impl Known {
+    /// Ask `reg` about `steps`, quietly: a failed question is left to its step.
+    fn probe(reg: &registry::Registry<'_>, steps: &[&Step]) -> Known {
+        let mut k = Known::default();
+        let quiet = crate::report::Silent;
+        for step in steps {
+            match &step.action {
+                Action::Manifest { digest, path, .. } | Action::Tag { digest, path, .. } => {
+                    let reference = match &step.action {
+                        Action::Tag { tag, .. } => tag.clone(),
+                        _ => format!("sha256:{digest}"),
+                    };
+                    let Ok(bytes) = read_checked(path, digest) else {
+                        continue;
+                    };
+                    if let Ok(served) = reg.get_manifest(&reference, &quiet) {
+                        k.ours
+                            .insert(reference, matches!(served, Some((_, b)) if b == bytes));
+                    }
+                }
+                Action::ReferrersIndex { subject, .. } => {
+                    if let Ok(api) = reg.referrers_api(subject, &quiet) {
+                        k.referrers_api.insert(subject.clone(), api.is_some());
+                    }
+                }
+                _ => {}
+            }
+        }
+        k
     }
 }
 
@@ -480,6 +553,7 @@ fn push_parallel(
     creds: &Option<Credentials>,
     mount_from: Option<&str>,
     verdict: &Verdict,
+    known: &Known,
     t: &Client,
     r: &dyn Reporter,
     done: &mut dyn FnMut(usize) -> Result<(), PublishError>,
@@ -500,7 +574,7 @@ fn push_parallel(
                     let Some(&i) = todo.get(k) else { break };
                     let res = match verdict.failed() {
                         true => Err(PublishError::Unverified),
-                        false => oci_step(&reg, &steps[i], mount_from, r),
+                        false => oci_step(&reg, &steps[i], mount_from, known, r),
                     };
                     let failed = res.is_err();
                     if tx.send((i, res)).is_err() || failed {
@@ -616,11 +690,16 @@ impl Target for PypiTarget<'_> {
 
 struct OciTarget<'a> {
     reg: registry::Registry<'a>,
+    known: Known,
 }
 
 impl Target for OciTarget<'_> {
     fn run(&mut self, step: &Step, r: &dyn Reporter) -> Result<Outcome, PublishError> {
-        oci_step(&self.reg, step, None, r)
+        oci_step(&self.reg, step, None, &self.known, r)
+    }
+
+    fn learn(&mut self, known: Known) {
+        self.known = known;
     }
 
     fn read_back(&mut self, steps: &[Step], r: &dyn Reporter) -> Result<String, PublishError> {
@@ -681,12 +760,14 @@ impl Target for OciTarget<'_> {
 }
 
 /// One registry step. Blobs are mounted from `mount_from` (another repository of the same
-/// registry) when it is given and the registry agrees. Manifests and tags are checked first: a
-/// registry that already serves exactly these bytes under the reference is left alone.
+/// registry) when it is given and the registry agrees. Manifests and tags are checked first
+/// (or were, by [`Known::probe`]): a registry that already serves exactly these bytes under the
+/// reference is left alone.
 fn oci_step(
     reg: &registry::Registry<'_>,
     step: &Step,
     mount_from: Option<&str>,
+    known: &Known,
     r: &dyn Reporter,
 ) -> Result<Outcome, PublishError> {
     Ok(match &step.action {
@@ -704,7 +785,7 @@ fn oci_step(
         } => {
             let bytes = read_checked(path, digest)?;
             let reference = format!("sha256:{digest}");
-            if has_manifest(reg, &reference, &bytes, r)? {
+            if has_manifest(reg, &reference, &bytes, known, r)? {
                 Outcome::Present
             } else {
                 reg.put_manifest(&reference, media_type, &bytes, r)?;
@@ -715,7 +796,11 @@ fn oci_step(
             subject,
             descriptors,
         } => {
-            if reg.referrers_api(subject, r)?.is_some() {
+            let api = match known.referrers_api.get(subject) {
+                Some(&api) => api,
+                None => reg.referrers_api(subject, r)?.is_some(),
+            };
+            if api {
                 // The registry indexes manifests with a subject itself.
                 Outcome::Present
             } else {
@@ -730,7 +815,7 @@ fn oci_step(
             path,
         } => {
             let bytes = read_checked(path, digest)?;
-            if has_manifest(reg, tag, &bytes, r)? {
+            if has_manifest(reg, tag, &bytes, known, r)? {
                 Outcome::Present
             } else {
                 reg.put_manifest(tag, media_type, &bytes, r)?;
@@ -741,13 +826,18 @@ fn oci_step(
     })
 }
 
-/// The registry already serves exactly these bytes under `reference`.
+/// The registry already serves exactly these bytes under `reference` (as the probe found, or
+/// asked now).
 fn has_manifest(
     reg: &registry::Registry<'_>,
     reference: &str,
     bytes: &[u8],
+    known: &Known,
     r: &dyn Reporter,
 ) -> Result<bool, PublishError> {
+    if let Some(&ours) = known.ours.get(reference) {
+        return Ok(ours);
+    }
     Ok(matches!(reg.get_manifest(reference, r)?, Some((_, b)) if b == bytes))
 }
 

@@ -791,7 +791,7 @@ fn bench_publish_demo(bin: &Path, work: &Path, fig: &mut bench_table::Figures) -
         &venv,
         &work.join("publish"),
     )?;
-    eprintln!("publish: best of 5 turns each (anchor and relsign alternating), fresh loopback servers per run; ratio = relsign / anchor (goal <= 1.1)");
+    eprintln!("publish: best of {} turns each (anchor and relsign alternating), fresh loopback servers per run, their data in /dev/shm; ratio = relsign / anchor (goal <= 1.1)", bench_publish::RUNS);
     for l in lines {
         eprintln!("{l}");
     }
