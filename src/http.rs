@@ -62,13 +62,16 @@ fn after(attempts: &Option<u32>) -> String {
 impl HttpError {
     /// The answer `resp` to `method url` as an error; its body (shortened) is read into it.
     pub fn status(method: &str, url: &str, resp: Response) -> HttpError {
+        use std::io::Read;
         let status = resp.status().as_u16();
-        let body = resp.text().unwrap_or_default();
+        // Only the start of it is shown: no more is read.
+        let mut body = Vec::new();
+        let _ = resp.take(ERROR_BODY).read_to_end(&mut body);
         HttpError::Status {
             method: method.into(),
             url: redact(url),
             status,
-            body: short(&body),
+            body: short(&String::from_utf8_lossy(&body)),
             attempts: None,
         }
     }
@@ -101,6 +104,40 @@ impl HttpError {
             _ => None,
         }
     }
+}
+
+/// The most of an unwanted answer's body read into its error.
+const ERROR_BODY: u64 = 64 << 10;
+
+/// Read the body of `resp` (the answer to `method url`), at most `limit` bytes: a longer one,
+/// by its Content-Length or as it arrives, is refused without being read whole.
+pub fn read_body(
+    resp: Response,
+    method: &str,
+    url: &str,
+    limit: u64,
+) -> Result<Vec<u8>, HttpError> {
+    use std::io::Read;
+    let status = resp.status().as_u16();
+    let over = |size: String| {
+        HttpError::status_because(
+            method,
+            url,
+            status,
+            &format!("an answer of {size} bytes, over the limit of {limit} bytes"),
+        )
+    };
+    if let Some(n) = resp.content_length().filter(|&n| n > limit) {
+        return Err(over(n.to_string()));
+    }
+    let mut body = Vec::new();
+    resp.take(limit + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| HttpError::read(method, url, e.to_string(), Some(1)))?;
+    if body.len() as u64 > limit {
+        return Err(over(format!("more than {limit}")));
+    }
+    Ok(body)
 }
 
 /// Whether an answer is worth asking again for: 429 and 5xx.
@@ -473,9 +510,62 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         .join(" ")
 }
 
+/// A loopback stand-in for tests: answers each connection with the next of `answers` (raw
+/// HTTP bytes, written whole, then the connection closed); returns its port.
+#[cfg(test)]
+pub(crate) fn serve(answers: Vec<Vec<u8>>) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for a in answers {
+            let Ok((mut c, _)) = l.accept() else { return };
+            let mut buf = [0u8; 8192];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(&a);
+        }
+    });
+    port
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_body_refuses_an_answer_over_its_limit_by_length_or_as_it_arrives() {
+        let body = vec![b'x'; 100];
+        let with_length = |b: &[u8]| {
+            let mut a =
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", b.len()).into_bytes();
+            a.extend(b);
+            a
+        };
+        // No length: the body ends when the connection closes.
+        let mut no_length = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
+        no_length.extend(&body);
+        let port = serve(vec![
+            with_length(&body),
+            with_length(&body),
+            no_length.clone(),
+            no_length,
+        ]);
+        let t = Client::for_publish().unwrap();
+        let url = format!("http://127.0.0.1:{port}/x");
+        let get = || t.client().get(&url).send().unwrap();
+        let e = read_body(get(), "GET", &url, 99).unwrap_err().to_string();
+        assert!(
+            e.contains("an answer of 100 bytes, over the limit of 99 bytes"),
+            "{e}"
+        );
+        assert_eq!(read_body(get(), "GET", &url, 100).unwrap(), body);
+        let e = read_body(get(), "GET", &url, 99).unwrap_err().to_string();
+        assert!(
+            e.contains("more than 99 bytes, over the limit of 99 bytes"),
+            "{e}"
+        );
+        assert_eq!(read_body(get(), "GET", &url, 100).unwrap(), body);
+    }
 
     #[test]
     fn backoff_doubles_and_caps_and_honours_retry_after() {

@@ -67,19 +67,13 @@ fn post(
         })
         .map_err(|e| svc(e.to_string()))?;
     let status = resp.status().as_u16();
-    let bytes = resp
-        .bytes()
-        .map_err(|e| svc(format!("reading the answer: {e}")))?;
     if !(200..300).contains(&status) {
-        return Err(svc(format!(
-            "HTTP {status}: {}",
-            crate::http::short(&String::from_utf8_lossy(&bytes))
-        )));
+        return Err(svc(
+            crate::http::HttpError::status("POST", url, resp).to_string()
+        ));
     }
-    if bytes.len() > 1 << 20 {
-        return Err(svc("an answer over 1 MiB".into()));
-    }
-    Ok(bytes.to_vec())
+    // An answer over 1 MiB is refused without being read whole.
+    crate::http::read_body(resp, "POST", url, 1 << 20).map_err(|e| svc(e.to_string()))
 }
 
 impl Session {

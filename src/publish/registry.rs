@@ -14,6 +14,7 @@ use crate::http::{
     error_chain, redact, resolve_href, short, Attempt, Client, HttpError, Method, RequestBuilder,
     Response,
 };
+use crate::json;
 use crate::oci::{self, Descriptor};
 use crate::report::Reporter;
 use std::cell::RefCell;
@@ -364,6 +365,9 @@ pub enum BlobPush {
     Uploaded,
 }
 
+/// The largest answer of a token endpoint read (a token is a few KiB).
+const TOKEN_ANSWER: u64 = 1 << 20;
+
 const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// How requests are authorized, learned from the first challenge.
@@ -671,9 +675,9 @@ impl<'a> Registry<'a> {
                         redact(&realm)
                     )));
                 }
-                let v: serde_json::Value =
-                    serde_json::from_slice(&resp.bytes().unwrap_or_default())
-                        .map_err(|e| fail(format!("token endpoint {}: {e}", redact(&realm))))?;
+                let bytes = crate::http::read_body(resp, "GET", &realm, TOKEN_ANSWER)?;
+                let v = crate::json::value(&bytes, TOKEN_ANSWER)
+                    .map_err(|e| fail(format!("token endpoint {}: {e}", redact(&realm))))?;
                 let token = v["token"]
                     .as_str()
                     .or_else(|| v["access_token"].as_str())
@@ -1056,9 +1060,7 @@ impl<'a> Registry<'a> {
             .map(|v| v.split(';').next().unwrap_or_default().trim().to_string())
             .unwrap_or_default();
         let announced = header("docker-content-digest");
-        let bytes = resp
-            .bytes()
-            .map_err(|e| HttpError::read("GET", &url, error_chain(&e), Some(1)))?;
+        let bytes = crate::http::read_body(resp, "GET", &url, json::limit::OCI)?;
         let got = Sha256Hex::of(&bytes);
         // By digest: the bytes must hash to it. By tag: to what the registry announces.
         let expected = reference
@@ -1076,14 +1078,14 @@ impl<'a> Registry<'a> {
         }
         let mt = if mt.is_empty() || mt == "application/json" {
             // Fall back on the manifest's own mediaType field.
-            serde_json::from_slice::<serde_json::Value>(&bytes)
+            json::value(&bytes, json::limit::OCI)
                 .ok()
                 .and_then(|v| v["mediaType"].as_str().map(str::to_string))
                 .unwrap_or(mt)
         } else {
             mt
         };
-        Ok(Some((mt, bytes.to_vec())))
+        Ok(Some((mt, bytes)))
     }
 
     /// Download a blob into `dest` (temp file in its directory, digest checked while
@@ -1198,11 +1200,11 @@ impl<'a> Registry<'a> {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        let body = resp.bytes().unwrap_or_default();
         if !ct.contains("json") {
             return Ok(None);
         }
-        match serde_json::from_slice::<oci::Index>(&body) {
+        let body = crate::http::read_body(resp, "GET", &url, json::limit::OCI)?;
+        match json::from_slice::<oci::Index>(&body, json::limit::OCI) {
             Ok(idx) => Ok(Some(idx.manifests)),
             Err(_) => Ok(None),
         }
@@ -1223,7 +1225,7 @@ impl<'a> Registry<'a> {
     ) -> Result<(), RegistryError> {
         let tag = Self::fallback_tag(subject);
         let mut idx = match self.get_manifest(&tag, r)? {
-            Some((_, b)) => serde_json::from_slice::<oci::Index>(&b).map_err(|e| {
+            Some((_, b)) => json::from_slice::<oci::Index>(&b, json::limit::OCI).map_err(|e| {
                 let url = self.url(&format!("manifests/{tag}"));
                 HttpError::status_because("GET", &url, 200, &format!("not an image index: {e}"))
             })?,
@@ -1258,7 +1260,7 @@ impl<'a> Registry<'a> {
             return Ok(v);
         }
         match self.get_manifest(&Self::fallback_tag(subject), r)? {
-            Some((_, b)) => Ok(serde_json::from_slice::<oci::Index>(&b)
+            Some((_, b)) => Ok(json::from_slice::<oci::Index>(&b, json::limit::OCI)
                 .map(|i| i.manifests)
                 .unwrap_or_default()),
             None => Ok(Vec::new()),
@@ -1282,7 +1284,7 @@ impl<'a> Registry<'a> {
             return Err(HttpError::status_because("GET", &url, 404, "no such manifest").into());
         };
         let digest = Sha256Hex::of(&bytes);
-        let m: oci::Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+        let m: oci::Manifest = json::from_slice(&bytes, json::limit::OCI).map_err(|e| {
             let url = self.url(&format!("manifests/{reference}"));
             HttpError::status_because("GET", &url, 200, &format!("not an image manifest: {e}"))
         })?;
@@ -1476,6 +1478,43 @@ mod tests {
 
     fn none() -> Resolver {
         Resolver::default()
+    }
+
+    /// A registry's answers are untrusted: a manifest over the distribution spec's 4 MiB, or
+    /// one with a key twice, is refused (before, any size was read and serde_json kept the last
+    /// of two keys).
+    #[test]
+    fn a_registry_answer_over_its_limit_or_with_a_duplicate_key_is_refused() {
+        let answer = |body: &[u8]| {
+            let mut a = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
+                oci::MEDIA_MANIFEST,
+                body.len()
+            )
+            .into_bytes();
+            a.extend(body);
+            a
+        };
+        let dup = br#"{"schemaVersion":2,"schemaVersion":2,"config":{},"layers":[]}"#;
+        let big = vec![b' '; (json::limit::OCI + 1) as usize];
+        let port = crate::http::serve(vec![answer(dup), answer(&big)]);
+        let t = Client::for_publish().unwrap();
+        let repo = none()
+            .parse_repository(&format!("http://127.0.0.1:{port}/relsign/demo"))
+            .unwrap();
+        let reg = Registry::new(repo, None, &t);
+        let dir = tempfile::tempdir().unwrap();
+        let quiet = crate::report::Silent;
+        let e = reg
+            .pull_layout(&Target::Tag("0.1.0".into()), dir.path(), &quiet)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("duplicate key") && e.contains("schemaVersion"),
+            "{e}"
+        );
+        let e = reg.get_manifest("0.1.0", &quiet).unwrap_err().to_string();
+        assert!(e.contains("over the limit of 4194304 bytes"), "{e}");
     }
 
     #[test]
