@@ -9,8 +9,10 @@ use crate::http::{redact, resolve_href, Client, HttpError};
 use crate::python::requirements::normalize_name;
 use crate::python::{metadata, simple};
 use crate::report::Reporter;
-use std::io::Read;
 use std::path::Path;
+
+/// The largest simple-index page read (a project page lists every file of every release).
+const PAGE_LIMIT: u64 = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PypiError {
@@ -102,7 +104,12 @@ impl<'a> Index<'a> {
         }
     }
 
-    fn get(&self, url: &str, r: &dyn Reporter) -> Result<Option<Vec<u8>>, PypiError> {
+    /// The answer to a GET of `url`; None when 404.
+    fn answer(
+        &self,
+        url: &str,
+        r: &dyn Reporter,
+    ) -> Result<Option<reqwest::blocking::Response>, PypiError> {
         let resp = self
             .t
             .send("GET", url, r, &|| Ok(self.auth(self.t.client().get(url))))?;
@@ -114,16 +121,31 @@ impl<'a> Index<'a> {
                 answer: HttpError::status("GET", url, resp),
             });
         }
-        let mut v = Vec::new();
-        let mut resp = resp;
-        resp.read_to_end(&mut v)
+        Ok(Some(resp))
+    }
+
+    /// A simple-index page, at most [`PAGE_LIMIT`] bytes; None when 404.
+    fn page(&self, url: &str, r: &dyn Reporter) -> Result<Option<Vec<u8>>, PypiError> {
+        match self.answer(url, r)? {
+            Some(resp) => Ok(Some(crate::http::read_body(resp, "GET", url, PAGE_LIMIT)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The sha256 of a file the index serves, hashed as it arrives (never held whole in
+    /// memory); None when 404.
+    fn file_sha(&self, url: &str, r: &dyn Reporter) -> Result<Option<Sha256Hex>, PypiError> {
+        let Some(resp) = self.answer(url, r)? else {
+            return Ok(None);
+        };
+        let (sha, _) = crate::digest::hash_reader(resp)
             .map_err(|e| HttpError::read("GET", url, e.to_string(), Some(1)))?;
-        Ok(Some(v))
+        Ok(Some(sha))
     }
 
     /// The simple index answers.
     pub fn ping(&self, r: &dyn Reporter) -> Result<(), PypiError> {
-        self.get(&self.simple_url, r)?;
+        self.page(&self.simple_url, r)?;
         Ok(())
     }
 
@@ -135,7 +157,7 @@ impl<'a> Index<'a> {
         r: &dyn Reporter,
     ) -> Result<Option<RemoteFile>, PypiError> {
         let page_url = format!("{}{}/", self.simple_url, normalize_name(project));
-        let Some(html) = self.get(&page_url, r)? else {
+        let Some(html) = self.page(&page_url, r)? else {
             return Ok(None);
         };
         let html = String::from_utf8_lossy(&html);
@@ -153,7 +175,7 @@ impl<'a> Index<'a> {
         if let Some(s) = &f.sha256 {
             return Ok(Some(s.clone()));
         }
-        Ok(self.get(&f.url, r)?.map(|b| Sha256Hex::of(&b)))
+        self.file_sha(&f.url, r)
     }
 
     /// Upload one sdist or wheel, unless the index has it already (see [`UploadOutcome`]).
@@ -242,10 +264,9 @@ impl<'a> Index<'a> {
         let f = self
             .remote_file(project, filename, r)?
             .ok_or_else(|| fail("not listed on the project page".into()))?;
-        let bytes = self
-            .get(&f.url, r)?
+        let got = self
+            .file_sha(&f.url, r)?
             .ok_or_else(|| fail(format!("{} answers 404", redact(&f.url))))?;
-        let got = Sha256Hex::of(&bytes);
         if got != *expected {
             return Err(fail(format!("sha256 expected={expected}, got={got}")));
         }
