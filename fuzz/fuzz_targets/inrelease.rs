@@ -5,8 +5,8 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use relsign::lock::debian::{check_valid_until, parse_release};
-use relsign::snapshot;
 use relsign::report::Silent;
+use relsign::snapshot;
 
 fn clearsigned_body(text: &str) -> Option<&str> {
     let rest = text.split_once("-----BEGIN PGP SIGNED MESSAGE-----\n")?.1;
