@@ -479,26 +479,22 @@ impl Known {
         let mut k = Known::default();
         let quiet = crate::report::Silent;
         for step in steps {
-            match &step.action {
-                Action::Manifest { digest, path, .. } | Action::Tag { digest, path, .. } => {
-                    let reference = match &step.action {
-                        Action::Tag { tag, .. } => tag.clone(),
-                        _ => format!("sha256:{digest}"),
-                    };
-                    let Ok(bytes) = read_checked(path, digest) else {
-                        continue;
-                    };
-                    if let Ok(served) = reg.get_manifest(&reference, &quiet) {
-                        k.ours
-                            .insert(reference, matches!(served, Some((_, b)) if b == bytes));
-                    }
-                }
+            let (reference, digest) = match &step.action {
+                Action::Manifest { digest, .. } => (format!("sha256:{digest}"), digest),
+                Action::Tag { tag, digest, .. } => (tag.clone(), digest),
                 Action::ReferrersIndex { subject, .. } => {
                     if let Ok(api) = reg.referrers_api(subject, &quiet) {
                         k.referrers_api.insert(subject.clone(), api.is_some());
                     }
+                    continue;
                 }
-                _ => {}
+                _ => continue,
+            };
+            // The planned bytes are the ones whose sha256 is `digest` (their step checks the
+            // file against it before sending), so the served bytes are compared by digest.
+            if let Ok(served) = reg.get_manifest(&reference, &quiet) {
+                let ours = matches!(served, Some((_, b)) if Sha256Hex::of(&b) == *digest);
+                k.ours.insert(reference, ours);
             }
         }
         k
